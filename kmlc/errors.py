@@ -1,0 +1,170 @@
+"""The exception tree of kmlc.
+
+Every error found before a run carries the file, line, column and key path of the
+YAML that caused it. Errors hold data; ``__str__`` renders them as
+``FILE:LINE:COL: error: KEY.PATH: message (hint)``.
+
+Codes are stable and grouped by stage:
+
+- ``KMLC1xx`` reading and rendering the file (YAML, encoding, templates, overlays)
+- ``KMLC2xx`` the JSON Schema
+- ``KMLC3xx`` names and the graph
+- ``KMLC4xx`` node functions
+- ``KMLC5xx`` the model binding
+- ``KMLC6xx`` running (tracking, nodes)
+- ``KMLC7xx`` exporting and serving models
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "BindingError",
+    "ConfigError",
+    "ConfigErrors",
+    "ExportError",
+    "KmlcError",
+    "Location",
+    "RunError",
+    "TrackingError",
+    "format_key_path",
+]
+
+
+def format_key_path(path: Sequence[str | int]) -> str:
+    """Render a key path as ``nodes[3].func``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif out:
+            out += f".{part}"
+        else:
+            out = str(part)
+    return out
+
+
+@dataclass(frozen=True)
+class Location:
+    """A position in a source file; line and column are 1-based (0 means unknown)."""
+
+    file: str
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+class KmlcError(Exception):
+    """Root of every error kmlc raises on purpose."""
+
+    code = "KMLC000"
+
+    def __init__(self, message: str, *, hint: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+class ConfigError(KmlcError):
+    """A problem in ``mlproject.yml``, located at a key of the file."""
+
+    code = "KMLC100"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str = "mlproject.yml",
+        line: int = 0,
+        column: int = 0,
+        key_path: Sequence[str | int] = (),
+        hint: str | None = None,
+        code: str | None = None,
+        severity: str = "error",
+    ):
+        super().__init__(message, hint=hint, code=code)
+        self.file = file
+        self.line = line
+        self.column = column
+        self.key_path: tuple[str | int, ...] = tuple(key_path)
+        self.severity = severity
+
+    @property
+    def location(self) -> Location:
+        return Location(self.file, self.line, self.column)
+
+    @property
+    def path(self) -> str:
+        return format_key_path(self.key_path)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "path": self.path,
+            "code": self.code,
+            "message": self.message,
+            "hint": self.hint,
+            "severity": self.severity,
+        }
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}: {self.severity}: "
+        key = f"{self.path}: " if self.key_path else ""
+        text = f"{where}{key}{self.message}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+class BindingError(ConfigError):
+    """The training and inference pipelines cannot be bound into one model."""
+
+    code = "KMLC500"
+
+
+class ConfigErrors(KmlcError):
+    """Every problem found in one file, sorted by position; raised by the loader."""
+
+    code = "KMLC199"
+
+    def __init__(self, errors: Iterable[ConfigError], warnings: Iterable[ConfigError] = ()):
+        self.errors = sorted(errors, key=lambda e: (e.file, e.line, e.column, e.code))
+        self.warnings = sorted(warnings, key=lambda e: (e.file, e.line, e.column, e.code))
+        count = len(self.errors)
+        super().__init__(f"{count} error{'s' if count != 1 else ''} found")
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
+class RunError(KmlcError):
+    """A run could not start or did not finish."""
+
+    code = "KMLC600"
+
+
+class TrackingError(RunError):
+    """The MLflow tracking store is unreachable or refused a call."""
+
+    code = "KMLC601"
+
+
+class ExportError(KmlcError):
+    """A model could not be built, checked, exported or registered."""
+
+    code = "KMLC700"

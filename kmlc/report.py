@@ -1,0 +1,49 @@
+"""Rendering ``ConfigError``s for people (text, with excerpts) and for tools (JSON)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from kmlc.errors import ConfigError
+
+__all__ = ["format_text", "format_json", "excerpt"]
+
+
+def excerpt(error: ConfigError, text: str, context: int = 1) -> str:
+    """A few numbered lines of ``text`` around the error with a caret under its column."""
+    if not text or error.line <= 0:
+        return ""
+    lines = text.splitlines()
+    if error.line > len(lines):
+        return ""
+    first = max(1, error.line - context)
+    width = len(str(error.line))
+    out = []
+    for number in range(first, error.line + 1):
+        out.append(f"  {number:>{width}} | {lines[number - 1]}")
+    out.append(f"  {' ' * width} | {' ' * max(0, error.column - 1)}^")
+    return "\n".join(out)
+
+
+def format_text(errors: Sequence[ConfigError], warnings: Sequence[ConfigError], *,
+                text: str = "", excerpts: bool = False) -> str:
+    """One line per problem, ``FILE:LINE:COL: error: PATH: message [CODE]``, after a header."""
+    out: list[str] = []
+    if errors:
+        count = len(errors)
+        out.append(f"{count} error{'s' if count != 1 else ''}"
+                   + (f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}"
+                      if warnings else "") + " found")
+    for item in [*errors, *warnings]:
+        out.append(f"{item} [{item.code}]")
+        if excerpts and item.file != "--params":
+            snippet = excerpt(item, text)
+            if snippet:
+                out.append(snippet)
+    return "\n".join(out)
+
+
+def format_json(errors: Sequence[ConfigError], warnings: Sequence[ConfigError]) -> str:
+    """A JSON list of ``{file, line, column, path, code, message, hint, severity}``."""
+    return json.dumps([e.to_dict() for e in [*errors, *warnings]], indent=2)

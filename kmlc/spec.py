@@ -1,0 +1,189 @@
+"""The typed, frozen project specification.
+
+A ``ProjectSpec`` is built only from a document that passed the JSON Schema and the
+semantic checks (see ``loader.py``); it is what the compiler reads. Each spec object
+keeps its key path and position so that later stages can still point at the YAML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = [
+    "DatasetSpec",
+    "ModelSpec",
+    "NodeSpec",
+    "ParamsSpec",
+    "PipelineSpec",
+    "ProjectSpec",
+    "SourceRef",
+    "TrackingSpec",
+    "MLFLOW_DATASET_TYPES",
+    "DEFAULT_TRACKING_URI",
+]
+
+MLFLOW_DATASET_TYPES = ("mlflow.metric", "mlflow.metric_history", "mlflow.metrics", "mlflow.model")
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """Where a spec object came from: file, position and key path."""
+
+    file: str
+    line: int
+    column: int
+    key_path: tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class ParamsSpec:
+    flatten: bool = False
+    sep: str = "."
+    long_values: Literal["fail", "tag", "truncate"] = "fail"
+
+
+@dataclass(frozen=True)
+class TrackingSpec:
+    uri: str = DEFAULT_TRACKING_URI
+    registry_uri: str | None = None
+    experiment: str = ""
+    run_name: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    params: ParamsSpec = field(default_factory=ParamsSpec)
+    disable_for: tuple[str, ...] = ()
+    ui_host: str = "127.0.0.1"
+    ui_port: int = 5000
+    http_max_retries: int | None = None
+    http_timeout: int | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One catalog entry. ``config`` is the Kedro catalog config without kmlc keys."""
+
+    name: str
+    type: str
+    config: Mapping[str, Any]
+    track_artifact: bool = False
+    artifact_path: str | None = None
+    secret_keys: tuple[str, ...] = ()
+    source: SourceRef | None = None
+
+    @property
+    def is_mlflow(self) -> bool:
+        return self.type in MLFLOW_DATASET_TYPES
+
+    @property
+    def filepath(self) -> str | None:
+        value = self.config.get("filepath", self.config.get("path"))
+        return str(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node. ``inputs``/``outputs`` keep their shape: None, str, list or mapping."""
+
+    name: str
+    func: str
+    inputs: None | str | tuple[str, ...] | Mapping[str, str]
+    outputs: None | str | tuple[str, ...] | Mapping[str, str]
+    tags: tuple[str, ...] = ()
+    source: SourceRef | None = None
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return _names(self.inputs)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return _names(self.outputs)
+
+    @property
+    def module_name(self) -> str:
+        return split_func(self.func)[0]
+
+    @property
+    def function_name(self) -> str:
+        return split_func(self.func)[1]
+
+
+def split_func(func: str) -> tuple[str, str]:
+    """Split ``pkg.mod.fn`` or ``pkg.mod:fn`` into module and attribute path."""
+    if ":" in func:
+        module, _, attr = func.partition(":")
+        return module, attr
+    module, _, attr = func.rpartition(".")
+    return module, attr
+
+
+def _names(value: None | str | tuple[str, ...] | Mapping[str, str]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Mapping):
+        return tuple(value.values())
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    name: str
+    tags: tuple[str, ...] = ()
+    nodes: tuple[str, ...] = ()
+    source: SourceRef | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    input: str
+    artifact_path: str = "model"
+    signature: Literal["auto", "none"] = "auto"
+    input_example: bool = True
+    registered_name: str | None = None
+    alias: str | None = None
+    pip_requirements: Literal["auto"] | tuple[str, ...] = "auto"
+    source: SourceRef | None = None
+
+
+@dataclass(frozen=True)
+class ProjectSpec:
+    """A validated ``mlproject.yml``."""
+
+    path: Path
+    name: str
+    version: int
+    code: tuple[Path, ...]
+    tracking: TrackingSpec
+    parameters: Mapping[str, Any]
+    datasets: Mapping[str, DatasetSpec]
+    nodes: tuple[NodeSpec, ...]
+    pipelines: Mapping[str, PipelineSpec]
+    model: ModelSpec | None = None
+    hooks: tuple[str, ...] = ()
+    env: str | None = None
+    credentials: Mapping[str, Any] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
+    rendered_text: str = ""
+    rendered_hash: str = ""
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def pipeline_names(self) -> tuple[str, ...]:
+        names = {"__default__", *self.pipelines}
+        tags = {tag for node in self.nodes for tag in node.tags}
+        names.update(name for name in ("training", "inference") if name in tags)
+        return tuple(sorted(names))
+
+    def node(self, name: str) -> NodeSpec:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)

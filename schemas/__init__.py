@@ -1,0 +1,1 @@
+"""The JSON Schemas of kmlc, shipped as package data (``kmlc.schemas``)."""
