@@ -91,3 +91,90 @@ def schema() -> None:
     from kmlc.schema import schema_text
 
     click.echo(schema_text(), nl=False)
+
+
+def _comma(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
+
+
+@main.command()
+@click.argument("pipeline", default="__default__")
+@project_options
+@click.option("--runner", type=click.Choice(["sequential", "thread", "parallel"]),
+              default="sequential", show_default=True, help="Kedro runner.")
+@click.option("--tags", multiple=True, help="Run only nodes with these tags (comma-separated).")
+@click.option("--nodes", multiple=True, help="Run only these nodes (comma-separated).")
+@click.option("--from-nodes", multiple=True, help="Run from these nodes on.")
+@click.option("--to-nodes", multiple=True, help="Run up to these nodes.")
+@click.option("--run-name", default=None, help="MLflow run name (default: the pipeline).")
+@click.option("--tracking-uri", default=None, help="Override tracking.uri.")
+@click.option("-v", "--verbose", is_flag=True, help="Kedro's INFO logs and full tracebacks.")
+def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...], runner: str,
+        tags: tuple[str, ...], nodes: tuple[str, ...], from_nodes: tuple[str, ...],
+        to_nodes: tuple[str, ...], run_name: str | None, tracking_uri: str | None,
+        verbose: bool) -> None:
+    """Run PIPELINE (default: all nodes) with MLflow tracking."""
+    from kmlc.loader import load_project
+    from kmlc.run import NodeFailure, RunOptions, run_pipeline
+
+    try:
+        spec = load_project(file, env=env, params=params)
+        options = RunOptions(runner=runner, tags=_comma(tags), nodes=_comma(nodes),
+                             from_nodes=_comma(from_nodes), to_nodes=_comma(to_nodes),
+                             run_name=run_name, tracking_uri=tracking_uri, verbose=verbose)
+        result = run_pipeline(spec, pipeline, options)
+    except KeyboardInterrupt as exc:
+        run_id = getattr(exc, "run_id", None)
+        click.echo("interrupted" + (f": run {run_id} marked KILLED" if run_id else ""), err=True)
+        sys.exit(130)
+    except NodeFailure as exc:
+        if verbose:
+            import traceback
+
+            traceback.print_exception(exc.error, file=sys.stderr)
+        run_id = getattr(exc, "run_id", None)
+        click.echo(f"error: {exc} [{exc.code}]", err=True)
+        for note in getattr(exc, "notes_", ()):
+            click.echo(f"note: {note}", err=True)
+        if run_id:
+            click.echo(f"run {run_id} marked FAILED; what was logged before is kept", err=True)
+        sys.exit(1)
+    except KmlcError as exc:
+        fail(exc)
+        return
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    if result.run_id is None:
+        click.echo(f"pipeline '{pipeline}' finished (tracking disabled for it)")
+        return
+    click.echo(f"run {result.run_id} {result.status} (pipeline '{pipeline}')")
+    if result.model_uri:
+        click.echo(f"model logged: {result.model_uri}")
+    click.echo(f"open it: kmlc ui -f {file}")
+
+
+@main.command()
+@file_option
+@click.option("--host", default=None, help="Host to bind (default: tracking.ui.host).")
+@click.option("--port", default=None, type=int, help="Port (default: tracking.ui.port).")
+@click.option("--tracking-uri", default=None, help="Override tracking.uri.")
+def ui(file: Path, host: str | None, port: int | None, tracking_uri: str | None) -> None:
+    """Start the MLflow UI on the project's tracking store."""
+    import os
+
+    from kmlc.loader import load_project
+    from kmlc.tracking import resolve_tracking_uri
+
+    try:
+        spec = load_project(file)
+    except KmlcError as exc:
+        fail(exc)
+        return
+    uri = resolve_tracking_uri(tracking_uri or spec.tracking.uri, spec.root)
+    argv = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+            "--host", host or spec.tracking.ui_host, "--port", str(port or spec.tracking.ui_port)]
+    if spec.tracking.registry_uri:
+        argv += ["--registry-store-uri", spec.tracking.registry_uri]
+    click.echo(f"MLflow UI on http://{host or spec.tracking.ui_host}:"
+               f"{port or spec.tracking.ui_port} (store: {uri})")
+    os.execv(sys.executable, argv)

@@ -1,0 +1,105 @@
+"""Compile stage: dataset specs -> a ``kedro.io.DataCatalog`` built by Kedro itself.
+
+kmlc only rewrites what Kedro cannot know: relative file paths resolve against the
+project folder, the ``mlflow.*`` short names map to kmlc's dataset classes, and
+``track:`` wraps a dataset in ``TrackedArtifactDataset``. Every ``params:`` path is
+added as a memory entry, as a Kedro session would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from kedro.io import DataCatalog, SharedMemoryDataCatalog
+from kedro.io.core import DatasetError, generate_timestamp
+
+from kmlc.errors import ConfigError, ConfigErrors
+from kmlc.spec import DatasetSpec, ProjectSpec
+
+__all__ = ["build_catalog", "catalog_config", "param_entries", "resolve_path"]
+
+_KMLC_TYPES = {
+    "mlflow.metric": "kmlc.datasets.MlflowMetricDataset",
+    "mlflow.metric_history": "kmlc.datasets.MlflowMetricHistoryDataset",
+    "mlflow.metrics": "kmlc.datasets.MlflowMetricsDataset",
+    "mlflow.model": "kmlc.datasets.MlflowModelDataset",
+}
+_PATH_KEYS = ("filepath", "path")
+
+
+def resolve_path(value: str, root: Path) -> str:
+    """Resolve a relative local path against ``root``; leave URLs and absolute paths."""
+    if "://" in value or Path(value).is_absolute():
+        return value
+    return str((root / value).resolve())
+
+
+def dataset_config(ds: DatasetSpec, root: Path) -> dict[str, Any]:
+    """The Kedro catalog entry of one dataset, as Kedro's ``from_config`` takes it."""
+    config = dict(ds.config)
+    for key in _PATH_KEYS:
+        if isinstance(config.get(key), str):
+            config[key] = resolve_path(config[key], root)
+    if ds.type in _KMLC_TYPES:
+        config["type"] = _KMLC_TYPES[ds.type]
+        if ds.type in ("mlflow.metric", "mlflow.metric_history"):
+            config.setdefault("key", ds.name)
+        if ds.type == "mlflow.model":
+            config.setdefault("artifact_path", ds.name)
+        return config
+    if ds.track_artifact:
+        run_id = config.pop("run_id", None)
+        wrapped: dict[str, Any] = {
+            "type": "kmlc.datasets.TrackedArtifactDataset",
+            "dataset": config,
+            "artifact_path": ds.artifact_path,
+        }
+        if run_id:
+            wrapped["run_id"] = run_id
+        return wrapped
+    config.pop("run_id", None)
+    return config
+
+
+def catalog_config(spec: ProjectSpec) -> dict[str, dict[str, Any]]:
+    return {name: dataset_config(ds, spec.root) for name, ds in spec.datasets.items()}
+
+
+def param_entries(parameters: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """``("parameters", all)`` and ``("params:a.b", value)`` for every dotted path."""
+    yield "parameters", dict(parameters)
+
+    def walk(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
+        yield f"params:{prefix}", value
+        if isinstance(value, Mapping):
+            for key, sub in value.items():
+                yield from walk(f"{prefix}.{key}", sub)
+
+    for key, value in parameters.items():
+        yield from walk(str(key), value)
+
+
+def build_catalog(spec: ProjectSpec, *, shared_memory: bool = False) -> DataCatalog:
+    """Build the catalog; a dataset Kedro cannot create is a ``ConfigError`` at its line."""
+    cls = SharedMemoryDataCatalog if shared_memory else DataCatalog
+    catalog = cls.from_config(catalog_config(spec), dict(spec.credentials),
+                              save_version=generate_timestamp())
+    errors = []
+    for name, ds in spec.datasets.items():
+        try:
+            catalog.get(name)
+        except (DatasetError, ImportError, TypeError, ValueError) as exc:
+            src = ds.source
+            message = str(exc).split("\n")[0].replace("kmlc.datasets.", "")
+            errors.append(ConfigError(
+                f"dataset '{name}' cannot be created: {message}",
+                file=src.file if src else str(spec.path), line=src.line if src else 0,
+                column=src.column if src else 0, key_path=("datasets", name),
+                code="KMLC330"))
+    if errors:
+        raise ConfigErrors(errors)
+    for key, value in param_entries(spec.parameters):
+        catalog[key] = value
+    return catalog
