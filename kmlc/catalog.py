@@ -92,7 +92,10 @@ def build_catalog(spec: ProjectSpec, *, shared_memory: bool = False) -> DataCata
             catalog.get(name)
         except (DatasetError, ImportError, TypeError, ValueError) as exc:
             src = ds.source
-            message = str(exc).split("\n")[0].replace("kmlc.datasets.", "")
+            message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            message = message.replace("kmlc.datasets.", "").replace(
+                f"An exception occurred when parsing config for dataset '{name}': ", "")
+            message = message.split(" Please install")[0].split(" Hint:")[0]
             errors.append(ConfigError(
                 f"dataset '{name}' cannot be created: {message}",
                 file=src.file if src else str(spec.path), line=src.line if src else 0,

@@ -72,6 +72,7 @@ def run_checks(doc: Document, root: Path, code_dirs: list[Path]) -> CheckResult:
     if not result.errors:
         _check_graph(doc, result)
     _check_paths(doc, root, result)
+    _check_types(doc, result)
     _check_functions(doc, code_dirs, result)
     if not result.errors and "model" in doc.data:
         _check_binding(doc, result)
@@ -230,6 +231,17 @@ def _check_paths(doc: Document, root: Path, result: CheckResult) -> None:
                 "datasets", name, "artifact_path")
             result.errors.append(doc.error("artifact_path must be a relative path without '..'",
                                            key, code="KMLC321"))
+
+
+def _check_types(doc: Document, result: CheckResult) -> None:
+    from kmlc.dataset_types import type_problem
+
+    for name, cfg in (doc.data.get("datasets") or {}).items():
+        problem = type_problem(cfg["type"])
+        if problem:
+            message, hint = problem
+            result.errors.append(doc.error(message, ("datasets", name, "type"), code="KMLC331",
+                                           hint=hint))
 
 
 def _check_functions(doc: Document, code_dirs: list[Path], result: CheckResult) -> None:

@@ -79,7 +79,7 @@ class ProgressHook:
         self.total = total
         self.done = 0
         self.started = time.perf_counter()
-        self.interactive = sys.stderr.isatty() if interactive is None else interactive
+        self.interactive = sys.stderr.isatty() if interactive is None else bool(interactive)
         self._progress: Any = None
         self._task: Any = None
 

@@ -51,7 +51,7 @@ class RunOptions:
     run_name: str | None = None
     tracking_uri: str | None = None
     verbose: bool = False
-    progress: bool | None = None
+    progress: bool | None = None  # None: a bar on a terminal, lines otherwise; False: none
     command: str | None = None
 
 
@@ -65,6 +65,11 @@ def _make_runner(name: str) -> Any:
 
 
 def _quiet(verbose: bool) -> None:
+    if not verbose and "kedro.framework.project" not in sys.modules:
+        from importlib import resources
+
+        quiet = resources.files("kmlc").joinpath("logging.yml")
+        os.environ.setdefault("KEDRO_LOGGING_CONFIG", str(quiet))
     level = logging.INFO if verbose else logging.WARNING
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(level)
@@ -171,7 +176,8 @@ def _execute(compiled: CompiledProject, selected: Any, catalog: Any, runner: Any
     manager = _create_hook_manager()
     failure = failure or FailureHook()
     progress = ProgressHook(len(selected.nodes), interactive=options.progress)
-    for hook in (*extra_hooks, failure, progress, *compiled.hooks):
+    shown = (progress,) if options.progress is not False or options.verbose else ()
+    for hook in (*extra_hooks, failure, *shown, *compiled.hooks):
         manager.register(hook)
     run_params = {"pipeline_name": pipeline_name, "runner": options.runner,
                   "tags": list(options.tags), "node_names": list(options.nodes),

@@ -1,0 +1,79 @@
+"""Checking dataset ``type`` names without importing the datasets.
+
+``kmlc validate`` must stay light, and importing ``kedro_datasets.pandas`` alone
+costs half a second (it imports pandas). The class names a kedro-datasets group
+offers are read from the group's ``__init__.py`` source instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib.util
+import re
+from pathlib import Path
+
+__all__ = ["type_problem"]
+
+_KMLC_TYPES = ("mlflow.metric", "mlflow.metric_history", "mlflow.metrics", "mlflow.model")
+_CLASS = re.compile(r"\b([A-Z][A-Za-z0-9_]*Dataset)\b")
+
+
+@functools.cache
+def _groups() -> dict[str, Path]:
+    spec = importlib.util.find_spec("kedro_datasets")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    root = Path(next(iter(spec.submodule_search_locations)))
+    return {p.parent.name: p for p in root.glob("*/__init__.py") if not p.parent.name.startswith("_")}
+
+
+@functools.cache
+def _classes(group: str) -> tuple[str, ...]:
+    path = _groups().get(group)
+    if path is None:
+        return ()
+    return tuple(sorted(set(_CLASS.findall(path.read_text("utf-8")))))
+
+
+def _all_short_names() -> list[str]:
+    return [*_KMLC_TYPES, *(f"{g}.{c}" for g in sorted(_groups()) for c in _classes(g)),
+            "MemoryDataset", "CachedDataset", "SharedMemoryDataset"]
+
+
+def type_problem(type_name: str) -> tuple[str, str | None] | None:
+    """``(message, hint)`` when ``type_name`` names no dataset class, else ``None``."""
+    if type_name in _KMLC_TYPES or type_name.startswith("mlflow."):
+        if type_name in _KMLC_TYPES:
+            return None
+        close = difflib.get_close_matches(type_name, _KMLC_TYPES, n=1)
+        return (f"unknown MLflow dataset type '{type_name}'",
+                f"did you mean '{close[0]}'?" if close else f"one of: {', '.join(_KMLC_TYPES)}")
+    module, _, cls = type_name.rpartition(".")
+    if not module:
+        if type_name in ("MemoryDataset", "CachedDataset", "SharedMemoryDataset"):
+            return None
+        return _unknown(type_name)
+    head = module.split(".")[0]
+    if head in _groups() and "." not in module:
+        if cls in _classes(head):
+            return None
+        return _unknown(type_name)
+    if module.startswith("kedro_datasets."):
+        group = module.split(".")[1]
+        if group in _groups() and "." not in module[len("kedro_datasets."):]:
+            return None if cls in _classes(group) else _unknown(type_name)
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        found = None
+    if found is None:
+        return _unknown(type_name)
+    return None
+
+
+def _unknown(type_name: str) -> tuple[str, str | None]:
+    close = difflib.get_close_matches(type_name, _all_short_names(), n=1, cutoff=0.6)
+    return (f"unknown dataset type '{type_name}'",
+            f"did you mean '{close[0]}'?" if close else
+            "a kedro-datasets short name such as pandas.CSVDataset, or a full import path")
