@@ -36,7 +36,8 @@ def resolve_path(value: str, root: Path) -> str:
     return str((root / value).resolve())
 
 
-def dataset_config(ds: DatasetSpec, root: Path) -> dict[str, Any]:
+def dataset_config(ds: DatasetSpec, root: Path,
+                   save_version: str | None = None) -> dict[str, Any]:
     """The Kedro catalog entry of one dataset, as Kedro's ``from_config`` takes it."""
     config = dict(ds.config)
     for key in _PATH_KEYS:
@@ -58,13 +59,17 @@ def dataset_config(ds: DatasetSpec, root: Path) -> dict[str, Any]:
         }
         if run_id:
             wrapped["run_id"] = run_id
+        if save_version and config.get("versioned"):
+            wrapped["save_version"] = save_version
         return wrapped
     config.pop("run_id", None)
     return config
 
 
-def catalog_config(spec: ProjectSpec) -> dict[str, dict[str, Any]]:
-    return {name: dataset_config(ds, spec.root) for name, ds in spec.datasets.items()}
+def catalog_config(spec: ProjectSpec,
+                   save_version: str | None = None) -> dict[str, dict[str, Any]]:
+    return {name: dataset_config(ds, spec.root, save_version)
+            for name, ds in spec.datasets.items()}
 
 
 def param_entries(parameters: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
@@ -84,8 +89,9 @@ def param_entries(parameters: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
 def build_catalog(spec: ProjectSpec, *, shared_memory: bool = False) -> DataCatalog:
     """Build the catalog; a dataset Kedro cannot create is a ``ConfigError`` at its line."""
     cls = SharedMemoryDataCatalog if shared_memory else DataCatalog
-    catalog = cls.from_config(catalog_config(spec), dict(spec.credentials),
-                              save_version=generate_timestamp())
+    save_version = generate_timestamp()
+    catalog = cls.from_config(catalog_config(spec, save_version), dict(spec.credentials),
+                              save_version=save_version)
     errors = []
     for name, ds in spec.datasets.items():
         try:

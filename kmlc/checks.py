@@ -19,7 +19,7 @@ from kmlc.errors import BindingError, ConfigError
 from kmlc.imports import FunctionImportError, import_function
 from kmlc.source import Document, KeyPath
 
-__all__ = ["CheckResult", "run_checks", "node_io"]
+__all__ = ["CheckResult", "node_io", "run_checks"]
 
 _FILE_KEYS = ("filepath", "path")
 
@@ -155,7 +155,7 @@ def _check_graph(doc: Document, result: CheckResult) -> None:
         stack.append(i)
         for j in deps[i]:
             if state.get(j) == 1:
-                return stack[stack.index(j):] + [j]
+                return [*stack[stack.index(j):], j]
             if j not in state:
                 found = visit(j)
                 if found:
@@ -168,9 +168,9 @@ def _check_graph(doc: Document, result: CheckResult) -> None:
         if i not in state:
             cycle = visit(i)
             if cycle:
-                names = " -> ".join(nodes[j]["name"] for j in reversed(cycle))
+                chain = " -> ".join(nodes[j]["name"] for j in reversed(cycle))
                 result.errors.append(doc.error(
-                    f"the nodes form a cycle: {names}", ("nodes", cycle[0], "inputs"),
+                    f"the nodes form a cycle: {chain}", ("nodes", cycle[0], "inputs"),
                     code="KMLC310"))
                 break
     tags = {t for n in nodes for t in n.get("tags") or []}
@@ -227,10 +227,10 @@ def _check_paths(doc: Document, root: Path, result: CheckResult) -> None:
         track = cfg.get("track")
         sub = track.get("artifact_path") if isinstance(track, dict) else cfg.get("artifact_path")
         if isinstance(sub, str) and (".." in sub.split("/") or sub.startswith("/")):
-            key = ("datasets", name, "track", "artifact_path") if isinstance(track, dict) else (
-                "datasets", name, "artifact_path")
+            where: KeyPath = (("datasets", name, "track", "artifact_path")
+                              if isinstance(track, dict) else ("datasets", name, "artifact_path"))
             result.errors.append(doc.error("artifact_path must be a relative path without '..'",
-                                           key, code="KMLC321"))
+                                           where, code="KMLC321"))
 
 
 def _check_types(doc: Document, result: CheckResult) -> None:

@@ -25,7 +25,8 @@ def _groups() -> dict[str, Path]:
     if spec is None or not spec.submodule_search_locations:
         return {}
     root = Path(next(iter(spec.submodule_search_locations)))
-    return {p.parent.name: p for p in root.glob("*/__init__.py") if not p.parent.name.startswith("_")}
+    return {p.parent.name: p for p in root.glob("*/__init__.py")
+            if not p.parent.name.startswith("_")}
 
 
 @functools.cache

@@ -19,7 +19,7 @@ from kedro.pipeline.node import Node
 
 from kmlc.spec import ProjectSpec
 
-__all__ = ["TrackingHook", "ProgressHook", "FailureHook", "params_read"]
+__all__ = ["FailureHook", "ProgressHook", "TrackingHook", "params_read"]
 
 
 def _lookup(parameters: Mapping[str, Any], dotted: str) -> Any:
@@ -57,7 +57,8 @@ class TrackingHook:
 
         options = self.spec.tracking.params
         log_params(self.client, self.run_id, params_read(pipeline, self.spec.parameters),
-                   flatten=options.flatten, sep=options.sep, long_values=options.long_values)
+                   flatten=options.flatten, sep=options.sep, long_values=options.long_values,
+                   secrets=self.spec.secrets)
 
 
 class FailureHook:

@@ -105,4 +105,4 @@ def import_function(func: str, folders: Sequence[Path]) -> Callable[..., Any]:
         target = getattr(target, part)
     if not callable(target):
         raise FunctionImportError(f"'{func}' is not callable", code="KMLC404")
-    return target  # type: ignore[no-any-return]
+    return target

@@ -33,7 +33,7 @@ from kmlc.spec import (
     TrackingSpec,
 )
 
-__all__ = ["LoadResult", "load_project", "check_project"]
+__all__ = ["LoadResult", "check_project", "load_project"]
 
 _KMLC_DATASET_KEYS = ("track", "allow_outside")
 
@@ -212,7 +212,7 @@ def _dataset(doc: Document, name: str, cfg: dict[str, Any]) -> DatasetSpec:
 def _dump(data: dict[str, Any]) -> str:
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined]
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     out = io.StringIO()
     yaml.dump({k: v for k, v in data.items() if k != "environments"}, out)
     return out.getvalue()

@@ -21,7 +21,7 @@ from ruamel.yaml.error import YAMLError
 from kmlc.errors import ConfigError, ConfigErrors
 from kmlc.source import Document, KeyPath
 
-__all__ = ["render_document", "RenderResult"]
+__all__ = ["RenderResult", "render_document"]
 
 _SINGLE = re.compile(r"^\s*\{\{(?:(?!\}\}).)*\}\}\s*$", re.S)
 _MISSING = object()
@@ -108,7 +108,8 @@ class _Renderer:
         except jinja2.TemplateSyntaxError as exc:
             raise ConfigError(f"template syntax error: {exc.message}", code="KMLC112") from None
         except Exception as exc:  # a user's expression failing at render time
-            raise ConfigError(f"template error: {type(exc).__name__}: {exc}", code="KMLC112") from None
+            raise ConfigError(f"template error: {type(exc).__name__}: {exc}",
+                              code="KMLC112") from None
         if _SINGLE.match(text):
             return _as_scalar(result)
         return result

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from kmlc.errors import ConfigError
 
-__all__ = ["format_text", "format_json", "excerpt"]
+__all__ = ["excerpt", "format_json", "format_text"]
 
 
 def excerpt(error: ConfigError, text: str, context: int = 1) -> str:

@@ -25,7 +25,7 @@ from kmlc.errors import RunError
 from kmlc.hooks import FailureHook, ProgressHook, TrackingHook
 from kmlc.spec import ProjectSpec
 
-__all__ = ["RunResult", "run_pipeline", "RUNNERS"]
+__all__ = ["RUNNERS", "RunResult", "run_pipeline"]
 
 RUNNERS = ("sequential", "thread", "parallel")
 _QUIET_LOGGERS = ("kedro", "mlflow", "alembic", "kedro_datasets", "py.warnings")

@@ -20,7 +20,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from kmlc.errors import ConfigError
 from kmlc.source import Document, KeyPath
 
-__all__ = ["schema_errors", "load_schema", "schema_text"]
+__all__ = ["load_schema", "schema_errors", "schema_text"]
 
 _TYPE_NAMES = {
     "string": "a string", "integer": "an integer", "number": "a number",
@@ -72,7 +72,7 @@ def _found(value: Any) -> str:
 
 def _expected_types(schema_type: Any) -> str:
     types = schema_type if isinstance(schema_type, list) else [schema_type]
-    return " or ".join(_TYPE_NAMES.get(t, t) for t in types)
+    return " or ".join(str(_TYPE_NAMES.get(t, t)) for t in types)
 
 
 def _convert(doc: Document, error: ValidationError) -> list[ConfigError]:
@@ -103,7 +103,8 @@ def _convert(doc: Document, error: ValidationError) -> list[ConfigError]:
             path, code="KMLC203")]
     if validator == "enum":
         options = ", ".join(json.dumps(v) for v in error.validator_value)
-        close = difflib.get_close_matches(str(instance), [str(v) for v in error.validator_value], n=1)
+        close = difflib.get_close_matches(str(instance),
+                                          [str(v) for v in error.validator_value], n=1)
         hint = f"did you mean '{close[0]}'?" if close else None
         return [doc.error(f"{_found(instance)} is not one of: {options}", path,
                           code="KMLC204", hint=hint)]

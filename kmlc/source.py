@@ -20,7 +20,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from kmlc.errors import ConfigError
 
-__all__ = ["Document", "KeyPath", "read_document", "parse_text"]
+__all__ = ["Document", "KeyPath", "parse_text", "read_document"]
 
 KeyPath = tuple[str | int, ...]
 
@@ -53,9 +53,11 @@ class Document:
                 return (1, 1)
             path = path[:-1]
 
-    def error(self, message: str, path: KeyPath, *, key: bool = False, **kwargs: Any) -> ConfigError:
+    def error(self, message: str, path: KeyPath, *, key: bool = False,
+              **kwargs: Any) -> ConfigError:
         line, column = self.locate(path, key=key)
-        return ConfigError(message, file=self.file, line=line, column=column, key_path=path, **kwargs)
+        return ConfigError(message, file=self.file, line=line, column=column, key_path=path,
+                           **kwargs)
 
 
 def read_document(path: Path, display: str | None = None) -> Document:
@@ -104,7 +106,8 @@ def parse_text(text: str, name: str) -> Document:
         message = _yaml_message(problem, str(exc))
         raise ConfigError(message, file=name, line=line, column=column, code=code) from None
     except YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", file=name, line=1, column=1, code="KMLC104") from None
+        raise ConfigError(f"invalid YAML: {exc}", file=name, line=1, column=1,
+                          code="KMLC104") from None
     except RecursionError:
         raise ConfigError(
             "the file is nested too deeply to parse", file=name, line=1, column=1, code="KMLC107",
@@ -125,7 +128,8 @@ def parse_text(text: str, name: str) -> Document:
 
 def _yaml_message(problem: str, full: str) -> str:
     if "duplicate key" in full:
-        key = full.split('duplicate key "', 1)[-1].split('"', 1)[0] if 'duplicate key "' in full else ""
+        key = (full.split('duplicate key "', 1)[-1].split('"', 1)[0]
+               if 'duplicate key "' in full else "")
         return f"duplicate key '{key}'" if key else "duplicate key"
     if "could not determine a constructor" in full or "python/" in full:
         return "tags such as !!python/... are not allowed"

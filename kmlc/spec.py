@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 __all__ = [
+    "DEFAULT_TRACKING_URI",
+    "MLFLOW_DATASET_TYPES",
     "DatasetSpec",
     "ModelSpec",
     "NodeSpec",
@@ -21,8 +23,6 @@ __all__ = [
     "ProjectSpec",
     "SourceRef",
     "TrackingSpec",
-    "MLFLOW_DATASET_TYPES",
-    "DEFAULT_TRACKING_URI",
 ]
 
 MLFLOW_DATASET_TYPES = ("mlflow.metric", "mlflow.metric_history", "mlflow.metrics", "mlflow.model")
@@ -89,8 +89,8 @@ class NodeSpec:
 
     name: str
     func: str
-    inputs: None | str | tuple[str, ...] | Mapping[str, str]
-    outputs: None | str | tuple[str, ...] | Mapping[str, str]
+    inputs: str | tuple[str, ...] | Mapping[str, str] | None
+    outputs: str | tuple[str, ...] | Mapping[str, str] | None
     tags: tuple[str, ...] = ()
     source: SourceRef | None = None
 
@@ -120,7 +120,7 @@ def split_func(func: str) -> tuple[str, str]:
     return module, attr
 
 
-def _names(value: None | str | tuple[str, ...] | Mapping[str, str]) -> tuple[str, ...]:
+def _names(value: str | tuple[str, ...] | Mapping[str, str] | None) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):

@@ -45,7 +45,9 @@ class TrackedRun:
         from mlflow.tracking import MlflowClient
 
         from kmlc import tracking
+        from kmlc.run import _quiet
 
+        _quiet(self.options.verbose)
         spec = self.spec
         self.uri = tracking.resolve_tracking_uri(self.options.tracking_uri or spec.tracking.uri,
                                                  spec.root)
@@ -57,7 +59,8 @@ class TrackedRun:
             mlflow.set_registry_uri(registry)
         self.client = MlflowClient(self.uri, registry)
         try:
-            experiment_id = tracking.ensure_experiment(self.client, spec.tracking.experiment)
+            experiment_id = tracking.ensure_experiment(
+                self.client, spec.tracking.experiment, tracking.local_artifact_root(self.uri))
             run_name = self.options.run_name or spec.tracking.run_name or self.pipeline
             run = tracking.with_retry(self.client.create_run, experiment_id, run_name=run_name,
                                       tags=self._tags(spec, self.pipeline, self.options))
@@ -66,7 +69,7 @@ class TrackedRun:
         except Exception as exc:
             raise TrackingError(f"cannot open a run on {self.uri}: {exc}") from exc
         self.run_id = run.info.run_id
-        self._context = tracking.tracking_context(self.run_id, self.uri)
+        self._context = tracking.tracking_context(self.run_id, self.uri, experiment_id)
         self._context.__enter__()
         tracking.with_retry(self.client.log_text, self.run_id, spec.rendered_text,
                             "mlproject.yml")

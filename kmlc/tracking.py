@@ -1,0 +1,221 @@
+"""Run stage, MLflow plumbing shared by the run, the hooks and the datasets.
+
+Everything here talks to MLflow through an explicit ``MlflowClient`` and an explicit
+run id, never through MLflow's thread-local "active run": that is what lets the
+thread and process runners land every parameter, metric and artifact in one run.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+from kmlc.errors import TrackingError
+
+__all__ = [
+    "RUN_ID_ENV",
+    "check_reachable",
+    "configure_http",
+    "ensure_experiment",
+    "flatten_params",
+    "local_artifact_root",
+    "log_params",
+    "resolve_tracking_uri",
+    "tracking_context",
+    "with_retry",
+]
+
+RUN_ID_ENV = "KMLC_RUN_ID"
+MAX_PARAM_VALUE = 6000  # MLflow's limit on a parameter value
+MAX_TAG_VALUE = 8000
+BATCH_PARAMS = 100  # MLflow's limit of parameters per log_batch
+_RETRY_MARKERS = ("database is locked", "database table is locked", "deadlock detected",
+                  "could not serialize access", "connection reset", "temporarily unavailable",
+                  "too many connections", "unique constraint failed: experiments")
+
+T = TypeVar("T")
+
+
+def resolve_tracking_uri(uri: str, root: Path) -> str:
+    """Make a relative ``sqlite:///`` path absolute against ``root``; refuse file stores."""
+    if uri.startswith("sqlite:///"):
+        path = uri[len("sqlite:///"):]
+        if path and not path.startswith("/") and path != ":memory:":
+            return "sqlite:///" + str((root / path).resolve())
+        return uri
+    scheme = urlparse(uri).scheme
+    if scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt"):
+        raise TrackingError(
+            f"tracking uri '{uri}' is a file store, which MLflow 3 no longer accepts",
+            hint="use a database, e.g. 'sqlite:///mlflow.db' (the default), or a server URL")
+    return uri
+
+
+def configure_http(max_retries: int | None, timeout: int | None) -> None:
+    """Apply ``tracking.http`` to MLflow's HTTP client (it reads these variables)."""
+    if max_retries is not None:
+        os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(max_retries)
+    if timeout is not None:
+        os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(timeout)
+
+
+def check_reachable(uri: str, timeout: float | None = None) -> None:
+    """Fail fast, naming the URI, when the tracking store cannot be reached."""
+    scheme = urlparse(uri).scheme
+    if scheme in ("http", "https"):
+        import requests
+
+        limit = timeout or float(os.environ.get("KMLC_CONNECT_TIMEOUT", "5"))
+        try:
+            response = requests.get(uri.rstrip("/") + "/health", timeout=limit)
+        except requests.RequestException as exc:
+            reason = type(exc).__name__
+            raise TrackingError(
+                f"tracking server {uri} is unreachable ({reason}); nothing was run",
+                hint="start the server, or pass --tracking-uri to use another store") from exc
+        if response.status_code >= 500:
+            raise TrackingError(f"tracking server {uri} answered HTTP {response.status_code} "
+                                "on /health; nothing was run")
+    elif uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///"):])
+        if str(path) != ":memory:" and not path.parent.is_dir():
+            raise TrackingError(f"tracking store {uri}: folder {path.parent} does not exist")
+
+
+def _retryable(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(marker in text for marker in _RETRY_MARKERS)
+
+
+def with_retry(fn: Callable[..., T], *args: Any, attempts: int = 12, **kwargs: Any) -> T:
+    """Call ``fn``, retrying with jittered backoff where the store is busy or locked.
+
+    sqlite answers "database is locked" when several processes write at once, and
+    MLflow gives up at once; a short backoff is all that is needed.
+    """
+    delay = 0.05
+    for attempt in range(attempts):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if attempt == attempts - 1 or not _retryable(exc):
+                raise
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 2.0)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def local_artifact_root(uri: str) -> Path | None:
+    """Artifacts of a local sqlite store live beside its database, in ``mlartifacts``."""
+    if uri.startswith("sqlite:///") and not uri.endswith(":memory:"):
+        return Path(uri[len("sqlite:///"):]).parent / "mlartifacts"
+    return None
+
+
+def ensure_experiment(client: Any, name: str, artifact_root: Path | None = None) -> str:
+    """The experiment's id: created if missing, restored if deleted.
+
+    ``artifact_root`` (used with a local sqlite store) keeps artifacts beside the
+    project instead of under whatever folder the command happened to run from.
+    """
+    experiment = with_retry(client.get_experiment_by_name, name)
+    if experiment is None:
+        location = artifact_root.resolve().as_uri() if artifact_root is not None else None
+        try:
+            return str(with_retry(client.create_experiment, name,
+                                  artifact_location=location))
+        except Exception as exc:
+            experiment = with_retry(client.get_experiment_by_name, name)
+            if experiment is None:
+                raise TrackingError(f"cannot create experiment '{name}': {exc}") from exc
+    if experiment.lifecycle_stage == "deleted":
+        with_retry(client.restore_experiment, experiment.experiment_id)
+    return str(experiment.experiment_id)
+
+
+@contextmanager
+def tracking_context(run_id: str, uri: str, experiment_id: str | None = None
+                     ) -> Iterator[None]:
+    """Expose the run to kmlc's datasets, in this process and in runner subprocesses.
+
+    MLflow 3 files logged models under the "current" experiment, so that is set too.
+    """
+    keys = (RUN_ID_ENV, "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")
+    saved = {key: os.environ.get(key) for key in keys}
+    os.environ[RUN_ID_ENV] = run_id
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    if experiment_id is not None:
+        os.environ["MLFLOW_EXPERIMENT_ID"] = experiment_id
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def flatten_params(params: Mapping[str, Any], sep: str = ".") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; empty mappings are kept as values."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping) and value:
+            for key, sub in value.items():
+                walk(f"{prefix}{sep}{key}" if prefix else str(key), sub)
+        else:
+            out[prefix] = value
+
+    for key, value in params.items():
+        walk(str(key), value)
+    return out
+
+
+def _mask(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def log_params(client: Any, run_id: str, params: Mapping[str, Any], *, flatten: bool = False,
+               sep: str = ".", long_values: str = "fail",
+               secrets: tuple[str, ...] = ()) -> int:
+    """Log ``params`` in batches of 100 (one ``log_batch`` each); returns the count.
+
+    A value longer than MLflow's limit fails (``fail``), is logged as a run tag
+    instead (``tag``), or is cut at the limit (``truncate``). Secret values are masked.
+    """
+    from mlflow.entities import Param, RunTag
+
+    flat = flatten_params(params, sep) if flatten else dict(params)
+    batch: list[Any] = []
+    tags: list[Any] = []
+    for key, value in flat.items():
+        text = _mask(str(value), secrets)
+        if len(text) > MAX_PARAM_VALUE:
+            if long_values == "fail":
+                raise TrackingError(
+                    f"parameter '{key}' is {len(text)} characters long, over MLflow's "
+                    f"limit of {MAX_PARAM_VALUE}",
+                    hint="set tracking.params.long_values to 'tag' or 'truncate', or "
+                         "tracking.params.flatten to true")
+            if long_values == "tag":
+                tags.append(RunTag(f"param.{key}", text[:MAX_TAG_VALUE]))
+                continue
+            text = text[:MAX_PARAM_VALUE]
+        batch.append(Param(key, text))
+    for start in range(0, len(batch), BATCH_PARAMS):
+        chunk = batch[start:start + BATCH_PARAMS]
+        with_retry(client.log_batch, run_id, params=chunk,
+                   tags=tags if start == 0 else [])
+    if tags and not batch:
+        with_retry(client.log_batch, run_id, tags=tags)
+    return len(batch)
