@@ -178,3 +178,93 @@ def ui(file: Path, host: str | None, port: int | None, tracking_uri: str | None)
     click.echo(f"MLflow UI on http://{host or spec.tracking.ui_host}:"
                f"{port or spec.tracking.ui_port} (store: {uri})")
     os.execv(sys.executable, argv)
+
+
+@main.command("export-model")
+@project_options
+@click.option("--run-id", default=None, help="The training run whose model to export.")
+@click.option("--latest", is_flag=True, help="The latest finished training run with a model.")
+@click.option("--from-local", is_flag=True,
+              help="Build the model from the artifacts on disk, without a training run.")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write an MLflow model folder here (atomically).")
+@click.option("--register", default=None, metavar="NAME", help="Register a model version.")
+@click.option("--alias", default=None, help="Point this alias at the registered version.")
+@click.option("--force", is_flag=True, help="Replace a non-empty --output folder.")
+@click.option("--no-check", is_flag=True,
+              help="Skip loading the result in a fresh process before writing it.")
+@click.option("--tracking-uri", default=None, help="Override tracking.uri.")
+def export_model_cmd(file: Path, env: str | None, params: tuple[str, ...], run_id: str | None,
+                     latest: bool, from_local: bool, output: Path | None, register: str | None,
+                     alias: str | None, force: bool, no_check: bool,
+                     tracking_uri: str | None) -> None:
+    """Export the bound inference model to a folder and/or the model registry."""
+    from kmlc.export import export_model
+    from kmlc.loader import load_project
+
+    if sum(map(bool, (run_id, latest, from_local))) != 1:
+        raise click.UsageError("give exactly one of --run-id, --latest, --from-local")
+    if alias and not register:
+        raise click.UsageError("--alias needs --register NAME")
+    try:
+        spec = load_project(file, env=env, params=params)
+        result = export_model(spec, run_id=run_id, latest=latest, from_local=from_local,
+                              output=output, register=register, alias=alias, force=force,
+                              tracking_uri=tracking_uri, check=not no_check)
+    except KmlcError as exc:
+        fail(exc)
+        return
+    if result.model_uri:
+        click.echo(f"model: {result.model_uri}")
+    if result.output:
+        checked = " (loaded and predicted in a fresh process)" if result.checked else ""
+        click.echo(f"written: {result.output}{checked}")
+    if result.registered:
+        suffix = f", alias '{alias}'" if alias else ""
+        click.echo(f"registered: {result.registered} version {result.version}{suffix}")
+
+
+@main.command()
+@click.option("-m", "--model-uri", required=True,
+              help="A model folder or URI (runs:/…, models:/name@alias).")
+@click.option("-i", "--input", "input_path", required=True, help="Input file.")
+@click.option("-o", "--output", "output_path", default=None,
+              help="Output file (default: CSV on stdout).")
+@click.option("--input-type", default=None,
+              help="kedro-datasets type of the input (default: from the file suffix).")
+@click.option("--output-type", default=None,
+              help="kedro-datasets type of the output (default: from the file suffix).")
+@click.option("--tracking-uri", default=None,
+              help="Tracking store for runs:/ and models:/ URIs.")
+@click.option("--param", "model_params", multiple=True, metavar="KEY=VALUE",
+              help="Override an inference parameter (repeatable).")
+def predict(model_uri: str, input_path: str, output_path: str | None, input_type: str | None,
+            output_type: str | None, tracking_uri: str | None,
+            model_params: tuple[str, ...]) -> None:
+    """Batch prediction on a file with any pyfunc model."""
+    import os
+
+    from ruamel.yaml import YAML
+
+    from kmlc.export import predict_file
+
+    if tracking_uri:
+        os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+    overrides: dict[str, Any] = {}
+    for item in model_params:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise click.UsageError(f"--param {item!r}: expected KEY=VALUE")
+        overrides[key] = YAML(typ="safe", pure=True).load(raw) if raw else ""
+    try:
+        result = predict_file(model_uri, input_path, output_path, input_type=input_type,
+                              output_type=output_type, params=overrides or None)
+    except KmlcError as exc:
+        fail(exc)
+        return
+    if output_path:
+        click.echo(f"written: {output_path} ({len(result)} rows)", err=True)
+    elif hasattr(result, "to_csv"):
+        click.echo(result.to_csv(), nl=False)
+    else:
+        click.echo(str(result))

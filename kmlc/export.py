@@ -10,6 +10,7 @@ consumer would, in a fresh process outside the project, before it says it is don
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.util
 import json
 import os
@@ -213,25 +214,86 @@ def _quiet_mlflow() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def log_pipeline_model(spec: ProjectSpec, *, run_id: str, input_data: Any | None = None
-                       ) -> Any:
-    """Log the inference pipeline of ``spec`` into run ``run_id``; returns MLflow's ModelInfo."""
+def scrub_mlmodel(folder: Path) -> None:
+    """Remove this machine's absolute paths from a model's ``MLmodel`` file.
+
+    MLflow records where each artifact and the model's code came from; the loader only
+    needs the paths inside the model folder.
+    """
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+    mlmodel = folder / "MLmodel"
+    data = yaml.load(mlmodel.read_text(encoding="utf-8"))
+    data.pop("artifact_path", None)
+    pyfunc = data.get("flavors", {}).get("python_function", {})
+    for entry in (pyfunc.get("artifacts") or {}).values():
+        if isinstance(entry, dict):
+            entry.pop("uri", None)
+    if pyfunc.get("model_code_path"):
+        pyfunc["model_code_path"] = Path(str(pyfunc["model_code_path"])).name
+    with mlmodel.open("w", encoding="utf-8") as handle:
+        yaml.dump(data, handle)
+
+
+def save_pipeline_model(spec: ProjectSpec, path: Path, input_data: Any | None = None,
+                        mlflow_model: Any | None = None) -> None:
+    """Save the bound model of ``spec`` to the folder ``path`` (which must not exist)."""
     import mlflow
+
+    _quiet_mlflow()
+    with tempfile.TemporaryDirectory(prefix="kmlc-model-") as tmp:
+        args = build_model_args(spec, input_data, Path(tmp))
+        mlflow.pyfunc.save_model(str(path), mlflow_model=mlflow_model, **args)
+    scrub_mlmodel(path)
+
+
+@dataclass(frozen=True)
+class LoggedPipelineModel:
+    model_uri: str
+    run_uri: str
+    model_id: str
+    registered_version: str | None = None
+
+
+def log_pipeline_model(spec: ProjectSpec, *, run_id: str, input_data: Any | None = None
+                       ) -> LoggedPipelineModel:
+    """Log the inference pipeline of ``spec`` into run ``run_id`` as an MLflow 3 LoggedModel.
+
+    The model is saved to a staging folder, scrubbed of local paths, then uploaded;
+    it is marked READY only once every file is in the store (FAILED otherwise).
+    """
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
     from mlflow.models import Model
+    from mlflow.tracking import MlflowClient
 
     from kmlc.tracking import with_retry
 
     model_spec = spec.model
     assert model_spec is not None
-    _quiet_mlflow()
-    with tempfile.TemporaryDirectory(prefix="kmlc-model-") as tmp:
-        args = build_model_args(spec, input_data, Path(tmp))
-        info = with_retry(Model.log, artifact_path=None, name=model_spec.artifact_path,
-                          flavor=mlflow.pyfunc, run_id=run_id,
-                          flavor_name="pyfunc.ModelFromCode", **args)
+    client = MlflowClient()
+    run = with_retry(client.get_run, run_id)
+    logged = with_retry(client.create_logged_model, run.info.experiment_id,
+                        name=model_spec.artifact_path, source_run_id=run_id,
+                        model_type="kmlc-pipeline")
+    try:
+        with tempfile.TemporaryDirectory(prefix="kmlc-stage-") as tmp:
+            staged = Path(tmp) / "model"
+            save_pipeline_model(spec, staged, input_data,
+                                Model(run_id=run_id, model_id=logged.model_id))
+            with_retry(client.log_model_artifacts, logged.model_id, str(staged))
+        with_retry(client.log_outputs, run_id, [LoggedModelOutput(logged.model_id, 0)])
+        with_retry(client.finalize_logged_model, logged.model_id, LoggedModelStatus.READY)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the original error matters more
+            client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+        raise
+    model_uri = f"models:/{logged.model_id}"
+    version = None
     if model_spec.registered_name:
-        _register(info.model_uri, model_spec.registered_name, model_spec.alias)
-    return info
+        version = _register(model_uri, model_spec.registered_name, model_spec.alias)
+    return LoggedPipelineModel(model_uri, f"runs:/{run_id}/{model_spec.artifact_path}",
+                               logged.model_id, version)
 
 
 def _register(model_uri: str, name: str, alias: str | None) -> str:
@@ -339,10 +401,7 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
                                              dir=output.parent if output else None))
         try:
             staged = staging_root / "model"
-            input_data = _load_input(spec)
-            with tempfile.TemporaryDirectory(prefix="kmlc-model-") as tmp:
-                args = build_model_args(spec, input_data, Path(tmp))
-                mlflow.pyfunc.save_model(str(staged), **args)
+            save_pipeline_model(spec, staged, _load_input(spec))
             if check:
                 check_model(staged)
             if register:
@@ -374,6 +433,7 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
                                                                 dst_path=str(staging_root))
                 except Exception as exc:
                     raise ExportError(f"cannot download {model_uri}: {exc}") from exc
+                scrub_mlmodel(Path(local))
                 if check:
                     check_model(Path(local))
                 _commit(Path(local), output)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -40,67 +39,65 @@ def _load_artifact(entry: dict[str, Any], local_path: str) -> Any:
     return AbstractDataset.from_config(entry["name"], config).load()
 
 
-# MLflow inspects predict's type hints when the class is made and warns about their
-# absence; kmlc checks inputs with the logged signature instead.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
+class KmlcPipelineModel(PythonModel):
+    """The inference pipeline of a kmlc project as one pyfunc model."""
 
-    class KmlcPipelineModel(PythonModel):
-        """The inference pipeline of a kmlc project as one pyfunc model."""
+    # MLflow would otherwise wrap predict for type-hint validation (and warn that there
+    # are none); the logged signature already describes and checks the input.
+    _skip_type_hint_validation = True
 
-        def __init__(self) -> None:
-            self.plan: dict[str, Any] = {}
-            self._values: dict[str, Any] = {}
-            self._steps: list[tuple[Callable[..., Any], tuple[str, ...], tuple[str, ...] | None,
-                                    Any]] = []
-            self._param_keys: dict[str, str] = {}
+    def __init__(self) -> None:
+        self.plan: dict[str, Any] = {}
+        self._values: dict[str, Any] = {}
+        self._steps: list[tuple[Callable[..., Any], tuple[str, ...], tuple[str, ...] | None,
+                                Any]] = []
+        self._param_keys: dict[str, str] = {}
 
-        def load_context(self, context: Any) -> None:
-            with open(context.artifacts[PLAN_ARTIFACT], encoding="utf-8") as handle:
-                plan = json.load(handle)
-            self.plan = plan
-            values: dict[str, Any] = {}
-            for entry in plan["artifacts"]:
-                values[entry["name"]] = _load_artifact(entry, context.artifacts[entry["name"]])
-            values.update(plan["params"])
-            self._values = values
-            steps = []
-            for step in plan["steps"]:
-                func = _resolve(step["func"])
-                inputs = step["inputs"] or []
-                if isinstance(inputs, dict):
-                    names, keywords = tuple(inputs.values()), tuple(inputs)
-                else:
-                    names, keywords = tuple(inputs), None
-                steps.append((func, names, keywords, step["outputs"]))
-            self._steps = steps
-            # pyfunc params address parameters by their dotted path, without "params:"
-            self._param_keys = {key[len("params:"):]: key for key in plan["params"]
-                                if key.startswith("params:")}
+    def load_context(self, context: Any) -> None:
+        with open(context.artifacts[PLAN_ARTIFACT], encoding="utf-8") as handle:
+            plan = json.load(handle)
+        self.plan = plan
+        values: dict[str, Any] = {}
+        for entry in plan["artifacts"]:
+            values[entry["name"]] = _load_artifact(entry, context.artifacts[entry["name"]])
+        values.update(plan["params"])
+        self._values = values
+        steps = []
+        for step in plan["steps"]:
+            func = _resolve(step["func"])
+            inputs = step["inputs"] or []
+            if isinstance(inputs, dict):
+                names, keywords = tuple(inputs.values()), tuple(inputs)
+            else:
+                names, keywords = tuple(inputs), None
+            steps.append((func, names, keywords, step["outputs"]))
+        self._steps = steps
+        # pyfunc params address parameters by their dotted path, without "params:"
+        self._param_keys = {key[len("params:"):]: key for key in plan["params"]
+                            if key.startswith("params:")}
 
-        # no type hints on purpose: MLflow would use them for its own schema validation
-        def predict(self, context, model_input, params=None):
-            values = dict(self._values)
-            if params:
-                for key, value in params.items():
-                    target = self._param_keys.get(key)
-                    if target is not None:
-                        values[target] = value
-            values[self.plan["input"]] = model_input
-            for func, names, keywords, outputs in self._steps:
-                args = [values[name] for name in names]
-                result = func(**dict(zip(keywords, args, strict=True))) if keywords else func(*args)
-                if outputs is None:
-                    continue
-                if isinstance(outputs, str):
-                    values[outputs] = result
-                elif isinstance(outputs, dict):
-                    for key, name in outputs.items():
-                        values[name] = result[key]
-                else:
-                    for name, value in zip(outputs, result, strict=True):
-                        values[name] = value
-            return values[self.plan["output"]]
+    def predict(self, context, model_input, params=None):
+        values = dict(self._values)
+        if params:
+            for key, value in params.items():
+                target = self._param_keys.get(key)
+                if target is not None:
+                    values[target] = value
+        values[self.plan["input"]] = model_input
+        for func, names, keywords, outputs in self._steps:
+            args = [values[name] for name in names]
+            result = func(**dict(zip(keywords, args, strict=True))) if keywords else func(*args)
+            if outputs is None:
+                continue
+            if isinstance(outputs, str):
+                values[outputs] = result
+            elif isinstance(outputs, dict):
+                for key, name in outputs.items():
+                    values[name] = result[key]
+            else:
+                for name, value in zip(outputs, result, strict=True):
+                    values[name] = value
+        return values[self.plan["output"]]
 
 
 mlflow.models.set_model(KmlcPipelineModel())
