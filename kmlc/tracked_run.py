@@ -42,7 +42,6 @@ class TrackedRun:
 
     def __enter__(self) -> TrackedRun:
         import mlflow
-        from mlflow.tracking import MlflowClient
 
         from kmlc import tracking
         from kmlc.run import _quiet
@@ -57,8 +56,8 @@ class TrackedRun:
         mlflow.set_tracking_uri(self.uri)
         if registry:
             mlflow.set_registry_uri(registry)
-        self.client = MlflowClient(self.uri, registry)
         try:
+            self.client = tracking.open_client(self.uri, registry)
             experiment_id = tracking.ensure_experiment(
                 self.client, spec.tracking.experiment, tracking.local_artifact_root(self.uri))
             run_name = self.options.run_name or spec.tracking.run_name or self.pipeline

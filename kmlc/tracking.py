@@ -26,6 +26,7 @@ __all__ = [
     "flatten_params",
     "local_artifact_root",
     "log_params",
+    "open_client",
     "resolve_tracking_uri",
     "tracking_context",
     "with_retry",
@@ -109,6 +110,40 @@ def with_retry(fn: Callable[..., T], *args: Any, attempts: int = 12, **kwargs: A
             time.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 2.0)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive lock on a folder (flock on its descriptor; a no-op where unsupported)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def open_client(uri: str, registry_uri: str | None = None) -> Any:
+    """An ``MlflowClient`` whose store is ready.
+
+    A new sqlite store creates its tables on first use; several processes starting at
+    once would race to create them, so the first use is serialized on the database's
+    folder.
+    """
+    from mlflow.tracking import MlflowClient
+
+    if uri.startswith("sqlite:///") and not uri.endswith(":memory:"):
+        with _folder_lock(Path(uri[len("sqlite:///"):]).parent):
+            client = MlflowClient(uri, registry_uri)
+            with_retry(client.search_experiments, max_results=1)
+        return client
+    return MlflowClient(uri, registry_uri)
 
 
 def local_artifact_root(uri: str) -> Path | None:
