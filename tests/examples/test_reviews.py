@@ -1,0 +1,134 @@
+"""End to end: the README commands of examples/reviews, then what they left in MLflow."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "reviews"
+KMLC = str(Path(sys.executable).parent / "kmlc")
+
+pytestmark = pytest.mark.slow
+
+
+def _ignore(folder: str, names: list[str]) -> set[str]:
+    """Skip tracking stores, caches and generated data (everything in data/ but 01_raw)."""
+    skipped = {n for n in names if n in {"mlflow.db", "mlartifacts", "mlruns", "__pycache__"}}
+    if Path(folder) == EXAMPLE / "data":
+        skipped |= {n for n in names if n != "01_raw"}
+    return skipped
+
+
+def _readme_commands() -> list[list[str]]:
+    block = re.search(r"```bash\n(.*?)```", (EXAMPLE / "README.md").read_text(), re.S)
+    assert block, "README.md has no ```bash block"
+    return [line.split() for line in block.group(1).splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the example after running every README command."""
+    root = tmp_path_factory.mktemp("reviews") / "reviews"
+    shutil.copytree(EXAMPLE, root, ignore=_ignore)
+    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true",
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    commands = _readme_commands()
+    assert [c[:2] for c in commands] == [
+        ["kmlc", "validate"], ["kmlc", "run"], ["kmlc", "run"], ["kmlc", "run"], ["kmlc", "run"],
+        ["kmlc", "run"]]
+    assert [c[2] for c in commands[1:]] == ["etl_instances", "etl_labels", "training",
+                                            "inference", "user_app"]
+    for command in commands:
+        done = subprocess.run([KMLC, *command[1:]], cwd=root, env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, f"{' '.join(command)}:\n{done.stdout}\n{done.stderr}"
+    return root
+
+
+@pytest.fixture(scope="module")
+def client(project: Path):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(f"sqlite:///{project}/mlflow.db")
+
+
+def _runs(client, pipeline: str) -> list:
+    experiment = client.get_experiment_by_name("reviews")
+    assert experiment is not None
+    return client.search_runs([experiment.experiment_id], f"tags.`kmlc.pipeline` = '{pipeline}'")
+
+
+def test_etl_outputs(project: Path) -> None:
+    instances = pd.read_csv(project / "data" / "02_intermediate" / "instances.csv")
+    labels = pd.read_csv(project / "data" / "02_intermediate" / "labels.csv")
+    assert list(instances.columns) == ["id", "text"]
+    assert list(labels.columns) == ["id", "sentiment"]
+    assert len(instances) == len(labels) == 400
+    assert set(instances["id"]) == set(labels["id"])
+    assert labels["sentiment"].value_counts().to_dict() == {"positive": 200, "negative": 200}
+
+
+def test_training_run(client) -> None:
+    (run,) = _runs(client, "training")
+    assert run.info.status == "FINISHED"
+    assert run.data.params == {  # flattened; only what the training nodes read
+        "split.test_size": "0.25", "split.seed": "42",
+        "vectorizer.ngram_max": "2", "vectorizer.min_df": "1",
+        "classifier.c": "10.0", "classifier.max_iter": "1000"}
+    metrics = run.data.metrics
+    assert {"accuracy", "f1", "precision", "recall", "roc_auc", "test_rows"} <= set(metrics)
+    assert metrics["test_rows"] == 100
+    assert metrics["accuracy"] > 0.8
+    assert 0.5 < metrics["roc_auc"] <= 1.0
+    for other in ("etl_instances", "etl_labels", "inference", "user_app"):
+        assert [r.info.status for r in _runs(client, other)] == ["FINISHED"]
+    (etl,) = _runs(client, "etl_instances")
+    assert etl.data.params == {"corpus.n_reviews": "400", "corpus.seed": "42",
+                               "corpus.mixed_rate": "0.2"}
+
+
+def test_logged_model_matches_inference_run(project: Path, client) -> None:
+    import mlflow.pyfunc
+
+    (run,) = _runs(client, "training")
+    mlflow.set_tracking_uri(f"sqlite:///{project}/mlflow.db")
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    instances = pd.read_csv(project / "data" / "02_intermediate" / "instances.csv")
+    predicted = model.predict(instances)
+    expected = pd.read_csv(project / "data" / "07_model_output" / "predictions.csv")
+    assert list(expected.columns) == ["id", "sentiment", "probability"]
+    assert set(expected["sentiment"]) == {"positive", "negative"}
+    pd.testing.assert_frame_equal(pd.DataFrame(predicted).reset_index(drop=True), expected,
+                                  check_dtype=False, check_exact=False, atol=1e-6)
+
+
+def test_registered_model_and_alias(client) -> None:
+    (run,) = _runs(client, "training")
+    versions = client.search_model_versions("name = 'reviews'")
+    assert [str(v.version) for v in versions] == ["1"]
+    assert versions[0].run_id == run.info.run_id
+    champion = client.get_model_version_by_alias("reviews", "champion")
+    assert str(champion.version) == "1"
+
+
+def test_user_app(project: Path, client) -> None:
+    follow_ups = pd.read_csv(project / "data" / "08_reporting" / "follow_ups.csv")
+    new_reviews = pd.read_csv(project / "data" / "01_raw" / "new_reviews.csv")
+    assert list(follow_ups["id"]) == list(new_reviews["id"])
+    assert {"sentiment", "probability", "follow_up", "priority"} <= set(follow_ups.columns)
+    flagged = follow_ups[follow_ups["follow_up"]]
+    assert len(flagged) > 0
+    assert (flagged["sentiment"] == "negative").all()
+    assert (follow_ups.loc[~follow_ups["follow_up"], "priority"] == "none").all()
+    (run,) = _runs(client, "user_app")
+    assert run.data.metrics["flagged_reviews"] == len(flagged)
+    artifacts = [a.path for a in client.list_artifacts(run.info.run_id, "reports")]
+    assert artifacts == ["reports/follow_ups.csv"]
