@@ -1,0 +1,135 @@
+"""Shared fixtures: a quiet environment and small projects written into ``tmp_path``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+IRIS = REPO / "examples" / "iris" / "mlproject.yml"
+
+# A small valid project; line numbers are relied upon by the tests, edit with care.
+DEMO_YAML = """\
+version: 1
+name: demo
+parameters:
+  alpha: 0.5
+  split: {ratio: 0.2, seed: 7}
+datasets:
+  instances: {type: pandas.CSVDataset, filepath: data/instances.csv}
+  model_file: {type: pickle.PickleDataset, filepath: data/model.pkl}
+  score: {type: mlflow.metric}
+  predictions: {type: pandas.CSVDataset, filepath: data/predictions.csv}
+nodes:
+  - name: clean
+    func: demo_nodes.clean
+    inputs: instances
+    outputs: features
+    tags: [training, inference]
+  - name: fit
+    func: demo_nodes.fit
+    inputs: [features, params:alpha, params:split]
+    outputs: model_file
+    tags: [training]
+  - name: evaluate
+    func: demo_nodes.evaluate
+    inputs: {model: model_file, features: features}
+    outputs: score
+    tags: [training]
+  - name: predict
+    func: demo_nodes.predict
+    inputs: [model_file, features]
+    outputs: predictions
+    tags: [inference]
+pipelines:
+  etl: {tags: [training]}
+model:
+  input: instances
+environments:
+  prod:
+    parameters: {alpha: 0.9}
+    tracking: {experiment: demo-prod}
+"""
+
+DEMO_NODES = '''\
+"""Node functions of the demo project: no third-party imports."""
+
+CONSTANT = 3
+
+
+def clean(instances):
+    return instances
+
+
+def fit(features, alpha, split):
+    return (features, alpha, split)
+
+
+def evaluate(model, features):
+    return 1.0
+
+
+def predict(model_file, features):
+    return features
+
+
+def no_args():
+    return 1
+'''
+
+WriteProject = Callable[..., Path]
+
+
+@pytest.fixture(autouse=True)
+def _quiet_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No telemetry, and no ``__pycache__`` folders in the projects under test."""
+    monkeypatch.setenv("DO_NOT_TRACK", "1")
+    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "true")
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+
+
+@pytest.fixture
+def demo_yaml() -> str:
+    return DEMO_YAML
+
+
+@pytest.fixture
+def demo_nodes() -> str:
+    return DEMO_NODES
+
+
+@pytest.fixture
+def iris_file() -> Path:
+    return IRIS
+
+
+@pytest.fixture
+def write_project(tmp_path: Path) -> WriteProject:
+    """``write_project(text=DEMO_YAML, nodes=DEMO_NODES, name="mlproject.yml", files=None)``.
+
+    Writes the project file, ``demo_nodes.py`` and any extra ``files`` (relative path ->
+    text or bytes) into ``tmp_path`` and returns the project file's path.
+    """
+
+    def write(text: str | bytes = DEMO_YAML, nodes: str | None = DEMO_NODES,
+              name: str = "mlproject.yml", files: dict[str, str | bytes] | None = None) -> Path:
+        path = tmp_path / name
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
+        if nodes is not None:
+            (tmp_path / "demo_nodes.py").write_text(nodes, encoding="utf-8")
+        for rel, content in (files or {}).items():
+            target = tmp_path / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                target.write_bytes(content)
+            else:
+                target.write_text(content, encoding="utf-8")
+        return path
+
+    return write

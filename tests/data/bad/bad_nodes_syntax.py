@@ -1,0 +1,4 @@
+"""A node module with a syntax error."""
+
+def clean(instances)
+    return instances
