@@ -55,7 +55,7 @@ class _MlflowDataset(AbstractDataset[Any, Any]):
         if self._client_cache is None:
             from mlflow.tracking import MlflowClient
 
-            self._client_cache = MlflowClient(self._tracking_uri)
+            self._client_cache = MlflowClient(_store_uri(self._tracking_uri))
         return self._client_cache
 
     def _target_run(self, *, saving: bool) -> str:
@@ -71,6 +71,11 @@ class _MlflowDataset(AbstractDataset[Any, Any]):
 
     def _describe(self) -> dict[str, Any]:
         return {"run_id": self._run_id}
+
+
+def _store_uri(given: str | None) -> str | None:
+    """The dataset's own URI, else the store of the run kmlc opened, else MLflow's default."""
+    return given or os.environ.get("MLFLOW_TRACKING_URI") or None
 
 
 def _now_ms() -> int:
@@ -323,7 +328,7 @@ class TrackedArtifactDataset(AbstractDataset[Any, Any]):
             raise DatasetError("track: artifact: no MLflow run to log to; run it through "
                                "`kmlc run`")
         path = self._local_path(saved=True)
-        client = MlflowClient(self._tracking_uri)
+        client = MlflowClient(_store_uri(self._tracking_uri))
         if path.is_dir():
             target = "/".join(filter(None, [self._artifact_path, path.name]))
             with_retry(client.log_artifacts, run_id, str(path), target)
@@ -340,7 +345,7 @@ class TrackedArtifactDataset(AbstractDataset[Any, Any]):
         remote = "/".join(filter(None, [self._artifact_path, name]))
         folder = tempfile.mkdtemp(prefix="kmlc-artifact-")
         try:
-            local = with_retry(MlflowClient(self._tracking_uri).download_artifacts,
+            local = with_retry(MlflowClient(_store_uri(self._tracking_uri)).download_artifacts,
                                self._run_id, remote, folder)
             config = dict(self._config)
             config.pop("versioned", None)

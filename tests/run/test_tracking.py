@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterator
 from pathlib import Path
 
+import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -20,7 +22,7 @@ from kmlc.errors import TrackingError
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[MlflowClient, str]:
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[MlflowClient, str]]:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = tracking.open_client(uri)
     experiment = tracking.ensure_experiment(client, "t", tmp_path / "mlartifacts")
@@ -28,7 +30,10 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[MlflowClient
     monkeypatch.setenv(tracking.RUN_ID_ENV, run_id)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", experiment)
-    return client, run_id
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)  # MLflow's own log_model uses the global URI
+    yield client, run_id
+    mlflow.set_tracking_uri(previous)
 
 
 def test_resolve_tracking_uri(tmp_path: Path) -> None:
