@@ -56,3 +56,33 @@ def test_run_selection_errors_are_clean(mini) -> None:
     assert "did you mean 'training'" in result.output and "Traceback" not in result.output
     result = CliRunner().invoke(main, ["run", "training", "-f", str(path), "--nodes", "fitt"])
     assert result.exit_code == 1 and "fit" in result.output
+
+
+USER_HOOKS = '''\
+import json
+from pathlib import Path
+
+from kedro.framework.hooks import hook_impl
+
+
+class RecordNodes:
+    def __init__(self):
+        self.seen = []
+
+    @hook_impl
+    def after_node_run(self, node):
+        self.seen.append(node.name)
+
+    @hook_impl
+    def after_pipeline_run(self, run_params):
+        Path(run_params["project_path"], "hook.json").write_text(json.dumps(self.seen))
+'''
+
+
+def test_user_hooks_are_registered(mini) -> None:
+    path = mini(MINI_YAML + "hooks: [mini_hooks.RecordNodes]\n")
+    (path.parent / "mini_hooks.py").write_text(USER_HOOKS)
+    result = CliRunner().invoke(main, ["run", "inference", "-f", str(path), "--to-nodes",
+                                       "clean"])
+    assert result.exit_code == 0, result.output
+    assert (path.parent / "hook.json").read_text() == '["clean"]'
