@@ -268,8 +268,14 @@ class MlflowModelDataset(_MlflowDataset):
         module = self._module()
         first = next(iter(inspect.signature(module.save_model).parameters))
         run_id = self._target_run(saving=True)
+        args = dict(self._save_args)
+        if ("pip_requirements" not in args and "conda_env" not in args
+                and hasattr(module, "get_default_pip_requirements")):
+            # MLflow would otherwise infer them by loading the model in a subprocess
+            # (about 6 s a model); the flavor's own pinned defaults are what it finds.
+            args["pip_requirements"] = module.get_default_pip_requirements()
         with_retry(Model.log, artifact_path=None, name=self._artifact_path, flavor=module,
-                   run_id=run_id, **{first: data}, **self._save_args)
+                   run_id=run_id, **{first: data}, **args)
 
     def _exists(self) -> bool:
         try:

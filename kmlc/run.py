@@ -21,7 +21,7 @@ from types import FrameType
 from typing import Any
 
 from kmlc.compiler import CompiledProject, compile_project
-from kmlc.errors import RunError
+from kmlc.errors import KmlcError, RunError
 from kmlc.hooks import FailureHook, ProgressHook, TrackingHook
 from kmlc.spec import ProjectSpec
 
@@ -161,7 +161,7 @@ def run_pipeline(spec: ProjectSpec, pipeline: str = "__default__",
             _execute(compiled, selected, catalog, runner, pipeline, options,
                      extra_hooks=(hook,), failure=tracked.failure)
             tracked.finish_model(selected, catalog)
-    except (RunError, KeyboardInterrupt) as exc:
+    except (KmlcError, KeyboardInterrupt) as exc:
         exc.run_id = tracked.run_id or None  # type: ignore[union-attr]
         exc.notes_ = tuple(tracked.notes)  # type: ignore[union-attr]
         raise

@@ -12,12 +12,17 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from kmlc.errors import RunError, TrackingError
+from kmlc.errors import KmlcError, RunError, TrackingError
 from kmlc.spec import ProjectSpec
 
 __all__ = ["TrackedRun"]
 
 _MAX_TAG = 5000
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:500] if text else ""
 
 
 class TrackedRun:
@@ -51,7 +56,7 @@ class TrackedRun:
         self.uri = tracking.resolve_tracking_uri(self.options.tracking_uri or spec.tracking.uri,
                                                  spec.root)
         tracking.configure_http(spec.tracking.http_max_retries, spec.tracking.http_timeout)
-        tracking.check_reachable(self.uri)
+        tracking.check_reachable(self.uri, spec.tracking.http_timeout)
         registry = spec.tracking.registry_uri
         mlflow.set_tracking_uri(self.uri)
         if registry:
@@ -91,7 +96,16 @@ class TrackedRun:
         from kmlc.export import log_pipeline_model
 
         input_data = catalog.load(model.input)
-        info = log_pipeline_model(self.spec, run_id=self.run_id, input_data=input_data)
+        try:
+            info = log_pipeline_model(self.spec, run_id=self.run_id, input_data=input_data)
+        except KmlcError:
+            raise
+        except Exception as exc:
+            raise TrackingError(
+                f"the pipeline ran, but its model could not be logged to run {self.run_id} "
+                f"on {self.uri}: {type(exc).__name__}: {_first_line(exc)}",
+                hint="the local outputs are intact; `kmlc export-model --from-local` builds "
+                     "the model from them") from exc
         self.model_uri = getattr(info, "model_uri", None) or str(info)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

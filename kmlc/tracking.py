@@ -72,7 +72,7 @@ def check_reachable(uri: str, timeout: float | None = None) -> None:
     if scheme in ("http", "https"):
         import requests
 
-        limit = timeout or float(os.environ.get("KMLC_CONNECT_TIMEOUT", "5"))
+        limit = min(float(timeout or 5), float(os.environ.get("KMLC_CONNECT_TIMEOUT", "5")))
         try:
             response = requests.get(uri.rstrip("/") + "/health", timeout=limit)
         except requests.RequestException as exc:
