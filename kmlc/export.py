@@ -360,6 +360,10 @@ def _resolve_run(client: Any, spec: ProjectSpec, run_id: str | None, latest: boo
 def _prepare_output(output: Path, force: bool) -> None:
     if output.exists() and (not output.is_dir() or any(output.iterdir())) and not force:
         raise ExportError(f"{output} exists and is not empty", hint="pass --force to replace it")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create {output.parent}: {exc}") from exc
 
 
 def _commit(staged: Path, output: Path) -> None:
@@ -491,6 +495,9 @@ def predict_file(model_uri: str, input_path: str, output_path: str | None = None
     except Exception as exc:
         raise ExportError(f"cannot load model {model_uri}: {exc}") from exc
     result = model.predict(data, params=dict(params) if params else None)
+    if hasattr(result, "index") and hasattr(result, "reset_index") and any(
+            name is not None for name in result.index.names):
+        result = result.reset_index()  # keep a named index (e.g. ids) as columns
     if output_path:
         out = _dataset(output_path, output_type, "output")
         if not hasattr(result, "to_csv") and output_type is None:

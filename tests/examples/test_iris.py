@@ -1,0 +1,79 @@
+"""End to end: the README commands of examples/iris, then what they left in MLflow."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "iris"
+KMLC = str(Path(sys.executable).parent / "kmlc")
+
+pytestmark = pytest.mark.slow
+
+
+def _ignore(folder: str, names: list[str]) -> set[str]:
+    skipped = {n for n in names if n in {"mlflow.db", "mlartifacts", "mlruns", "__pycache__",
+                                         "build"}}
+    if Path(folder) == EXAMPLE / "data":
+        skipped |= {n for n in names if n != "01_raw"}
+    return skipped
+
+
+def _readme_commands() -> list[list[str]]:
+    block = re.search(r"```bash\n(.*?)```", (EXAMPLE / "README.md").read_text(), re.S)
+    assert block, "README.md has no ```bash block"
+    return [line.split() for line in block.group(1).splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("iris") / "iris"
+    shutil.copytree(EXAMPLE, root, ignore=_ignore)
+    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true",
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    for command in _readme_commands():
+        assert command[0] == "kmlc"
+        done = subprocess.run([KMLC, *command[1:]], cwd=root, env=env, capture_output=True,
+                              text=True, timeout=180)
+        assert done.returncode == 0, f"{' '.join(command)}:\n{done.stdout}\n{done.stderr}"
+        assert "Traceback" not in done.stderr
+    return root
+
+
+def test_training_run_is_complete(project: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{project}/mlflow.db")
+    experiment = client.get_experiment_by_name("iris")
+    (run,) = client.search_runs([experiment.experiment_id], "tags.`kmlc.pipeline` = 'training'")
+    assert run.info.status == "FINISHED"
+    assert {"split", "model.c", "model.max_iter"} <= set(run.data.params)
+    assert run.data.metrics["accuracy"] > 0.8
+    assert any(key.startswith("test.") for key in run.data.metrics)
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "reports")] == [
+        "reports/confusion_matrix.png"]
+    models = client.search_logged_models([experiment.experiment_id])
+    assert [m.name for m in models] == ["model"]
+
+
+def test_logged_model_equals_kmlc_run_inference(project: Path) -> None:
+    import mlflow
+
+    expected = pd.read_csv(project / "data/07_model_output/predictions.csv", index_col=0)
+    exported = pd.read_csv(project / "data/07_model_output/exported_predictions.csv",
+                           index_col=0)  # kmlc predict keeps the named index as a column
+    pd.testing.assert_frame_equal(exported, expected)
+    mlflow.set_tracking_uri(f"sqlite:///{project}/mlflow.db")
+    model = mlflow.pyfunc.load_model(str(project / "build/iris-model"))
+    got = model.predict(pd.read_csv(project / "data/01_raw/instances.csv"))
+    assert list(got.columns) == list(expected.columns)
+    assert got.iloc[:, 0].tolist() == expected.iloc[:, 0].tolist()
+    assert got.iloc[:, 1].tolist() == pytest.approx(expected.iloc[:, 1].tolist())
