@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,16 +209,14 @@ def _check_paths(doc: Document, root: Path, result: CheckResult) -> None:
     for name, cfg in (doc.data.get("datasets") or {}).items():
         for key in _FILE_KEYS:
             value = cfg.get(key)
-            if not isinstance(value, str) or "://" in value or cfg.get("allow_outside"):
+            if not isinstance(value, str):
                 continue
-            if Path(value).is_absolute():
-                continue
-            target = (resolved_root / value).resolve()
-            if not target.is_relative_to(resolved_root):
+            problem = _path_problem(value, resolved_root, bool(cfg.get("allow_outside")))
+            if problem:
                 result.errors.append(doc.error(
-                    f"'{value}' resolves outside the project folder", ("datasets", name, key),
-                    code="KMLC320", hint="use a path inside the project, an absolute path, "
-                    "or set `allow_outside: true` on this dataset"))
+                    problem, ("datasets", name, key), code="KMLC320",
+                    hint="use a path inside the project, or set `allow_outside: true` "
+                    "on this dataset"))
     track_path = ("model", "artifact_path")
     artifact_path = (doc.data.get("model") or {}).get("artifact_path")
     if isinstance(artifact_path, str) and ".." in artifact_path.split("/"):
@@ -231,6 +230,26 @@ def _check_paths(doc: Document, root: Path, result: CheckResult) -> None:
                               if isinstance(track, dict) else ("datasets", name, "artifact_path"))
             result.errors.append(doc.error("artifact_path must be a relative path without '..'",
                                            where, code="KMLC321"))
+
+
+def _path_problem(value: str, root: Path, allow_outside: bool) -> str | None:
+    """Why the dataset path ``value`` is refused, or ``None``; URLs are never checked."""
+    local = value[len("file://"):] if value.startswith("file://") else value
+    if "://" in local:
+        return None
+    if "\0" in local:
+        return f"{json.dumps(value)} contains a NUL character"
+    if allow_outside:
+        return None
+    try:
+        target = (root / local).resolve()
+    except (OSError, ValueError, RuntimeError) as exc:
+        return f"{json.dumps(value)} is not a valid path: {exc}"
+    if target.is_relative_to(root):
+        return None
+    if Path(local).is_absolute():
+        return f"'{value}' is outside the project folder"
+    return f"'{value}' resolves outside the project folder"
 
 
 def _check_types(doc: Document, result: CheckResult) -> None:

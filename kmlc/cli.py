@@ -28,8 +28,24 @@ def file_option(func: F) -> F:
     )(func)
 
 
+def _check_params(ctx: click.Context, param: click.Parameter,
+                  value: tuple[str, ...]) -> tuple[str, ...]:
+    """A malformed ``--params`` is a usage error (exit 2), found before anything is read."""
+    from kmlc.overlay import parse_param_override
+
+    for item in value:
+        try:
+            parse_param_override(item)
+        except ConfigError:
+            raise click.BadParameter(
+                f"'{item}' is not of the form KEY.PATH=VALUE (for example model.alpha=0.5)",
+                ctx=ctx, param=param) from None
+    return value
+
+
 def project_options(func: F) -> F:
     func = click.option("--params", "params", multiple=True, metavar="KEY.PATH=VALUE",
+                        callback=_check_params,
                         help="Override a parameter (repeatable); values are YAML scalars.")(func)
     func = click.option("--env", "env", default=None, metavar="NAME",
                         help="Merge environments.NAME over the file.")(func)
@@ -140,6 +156,11 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...], run
             click.echo(f"run {run_id} marked FAILED; what was logged before is kept", err=True)
         sys.exit(1)
     except KmlcError as exc:
+        for note in getattr(exc, "notes_", ()):
+            click.echo(f"note: {note}", err=True)
+        run_id = getattr(exc, "run_id", None)
+        if run_id:
+            click.echo(f"run {run_id}: what was logged before the error is kept", err=True)
         fail(exc)
         return
     for note in result.notes:
@@ -265,6 +286,6 @@ def predict(model_uri: str, input_path: str, output_path: str | None, input_type
     if output_path:
         click.echo(f"written: {output_path} ({len(result)} rows)", err=True)
     elif hasattr(result, "to_csv"):
-        click.echo(result.to_csv(), nl=False)
+        click.echo(result.to_csv(index=False), nl=False)
     else:
         click.echo(str(result))

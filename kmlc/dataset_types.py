@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import difflib
 import functools
+import importlib.machinery
 import importlib.util
 import re
+import sys
 from pathlib import Path
 
 __all__ = ["type_problem"]
@@ -64,13 +66,36 @@ def type_problem(type_name: str) -> tuple[str, str | None] | None:
         group = module.split(".")[1]
         if group in _groups() and "." not in module[len("kedro_datasets."):]:
             return None if cls in _classes(group) else _unknown(type_name)
-    try:
-        found = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        found = None
-    if found is None:
+    if not _module_exists(module):
         return _unknown(type_name)
     return None
+
+
+def _module_exists(module: str) -> bool:
+    """Whether ``module`` can be imported, found without importing (running) any package.
+
+    ``importlib.util.find_spec("a.b")`` imports ``a`` first; instead the top-level name is
+    looked up alone and each submodule in its parent's ``submodule_search_locations``.
+    """
+    parts = module.split(".")
+    if not all(part.isidentifier() for part in parts):
+        return False
+    try:
+        spec = importlib.util.find_spec(parts[0])
+        for depth in range(1, len(parts)):
+            if spec is None:
+                return False
+            name = ".".join(parts[: depth + 1])
+            if ".".join(parts[:depth]) in sys.modules:
+                spec = importlib.util.find_spec(name)  # the parent is imported already
+                continue
+            locations = spec.submodule_search_locations
+            if locations is None:
+                return False
+            spec = importlib.machinery.PathFinder.find_spec(name, list(locations))
+    except (ImportError, ValueError, AttributeError, OSError):
+        return False
+    return spec is not None
 
 
 def _unknown(type_name: str) -> tuple[str, str | None]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,11 +74,19 @@ def check_project(path: str | Path = "mlproject.yml", env: str | None = None,
     doc = rendered.doc
     errors = schema_errors(doc)
     if errors:
-        return LoadResult(None, errors, text=doc.text)
+        return LoadResult(None, _by_position(errors), text=doc.text)
     root = file.resolve().parent
-    code_dirs = [(root / c).resolve() for c in doc.data.get("code") or ["."]]
-    for i, folder in enumerate(code_dirs):
-        if not folder.is_dir():
+    code_dirs: list[Path] = []
+    for i, entry in enumerate(doc.data.get("code") or ["."]):
+        try:
+            folder = (root / entry).resolve()
+            exists = folder.is_dir()
+        except (OSError, ValueError, RuntimeError) as exc:
+            errors.append(doc.error(f"code folder {json.dumps(entry)} is not a valid path: {exc}",
+                                    ("code", i), code="KMLC406"))
+            continue
+        code_dirs.append(folder)
+        if not exists:
             errors.append(doc.error(f"code folder '{folder}' does not exist", ("code", i),
                                     code="KMLC406"))
     credentials, cred_errors = _load_credentials(doc, root)
@@ -85,10 +94,15 @@ def check_project(path: str | Path = "mlproject.yml", env: str | None = None,
     checks = run_checks(doc, root, code_dirs)
     errors.extend(checks.errors)
     if errors:
-        return LoadResult(None, errors, checks.warnings, doc.text)
+        return LoadResult(None, _by_position(errors), _by_position(checks.warnings), doc.text)
     secrets = set(rendered.secrets) | set(_leaves(credentials))
     spec = build_spec(doc, file.resolve(), code_dirs, env, credentials, secrets)
-    return LoadResult(spec, [], checks.warnings, doc.text)
+    return LoadResult(spec, [], _by_position(checks.warnings), doc.text)
+
+
+def _by_position(errors: list[ConfigError]) -> list[ConfigError]:
+    """Errors in file order, as ``ConfigErrors`` sorts them."""
+    return sorted(errors, key=lambda e: (e.file, e.line, e.column, e.code))
 
 
 def _leaves(value: Any) -> list[str]:
@@ -106,13 +120,16 @@ def _load_credentials(doc: Document, root: Path) -> tuple[dict[str, Any], list[C
     creds: dict[str, Any] = {}
     errors: list[ConfigError] = []
     if ref:
-        cred_file = (root / ref).resolve()
         try:
+            cred_file = (root / ref).resolve()
             creds_doc = read_document(cred_file, str(cred_file))
             creds = creds_doc.data
         except ConfigError as exc:
             errors.append(doc.error(f"credentials file: {exc.message}", ("credentials",),
                                     code="KMLC120", hint=exc.hint))
+        except (OSError, ValueError, RuntimeError) as exc:
+            errors.append(doc.error(f"credentials file {json.dumps(ref)} is not a valid path: "
+                                    f"{exc}", ("credentials",), code="KMLC120"))
     for name, key in used.items():
         if key not in creds:
             errors.append(doc.error(

@@ -97,6 +97,8 @@ def _convert(doc: Document, error: ValidationError) -> list[ConfigError]:
         return [doc.error(f"missing required key '{missing}'", path, key=True, code="KMLC202")]
     if validator in ("oneOf", "anyOf") and error.context:
         return _convert_branches(doc, error, path)
+    if "propertyNames" in error.relative_schema_path and isinstance(instance, str):
+        return [_bad_name(doc, error, path, instance)]
     if validator == "type":
         return [doc.error(
             f"expected {_expected_types(error.validator_value)}, found {_found(instance)}",
@@ -116,11 +118,6 @@ def _convert(doc: Document, error: ValidationError) -> list[ConfigError]:
         return [doc.error(f"{_found(instance)} is not a valid value"
                           + (f" for: {what}" if what else ""), path, code="KMLC204",
                           hint=f"it must match {error.validator_value}")]
-    if validator == "propertyNames":
-        bad = instance if isinstance(instance, str) else str(instance)
-        return [doc.error(f"'{bad}' is not a valid name here", (*path, bad), key=True,
-                          code="KMLC204", hint="names start with a letter or _, and use letters, "
-                          "digits, _ . or -; 'params:' and 'parameters' are reserved")]
     if validator in ("minItems", "minProperties", "minLength"):
         return [doc.error(f"{_found(instance)} must not be empty", path, code="KMLC205")]
     if validator in ("minimum", "maximum"):
@@ -129,8 +126,41 @@ def _convert(doc: Document, error: ValidationError) -> list[ConfigError]:
     return [doc.error(error.message, path, code="KMLC205")]
 
 
+_NAME_HINTS = {
+    "datasets": "names start with a letter or _, and use letters, digits, _ . or -; "
+                "'params:' and 'parameters' are reserved",
+    "pipelines": "names start with a letter or _, and use letters, digits, _ or -",
+}
+
+
+def _bad_name(doc: Document, error: ValidationError, path: KeyPath, name: str) -> ConfigError:
+    """A ``propertyNames`` failure, located at the offending key itself."""
+    section = path[-1] if path else ""
+    hint = _NAME_HINTS.get(str(section))
+    if hint is None and error.validator == "pattern":
+        hint = f"it must match {error.validator_value}"
+    return doc.error(f"'{name}' is not a valid name here", (*path, name), key=True,
+                     code="KMLC204", hint=hint)
+
+
+def _branch_of(error: ValidationError) -> Any:
+    return error.relative_schema_path[0] if error.relative_schema_path else None
+
+
 def _convert_branches(doc: Document, error: ValidationError, path: KeyPath) -> list[ConfigError]:
     context = list(error.context or [])
+    # a branch whose type (or const) does not fit the value says nothing useful when another
+    # branch does fit: keep only the errors of the branches the value could have meant
+    mismatched = {_branch_of(e) for e in context
+                  if not e.relative_path and e.validator in ("type", "const")}
+    fitting = [e for e in context if _branch_of(e) not in mismatched]
+    if fitting and len({_branch_of(e) for e in fitting}) == 1:
+        return [c for e in fitting for c in _convert(doc, e)]  # every problem of that branch
+    if fitting:
+        chosen = best_match(fitting)
+        if chosen is None:
+            return [doc.error(error.message, path, code="KMLC205")]
+        return _convert(doc, chosen)
     shallow = [e for e in context if not e.relative_path]
     if shallow and all(e.validator in ("type", "const") for e in shallow) and len(shallow) == len(
         {id(s) for s in (error.schema.get(error.validator) or [])}

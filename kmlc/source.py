@@ -9,6 +9,7 @@ non-UTF-8 bytes are refused here.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
 
 from kmlc.errors import ConfigError
 
@@ -96,8 +99,24 @@ def parse_text(text: str, name: str) -> Document:
         text = text[1:]
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
+    checker = _NodeChecker(name)
     try:
-        root = yaml.load(text)
+        node = yaml.compose(text)
+        root = None
+        if node is not None:
+            checker.check(node, (), yaml.constructor)
+            root = yaml.constructor.construct_document(node)
+    except ConfigError:
+        raise
+    except ReaderError as exc:
+        line, column = _text_position(text, exc.position)
+        what = (f"character #x{exc.character:04x}" if isinstance(exc.character, int)
+                else "character")
+        raise ConfigError(
+            f"invalid YAML: unacceptable {what}: {exc.reason}", file=name, line=line,
+            column=column, code="KMLC104",
+            hint="remove the character; in a double-quoted string write it as an escape",
+        ) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -106,12 +125,16 @@ def parse_text(text: str, name: str) -> Document:
         message = _yaml_message(problem, str(exc))
         raise ConfigError(message, file=name, line=line, column=column, code=code) from None
     except YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", file=name, line=1, column=1,
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid YAML"
+        raise ConfigError(f"invalid YAML: {first}", file=name, line=1, column=1,
                           code="KMLC104") from None
     except RecursionError:
         raise ConfigError(
             "the file is nested too deeply to parse", file=name, line=1, column=1, code="KMLC107",
         ) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"invalid YAML: {exc}", file=name, line=1, column=1,
+                          code="KMLC104") from None
     if root is None:
         raise ConfigError("the file is empty", file=name, line=1, column=1, code="KMLC106",
                           hint="start from the minimal mlproject.yml in the README")
@@ -121,9 +144,110 @@ def parse_text(text: str, name: str) -> Document:
             file=name, line=1, column=1, code="KMLC106",
         )
     doc = Document(file=name, text=text, data={})
-    converter = _Converter(doc, len(text))
+    converter = _Converter(doc, len(text), checker.empty)
     doc.data = converter.convert(root, ())
     return doc
+
+
+def _text_position(text: str, position: int) -> tuple[int, int]:
+    """1-based line and column of character ``position`` of ``text``."""
+    position = max(0, min(position, len(text)))
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    return line, column
+
+
+def _mark(node: Any) -> tuple[int, int]:
+    mark = node.start_mark
+    return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+
+
+def _tag_name(tag: str) -> str:
+    return tag.replace("tag:yaml.org,2002:", "!!")
+
+
+class _NodeChecker:
+    """Check the composed node tree before anything is constructed from it.
+
+    Every node is seen once (aliases share nodes): tags on keys and values, complex and
+    null keys, recursive aliases and explicitly typed scalars that do not convert.
+    """
+
+    def __init__(self, file: str):
+        self.file = file
+        self.done: set[int] = set()
+        self.active: set[int] = set()
+        self.empty: set[tuple[int, int]] = set()
+
+    def _error(self, message: str, node: Any, path: KeyPath, code: str,
+               hint: str | None = None) -> ConfigError:
+        line, column = _mark(node)
+        return ConfigError(message, file=self.file, line=line, column=column, key_path=path,
+                           code=code, hint=hint)
+
+    def _check_tag(self, node: Any, path: KeyPath, *, key: bool = False) -> None:
+        tag = node.tag or ""
+        if tag in _PLAIN_TAGS or (key and tag == _MERGE_TAG):
+            return
+        if tag == _TIMESTAMP_TAG and node.ctag.handle is None and node.style is None:
+            return  # an unquoted date: kept as its text
+        raise self._error(f"YAML tag '{_tag_name(tag)}' is not allowed", node, path, "KMLC109",
+                          hint="remove the tag; kmlc never constructs Python objects from YAML")
+
+    def check(self, node: Any, path: KeyPath, constructor: Any, depth: int = 0) -> None:
+        if depth > MAX_DEPTH or id(node) in self.done:
+            return  # too deep: the converter reports it with the path
+        self._check_tag(node, path)
+        self.active.add(id(node))
+        if isinstance(node, MappingNode):
+            for key, value in node.value:
+                self._check_key(key, path, constructor)
+                sub = (*path, str(key.value))
+                if id(value) in self.active:
+                    raise self._recursive(value, key, sub)
+                self.check(value, sub, constructor, depth + 1)
+        elif isinstance(node, SequenceNode):
+            for index, item in enumerate(node.value):
+                sub = (*path, index)
+                if id(item) in self.active:
+                    raise self._recursive(item, node, sub)
+                self.check(item, sub, constructor, depth + 1)
+        else:
+            self._check_scalar(node, path, constructor)
+        self.active.discard(id(node))
+        self.done.add(id(node))
+
+    def _check_key(self, key: Any, path: KeyPath, constructor: Any) -> None:
+        if not isinstance(key, ScalarNode) or key.tag == _NULL_TAG:
+            what = ("a list" if isinstance(key, SequenceNode) else
+                    "a mapping" if isinstance(key, MappingNode) else "null")
+            raise self._error("keys must be plain strings", key, path, "KMLC106",
+                              hint=f"this key is {what}; quote it to make it a string")
+        self._check_tag(key, path, key=True)
+        self._check_scalar(key, path, constructor)
+
+    def _check_scalar(self, node: Any, path: KeyPath, constructor: Any) -> None:
+        tag = node.tag
+        if tag == _NULL_TAG and node.value == "" and node.style is None:
+            self.empty.add(_mark(node))
+        if tag in _TYPED_TAGS:
+            try:
+                constructor.construct_object(node)
+            except (ValueError, KeyError, TypeError, YAMLError):
+                raise self._error(
+                    f"invalid YAML: {_quote(node.value)} is not a valid {_tag_name(tag)}",
+                    node, path, "KMLC104", hint="remove the tag or fix the value") from None
+
+    def _recursive(self, target: Any, where: Any, path: KeyPath) -> ConfigError:
+        anchor = f"'*{target.anchor}' " if getattr(target, "anchor", None) else ""
+        return self._error(f"the YAML alias {anchor}refers to a node that contains it "
+                           "(a recursive alias)", where, path, "KMLC107",
+                           hint="YAML data must be a tree; copy the values instead")
+
+
+def _quote(value: Any) -> str:
+    text = json.dumps(str(value))
+    return text if len(text) <= 40 else text[:37] + '..."'
 
 
 def _yaml_message(problem: str, full: str) -> str:
@@ -147,8 +271,9 @@ def _kind(value: Any) -> str:
 class _Converter:
     """Copy ruamel nodes into plain data, recording positions and refusing bombs."""
 
-    def __init__(self, doc: Document, size: int):
+    def __init__(self, doc: Document, size: int, empty: set[tuple[int, int]] | None = None):
         self.doc = doc
+        self.empty = empty or set()
         self.budget = max(MAX_NODES // 10, size * 20)
         self.seen = 0
 
@@ -189,10 +314,15 @@ class _Converter:
             skey = str(key) if not isinstance(key, bool) else str(key).lower()
             sub = (*path, skey)
             pos = node.lc.data.get(key)
+            value = node[key]
             if pos:
-                self.doc.key_pos[sub] = (pos[0] + 1, pos[1] + 1)
-                self.doc.value_pos[sub] = (pos[2] + 1, pos[3] + 1)
-            out[skey] = self.convert(node[key], sub)
+                key_at = (pos[0] + 1, pos[1] + 1)
+                value_at = (pos[2] + 1, pos[3] + 1)
+                self.doc.key_pos[sub] = key_at
+                # an empty value has no token: ruamel places it at the next one
+                self.doc.value_pos[sub] = (key_at if value is None and value_at in self.empty
+                                           else value_at)
+            out[skey] = self.convert(value, sub)
         return out
 
     def _sequence(self, node: CommentedSeq, path: KeyPath) -> list[Any]:
@@ -209,6 +339,10 @@ class _Converter:
 _PLAIN_TAGS = frozenset(
     f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq")
 )
+_TYPED_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("int", "float", "bool"))
+_NULL_TAG = "tag:yaml.org,2002:null"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 
 def _scalar(node: Any) -> Any:

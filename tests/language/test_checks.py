@@ -486,21 +486,45 @@ def test_binding_waits_for_other_errors(check: Callable[..., LoadResult]) -> Non
     assert [e.code for e in result.errors] == ["KMLC403"]
 
 
-# ----------------------------------------------------------------- known bugs
+# ----------------------------------------------------------------- once known bugs
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="kmlc bug: a NUL byte in a "
-                   "filepath makes Path.resolve raise ValueError out of _check_paths")
 def test_nul_byte_in_filepath_is_a_config_error(check: Callable[..., LoadResult]) -> None:
     try:
         result = check(("filepath: data/instances.csv", 'filepath: "data/\\0x.csv"'))
     except ValueError as exc:
         raise AssertionError(f"ValueError escaped: {exc}") from exc
-    assert result.errors
+    err = _only(result, "KMLC320")
+    assert _where(err) == ("KMLC320", 7, 50, "datasets.instances.filepath")
+    assert err.message == '"data/\\u0000x.csv" contains a NUL character'
 
 
-@pytest.mark.xfail(strict=True, reason="kmlc bug: type_problem calls importlib.util.find_spec "
-                   "on a dotted name, which imports (runs) the parent packages")
+@pytest.mark.parametrize("filepath", ["/etc/passwd", "file:///etc/passwd", "/"])
+def test_absolute_path_outside_the_project(check: Callable[..., LoadResult],
+                                           filepath: str) -> None:
+    err = _only(check(("filepath: data/instances.csv", f"filepath: {filepath}")), "KMLC320")
+    assert _where(err) == ("KMLC320", 7, 50, "datasets.instances.filepath")
+    assert err.message == f"'{filepath}' is outside the project folder"
+    assert err.hint and "allow_outside: true" in err.hint
+
+
+def test_absolute_path_allowed_on_request_or_inside(check: Callable[..., LoadResult],
+                                                    tmp_path: Path) -> None:
+    assert check(("filepath: data/instances.csv",
+                  "filepath: /etc/passwd, allow_outside: true")).errors == []
+    inside = tmp_path.resolve() / "data" / "instances.csv"
+    assert check(("filepath: data/instances.csv", f"filepath: {inside}")).errors == []
+    assert check(("filepath: data/instances.csv", f"filepath: file://{inside}")).errors == []
+
+
+def test_allow_outside_never_reaches_kedro(write_project: WriteProject, demo_yaml: str) -> None:
+    path = write_project(_edit(demo_yaml, ("filepath: data/instances.csv",
+                                           "filepath: /etc/passwd, allow_outside: true")))
+    spec = check_project(path).spec
+    assert spec is not None
+    assert "allow_outside" not in spec.datasets["instances"].config
+
+
 def test_dataset_type_check_imports_nothing(write_project: WriteProject, demo_yaml: str) -> None:
     text = _edit(demo_yaml, ("{type: mlflow.metric}", "{type: kedro.runner.nothing.X}"))
     path = write_project(text)
@@ -514,3 +538,20 @@ def test_dataset_type_check_imports_nothing(write_project: WriteProject, demo_ya
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_full_import_path_type_is_found_without_importing(write_project: WriteProject,
+                                                          demo_yaml: str) -> None:
+    text = _edit(demo_yaml, ("{type: mlflow.metric}",
+                             "{type: kedro.io.memory_dataset.MemoryDataset}"))
+    path = write_project(text)
+    code = textwrap.dedent(f"""
+        import sys
+        from kmlc.loader import check_project
+        result = check_project({str(path)!r})
+        assert [e.code for e in result.errors if e.code == "KMLC331"] == [], result.errors
+        print(sorted(m for m in sys.modules if m == "kedro" or m.startswith("kedro.")))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

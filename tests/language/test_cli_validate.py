@@ -175,16 +175,10 @@ def test_malformed_params_option(write_project: WriteProject, validate: Callable
     write_project()
     result = validate("--params", item)
     _no_traceback(result)
-    assert result.exit_code != 0
-    assert item in result.output
-
-
-@pytest.mark.xfail(strict=True, reason="kmlc bug: a malformed --params is a usage error but "
-                   "exits 1 with a '--params:0:0: error:' line instead of exit 2")
-def test_malformed_params_option_is_a_usage_error(write_project: WriteProject,
-                                                  validate: Callable[..., Result]) -> None:
-    write_project()
-    assert validate("--params", "alpha").exit_code == 2
+    assert result.exit_code == 2, result.output
+    assert f"'{item}' is not of the form KEY.PATH=VALUE" in result.output
+    assert "Error: Invalid value for '--params'" in result.output
+    assert "--params:0:0" not in result.output
 
 
 @pytest.mark.parametrize(

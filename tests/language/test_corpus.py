@@ -31,44 +31,8 @@ CASES = sorted(p.name for p in BAD.glob("*.yml"))
 HELPERS = sorted(BAD.glob("*.py"))
 MARKER = "PWNED_MARKER"
 
-_SOURCE_TAGS = "kmlc bug (source.py _Converter): "
-_SCHEMA_ONEOF = ("kmlc bug (schema.py _convert_branches): best_match picks the wrong oneOf "
-                 "branch, so the message and code are wrong")
-_PROPERTY_NAMES = ("kmlc bug (schema.py _convert): a bad dataset name is a propertyNames "
-                   "'pattern' error located at the first dataset, not at the name")
-_NUL = "kmlc bug: a NUL byte in a path makes Path.resolve raise ValueError (traceback)"
-
-KNOWN_BUGS: dict[str, str] = {
-    "complex_key_sequence.yml": _SOURCE_TAGS + "a sequence key becomes the key \"('a', 'b')\"",
-    "flow_mapping_key.yml": _SOURCE_TAGS + "a mapping key becomes the key \"ordereddict(...)\"",
-    "python_tag_on_key.yml": _SOURCE_TAGS + "tags on keys are never checked; the key becomes ''",
-    "recursive_alias_mapping.yml": _SOURCE_TAGS + "a recursive alias silently becomes null",
-    "recursive_alias_sequence.yml": _SOURCE_TAGS + "a recursive alias silently becomes null",
-    "tag_binary.yml": _SOURCE_TAGS + "!!binary is accepted as the string \"b'hello'\"",
-    "tag_set.yml": _SOURCE_TAGS + "!!set is accepted as the string \"set(odict_keys(...))\"",
-    "tag_pairs.yml": _SOURCE_TAGS + "!!pairs is accepted as a repr string",
-    "tag_omap.yml": _SOURCE_TAGS + "!!omap crashes: AttributeError on node.lc.data",
-    "tag_int_not_a_number.yml": "kmlc bug (source.py parse_text): ValueError traceback",
-    "tag_float_not_a_number.yml": "kmlc bug (source.py parse_text): ValueError traceback",
-    "tag_bool_not_a_boolean.yml": "kmlc bug (source.py parse_text): KeyError traceback",
-    "binary_nul_byte.yml": "kmlc bug (source.py parse_text): reader errors are reported at 1:1 "
-                           "with a two-line message",
-    "binary_control_characters.yml": "kmlc bug (source.py parse_text): reader errors are "
-                                     "reported at 1:1 with a two-line message",
-    "dataset_track_unknown_key.yml": _SCHEMA_ONEOF,
-    "node_inputs_empty_string.yml": _SCHEMA_ONEOF,
-    "dataset_name_reserved_params.yml": _PROPERTY_NAMES,
-    "dataset_name_reserved_parameters.yml": _PROPERTY_NAMES,
-    "name_is_null.yml": "kmlc bug (source.py _mapping): an empty value is located at the next "
-                        "token, the following line",
-    "null_key.yml": "kmlc bug (source.py _mapping): 'keys must be plain strings' is located at "
-                    "the parent (1:1 at top level), not at the key",
-    "filepath_absolute_outside_project.yml": "checks.py _check_paths skips absolute paths: "
-                                             "/etc/passwd as a dataset filepath is accepted",
-    "nul_byte_in_filepath.yml": _NUL + " in checks.py _check_paths",
-    "nul_byte_in_code_folder.yml": _NUL + " in loader.py check_project",
-    "nul_byte_in_credentials_path.yml": _NUL + " in loader.py _load_credentials",
-}
+# files that once exposed a kmlc bug: filename -> what was wrong (kept empty when all are fixed)
+KNOWN_BUGS: dict[str, str] = {}
 
 # a handful also run as a real process, exactly as a user would
 SUBPROCESS_CASES = [

@@ -194,11 +194,9 @@ def test_validating_writes_nothing(write_project: WriteProject, tmp_path: Path) 
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
-# ----------------------------------------------------------------- known bugs
+# ----------------------------------------------------------------- once known bugs
 
 
-@pytest.mark.xfail(strict=True, reason="kmlc bug: check_project returns errors in check order, "
-                   "not sorted by position as ConfigErrors and the style guide promise")
 def test_errors_are_sorted_by_position(write_project: WriteProject, demo_yaml: str) -> None:
     result = check_project(write_project(_edit(demo_yaml, ("  input: instances\n",
                                                            "  input: instance\n"))))
@@ -207,19 +205,21 @@ def test_errors_are_sorted_by_position(write_project: WriteProject, demo_yaml: s
     assert positions == sorted(positions)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="kmlc bug: a NUL byte in `code` "
-                   "or `credentials` makes Path.resolve raise ValueError out of check_project")
 @pytest.mark.parametrize(
-    ("old", "new"),
+    ("old", "new", "where"),
     [
-        ("name: demo\n", 'name: demo\ncode: ["sr\\0c"]\n'),
-        ("name: demo\n", 'name: demo\ncredentials: "c\\0.yml"\n'),
+        ("name: demo\n", 'name: demo\ncode: ["sr\\0c"]\n', ("KMLC406", 3, 8, "code[0]")),
+        ("name: demo\n", 'name: demo\ncredentials: "c\\0.yml"\n',
+         ("KMLC120", 3, 14, "credentials")),
     ],
 )
 def test_nul_byte_in_paths_is_a_config_error(write_project: WriteProject, demo_yaml: str,
-                                             old: str, new: str) -> None:
+                                             old: str, new: str,
+                                             where: tuple[str, int, int, str]) -> None:
     try:
         result = check_project(write_project(_edit(demo_yaml, (old, new))))
     except ValueError as exc:
         raise AssertionError(f"ValueError escaped: {exc}") from exc
-    assert result.errors
+    errors = [e for e in result.errors if e.code == where[0]]
+    assert [(e.code, e.line, e.column, e.path) for e in errors] == [where]
+    assert "is not a valid path" in errors[0].message

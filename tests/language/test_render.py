@@ -39,9 +39,10 @@ def test_plain_values_are_untouched(demo_yaml: str) -> None:
         ('"{{ 1 + 1 }}"', 2),
         ('"{{ 0.5 * 2 }}"', 1.0),
         ('"{{ 1 > 0 }}"', True),
-        pytest.param('"{{ none }}"', None, marks=pytest.mark.xfail(
-            strict=True, reason="kmlc bug: a single expression yielding None renders as the "
-            "string 'None' instead of null")),
+        ('"{{ none }}"', None),
+        ('"{{- none -}}"', None),
+        ('"{{ params.split.missing is defined }}"', False),
+        ('"{{ \'5\' }}"', 5),
         ('"  {{ \'abc\' | upper }}  "', "ABC"),
         ('"v{{ 1 + 1 }}"', "v2"),
         ('"{{ 1 }}-{{ 2 }}"', "1-2"),
@@ -193,3 +194,67 @@ def test_template_in_an_environment_is_located_there(demo_yaml: str) -> None:
         render_document(doc)
     err = info.value.errors[0]
     assert (err.code, err.line, err.column, err.path) == ("KMLC112", 41, 11, "name")
+
+
+# ----------------------------------------------------------------- resource limits
+
+RUNAWAY_TEMPLATES = [
+    "{{ 'a' * 10**10 }}",
+    "{{ 10**10 * 'a' }}",
+    "{{ [0] * 10**9 }}",
+    "{{ ['x' * 999999] * 2 }}",
+    "{{ 10 ** (10 ** 10) }}",
+    "{{ (10 ** 1200) * (10 ** 1200) }}",
+    "{{ ('a' * 999999) + ('a' * 999999) }}",
+    "{{ '%0999999999999d' % 1 }}",
+    "{{ '%*d' % (10**12, 1) }}",
+    "{{ '{:>99999999999}'.format(1) }}",
+    "{{ '{:>{}}'.format(1, 10**12) }}",
+    "{{ 'a'.center(10**12) }}",
+    "{{ 'a'.zfill(10**12) }}",
+    "{{ 'a' | center(10**12) }}",
+    "{{ ('x\\n' * 400000) | indent(100) }}",
+    "{{ 'x' | replace('x', 'x' * 999999) | replace('x', 'x' * 999999) }}",
+    "{{ range(99999) | map('center', 999999) | join }}",
+    "{{ lipsum(10**8) }}",
+    "{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}"
+    "{% endfor %}{{ ns.s }}",
+    "{% set ns = namespace(l=[1]) %}{% for i in range(80) %}{% set ns.l = [ns.l, ns.l] %}"
+    "{% endfor %}{{ ns.l | string }}",
+    "{% macro f(s, n) %}{{ f(s ~ s, n - 1) if n else s }}{% endmacro %}{{ f('x', 60) }}",
+    "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% else %}x{% endif %}{% endmacro %}"
+    "{{ f(60) }}",
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "{% set s = 'x' * 300000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}",
+    "{% set l = [1] %}{% for i in range(64) %}{{ l.extend(l) }}{% endfor %}",
+]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("expression", RUNAWAY_TEMPLATES)
+def test_runaway_templates_are_stopped(expression: str) -> None:
+    errors = _errors(f'version: 1\nparameters:\n  alpha: "{expression}"\n').errors
+    assert len(errors) == 1
+    err = errors[0]
+    assert (err.code, err.line, err.column, err.path) == ("KMLC114", 3, 10, "parameters.alpha")
+    assert err.message.startswith("template not allowed: ")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ('"{{ 2 ** 100 }}"', 2**100),
+        ('"{{ \'ab\' * 3 }}"', "ababab"),
+        ('"v{{ \'%5.2f\' % 1.5 }}"', "v 1.50"),
+        ('"v{{ \'{:>4}\'.format(7) }}"', "v   7"),
+        ('"{{ range(5) | map(\'string\') | join(\',\') }}"', "0,1,2,3,4"),
+        ('"{% for x in [3, 1, 2] | sort if x > 1 %}{{ x }}{{ \',\' if not loop.last }}'
+         '{% endfor %}"', "2,3"),
+        ('"{% set ns = namespace(n=0) %}{% for i in range(10) %}{% set ns.n = ns.n + i %}'
+         '{% endfor %}{{ ns.n }}"', "45"),
+        ('"{% macro twice(s) %}{{ s ~ s }}{% endmacro %}{{ twice(\'ab\') }}"', "abab"),
+        ('"{{ \'a-b\' | replace(\'-\', \'_\') | upper }}"', "A_B"),
+    ],
+)
+def test_ordinary_templates_stay_within_the_limits(value: str, expected: Any) -> None:
+    assert _render(f"name: {value}\n")["name"] == expected

@@ -221,11 +221,9 @@ def test_environment_overlays_must_be_mappings(demo_yaml: str) -> None:
     assert (err.code, err.line, err.column, err.path) == ("KMLC203", 40, 9, "environments.fast")
 
 
-# ----------------------------------------------------------------- known bugs
+# ----------------------------------------------------------------- once known bugs
 
 
-@pytest.mark.xfail(strict=True, reason="kmlc bug: propertyNames failures arrive as 'pattern' "
-                   "errors on the parent; the propertyNames branch of _convert is never reached")
 def test_bad_dataset_name_is_located_at_the_name(demo_yaml: str) -> None:
     text = _edit(demo_yaml, "  predictions:", '  "params:x": {type: mlflow.metric}\n  predictions:')
     err = _one(text)
@@ -233,15 +231,11 @@ def test_bad_dataset_name_is_located_at_the_name(demo_yaml: str) -> None:
     assert err.message == "'params:x' is not a valid name here"
 
 
-@pytest.mark.xfail(strict=True, reason="kmlc bug: oneOf reduces to the wrong branch "
-                   "('expected null, found \"\"')")
 def test_empty_input_name_says_empty(demo_yaml: str) -> None:
     err = _one(_edit(demo_yaml, "inputs: instances", 'inputs: ""'))
     assert (err.code, err.message) == ("KMLC205", '"" must not be empty')
 
 
-@pytest.mark.xfail(strict=True, reason="kmlc bug: oneOf reduces to the wrong branch "
-                   "('expected null, found a list')")
 def test_bad_item_in_input_list_is_located_at_the_item(demo_yaml: str) -> None:
     err = _one(_edit(demo_yaml, "inputs: [features, params:alpha, params:split]",
                      "inputs: [features, 5, params:split]"))
@@ -249,10 +243,23 @@ def test_bad_item_in_input_list_is_located_at_the_item(demo_yaml: str) -> None:
                                                  "expected a string, found 5")
 
 
-@pytest.mark.xfail(strict=True, reason="kmlc bug: oneOf reduces to the const branch "
-                   "('expected \"artifact\", found a mapping')")
 def test_unknown_key_in_track_mapping(demo_yaml: str) -> None:
     err = _one(_edit(demo_yaml, "filepath: data/model.pkl}",
                      "filepath: data/model.pkl, track: {artifact_dir: x}}"))
     assert (err.code, err.path) == ("KMLC201", "datasets.model_file.track.artifact_dir")
     assert err.hint == "did you mean 'artifact_path'?"
+
+
+def test_bad_pipeline_name_is_located_at_the_name(demo_yaml: str) -> None:
+    err = _one(_edit(demo_yaml, "  etl: {tags: [training]}",
+                     "  etl: {tags: [training]}\n  9x: {tags: [a]}"))
+    assert (err.code, err.line, err.column, err.path) == ("KMLC204", 34, 3, "pipelines.9x")
+    assert err.message == "'9x' is not a valid name here"
+    assert err.hint and "letter or _" in err.hint
+
+
+def test_bad_value_in_input_mapping_is_located_at_the_value(demo_yaml: str) -> None:
+    err = _one(_edit(demo_yaml, "inputs: {model: model_file, features: features}",
+                     "inputs: {model: model_file, features: 3}"))
+    assert (err.code, err.path, err.message) == ("KMLC203", "nodes[2].inputs.features",
+                                                 "expected a string, found 3")

@@ -275,11 +275,9 @@ def test_explicit_plain_tags_are_allowed() -> None:
     assert doc.data == {"a": "1", "b": 1.0, "c": 7, "d": None}
 
 
-# ----------------------------------------------------------------- known bugs
+# ----------------------------------------------------------------- once known bugs
 
 
-@pytest.mark.xfail(strict=True, reason="kmlc bug: !!binary/!!set/!!omap/!!pairs are not refused; "
-                   "the converter only sees tags ruamel keeps on the constructed object")
 @pytest.mark.parametrize("value", ["!!binary aGVsbG8=", "!!set {a, b}", "!!omap [a: 1]",
                                    "!!pairs [a: 1]"])
 def test_standard_non_plain_tags_are_refused(value: str) -> None:
@@ -287,37 +285,55 @@ def test_standard_non_plain_tags_are_refused(value: str) -> None:
     assert (err.code, err.line, err.column) == ("KMLC109", 1, 8)
 
 
-@pytest.mark.xfail(strict=True, reason="kmlc bug: !!int/!!float/!!bool on a bad scalar raise "
-                   "ValueError/KeyError out of parse_text")
 @pytest.mark.parametrize("value", ["!!int abc", "!!float abc", "!!bool maybe"])
 def test_bad_explicitly_typed_scalars_are_config_errors(value: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_text(f"alpha: {value}\n", "m.yml")
-    assert info.value.line == 1
+    err = info.value
+    assert (err.code, err.line, err.column, err.path) == ("KMLC104", 1, 8, "alpha")
+    assert "\n" not in err.message
 
 
-@pytest.mark.xfail(strict=True, reason="kmlc bug: complex keys become str(tuple)/str(dict) keys")
 @pytest.mark.parametrize("text", ["p:\n  ? [a, b]\n  : 1\n", "p:\n  {a: 1}: 2\n"])
 def test_complex_keys_are_refused(text: str) -> None:
     err = _error(text)
-    assert err.code == "KMLC106"
+    assert (err.code, err.line, err.path) == ("KMLC106", 2, "p")
+    assert err.message == "keys must be plain strings"
 
 
-@pytest.mark.xfail(strict=True, reason="kmlc bug: a tag on a key is never checked")
+def test_null_key_is_located_at_the_key() -> None:
+    err = _error("a: 1\nb:\n  c: 2\n  ~: 3\n")
+    assert (err.code, err.line, err.column) == ("KMLC106", 4, 3)
+
+
 def test_tag_on_a_key_is_refused() -> None:
     err = _error("p:\n  ? !!python/name:os.system\n  : 1\n")
-    assert err.code == "KMLC109"
+    assert (err.code, err.line, err.column) == ("KMLC109", 2, 5)
 
 
-@pytest.mark.xfail(strict=True, reason="kmlc bug: recursive aliases silently become null")
+def test_merge_keys_and_typed_keys_are_still_allowed() -> None:
+    doc = parse_text("b: &b {k: 1}\nd: {<<: *b, !!str 1: x, 2: y}\nt: 2024-01-01\n", "m.yml")
+    assert doc.data["d"] == {"k": 1, "1": "x", "2": "y"}
+    assert doc.data["t"] == "2024-01-01"
+
+
+def test_explicit_timestamp_tag_is_refused() -> None:
+    err = _error("t: !!timestamp 2024-01-01\n")
+    assert (err.code, err.line, err.column) == ("KMLC109", 1, 4)
+
+
 @pytest.mark.parametrize("text", ["p: &l [1, *l]\n", "p: &m {self: *m}\n"])
 def test_recursive_aliases_are_refused(text: str) -> None:
     err = _error(text)
-    assert err.code in ("KMLC107", "KMLC108")
+    assert (err.code, err.line) == ("KMLC107", 1)
+    assert "recursive alias" in err.message
 
 
-@pytest.mark.xfail(strict=True, reason="kmlc bug: a reader error (NUL, ESC) is reported at 1:1 "
-                   "with ruamel's multi-line text in the message")
+def test_shared_aliases_are_not_recursive() -> None:
+    doc = parse_text("a: &x {k: [1]}\nb: [*x, *x]\nc: {d: *x}\n", "m.yml")
+    assert doc.data["b"] == [{"k": [1]}, {"k": [1]}]
+
+
 def test_unacceptable_character_is_located_on_one_line() -> None:
     err = _error("version: 1\nname: de\x00mo\n")
     assert err.code == "KMLC104"
@@ -325,8 +341,8 @@ def test_unacceptable_character_is_located_on_one_line() -> None:
     assert (err.line, err.column) == (2, 9)
 
 
-@pytest.mark.xfail(strict=True, reason="kmlc bug: an empty value is located at the next token "
-                   "(the following line) instead of its key")
 def test_empty_value_is_located_at_its_key() -> None:
-    doc = parse_text("version: 1\nname:\nnodes: []\n", "m.yml")
-    assert doc.locate(("name",))[0] == 2
+    doc = parse_text("version: 1\nname:\nnodes: []\nx: {a: , b: ~}\n", "m.yml")
+    assert doc.locate(("name",)) == (2, 1)
+    assert doc.locate(("x", "a")) == (4, 5)
+    assert doc.locate(("x", "b")) == (4, 13)
