@@ -9,7 +9,6 @@ model carries instead of pickled Kedro objects, and what ``kmlc.pyfunc`` execute
 
 from __future__ import annotations
 
-import graphlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kmlc.errors import BindingError
-from kmlc.spec import NodeSpec, ProjectSpec
+from kmlc.spec import NodeSpec, ProjectSpec, param_value
 
 __all__ = ["PLAN_VERSION", "ArtifactRef", "InferencePlan", "Step", "plan_from_spec"]
 
@@ -104,12 +103,6 @@ def _shape_out(node: NodeSpec) -> Any:
     return list(node.outputs)
 
 
-def _lookup(parameters: Mapping[str, Any], dotted: str) -> Any:
-    value: Any = parameters
-    for part in dotted.split("."):
-        value = value[part]
-    return value
-
 
 def plan_from_spec(spec: ProjectSpec) -> InferencePlan:
     """The inference plan of a project with a ``model:`` section."""
@@ -118,21 +111,17 @@ def plan_from_spec(spec: ProjectSpec) -> InferencePlan:
                            key_path=("model",), code="KMLC501")
     nodes = [n for n in spec.nodes if "inference" in n.tags]
     producers = {out: n.name for n in nodes for out in n.output_names}
-    graph = graphlib.TopologicalSorter(
-        {n.name: {producers[i] for i in n.input_names if i in producers} for n in nodes})
-    order = list(graph.static_order())
-    by_name = {n.name: n for n in nodes}
-    # keep the file's order where the graph allows it: Kedro users read top-down
-    position = {n.name: i for i, n in enumerate(nodes)}
+    # the file's order wherever the graph allows it: Kedro users read top-down
+    deps = {n.name: {producers[i] for i in n.input_names if i in producers} for n in nodes}
     ordered: list[NodeSpec] = []
-    ready = {name: {producers[i] for i in by_name[name].input_names if i in producers}
-             for name in order}
-    remaining = set(order)
-    while remaining:
-        name = min((n for n in remaining if not ready[n] - {x.name for x in ordered}),
-                   key=position.__getitem__)
-        ordered.append(by_name[name])
-        remaining.discard(name)
+    placed: set[str] = set()
+    while len(ordered) < len(nodes):
+        ready = next((n for n in nodes if n.name not in placed and deps[n.name] <= placed), None)
+        if ready is None:
+            raise BindingError("the inference nodes form a cycle", file=str(spec.path),
+                               key_path=("nodes",), code="KMLC310")
+        ordered.append(ready)
+        placed.add(ready.name)
 
     inputs = {i for n in nodes for i in n.input_names}
     outputs = set(producers)
@@ -143,7 +132,7 @@ def plan_from_spec(spec: ProjectSpec) -> InferencePlan:
         if name == "parameters":
             params[name] = dict(spec.parameters)
         elif name.startswith("params:"):
-            params[name] = _lookup(spec.parameters, name[len("params:"):])
+            params[name] = param_value(spec.parameters, name[len("params:"):])
         else:
             ds = spec.datasets[name]
             config = {k: v for k, v in ds.config.items() if k not in _DROPPED_KEYS}

@@ -17,16 +17,10 @@ from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
 from kedro.pipeline.node import Node
 
-from kmlc.spec import ProjectSpec
+from kmlc.spec import ProjectSpec, param_value
 
 __all__ = ["FailureHook", "ProgressHook", "TrackingHook", "params_read"]
 
-
-def _lookup(parameters: Mapping[str, Any], dotted: str) -> Any:
-    value: Any = parameters
-    for part in dotted.split("."):
-        value = value[part]
-    return value
 
 
 def params_read(pipeline: Pipeline, parameters: Mapping[str, Any]) -> dict[str, Any]:
@@ -38,7 +32,7 @@ def params_read(pipeline: Pipeline, parameters: Mapping[str, Any]) -> dict[str, 
     for name in sorted(inputs):
         if name.startswith("params:"):
             dotted = name[len("params:"):]
-            out[dotted] = _lookup(parameters, dotted)
+            out[dotted] = param_value(parameters, dotted)
     return out
 
 

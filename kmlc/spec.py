@@ -23,6 +23,7 @@ __all__ = [
     "ProjectSpec",
     "SourceRef",
     "TrackingSpec",
+    "param_value",
 ]
 
 MLFLOW_DATASET_TYPES = ("mlflow.metric", "mlflow.metric_history", "mlflow.metrics", "mlflow.model")
@@ -109,6 +110,14 @@ class NodeSpec:
     @property
     def function_name(self) -> str:
         return split_func(self.func)[1]
+
+
+def param_value(parameters: Mapping[str, Any], dotted: str) -> Any:
+    """The parameter at ``dotted`` (``"model.c"``), as ``params:model.c`` reads it."""
+    value: Any = parameters
+    for part in dotted.split("."):
+        value = value[part]
+    return value
 
 
 def split_func(func: str) -> tuple[str, str]:
