@@ -105,3 +105,24 @@ def test_broken_model_is_reported_not_shipped(trained_template, tmp_path) -> Non
     (staged / "code" / "mini_nodes.py").write_text("raise ImportError('gone')\n")
     with pytest.raises(ExportError, match="fails when loaded outside the project"):
         check_model(staged)
+
+
+def test_signature_none_example_off_and_explicit_requirements(trained_template,
+                                                              tmp_path) -> None:
+    from kmlc.export import save_pipeline_model
+
+    path, _ = trained_template
+    text = path.read_text().replace(
+        "model:\n  input: instances\n",
+        "model:\n  input: instances\n  signature: none\n  input_example: false\n"
+        "  pip_requirements: [scikit-learn, pandas]\n")
+    variant = path.with_name("variant.yml")
+    variant.write_text(text)
+    out = tmp_path / "variant-model"
+    save_pipeline_model(load_project(variant), out,
+                        pd.read_csv(path.parent / "data/01_raw/instances.csv"))
+    model = mlflow.pyfunc.load_model(str(out))
+    assert model.metadata.signature is None
+    assert not (out / "input_example.json").exists()
+    assert (out / "requirements.txt").read_text().split() == [
+        "mlflow==" + mlflow.__version__, "scikit-learn", "pandas"]

@@ -158,3 +158,16 @@ def test_datasets_outside_a_run_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(tracking.RUN_ID_ENV, raising=False)
     with pytest.raises(Exception, match="no MLflow run"):
         MlflowMetricDataset(key="a").save(1.0)
+
+
+def test_tracked_folder_dataset_logs_the_folder(store, tmp_path: Path) -> None:
+    client, run_id = store
+    folder = tmp_path / "parts"
+    dataset = TrackedArtifactDataset(
+        dataset={"type": "partitions.PartitionedDataset", "path": str(folder),
+                 "dataset": "json.JSONDataset", "filename_suffix": ".json"},
+        artifact_path="tables")
+    dataset.save({"a": {"x": 1}, "b": {"x": 2}})
+    assert sorted(p.name for p in folder.iterdir()) == ["a.json", "b.json"]
+    logged = [a.path for a in client.list_artifacts(run_id, "tables/parts")]
+    assert logged == ["tables/parts/a.json", "tables/parts/b.json"]
