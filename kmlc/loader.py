@@ -7,14 +7,11 @@ imports neither MLflow nor Kedro's runners: validating a file stays light.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from ruamel.yaml import YAML
 
 from kmlc.checks import run_checks
 from kmlc.errors import ConfigError, ConfigErrors
@@ -227,12 +224,17 @@ def _dataset(doc: Document, name: str, cfg: dict[str, Any]) -> DatasetSpec:
 
 
 def _dump(data: dict[str, Any]) -> str:
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
-    out = io.StringIO()
-    yaml.dump({k: v for k, v in data.items() if k != "environments"}, out)
-    return out.getvalue()
+    """The rendered document as YAML (logged with each run; hashed to tag it).
+
+    PyYAML's C dumper (PyYAML comes with Kedro) is ten times faster than a pure-Python
+    one, which matters for files of hundreds of nodes.
+    """
+    import yaml
+
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    body = {k: v for k, v in data.items() if k != "environments"}
+    return str(yaml.dump(body, Dumper=dumper, sort_keys=False, default_flow_style=False,
+                         allow_unicode=True))
 
 
 def _mask(text: str, secrets: set[str]) -> str:
