@@ -1,25 +1,37 @@
 """Stage 1, read: ``mlproject.yml`` bytes -> a ``Document`` with positions.
 
-The file is parsed with ruamel.yaml's round-trip loader, which keeps the line and
-column of every key and value. The result is plain Python data plus an index of
-positions by key path, so later stages can report exact locations without carrying
-ruamel objects around. Python tags, duplicate keys, alias bombs, deep nesting and
-non-UTF-8 bytes are refused here.
+The file is parsed into events by PyYAML's parser (libyaml when available), and the
+events are composed here into a small tree with the line and column of every key and
+value; scalars are resolved with the YAML 1.2 core schema. The result is plain Python
+data plus an index of positions by key path, so later stages can report exact
+locations without carrying YAML objects around. Python tags, duplicate keys, alias
+bombs, deep nesting and non-UTF-8 bytes are refused here.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
-from ruamel.yaml.reader import ReaderError
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.error import MarkedYAMLError, YAMLError
+from yaml.events import (
+    AliasEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
+from yaml.nodes import ScalarNode
+from yaml.reader import ReaderError
 
 from kmlc.errors import ConfigError
 
@@ -97,19 +109,24 @@ def parse_text(text: str, name: str) -> Document:
     """Parse YAML ``text`` into a ``Document``."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    yaml = YAML(typ="rt", pure=True)
-    yaml.allow_duplicate_keys = False
-    checker = _NodeChecker(name)
     try:
-        node = yaml.compose(text)
-        root = None
-        if node is not None:
-            checker.check(node, (), yaml.constructor)
-            root = yaml.constructor.construct_document(node)
+        root = _Composer(name).compose(text)
     except ConfigError:
         raise
+    except UnicodeEncodeError as exc:  # a lone surrogate in a str: it has no UTF-8 bytes
+        line, column = _text_position(text, exc.start)
+        raise ConfigError(
+            f"invalid YAML: unacceptable character #x{ord(text[exc.start]):04x}: "
+            "special characters are not allowed", file=name, line=line, column=column,
+            code="KMLC104",
+            hint="remove the character; in a double-quoted string write it as an escape",
+        ) from None
     except ReaderError as exc:
-        line, column = _text_position(text, exc.position)
+        position = exc.position
+        if _BYTE_OFFSETS:  # libyaml counts bytes of the UTF-8 encoding
+            position = len(text.encode("utf-8", "surrogatepass")[:position]
+                           .decode("utf-8", "ignore"))
+        line, column = _text_position(text, position)
         what = (f"character #x{exc.character:04x}" if isinstance(exc.character, int)
                 else "character")
         raise ConfigError(
@@ -121,9 +138,15 @@ def parse_text(text: str, name: str) -> Document:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
-        code = "KMLC105" if "duplicate key" in str(exc) else "KMLC104"
-        message = _yaml_message(problem, str(exc))
-        raise ConfigError(message, file=name, line=line, column=column, code=code) from None
+        if problem in _NAMES_A_CHARACTER and mark:
+            # libyaml leaves the character out (and marks the backslash of an escape)
+            skip = int(problem == "found unknown escape character")
+            char = _char_at(text, mark.line, mark.column + skip)
+            if char:
+                column += skip
+                problem = _NAMES_A_CHARACTER[problem].format(repr(char))
+        raise ConfigError(f"invalid YAML: {_one_line(problem)}", file=name, line=line,
+                          column=column, code="KMLC104") from None
     except YAMLError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid YAML"
         raise ConfigError(f"invalid YAML: {first}", file=name, line=1, column=1,
@@ -133,18 +156,19 @@ def parse_text(text: str, name: str) -> Document:
             "the file is nested too deeply to parse", file=name, line=1, column=1, code="KMLC107",
         ) from None
     except (ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"invalid YAML: {exc}", file=name, line=1, column=1,
+        raise ConfigError(f"invalid YAML: {_one_line(str(exc))}", file=name, line=1, column=1,
                           code="KMLC104") from None
-    if root is None:
+    if root is None or (root[0] == _SCALAR and root[1] is None):
         raise ConfigError("the file is empty", file=name, line=1, column=1, code="KMLC106",
                           hint="start from the minimal mlproject.yml in the README")
-    if not isinstance(root, CommentedMap):
+    if root[0] != _MAP:
+        kind = "list" if root[0] == _SEQ else _kind(root[1])
         raise ConfigError(
-            f"the document must be a mapping of keys, found a {_kind(root)}",
+            f"the document must be a mapping of keys, found a {kind}",
             file=name, line=1, column=1, code="KMLC106",
         )
     doc = Document(file=name, text=text, data={})
-    converter = _Converter(doc, len(text), checker.empty)
+    converter = _Converter(doc, len(text))
     doc.data = converter.convert(root, ())
     return doc
 
@@ -157,92 +181,30 @@ def _text_position(text: str, position: int) -> tuple[int, int]:
     return line, column
 
 
-def _mark(node: Any) -> tuple[int, int]:
-    mark = node.start_mark
-    return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+_NAMES_A_CHARACTER = {
+    "found character that cannot start any token":
+        "found character {} that cannot start any token",
+    "found unknown escape character": "found unknown escape character {}",
+}
+
+
+_LINE_BREAKS = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def _char_at(text: str, line: int, column: int) -> str:
+    """The character at 0-based ``line`` and ``column`` of ``text``, or ``""``."""
+    lines = _LINE_BREAKS.split(text, line + 1)
+    if line >= len(lines) or column >= len(lines[line]):
+        return ""
+    return lines[line][column]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _tag_name(tag: str) -> str:
     return tag.replace("tag:yaml.org,2002:", "!!")
-
-
-class _NodeChecker:
-    """Check the composed node tree before anything is constructed from it.
-
-    Every node is seen once (aliases share nodes): tags on keys and values, complex and
-    null keys, recursive aliases and explicitly typed scalars that do not convert.
-    """
-
-    def __init__(self, file: str):
-        self.file = file
-        self.done: set[int] = set()
-        self.active: set[int] = set()
-        self.empty: set[tuple[int, int]] = set()
-
-    def _error(self, message: str, node: Any, path: KeyPath, code: str,
-               hint: str | None = None) -> ConfigError:
-        line, column = _mark(node)
-        return ConfigError(message, file=self.file, line=line, column=column, key_path=path,
-                           code=code, hint=hint)
-
-    def _check_tag(self, node: Any, path: KeyPath, *, key: bool = False) -> None:
-        tag = node.tag or ""
-        if tag in _PLAIN_TAGS or (key and tag == _MERGE_TAG):
-            return
-        if tag == _TIMESTAMP_TAG and node.ctag.handle is None and node.style is None:
-            return  # an unquoted date: kept as its text
-        raise self._error(f"YAML tag '{_tag_name(tag)}' is not allowed", node, path, "KMLC109",
-                          hint="remove the tag; kmlc never constructs Python objects from YAML")
-
-    def check(self, node: Any, path: KeyPath, constructor: Any, depth: int = 0) -> None:
-        if depth > MAX_DEPTH or id(node) in self.done:
-            return  # too deep: the converter reports it with the path
-        self._check_tag(node, path)
-        self.active.add(id(node))
-        if isinstance(node, MappingNode):
-            for key, value in node.value:
-                self._check_key(key, path, constructor)
-                sub = (*path, str(key.value))
-                if id(value) in self.active:
-                    raise self._recursive(value, key, sub)
-                self.check(value, sub, constructor, depth + 1)
-        elif isinstance(node, SequenceNode):
-            for index, item in enumerate(node.value):
-                sub = (*path, index)
-                if id(item) in self.active:
-                    raise self._recursive(item, node, sub)
-                self.check(item, sub, constructor, depth + 1)
-        else:
-            self._check_scalar(node, path, constructor)
-        self.active.discard(id(node))
-        self.done.add(id(node))
-
-    def _check_key(self, key: Any, path: KeyPath, constructor: Any) -> None:
-        if not isinstance(key, ScalarNode) or key.tag == _NULL_TAG:
-            what = ("a list" if isinstance(key, SequenceNode) else
-                    "a mapping" if isinstance(key, MappingNode) else "null")
-            raise self._error("keys must be plain strings", key, path, "KMLC106",
-                              hint=f"this key is {what}; quote it to make it a string")
-        self._check_tag(key, path, key=True)
-        self._check_scalar(key, path, constructor)
-
-    def _check_scalar(self, node: Any, path: KeyPath, constructor: Any) -> None:
-        tag = node.tag
-        if tag == _NULL_TAG and node.value == "" and node.style is None:
-            self.empty.add(_mark(node))
-        if tag in _TYPED_TAGS:
-            try:
-                constructor.construct_object(node)
-            except (ValueError, KeyError, TypeError, YAMLError):
-                raise self._error(
-                    f"invalid YAML: {_quote(node.value)} is not a valid {_tag_name(tag)}",
-                    node, path, "KMLC104", hint="remove the tag or fix the value") from None
-
-    def _recursive(self, target: Any, where: Any, path: KeyPath) -> ConfigError:
-        anchor = f"'*{target.anchor}' " if getattr(target, "anchor", None) else ""
-        return self._error(f"the YAML alias {anchor}refers to a node that contains it "
-                           "(a recursive alias)", where, path, "KMLC107",
-                           hint="YAML data must be a tree; copy the values instead")
 
 
 def _quote(value: Any) -> str:
@@ -250,34 +212,452 @@ def _quote(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + '..."'
 
 
-def _yaml_message(problem: str, full: str) -> str:
-    if "duplicate key" in full:
-        key = (full.split('duplicate key "', 1)[-1].split('"', 1)[0]
-               if 'duplicate key "' in full else "")
-        return f"duplicate key '{key}'" if key else "duplicate key"
-    if "could not determine a constructor" in full or "python/" in full:
-        return "tags such as !!python/... are not allowed"
-    return f"invalid YAML: {problem}"
-
-
 def _kind(value: Any) -> str:
-    if isinstance(value, CommentedSeq | list):
+    if isinstance(value, list):
         return "list"
     if isinstance(value, str):
         return "string"
     return type(value).__name__
 
 
-class _Converter:
-    """Copy ruamel nodes into plain data, recording positions and refusing bombs."""
+# ----------------------------------------------------------------- tags and scalars
 
-    def __init__(self, doc: Document, size: int, empty: set[tuple[int, int]] | None = None):
+_CORE = "tag:yaml.org,2002:"
+_STR_TAG = _CORE + "str"
+_INT_TAG = _CORE + "int"
+_FLOAT_TAG = _CORE + "float"
+_BOOL_TAG = _CORE + "bool"
+_NULL_TAG = _CORE + "null"
+_MAP_TAG = _CORE + "map"
+_SEQ_TAG = _CORE + "seq"
+_MERGE_TAG = _CORE + "merge"
+_TIMESTAMP_TAG = _CORE + "timestamp"
+_PLAIN_TAGS = frozenset(
+    _CORE + name for name in ("str", "int", "float", "bool", "null", "map", "seq")
+)
+_TYPED_TAGS = frozenset((_INT_TAG, _FLOAT_TAG, _BOOL_TAG))
+
+# implicit resolution of plain scalars, as ruamel.yaml does it: YAML 1.2 unless the
+# document says ``%YAML 1.1``. (tag, regexp, first characters) per version.
+_TIMESTAMP_RE = re.compile(r"""^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]
+    |[0-9][0-9][0-9][0-9] -[0-9][0-9]? -[0-9][0-9]?
+    (?:[Tt]|[ \t]+)[0-9][0-9]?
+    :[0-9][0-9] :[0-9][0-9] (?:\.[0-9]*)?
+    (?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$""", re.X)
+_COMMON_RESOLVERS: list[tuple[str, re.Pattern[str], str]] = [
+    (_MERGE_TAG, re.compile(r"^(?:<<)$"), "<"),
+    (_NULL_TAG, re.compile(r"^(?:~|null|Null|NULL)$"), "~nN"),
+    (_TIMESTAMP_TAG, _TIMESTAMP_RE, "0123456789"),
+    (_CORE + "value", re.compile(r"^(?:=)$"), "="),
+]
+_RESOLVERS_1_2: list[tuple[str, re.Pattern[str], str]] = [
+    (_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), "tTfF"),
+    (_FLOAT_TAG, re.compile(r"""^(?:
+         [-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |[-+]?\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""", re.X), "-+0123456789."),
+    (_INT_TAG, re.compile(r"""^(?:[-+]?0b[0-1_]+
+        |[-+]?0o?[0-7_]+
+        |[-+]?[0-9_]+
+        |[-+]?0x[0-9a-fA-F_]+)$""", re.X), "-+0123456789"),
+    *_COMMON_RESOLVERS,
+]
+_RESOLVERS_1_1: list[tuple[str, re.Pattern[str], str]] = [
+    (_BOOL_TAG, re.compile(r"""^(?:y|Y|yes|Yes|YES|n|N|no|No|NO
+        |true|True|TRUE|false|False|FALSE
+        |on|On|ON|off|Off|OFF)$""", re.X), "yYnNtTfFoO"),
+    (_FLOAT_TAG, re.compile(r"""^(?:
+         [-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""", re.X), "-+0123456789."),
+    (_INT_TAG, re.compile(r"""^(?:[-+]?0b[0-1_]+
+        |[-+]?0?[0-7_]+
+        |[-+]?(?:0|[1-9][0-9_]*)
+        |[-+]?0x[0-9a-fA-F_]+
+        |[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$""", re.X), "-+0123456789"),
+    *_COMMON_RESOLVERS,
+]
+
+
+def _by_first(table: list[tuple[str, re.Pattern[str], str]],
+              ) -> dict[str, list[tuple[str, re.Pattern[str]]]]:
+    out: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
+    for tag, regexp, first in table:
+        for char in first:
+            out.setdefault(char, []).append((tag, regexp))
+    return out
+
+
+_FIRST_1_2 = _by_first(_RESOLVERS_1_2)
+_FIRST_1_1 = _by_first(_RESOLVERS_1_1)
+_TRUE_1_2 = frozenset(("true", "True", "TRUE"))
+_BOOL_VALUES = {"yes": True, "no": False, "true": True, "false": False, "on": True,
+                "off": False, "y": True, "n": False}
+_SAFE = SafeConstructor()
+
+
+def _resolve(value: str, first: dict[str, list[tuple[str, re.Pattern[str]]]]) -> str:
+    if not value:
+        return _NULL_TAG
+    for tag, regexp in first.get(value[0], ()):
+        if regexp.match(value):
+            return tag
+    return _STR_TAG
+
+
+def _sexagesimal(text: str) -> float:
+    total = 0.0
+    for part in text.split(":"):
+        total = total * 60 + float(part)
+    return total
+
+
+def _construct_int(value: str, yaml_1_1: bool) -> int:
+    text = value.replace("_", "")
+    sign = -1 if text[:1] == "-" else 1
+    if text[:1] in ("-", "+"):
+        text = text[1:]
+    if text[:2] == "0b":
+        return sign * int(text[2:], 2)
+    if text[:2] == "0x":
+        return sign * int(text[2:], 16)
+    if text[:2] == "0o":
+        return sign * int(text[2:], 8)
+    if yaml_1_1 and ":" in text:
+        return sign * int(_sexagesimal(text))
+    if yaml_1_1 and len(text) > 1 and text[0] == "0":
+        return sign * int(text, 8)
+    return sign * int(text)
+
+
+def _construct_float(value: str, yaml_1_1: bool) -> float:
+    text = value.replace("_", "").lower()
+    sign = -1.0 if text[:1] == "-" else 1.0
+    if text[:1] in ("-", "+"):
+        text = text[1:]
+    if text == ".inf":
+        return sign * float("inf")
+    if text == ".nan":
+        return float("nan")
+    if yaml_1_1 and ":" in text:
+        return sign * _sexagesimal(text)
+    return sign * float(text)
+
+
+def _timestamp_text(value: str) -> str:
+    """An unquoted date is kept as the text of the date or time it denotes."""
+    stamp = _SAFE.construct_yaml_timestamp(ScalarNode(_TIMESTAMP_TAG, value))
+    if isinstance(stamp, datetime.datetime):
+        return stamp.isoformat("T" if "t" in value.lower() else " ")
+    return str(stamp.isoformat())
+
+
+# ----------------------------------------------------------------- composing
+
+# composed nodes are tuples:
+#   (_SCALAR, value, line, column, empty, tag, text)   value: constructed Python data
+#   (_SEQ, items, line, column)
+#   (_MAP, pairs, line, column, merges)   pairs: [(key, key line, key column, value node)]
+# lines and columns are 1-based; ``empty`` marks an empty plain null (a missing value).
+_SCALAR, _SEQ, _MAP = 0, 1, 2
+_KIND_NAMES = ("scalar", "sequence", "mapping")
+_PARSE_DEPTH = 200  # open collections; deeper input is refused as it is read
+
+_Loader: Any = getattr(yaml, "CBaseLoader", None) or yaml.BaseLoader
+_BYTE_OFFSETS = _Loader is not yaml.BaseLoader
+
+
+class _Frame:
+    """A mapping or sequence being composed."""
+
+    __slots__ = ("checked", "key", "merged", "node", "path", "seen")
+
+    def __init__(self, node: tuple[Any, ...], path: KeyPath, checked: bool):
+        self.node = node
+        self.path = path
+        self.checked = checked
+        # a mapping's pending key: (key, text, line, column, merge?) or None
+        self.key: tuple[str, str, int, int, bool] | None = None
+        self.seen: dict[Any, None] = {}
+        self.merged = False
+
+
+class _Composer:
+    """Compose parser events into nodes, checking tags, keys, aliases and typed scalars.
+
+    The first refused tag, key or typed scalar (in document order, as deep as
+    ``MAX_DEPTH``) is reported once the whole stream has parsed, so syntax errors come
+    first; then duplicate keys and bad merges.
+    """
+
+    def __init__(self, file: str):
+        self.file = file
+        self.check_error: ConfigError | None = None
+        self.build_error: ConfigError | None = None
+        self.first = _FIRST_1_2
+        self.yaml_1_1 = False
+
+    def _error(self, message: str, line: int, column: int, path: KeyPath, code: str,
+               hint: str | None = None) -> ConfigError:
+        return ConfigError(message, file=self.file, line=line, column=column, key_path=path,
+                           code=code, hint=hint)
+
+    def _refuse(self, error: ConfigError) -> None:
+        if self.check_error is None:
+            self.check_error = error
+
+    def _reject(self, error: ConfigError) -> None:
+        if self.build_error is None:
+            self.build_error = error
+
+    def _tag_error(self, tag: str, line: int, column: int, path: KeyPath) -> None:
+        self._refuse(self._error(
+            f"YAML tag '{_tag_name(tag)}' is not allowed", line, column, path, "KMLC109",
+            hint="remove the tag; kmlc never constructs Python objects from YAML"))
+
+    def compose(self, text: str) -> tuple[Any, ...] | None:
+        loader = _Loader(text)
+        try:
+            root = self._compose(loader)
+        finally:
+            loader.dispose()
+        if self.check_error is not None:
+            raise self.check_error
+        if self.build_error is not None:
+            raise self.build_error
+        return root
+
+    def _compose(self, loader: Any) -> tuple[Any, ...] | None:
+        get_event = loader.get_event
+        anchors: dict[str, tuple[Any, ...]] = {}
+        open_nodes: set[int] = set()
+        stack: list[_Frame] = []
+        root: tuple[Any, ...] | None = None
+        documents = 0
+        step: Any = None
+        while True:
+            event = get_event()
+            if event is None:
+                return root
+            cls = event.__class__
+            if cls is ScalarEvent or cls is MappingStartEvent or cls is SequenceStartEvent:
+                mark = event.start_mark
+                line, column = mark.line + 1, mark.column + 1
+                parent = stack[-1] if stack else None
+                # where the new node sits: the key of a mapping, a value or an item
+                if parent is None:
+                    is_key, depth, step = False, 0, None
+                    checked = True
+                elif parent.node[0] == _MAP:
+                    pending = parent.key
+                    is_key = pending is None
+                    step = None if pending is None else pending[1]
+                    depth = len(parent.path) + (0 if is_key else 1)
+                    checked = parent.checked and (is_key or depth <= MAX_DEPTH)
+                else:
+                    is_key, step = False, len(parent.node[1])
+                    depth = len(parent.path) + 1
+                    checked = parent.checked and depth <= MAX_DEPTH
+                tag = event.tag
+                if cls is ScalarEvent:
+                    node = self._scalar(event, tag, line, column, checked, is_key, parent, step)
+                    if event.anchor is not None:
+                        anchors[event.anchor] = node
+                else:
+                    if len(stack) >= _PARSE_DEPTH:
+                        raise self._error("the file is nested too deeply to parse", 1, 1, (),
+                                          "KMLC107")
+                    kind = _MAP if cls is MappingStartEvent else _SEQ
+                    node = ((_MAP, [], line, column, []) if kind == _MAP
+                            else (_SEQ, [], line, column))
+                    path = self._path(parent, is_key, step)
+                    if tag is not None and tag != "!":
+                        if tag not in _PLAIN_TAGS:
+                            if checked:
+                                self._tag_error(tag, line, column, path)
+                        elif tag == (_SEQ_TAG if kind == _MAP else _MAP_TAG):
+                            expected = "sequence" if kind == _MAP else "mapping"
+                            self._reject(self._error(
+                                f"invalid YAML: expected a {expected} node, but found "
+                                f"{_KIND_NAMES[kind]}", line, column, (), "KMLC104"))
+                    if event.anchor is not None:
+                        anchors[event.anchor] = node
+                    open_nodes.add(id(node))
+                    stack.append(_Frame(node, path, checked))
+                    continue
+            elif cls is MappingEndEvent or cls is SequenceEndEvent:
+                frame = stack.pop()
+                node = frame.node
+                open_nodes.discard(id(node))
+                parent = stack[-1] if stack else None
+            elif cls is AliasEvent:
+                target = anchors.get(event.anchor)
+                mark = event.start_mark
+                if target is None:
+                    raise self._error(f"invalid YAML: found undefined alias '{event.anchor}'",
+                                      mark.line + 1, mark.column + 1, (), "KMLC104")
+                parent = stack[-1] if stack else None
+                if id(target) in open_nodes:
+                    self._recursive(event.anchor, parent)
+                    node = (_SCALAR, None, mark.line + 1, mark.column + 1, False, _NULL_TAG, "")
+                else:
+                    node = target
+            elif cls is DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    mark = event.start_mark
+                    raise self._error("invalid YAML: but found another document",
+                                      mark.line + 1, mark.column + 1, (), "KMLC104")
+                self.yaml_1_1 = event.version == (1, 1)
+                self.first = _FIRST_1_1 if self.yaml_1_1 else _FIRST_1_2
+                continue
+            else:
+                continue
+            if parent is None:
+                root = node
+            elif parent.node[0] == _SEQ:
+                parent.node[1].append(node)
+            elif parent.key is None:
+                self._key(parent, node)
+            else:
+                self._value(parent, node)
+
+    def _scalar(self, event: Any, tag: str | None, line: int, column: int, checked: bool,
+                is_key: bool, parent: _Frame | None, step: Any) -> tuple[Any, ...]:
+        value = event.value
+        plain = not event.style
+        explicit = False
+        if tag is None or tag == "!":
+            tag = _resolve(value, self.first) if event.implicit[0] and plain else _STR_TAG
+        else:
+            explicit = True
+        data: Any = value
+        try:
+            if tag == _STR_TAG:
+                pass
+            elif tag == _NULL_TAG:
+                data = None
+            elif tag == _INT_TAG:
+                data = _construct_int(value, self.yaml_1_1)
+            elif tag == _FLOAT_TAG:
+                data = _construct_float(value, self.yaml_1_1)
+            elif tag == _BOOL_TAG:
+                data = (_BOOL_VALUES[value.lower()] if explicit or self.yaml_1_1
+                        else value in _TRUE_1_2)
+            elif tag == _TIMESTAMP_TAG and not explicit:
+                data = _timestamp_text(value)
+            elif not (is_key and tag == _MERGE_TAG):
+                if tag in (_MAP_TAG, _SEQ_TAG):
+                    expected = "mapping" if tag == _MAP_TAG else "sequence"
+                    self._reject(self._error(
+                        f"invalid YAML: expected a {expected} node, but found scalar",
+                        line, column, (), "KMLC104"))
+                elif checked:
+                    self._tag_error(tag, line, column, self._path(parent, is_key, step))
+        except (ValueError, KeyError, TypeError, IndexError, OverflowError):
+            if checked:
+                what = "date" if tag == _TIMESTAMP_TAG else _tag_name(tag)
+                self._refuse(self._error(
+                    f"invalid YAML: {_quote(value)} is not a valid {what}", line, column,
+                    self._path(parent, is_key, step), "KMLC104",
+                    hint="remove the tag or fix the value"))
+        empty = plain and not value and tag == _NULL_TAG
+        return (_SCALAR, data, line, column, empty, tag, value)
+
+    @staticmethod
+    def _path(parent: _Frame | None, is_key: bool, step: Any) -> KeyPath:
+        if parent is None:
+            return ()
+        return parent.path if is_key else (*parent.path, step)
+
+    def _key(self, frame: _Frame, node: tuple[Any, ...]) -> None:
+        line, column = node[2], node[3]
+        if node[0] != _SCALAR or node[5] == _NULL_TAG:
+            if frame.checked:
+                what = ("a list" if node[0] == _SEQ else "a mapping" if node[0] == _MAP
+                        else "null")
+                self._refuse(self._error(
+                    "keys must be plain strings", line, column, frame.path, "KMLC106",
+                    hint=f"this key is {what}; quote it to make it a string"))
+            frame.key = ("?", "?", line, column, False)
+            return
+        data, text = node[1], node[6]
+        if node[5] == _MERGE_TAG:
+            if frame.merged:
+                self._reject(self._error('invalid YAML: found duplicate merge key "<<"',
+                                         line, column, (), "KMLC104"))
+            frame.merged = True
+            frame.key = ("<<", "<<", line, column, True)
+            return
+        key = "true" if data is True else "false" if data is False else str(data)
+        try:
+            duplicate = data in frame.seen
+            frame.seen[data] = None
+        except TypeError:
+            duplicate = False
+        if duplicate:
+            self._reject(self._error(f"duplicate key '{text}'", line, column, (), "KMLC105"))
+        frame.key = (key, str(text), line, column, False)
+
+    def _value(self, frame: _Frame, node: tuple[Any, ...]) -> None:
+        key, _text, line, column, merge = frame.key  # type: ignore[misc]
+        frame.key = None
+        if not merge:
+            frame.node[1].append((key, line, column, node))
+            return
+        merges = frame.node[4]
+        if node[0] == _MAP:
+            merges.append(node)
+        elif node[0] == _SEQ:
+            for item in node[1]:
+                if item[0] != _MAP:
+                    self._reject(self._error(
+                        "invalid YAML: expected a mapping for merging, but found "
+                        f"{_KIND_NAMES[item[0]]}", item[2], item[3], (), "KMLC104"))
+                else:
+                    merges.append(item)
+        else:
+            self._reject(self._error(
+                "invalid YAML: expected a mapping or list of mappings for merging, but found "
+                f"{_KIND_NAMES[node[0]]}", node[2], node[3], (), "KMLC104"))
+
+    def _recursive(self, anchor: str, parent: _Frame | None) -> None:
+        if parent is None:
+            return
+        if parent.node[0] == _MAP:
+            pending = parent.key
+            if pending is None:
+                return  # a mapping or list as a key: refused as a complex key
+            line, column = pending[2], pending[3]
+            path = (*parent.path, pending[1])
+        else:
+            line, column = parent.node[2], parent.node[3]
+            path = (*parent.path, len(parent.node[1]))
+        self._refuse(self._error(
+            f"the YAML alias '*{anchor}' refers to a node that contains it (a recursive alias)",
+            line, column, path, "KMLC107",
+            hint="YAML data must be a tree; copy the values instead"))
+
+
+# ----------------------------------------------------------------- converting
+
+
+class _Converter:
+    """Copy composed nodes into plain data, recording positions and refusing bombs."""
+
+    def __init__(self, doc: Document, size: int):
         self.doc = doc
-        self.empty = empty or set()
+        self.key_pos = doc.key_pos
+        self.value_pos = doc.value_pos
         self.budget = max(MAX_NODES // 10, size * 20)
         self.seen = 0
 
-    def convert(self, node: Any, path: KeyPath) -> Any:
+    def convert(self, node: tuple[Any, ...], path: KeyPath) -> Any:
         if len(path) > MAX_DEPTH:
             line, column = self.doc.locate(path)
             raise ConfigError(
@@ -291,69 +671,40 @@ class _Converter:
                 "YAML aliases expand far beyond the size of the file (an alias bomb?)",
                 file=self.doc.file, line=line, column=column, key_path=path, code="KMLC108",
             )
-        tag = getattr(getattr(node, "tag", None), "value", None)
-        if tag and tag not in _PLAIN_TAGS:
-            line, column = self.doc.locate(path)
-            tag = tag.replace("tag:yaml.org,2002:", "!!")
-            raise ConfigError(
-                f"YAML tag '{tag}' is not allowed", file=self.doc.file, line=line,
-                column=column, key_path=path, code="KMLC109",
-                hint="remove the tag; kmlc never constructs Python objects from YAML",
-            )
-        if isinstance(node, CommentedMap):
-            return self._mapping(node, path)
-        if isinstance(node, CommentedSeq):
-            return self._sequence(node, path)
-        return _scalar(node)
+        kind = node[0]
+        if kind == _SCALAR:
+            return node[1]
+        if kind == _SEQ:
+            out: list[Any] = []
+            value_pos = self.value_pos
+            for index, item in enumerate(node[1]):
+                sub = (*path, index)
+                value_pos[sub] = (item[2], item[3])
+                out.append(self.convert(item, sub))
+            return out
+        return self._mapping(node, path)
 
-    def _mapping(self, node: CommentedMap, path: KeyPath) -> dict[str, Any]:
+    def _mapping(self, node: tuple[Any, ...], path: KeyPath) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for key in node:
-            if isinstance(key, CommentedMap | CommentedSeq) or key is None:
-                raise self.doc.error("keys must be plain strings", path, code="KMLC106")
-            skey = str(key) if not isinstance(key, bool) else str(key).lower()
-            sub = (*path, skey)
-            pos = node.lc.data.get(key)
-            value = node[key]
-            if pos:
-                key_at = (pos[0] + 1, pos[1] + 1)
-                value_at = (pos[2] + 1, pos[3] + 1)
-                self.doc.key_pos[sub] = key_at
-                # an empty value has no token: ruamel places it at the next one
-                self.doc.value_pos[sub] = (key_at if value is None and value_at in self.empty
-                                           else value_at)
-            out[skey] = self.convert(value, sub)
-        return out
-
-    def _sequence(self, node: CommentedSeq, path: KeyPath) -> list[Any]:
-        out = []
-        for index, item in enumerate(node):
-            sub = (*path, index)
-            pos = node.lc.data.get(index)
-            if pos:
-                self.doc.value_pos[sub] = (pos[0] + 1, pos[1] + 1)
-            out.append(self.convert(item, sub))
+        key_pos, value_pos = self.key_pos, self.value_pos
+        for key, line, column, value in node[1]:
+            sub = (*path, key)
+            key_pos[sub] = (line, column)
+            # an empty value has no token: it is located at its key
+            value_pos[sub] = ((line, column) if value[0] == _SCALAR and value[4]
+                              else (value[2], value[3]))
+            out[key] = self.convert(value, sub)
+        if node[4]:
+            for key, value in _merged_pairs(node[4]):
+                if key not in out:
+                    out[key] = self.convert(value, (*path, key))
         return out
 
 
-_PLAIN_TAGS = frozenset(
-    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq")
-)
-_TYPED_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("int", "float", "bool"))
-_NULL_TAG = "tag:yaml.org,2002:null"
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
-
-
-def _scalar(node: Any) -> Any:
-    if isinstance(node, bool) or node is None:
-        return node
-    if isinstance(node, str):
-        return str(node)
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    if isinstance(node, Mapping):
-        return dict(node)
-    return str(node)
+def _merged_pairs(merges: list[tuple[Any, ...]]) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """Keys and values merged in with ``<<``: the earlier mapping wins, as do its own keys."""
+    for merged in merges:
+        for key, _line, _column, value in merged[1]:
+            yield key, value
+        if merged[4]:
+            yield from _merged_pairs(merged[4])

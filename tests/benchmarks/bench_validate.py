@@ -102,7 +102,14 @@ def yaml_parsers(path: Path, repeats: int) -> list[list[str]]:
 
         YAML(typ="rt", pure=True).compose(text)
 
-    rows.append(["ruamel.yaml rt compose (kmlc's parser)",
+    def kmlc_parse() -> None:
+        from kmlc.source import parse_text
+
+        parse_text(text, path.name)
+
+    rows.append(["kmlc.source.parse_text (PyYAML events, positions kept)",
+                 c.fmt_time(c.median_time(kmlc_parse, repeats)[0])])
+    rows.append(["ruamel.yaml rt compose (kmlc's parser until now)",
                  c.fmt_time(c.median_time(ruamel_rt, repeats)[0])])
     try:
         import yaml

@@ -346,3 +346,63 @@ def test_empty_value_is_located_at_its_key() -> None:
     assert doc.locate(("name",)) == (2, 1)
     assert doc.locate(("x", "a")) == (4, 5)
     assert doc.locate(("x", "b")) == (4, 13)
+
+
+# ----------------------------------------------------------------- PyYAML events, composed here
+
+
+def test_merge_key_list_and_order() -> None:
+    doc = parse_text("b: &b {k: 1, j: 0}\nc: &c {z: 3, k: 9}\nd:\n  <<: [*b, *c]\n  j: 2\n",
+                     "m.yml")
+    assert list(doc.data["d"].items()) == [("j", 2), ("k", 1), ("z", 3)]
+    assert doc.key_pos[("d", "j")] == (5, 3)
+    assert ("d", "k") not in doc.key_pos
+
+
+@pytest.mark.parametrize(("text", "line", "column"), [
+    ("a: &x 1\nd: {<<: *x}\n", 1, 4),
+    ("b: &b {k: 1}\nd: {<<: [*b, 1]}\n", 2, 14),
+    ("b: &b {k: 1}\nd: {<<: *b, <<: *b}\n", 2, 13),
+])
+def test_bad_merges(text: str, line: int, column: int) -> None:
+    err = _error(text)
+    assert (err.code, err.line, err.column) == ("KMLC104", line, column)
+
+
+def test_aliases_are_located_at_their_anchor() -> None:
+    doc = parse_text("a: &x {k: [1]}\nb: [*x]\n", "m.yml")
+    assert doc.value_pos[("b", 0)] == (1, 4)
+    assert doc.value_pos[("b", 0, "k", 0)] == (1, 12)
+
+
+def test_yaml_1_1_directive_switches_scalars() -> None:
+    doc = parse_text("%YAML 1.1\n---\na: yes\nb: 010\nc: 1:20\n", "m.yml")
+    assert doc.data == {"a": True, "b": 8, "c": 80}
+
+
+def test_yaml_1_2_numbers_and_dates() -> None:
+    doc = parse_text("a: 010\nb: 0o17\nc: 1e3\nd: 1:20\ne: 2024-01-01T10:00:00Z\n", "m.yml")
+    assert doc.data == {"a": 10, "b": 15, "c": 1000.0, "d": "1:20",
+                        "e": "2024-01-01T10:00:00+00:00"}
+
+
+@pytest.mark.parametrize("value", ["!!int 0x", "!!int", "!!float ''"])
+def test_empty_typed_scalars_are_config_errors(value: str) -> None:
+    err = _error(f"alpha: {value}\n")
+    assert (err.code, err.line, err.column, err.path) == ("KMLC104", 1, 8, "alpha")
+
+
+def test_bad_escape_is_located_at_the_character() -> None:
+    err = _error('p:\n  \u00e9\u00e9: "\\q"\n')
+    assert (err.code, err.line, err.column) == ("KMLC104", 2, 9)
+    assert err.message == "invalid YAML: found unknown escape character 'q'"
+
+
+def test_lone_surrogate_in_text() -> None:
+    err = _error("a: [1, \ud800]\n")
+    assert (err.code, err.line, err.column) == ("KMLC104", 1, 8)
+
+
+def test_control_character_after_multibyte_text() -> None:
+    err = _error("a: caf\u00e9 \U0001f600 \x07\n")
+    assert (err.code, err.line, err.column) == ("KMLC104", 1, 11)
