@@ -145,8 +145,26 @@ def run_pipeline(spec: ProjectSpec, pipeline: str = "__default__",
     selected = compiled.pipeline(pipeline, tags=options.tags, nodes=options.nodes,
                                  from_nodes=options.from_nodes, to_nodes=options.to_nodes)
     runner = _make_runner(options.runner)
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        [*map(str, spec.code), *filter(None, [os.environ.get("PYTHONPATH")])])
+    with _code_on_pythonpath(spec):
+        return _run(spec, pipeline, options, compiled, selected, runner)
+
+
+@contextmanager
+def _code_on_pythonpath(spec: ProjectSpec) -> Iterator[None]:
+    """The project's code folders on PYTHONPATH for the run (runner worker processes)."""
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([*map(str, spec.code), *filter(None, [saved])])
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
+def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: CompiledProject,
+         selected: Any, runner: Any) -> RunResult:
     if pipeline in spec.tracking.disable_for:
         catalog = compiled.catalog(shared_memory=options.runner == "parallel")
         _execute(compiled, selected, catalog, runner, pipeline, options, extra_hooks=())
