@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import importlib.util
-import json
 import os
 import shutil
 import subprocess
@@ -34,6 +33,7 @@ __all__ = ["ExportResult", "check_model", "export_model", "log_pipeline_model",
 
 PYFUNC_FILE = Path(__file__).with_name("pyfunc.py")
 PLAN_FILE = "kmlc_plan.json"
+PLAN_ARTIFACT = "kmlc_plan"  # the name kmlc/pyfunc.py reads the plan under
 _EXAMPLE_ROWS = 5
 _CORE_DISTS = ("kmlc", "kedro", "kedro-datasets", "mlflow")
 
@@ -123,17 +123,13 @@ def requirements(spec: ProjectSpec, plan: InferencePlan, paths: Sequence[Path]) 
     return pinned
 
 
-def _load_plan_model(plan: InferencePlan, files: Mapping[str, Path], folder: Path) -> Any:
-    """The model's own runtime, in this process (for the signature and checks)."""
+def _load_runtime(artifacts: Mapping[str, str]) -> Any:
+    """The model's own runtime, loaded in this process (to infer the signature)."""
     import importlib
 
-    plan_path = folder / PLAN_FILE
-    plan_path.write_text(plan.to_json(), encoding="utf-8")
     runtime = importlib.import_module("kmlc.pyfunc")
     model = runtime.KmlcPipelineModel()
-    artifacts = {name: str(path) for name, path in files.items()}
-    artifacts[runtime.PLAN_ARTIFACT] = str(plan_path)
-    model.load_context(SimpleNamespace(artifacts=artifacts, model_config={}))
+    model.load_context(SimpleNamespace(artifacts=dict(artifacts), model_config={}))
     return model
 
 
@@ -178,22 +174,21 @@ def build_model_args(spec: ProjectSpec, input_data: Any | None, folder: Path
     plan = plan_from_spec(spec)
     files = artifact_files(spec, plan)
     paths = code_paths(spec, plan)
-    signature = example = None
-    if input_data is not None and (model_spec.signature == "auto" or model_spec.input_example):
-        sample = _head(input_data, _EXAMPLE_ROWS)
-        runtime = _load_plan_model(plan, files, folder)
-        try:
-            if model_spec.signature == "auto":
-                signature = _signature(runtime, plan, sample)
-        except Exception as exc:
-            raise ExportError(f"the inference pipeline fails on the first rows of "
-                              f"'{model_spec.input}': {type(exc).__name__}: {exc}") from exc
-        if model_spec.input_example:
-            example = sample
     plan_path = folder / PLAN_FILE
     plan_path.write_text(plan.to_json(), encoding="utf-8")
     artifacts = {name: str(path) for name, path in files.items()}
-    artifacts["kmlc_plan"] = str(plan_path)
+    artifacts[PLAN_ARTIFACT] = str(plan_path)
+    signature = example = None
+    if input_data is not None:
+        sample = _head(input_data, _EXAMPLE_ROWS)
+        if model_spec.signature == "auto":
+            try:
+                signature = _signature(_load_runtime(artifacts), plan, sample)
+            except Exception as exc:
+                raise ExportError(f"the inference pipeline fails on the first rows of "
+                                  f"'{model_spec.input}': {type(exc).__name__}: {exc}") from exc
+        if model_spec.input_example:
+            example = sample
     return {
         "python_model": str(PYFUNC_FILE),
         "artifacts": artifacts,
@@ -506,7 +501,3 @@ def predict_file(model_uri: str, input_path: str, output_path: str | None = None
             result = pd.DataFrame(result)
         out.save(result)
     return result
-
-
-def plan_json(spec: ProjectSpec) -> str:
-    return json.dumps(plan_from_spec(spec).to_dict(), indent=2)
