@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from readme_commands import copy_example, readme_commands
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "digits"
 KMLC = str(Path(sys.executable).parent / "kmlc")
 EPOCHS = 12
 HISTORIES = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
@@ -22,29 +20,15 @@ HISTORIES = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
 pytestmark = pytest.mark.slow
 
 
-def _ignore(folder: str, names: list[str]) -> set[str]:
-    """Skip tracking stores, caches and generated data (everything in data/ but 01_raw)."""
-    skipped = {n for n in names if n in {"mlflow.db", "mlartifacts", "mlruns", "__pycache__"}}
-    if Path(folder) == EXAMPLE / "data":
-        skipped |= {n for n in names if n != "01_raw"}
-    return skipped
-
-
-def _readme_commands() -> list[list[str]]:
-    block = re.search(r"```bash\n(.*?)```", (EXAMPLE / "README.md").read_text(), re.S)
-    assert block, "README.md has no ```bash block"
-    return [line.split() for line in block.group(1).splitlines() if line.strip()]
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the example after running every README command."""
     root = tmp_path_factory.mktemp("digits") / "digits"
-    shutil.copytree(EXAMPLE, root, ignore=_ignore)
+    copy_example("digits", root)
     env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true",
            "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg"}
     env.pop("MLFLOW_TRACKING_URI", None)
-    commands = _readme_commands()
+    commands = readme_commands("digits")
     assert commands == [["kmlc", "validate"], ["kmlc", "run", "prepare"],
                         ["kmlc", "run", "training"], ["kmlc", "run", "inference"]]
     for command in commands:

@@ -3,43 +3,27 @@
 from __future__ import annotations
 
 import os
-import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from readme_commands import copy_example, readme_commands
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "iris"
 KMLC = str(Path(sys.executable).parent / "kmlc")
 
 pytestmark = pytest.mark.slow
 
 
-def _ignore(folder: str, names: list[str]) -> set[str]:
-    skipped = {n for n in names if n in {"mlflow.db", "mlartifacts", "mlruns", "__pycache__",
-                                         "build"}}
-    if Path(folder) == EXAMPLE / "data":
-        skipped |= {n for n in names if n != "01_raw"}
-    return skipped
-
-
-def _readme_commands() -> list[list[str]]:
-    block = re.search(r"```bash\n(.*?)```", (EXAMPLE / "README.md").read_text(), re.S)
-    assert block, "README.md has no ```bash block"
-    return [line.split() for line in block.group(1).splitlines() if line.strip()]
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("iris") / "iris"
-    shutil.copytree(EXAMPLE, root, ignore=_ignore)
+    copy_example("iris", root)
     env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true",
            "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("MLFLOW_TRACKING_URI", None)
-    for command in _readme_commands():
+    for command in readme_commands("iris"):
         assert command[0] == "kmlc"
         done = subprocess.run([KMLC, *command[1:]], cwd=root, env=env, capture_output=True,
                               text=True, timeout=180)

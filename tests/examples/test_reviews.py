@@ -3,44 +3,28 @@
 from __future__ import annotations
 
 import os
-import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from readme_commands import copy_example, readme_commands
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "reviews"
 KMLC = str(Path(sys.executable).parent / "kmlc")
 
 pytestmark = pytest.mark.slow
-
-
-def _ignore(folder: str, names: list[str]) -> set[str]:
-    """Skip tracking stores, caches and generated data (everything in data/ but 01_raw)."""
-    skipped = {n for n in names if n in {"mlflow.db", "mlartifacts", "mlruns", "__pycache__"}}
-    if Path(folder) == EXAMPLE / "data":
-        skipped |= {n for n in names if n != "01_raw"}
-    return skipped
-
-
-def _readme_commands() -> list[list[str]]:
-    block = re.search(r"```bash\n(.*?)```", (EXAMPLE / "README.md").read_text(), re.S)
-    assert block, "README.md has no ```bash block"
-    return [line.split() for line in block.group(1).splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the example after running every README command."""
     root = tmp_path_factory.mktemp("reviews") / "reviews"
-    shutil.copytree(EXAMPLE, root, ignore=_ignore)
+    copy_example("reviews", root)
     env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true",
            "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("MLFLOW_TRACKING_URI", None)
-    commands = _readme_commands()
+    commands = readme_commands("reviews")
     assert [c[:2] for c in commands] == [
         ["kmlc", "validate"], ["kmlc", "run"], ["kmlc", "run"], ["kmlc", "run"], ["kmlc", "run"],
         ["kmlc", "run"]]

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "run"))
 
-from mini_project import MINI_NODES, MINI_YAML, project_data
+from mini_project import write_mini
 
 
 @pytest.fixture(scope="module")
@@ -22,13 +22,6 @@ def trained_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
     os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
     from kmlc import RunOptions, load_project, run_pipeline
 
-    root = tmp_path_factory.mktemp("trained") / "proj"
-    (root / "data" / "01_raw").mkdir(parents=True)
-    instances, labels = project_data()
-    (root / "data" / "01_raw" / "instances.csv").write_text(instances)
-    (root / "data" / "01_raw" / "labels.csv").write_text(labels)
-    (root / "mini_nodes.py").write_text(MINI_NODES)
-    path = root / "mlproject.yml"
-    path.write_text(MINI_YAML)
+    path = write_mini(tmp_path_factory.mktemp("trained") / "proj")
     result = run_pipeline(load_project(path), "training", RunOptions(progress=False))
     yield path, str(result.run_id)

@@ -116,3 +116,15 @@ def project_data() -> tuple[str, str]:
 def kmlc_exe() -> str:
     """The kmlc console script of the running interpreter's environment."""
     return str(Path(sys.executable).parent / "kmlc")
+
+
+def write_mini(root: Path, text: str = MINI_YAML, nodes: str = MINI_NODES) -> Path:
+    """The mini project in ``root``; returns its mlproject.yml."""
+    (root / "data" / "01_raw").mkdir(parents=True, exist_ok=True)
+    instances, labels = project_data()
+    (root / "data" / "01_raw" / "instances.csv").write_text(instances)
+    (root / "data" / "01_raw" / "labels.csv").write_text(labels)
+    (root / "mini_nodes.py").write_text(nodes)
+    path = root / "mlproject.yml"
+    path.write_text(text)
+    return path

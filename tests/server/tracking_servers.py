@@ -28,7 +28,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "run"))
 
-from mini_project import MINI_NODES, MINI_YAML, kmlc_exe, project_data
+from mini_project import MINI_YAML as MINI_YAML  # re-exported to the tests
+from mini_project import kmlc_exe
+from mini_project import write_mini as write_mini
 
 RUN_LINE = re.compile(r"^run ([0-9a-f]{32}) (\w+)", re.MULTILINE)
 QUIET_ENV = {"DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true",
@@ -263,18 +265,6 @@ class MlflowServer:
 
 
 # --------------------------------------------------------------------------- the project
-
-
-def write_mini(root: Path, text: str = MINI_YAML, nodes: str = MINI_NODES) -> Path:
-    """The mini project of tests/run in ``root``; returns its mlproject.yml."""
-    (root / "data" / "01_raw").mkdir(parents=True, exist_ok=True)
-    instances, labels = project_data()
-    (root / "data" / "01_raw" / "instances.csv").write_text(instances)
-    (root / "data" / "01_raw" / "labels.csv").write_text(labels)
-    (root / "mini_nodes.py").write_text(nodes)
-    path = root / "mlproject.yml"
-    path.write_text(text)
-    return path
 
 
 def with_http(text: str, max_retries: int, timeout: int) -> str:
