@@ -29,6 +29,7 @@ from kmlc.spec import (
     ProjectSpec,
     SourceRef,
     TrackingSpec,
+    mask_secrets,
 )
 
 __all__ = ["LoadResult", "check_project", "load_project"]
@@ -205,7 +206,7 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
         env=env,
         credentials=credentials,
         secrets=tuple(sorted(secrets, key=len, reverse=True)),
-        rendered_text=_mask(text, secrets),
+        rendered_text=mask_secrets(text, secrets),
         rendered_hash=hashlib.sha256(text.encode()).hexdigest(),
     )
 
@@ -235,9 +236,3 @@ def _dump(data: dict[str, Any]) -> str:
     body = {k: v for k, v in data.items() if k != "environments"}
     return str(yaml.dump(body, Dumper=dumper, sort_keys=False, default_flow_style=False,
                          allow_unicode=True))
-
-
-def _mask(text: str, secrets: set[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text

@@ -23,7 +23,7 @@ from typing import Any
 from kmlc.compiler import CompiledProject, compile_project
 from kmlc.errors import KmlcError, RunError
 from kmlc.hooks import FailureHook, ProgressHook, TrackingHook
-from kmlc.spec import ProjectSpec
+from kmlc.spec import ProjectSpec, mask_secrets
 
 __all__ = ["RUNNERS", "RunResult", "run_pipeline"]
 
@@ -97,9 +97,8 @@ def _run_tags(spec: ProjectSpec, pipeline: str, options: RunOptions) -> dict[str
 
     import kmlc
 
-    command = options.command or shlex.join(["kmlc", *sys.argv[1:]])
-    for secret in spec.secrets:
-        command = command.replace(secret, "***")
+    command = mask_secrets(options.command or shlex.join(["kmlc", *sys.argv[1:]]),
+                           spec.secrets)
     tags = {
         "kmlc.pipeline": pipeline,
         "kmlc.version": kmlc.__version__,

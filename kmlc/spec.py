@@ -7,7 +7,7 @@ keeps its key path and position so that later stages can still point at the YAML
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +23,7 @@ __all__ = [
     "ProjectSpec",
     "SourceRef",
     "TrackingSpec",
+    "mask_secrets",
     "param_value",
 ]
 
@@ -110,6 +111,13 @@ class NodeSpec:
     @property
     def function_name(self) -> str:
         return split_func(self.func)[1]
+
+
+def mask_secrets(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret value replaced by ``***`` (longest first)."""
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 def param_value(parameters: Mapping[str, Any], dotted: str) -> Any:

@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Any
 
 from kmlc.errors import KmlcError, RunError, TrackingError
-from kmlc.spec import ProjectSpec
+from kmlc.spec import ProjectSpec, mask_secrets
 
 __all__ = ["TrackedRun"]
 
@@ -124,7 +124,7 @@ class TrackedRun:
             tags["kmlc.error"] = "interrupted (SIGINT/SIGTERM)"
         else:
             self.status = "FAILED"
-            tags["kmlc.error"] = self._mask(f"{exc}")[:_MAX_TAG]
+            tags["kmlc.error"] = mask_secrets(f"{exc}", self.spec.secrets)[:_MAX_TAG]
             node = getattr(exc, "node", None) or self.failure.node
             if node:
                 tags["kmlc.failed_node"] = node
@@ -139,11 +139,6 @@ class TrackedRun:
             if exc is None:
                 raise TrackingError(message) from close_exc
             self.notes.append(message)
-
-    def _mask(self, text: str) -> str:
-        for secret in self.spec.secrets:
-            text = text.replace(secret, "***")
-        return text
 
     def result(self) -> Any:
         from kmlc.run import RunResult

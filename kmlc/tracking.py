@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from kmlc.errors import TrackingError
+from kmlc.spec import mask_secrets
 
 __all__ = [
     "RUN_ID_ENV",
@@ -213,13 +214,6 @@ def flatten_params(params: Mapping[str, Any], sep: str = ".") -> dict[str, Any]:
     return out
 
 
-def _mask(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
 def log_params(client: Any, run_id: str, params: Mapping[str, Any], *, flatten: bool = False,
                sep: str = ".", long_values: str = "fail",
                secrets: tuple[str, ...] = ()) -> int:
@@ -234,7 +228,7 @@ def log_params(client: Any, run_id: str, params: Mapping[str, Any], *, flatten: 
     batch: list[Any] = []
     tags: list[Any] = []
     for key, value in flat.items():
-        text = _mask(str(value), secrets)
+        text = mask_secrets(str(value), secrets)
         if len(text) > MAX_PARAM_VALUE:
             if long_values == "fail":
                 raise TrackingError(
