@@ -130,9 +130,11 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...], run
         to_nodes: tuple[str, ...], run_name: str | None, tracking_uri: str | None,
         verbose: bool) -> None:
     """Run PIPELINE (default: all nodes) with MLflow tracking."""
+    from kmlc import tracking_worker
     from kmlc.loader import load_project
     from kmlc.run import NodeFailure, RunOptions, run_pipeline
 
+    tracking_worker.start(verbose=verbose)  # imports MLflow while the file is loaded
     try:
         spec = load_project(file, env=env, params=params)
         options = RunOptions(runner=runner, tags=_comma(tags), nodes=_comma(nodes),

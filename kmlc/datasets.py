@@ -22,7 +22,7 @@ from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 
-from kmlc.tracking import RUN_ID_ENV, with_retry
+from kmlc.tracking import RUN_ID_ENV, log_metric_tuples, with_retry
 
 __all__ = [
     "MlflowMetricDataset",
@@ -31,9 +31,6 @@ __all__ = [
     "MlflowModelDataset",
     "TrackedArtifactDataset",
 ]
-
-_BATCH_METRICS = 1000  # MLflow's limit of metrics per log_batch
-
 
 class _MlflowDataset(AbstractDataset[Any, Any]):
     """Shared plumbing: which store, which run, a lazily created client."""
@@ -82,9 +79,26 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _log_metrics(client: Any, run_id: str, metrics: list[Any]) -> None:
-    for start in range(0, len(metrics), _BATCH_METRICS):
-        with_retry(client.log_batch, run_id, metrics=metrics[start:start + _BATCH_METRICS])
+def _worker_for(tracking_uri: str | None) -> tuple[Any, str] | None:
+    """The tracking worker of this process and its store, when it serves the run's store."""
+    from kmlc.tracking_worker import current
+
+    remote = current()
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if remote is None or not uri or tracking_uri not in (None, uri):
+        return None
+    return remote, uri
+
+
+def _log_metrics(dataset: _MlflowDataset, run_id: str,
+                 metrics: list[tuple[str, float, int, int]]) -> None:
+    """Through the tracking worker when it serves this store, else with a client here."""
+    worker = _worker_for(dataset._tracking_uri)
+    if worker is not None:
+        remote, uri = worker
+        remote.log_metrics(uri, run_id, metrics)
+        return
+    log_metric_tuples(dataset._client, run_id, metrics)
 
 
 def _number(value: Any, where: str) -> float:
@@ -118,15 +132,13 @@ class MlflowMetricDataset(_MlflowDataset):
         return float(max(history, key=lambda m: (m.step, m.timestamp)).value)
 
     def save(self, data: Any) -> None:
-        from mlflow.entities import Metric
-
         step = self._step if self._step is not None else self._saves
         if isinstance(data, Mapping):
             step = int(data.get("step", step))
             data = data.get("value")
         value = _number(data, f"metric '{self._key}'")
-        _log_metrics(self._client, self._target_run(saving=True),
-                     [Metric(self._key, value, _now_ms(), step)])
+        _log_metrics(self, self._target_run(saving=True),
+                     [(self._key, value, _now_ms(), step)])
         self._saves += 1
 
     def _exists(self) -> bool:
@@ -156,8 +168,6 @@ class MlflowMetricHistoryDataset(_MlflowDataset):
         return [float(m.value) for m in sorted(history, key=lambda m: (m.step, m.timestamp))]
 
     def save(self, data: Any) -> None:
-        from mlflow.entities import Metric
-
         where = f"metric history '{self._key}'"
         if isinstance(data, Mapping):
             items = [(int(step), _number(value, where)) for step, value in data.items()]
@@ -168,8 +178,8 @@ class MlflowMetricHistoryDataset(_MlflowDataset):
             raise DatasetError(f"{where}: expected a list of numbers or {{step: value}}, "
                                f"got {type(data).__name__}")
         now = _now_ms()
-        _log_metrics(self._client, self._target_run(saving=True),
-                     [Metric(self._key, value, now, step) for step, value in items])
+        _log_metrics(self, self._target_run(saving=True),
+                     [(self._key, value, now, step) for step, value in items])
 
     def _describe(self) -> dict[str, Any]:
         return {"key": self._key, "run_id": self._run_id}
@@ -198,24 +208,22 @@ class MlflowMetricsDataset(_MlflowDataset):
         return out
 
     def save(self, data: Any) -> None:
-        from mlflow.entities import Metric
-
         if not isinstance(data, Mapping):
             raise DatasetError(f"metrics: expected a mapping of name -> value, got "
                                f"{type(data).__name__}")
         now = _now_ms()
-        metrics = []
+        metrics: list[tuple[str, float, int, int]] = []
         for name, value in data.items():
             key = self._key(str(name))
             if isinstance(value, Mapping):
-                metrics.append(Metric(key, _number(value.get("value"), key), now,
-                                      int(value.get("step", 0))))
+                metrics.append((key, _number(value.get("value"), key), now,
+                                int(value.get("step", 0))))
             elif isinstance(value, (list, tuple)):
-                metrics.extend(Metric(key, _number(v, key), now, step)
+                metrics.extend((key, _number(v, key), now, step)
                                for step, v in enumerate(value))
             else:
-                metrics.append(Metric(key, _number(value, key), now, 0))
-        _log_metrics(self._client, self._target_run(saving=True), metrics)
+                metrics.append((key, _number(value, key), now, 0))
+        _log_metrics(self, self._target_run(saving=True), metrics)
 
     def _describe(self) -> dict[str, Any]:
         return {"prefix": self._prefix, "run_id": self._run_id}
@@ -256,12 +264,22 @@ class MlflowModelDataset(_MlflowDataset):
             return self._model_uri
         return f"runs:/{self._target_run(saving=False)}/{self._artifact_path}"
 
+    def _use_store(self) -> None:
+        """MLflow's model functions read the process-wide tracking URI: point it here."""
+        uri = _store_uri(self._tracking_uri)
+        if uri:
+            import mlflow
+
+            mlflow.set_tracking_uri(uri)
+
     def load(self) -> Any:
+        self._use_store()
         return self._module().load_model(self._uri(), **self._load_args)
 
     def save(self, data: Any) -> None:
         from mlflow.models import Model
 
+        self._use_store()
         if self._model_uri:
             raise DatasetError(f"this mlflow.model dataset reads {self._model_uri}; it "
                                "cannot be saved to")
@@ -326,20 +344,25 @@ class TrackedArtifactDataset(AbstractDataset[Any, Any]):
         return Path(str(raw))
 
     def save(self, data: Any) -> None:
-        from mlflow.tracking import MlflowClient
-
         self._inner.save(data)
         run_id = os.environ.get(RUN_ID_ENV) or self._run_id
         if not run_id:
             raise DatasetError("track: artifact: no MLflow run to log to; run it through "
                                "`kmlc run`")
         path = self._local_path(saved=True)
+        folder = path.is_dir()
+        target = ("/".join(filter(None, [self._artifact_path, path.name])) if folder
+                  else self._artifact_path)
+        worker = _worker_for(self._tracking_uri)
+        if worker is not None:
+            remote, uri = worker
+            remote.log_artifact(uri, run_id, str(path), target, folder)
+            return
+        from mlflow.tracking import MlflowClient
+
         client = MlflowClient(_store_uri(self._tracking_uri))
-        if path.is_dir():
-            target = "/".join(filter(None, [self._artifact_path, path.name]))
-            with_retry(client.log_artifacts, run_id, str(path), target)
-        else:
-            with_retry(client.log_artifact, run_id, str(path), self._artifact_path)
+        log = client.log_artifacts if folder else client.log_artifact
+        with_retry(log, run_id, str(path), target)
 
     def load(self) -> Any:
         if not self._run_id:

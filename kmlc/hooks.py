@@ -1,9 +1,10 @@
 """Kedro hooks of kmlc: parameter tracking, failure capture and progress.
 
-``TrackingHook`` logs every parameter the pipeline reads in a few ``log_batch``
-calls before the first node runs, and nothing per node: that is what keeps tracking
-nearly free. Metrics, artifacts and models are logged by the datasets themselves,
-with an explicit run id, so every Kedro runner lands them in the one run.
+``TrackingHook`` hands every parameter the pipeline reads to the tracker (logged in
+a few ``log_batch`` calls, in the tracking worker) before the first node runs, and
+does nothing per node: that is what keeps tracking nearly free. Metrics, artifacts
+and models are logged by the datasets themselves, with an explicit run id, so every
+Kedro runner lands them in the one run.
 """
 
 from __future__ import annotations
@@ -37,22 +38,28 @@ def params_read(pipeline: Pipeline, parameters: Mapping[str, Any]) -> dict[str, 
 
 
 class TrackingHook:
-    """Logs parameters into the run before the pipeline starts."""
+    """Hands the parameters the pipeline reads to the tracker before the first node runs.
 
-    def __init__(self, spec: ProjectSpec, client: Any, run_id: str):
+    With the tracking worker, the hook does not wait: the parameters are logged in the
+    worker process while the nodes run.
+    """
+
+    def __init__(self, spec: ProjectSpec, tracker: Any, uri: str, run_id: str):
         self.spec = spec
-        self.client = client
+        self.tracker = tracker
+        self.uri = uri
         self.run_id = run_id
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
                             catalog: Any) -> None:
-        from kmlc.tracking import log_params
+        from kmlc.tracking import param_pairs
 
         options = self.spec.tracking.params
-        log_params(self.client, self.run_id, params_read(pipeline, self.spec.parameters),
-                   flatten=options.flatten, sep=options.sep, long_values=options.long_values,
-                   secrets=self.spec.secrets)
+        pairs, tags = param_pairs(params_read(pipeline, self.spec.parameters),
+                                  flatten=options.flatten, sep=options.sep,
+                                  long_values=options.long_values, secrets=self.spec.secrets)
+        self.tracker.log_params(self.uri, self.run_id, pairs, tags)
 
 
 class FailureHook:

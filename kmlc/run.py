@@ -93,7 +93,6 @@ def _run_tags(spec: ProjectSpec, pipeline: str, options: RunOptions) -> dict[str
     from importlib.metadata import version
 
     import kedro
-    import mlflow
 
     import kmlc
 
@@ -104,7 +103,7 @@ def _run_tags(spec: ProjectSpec, pipeline: str, options: RunOptions) -> dict[str
         "kmlc.version": kmlc.__version__,
         "kedro.version": kedro.__version__,
         "kedro_datasets.version": version("kedro-datasets"),
-        "mlflow.version": mlflow.__version__,
+        "mlflow.version": version("mlflow"),
         "kmlc.command": command,
         "kmlc.file_hash": spec.rendered_hash,
         "kmlc.runner": options.runner,
@@ -172,9 +171,9 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
 
     tracked = TrackedRun(spec, pipeline, options, _run_tags)
     try:
-        with tracked:
+        with tracked:  # the run opens in the tracking worker while the catalog is built
             catalog = compiled.catalog(shared_memory=options.runner == "parallel")
-            hook = TrackingHook(spec, tracked.client, tracked.run_id)
+            hook = TrackingHook(spec, tracked.tracker, tracked.uri, tracked.wait_open())
             _execute(compiled, selected, catalog, runner, pipeline, options,
                      extra_hooks=(hook,), failure=tracked.failure)
             tracked.finish_model(selected, catalog)

@@ -1,9 +1,10 @@
 """Run stage, MLflow side: the lifetime of one tracked run.
 
-``TrackedRun`` opens the run (experiment created or restored, tags, the rendered
-``mlproject.yml`` as an artifact), exposes its id to the datasets through the
-environment, logs the bound model at the end of a training run, and closes the run
-with the status that matches what happened. Nothing logged before a failure is lost.
+``TrackedRun`` has the run opened (experiment created or restored, tags, the rendered
+``mlproject.yml`` as an artifact) by the tracking worker, without waiting until the
+run id is needed; exposes the id to the datasets through the environment, logs the
+bound model at the end of a training run, and closes the run with the status that
+matches what happened. Nothing logged before a failure is lost.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from kmlc.errors import KmlcError, RunError, TrackingError
 from kmlc.spec import ProjectSpec, mask_secrets
+from kmlc.tracking import tracking_context
 
 __all__ = ["TrackedRun"]
 
@@ -43,41 +45,45 @@ class TrackedRun:
         self.model_uri: str | None = None
         self.notes: list[str] = []
         self.status = "RUNNING"
+        self.tracker: Any = None
         self._context: Any = None
+        self._opening: int | None = None
+        self._opened: tuple[str, str] | None = None
 
     def __enter__(self) -> TrackedRun:
-        import mlflow
+        """Ask for the run to be opened; ``wait_open`` waits for it."""
+        from kmlc import tracking, tracking_worker
 
-        from kmlc import tracking
-        from kmlc.run import _quiet
-
-        _quiet(self.options.verbose)
         spec = self.spec
         self.uri = tracking.resolve_tracking_uri(self.options.tracking_uri or spec.tracking.uri,
                                                  spec.root)
-        tracking.configure_http(spec.tracking.http_max_retries, spec.tracking.http_timeout)
-        tracking.check_reachable(self.uri, spec.tracking.http_timeout)
-        registry = spec.tracking.registry_uri
-        mlflow.set_tracking_uri(self.uri)
-        if registry:
-            mlflow.set_registry_uri(registry)
-        try:
-            self.client = tracking.open_client(self.uri, registry)
-            experiment_id = tracking.ensure_experiment(
-                self.client, spec.tracking.experiment, tracking.local_artifact_root(self.uri))
-            run_name = self.options.run_name or spec.tracking.run_name or self.pipeline
-            run = tracking.with_retry(self.client.create_run, experiment_id, run_name=run_name,
-                                      tags=self._tags(spec, self.pipeline, self.options))
-        except TrackingError:
-            raise
-        except Exception as exc:
-            raise TrackingError(f"cannot open a run on {self.uri}: {exc}") from exc
-        self.run_id = run.info.run_id
-        self._context = tracking.tracking_context(self.run_id, self.uri, experiment_id)
-        self._context.__enter__()
-        tracking.with_retry(self.client.log_text, self.run_id, spec.rendered_text,
-                            "mlproject.yml")
+        http = (spec.tracking.http_max_retries, spec.tracking.http_timeout)
+        tracking.configure_http(*http)  # for this process's own MLflow calls (models)
+        root = tracking.local_artifact_root(self.uri)
+        run_name = self.options.run_name or spec.tracking.run_name or self.pipeline
+        args = (self.uri, spec.tracking.registry_uri, spec.tracking.experiment,
+                str(root) if root is not None else None, run_name,
+                self._tags(spec, self.pipeline, self.options), spec.rendered_text, http)
+        self.tracker = tracking_worker.tracker()
+        if isinstance(self.tracker, tracking_worker.Remote):
+            self._opening = self.tracker.send("open_run", *args)
+        else:
+            self._opened = self.tracker.open_run(*args)
         return self
+
+    def wait_open(self) -> str:
+        """The run id, once the run is open; the run is published to the datasets."""
+        if self._opened is None and self._opening is not None:
+            seq, self._opening = self._opening, None
+            self._opened = self.tracker.answer(seq)
+        if self._opened is None:
+            raise TrackingError("the run was not opened")
+        if not self.run_id:
+            self.run_id, experiment_id = self._opened
+            self._context = tracking_context(self.run_id, self.uri, experiment_id,
+                                             self.spec.tracking.registry_uri)
+            self._context.__enter__()
+        return self.run_id
 
     def finish_model(self, selected: Any, catalog: Any) -> None:
         """Log the bound inference model at the end of a training run."""
@@ -93,8 +99,11 @@ class TrackedRun:
             self.notes.append("no model logged: this filtered run does not produce "
                               + ", ".join(missing))
             return
+        import mlflow
+
         from kmlc.export import log_pipeline_model
 
+        mlflow.set_tracking_uri(self.uri)  # MLflow's model logging reads the global URI
         input_data = catalog.load(model.input)
         try:
             info = log_pipeline_model(self.spec, run_id=self.run_id, input_data=input_data)
@@ -110,8 +119,13 @@ class TrackedRun:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        from kmlc import tracking
-
+        if not self.run_id and self._opening is not None:
+            try:  # failed before waiting: the run still has to be closed
+                self.wait_open()
+            except TrackingError as open_exc:
+                if exc is None:
+                    raise
+                self.notes.append(str(open_exc))
         if self._context is not None:
             self._context.__exit__(None, None, None)
         if not self.run_id:
@@ -129,15 +143,33 @@ class TrackedRun:
             if node:
                 tags["kmlc.failed_node"] = node
         try:
-            for key, value in tags.items():
-                tracking.with_retry(self.client.set_tag, self.run_id, key, value)
-            tracking.with_retry(self.client.set_terminated, self.run_id, self.status)
+            try:
+                self.status, problem = self.tracker.close_run(self.uri, self.run_id,
+                                                              self.status, tags)
+            except TrackingError as worker_exc:
+                if self.tracker.usable:
+                    raise
+                # the worker died: close the run from here, as FAILED (logging was cut off)
+                from kmlc.tracking_worker import Operations
+
+                self.tracker = Operations()
+                self.status, problem = self.tracker.close_run(
+                    self.uri, self.run_id, "FAILED" if self.status == "FINISHED"
+                    else self.status, {**tags, "kmlc.error": worker_exc.message})
+                problem = problem or worker_exc.message
         except Exception as close_exc:
             message = (f"the run {self.run_id} could not be closed as {self.status} on "
                        f"{self.uri}: {close_exc}; what was logged before stays in the run, "
                        "local outputs are intact")
             if exc is None:
                 raise TrackingError(message) from close_exc
+            self.notes.append(message)
+            return
+        if problem is not None:
+            message = (f"run {self.run_id} closed as {self.status}: {problem}; local "
+                       "outputs are intact")
+            if exc is None:
+                raise TrackingError(message)
             self.notes.append(message)
 
     def result(self) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,8 +26,11 @@ __all__ = [
     "ensure_experiment",
     "flatten_params",
     "local_artifact_root",
+    "log_metric_tuples",
+    "log_param_pairs",
     "log_params",
     "open_client",
+    "param_pairs",
     "resolve_tracking_uri",
     "tracking_context",
     "with_retry",
@@ -37,6 +40,7 @@ RUN_ID_ENV = "KMLC_RUN_ID"
 MAX_PARAM_VALUE = 6000  # MLflow's limit on a parameter value
 MAX_TAG_VALUE = 8000
 BATCH_PARAMS = 100  # MLflow's limit of parameters per log_batch
+BATCH_METRICS = 1000  # MLflow's limit of metrics per log_batch
 _RETRY_MARKERS = ("database is locked", "database table is locked", "deadlock detected",
                   "could not serialize access", "connection reset", "temporarily unavailable",
                   "too many connections", "unique constraint failed: experiments")
@@ -73,9 +77,12 @@ def check_reachable(uri: str, timeout: float | None = None) -> None:
     if scheme in ("http", "https"):
         import requests
 
-        limit = min(float(timeout or 5), float(os.environ.get("KMLC_CONNECT_TIMEOUT", "5")))
+        # connecting fails fast; a server that accepted the connection gets the request
+        # timeout of tracking.http (or 15 s: a busy server is slow, not unreachable)
+        connect = min(float(timeout or 5), float(os.environ.get("KMLC_CONNECT_TIMEOUT", "5")))
+        read = float(timeout) if timeout else 15.0
         try:
-            response = requests.get(uri.rstrip("/") + "/health", timeout=limit)
+            response = requests.get(uri.rstrip("/") + "/health", timeout=(connect, read))
         except requests.RequestException as exc:
             reason = type(exc).__name__
             raise TrackingError(
@@ -176,18 +183,18 @@ def ensure_experiment(client: Any, name: str, artifact_root: Path | None = None)
 
 
 @contextmanager
-def tracking_context(run_id: str, uri: str, experiment_id: str | None = None
-                     ) -> Iterator[None]:
+def tracking_context(run_id: str, uri: str, experiment_id: str | None = None,
+                     registry_uri: str | None = None) -> Iterator[None]:
     """Expose the run to kmlc's datasets, in this process and in runner subprocesses.
 
-    MLflow 3 files logged models under the "current" experiment, so that is set too.
+    MLflow 3 files logged models under the "current" experiment, so that is set too;
+    the registry URI, when given, is where the bound model gets registered.
     """
-    keys = (RUN_ID_ENV, "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")
-    saved = {key: os.environ.get(key) for key in keys}
-    os.environ[RUN_ID_ENV] = run_id
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    if experiment_id is not None:
-        os.environ["MLFLOW_EXPERIMENT_ID"] = experiment_id
+    values = {RUN_ID_ENV: run_id, "MLFLOW_TRACKING_URI": uri,
+              "MLFLOW_EXPERIMENT_ID": experiment_id, "MLFLOW_REGISTRY_URI": registry_uri}
+    saved = {key: os.environ.get(key) for key, value in values.items() if value is not None}
+    for key in saved:
+        os.environ[key] = str(values[key])
     try:
         yield
     finally:
@@ -214,19 +221,18 @@ def flatten_params(params: Mapping[str, Any], sep: str = ".") -> dict[str, Any]:
     return out
 
 
-def log_params(client: Any, run_id: str, params: Mapping[str, Any], *, flatten: bool = False,
-               sep: str = ".", long_values: str = "fail",
-               secrets: tuple[str, ...] = ()) -> int:
-    """Log ``params`` in batches of 100 (one ``log_batch`` each); returns the count.
+def param_pairs(params: Mapping[str, Any], *, flatten: bool = False, sep: str = ".",
+                long_values: str = "fail", secrets: tuple[str, ...] = ()
+                ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """``params`` as MLflow will store them: ``(params, tags)`` of ``(key, text)`` pairs.
 
-    A value longer than MLflow's limit fails (``fail``), is logged as a run tag
-    instead (``tag``), or is cut at the limit (``truncate``). Secret values are masked.
+    A value longer than MLflow's limit fails (``fail``), becomes a run tag
+    ``param.KEY`` (``tag``), or is cut at the limit (``truncate``). Secret values are
+    masked. Needs no MLflow import.
     """
-    from mlflow.entities import Param, RunTag
-
     flat = flatten_params(params, sep) if flatten else dict(params)
-    batch: list[Any] = []
-    tags: list[Any] = []
+    pairs: list[tuple[str, str]] = []
+    tags: list[tuple[str, str]] = []
     for key, value in flat.items():
         text = mask_secrets(str(value), secrets)
         if len(text) > MAX_PARAM_VALUE:
@@ -237,14 +243,42 @@ def log_params(client: Any, run_id: str, params: Mapping[str, Any], *, flatten: 
                     hint="set tracking.params.long_values to 'tag' or 'truncate', or "
                          "tracking.params.flatten to true")
             if long_values == "tag":
-                tags.append(RunTag(f"param.{key}", text[:MAX_TAG_VALUE]))
+                tags.append((f"param.{key}", text[:MAX_TAG_VALUE]))
                 continue
             text = text[:MAX_PARAM_VALUE]
-        batch.append(Param(key, text))
+        pairs.append((key, text))
+    return pairs, tags
+
+
+def log_param_pairs(client: Any, run_id: str, params: Sequence[tuple[str, str]],
+                    tags: Sequence[tuple[str, str]] = ()) -> None:
+    """Log prepared pairs in batches of 100 (one ``log_batch`` each)."""
+    from mlflow.entities import Param, RunTag
+
+    batch = [Param(key, value) for key, value in params]
+    run_tags = [RunTag(key, value) for key, value in tags]
     for start in range(0, len(batch), BATCH_PARAMS):
-        chunk = batch[start:start + BATCH_PARAMS]
-        with_retry(client.log_batch, run_id, params=chunk,
-                   tags=tags if start == 0 else [])
-    if tags and not batch:
-        with_retry(client.log_batch, run_id, tags=tags)
-    return len(batch)
+        with_retry(client.log_batch, run_id, params=batch[start:start + BATCH_PARAMS],
+                   tags=run_tags if start == 0 else [])
+    if run_tags and not batch:
+        with_retry(client.log_batch, run_id, tags=run_tags)
+
+
+def log_params(client: Any, run_id: str, params: Mapping[str, Any], *, flatten: bool = False,
+               sep: str = ".", long_values: str = "fail",
+               secrets: tuple[str, ...] = ()) -> int:
+    """Log ``params`` with ``client`` (see ``param_pairs``); returns the count."""
+    pairs, tags = param_pairs(params, flatten=flatten, sep=sep, long_values=long_values,
+                              secrets=secrets)
+    log_param_pairs(client, run_id, pairs, tags)
+    return len(pairs)
+
+
+def log_metric_tuples(client: Any, run_id: str,
+                      metrics: Sequence[tuple[str, float, int, int]]) -> None:
+    """Log ``(key, value, timestamp_ms, step)`` tuples, 1,000 per ``log_batch``."""
+    from mlflow.entities import Metric
+
+    entities = [Metric(key, value, timestamp, step) for key, value, timestamp, step in metrics]
+    for start in range(0, len(entities), BATCH_METRICS):
+        with_retry(client.log_batch, run_id, metrics=entities[start:start + BATCH_METRICS])
