@@ -166,6 +166,10 @@ class Remote:
         self._open_runs = 0
 
     @property
+    def pid(self) -> int:
+        return int(self._proc.pid)
+
+    @property
     def usable(self) -> bool:
         return os.getpid() == self._owner and self._broken is None and \
             self._proc.poll() is None
