@@ -288,7 +288,7 @@ def start(verbose: bool = False) -> Remote | None:
             return _remote
         try:
             _remote = Remote(verbose)
-        except OSError:
+        except (OSError, ValueError):  # no subprocess here: track in process
             _remote = None
             return None
         atexit.register(_remote.close)
