@@ -159,8 +159,6 @@ class Remote:
         self._owner = os.getpid()
         self._lock = threading.Lock()
         self._sent = 0
-        self._read = 0
-        self._waiting: set[int] = set()
         self._ready: dict[int, tuple[str, Any]] = {}
         self._broken: str | None = None
         self._open_runs = 0
@@ -190,8 +188,6 @@ class Remote:
                 raise self._dead()
             self._sent += 1
             seq = self._sent
-            if wait:
-                self._waiting.add(seq)
             if name == "open_run":
                 self._open_runs += 1
             try:
@@ -214,7 +210,6 @@ class Remote:
                 except (OSError, EOFError, pickle.UnpicklingError) as exc:
                     raise self._dead(exc) from exc
                 self._ready[got] = (kind, value)
-            self._waiting.discard(seq)
             kind, value = self._ready.pop(seq)
         if kind == "ok":
             return value
