@@ -49,6 +49,7 @@ class TrackedRun:
         self._context: Any = None
         self._opening: int | None = None
         self._opened: tuple[str, str] | None = None
+        self._open_args: tuple[Any, ...] = ()
 
     def __enter__(self) -> TrackedRun:
         """Ask for the run to be opened; ``wait_open`` waits for it."""
@@ -64,18 +65,39 @@ class TrackedRun:
         args = (self.uri, spec.tracking.registry_uri, spec.tracking.experiment,
                 str(root) if root is not None else None, run_name,
                 self._tags(spec, self.pipeline, self.options), spec.rendered_text, http)
+        self._open_args = args
         self.tracker = tracking_worker.tracker()
         if isinstance(self.tracker, tracking_worker.Remote):
-            self._opening = self.tracker.send("open_run", *args)
+            try:
+                self._opening = self.tracker.send("open_run", *args)
+            except TrackingError:
+                self._open_in_process()
         else:
             self._opened = self.tracker.open_run(*args)
         return self
+
+    def _open_in_process(self) -> None:
+        """The worker died before the run was open: open it (and track) from here."""
+        from kmlc.tracking_worker import Operations
+
+        if self.tracker.usable:
+            raise TrackingError("the tracking worker is running but could not open the run")
+        self.notes.append("the tracking worker process stopped before the run opened; "
+                          "tracked in this process instead")
+        self.tracker = Operations()
+        self._opening = None
+        self._opened = self.tracker.open_run(*self._open_args)
 
     def wait_open(self) -> str:
         """The run id, once the run is open; the run is published to the datasets."""
         if self._opened is None and self._opening is not None:
             seq, self._opening = self._opening, None
-            self._opened = self.tracker.answer(seq)
+            try:
+                self._opened = self.tracker.answer(seq)
+            except TrackingError:
+                if self.tracker.usable:
+                    raise
+                self._open_in_process()
         if self._opened is None:
             raise TrackingError("the run was not opened")
         if not self.run_id:

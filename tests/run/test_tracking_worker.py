@@ -190,3 +190,24 @@ def test_ctrl_c_reaches_both_processes_and_the_run_is_killed(mini) -> None:
     (run,) = client.search_runs([client.get_experiment_by_name("mini").experiment_id])
     assert run.info.status == "KILLED"
     assert run.data.tags["kmlc.error"] == "interrupted (SIGINT/SIGTERM)"
+
+
+def test_worker_dead_before_the_run_opens_tracks_in_process(mini, monkeypatch) -> None:
+    from kmlc import RunOptions, load_project, run_pipeline, tracking_worker
+
+    send = tracking_worker.Remote.send
+
+    def die_then_send(self, name, *args, wait=True):  # type: ignore[no-untyped-def]
+        if name == "open_run":
+            os.kill(self.pid, signal.SIGKILL)
+            self._proc.wait()
+        return send(self, name, *args, wait=wait)
+
+    monkeypatch.setattr(tracking_worker.Remote, "send", die_then_send)
+    path = mini()
+    result = run_pipeline(load_project(path), "training", RunOptions(progress=False))
+    assert result.status == "FINISHED"
+    assert any("tracked in this process instead" in note for note in result.notes)
+    run = _client(path).get_run(str(result.run_id))
+    assert run.info.status == "FINISHED"
+    assert run.data.params["model.c"] == "0.5" and "accuracy" in run.data.metrics
