@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kmlc.errors import BindingError, ConfigError
-from kmlc.imports import FunctionImportError, import_function
+from kmlc.imports import FunctionImportError, import_function, static_signature
 from kmlc.source import Document, KeyPath
 
 __all__ = ["CheckResult", "node_io", "run_checks"]
@@ -266,6 +266,10 @@ def _check_types(doc: Document, result: CheckResult) -> None:
 def _check_functions(doc: Document, code_dirs: list[Path], result: CheckResult) -> None:
     for i, node in enumerate(doc.data["nodes"]):
         path = ("nodes", i, "func")
+        inputs = node.get("inputs")
+        signature = static_signature(node["func"], code_dirs)
+        if signature is not None and _accepts(signature, inputs):
+            continue  # read from the source: the module was not imported
         try:
             func = import_function(node["func"], code_dirs)
         except FunctionImportError as exc:
@@ -275,7 +279,6 @@ def _check_functions(doc: Document, code_dirs: list[Path], result: CheckResult) 
             signature = inspect.signature(func)
         except (TypeError, ValueError):
             continue
-        inputs = node.get("inputs")
         try:
             if isinstance(inputs, dict):
                 signature.bind(**dict.fromkeys(inputs))
@@ -288,6 +291,17 @@ def _check_functions(doc: Document, code_dirs: list[Path], result: CheckResult) 
             result.errors.append(doc.error(
                 f"{node['func']}{signature} does not accept the {declared}: {exc}",
                 ("nodes", i, "inputs") if inputs is not None else path, code="KMLC405"))
+
+
+def _accepts(signature: inspect.Signature, inputs: Any) -> bool:
+    try:
+        if isinstance(inputs, dict):
+            signature.bind(**dict.fromkeys(inputs))
+        else:
+            signature.bind(*[None] * len(node_io(inputs)))
+    except TypeError:
+        return False
+    return True
 
 
 def _check_binding(doc: Document, result: CheckResult) -> None:

@@ -1,15 +1,21 @@
 """Importing the user's node functions from the project's ``code`` folders.
 
-Used by the function checks and by the compiler. Modules are imported with the code
-folders first on ``sys.path``; a module of the same name already imported from
-somewhere else (another project validated in the same process) is imported afresh.
+Used by the function checks and by the compiler. ``static_signature`` reads a plain
+function's signature from its source instead, so that ``kmlc validate`` need not
+import the project's modules (and scikit-learn, pandas... with them). Modules are
+imported with the code folders first on ``sys.path``; a module of the same name
+already imported from somewhere else (another project validated in the same process)
+is imported afresh.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import difflib
 import importlib
+import importlib.util
+import inspect
 import pkgutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -19,7 +25,8 @@ from typing import Any
 
 from kmlc.spec import split_func
 
-__all__ = ["FunctionImportError", "code_path", "import_function", "local_modules"]
+__all__ = ["FunctionImportError", "code_path", "import_function", "local_modules",
+           "static_signature"]
 
 
 class FunctionImportError(Exception):
@@ -106,3 +113,120 @@ def import_function(func: str, folders: Sequence[Path]) -> Callable[..., Any]:
     if not callable(target):
         raise FunctionImportError(f"'{func}' is not callable", code="KMLC404")
     return target
+
+
+# ---------------------------------------------------------------- reading without importing
+
+
+def _module_file(module_name: str, folders: Sequence[Path]) -> Path | None:
+    """The source file of ``module_name`` in ``folders``, found without importing anything."""
+    parts = module_name.split(".")
+    for folder in folders:
+        base = folder.joinpath(*parts)
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            packages = [folder.joinpath(*parts[:i]) for i in range(1, len(parts))]
+            if candidate.is_file() and all((p / "__init__.py").is_file() for p in packages):
+                return candidate
+    return None
+
+
+def _bound_names(statement: ast.stmt) -> set[str]:
+    """Module-level names a top-level statement may bind (more is safe: it only means
+    the function gets imported instead of read)."""
+    names: set[str] = set()
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        names.add(statement.name)
+        nodes = [n for n in ast.walk(statement) if isinstance(n, ast.Global)]
+    else:
+        nodes = list(ast.walk(statement))
+    for node in nodes:
+        if isinstance(node, ast.Global):
+            names.update(node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+    return names
+
+
+def _imports_resolve(tree: ast.Module, module_file: Path, folders: Sequence[Path]) -> bool:
+    """Every import at the module's top level names something installed or local."""
+    for statement in tree.body:
+        if isinstance(statement, ast.Import):
+            names = [alias.name for alias in statement.names]
+        elif isinstance(statement, ast.ImportFrom):
+            if statement.level:  # relative: the sibling module or package must exist
+                base = module_file.parent
+                for _ in range(statement.level - 1):
+                    base = base.parent
+                target = base.joinpath(*(statement.module or "").split("."))
+                if statement.module and not (target.with_suffix(".py").is_file()
+                                             or (target / "__init__.py").is_file()):
+                    return False
+                continue
+            names = [statement.module or ""]
+        else:
+            continue
+        for name in names:
+            top = name.split(".")[0]
+            if top == "__future__" or _module_file(top, folders) is not None:
+                continue
+            if top in sys.modules:
+                continue
+            try:
+                if importlib.util.find_spec(top) is None:
+                    return False
+            except (ImportError, ValueError):
+                return False
+    return True
+
+
+def _signature_of(definition: ast.FunctionDef | ast.AsyncFunctionDef) -> inspect.Signature:
+    args = definition.args
+    kind = inspect.Parameter
+    params: list[inspect.Parameter] = []
+    positional = [*args.posonlyargs, *args.args]
+    defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+    for index, (arg, default) in enumerate(zip(positional, defaults, strict=True)):
+        params.append(kind(arg.arg, kind.POSITIONAL_ONLY if index < len(args.posonlyargs)
+                           else kind.POSITIONAL_OR_KEYWORD,
+                           default=kind.empty if default is None else ...))
+    if args.vararg:
+        params.append(kind(args.vararg.arg, kind.VAR_POSITIONAL))
+    for arg, kw_default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
+        params.append(kind(arg.arg, kind.KEYWORD_ONLY,
+                           default=kind.empty if kw_default is None else ...))
+    if args.kwarg:
+        params.append(kind(args.kwarg.arg, kind.VAR_KEYWORD))
+    return inspect.Signature(params)
+
+
+def static_signature(func: str, folders: Sequence[Path]) -> inspect.Signature | None:
+    """The signature of ``func`` read from its source, without importing its module.
+
+    Only for the plain case: a module file in the code folders whose top-level imports
+    all resolve, and a top-level ``def`` without decorators that nothing else at the top
+    level rebinds. ``None`` otherwise (or when the module is already imported): the
+    caller then imports the function, which gives the exact answer and error messages.
+    """
+    module_name, attr = split_func(func)
+    if not module_name or "." in attr or module_name in sys.modules:
+        return None
+    path = _module_file(module_name, folders)
+    if path is None:
+        return None
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    definitions = [s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
+                   and s.name == attr]
+    binders = [s for s in tree.body if attr in _bound_names(s)]
+    if len(definitions) != 1 or len(binders) != 1 or definitions[0].decorator_list:
+        return None
+    with code_path(folders):
+        if not _imports_resolve(tree, path, folders):
+            return None
+    return _signature_of(definitions[0])

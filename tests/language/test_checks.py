@@ -555,3 +555,62 @@ def test_full_import_path_type_is_found_without_importing(write_project: WritePr
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+# ----------------------------------------------------------------- reading without importing
+
+
+def _static_project(write_project: WriteProject, demo_yaml: str, module: str, source: str,
+                    flag: Path) -> Path:
+    """The demo project with its functions in ``module`` (a name no other test imports)."""
+    text = demo_yaml.replace("demo_nodes.", f"{module}.")
+    return write_project(text, nodes=None, files={
+        f"{module}.py": source + f"\nopen({str(flag)!r}, 'w').close()  # imported?\n"})
+
+
+def test_plain_functions_are_read_without_importing_their_module(
+        write_project: WriteProject, demo_yaml: str, demo_nodes: str, tmp_path: Path) -> None:
+    flag = tmp_path / "imported.flag"
+    path = _static_project(write_project, demo_yaml, "static_nodes_plain", demo_nodes, flag)
+    assert check_project(path).errors == []
+    assert not flag.exists() and "static_nodes_plain" not in sys.modules
+
+
+@pytest.mark.parametrize(
+    ("module", "edit", "code"),
+    [
+        # a mismatch is confirmed by importing, for the exact signature in the message
+        ("static_nodes_mismatch", ("def clean(instances):", "def clean(instances, extra):"),
+         "KMLC405"),
+        # a top-level import of a package that is not installed is still found
+        ("static_nodes_missing", ('"""Node functions', 'import kmlc_not_installed_pkg\n"""'),
+         "KMLC402"),
+    ],
+)
+def test_reading_falls_back_to_importing_on_any_doubt(
+        write_project: WriteProject, demo_yaml: str, demo_nodes: str, tmp_path: Path,
+        module: str, edit: tuple[str, str], code: str) -> None:
+    path = _static_project(write_project, demo_yaml, module, demo_nodes.replace(*edit),
+                           tmp_path / "imported.flag")
+    assert code in {e.code for e in check_project(path).errors}
+
+
+@pytest.mark.parametrize(
+    ("module", "edit"),
+    [
+        ("static_nodes_decorated", ("def clean(instances):",
+                                    "def deco(f):\n    return f\n\n\n@deco\n"
+                                    "def clean(instances):")),
+        ("static_nodes_rebound", ("CONSTANT = 3", "CONSTANT = 3\nclean = len")),
+        ("static_nodes_imported", ("CONSTANT = 3",
+                                   "CONSTANT = 3\nfrom os.path import basename as clean")),
+    ],
+)
+def test_decorated_or_rebound_functions_are_imported(
+        write_project: WriteProject, demo_yaml: str, demo_nodes: str, tmp_path: Path,
+        module: str, edit: tuple[str, str]) -> None:
+    flag = tmp_path / "imported.flag"
+    source = demo_nodes.replace(*edit)
+    path = _static_project(write_project, demo_yaml, module, source, flag)
+    check_project(path)
+    assert flag.exists()
