@@ -134,6 +134,7 @@ def _bound_names(statement: ast.stmt) -> set[str]:
     """Module-level names a top-level statement may bind (more is safe: it only means
     the function gets imported instead of read)."""
     names: set[str] = set()
+    nodes: list[ast.AST]
     if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         names.add(statement.name)
         nodes = [n for n in ast.walk(statement) if isinstance(n, ast.Global)]
