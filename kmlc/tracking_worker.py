@@ -314,10 +314,12 @@ def _serve(requests: IO[bytes], answers: IO[bytes]) -> None:
     import gc
     import logging
 
+    import mlflow.tracking  # noqa: F401  (the import is the slow part: do it at once)
+
+    # after the import: MLflow sets up its own loggers when it is imported
     level = logging.INFO if os.environ.get("KMLC_VERBOSE") == "1" else logging.WARNING
     for name in ("mlflow", "alembic", "py.warnings"):
         logging.getLogger(name).setLevel(level)
-    import mlflow.tracking  # noqa: F401  (the import is the slow part: do it at once)
 
     operations = Operations()
     first_open = False

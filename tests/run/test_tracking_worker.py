@@ -211,3 +211,13 @@ def test_worker_dead_before_the_run_opens_tracks_in_process(mini, monkeypatch) -
     run = _client(path).get_run(str(result.run_id))
     assert run.info.status == "FINISHED"
     assert run.data.params["model.c"] == "0.5" and "accuracy" in run.data.metrics
+
+
+def test_a_new_store_is_created_quietly(tmp_path: Path) -> None:
+    # MLflow and alembic log INFO lines while creating a store; kmlc shows none of them
+    path = _light(tmp_path / "proj")
+    done = subprocess.run([kmlc_exe(), "run", "-f", str(path)], capture_output=True,
+                          text=True, timeout=180, env={**os.environ, **ENV})
+    assert done.returncode == 0, done.stderr
+    assert "INFO" not in done.stderr and "database tables" not in done.stderr, done.stderr
+    assert (path.parent / "mlflow.db").exists()
