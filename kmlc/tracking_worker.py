@@ -39,7 +39,7 @@ __all__ = ["Operations", "Remote", "current", "start", "tracker"]
 
 DISABLE_ENV = "KMLC_TRACKING_WORKER"
 _ABANDONED = "the kmlc process ended before closing the run"
-_OPERATIONS = frozenset({"ping", "open_run", "log_params", "log_metrics", "log_artifact",
+_OPERATIONS = frozenset({"open_run", "log_params", "log_metrics", "log_artifact",
                          "close_run"})
 
 Pair = tuple[str, str]
@@ -47,6 +47,8 @@ Pair = tuple[str, str]
 
 class Operations:
     """kmlc's MLflow operations on explicit store URIs and run ids."""
+
+    usable = True  # as ``Remote.usable``: operations in this process are always at hand
 
     def __init__(self) -> None:
         self._clients: dict[tuple[str, str | None], Any] = {}
@@ -60,11 +62,6 @@ class Operations:
         if key not in self._clients:
             self._clients[key] = open_client(uri, registry)
         return self._clients[key]
-
-    usable = True  # same interface as Remote: the operations are always at hand here
-
-    def ping(self) -> int:
-        return os.getpid()
 
     def open_run(self, uri: str, registry: str | None, experiment: str,
                  artifact_root: str | None, run_name: str, tags: dict[str, str],
