@@ -268,7 +268,7 @@ def _check_functions(doc: Document, code_dirs: list[Path], result: CheckResult) 
         path = ("nodes", i, "func")
         inputs = node.get("inputs")
         signature = static_signature(node["func"], code_dirs)
-        if signature is not None and _accepts(signature, inputs):
+        if signature is not None and _bind_error(signature, inputs) is None:
             continue  # read from the source: the module was not imported
         try:
             func = import_function(node["func"], code_dirs)
@@ -279,29 +279,26 @@ def _check_functions(doc: Document, code_dirs: list[Path], result: CheckResult) 
             signature = inspect.signature(func)
         except (TypeError, ValueError):
             continue
-        try:
-            if isinstance(inputs, dict):
-                signature.bind(**dict.fromkeys(inputs))
-            else:
-                signature.bind(*[None] * len(node_io(inputs)))
-        except TypeError as exc:
+        error = _bind_error(signature, inputs)
+        if error is not None:
             count = len(node_io(inputs))
             declared = (f"inputs {sorted(inputs)}" if isinstance(inputs, dict)
                         else f"{count} input{'s' if count != 1 else ''}")
             result.errors.append(doc.error(
-                f"{node['func']}{signature} does not accept the {declared}: {exc}",
+                f"{node['func']}{signature} does not accept the {declared}: {error}",
                 ("nodes", i, "inputs") if inputs is not None else path, code="KMLC405"))
 
 
-def _accepts(signature: inspect.Signature, inputs: Any) -> bool:
+def _bind_error(signature: inspect.Signature, inputs: Any) -> TypeError | None:
+    """Why a node's inputs (a list, or a mapping of argument names) do not fit ``signature``."""
     try:
         if isinstance(inputs, dict):
             signature.bind(**dict.fromkeys(inputs))
         else:
             signature.bind(*[None] * len(node_io(inputs)))
-    except TypeError:
-        return False
-    return True
+    except TypeError as exc:
+        return exc
+    return None
 
 
 def _check_binding(doc: Document, result: CheckResult) -> None:
