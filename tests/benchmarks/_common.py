@@ -13,7 +13,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,44 @@ def timed_subprocess(cmd: Sequence[str], *, cwd: Path | str | None = None,
 
 def median_subprocess(cmd: Sequence[str], repeats: int, **kwargs: Any) -> float:
     return statistics.median(timed_subprocess(cmd, **kwargs)[0] for _ in range(repeats))
+
+
+@contextlib.contextmanager
+def timed_attributes(targets: Sequence[tuple[Any, str, str]]
+                     ) -> Iterator[dict[str, list[float]]]:
+    """Time every call of ``owner.attr`` for each ``(owner, attr, label)``, in this process.
+
+    Yields ``{label: [seconds per call]}``; an attribute the owner (a module or a class)
+    does not have is left out. ``functools.wraps`` keeps markers such as pluggy's hook
+    marker, so wrapped hooks still run. The originals are put back on exit.
+    """
+    import functools
+
+    spent: dict[str, list[float]] = {}
+    saved = []
+    for owner, attr, label in targets:
+        original = (owner.__dict__.get(attr) if isinstance(owner, type)
+                    else getattr(owner, attr, None))
+        if original is None:
+            continue
+        spent[label] = []
+        saved.append((owner, attr, original))
+
+        @functools.wraps(original)
+        def wrapper(*args: Any, __original: Any = original, __label: str = label,
+                    **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return __original(*args, **kwargs)
+            finally:
+                spent[__label].append(time.perf_counter() - start)
+
+        setattr(owner, attr, wrapper)
+    try:
+        yield spent
+    finally:
+        for owner, attr, original in saved:
+            setattr(owner, attr, original)
 
 
 # ---------------------------------------------------------------- output

@@ -1,7 +1,7 @@
 """The kedro-mlflow side of the benchmarks, run by the python of a kedro-mlflow venv.
 
-Self-contained (it never imports kmlc): ``python _kmf_worker.py COMMAND JSON-ARGS``
-prints one JSON object on its last stdout line. Commands:
+It never imports kmlc (only ``_common``, plain Python): ``python _kmf_worker.py COMMAND
+JSON-ARGS`` prints one JSON object on its last stdout line. Commands:
 
 - ``session``: run a Kedro project once with ``KedroSession`` in this process; whether
   kedro-mlflow's hook is on is decided by the project's settings.py (env KMF_BENCH_MLFLOW).
@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import median_calls
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
@@ -48,21 +50,6 @@ def session(args: dict[str, Any]) -> dict[str, Any]:
     with KedroSession.create(project_path=project) as kedro_session:
         kedro_session.run()
     return {"seconds": time.perf_counter() - start}
-
-
-def _median_calls(fn: Any, seconds: float, max_calls: int) -> float:
-    """Median seconds per call over calls filling about ``seconds`` (at least 5)."""
-    fn()
-    start = time.perf_counter()
-    fn()
-    once = time.perf_counter() - start
-    calls = int(min(max_calls, max(5, seconds / max(once, 1e-6))))
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def pipeline_model(args: dict[str, Any]) -> dict[str, Any]:
@@ -147,9 +134,9 @@ def pipeline_model(args: dict[str, Any]) -> dict[str, Any]:
     for label, path in args["inputs"].items():
         frame = pd.read_csv(path)
         loaded.predict(frame)
-        out["predict"][label] = _median_calls(lambda f=frame: loaded.predict(f),
-                                              args.get("seconds", 2.0),
-                                              args.get("max_calls", 200))
+        out["predict"][label] = median_calls(lambda f=frame: loaded.predict(f),
+                                             args.get("seconds", 2.0),
+                                             args.get("max_calls", 200))
     return out
 
 

@@ -25,13 +25,14 @@ import argparse
 import dataclasses
 import importlib.util
 import json
+import os
 import statistics
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +87,6 @@ def worker_cpu() -> float:
         fields = Path(f"/proc/{remote.pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    import os
-
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -131,8 +130,6 @@ def plain_kedro(pipeline: Any, parameters: Mapping[str, Any], runner: str) -> Ca
 
 def kmlc_run(spec: Any, compiled: Any, runner: str, worker: bool = True
              ) -> Callable[[], None]:
-    import os
-
     from kmlc import RunOptions, run_pipeline
 
     options = RunOptions(runner=runner, progress=False, command="bench_run")
@@ -190,45 +187,18 @@ PHASES = [
 ]
 
 
-@contextmanager
-def phase_timers() -> Iterator[dict[str, list[float]]]:
-    """Wrap kmlc's run phases and MLflow client calls with timers, in this process only.
-
-    ``functools.wraps`` keeps pluggy's hook marker, so wrapped hooks still run. A phase
-    that this version of kmlc does not have is left out.
-    """
-    import functools
+def phase_timers() -> AbstractContextManager[dict[str, list[float]]]:
+    """Timers around kmlc's run phases (a phase this version of kmlc lacks is left out)."""
     import importlib
 
-    spent: dict[str, list[float]] = {label: [] for _, _, label in PHASES}
-    saved = []
+    targets = []
     for target, attr, label in PHASES:
         module_name, _, class_name = target.partition(":")
         owner: Any = importlib.import_module(module_name)
         if class_name:
             owner = getattr(owner, class_name)
-        original = (owner.__dict__.get(attr) if isinstance(owner, type)
-                    else getattr(owner, attr, None))
-        if original is None:
-            spent.pop(label)
-            continue
-        saved.append((owner, attr, original))
-
-        @functools.wraps(original)
-        def wrapper(*args: Any, __original: Any = original, __label: str = label,
-                    **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return __original(*args, **kwargs)
-            finally:
-                spent[__label].append(time.perf_counter() - start)
-
-        setattr(owner, attr, wrapper)
-    try:
-        yield spent
-    finally:
-        for owner, attr, original in saved:
-            setattr(owner, attr, original)
+        targets.append((owner, attr, label))
+    return c.timed_attributes(targets)
 
 
 def breakdown(run: Callable[[], None], repeats: int, nodes: int, plain: float) -> None:

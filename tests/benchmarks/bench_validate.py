@@ -18,11 +18,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -55,37 +52,11 @@ PHASES = ("read_document", "apply_overlays", "render_document", "schema_errors",
           "build_spec")
 
 
-@contextmanager
-def loader_phases() -> Iterator[dict[str, list[float]]]:
+def loader_phases() -> AbstractContextManager[dict[str, list[float]]]:
     """Time each stage ``kmlc.loader.check_project`` calls (missing ones are skipped)."""
-    import functools
-
     import kmlc.loader as loader
 
-    spent: dict[str, list[float]] = {}
-    saved = []
-    for name in PHASES:
-        original = getattr(loader, name, None)
-        if original is None:
-            continue
-        spent[name] = []
-        saved.append((name, original))
-
-        @functools.wraps(original)
-        def wrapper(*args: Any, __original: Any = original, __name: str = name,
-                    **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return __original(*args, **kwargs)
-            finally:
-                spent[__name].append(time.perf_counter() - start)
-
-        setattr(loader, name, wrapper)
-    try:
-        yield spent
-    finally:
-        for name, original in saved:
-            setattr(loader, name, original)
+    return c.timed_attributes([(loader, name, name) for name in PHASES])
 
 
 def yaml_parsers(path: Path, repeats: int) -> list[list[str]]:
