@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from readme_commands import copy_example, readme_commands
+from readme_commands import copy_example, readme_commands, run_commands
 
-KMLC = str(Path(sys.executable).parent / "kmlc")
 EPOCHS = 12
 HISTORIES = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
 
@@ -25,24 +21,11 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the example after running every README command."""
     root = tmp_path_factory.mktemp("digits") / "digits"
     copy_example("digits", root)
-    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true",
-           "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg"}
-    env.pop("MLFLOW_TRACKING_URI", None)
     commands = readme_commands("digits")
     assert commands == [["kmlc", "validate"], ["kmlc", "run", "prepare"],
                         ["kmlc", "run", "training"], ["kmlc", "run", "inference"]]
-    for command in commands:
-        done = subprocess.run([KMLC, *command[1:]], cwd=root, env=env, capture_output=True,
-                              text=True, timeout=120)
-        assert done.returncode == 0, f"{' '.join(command)}:\n{done.stdout}\n{done.stderr}"
+    run_commands(root, commands, timeout=120, env={"MPLBACKEND": "Agg"})
     return root
-
-
-@pytest.fixture(scope="module")
-def client(project: Path):
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(f"sqlite:///{project}/mlflow.db")
 
 
 def _run(client, pipeline: str):

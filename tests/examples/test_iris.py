@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from readme_commands import copy_example, readme_commands
-
-KMLC = str(Path(sys.executable).parent / "kmlc")
+from readme_commands import copy_example, readme_commands, run_commands
 
 pytestmark = pytest.mark.slow
 
@@ -20,15 +15,7 @@ pytestmark = pytest.mark.slow
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("iris") / "iris"
     copy_example("iris", root)
-    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true",
-           "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    for command in readme_commands("iris"):
-        assert command[0] == "kmlc"
-        done = subprocess.run([KMLC, *command[1:]], cwd=root, env=env, capture_output=True,
-                              text=True, timeout=180)
-        assert done.returncode == 0, f"{' '.join(command)}:\n{done.stdout}\n{done.stderr}"
-        assert "Traceback" not in done.stderr
+    run_commands(root, readme_commands("iris"), timeout=180)
     return root
 
 

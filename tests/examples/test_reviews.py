@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from readme_commands import copy_example, readme_commands
-
-KMLC = str(Path(sys.executable).parent / "kmlc")
+from readme_commands import copy_example, readme_commands, run_commands
 
 pytestmark = pytest.mark.slow
 
@@ -21,27 +16,14 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the example after running every README command."""
     root = tmp_path_factory.mktemp("reviews") / "reviews"
     copy_example("reviews", root)
-    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true",
-           "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("MLFLOW_TRACKING_URI", None)
     commands = readme_commands("reviews")
     assert [c[:2] for c in commands] == [
         ["kmlc", "validate"], ["kmlc", "run"], ["kmlc", "run"], ["kmlc", "run"], ["kmlc", "run"],
         ["kmlc", "run"]]
     assert [c[2] for c in commands[1:]] == ["etl_instances", "etl_labels", "training",
                                             "inference", "user_app"]
-    for command in commands:
-        done = subprocess.run([KMLC, *command[1:]], cwd=root, env=env, capture_output=True,
-                              text=True, timeout=120)
-        assert done.returncode == 0, f"{' '.join(command)}:\n{done.stdout}\n{done.stderr}"
+    run_commands(root, commands, timeout=120)
     return root
-
-
-@pytest.fixture(scope="module")
-def client(project: Path):
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(f"sqlite:///{project}/mlflow.db")
 
 
 def _runs(client, pipeline: str) -> list:
