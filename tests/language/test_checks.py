@@ -9,20 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from project_text import WriteProject, edit_text
 
 from kmlc.checks import node_io, run_checks
 from kmlc.errors import BindingError, ConfigError
 from kmlc.loader import LoadResult, check_project
 from kmlc.source import parse_text
-
-WriteProject = Callable[..., Path]
-
-
-def _edit(base: str, *pairs: tuple[str, str]) -> str:
-    for old, new in pairs:
-        assert old in base, old
-        base = base.replace(old, new, 1)
-    return base
 
 
 @pytest.fixture
@@ -32,7 +24,7 @@ def check(write_project: WriteProject, demo_yaml: str) -> Callable[..., LoadResu
     def run(*pairs: tuple[str, str], nodes: str | None = None, extra: str = "",
             files: dict[str, str] | None = None) -> LoadResult:
         kwargs = {"nodes": nodes} if nodes is not None else {}
-        path = write_project(_edit(demo_yaml, *pairs) + extra, files=files, **kwargs)
+        path = write_project(edit_text(demo_yaml, *pairs) + extra, files=files, **kwargs)
         return check_project(path)
 
     return run
@@ -380,7 +372,7 @@ def test_signature_mismatch(check: Callable[..., LoadResult], old: str, new: str
 
 def test_functions_come_from_the_code_folders(write_project: WriteProject,
                                               demo_yaml: str, demo_nodes: str) -> None:
-    text = _edit(demo_yaml, ("name: demo\n", "name: demo\ncode: [src]\n"))
+    text = edit_text(demo_yaml, ("name: demo\n", "name: demo\ncode: [src]\n"))
     path = write_project(text, nodes=None, files={"src/demo_nodes.py": demo_nodes})
     result = check_project(path)
     assert result.errors == []
@@ -518,7 +510,7 @@ def test_absolute_path_allowed_on_request_or_inside(check: Callable[..., LoadRes
 
 
 def test_allow_outside_never_reaches_kedro(write_project: WriteProject, demo_yaml: str) -> None:
-    path = write_project(_edit(demo_yaml, ("filepath: data/instances.csv",
+    path = write_project(edit_text(demo_yaml, ("filepath: data/instances.csv",
                                            "filepath: /etc/passwd, allow_outside: true")))
     spec = check_project(path).spec
     assert spec is not None
@@ -526,7 +518,7 @@ def test_allow_outside_never_reaches_kedro(write_project: WriteProject, demo_yam
 
 
 def test_dataset_type_check_imports_nothing(write_project: WriteProject, demo_yaml: str) -> None:
-    text = _edit(demo_yaml, ("{type: mlflow.metric}", "{type: kedro.runner.nothing.X}"))
+    text = edit_text(demo_yaml, ("{type: mlflow.metric}", "{type: kedro.runner.nothing.X}"))
     path = write_project(text)
     code = textwrap.dedent(f"""
         import sys
@@ -542,7 +534,7 @@ def test_dataset_type_check_imports_nothing(write_project: WriteProject, demo_ya
 
 def test_full_import_path_type_is_found_without_importing(write_project: WriteProject,
                                                           demo_yaml: str) -> None:
-    text = _edit(demo_yaml, ("{type: mlflow.metric}",
+    text = edit_text(demo_yaml, ("{type: mlflow.metric}",
                              "{type: kedro.io.memory_dataset.MemoryDataset}"))
     path = write_project(text)
     code = textwrap.dedent(f"""

@@ -13,21 +13,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from project_text import WriteProject, edit_text
 
 from kmlc import __version__
 from kmlc.cli import main
 
-WriteProject = Callable[..., Path]
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "mlproject.schema.json"
 VALID_LINE = ("mlproject.yml: valid: 4 nodes, 4 datasets, 4 pipelines "
               "(__default__, etl, inference, training)")
-
-
-def _edit(base: str, *pairs: tuple[str, str]) -> str:
-    for old, new in pairs:
-        assert old in base, old
-        base = base.replace(old, new, 1)
-    return base
 
 
 @pytest.fixture
@@ -64,7 +57,7 @@ def test_explicit_file(write_project: WriteProject, validate: Callable[..., Resu
 
 def test_invalid_project(write_project: WriteProject, validate: Callable[..., Result],
                          demo_yaml: str) -> None:
-    write_project(_edit(demo_yaml, ("func: demo_nodes.clean", "func: demo_node.clean"),
+    write_project(edit_text(demo_yaml, ("func: demo_nodes.clean", "func: demo_node.clean"),
                         ("datasets:", "datasests:")))
     result = validate()
     _no_traceback(result)
@@ -79,7 +72,7 @@ def test_invalid_project(write_project: WriteProject, validate: Callable[..., Re
 
 def test_every_error_line_is_located(write_project: WriteProject,
                                      validate: Callable[..., Result], demo_yaml: str) -> None:
-    write_project(_edit(demo_yaml, ("func: demo_nodes.clean", "func: demo_node.clean"),
+    write_project(edit_text(demo_yaml, ("func: demo_nodes.clean", "func: demo_node.clean"),
                         ("params:alpha,", "params:alpah,"),
                         ("outputs: score", "outputs: features")))
     result = validate()
@@ -112,7 +105,7 @@ def test_json_output_valid(write_project: WriteProject, validate: Callable[..., 
 
 def test_json_output_invalid(write_project: WriteProject, validate: Callable[..., Result],
                              demo_yaml: str) -> None:
-    write_project(_edit(demo_yaml, ("datasets:", "datasests:")))
+    write_project(edit_text(demo_yaml, ("datasets:", "datasests:")))
     result = validate("--format", "json")
     assert result.exit_code == 1
     assert json.loads(result.stdout) == [{
@@ -125,7 +118,7 @@ def test_json_output_invalid(write_project: WriteProject, validate: Callable[...
 def test_json_output_with_errors_and_warnings(write_project: WriteProject,
                                               validate: Callable[..., Result],
                                               demo_yaml: str) -> None:
-    write_project(_edit(demo_yaml, ("  alpha: 0.5\n", "  alpha: 0.5\n  unused: 1\n"),
+    write_project(edit_text(demo_yaml, ("  alpha: 0.5\n", "  alpha: 0.5\n  unused: 1\n"),
                         ("func: demo_nodes.fit", "func: demo_nodes.fitt")))
     data = json.loads(validate("--format", "json").stdout)
     assert [(d["code"], d["severity"], d["line"], d["column"], d["path"]) for d in data] == [
@@ -137,7 +130,7 @@ def test_json_output_with_errors_and_warnings(write_project: WriteProject,
 
 def test_warnings_fail_only_when_strict(write_project: WriteProject,
                                         validate: Callable[..., Result], demo_yaml: str) -> None:
-    write_project(_edit(demo_yaml, ("  score:", "  orphan: {type: mlflow.metric}\n  score:")))
+    write_project(edit_text(demo_yaml, ("  score:", "  orphan: {type: mlflow.metric}\n  score:")))
     result = validate()
     assert result.exit_code == 0
     assert result.stdout.splitlines() == [
@@ -202,7 +195,7 @@ def test_usage_errors_exit_2(write_project: WriteProject, validate: Callable[...
 
 def test_excerpts(write_project: WriteProject, validate: Callable[..., Result],
                   demo_yaml: str) -> None:
-    write_project(_edit(demo_yaml, ("func: demo_nodes.clean", "func: demo_node.clean")))
+    write_project(edit_text(demo_yaml, ("func: demo_nodes.clean", "func: demo_node.clean")))
     shown = validate("--excerpt").stderr.splitlines()
     assert shown[2:] == ["  12 |   - name: clean",
                          "  13 |     func: demo_node.clean",
@@ -246,7 +239,8 @@ _IN_PROCESS = textwrap.dedent("""
 @pytest.mark.parametrize(("broken", "status"), [(False, 0), (True, 1)])
 def test_validate_never_imports_mlflow(write_project: WriteProject, demo_yaml: str,
                                        broken: bool, status: int) -> None:
-    text = _edit(demo_yaml, ("  input: instances\n", "  input: nothing\n")) if broken else demo_yaml
+    text = (edit_text(demo_yaml, ("  input: instances\n", "  input: nothing\n")) if broken
+            else demo_yaml)
     path = write_project(text)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "DO_NOT_TRACK": "1",
            "KEDRO_DISABLE_TELEMETRY": "true"}

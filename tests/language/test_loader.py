@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from project_text import WriteProject, edit_text
 
 from kmlc.errors import ConfigErrors
 from kmlc.loader import check_project, load_project
 from kmlc.spec import DEFAULT_TRACKING_URI, ProjectSpec
-
-WriteProject = Callable[..., Path]
-
-
-def _edit(base: str, *pairs: tuple[str, str]) -> str:
-    for old, new in pairs:
-        assert old in base, old
-        base = base.replace(old, new, 1)
-    return base
 
 
 def test_iris_example_is_valid(iris_file: Path) -> None:
@@ -81,7 +72,7 @@ def test_environment_and_params(write_project: WriteProject) -> None:
 
 
 def test_load_project_raises_every_error(write_project: WriteProject, demo_yaml: str) -> None:
-    text = _edit(demo_yaml, ("version: 1", "version: 2"), ("name: demo", "name: [x]"))
+    text = edit_text(demo_yaml, ("version: 1", "version: 2"), ("name: demo", "name: [x]"))
     path = write_project(text)
     with pytest.raises(ConfigErrors) as info:
         load_project(path)
@@ -91,7 +82,7 @@ def test_load_project_raises_every_error(write_project: WriteProject, demo_yaml:
 
 
 def test_errors_keep_the_text_for_excerpts(write_project: WriteProject, demo_yaml: str) -> None:
-    result = check_project(write_project(_edit(demo_yaml, ("version: 1", "version: 2"))))
+    result = check_project(write_project(edit_text(demo_yaml, ("version: 1", "version: 2"))))
     assert result.spec is None
     assert result.text.startswith("version: 2\n")
 
@@ -103,21 +94,22 @@ def test_read_errors_come_back_as_a_result(tmp_path: Path) -> None:
 
 
 def test_render_errors_are_all_collected(write_project: WriteProject, demo_yaml: str) -> None:
-    text = _edit(demo_yaml, ("name: demo", 'name: "{{ a }}"'), ("alpha: 0.5", 'alpha: "{{ b }}"'))
+    text = edit_text(demo_yaml, ("name: demo", 'name: "{{ a }}"'),
+                     ("alpha: 0.5", 'alpha: "{{ b }}"'))
     result = check_project(write_project(text))
     assert [(e.line, e.code) for e in result.errors] == [(2, "KMLC112"), (4, "KMLC112")]
 
 
 def test_display_name_is_the_path_given(write_project: WriteProject, demo_yaml: str,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    path = write_project(_edit(demo_yaml, ("version: 1", "version: 2")))
+    path = write_project(edit_text(demo_yaml, ("version: 1", "version: 2")))
     monkeypatch.chdir(path.parent)
     assert check_project("mlproject.yml").errors[0].file == "mlproject.yml"
     assert check_project(path).errors[0].file == str(path)
 
 
 def test_missing_code_folder(write_project: WriteProject, demo_yaml: str) -> None:
-    path = write_project(_edit(demo_yaml, ("name: demo\n", "name: demo\ncode: [., src]\n")))
+    path = write_project(edit_text(demo_yaml, ("name: demo\n", "name: demo\ncode: [., src]\n")))
     result = check_project(path)
     [err] = result.errors
     assert (err.code, err.line, err.column, err.path) == ("KMLC406", 3, 11, "code[1]")
@@ -125,7 +117,7 @@ def test_missing_code_folder(write_project: WriteProject, demo_yaml: str) -> Non
 
 
 def test_credentials(write_project: WriteProject, demo_yaml: str) -> None:
-    text = _edit(demo_yaml, ("parameters:\n", "credentials: creds.yml\nparameters:\n"),
+    text = edit_text(demo_yaml, ("parameters:\n", "credentials: creds.yml\nparameters:\n"),
                  ("filepath: data/instances.csv}",
                   "filepath: data/instances.csv, credentials: db}"))
     path = write_project(text, files={"creds.yml": "db:\n  user: admin\n  password: hunter2-x\n"})
@@ -136,7 +128,7 @@ def test_credentials(write_project: WriteProject, demo_yaml: str) -> None:
 
 
 def test_missing_credentials_entry(write_project: WriteProject, demo_yaml: str) -> None:
-    text = _edit(demo_yaml, ("parameters:\n", "credentials: creds.yml\nparameters:\n"),
+    text = edit_text(demo_yaml, ("parameters:\n", "credentials: creds.yml\nparameters:\n"),
                  ("filepath: data/instances.csv}",
                   "filepath: data/instances.csv, credentials: s3}"))
     [err] = check_project(write_project(text, files={"creds.yml": "db: {user: a}\n"})).errors
@@ -145,7 +137,7 @@ def test_missing_credentials_entry(write_project: WriteProject, demo_yaml: str) 
 
 
 def test_credentials_without_file(write_project: WriteProject, demo_yaml: str) -> None:
-    text = _edit(demo_yaml, ("filepath: data/instances.csv}",
+    text = edit_text(demo_yaml, ("filepath: data/instances.csv}",
                              "filepath: data/instances.csv, credentials: db}"))
     [err] = check_project(write_project(text)).errors
     assert err.message == "credentials 'db' not found (no `credentials:` file)"
@@ -161,7 +153,7 @@ def test_credentials_without_file(write_project: WriteProject, demo_yaml: str) -
 )
 def test_bad_credentials_file(write_project: WriteProject, demo_yaml: str, content: str | None,
                               message: str) -> None:
-    text = _edit(demo_yaml, ("parameters:\n", "credentials: creds.yml\nparameters:\n"))
+    text = edit_text(demo_yaml, ("parameters:\n", "credentials: creds.yml\nparameters:\n"))
     files = {"creds.yml": content} if content is not None else {}
     [err] = check_project(write_project(text, files=files)).errors
     assert (err.code, err.line, err.column, err.path) == ("KMLC120", 3, 14, "credentials")
@@ -171,7 +163,7 @@ def test_bad_credentials_file(write_project: WriteProject, demo_yaml: str, conte
 def test_secret_env_values_are_masked(write_project: WriteProject, demo_yaml: str,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KMLC_TEST_TOKEN", "tok-123456")
-    text = _edit(demo_yaml, ("parameters:\n", "tracking:\n  uri: \"http://u:{{ env("
+    text = edit_text(demo_yaml, ("parameters:\n", "tracking:\n  uri: \"http://u:{{ env("
                              "'KMLC_TEST_TOKEN', secret=true) }}@host\"\nparameters:\n"))
     spec = load_project(write_project(text))
     assert spec.tracking.uri == "http://u:tok-123456@host"
@@ -181,7 +173,7 @@ def test_secret_env_values_are_masked(write_project: WriteProject, demo_yaml: st
 
 
 def test_warnings_do_not_block_the_spec(write_project: WriteProject, demo_yaml: str) -> None:
-    result = check_project(write_project(_edit(demo_yaml, ("  alpha: 0.5\n",
+    result = check_project(write_project(edit_text(demo_yaml, ("  alpha: 0.5\n",
                                                            "  alpha: 0.5\n  unused: 1\n"))))
     assert result.spec is not None
     assert [w.code for w in result.warnings] == ["KMLC351"]
@@ -198,7 +190,7 @@ def test_validating_writes_nothing(write_project: WriteProject, tmp_path: Path) 
 
 
 def test_errors_are_sorted_by_position(write_project: WriteProject, demo_yaml: str) -> None:
-    result = check_project(write_project(_edit(demo_yaml, ("  input: instances\n",
+    result = check_project(write_project(edit_text(demo_yaml, ("  input: instances\n",
                                                            "  input: instance\n"))))
     positions = [(e.line, e.column) for e in result.errors]
     assert len(positions) >= 2
@@ -217,7 +209,7 @@ def test_nul_byte_in_paths_is_a_config_error(write_project: WriteProject, demo_y
                                              old: str, new: str,
                                              where: tuple[str, int, int, str]) -> None:
     try:
-        result = check_project(write_project(_edit(demo_yaml, (old, new))))
+        result = check_project(write_project(edit_text(demo_yaml, (old, new))))
     except ValueError as exc:
         raise AssertionError(f"ValueError escaped: {exc}") from exc
     errors = [e for e in result.errors if e.code == where[0]]
