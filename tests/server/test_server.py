@@ -58,6 +58,15 @@ def _files(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in (root / "data").rglob("*") if p.is_file()}
 
 
+def _timed_run(path: Path, uri: str, timeout: float
+               ) -> tuple[subprocess.CompletedProcess[str], float, str]:
+    """``kmlc run training`` against ``uri``: the process, its wall seconds, its output."""
+    started = time.perf_counter()
+    done = subprocess.run(kmlc_argv(path, uri), env=quiet_env(), capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return done, time.perf_counter() - started, done.stdout + done.stderr
+
+
 def load_models(server: MlflowServer, instances: Path, uris: list[str], cwd: Path
                 ) -> dict[str, list]:
     """Load and predict every model through the server, in a fresh process elsewhere."""
@@ -186,11 +195,7 @@ def test_load_sqlite_server_4_runs(request: pytest.FixtureRequest, tmp_path: Pat
 def test_unreachable_server_at_start_fails_fast_and_writes_nothing(project) -> None:
     path = project()
     uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    started = time.perf_counter()
-    done = subprocess.run(kmlc_argv(path, uri), env=quiet_env(), capture_output=True,
-                          text=True, timeout=60, stdin=subprocess.DEVNULL)
-    elapsed = time.perf_counter() - started
-    output = done.stdout + done.stderr
+    done, elapsed, output = _timed_run(path, uri, 60)
     assert done.returncode == 1, output
     assert elapsed < 15, f"{elapsed:.1f} s"
     assert uri in output
@@ -285,14 +290,9 @@ def test_silent_port_fails_within_seconds(project) -> None:
     silent = HangingServer(health=False)
     try:
         path = project(with_http(MINI_YAML, max_retries=0, timeout=3))
-        started = time.perf_counter()
-        done = subprocess.run(kmlc_argv(path, silent.uri), env=quiet_env(),
-                              capture_output=True, text=True, timeout=120,
-                              stdin=subprocess.DEVNULL)
-        elapsed = time.perf_counter() - started
+        done, elapsed, output = _timed_run(path, silent.uri, 120)
     finally:
         silent.close()
-    output = done.stdout + done.stderr
     print(f"\n[http] silent port: exit {done.returncode} after {elapsed:.1f} s")
     assert done.returncode == 1, output
     assert elapsed < 12, f"{elapsed:.1f} s"
@@ -310,14 +310,9 @@ def test_http_settings_bound_each_request(project, max_retries: int, timeout: in
     hanging = HangingServer(health=True)
     try:
         path = project(with_http(MINI_YAML, max_retries=max_retries, timeout=timeout))
-        started = time.perf_counter()
-        done = subprocess.run(kmlc_argv(path, hanging.uri), env=quiet_env(),
-                              capture_output=True, text=True, timeout=120,
-                              stdin=subprocess.DEVNULL)
-        elapsed = time.perf_counter() - started
+        done, elapsed, output = _timed_run(path, hanging.uri, 120)
     finally:
         hanging.close()
-    output = done.stdout + done.stderr
     held = [round(seconds, 1) for _line, seconds in hanging.hung]
     print(f"\n[http] max_retries={max_retries} timeout={timeout}: exit {done.returncode} "
           f"after {elapsed:.1f} s; requests held {held}")
