@@ -80,8 +80,6 @@ class TrackedRun:
         """The worker died before the run was open: open it (and track) from here."""
         from kmlc.tracking_worker import Operations
 
-        if self.tracker.usable:
-            raise TrackingError("the tracking worker is running but could not open the run")
         self.notes.append("the tracking worker process stopped before the run opened; "
                           "tracked in this process instead")
         self.tracker = Operations()

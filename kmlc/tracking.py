@@ -28,7 +28,6 @@ __all__ = [
     "local_artifact_root",
     "log_metric_tuples",
     "log_param_pairs",
-    "log_params",
     "open_client",
     "param_pairs",
     "resolve_tracking_uri",
@@ -262,16 +261,6 @@ def log_param_pairs(client: Any, run_id: str, params: Sequence[tuple[str, str]],
                    tags=run_tags if start == 0 else [])
     if run_tags and not batch:
         with_retry(client.log_batch, run_id, tags=run_tags)
-
-
-def log_params(client: Any, run_id: str, params: Mapping[str, Any], *, flatten: bool = False,
-               sep: str = ".", long_values: str = "fail",
-               secrets: tuple[str, ...] = ()) -> int:
-    """Log ``params`` with ``client`` (see ``param_pairs``); returns the count."""
-    pairs, tags = param_pairs(params, flatten=flatten, sep=sep, long_values=long_values,
-                              secrets=secrets)
-    log_param_pairs(client, run_id, pairs, tags)
-    return len(pairs)
 
 
 def log_metric_tuples(client: Any, run_id: str,

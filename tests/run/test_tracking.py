@@ -47,21 +47,28 @@ def test_resolve_tracking_uri(tmp_path: Path) -> None:
         tracking.resolve_tracking_uri("file:///tmp/mlruns", tmp_path)
 
 
+def _log_params(client, run_id: str, params: dict, **options) -> int:
+    """What the tracking hook and the worker do: prepare the pairs, log them in batches."""
+    pairs, tags = tracking.param_pairs(params, **options)
+    tracking.log_param_pairs(client, run_id, pairs, tags)
+    return len(pairs)
+
+
 def test_params_are_batched_and_long_values_handled(store) -> None:
     client, run_id = store
     params = {f"p{i}": i for i in range(250)}
-    assert tracking.log_params(client, run_id, params) == 250
+    assert _log_params(client, run_id, params) == 250
     assert len(client.get_run(run_id).data.params) == 250
     long = {"long": "x" * 7000}
     with pytest.raises(TrackingError, match="over MLflow's limit"):
-        tracking.log_params(client, run_id, long)
-    tracking.log_params(client, run_id, {"cut": "y" * 7000}, long_values="truncate")
-    tracking.log_params(client, run_id, long, long_values="tag")
+        _log_params(client, run_id, long)
+    _log_params(client, run_id, {"cut": "y" * 7000}, long_values="truncate")
+    _log_params(client, run_id, long, long_values="tag")
     run = client.get_run(run_id)
     assert len(run.data.params["cut"]) == tracking.MAX_PARAM_VALUE
     assert run.data.tags["param.long"] == "x" * 7000
-    tracking.log_params(client, run_id, {"nested": {"a": 1, "b": {"c": 2}}}, flatten=True,
-                        sep="/", secrets=("2",))
+    _log_params(client, run_id, {"nested": {"a": 1, "b": {"c": 2}}}, flatten=True,
+                sep="/", secrets=("2",))
     run = client.get_run(run_id)
     assert run.data.params["nested/a"] == "1"
     assert run.data.params["nested/b/c"] == "***"
