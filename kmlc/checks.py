@@ -264,10 +264,11 @@ def _check_types(doc: Document, result: CheckResult) -> None:
 
 
 def _check_functions(doc: Document, code_dirs: list[Path], result: CheckResult) -> None:
+    modules: dict[str, Any] = {}  # each module's source is read once for all its nodes
     for i, node in enumerate(doc.data["nodes"]):
         path = ("nodes", i, "func")
         inputs = node.get("inputs")
-        signature = static_signature(node["func"], code_dirs)
+        signature = static_signature(node["func"], code_dirs, modules)
         if signature is not None and _bind_error(signature, inputs) is None:
             continue  # read from the source: the module was not imported
         try:

@@ -18,6 +18,7 @@ import importlib.util
 import inspect
 import pkgutil
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -122,10 +123,12 @@ def _module_file(module_name: str, folders: Sequence[Path]) -> Path | None:
     """The source file of ``module_name`` in ``folders``, found without importing anything."""
     parts = module_name.split(".")
     for folder in folders:
+        packages = [folder.joinpath(*parts[:i]) for i in range(1, len(parts))]
+        if not all((p / "__init__.py").is_file() for p in packages):
+            continue
         base = folder.joinpath(*parts)
         for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-            packages = [folder.joinpath(*parts[:i]) for i in range(1, len(parts))]
-            if candidate.is_file() and all((p / "__init__.py").is_file() for p in packages):
+            if candidate.is_file():
                 return candidate
     return None
 
@@ -204,17 +207,11 @@ def _signature_of(definition: ast.FunctionDef | ast.AsyncFunctionDef) -> inspect
     return inspect.Signature(params)
 
 
-def static_signature(func: str, folders: Sequence[Path]) -> inspect.Signature | None:
-    """The signature of ``func`` read from its source, without importing its module.
-
-    Only for the plain case: a module file in the code folders whose top-level imports
-    all resolve, and a top-level ``def`` without decorators that nothing else at the top
-    level rebinds. ``None`` otherwise (or when the module is already imported): the
-    caller then imports the function, which gives the exact answer and error messages.
-    """
-    module_name, attr = split_func(func)
-    if not module_name or "." in attr or module_name in sys.modules:
-        return None
+def _plain_functions(module_name: str, folders: Sequence[Path]
+                     ) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef] | None:
+    """The module's plain functions by name: top-level ``def`` without decorators that
+    nothing else at the top level binds. ``None`` unless the module is a source file in
+    ``folders`` whose top-level imports all resolve."""
     path = _module_file(module_name, folders)
     if path is None:
         return None
@@ -222,12 +219,31 @@ def static_signature(func: str, folders: Sequence[Path]) -> inspect.Signature | 
         tree = ast.parse(path.read_bytes(), filename=str(path))
     except (OSError, SyntaxError, ValueError):
         return None
-    definitions = [s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
-                   and s.name == attr]
-    binders = [s for s in tree.body if attr in _bound_names(s)]
-    if len(definitions) != 1 or len(binders) != 1 or definitions[0].decorator_list:
-        return None
     with code_path(folders):
         if not _imports_resolve(tree, path, folders):
             return None
-    return _signature_of(definitions[0])
+    binders = Counter(name for statement in tree.body for name in _bound_names(statement))
+    return {s.name: s for s in tree.body
+            if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and not s.decorator_list and binders[s.name] == 1}
+
+
+def static_signature(func: str, folders: Sequence[Path],
+                     modules: dict[str, Any] | None = None) -> inspect.Signature | None:
+    """The signature of ``func`` read from its source, without importing its module.
+
+    Only for the plain case (see ``_plain_functions``); ``None`` otherwise, or when the
+    module is already imported: the caller then imports the function, which gives the
+    exact answer and error messages. ``modules`` caches each module's reading across
+    the nodes of one file.
+    """
+    module_name, attr = split_func(func)
+    if not module_name or "." in attr or module_name in sys.modules:
+        return None
+    modules = {} if modules is None else modules
+    if module_name not in modules:
+        modules[module_name] = _plain_functions(module_name, folders)
+    functions = modules[module_name]
+    if functions is None or attr not in functions:
+        return None
+    return _signature_of(functions[attr])

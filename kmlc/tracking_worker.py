@@ -216,10 +216,6 @@ class Remote:
     def call(self, name: str, *args: Any) -> Any:
         return self.answer(self.send(name, *args))
 
-    def open_run(self, *args: Any) -> tuple[str, str]:
-        run_id, experiment_id = self.answer(self.send("open_run", *args))
-        return str(run_id), str(experiment_id)
-
     def log_params(self, uri: str, run_id: str, params: Sequence[Pair],
                    tags: Sequence[Pair] = ()) -> None:
         self.send("log_params", uri, run_id, list(params), list(tags), wait=False)
