@@ -24,16 +24,16 @@ from kmlc.errors import (
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load_project": "kmlc.loader",
-    "check_project": "kmlc.loader",
-    "ProjectSpec": "kmlc.spec",
-    "compile_project": "kmlc.compiler",
-    "CompiledProject": "kmlc.compiler",
+    "load_project": "kmlc.config.loader",
+    "check_project": "kmlc.config.loader",
+    "ProjectSpec": "kmlc.config.spec",
+    "compile_project": "kmlc.compiler.project",
+    "CompiledProject": "kmlc.compiler.project",
     "run_pipeline": "kmlc.run",
     "RunOptions": "kmlc.run",
     "RunResult": "kmlc.run",
-    "export_model": "kmlc.export",
-    "log_pipeline_model": "kmlc.export",
+    "export_model": "kmlc.model.export",
+    "log_pipeline_model": "kmlc.model.export",
 }
 
 __all__ = [

@@ -31,7 +31,7 @@ def file_option(func: F) -> F:
 def _check_params(ctx: click.Context, param: click.Parameter,
                   value: tuple[str, ...]) -> tuple[str, ...]:
     """A malformed ``--params`` is a usage error (exit 2), found before anything is read."""
-    from kmlc.overlay import parse_param_override
+    from kmlc.config.overlay import parse_param_override
 
     for item in value:
         try:
@@ -55,7 +55,7 @@ def project_options(func: F) -> F:
 def fail(exc: KmlcError) -> None:
     """Print ``exc`` as one line per error and exit 1."""
     if isinstance(exc, ConfigErrors):
-        from kmlc.report import format_text
+        from kmlc.config.report import format_text
 
         click.echo(format_text(exc.errors, exc.warnings), err=True)
     elif isinstance(exc, ConfigError):
@@ -81,8 +81,8 @@ def main() -> None:
 def validate(file: Path, env: str | None, params: tuple[str, ...], fmt: str, strict: bool,
              excerpt: bool | None) -> None:
     """Check the file: schema, names, graph, functions and model binding."""
-    from kmlc.loader import check_project
-    from kmlc.report import format_json, format_text
+    from kmlc.config.loader import check_project
+    from kmlc.config.report import format_json, format_text
 
     result = check_project(file, env=env, params=params)
     failed = bool(result.errors) or (strict and bool(result.warnings))
@@ -104,7 +104,7 @@ def validate(file: Path, env: str | None, params: tuple[str, ...], fmt: str, str
 @main.command()
 def schema() -> None:
     """Print the JSON Schema of mlproject.yml."""
-    from kmlc.schema import schema_text
+    from kmlc.config.schema import schema_text
 
     click.echo(schema_text(), nl=False)
 
@@ -130,9 +130,9 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...], run
         to_nodes: tuple[str, ...], run_name: str | None, tracking_uri: str | None,
         verbose: bool) -> None:
     """Run PIPELINE (default: all nodes) with MLflow tracking."""
-    from kmlc import tracking_worker
-    from kmlc.loader import load_project
+    from kmlc.config.loader import load_project
     from kmlc.run import NodeFailure, RunOptions, run_pipeline
+    from kmlc.tracking import worker as tracking_worker
 
     tracking_worker.start(verbose=verbose)  # imports MLflow while the file is loaded
     try:
@@ -185,8 +185,8 @@ def ui(file: Path, host: str | None, port: int | None, tracking_uri: str | None)
     """Start the MLflow UI on the project's tracking store."""
     import os
 
-    from kmlc.loader import load_project
-    from kmlc.tracking import resolve_tracking_uri
+    from kmlc.config.loader import load_project
+    from kmlc.tracking.store import resolve_tracking_uri
 
     try:
         spec = load_project(file)
@@ -222,8 +222,8 @@ def export_model_cmd(file: Path, env: str | None, params: tuple[str, ...], run_i
                      alias: str | None, force: bool, no_check: bool,
                      tracking_uri: str | None) -> None:
     """Export the bound inference model to a folder and/or the model registry."""
-    from kmlc.export import export_model
-    from kmlc.loader import load_project
+    from kmlc.config.loader import load_project
+    from kmlc.model.export import export_model
 
     if sum(map(bool, (run_id, latest, from_local))) != 1:
         raise click.UsageError("give exactly one of --run-id, --latest, --from-local")
@@ -269,7 +269,7 @@ def predict(model_uri: str, input_path: str, output_path: str | None, input_type
 
     from ruamel.yaml import YAML
 
-    from kmlc.export import predict_file
+    from kmlc.model.export import predict_file
 
     if tracking_uri:
         os.environ["MLFLOW_TRACKING_URI"] = tracking_uri

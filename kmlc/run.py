@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from kmlc.compiler import CompiledProject, compile_project
+from kmlc.compiler.project import CompiledProject, compile_project
+from kmlc.config.spec import ProjectSpec, mask_secrets
 from kmlc.errors import KmlcError, RunError
-from kmlc.hooks import FailureHook, ProgressHook, TrackingHook
-from kmlc.spec import ProjectSpec, mask_secrets
+from kmlc.tracking.hooks import FailureHook, ProgressHook, TrackingHook
 
 __all__ = ["RUNNERS", "RunResult", "run_pipeline"]
 
@@ -167,7 +167,7 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
         catalog = compiled.catalog(shared_memory=options.runner == "parallel")
         _execute(compiled, selected, catalog, runner, pipeline, options, extra_hooks=())
         return RunResult(None, "FINISHED", pipeline, None)
-    from kmlc.tracked_run import TrackedRun
+    from kmlc.tracking.session import TrackedRun
 
     tracked = TrackedRun(spec, pipeline, options, _run_tags)
     try:

@@ -133,3 +133,14 @@ def write_project(tmp_path: Path) -> WriteProject:
         return path
 
     return write
+
+
+@pytest.fixture
+def mini(tmp_path: Path) -> Callable[..., Path]:
+    """``mini(text=MINI_YAML, nodes=MINI_NODES)`` writes tmp_path/proj; returns its file."""
+    from mini_project import MINI_NODES, MINI_YAML, write_mini
+
+    def write(text: str = MINI_YAML, nodes: str = MINI_NODES) -> Path:
+        return write_mini(tmp_path / "proj", text, nodes)
+
+    return write

@@ -50,7 +50,7 @@ start = time.perf_counter()
 marks = {}
 def mark(name):
     marks[name] = time.perf_counter() - start
-import kmlc.cli, kmlc.run, kmlc.tracked_run as tr
+import kmlc.cli, kmlc.run, kmlc.tracking.session as tr
 mark("kmlc + Kedro imported")
 def wrap(owner, attr, before, after):
     original = getattr(owner, attr)
@@ -78,7 +78,7 @@ print(json.dumps(marks))
 
 def worker_cpu() -> float:
     """CPU seconds used so far by this process's tracking worker (0 without one)."""
-    from kmlc.tracking_worker import current
+    from kmlc.tracking.worker import current
 
     remote = current()
     if remote is None:
@@ -175,15 +175,15 @@ def interleaved(fns: dict[str, Callable[[], None]], repeats: int) -> dict[str, f
 
 # (owner module or class, attribute, label); indented labels are inside the one above.
 PHASES = [
-    ("kmlc.tracked_run:TrackedRun", "__enter__", "request the run (TrackedRun.__enter__)"),
+    ("kmlc.tracking.session:TrackedRun", "__enter__", "request the run (TrackedRun.__enter__)"),
     ("kmlc.run", "_run_tags", "  run tags"),
     ("kmlc.run", "_git", "    git commit/dirty (subprocesses)"),
-    ("kmlc.compiler:CompiledProject", "catalog", "build catalog"),
-    ("kmlc.tracked_run:TrackedRun", "wait_open", "wait for the run to open (worker)"),
+    ("kmlc.compiler.project:CompiledProject", "catalog", "build catalog"),
+    ("kmlc.tracking.session:TrackedRun", "wait_open", "wait for the run to open (worker)"),
     ("kmlc.run", "_execute", "hooks + runner (_execute)"),
-    ("kmlc.hooks:TrackingHook", "before_pipeline_run", "  hand the params over"),
-    ("kmlc.tracked_run:TrackedRun", "finish_model", "finish_model"),
-    ("kmlc.tracked_run:TrackedRun", "__exit__", "close the run (params landed, terminated)"),
+    ("kmlc.tracking.hooks:TrackingHook", "before_pipeline_run", "  hand the params over"),
+    ("kmlc.tracking.session:TrackedRun", "finish_model", "finish_model"),
+    ("kmlc.tracking.session:TrackedRun", "__exit__", "close the run (params landed, terminated)"),
 ]
 
 

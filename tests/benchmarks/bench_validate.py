@@ -47,14 +47,14 @@ result = check_project(sys.argv[1])
 print(json.dumps({"seconds": time.perf_counter() - start, "errors": len(result.errors)}))
 """
 
-# the loader's stages, as kmlc.loader names them
+# the loader's stages, as kmlc.config.loader names them
 PHASES = ("read_document", "apply_overlays", "render_document", "schema_errors", "run_checks",
           "build_spec")
 
 
 def loader_phases() -> AbstractContextManager[dict[str, list[float]]]:
-    """Time each stage ``kmlc.loader.check_project`` calls (missing ones are skipped)."""
-    import kmlc.loader as loader
+    """Time each stage ``kmlc.config.loader.check_project`` calls (missing ones are skipped)."""
+    import kmlc.config.loader as loader
 
     return c.timed_attributes([(loader, name, name) for name in PHASES])
 
@@ -74,11 +74,11 @@ def yaml_parsers(path: Path, repeats: int) -> list[list[str]]:
         YAML(typ="rt", pure=True).compose(text)
 
     def kmlc_parse() -> None:
-        from kmlc.source import parse_text
+        from kmlc.config.source import parse_text
 
         parse_text(text, path.name)
 
-    rows.append(["kmlc.source.parse_text (PyYAML events, positions kept)",
+    rows.append(["kmlc.config.source.parse_text (PyYAML events, positions kept)",
                  c.fmt_time(c.median_time(kmlc_parse, repeats)[0])])
     rows.append(["ruamel.yaml rt compose (kmlc's parser until now)",
                  c.fmt_time(c.median_time(ruamel_rt, repeats)[0])])

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "run"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mini_project import MINI_YAML as MINI_YAML  # re-exported to the tests
 from mini_project import kmlc_exe

@@ -1,0 +1,114 @@
+"""Compile stage: dataset specs -> a ``kedro.io.DataCatalog`` built by Kedro itself.
+
+kmlc only rewrites what Kedro cannot know: relative file paths resolve against the
+project folder, the ``mlflow.*`` short names map to kmlc's dataset classes, and
+``track:`` wraps a dataset in ``TrackedArtifactDataset``. Every ``params:`` path is
+added as a memory entry, as a Kedro session would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from kedro.io import DataCatalog, SharedMemoryDataCatalog
+from kedro.io.core import DatasetError, generate_timestamp
+
+from kmlc.config.spec import DatasetSpec, ProjectSpec
+from kmlc.errors import ConfigError, ConfigErrors
+
+__all__ = ["build_catalog", "catalog_config", "param_entries", "resolve_path"]
+
+_KMLC_TYPES = {
+    "mlflow.metric": "kmlc.tracking.datasets.MlflowMetricDataset",
+    "mlflow.metric_history": "kmlc.tracking.datasets.MlflowMetricHistoryDataset",
+    "mlflow.metrics": "kmlc.tracking.datasets.MlflowMetricsDataset",
+    "mlflow.model": "kmlc.tracking.datasets.MlflowModelDataset",
+}
+_PATH_KEYS = ("filepath", "path")
+
+
+def resolve_path(value: str, root: Path) -> str:
+    """Resolve a relative local path against ``root``; leave URLs and absolute paths."""
+    if "://" in value or Path(value).is_absolute():
+        return value
+    return str((root / value).resolve())
+
+
+def dataset_config(ds: DatasetSpec, root: Path,
+                   save_version: str | None = None) -> dict[str, Any]:
+    """The Kedro catalog entry of one dataset, as Kedro's ``from_config`` takes it."""
+    config = dict(ds.config)
+    for key in _PATH_KEYS:
+        if isinstance(config.get(key), str):
+            config[key] = resolve_path(config[key], root)
+    if ds.type in _KMLC_TYPES:
+        config["type"] = _KMLC_TYPES[ds.type]
+        if ds.type in ("mlflow.metric", "mlflow.metric_history"):
+            config.setdefault("key", ds.name)
+        if ds.type == "mlflow.model":
+            config.setdefault("artifact_path", ds.name)
+        return config
+    if ds.track_artifact:
+        run_id = config.pop("run_id", None)
+        wrapped: dict[str, Any] = {
+            "type": "kmlc.tracking.datasets.TrackedArtifactDataset",
+            "dataset": config,
+            "artifact_path": ds.artifact_path,
+        }
+        if run_id:
+            wrapped["run_id"] = run_id
+        if save_version and config.get("versioned"):
+            wrapped["save_version"] = save_version
+        return wrapped
+    config.pop("run_id", None)
+    return config
+
+
+def catalog_config(spec: ProjectSpec,
+                   save_version: str | None = None) -> dict[str, dict[str, Any]]:
+    return {name: dataset_config(ds, spec.root, save_version)
+            for name, ds in spec.datasets.items()}
+
+
+def param_entries(parameters: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """``("parameters", all)`` and ``("params:a.b", value)`` for every dotted path."""
+    yield "parameters", dict(parameters)
+
+    def walk(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
+        yield f"params:{prefix}", value
+        if isinstance(value, Mapping):
+            for key, sub in value.items():
+                yield from walk(f"{prefix}.{key}", sub)
+
+    for key, value in parameters.items():
+        yield from walk(str(key), value)
+
+
+def build_catalog(spec: ProjectSpec, *, shared_memory: bool = False) -> DataCatalog:
+    """Build the catalog; a dataset Kedro cannot create is a ``ConfigError`` at its line."""
+    cls = SharedMemoryDataCatalog if shared_memory else DataCatalog
+    save_version = generate_timestamp()
+    catalog = cls.from_config(catalog_config(spec, save_version), dict(spec.credentials),
+                              save_version=save_version)
+    errors = []
+    for name, ds in spec.datasets.items():
+        try:
+            catalog.get(name)
+        except (DatasetError, ImportError, TypeError, ValueError) as exc:
+            src = ds.source
+            message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            message = message.replace("kmlc.tracking.datasets.", "").replace(
+                f"An exception occurred when parsing config for dataset '{name}': ", "")
+            message = message.split(" Please install")[0].split(" Hint:")[0]
+            errors.append(ConfigError(
+                f"dataset '{name}' cannot be created: {message}",
+                file=src.file if src else str(spec.path), line=src.line if src else 0,
+                column=src.column if src else 0, key_path=("datasets", name),
+                code="KMLC330"))
+    if errors:
+        raise ConfigErrors(errors)
+    for key, value in param_entries(spec.parameters):
+        catalog[key] = value
+    return catalog

@@ -1,0 +1,146 @@
+"""Compile stage, model side: the inference pipeline as a small, explicit plan.
+
+``plan_from_spec`` turns the nodes tagged ``inference`` into an ``InferencePlan``:
+steps in execution order (function path, inputs, outputs), the artifacts training
+persisted (with their Kedro dataset config, minus paths and credentials), and the
+parameters inference reads, frozen. The plan is plain JSON: it is what the logged
+model carries instead of pickled Kedro objects, and what ``kmlc.model.runtime`` executes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kmlc.config.spec import NodeSpec, ProjectSpec, param_value
+from kmlc.errors import BindingError
+
+__all__ = ["PLAN_VERSION", "ArtifactRef", "InferencePlan", "Step", "plan_from_spec"]
+
+PLAN_VERSION = 1
+# Keys of a dataset config that describe where or how to write, not how to read.
+_DROPPED_KEYS = ("filepath", "path", "credentials", "fs_args", "save_args", "versioned",
+                 "metadata", "run_id")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One node: ``func`` is ``module:function``; inputs/outputs keep their shape."""
+
+    name: str
+    func: str
+    inputs: Any  # None | list[str] | dict[str, str]
+    outputs: Any  # None | str | list[str] | dict[str, str]
+
+    def input_names(self) -> list[str]:
+        if self.inputs is None:
+            return []
+        return list(self.inputs.values()) if isinstance(self.inputs, dict) else list(self.inputs)
+
+    def output_names(self) -> list[str]:
+        if self.outputs is None:
+            return []
+        if isinstance(self.outputs, str):
+            return [self.outputs]
+        return list(self.outputs.values()) if isinstance(self.outputs, dict) else list(
+            self.outputs)
+
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    """A training output packed into the model: its name and how to read it back."""
+
+    name: str
+    config: Mapping[str, Any]
+    filename: str
+    is_dir: bool = False
+
+
+@dataclass(frozen=True)
+class InferencePlan:
+    input: str
+    output: str
+    steps: tuple[Step, ...]
+    artifacts: tuple[ArtifactRef, ...]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    modules: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kmlc_plan_version": PLAN_VERSION,
+            "input": self.input,
+            "output": self.output,
+            "steps": [{"name": s.name, "func": s.func, "inputs": s.inputs,
+                       "outputs": s.outputs} for s in self.steps],
+            "artifacts": [{"name": a.name, "config": dict(a.config), "filename": a.filename,
+                           "is_dir": a.is_dir} for a in self.artifacts],
+            "params": dict(self.params),
+            "modules": list(self.modules),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True, default=str)
+
+
+def _shape_in(node: NodeSpec) -> Any:
+    if node.inputs is None:
+        return None
+    if isinstance(node.inputs, str):
+        return [node.inputs]
+    if isinstance(node.inputs, Mapping):
+        return dict(node.inputs)
+    return list(node.inputs)
+
+
+def _shape_out(node: NodeSpec) -> Any:
+    if node.outputs is None or isinstance(node.outputs, str):
+        return node.outputs
+    if isinstance(node.outputs, Mapping):
+        return dict(node.outputs)
+    return list(node.outputs)
+
+
+
+def plan_from_spec(spec: ProjectSpec) -> InferencePlan:
+    """The inference plan of a project with a ``model:`` section."""
+    if spec.model is None:
+        raise BindingError("the project has no `model:` section", file=str(spec.path),
+                           key_path=("model",), code="KMLC501")
+    nodes = [n for n in spec.nodes if "inference" in n.tags]
+    producers = {out: n.name for n in nodes for out in n.output_names}
+    # the file's order wherever the graph allows it: Kedro users read top-down
+    deps = {n.name: {producers[i] for i in n.input_names if i in producers} for n in nodes}
+    ordered: list[NodeSpec] = []
+    placed: set[str] = set()
+    while len(ordered) < len(nodes):
+        ready = next((n for n in nodes if n.name not in placed and deps[n.name] <= placed), None)
+        if ready is None:
+            raise BindingError("the inference nodes form a cycle", file=str(spec.path),
+                               key_path=("nodes",), code="KMLC310")
+        ordered.append(ready)
+        placed.add(ready.name)
+
+    inputs = {i for n in nodes for i in n.input_names}
+    outputs = set(producers)
+    free_outputs = sorted(outputs - inputs)
+    params: dict[str, Any] = {}
+    artifacts: list[ArtifactRef] = []
+    for name in sorted(inputs - outputs - {spec.model.input}):
+        if name == "parameters":
+            params[name] = dict(spec.parameters)
+        elif name.startswith("params:"):
+            params[name] = param_value(spec.parameters, name[len("params:"):])
+        else:
+            ds = spec.datasets[name]
+            config = {k: v for k, v in ds.config.items() if k not in _DROPPED_KEYS}
+            filepath = ds.filepath or name
+            is_dir = "path" in ds.config and "filepath" not in ds.config
+            artifacts.append(ArtifactRef(name, config, Path(filepath).name or name, is_dir))
+    modules = tuple(dict.fromkeys(n.module_name for n in ordered))
+    steps = tuple(Step(n.name, f"{n.module_name}:{n.function_name}", _shape_in(n),
+                       _shape_out(n)) for n in ordered)
+    return InferencePlan(spec.model.input, free_outputs[0] if free_outputs else "", steps,
+                         tuple(artifacts), params, modules)

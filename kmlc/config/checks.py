@@ -1,0 +1,365 @@
+"""Stage 5, checks: names, the graph, node functions and the model binding.
+
+These run on a document that passed the JSON Schema. Each check yields every
+problem it finds, located at the YAML that caused it, with "did you mean" where a
+name is close to a valid one. Warnings (unused datasets and parameters) never fail
+a run, only ``kmlc validate --strict``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kmlc.config.functions import FunctionImportError, import_function, static_signature
+from kmlc.config.source import Document, KeyPath
+from kmlc.errors import BindingError, ConfigError
+
+__all__ = ["CheckResult", "node_io", "run_checks"]
+
+_FILE_KEYS = ("filepath", "path")
+
+
+@dataclass
+class CheckResult:
+    errors: list[ConfigError] = field(default_factory=list)
+    warnings: list[ConfigError] = field(default_factory=list)
+
+
+def node_io(value: Any) -> list[tuple[str, KeyPath]]:
+    """Dataset names of a node's inputs/outputs with their key path suffixes."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [(value, ())]
+    if isinstance(value, dict):
+        return [(v, (k,)) for k, v in value.items()]
+    return [(v, (i,)) for i, v in enumerate(value)]
+
+
+def _did_you_mean(name: str, options: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def _has_param(params: Any, dotted: str) -> bool:
+    target = params
+    for part in dotted.split("."):
+        if not isinstance(target, dict) or part not in target:
+            return False
+        target = target[part]
+    return True
+
+
+def _param_paths(params: Any, prefix: str = "") -> list[str]:
+    out = []
+    if isinstance(params, dict):
+        for key, value in params.items():
+            path = f"{prefix}{key}"
+            out.append(path)
+            out.extend(_param_paths(value, path + "."))
+    return out
+
+
+def run_checks(doc: Document, root: Path, code_dirs: list[Path]) -> CheckResult:
+    """Run the semantic checks in order; later stages run only when earlier ones pass."""
+    result = CheckResult()
+    _check_names(doc, result)
+    if not result.errors:
+        _check_graph(doc, result)
+    _check_paths(doc, root, result)
+    _check_types(doc, result)
+    _check_functions(doc, code_dirs, result)
+    if not result.errors and "model" in doc.data:
+        _check_binding(doc, result)
+    return result
+
+
+def _check_names(doc: Document, result: CheckResult) -> None:
+    data = doc.data
+    datasets: dict[str, Any] = data.get("datasets") or {}
+    params = data.get("parameters") or {}
+    nodes = data["nodes"]
+    seen: dict[str, int] = {}
+    producers: dict[str, int] = {}
+    for i, node in enumerate(nodes):
+        name = node["name"]
+        if name in seen:
+            result.errors.append(doc.error(
+                f"node name '{name}' is already used by nodes[{seen[name]}]",
+                ("nodes", i, "name"), code="KMLC301", hint="node names must be unique"))
+        seen.setdefault(name, i)
+        for out, suffix in node_io(node.get("outputs")):
+            if out.startswith("params:") or out == "parameters":
+                result.errors.append(doc.error(
+                    f"'{out}' cannot be an output: parameters are read-only",
+                    ("nodes", i, "outputs", *suffix), code="KMLC302"))
+            elif out in producers:
+                result.errors.append(doc.error(
+                    f"dataset '{out}' is already produced by node "
+                    f"'{nodes[producers[out]]['name']}'",
+                    ("nodes", i, "outputs", *suffix), code="KMLC302",
+                    hint="each dataset is produced by at most one node"))
+            else:
+                producers[out] = i
+    known = sorted({*datasets, *producers})
+    param_paths = _param_paths(params)
+    read_params: set[str] = set()
+    reads_all = False
+    consumed: set[str] = set()
+    for i, node in enumerate(nodes):
+        for name, suffix in node_io(node.get("inputs")):
+            path = ("nodes", i, "inputs", *suffix)
+            if name == "parameters":
+                reads_all = True
+            elif name.startswith("params:"):
+                dotted = name[len("params:"):]
+                read_params.add(dotted)
+                if not _has_param(params, dotted):
+                    hint = _did_you_mean(dotted, param_paths)
+                    result.errors.append(doc.error(
+                        f"parameter '{dotted}' is not defined in `parameters`", path,
+                        code="KMLC304", hint=hint.replace("'", "'params:", 1) if hint else None))
+            elif name not in datasets and name not in producers:
+                result.errors.append(doc.error(
+                    f"input '{name}' is not a declared dataset nor any node's output", path,
+                    code="KMLC303", hint=_did_you_mean(name, known)))
+            consumed.add(name)
+    for name in datasets:
+        if name not in consumed and name not in producers:
+            result.warnings.append(doc.error(
+                f"dataset '{name}' is not used by any node", ("datasets", name), key=True,
+                code="KMLC350", severity="warning"))
+    if not reads_all:
+        for key in params:
+            if not any(p == key or p.startswith(key + ".") for p in read_params):
+                result.warnings.append(doc.error(
+                    f"parameter '{key}' is not read by any node", ("parameters", key), key=True,
+                    code="KMLC351", severity="warning"))
+
+
+def _check_graph(doc: Document, result: CheckResult) -> None:
+    nodes = doc.data["nodes"]
+    producer = {out: i for i, n in enumerate(nodes) for out, _ in node_io(n.get("outputs"))}
+    deps = {i: sorted({producer[name] for name, _ in node_io(n.get("inputs")) if name in producer})
+            for i, n in enumerate(nodes)}
+    state: dict[int, int] = {}
+    stack: list[int] = []
+
+    def visit(i: int) -> list[int] | None:
+        state[i] = 1
+        stack.append(i)
+        for j in deps[i]:
+            if state.get(j) == 1:
+                return [*stack[stack.index(j):], j]
+            if j not in state:
+                found = visit(j)
+                if found:
+                    return found
+        stack.pop()
+        state[i] = 2
+        return None
+
+    for i in range(len(nodes)):
+        if i not in state:
+            cycle = visit(i)
+            if cycle:
+                chain = " -> ".join(nodes[j]["name"] for j in reversed(cycle))
+                result.errors.append(doc.error(
+                    f"the nodes form a cycle: {chain}", ("nodes", cycle[0], "inputs"),
+                    code="KMLC310"))
+                break
+    tags = {t for n in nodes for t in n.get("tags") or []}
+    names = [n["name"] for n in nodes]
+    for pname, pdef in (doc.data.get("pipelines") or {}).items():
+        selected = 0
+        for j, tag in enumerate(pdef.get("tags") or []):
+            if tag in tags:
+                selected += 1
+            else:
+                result.errors.append(doc.error(
+                    f"no node has tag '{tag}'", ("pipelines", pname, "tags", j),
+                    code="KMLC312", hint=_did_you_mean(tag, tags)))
+        for j, node in enumerate(pdef.get("nodes") or []):
+            if node in names:
+                selected += 1
+            else:
+                result.errors.append(doc.error(
+                    f"no node is named '{node}'", ("pipelines", pname, "nodes", j),
+                    code="KMLC312", hint=_did_you_mean(node, names)))
+        if not selected and not pdef.get("tags") and not pdef.get("nodes"):
+            result.errors.append(doc.error(f"pipeline '{pname}' selects no node",
+                                           ("pipelines", pname), code="KMLC311"))
+    known = {"__default__", *(doc.data.get("pipelines") or {}), *({"training", "inference"} & tags)}
+    disabled = (doc.data.get("tracking") or {}).get("disable_for") or []
+    for j, pname in enumerate(disabled):
+        if pname not in known:
+            result.warnings.append(doc.error(
+                f"pipeline '{pname}' does not exist", ("tracking", "disable_for", j),
+                code="KMLC313", severity="warning", hint=_did_you_mean(pname, known)))
+
+
+def _check_paths(doc: Document, root: Path, result: CheckResult) -> None:
+    resolved_root = root.resolve()
+    for name, cfg in (doc.data.get("datasets") or {}).items():
+        for key in _FILE_KEYS:
+            value = cfg.get(key)
+            if not isinstance(value, str):
+                continue
+            problem = _path_problem(value, resolved_root, bool(cfg.get("allow_outside")))
+            if problem:
+                result.errors.append(doc.error(
+                    problem, ("datasets", name, key), code="KMLC320",
+                    hint="use a path inside the project, or set `allow_outside: true` "
+                    "on this dataset"))
+    track_path = ("model", "artifact_path")
+    artifact_path = (doc.data.get("model") or {}).get("artifact_path")
+    if isinstance(artifact_path, str) and ".." in artifact_path.split("/"):
+        result.errors.append(doc.error("artifact_path must not contain '..'", track_path,
+                                       code="KMLC321"))
+    for name, cfg in (doc.data.get("datasets") or {}).items():
+        track = cfg.get("track")
+        sub = track.get("artifact_path") if isinstance(track, dict) else cfg.get("artifact_path")
+        if isinstance(sub, str) and (".." in sub.split("/") or sub.startswith("/")):
+            where: KeyPath = (("datasets", name, "track", "artifact_path")
+                              if isinstance(track, dict) else ("datasets", name, "artifact_path"))
+            result.errors.append(doc.error("artifact_path must be a relative path without '..'",
+                                           where, code="KMLC321"))
+
+
+def _path_problem(value: str, root: Path, allow_outside: bool) -> str | None:
+    """Why the dataset path ``value`` is refused, or ``None``; URLs are never checked."""
+    local = value[len("file://"):] if value.startswith("file://") else value
+    if "://" in local:
+        return None
+    if "\0" in local:
+        return f"{json.dumps(value)} contains a NUL character"
+    if allow_outside:
+        return None
+    try:
+        target = (root / local).resolve()
+    except (OSError, ValueError, RuntimeError) as exc:
+        return f"{json.dumps(value)} is not a valid path: {exc}"
+    if target.is_relative_to(root):
+        return None
+    if Path(local).is_absolute():
+        return f"'{value}' is outside the project folder"
+    return f"'{value}' resolves outside the project folder"
+
+
+def _check_types(doc: Document, result: CheckResult) -> None:
+    from kmlc.config.dataset_types import type_problem
+
+    for name, cfg in (doc.data.get("datasets") or {}).items():
+        problem = type_problem(cfg["type"])
+        if problem:
+            message, hint = problem
+            result.errors.append(doc.error(message, ("datasets", name, "type"), code="KMLC331",
+                                           hint=hint))
+
+
+def _check_functions(doc: Document, code_dirs: list[Path], result: CheckResult) -> None:
+    modules: dict[str, Any] = {}  # each module's source is read once for all its nodes
+    for i, node in enumerate(doc.data["nodes"]):
+        path = ("nodes", i, "func")
+        inputs = node.get("inputs")
+        signature = static_signature(node["func"], code_dirs, modules)
+        if signature is not None and _bind_error(signature, inputs) is None:
+            continue  # read from the source: the module was not imported
+        try:
+            func = import_function(node["func"], code_dirs)
+        except FunctionImportError as exc:
+            result.errors.append(doc.error(exc.message, path, code=exc.code, hint=exc.hint))
+            continue
+        try:
+            signature = inspect.signature(func)
+        except (TypeError, ValueError):
+            continue
+        error = _bind_error(signature, inputs)
+        if error is not None:
+            count = len(node_io(inputs))
+            declared = (f"inputs {sorted(inputs)}" if isinstance(inputs, dict)
+                        else f"{count} input{'s' if count != 1 else ''}")
+            result.errors.append(doc.error(
+                f"{node['func']}{signature} does not accept the {declared}: {error}",
+                ("nodes", i, "inputs") if inputs is not None else path, code="KMLC405"))
+
+
+def _bind_error(signature: inspect.Signature, inputs: Any) -> TypeError | None:
+    """Why a node's inputs (a list, or a mapping of argument names) do not fit ``signature``."""
+    try:
+        if isinstance(inputs, dict):
+            signature.bind(**dict.fromkeys(inputs))
+        else:
+            signature.bind(*[None] * len(node_io(inputs)))
+    except TypeError as exc:
+        return exc
+    return None
+
+
+def _check_binding(doc: Document, result: CheckResult) -> None:
+    data = doc.data
+    model = data["model"]
+    model_input = model["input"]
+    datasets: dict[str, Any] = data.get("datasets") or {}
+    nodes = data["nodes"]
+
+    def select(tag: str) -> list[dict[str, Any]]:
+        return [n for n in nodes if tag in (n.get("tags") or [])]
+
+    training, inference = select("training"), select("inference")
+
+    def error(message: str, path: KeyPath, hint: str | None = None, code: str = "KMLC501") -> None:
+        line, column = doc.locate(path)
+        result.errors.append(BindingError(message, file=doc.file, line=line, column=column,
+                                          key_path=path, code=code, hint=hint))
+
+    if not training:
+        error("no node is tagged 'training'", ("model",), "tag the training nodes [training]",
+              "KMLC501")
+    if not inference:
+        error("no node is tagged 'inference'", ("model",), "tag the inference nodes [inference]",
+              "KMLC501")
+    if not training or not inference:
+        return
+
+    def ins(group: list[dict[str, Any]]) -> set[str]:
+        return {name for n in group for name, _ in node_io(n.get("inputs"))}
+
+    def outs(group: list[dict[str, Any]]) -> set[str]:
+        return {name for n in group for name, _ in node_io(n.get("outputs"))}
+
+    for label, group in (("training", training), ("inference", inference)):
+        if model_input not in ins(group):
+            error(f"model.input '{model_input}' is not an input of the {label} pipeline",
+                  ("model", "input"), _did_you_mean(model_input, ins(group)), "KMLC502")
+    inf_out, train_out = outs(inference), outs(training)
+    free = sorted(ins(inference) - inf_out - {model_input})
+    for name in free:
+        if name == "parameters" or name.startswith("params:"):
+            continue
+        where = next(("nodes", i, "inputs") for i, n in enumerate(nodes)
+                     if "inference" in (n.get("tags") or [])
+                     and name in {x for x, _ in node_io(n.get("inputs"))})
+        if name not in train_out:
+            error(f"inference input '{name}' is not produced by the training pipeline",
+                  where, "every inference input but model.input must be a training output",
+                  "KMLC503")
+            continue
+        cfg = datasets.get(name)
+        if cfg is None or not any(k in cfg for k in _FILE_KEYS) or str(
+                cfg.get("type", "")).startswith("mlflow."):
+            error(f"inference input '{name}' must be persisted to a file dataset to be packed "
+                  "into the model", ("datasets", name) if cfg else where,
+                  f"declare '{name}' in `datasets` with a type and a filepath, "
+                  "e.g. pickle.PickleDataset", "KMLC504")
+    free_out = sorted(inf_out - ins(inference))
+    if len(free_out) != 1:
+        found = ", ".join(free_out) if free_out else "none"
+        error(f"the inference pipeline must have exactly one free output, found: {found}",
+              ("model",), "the model returns the one output no inference node reads", "KMLC505")

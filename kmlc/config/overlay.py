@@ -1,0 +1,122 @@
+"""Stage 2, overlay: ``--env NAME`` environments and ``--params k=v`` overrides.
+
+The environment's partial document is deep-merged over the base document; the
+positions of the values it brings point at the environment section, so errors in an
+override still name the line where the override was written.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from collections.abc import Sequence
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from kmlc.config.source import Document, KeyPath
+from kmlc.errors import ConfigError
+
+__all__ = ["apply_overlays", "parse_param_override"]
+
+
+def apply_overlays(doc: Document, env: str | None, params: Sequence[str] = ()) -> Document:
+    """Return a new document with environment ``env`` and ``params`` overrides applied."""
+    out = Document(
+        file=doc.file, text=doc.text, data=copy.deepcopy(doc.data),
+        key_pos=dict(doc.key_pos), value_pos=dict(doc.value_pos),
+    )
+    if env is not None:
+        _merge_environment(out, env)
+    for item in params:
+        keys, value = parse_param_override(item)
+        _set_parameter(out, keys, value, item)
+    return out
+
+
+def _merge_environment(doc: Document, env: str) -> None:
+    environments = doc.data.get("environments")
+    if not isinstance(environments, dict) or env not in environments:
+        names = sorted(environments) if isinstance(environments, dict) else []
+        close = difflib.get_close_matches(env, names, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else (
+            f"known environments: {', '.join(names)}" if names
+            else "add an `environments:` section to the file"
+        )
+        raise doc.error(f"environment '{env}' is not defined", ("environments",), key=True,
+                        code="KMLC110", hint=hint)
+    overlay = environments[env]
+    if overlay is None:
+        return
+    if not isinstance(overlay, dict):
+        raise doc.error("an environment must be a mapping of keys to override",
+                        ("environments", env), code="KMLC110")
+    prefix: KeyPath = ("environments", env)
+    _deep_merge(doc, doc.data, overlay, (), prefix)
+
+
+def _deep_merge(doc: Document, base: dict[str, Any], overlay: dict[str, Any],
+                path: KeyPath, prefix: KeyPath) -> None:
+    for key, value in overlay.items():
+        sub = (*path, key)
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _move_position(doc, (*prefix, *sub), sub)
+            _deep_merge(doc, base[key], value, sub, prefix)
+        else:
+            base[key] = copy.deepcopy(value)
+            _move_subtree(doc, (*prefix, *sub), sub)
+
+
+def _move_position(doc: Document, source: KeyPath, target: KeyPath) -> None:
+    if source in doc.key_pos:
+        doc.key_pos[target] = doc.key_pos[source]
+    if source in doc.value_pos:
+        doc.value_pos[target] = doc.value_pos[source]
+
+
+def _move_subtree(doc: Document, source: KeyPath, target: KeyPath) -> None:
+    n = len(source)
+    for index in (doc.key_pos, doc.value_pos):
+        for stale in [p for p in index if p[: len(target)] == target]:
+            del index[stale]
+        for path, pos in list(index.items()):
+            if path[:n] == source:
+                index[(*target, *path[n:])] = pos
+
+
+def parse_param_override(item: str) -> tuple[list[str], Any]:
+    """Split ``a.b=1`` into ``(["a", "b"], 1)``, the value parsed as YAML."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(
+            f"--params '{item}' is not of the form key.path=value", file="--params",
+            code="KMLC111", hint="for example --params model.alpha=0.5",
+        )
+    try:
+        value = YAML(typ="safe", pure=True).load(raw) if raw.strip() else ""
+    except YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def _set_parameter(doc: Document, keys: list[str], value: Any, item: str) -> None:
+    params = doc.data.setdefault("parameters", {})
+    if not isinstance(params, dict):
+        raise doc.error("parameters must be a mapping to take --params overrides",
+                        ("parameters",), code="KMLC111")
+    target = params
+    for depth, key in enumerate(keys[:-1]):
+        nxt = target.setdefault(key, {})
+        if not isinstance(nxt, dict):
+            where = ".".join(keys[: depth + 1])
+            raise doc.error(
+                f"--params '{item}': parameter '{where}' is not a mapping",
+                ("parameters", *keys[: depth + 1]), code="KMLC111",
+            )
+        target = nxt
+    target[keys[-1]] = value
+    for index in (doc.key_pos, doc.value_pos):
+        for stale in [p for p in index if p[: len(keys) + 1] == ("parameters", *keys)]:
+            del index[stale]

@@ -1,0 +1,433 @@
+"""Stage 3, render: jinja2 expressions in string values, one value at a time.
+
+Rendering happens after parsing, value by value, so every line number stays exact.
+The environment is a ``SandboxedEnvironment`` with ``StrictUndefined``: an unknown
+name or an attempt to reach ``__class__`` is a ``ConfigError`` on that value's line.
+The sandbox is also bounded (``_LimitedSandbox``): no value may grow past ``MAX_SIZE``
+and each value has a budget of work, so ``{{ 'a' * 10**10 }}`` is an error, not a hang.
+A value that is a single ``{{ expression }}`` takes the YAML type of its result; null,
+booleans and numbers are kept as the expression computed them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import math
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import jinja2
+from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError, safe_range
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from kmlc.config.source import Document, KeyPath
+from kmlc.errors import ConfigError, ConfigErrors
+
+__all__ = ["RenderResult", "render_document"]
+
+_SINGLE = re.compile(r"^\s*\{\{(?:(?!\}\}).)*\}\}\s*$", re.S)
+_MISSING = object()
+
+#: the largest value a template may build: characters and items, nested ones included;
+#: also the widest a printed number or padded string may be
+MAX_SIZE = 1_000_000
+#: the largest integer (in bits) ``*`` and ``**`` may produce
+MAX_INT_BITS = 4096
+#: what one value may spend in all: characters printed, calls, and items of every ``range``
+MAX_WORK = 2_000_000
+#: a call (of a macro, a global, a method) costs as much work as printing this many characters
+_CALL_COST = 10
+_FLAGS = r"%[#0\- +]*"
+_WIDE_FORMAT = re.compile(
+    rf"{_FLAGS}\d{{7,}}|{_FLAGS}\d*\.\d{{7,}}|\{{[^{{}}]*:[^{{}}]*\d{{7,}}")
+_DYNAMIC_FORMAT = re.compile(rf"{_FLAGS}\*|{_FLAGS}\d*\.\*|\{{[^{{}}]*:[^{{}}]*\{{")
+_SIZED = (str, bytes, list, tuple)
+_WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+
+
+class _TooBig(SecurityError):
+    """A template operation would exceed the sandbox's size limits."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _weight(value: Any, limit: int = MAX_SIZE) -> int:
+    """Characters and items of ``value``, nested ones included; stops counting past ``limit``."""
+    total = 0
+    stack = [value]
+    while stack and total <= limit:
+        item = stack.pop()
+        if isinstance(item, str | bytes):
+            total += len(item)
+        elif isinstance(item, dict):
+            total += len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            total += len(item)
+            stack.extend(item)
+        else:
+            total += 1
+    return total
+
+
+def _check_weight(value: Any, what: str) -> Any:
+    if _weight(value) > MAX_SIZE:
+        raise _TooBig(f"{what} would be over the limit of {MAX_SIZE:,} characters or items")
+    return value
+
+
+def _check_numbers(values: Any, what: str) -> None:
+    for value in values:
+        if _is_int(value) and abs(value) > MAX_SIZE:
+            raise _TooBig(f"{what}: {value} is over the limit of {MAX_SIZE:,}")
+
+
+def _check_binop(operator: str, left: Any, right: Any) -> None:
+    """Refuse ``*``, ``**``, ``+`` and ``%`` whose result would be huge, before computing it."""
+    ints = _is_int(left) and _is_int(right)
+    if operator == "**" and ints and right > 0 and abs(left) > 1:
+        if right * math.log2(abs(left)) > MAX_INT_BITS:
+            raise _TooBig(f"the power is over the limit of {MAX_INT_BITS} bits")
+    elif operator == "*":
+        if ints and left.bit_length() + right.bit_length() > MAX_INT_BITS:
+            raise _TooBig(f"the product is over the limit of {MAX_INT_BITS} bits")
+        for seq, times in ((left, right), (right, left)):
+            if (isinstance(seq, _SIZED) and _is_int(times) and times > 1
+                    and (len(seq) * times > MAX_SIZE or _weight(seq) * times > MAX_SIZE)):
+                raise _TooBig(f"the repeated sequence would be over the limit of "
+                              f"{MAX_SIZE:,} characters or items")
+    elif operator == "+" and isinstance(left, _SIZED) and isinstance(right, _SIZED):
+        if _weight(left) + _weight(right) > MAX_SIZE:
+            raise _TooBig(f"the concatenation would be over the limit of {MAX_SIZE:,} "
+                          "characters or items")
+    elif operator == "%" and isinstance(left, str):
+        _check_format(left, right)
+
+
+def _check_format(fmt: str, args: Any) -> None:
+    """Refuse a ``%`` or ``str.format`` template with a huge width, precision or result."""
+    if _WIDE_FORMAT.search(fmt):
+        raise _TooBig(f"a format width or precision is over the limit of {MAX_SIZE:,}")
+    values = list(args) if isinstance(args, tuple | list) else [args]
+    for value in list(values):
+        if isinstance(value, dict):
+            values.extend(value.values())
+    if _DYNAMIC_FORMAT.search(fmt):
+        _check_numbers(values, "a format width or precision")
+    _check_weight([fmt, *values], "the formatted string")
+
+
+def _check_replace(text: Any, old: Any, new: Any, count: Any = -1) -> None:
+    if isinstance(text, str) and isinstance(old, str) and isinstance(new, str):
+        times = text.count(old) if old else len(text) + 1
+        if _is_int(count) and count >= 0:
+            times = min(times, count)
+        if len(text) + times * max(0, len(new) - len(old)) > MAX_SIZE:
+            raise _TooBig(f"the replaced string would be over the limit of {MAX_SIZE:,} "
+                          "characters")
+
+
+def _bounded_iter(items: Iterator[Any]) -> Iterator[Any]:
+    """Pass the items of a lazy iterable (map, select, ...) on until they weigh too much."""
+    total = 0
+    for item in items:
+        total += _weight(item) + 1
+        if total > MAX_SIZE:
+            raise _TooBig(f"the sequence would be over the limit of {MAX_SIZE:,} "
+                          "characters or items")
+        yield item
+
+
+def _guard_args(args: tuple[Any, ...], kwargs: dict[str, Any],
+                what: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Check the size of call arguments; lazy iterables are bounded as they are consumed."""
+    def guard(value: Any) -> Any:
+        if isinstance(value, Iterator) and not isinstance(value, _SIZED):
+            return _bounded_iter(value)
+        return _check_weight(value, what)
+
+    return tuple(guard(a) for a in args), {k: guard(v) for k, v in kwargs.items()}
+
+
+def _guard_result(value: Any, what: str) -> Any:
+    if isinstance(value, Iterator) and not isinstance(value, _SIZED):
+        return _bounded_iter(value)
+    return _check_weight(value, what)
+
+
+def _bounded_filter(func: Any, name: str) -> Any:
+    """``func`` with its arguments and result checked; width-like numbers are capped."""
+    pass_arg = getattr(func, "jinja_pass_arg", None)
+
+    @functools.wraps(func)
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        head, rest = (args[:1], args[1:]) if pass_arg is not None else ((), args)
+        rest, kwargs = _guard_args(rest, kwargs, f"the input of filter {name}")
+        if name in ("center", "indent", "truncate", "wordwrap"):
+            _check_numbers([*rest[1:], *kwargs.values()], f"filter {name}")
+        if name == "indent" and rest:
+            width = rest[1] if len(rest) > 1 else kwargs.get("width", 4)
+            width = len(width) if isinstance(width, str) else width
+            if _is_int(width) and str(rest[0]).count("\n") * width > MAX_SIZE:
+                raise _TooBig(f"the indented string would be over the limit of {MAX_SIZE:,} "
+                              "characters")
+        elif name == "replace":
+            _check_replace(*rest[:4])
+        elif name == "format" and rest:
+            _check_format(str(rest[0]), (*rest[1:], kwargs))
+        return _guard_result(func(*head, *rest, **kwargs), f"the result of filter {name}")
+
+    return bounded
+
+
+class _CodeGenerator(CodeGenerator):
+    """Jinja's code generator, with ``~`` (string concatenation) checked like ``+``."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.checked_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
+class _LimitedSandbox(ImmutableSandboxedEnvironment):
+    """The Jinja sandbox with bounds on what one value may build.
+
+    Jinja's sandbox stops attribute escapes and caps each ``range``, but lets
+    ``'a' * 10**10`` or ``10**10**10`` run until memory or patience runs out. Here lists
+    and dicts are immutable; ``* ** + % ~``, every call and every filter are checked so
+    that no value grows past ``MAX_SIZE`` characters or items; and each rendered value
+    has a budget of printed characters, calls, loop iterations and ``range`` items
+    (``reset_budget`` starts one).
+    """
+
+    code_generator_class = _CodeGenerator
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def __init__(self, **options: Any):
+        super().__init__(finalize=self._finalize, **options)
+        self.work = 0
+        for name, func in list(self.filters.items()):
+            self.filters[name] = _bounded_filter(func, name)
+        self.globals["range"] = self._range
+
+    def reset_budget(self) -> None:
+        self.work = 0
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        tree = super()._parse(source, name, filename)
+        for loop in tree.find_all(nodes.For):  # every loop pays for its iterations
+            loop.iter = nodes.Call(nodes.EnvironmentAttribute("checked_iter"), [loop.iter], [],
+                                   None, None, lineno=loop.iter.lineno)
+        return tree
+
+    def checked_iter(self, iterable: Any) -> Iterator[Any]:
+        for item in iterable:
+            self.spend(1)
+            yield item
+
+    def spend(self, amount: int) -> None:
+        self.work += amount
+        if self.work > MAX_WORK:
+            raise _TooBig(f"the value takes over {MAX_WORK:,} steps to render")
+
+    def _finalize(self, value: Any) -> Any:
+        self.spend(_weight(value, MAX_WORK))
+        return value
+
+    def _range(self, *args: int) -> range:
+        rng = safe_range(*args)
+        self.spend(len(rng))
+        return rng
+
+    def checked_concat(self, parts: tuple[Any, ...]) -> str:
+        texts = [str(part) for part in parts]
+        if sum(len(text) for text in texts) > MAX_SIZE:
+            raise _TooBig(f"the concatenation would be over the limit of {MAX_SIZE:,} "
+                          "characters")
+        return "".join(texts)
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        _check_binop(operator, left, right)
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        __self.spend(_CALL_COST)
+        name = getattr(__obj, "__name__", "the function")
+        args, kwargs = _guard_args(args, kwargs, f"an argument of {name}()")
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str) and name in _WIDTH_METHODS:
+            _check_numbers([*args, *kwargs.values()], f"{name}()")
+        elif isinstance(owner, str) and name == "replace":
+            _check_replace(owner, *args[:3])
+        elif name == "generate_lorem_ipsum":
+            count = args[0] if args else kwargs.get("n", 5)
+            words = args[3] if len(args) > 3 else kwargs.get("max", 100)
+            if _is_int(count) and _is_int(words) and count * words > MAX_SIZE // 10:
+                raise _TooBig(f"lipsum({count}, max={words}) is over the limit of "
+                              f"{MAX_SIZE // 10:,} words")
+        result = ImmutableSandboxedEnvironment.call(__self, __context, __obj, *args, **kwargs)
+        return _guard_result(result, f"the result of {name}()")
+
+    def wrap_str_format(self, value: Any) -> Any:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        fmt = str(value.__self__)
+
+        @functools.wraps(wrapped)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            _check_format(fmt, (*args, kwargs))
+            return wrapped(*args, **kwargs)
+
+        return checked
+
+
+class _EnvMissing(Exception):
+    pass
+
+
+class RenderResult:
+    """A rendered document and the values that must never be shown or logged."""
+
+    def __init__(self, doc: Document, secrets: set[str]):
+        self.doc = doc
+        self.secrets = secrets
+
+
+def render_document(doc: Document) -> RenderResult:
+    """Render every templated string value of ``doc`` (in place) and return it."""
+    secrets: set[str] = set()
+    renderer = _Renderer(doc, secrets)
+    errors: list[ConfigError] = []
+    params = doc.data.get("parameters")
+    if isinstance(params, dict):
+        renderer.env.globals["params"] = params
+        doc.data["parameters"] = renderer.walk(params, ("parameters",), errors)
+        renderer.env.globals["params"] = doc.data["parameters"]
+    else:
+        renderer.env.globals["params"] = {}
+    for key in list(doc.data):
+        if key not in ("parameters", "environments"):
+            doc.data[key] = renderer.walk(doc.data[key], (key,), errors)
+    if errors:
+        raise ConfigErrors(errors)
+    return RenderResult(doc, secrets)
+
+
+class _Renderer:
+    def __init__(self, doc: Document, secrets: set[str]):
+        self.doc = doc
+        self.secrets = secrets
+        self.env = _LimitedSandbox(undefined=jinja2.StrictUndefined, autoescape=False)
+        self.env.globals.update(env=self._env, now=_now)
+
+    def _env(self, name: str, default: Any = _MISSING, secret: bool = False) -> Any:
+        value = os.environ.get(str(name))
+        if value is None:
+            if default is _MISSING:
+                raise _EnvMissing(name)
+            value = default
+        if secret and value not in (None, ""):
+            self.secrets.add(str(value))
+        return value
+
+    def walk(self, value: Any, path: KeyPath, errors: list[ConfigError]) -> Any:
+        if isinstance(value, dict):
+            return {k: self.walk(v, (*path, k), errors) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.walk(v, (*path, i), errors) for i, v in enumerate(value)]
+        if isinstance(value, str) and ("{{" in value or "{%" in value):
+            try:
+                return self.render(value)
+            except ConfigError as exc:
+                line, column = self.doc.locate(path)
+                exc.file, exc.line, exc.column, exc.key_path = self.doc.file, line, column, path
+                errors.append(exc)
+        return value
+
+    def render(self, text: str) -> Any:
+        self.env.reset_budget()
+        try:
+            expression = self._expression(text) if _SINGLE.match(text) else None
+            if expression is not None:
+                return self._evaluate(expression)
+            chunks = []
+            # chunk by chunk, so that a runaway loop is stopped before it is all in memory
+            for chunk in self.env.from_string(text).generate():
+                self.env.spend(len(chunk))
+                chunks.append(chunk)
+            result = "".join(chunks)
+        except _EnvMissing as exc:
+            raise ConfigError(
+                f"environment variable '{exc.args[0]}' is not set", code="KMLC113",
+                hint=f"set it, or give a default: env('{exc.args[0]}', 'value')",
+            ) from None
+        except _TooBig as exc:
+            raise ConfigError(f"template not allowed: {exc}", code="KMLC114",
+                              hint="the sandbox bounds what one value may compute") from None
+        except SecurityError as exc:
+            raise ConfigError(f"template not allowed: {exc}", code="KMLC114") from None
+        except MemoryError:
+            raise ConfigError("template error: out of memory", code="KMLC114",
+                              hint="the sandbox bounds what one value may compute") from None
+        except jinja2.UndefinedError as exc:
+            raise ConfigError(
+                f"template error: {exc.message}", code="KMLC112",
+                hint="available: env('NAME', default), params, now()",
+            ) from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise ConfigError(f"template syntax error: {exc.message}", code="KMLC112") from None
+        except Exception as exc:  # a user's expression failing at render time
+            raise ConfigError(f"template error: {type(exc).__name__}: {exc}",
+                              code="KMLC112") from None
+        return result
+
+    def _expression(self, text: str) -> Any:
+        """``text``, a single ``{{ expression }}``, compiled; ``None`` if it does not compile."""
+        inner = text.strip()[2:-2]
+        if inner.startswith(("-", "+")):
+            inner = inner[1:]  # whitespace control, as in {{- x -}}
+        if inner.endswith(("-", "+")):
+            inner = inner[:-1]
+        try:
+            return self.env.compile_expression(inner, undefined_to_none=False)
+        except jinja2.TemplateSyntaxError:
+            return None  # rendered as a template, which reports the error as templates do
+
+    def _evaluate(self, expression: Any) -> Any:
+        """The value of a single expression, keeping null, booleans and numbers."""
+        value = expression()
+        if isinstance(value, jinja2.Undefined):
+            str(value)  # StrictUndefined: raises the UndefinedError of the missing name
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if not isinstance(value, str):
+            _check_weight(value, "the value")
+            value = str(value)  # as Jinja would print it: a list stays its text
+        return _as_scalar(value)
+
+
+def _now(fmt: str | None = None) -> Any:
+    moment = _dt.datetime.now(_dt.UTC)
+    return moment.strftime(fmt) if fmt else moment.isoformat(timespec="seconds")
+
+
+def _as_scalar(text: str) -> Any:
+    try:
+        value = YAML(typ="safe", pure=True).load(text)
+    except YAMLError:
+        return text
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value if text.strip() else text
+    return text

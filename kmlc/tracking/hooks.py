@@ -1,0 +1,113 @@
+"""Kedro hooks of kmlc: parameter tracking, failure capture and progress.
+
+``TrackingHook`` hands every parameter the pipeline reads to the tracker (logged in
+a few ``log_batch`` calls, in the tracking worker) before the first node runs, and
+does nothing per node: that is what keeps tracking nearly free. Metrics, artifacts
+and models are logged by the datasets themselves, with an explicit run id, so every
+Kedro runner lands them in the one run.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+from kedro.pipeline import Pipeline
+from kedro.pipeline.node import Node
+
+from kmlc.config.spec import ProjectSpec, param_value
+
+__all__ = ["FailureHook", "ProgressHook", "TrackingHook", "params_read"]
+
+
+
+def params_read(pipeline: Pipeline, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters the pipeline's nodes read, keyed by their dotted path."""
+    out: dict[str, Any] = {}
+    inputs = pipeline.inputs() | {i for n in pipeline.nodes for i in n.inputs}
+    if "parameters" in inputs:
+        out.update(parameters)
+    for name in sorted(inputs):
+        if name.startswith("params:"):
+            dotted = name[len("params:"):]
+            out[dotted] = param_value(parameters, dotted)
+    return out
+
+
+class TrackingHook:
+    """Hands the parameters the pipeline reads to the tracker before the first node runs.
+
+    With the tracking worker, the hook does not wait: the parameters are logged in the
+    worker process while the nodes run.
+    """
+
+    def __init__(self, spec: ProjectSpec, tracker: Any, uri: str, run_id: str):
+        self.spec = spec
+        self.tracker = tracker
+        self.uri = uri
+        self.run_id = run_id
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
+                            catalog: Any) -> None:
+        from kmlc.tracking.store import param_pairs
+
+        options = self.spec.tracking.params
+        pairs, tags = param_pairs(params_read(pipeline, self.spec.parameters),
+                                  flatten=options.flatten, sep=options.sep,
+                                  long_values=options.long_values, secrets=self.spec.secrets)
+        self.tracker.log_params(self.uri, self.run_id, pairs, tags)
+
+
+class FailureHook:
+    """Remembers which node failed, for the error message and the run's tags."""
+
+    def __init__(self) -> None:
+        self.node: str | None = None
+
+    @hook_impl
+    def on_node_error(self, error: Exception, node: Node, catalog: Any, inputs: Any,
+                      is_async: bool, run_id: str | None = None) -> None:
+        self.node = self.node or node.name
+
+
+class ProgressHook:
+    """Node progress: a rich bar on a terminal, one plain line per node otherwise."""
+
+    def __init__(self, total: int, *, interactive: bool | None = None):
+        self.total = total
+        self.done = 0
+        self.started = time.perf_counter()
+        self.interactive = sys.stderr.isatty() if interactive is None else bool(interactive)
+        self._progress: Any = None
+        self._task: Any = None
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
+                            catalog: Any) -> None:
+        if self.interactive:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                      TextColumn("{task.completed}/{task.total}"),
+                                      TimeElapsedColumn(), transient=True)
+            self._task = self._progress.add_task("running", total=self.total)
+            self._progress.start()
+
+    @hook_impl
+    def after_node_run(self, node: Node, catalog: Any, inputs: Any, outputs: Any,
+                       is_async: bool, run_id: str | None = None) -> None:
+        self.done += 1
+        if self._progress is not None:
+            self._progress.update(self._task, advance=1, description=node.name)
+        else:
+            elapsed = time.perf_counter() - self.started
+            print(f"[{self.done}/{self.total}] {node.name} ({elapsed:.1f}s)", file=sys.stderr)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

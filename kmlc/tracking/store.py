@@ -1,0 +1,273 @@
+"""Run stage, MLflow plumbing shared by the run, the hooks and the datasets.
+
+Everything here talks to MLflow through an explicit ``MlflowClient`` and an explicit
+run id, never through MLflow's thread-local "active run": that is what lets the
+thread and process runners land every parameter, metric and artifact in one run.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+from kmlc.config.spec import mask_secrets
+from kmlc.errors import TrackingError
+
+__all__ = [
+    "RUN_ID_ENV",
+    "check_reachable",
+    "configure_http",
+    "ensure_experiment",
+    "flatten_params",
+    "local_artifact_root",
+    "log_metric_tuples",
+    "log_param_pairs",
+    "open_client",
+    "param_pairs",
+    "resolve_tracking_uri",
+    "tracking_context",
+    "with_retry",
+]
+
+RUN_ID_ENV = "KMLC_RUN_ID"
+MAX_PARAM_VALUE = 6000  # MLflow's limit on a parameter value
+MAX_TAG_VALUE = 8000
+BATCH_PARAMS = 100  # MLflow's limit of parameters per log_batch
+BATCH_METRICS = 1000  # MLflow's limit of metrics per log_batch
+_RETRY_MARKERS = ("database is locked", "database table is locked", "deadlock detected",
+                  "could not serialize access", "connection reset", "temporarily unavailable",
+                  "too many connections", "unique constraint failed: experiments")
+
+T = TypeVar("T")
+
+
+def resolve_tracking_uri(uri: str, root: Path) -> str:
+    """Make a relative ``sqlite:///`` path absolute against ``root``; refuse file stores."""
+    if uri.startswith("sqlite:///"):
+        path = uri[len("sqlite:///"):]
+        if path and not path.startswith("/") and path != ":memory:":
+            return "sqlite:///" + str((root / path).resolve())
+        return uri
+    scheme = urlparse(uri).scheme
+    if scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt"):
+        raise TrackingError(
+            f"tracking uri '{uri}' is a file store, which MLflow 3 no longer accepts",
+            hint="use a database, e.g. 'sqlite:///mlflow.db' (the default), or a server URL")
+    return uri
+
+
+def configure_http(max_retries: int | None, timeout: int | None) -> None:
+    """Apply ``tracking.http`` to MLflow's HTTP client (it reads these variables)."""
+    if max_retries is not None:
+        os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(max_retries)
+    if timeout is not None:
+        os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(timeout)
+
+
+def check_reachable(uri: str, timeout: float | None = None) -> None:
+    """Fail fast, naming the URI, when the tracking store cannot be reached."""
+    scheme = urlparse(uri).scheme
+    if scheme in ("http", "https"):
+        import requests
+
+        # connecting fails fast; a server that accepted the connection gets the request
+        # timeout of tracking.http (or 15 s: a busy server is slow, not unreachable)
+        connect = min(float(timeout or 5), float(os.environ.get("KMLC_CONNECT_TIMEOUT", "5")))
+        read = float(timeout) if timeout else 15.0
+        try:
+            response = requests.get(uri.rstrip("/") + "/health", timeout=(connect, read))
+        except requests.RequestException as exc:
+            reason = type(exc).__name__
+            raise TrackingError(
+                f"tracking server {uri} is unreachable ({reason}); nothing was run",
+                hint="start the server, or pass --tracking-uri to use another store") from exc
+        if response.status_code >= 500:
+            raise TrackingError(f"tracking server {uri} answered HTTP {response.status_code} "
+                                "on /health; nothing was run")
+    elif uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///"):])
+        if str(path) != ":memory:" and not path.parent.is_dir():
+            raise TrackingError(f"tracking store {uri}: folder {path.parent} does not exist")
+
+
+def _retryable(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(marker in text for marker in _RETRY_MARKERS)
+
+
+def with_retry(fn: Callable[..., T], *args: Any, attempts: int = 12, **kwargs: Any) -> T:
+    """Call ``fn``, retrying with jittered backoff where the store is busy or locked.
+
+    sqlite answers "database is locked" when several processes write at once, and
+    MLflow gives up at once; a short backoff is all that is needed.
+    """
+    delay = 0.05
+    for attempt in range(attempts):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if attempt == attempts - 1 or not _retryable(exc):
+                raise
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 2.0)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive lock on a folder (flock on its descriptor; a no-op where unsupported)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def open_client(uri: str, registry_uri: str | None = None) -> Any:
+    """An ``MlflowClient`` whose store is ready.
+
+    A new sqlite store creates its tables on first use; several processes starting at
+    once would race to create them, so the first use is serialized on the database's
+    folder.
+    """
+    from mlflow.tracking import MlflowClient
+
+    if uri.startswith("sqlite:///") and not uri.endswith(":memory:"):
+        with _folder_lock(Path(uri[len("sqlite:///"):]).parent):
+            client = MlflowClient(uri, registry_uri)
+            with_retry(client.search_experiments, max_results=1)
+        return client
+    return MlflowClient(uri, registry_uri)
+
+
+def local_artifact_root(uri: str) -> Path | None:
+    """Artifacts of a local sqlite store live beside its database, in ``mlartifacts``."""
+    if uri.startswith("sqlite:///") and not uri.endswith(":memory:"):
+        return Path(uri[len("sqlite:///"):]).parent / "mlartifacts"
+    return None
+
+
+def ensure_experiment(client: Any, name: str, artifact_root: Path | None = None) -> str:
+    """The experiment's id: created if missing, restored if deleted.
+
+    ``artifact_root`` (used with a local sqlite store) keeps artifacts beside the
+    project instead of under whatever folder the command happened to run from.
+    """
+    experiment = with_retry(client.get_experiment_by_name, name)
+    if experiment is None:
+        location = artifact_root.resolve().as_uri() if artifact_root is not None else None
+        try:
+            return str(with_retry(client.create_experiment, name,
+                                  artifact_location=location))
+        except Exception as exc:
+            experiment = with_retry(client.get_experiment_by_name, name)
+            if experiment is None:
+                raise TrackingError(f"cannot create experiment '{name}': {exc}") from exc
+    if experiment.lifecycle_stage == "deleted":
+        with_retry(client.restore_experiment, experiment.experiment_id)
+    return str(experiment.experiment_id)
+
+
+@contextmanager
+def tracking_context(run_id: str, uri: str, experiment_id: str | None = None,
+                     registry_uri: str | None = None) -> Iterator[None]:
+    """Expose the run to kmlc's datasets, in this process and in runner subprocesses.
+
+    MLflow 3 files logged models under the "current" experiment, so that is set too;
+    the registry URI, when given, is where the bound model gets registered.
+    """
+    values = {RUN_ID_ENV: run_id, "MLFLOW_TRACKING_URI": uri,
+              "MLFLOW_EXPERIMENT_ID": experiment_id, "MLFLOW_REGISTRY_URI": registry_uri}
+    saved = {key: os.environ.get(key) for key, value in values.items() if value is not None}
+    for key in saved:
+        os.environ[key] = str(values[key])
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def flatten_params(params: Mapping[str, Any], sep: str = ".") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; empty mappings are kept as values."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping) and value:
+            for key, sub in value.items():
+                walk(f"{prefix}{sep}{key}" if prefix else str(key), sub)
+        else:
+            out[prefix] = value
+
+    for key, value in params.items():
+        walk(str(key), value)
+    return out
+
+
+def param_pairs(params: Mapping[str, Any], *, flatten: bool = False, sep: str = ".",
+                long_values: str = "fail", secrets: tuple[str, ...] = ()
+                ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """``params`` as MLflow will store them: ``(params, tags)`` of ``(key, text)`` pairs.
+
+    A value longer than MLflow's limit fails (``fail``), becomes a run tag
+    ``param.KEY`` (``tag``), or is cut at the limit (``truncate``). Secret values are
+    masked. Needs no MLflow import.
+    """
+    flat = flatten_params(params, sep) if flatten else dict(params)
+    pairs: list[tuple[str, str]] = []
+    tags: list[tuple[str, str]] = []
+    for key, value in flat.items():
+        text = mask_secrets(str(value), secrets)
+        if len(text) > MAX_PARAM_VALUE:
+            if long_values == "fail":
+                raise TrackingError(
+                    f"parameter '{key}' is {len(text)} characters long, over MLflow's "
+                    f"limit of {MAX_PARAM_VALUE}",
+                    hint="set tracking.params.long_values to 'tag' or 'truncate', or "
+                         "tracking.params.flatten to true")
+            if long_values == "tag":
+                tags.append((f"param.{key}", text[:MAX_TAG_VALUE]))
+                continue
+            text = text[:MAX_PARAM_VALUE]
+        pairs.append((key, text))
+    return pairs, tags
+
+
+def log_param_pairs(client: Any, run_id: str, params: Sequence[tuple[str, str]],
+                    tags: Sequence[tuple[str, str]] = ()) -> None:
+    """Log prepared pairs in batches of 100 (one ``log_batch`` each)."""
+    from mlflow.entities import Param, RunTag
+
+    batch = [Param(key, value) for key, value in params]
+    run_tags = [RunTag(key, value) for key, value in tags]
+    for start in range(0, len(batch), BATCH_PARAMS):
+        with_retry(client.log_batch, run_id, params=batch[start:start + BATCH_PARAMS],
+                   tags=run_tags if start == 0 else [])
+    if run_tags and not batch:
+        with_retry(client.log_batch, run_id, tags=run_tags)
+
+
+def log_metric_tuples(client: Any, run_id: str,
+                      metrics: Sequence[tuple[str, float, int, int]]) -> None:
+    """Log ``(key, value, timestamp_ms, step)`` tuples, 1,000 per ``log_batch``."""
+    from mlflow.entities import Metric
+
+    entities = [Metric(key, value, timestamp, step) for key, value, timestamp, step in metrics]
+    for start in range(0, len(entities), BATCH_METRICS):
+        with_retry(client.log_batch, run_id, metrics=entities[start:start + BATCH_METRICS])

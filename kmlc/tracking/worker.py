@@ -1,0 +1,370 @@
+"""Run stage, MLflow side: the tracking worker, a second process for kmlc's own MLflow calls.
+
+Importing MLflow and opening its store take about 1.5 s of CPU, and every store call
+holds the interpreter lock. So ``kmlc run`` starts a tracking worker as the command
+starts: a child Python process that imports MLflow while the main process loads the
+file and compiles it, then opens the run, logs the parameters while the nodes run,
+logs what the main process's metric and artifact datasets save, and closes the run.
+The main process imports MLflow only when something else needs it (a model dataset,
+the model logged at the end of a training run). On a machine with two cores or more,
+MLflow's work overlaps Kedro's instead of adding to it.
+
+``Operations`` holds the operations and runs wherever MLflow is imported: in the worker
+(``Remote`` sends it requests), or in this process (``KMLC_TRACKING_WORKER=0``, or when
+the worker cannot be started). Requests are pickled ``(seq, name, args, wait)`` tuples
+on the worker's stdin, answered in order on a pipe of their own. Only ``log_params``
+does not wait for its answer; an error in it is reported by the next request that
+waits, at the latest by ``close_run``, which then marks the run FAILED. The worker
+ignores SIGINT and SIGTERM (the main process decides how the run ends) and, when the
+main process goes away without closing a run, closes it as KILLED.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from kmlc.errors import KmlcError, TrackingError
+
+__all__ = ["Operations", "Remote", "current", "start", "tracker"]
+
+DISABLE_ENV = "KMLC_TRACKING_WORKER"
+_ABANDONED = "the kmlc process ended before closing the run"
+_OPERATIONS = frozenset({"open_run", "log_params", "log_metrics", "log_artifact",
+                         "close_run"})
+
+Pair = tuple[str, str]
+
+
+class Operations:
+    """kmlc's MLflow operations on explicit store URIs and run ids."""
+
+    usable = True  # as ``Remote.usable``: operations in this process are always at hand
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[str, str | None], Any] = {}
+        self.open_runs: dict[str, str] = {}  # run id -> store uri
+        self.failed: dict[str, str] = {}  # run id -> first error of a request not waited for
+
+    def client(self, uri: str, registry: str | None = None) -> Any:
+        from kmlc.tracking.store import open_client
+
+        key = (uri, registry)
+        if key not in self._clients:
+            self._clients[key] = open_client(uri, registry)
+        return self._clients[key]
+
+    def open_run(self, uri: str, registry: str | None, experiment: str,
+                 artifact_root: str | None, run_name: str, tags: dict[str, str],
+                 text: str, http: tuple[int | None, int | None]) -> tuple[str, str]:
+        """Experiment created or restored, run created with ``tags``, ``text`` logged."""
+        from kmlc.tracking import store as tracking
+
+        tracking.configure_http(*http)
+        tracking.check_reachable(uri, http[1])
+        try:
+            client = self.client(uri, registry)
+            experiment_id = tracking.ensure_experiment(
+                client, experiment, Path(artifact_root) if artifact_root else None)
+            run = tracking.with_retry(client.create_run, experiment_id, run_name=run_name,
+                                      tags=tags)
+        except TrackingError:
+            raise
+        except Exception as exc:
+            raise TrackingError(f"cannot open a run on {uri}: {exc}") from exc
+        run_id = str(run.info.run_id)
+        self.open_runs[run_id] = uri
+        tracking.with_retry(client.log_text, run_id, text, "mlproject.yml")
+        return run_id, experiment_id
+
+    def log_params(self, uri: str, run_id: str, params: Sequence[Pair],
+                   tags: Sequence[Pair] = ()) -> None:
+        from kmlc.tracking.store import log_param_pairs
+
+        log_param_pairs(self.client(uri), run_id, params, tags)
+
+    def log_metrics(self, uri: str, run_id: str,
+                    metrics: Sequence[tuple[str, float, int, int]]) -> None:
+        from kmlc.tracking.store import log_metric_tuples
+
+        log_metric_tuples(self.client(uri), run_id, metrics)
+
+    def log_artifact(self, uri: str, run_id: str, path: str, artifact_path: str | None,
+                     folder: bool) -> None:
+        from kmlc.tracking.store import with_retry
+
+        client = self.client(uri)
+        if folder:
+            with_retry(client.log_artifacts, run_id, path, artifact_path)
+        else:
+            with_retry(client.log_artifact, run_id, path, artifact_path)
+
+    def close_run(self, uri: str, run_id: str, status: str,
+                  tags: dict[str, str]) -> tuple[str, str | None]:
+        """Set ``tags`` and terminate; returns the final status and any earlier error.
+
+        A run whose parameters could not be logged is closed as FAILED, not FINISHED.
+        """
+        from kmlc.tracking.store import with_retry
+
+        problem = self.failed.pop(run_id, None)
+        if problem is not None and status == "FINISHED":
+            status = "FAILED"
+            tags = {**tags, "kmlc.error": problem[:5000]}
+        client = self.client(uri)
+        for key, value in tags.items():
+            with_retry(client.set_tag, run_id, key, value)
+        with_retry(client.set_terminated, run_id, status)
+        self.open_runs.pop(run_id, None)
+        return status, problem
+
+    def abandon(self) -> None:
+        """Close every run still open as KILLED (the main process went away)."""
+        for run_id, uri in list(self.open_runs.items()):
+            with contextlib.suppress(Exception):  # best effort on the way out
+                self.close_run(uri, run_id, "KILLED", {"kmlc.error": _ABANDONED})
+
+
+# ---------------------------------------------------------------- main process side
+
+
+class Remote:
+    """The main process's handle on a worker process; safe to share between threads."""
+
+    def __init__(self, verbose: bool = False) -> None:
+        import kmlc
+
+        here = str(Path(kmlc.__file__).resolve().parent.parent)
+        env = dict(os.environ)
+        env["KMLC_VERBOSE"] = "1" if verbose else "0"
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH")]))
+        read_answers, write_answers = os.pipe()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "kmlc.tracking.worker", str(write_answers)],
+            stdin=subprocess.PIPE, env=env, pass_fds=(write_answers,))
+        os.close(write_answers)
+        self._answers: IO[bytes] = os.fdopen(read_answers, "rb")
+        self._owner = os.getpid()
+        self._lock = threading.Lock()
+        self._sent = 0
+        self._ready: dict[int, tuple[str, Any]] = {}
+        self._broken: str | None = None
+        self._open_runs = 0
+
+    @property
+    def pid(self) -> int:
+        return int(self._proc.pid)
+
+    @property
+    def usable(self) -> bool:
+        return os.getpid() == self._owner and self._broken is None and \
+            self._proc.poll() is None
+
+    def _dead(self, exc: BaseException | None = None) -> TrackingError:
+        code = self._proc.poll()
+        self._broken = self._broken or (
+            f"the tracking worker process stopped (exit code {code})" if code is not None
+            else f"the tracking worker process stopped answering ({exc})")
+        return TrackingError(self._broken,
+                             hint="what was logged before stays in the run; local outputs "
+                                  "are intact; KMLC_TRACKING_WORKER=0 tracks in process")
+
+    def send(self, name: str, *args: Any, wait: bool = True) -> int:
+        """Send a request; returns its number (see ``answer``)."""
+        with self._lock:
+            if self._broken:
+                raise self._dead()
+            self._sent += 1
+            seq = self._sent
+            if name == "open_run":
+                self._open_runs += 1
+            try:
+                assert self._proc.stdin is not None
+                pickle.dump((seq, name, args, wait), self._proc.stdin,
+                            protocol=pickle.HIGHEST_PROTOCOL)
+                self._proc.stdin.flush()
+            except (OSError, ValueError) as exc:
+                raise self._dead(exc) from exc
+            return seq
+
+    def answer(self, seq: int) -> Any:
+        """Wait for the answer to request ``seq``; raises the worker's error as TrackingError."""
+        with self._lock:
+            while seq not in self._ready:
+                if self._broken:
+                    raise self._dead()
+                try:
+                    got, kind, value = pickle.load(self._answers)
+                except (OSError, EOFError, pickle.UnpicklingError) as exc:
+                    raise self._dead(exc) from exc
+                self._ready[got] = (kind, value)
+            kind, value = self._ready.pop(seq)
+        if kind == "ok":
+            return value
+        message, hint = value
+        raise TrackingError(message, hint=hint)
+
+    def call(self, name: str, *args: Any) -> Any:
+        return self.answer(self.send(name, *args))
+
+    def log_params(self, uri: str, run_id: str, params: Sequence[Pair],
+                   tags: Sequence[Pair] = ()) -> None:
+        self.send("log_params", uri, run_id, list(params), list(tags), wait=False)
+
+    def log_metrics(self, uri: str, run_id: str,
+                    metrics: Sequence[tuple[str, float, int, int]]) -> None:
+        self.call("log_metrics", uri, run_id, list(metrics))
+
+    def log_artifact(self, uri: str, run_id: str, path: str, artifact_path: str | None,
+                     folder: bool) -> None:
+        self.call("log_artifact", uri, run_id, path, artifact_path, folder)
+
+    def close_run(self, uri: str, run_id: str, status: str,
+                  tags: dict[str, str]) -> tuple[str, str | None]:
+        final, problem = self.call("close_run", uri, run_id, status, tags)
+        self._open_runs -= 1
+        return str(final), problem
+
+    def close(self, timeout: float = 30.0) -> None:
+        """End the worker: it closes any run left open as KILLED, then exits.
+
+        A worker that never opened a run (the file did not validate, tracking was
+        disabled) is stopped at once rather than left to finish importing MLflow.
+        """
+        if os.getpid() != self._owner:
+            return
+        if self._open_runs <= 0 and self._proc.poll() is None:
+            self._proc.kill()
+        try:
+            if self._proc.stdin is not None:
+                self._proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._answers.close()
+
+
+_remote: Remote | None = None
+_local: Operations | None = None
+_guard = threading.Lock()
+
+
+def _enabled() -> bool:
+    return os.environ.get(DISABLE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def start(verbose: bool = False) -> Remote | None:
+    """Start this process's worker if it is enabled and not running; returns it."""
+    global _remote
+    if not _enabled():
+        return None
+    with _guard:
+        if _remote is not None and _remote.usable:
+            return _remote
+        try:
+            _remote = Remote(verbose)
+        except (OSError, ValueError):  # no subprocess here: track in process
+            _remote = None
+            return None
+        atexit.register(_remote.close)
+        return _remote
+
+
+def tracker() -> Remote | Operations:
+    """Where this process's MLflow operations go: the worker, or ``Operations`` in process."""
+    global _local
+    remote = start()
+    if remote is not None:
+        return remote
+    if _local is None:
+        _local = Operations()
+    return _local
+
+
+def current() -> Remote | None:
+    """This process's worker, if it has one running (never a forked child's copy)."""
+    remote = _remote
+    return remote if remote is not None and remote.usable else None
+
+
+# ---------------------------------------------------------------- worker process side
+
+
+def _serve(requests: IO[bytes], answers: IO[bytes]) -> None:
+    import gc
+    import logging
+
+    import mlflow.tracking  # noqa: F401  (the import is the slow part: do it at once)
+
+    # after the import: MLflow sets up its own loggers when it is imported
+    level = logging.INFO if os.environ.get("KMLC_VERBOSE") == "1" else logging.WARNING
+    for name in ("mlflow", "alembic", "py.warnings"):
+        logging.getLogger(name).setLevel(level)
+
+    operations = Operations()
+    first_open = False
+    try:
+        while True:
+            try:
+                seq, name, args, wait = pickle.load(requests)
+            except EOFError:
+                break
+            if name == "open_run" and not gc.isenabled():
+                first_open = True
+            try:
+                if name not in _OPERATIONS:
+                    raise TrackingError(f"unknown tracking operation '{name}'")
+                value = getattr(operations, name)(*args)
+                answer: tuple[Any, ...] = (seq, "ok", value)
+            except Exception as exc:
+                if isinstance(exc, KmlcError):
+                    text, hint = exc.message, exc.hint
+                else:
+                    text, hint = f"{type(exc).__name__}: {exc}", None
+                if not wait:
+                    run_id = args[1] if len(args) > 1 else ""
+                    operations.failed.setdefault(
+                        run_id, f"{name.replace('_', ' ')} failed: {text}")
+                    continue
+                answer = (seq, "error", (text, hint))
+            if wait:
+                pickle.dump(answer, answers, protocol=pickle.HIGHEST_PROTOCOL)
+                answers.flush()
+            if first_open:  # MLflow and its store are loaded: collect from now on
+                first_open = False
+                gc.freeze()
+                gc.enable()
+    finally:
+        operations.abandon()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import gc
+
+    # Importing MLflow and opening its store allocate ~1e6 long-lived objects; the
+    # cyclic collector would scan them over and over (about 20% of the startup time).
+    # It is off until the first run is open, then everything loaded so far is frozen.
+    gc.disable()
+    argv = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    answers = os.fdopen(int(argv[0]), "wb")
+    _serve(sys.stdin.buffer, answers)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,608 @@
+"""Stage 5, checks: names, the graph, paths, dataset types, functions and the model binding."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from project_text import WriteProject, edit_text
+
+from kmlc.config.checks import node_io, run_checks
+from kmlc.config.loader import LoadResult, check_project
+from kmlc.config.source import parse_text
+from kmlc.errors import BindingError, ConfigError
+
+
+@pytest.fixture
+def check(write_project: WriteProject, demo_yaml: str) -> Callable[..., LoadResult]:
+    """``check(*(old, new), nodes=...)``: validate the demo project edited by the pairs."""
+
+    def run(*pairs: tuple[str, str], nodes: str | None = None, extra: str = "",
+            files: dict[str, str] | None = None) -> LoadResult:
+        kwargs = {"nodes": nodes} if nodes is not None else {}
+        path = write_project(edit_text(demo_yaml, *pairs) + extra, files=files, **kwargs)
+        return check_project(path)
+
+    return run
+
+
+def _only(result: LoadResult, code: str) -> ConfigError:
+    matching = [e for e in result.errors if e.code == code]
+    assert len(matching) == 1, [str(e) for e in result.errors]
+    return matching[0]
+
+
+def _where(err: ConfigError) -> tuple[str, int, int, str]:
+    return (err.code, err.line, err.column, err.path)
+
+
+# ----------------------------------------------------------------- node_io
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, []),
+        ("a", [("a", ())]),
+        (["a", "b"], [("a", (0,)), ("b", (1,))]),
+        ({"x": "a", "y": "b"}, [("a", ("x",)), ("b", ("y",))]),
+    ],
+)
+def test_node_io(value: object, expected: list[tuple[str, tuple[object, ...]]]) -> None:
+    assert node_io(value) == expected
+
+
+def test_run_checks_on_a_valid_document(demo_yaml: str, write_project: WriteProject) -> None:
+    path = write_project(demo_yaml)
+    result = run_checks(parse_text(demo_yaml, "m.yml"), path.parent, [path.parent])
+    assert result.errors == []
+    assert result.warnings == []
+
+
+def test_valid_demo(check: Callable[..., LoadResult]) -> None:
+    result = check()
+    assert result.errors == [] and result.warnings == []
+    assert result.spec is not None
+
+
+# ----------------------------------------------------------------- names
+
+
+def test_duplicate_node_name(check: Callable[..., LoadResult]) -> None:
+    err = _only(check(("name: fit\n", "name: clean\n")), "KMLC301")
+    assert _where(err) == ("KMLC301", 17, 11, "nodes[1].name")
+    assert err.message == "node name 'clean' is already used by nodes[0]"
+    assert err.hint == "node names must be unique"
+
+
+def test_dataset_produced_twice(check: Callable[..., LoadResult]) -> None:
+    err = _only(check(("outputs: score", "outputs: model_file")), "KMLC302")
+    assert _where(err) == ("KMLC302", 25, 14, "nodes[2].outputs")
+    assert err.message == "dataset 'model_file' is already produced by node 'fit'"
+    assert err.hint == "each dataset is produced by at most one node"
+
+
+@pytest.mark.parametrize("output", ["params:alpha", "parameters"])
+def test_parameters_are_read_only(check: Callable[..., LoadResult], output: str) -> None:
+    err = _only(check(("outputs: score", f"outputs: [{output}]")), "KMLC302")
+    assert _where(err) == ("KMLC302", 25, 15, "nodes[2].outputs[0]")
+    assert err.message == f"'{output}' cannot be an output: parameters are read-only"
+
+
+def test_undeclared_input_with_suggestion(check: Callable[..., LoadResult]) -> None:
+    err = _only(check(("{model: model_file,", "{model: model_fil,")), "KMLC303")
+    assert _where(err) == ("KMLC303", 24, 21, "nodes[2].inputs.model")
+    assert err.message == "input 'model_fil' is not a declared dataset nor any node's output"
+    assert err.hint == "did you mean 'model_file'?"
+
+
+def test_undeclared_input_without_suggestion(check: Callable[..., LoadResult]) -> None:
+    err = _only(check(("inputs: instances", "inputs: zzz")), "KMLC303")
+    assert _where(err) == ("KMLC303", 14, 13, "nodes[0].inputs")
+    assert err.hint is None
+
+
+@pytest.mark.parametrize(
+    ("param", "hint"),
+    [
+        ("params:alpah", "did you mean 'params:alpha'?"),
+        ("params:split.rati", "did you mean 'params:split.ratio'?"),
+        ("params:alpha.value", "did you mean 'params:alpha'?"),
+        ("params:alpha.deeper", None),
+        ("params:zzzzzz", None),
+    ],
+)
+def test_missing_parameter(check: Callable[..., LoadResult], param: str,
+                           hint: str | None) -> None:
+    err = _only(check(("params:alpha,", f"{param},")), "KMLC304")
+    assert _where(err) == ("KMLC304", 19, 24, "nodes[1].inputs[1]")
+    assert err.message == f"parameter '{param[7:]}' is not defined in `parameters`"
+    assert err.hint == hint
+
+
+def test_unused_dataset_and_parameter_are_warnings(check: Callable[..., LoadResult]) -> None:
+    result = check(("  score:", "  orphan: {type: mlflow.metric}\n  score:"),
+                   ("  alpha: 0.5\n", "  alpha: 0.5\n  unused: 1\n"))
+    assert result.errors == []
+    assert result.spec is not None
+    assert sorted((w.code, w.line, w.column, w.path, w.severity) for w in result.warnings) == [
+        ("KMLC350", 10, 3, "datasets.orphan", "warning"),
+        ("KMLC351", 5, 3, "parameters.unused", "warning"),
+    ]
+    assert sorted(w.message for w in result.warnings) == [
+        "dataset 'orphan' is not used by any node",
+        "parameter 'unused' is not read by any node",
+    ]
+
+
+def test_reading_all_parameters_uses_every_parameter(check: Callable[..., LoadResult],
+                                                     demo_nodes: str) -> None:
+    nodes = demo_nodes + "\n\ndef use_all(parameters):\n    return parameters\n"
+    result = check(("  alpha: 0.5\n", "  alpha: 0.5\n  unused: 1\n"), nodes=nodes)
+    assert [w.code for w in result.warnings] == ["KMLC351"]
+    result = check(("  alpha: 0.5\n", "  alpha: 0.5\n  unused: 1\n"),
+                   ("  - name: predict", "  - {name: all, func: demo_nodes.use_all, "
+                    "inputs: parameters, outputs: p_all}\n  - name: predict"), nodes=nodes)
+    assert result.warnings == []
+
+
+def test_graph_checks_wait_for_clean_names(check: Callable[..., LoadResult]) -> None:
+    result = check(("name: fit\n", "name: clean\n"),
+                   ("inputs: instances", "inputs: score"))
+    assert sorted(e.code for e in result.errors) == ["KMLC301"]
+
+
+# ----------------------------------------------------------------- graph
+
+
+def test_cycle(check: Callable[..., LoadResult]) -> None:
+    result = check(("inputs: instances", "inputs: score"), ("model:\n  input: instances\n", ""))
+    err = _only(result, "KMLC310")
+    assert _where(err) == ("KMLC310", 14, 13, "nodes[0].inputs")
+    assert err.message == "the nodes form a cycle: clean -> evaluate -> clean"
+
+
+def test_self_loop(check: Callable[..., LoadResult]) -> None:
+    err = _only(check(("[features, params:alpha,", "[model_file, params:alpha,")), "KMLC310")
+    assert err.message == "the nodes form a cycle: fit -> fit"
+    assert err.path == "nodes[1].inputs"
+
+
+def test_pipeline_with_unknown_tag(check: Callable[..., LoadResult]) -> None:
+    err = _only(check(("etl: {tags: [training]}", "etl: {tags: [trainin]}")), "KMLC312")
+    assert _where(err) == ("KMLC312", 33, 16, "pipelines.etl.tags[0]")
+    assert (err.message, err.hint) == ("no node has tag 'trainin'", "did you mean 'training'?")
+
+
+def test_pipeline_with_unknown_node(check: Callable[..., LoadResult]) -> None:
+    err = _only(check(("etl: {tags: [training]}", "etl: {nodes: [clena, fit]}")), "KMLC312")
+    assert _where(err) == ("KMLC312", 33, 17, "pipelines.etl.nodes[0]")
+    assert (err.message, err.hint) == ("no node is named 'clena'", "did you mean 'clean'?")
+
+
+def test_pipeline_selecting_nothing(check: Callable[..., LoadResult]) -> None:
+    err = _only(check(("etl: {tags: [training]}", "etl: {tags: []}")), "KMLC311")
+    assert _where(err) == ("KMLC311", 33, 8, "pipelines.etl")
+    assert err.message == "pipeline 'etl' selects no node"
+
+
+def test_tracking_disabled_for_unknown_pipeline(check: Callable[..., LoadResult]) -> None:
+    result = check(("model:\n", "tracking: {disable_for: [etl, trainign]}\nmodel:\n"))
+    assert result.errors == []
+    [warning] = result.warnings
+    assert (warning.code, warning.severity, warning.path) == (
+        "KMLC313", "warning", "tracking.disable_for[1]")
+    assert warning.message == "pipeline 'trainign' does not exist"
+    assert warning.hint == "did you mean 'training'?"
+
+
+# ----------------------------------------------------------------- paths
+
+
+@pytest.mark.parametrize(
+    ("filepath", "column"),
+    [("../../etc/passwd", 50), ("data/../../x.csv", 50), ("./../x.csv", 50)],
+)
+def test_relative_path_outside_the_project(check: Callable[..., LoadResult], filepath: str,
+                                           column: int) -> None:
+    err = _only(check(("filepath: data/instances.csv", f"filepath: {filepath}")), "KMLC320")
+    assert _where(err) == ("KMLC320", 7, column, "datasets.instances.filepath")
+    assert err.message == f"'{filepath}' resolves outside the project folder"
+    assert err.hint and "allow_outside: true" in err.hint
+
+
+def test_outside_paths_allowed_on_request(check: Callable[..., LoadResult]) -> None:
+    result = check(("filepath: data/instances.csv",
+                    "filepath: ../shared/instances.csv, allow_outside: true"))
+    assert result.errors == []
+
+
+@pytest.mark.parametrize("filepath", ["s3://bucket/instances.csv", "data/./instances.csv",
+                                      "data/sub/../instances.csv"])
+def test_urls_and_inner_paths_are_fine(check: Callable[..., LoadResult], filepath: str) -> None:
+    assert check(("filepath: data/instances.csv", f"filepath: {filepath}")).errors == []
+
+
+def test_partitioned_path_outside(check: Callable[..., LoadResult]) -> None:
+    result = check(("  score:", "  parts: {type: partitions.PartitionedDataset, path: ../out, "
+                    "dataset: pandas.CSVDataset}\n  score:"))
+    err = _only(result, "KMLC320")
+    assert err.path == "datasets.parts.path"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path"),
+    [
+        ("  input: instances\n", "  input: instances\n  artifact_path: a/../../x\n",
+         "model.artifact_path"),
+        ("filepath: data/model.pkl}", "filepath: data/model.pkl, track: {artifact_path: ../x}}",
+         "datasets.model_file.track.artifact_path"),
+        ("filepath: data/model.pkl}", "filepath: data/model.pkl, track: {artifact_path: /etc}}",
+         "datasets.model_file.track.artifact_path"),
+        ("{type: mlflow.metric}", "{type: mlflow.model, flavor: mlflow.sklearn, "
+         "artifact_path: x/../../y}", "datasets.score.artifact_path"),
+    ],
+)
+def test_artifact_paths(check: Callable[..., LoadResult], old: str, new: str, path: str) -> None:
+    err = _only(check((old, new)), "KMLC321")
+    assert err.path == path
+    assert err.line >= 8
+
+
+# ----------------------------------------------------------------- dataset types
+
+
+@pytest.mark.parametrize(
+    ("type_name", "message", "hint"),
+    [
+        ("pandas.CSVDatset", "unknown dataset type 'pandas.CSVDatset'",
+         "did you mean 'pandas.CSVDataset'?"),
+        ("pandaz.CSVDataset", "unknown dataset type 'pandaz.CSVDataset'",
+         "did you mean 'pandas.CSVDataset'?"),
+        ("MemoryDatset", "unknown dataset type 'MemoryDatset'", "did you mean 'MemoryDataset'?"),
+        ("kedro_datasets.pandas.NopeDataset", "unknown dataset type "
+         "'kedro_datasets.pandas.NopeDataset'", None),
+    ],
+)
+def test_unknown_dataset_types(check: Callable[..., LoadResult], type_name: str, message: str,
+                               hint: str | None) -> None:
+    err = _only(check(("type: pandas.CSVDataset, filepath: data/instances.csv",
+                       f"type: {type_name}, filepath: data/instances.csv")), "KMLC331")
+    assert _where(err) == ("KMLC331", 7, 21, "datasets.instances.type")
+    assert err.message == message
+    if hint:
+        assert err.hint == hint
+
+
+def test_unknown_mlflow_dataset_type(check: Callable[..., LoadResult]) -> None:
+    err = _only(check(("{type: mlflow.metric}", "{type: mlflow.metricz}")), "KMLC331")
+    assert (err.message, err.hint) == ("unknown MLflow dataset type 'mlflow.metricz'",
+                                       "did you mean 'mlflow.metric'?")
+
+
+@pytest.mark.parametrize("type_name", ["MemoryDataset", "kedro_datasets.pandas.CSVDataset",
+                                       "pickle.PickleDataset", "json.JSONDataset"])
+def test_known_dataset_types(check: Callable[..., LoadResult], type_name: str) -> None:
+    result = check(("type: pandas.CSVDataset, filepath: data/instances.csv",
+                    f"type: {type_name}, filepath: data/instances.csv"))
+    assert [e for e in result.errors if e.code == "KMLC331"] == []
+
+
+# ----------------------------------------------------------------- functions
+
+
+def test_module_not_found(check: Callable[..., LoadResult]) -> None:
+    err = _only(check(("func: demo_nodes.clean", "func: demo_node.clean")), "KMLC401")
+    assert _where(err) == ("KMLC401", 13, 11, "nodes[0].func")
+    assert (err.message, err.hint) == ("module 'demo_node' not found", "did you mean 'demo_nodes'?")
+
+
+def test_module_not_found_lists_local_modules(check: Callable[..., LoadResult]) -> None:
+    err = _only(check(("func: demo_nodes.clean", "func: zzz_qqq.clean")), "KMLC401")
+    assert err.hint == "modules in the code folders: demo_nodes"
+
+
+@pytest.mark.parametrize(
+    ("module", "message"),
+    [
+        ("raise RuntimeError('no')\n", "importing module 'demo_nodes' raised RuntimeError: no"),
+        ("import kmlc_not_installed_pkg\n", "importing module 'demo_nodes' failed: no module "
+         "named 'kmlc_not_installed_pkg'"),
+        ("def clean(x)\n", "importing module 'demo_nodes' raised SyntaxError: expected ':'"),
+    ],
+)
+def test_module_import_fails(check: Callable[..., LoadResult], module: str, message: str) -> None:
+    result = check(nodes=module)
+    errors = [e for e in result.errors if e.code == "KMLC402"]
+    assert len(errors) == 4  # one per node
+    assert errors[0].path == "nodes[0].func"
+    assert errors[0].message.startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("func", "message", "hint"),
+    [
+        ("demo_nodes.claen", "module 'demo_nodes' has no function 'claen'",
+         "did you mean 'clean'?"),
+        ("demo_nodes:nothing_here", "module 'demo_nodes' has no function 'nothing_here'", None),
+        ("demo_nodes:clean.inner", "module 'demo_nodes' has no function 'clean.inner'", None),
+    ],
+)
+def test_function_not_found(check: Callable[..., LoadResult], func: str, message: str,
+                            hint: str | None) -> None:
+    err = _only(check(("func: demo_nodes.clean", f"func: {func}")), "KMLC403")
+    assert _where(err) == ("KMLC403", 13, 11, "nodes[0].func")
+    assert (err.message, err.hint) == (message, hint)
+
+
+def test_not_callable(check: Callable[..., LoadResult]) -> None:
+    err = _only(check(("func: demo_nodes.clean", "func: demo_nodes.CONSTANT")), "KMLC404")
+    assert err.message == "'demo_nodes.CONSTANT' is not callable"
+
+
+def test_colon_form_is_accepted(check: Callable[..., LoadResult]) -> None:
+    assert check(("func: demo_nodes.clean", "func: demo_nodes:clean")).errors == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "message"),
+    [
+        ("func: demo_nodes.clean", "func: demo_nodes.no_args", "nodes[0].inputs",
+         "demo_nodes.no_args() does not accept the 1 input: too many positional arguments"),
+        ("inputs: [features, params:alpha, params:split]", "inputs: [features]",
+         "nodes[1].inputs", "demo_nodes.fit(features, alpha, split) does not accept the 1 input: "
+         "missing a required argument: 'alpha'"),
+        ("{model: model_file, features: features}", "{m: model_file, features: features}",
+         "nodes[2].inputs", "demo_nodes.evaluate(model, features) does not accept the inputs "
+         "['features', 'm']: missing a required argument: 'model'"),
+        ("    inputs: instances\n", "", "nodes[0].func",
+         "demo_nodes.clean(instances) does not accept the 0 inputs: missing a required "
+         "argument: 'instances'"),
+    ],
+)
+def test_signature_mismatch(check: Callable[..., LoadResult], old: str, new: str, path: str,
+                            message: str) -> None:
+    err = _only(check((old, new)), "KMLC405")
+    assert (err.path, err.message) == (path, message)
+
+
+def test_functions_come_from_the_code_folders(write_project: WriteProject,
+                                              demo_yaml: str, demo_nodes: str) -> None:
+    text = edit_text(demo_yaml, ("name: demo\n", "name: demo\ncode: [src]\n"))
+    path = write_project(text, nodes=None, files={"src/demo_nodes.py": demo_nodes})
+    result = check_project(path)
+    assert result.errors == []
+    assert result.spec is not None
+    assert result.spec.code == (path.parent / "src",)
+
+
+def test_same_module_name_in_two_projects(tmp_path: Path, demo_yaml: str,
+                                          demo_nodes: str) -> None:
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    for folder, nodes in ((good, demo_nodes), (bad, demo_nodes.replace("def clean(", "def c("))):
+        folder.mkdir()
+        (folder / "mlproject.yml").write_text(demo_yaml)
+        (folder / "demo_nodes.py").write_text(nodes)
+    assert check_project(good / "mlproject.yml").errors == []
+    assert [e.code for e in check_project(bad / "mlproject.yml").errors] == ["KMLC403"]
+    assert check_project(good / "mlproject.yml").errors == []
+
+
+# ----------------------------------------------------------------- model binding
+
+
+def test_binding_errors_are_binding_errors(check: Callable[..., LoadResult]) -> None:
+    result = check(("  input: instances\n", "  input: instance\n"))
+    assert result.errors
+    assert all(isinstance(e, BindingError) for e in result.errors)
+
+
+def test_no_training_nodes(check: Callable[..., LoadResult]) -> None:
+    result = check(("tags: [training, inference]", "tags: [inference]"),
+                   ("tags: [training]", "tags: [fit]"), ("tags: [training]", "tags: [fit]"),
+                   ("etl: {tags: [training]}", "etl: {tags: [fit]}"))
+    err = _only(result, "KMLC501")
+    assert _where(err) == ("KMLC501", 35, 3, "model")
+    assert (err.message, err.hint) == ("no node is tagged 'training'",
+                                       "tag the training nodes [training]")
+
+
+def test_no_inference_nodes(check: Callable[..., LoadResult]) -> None:
+    result = check(("tags: [training, inference]", "tags: [training]"),
+                   ("tags: [inference]", "tags: [serve]"))
+    err = _only(result, "KMLC501")
+    assert err.message == "no node is tagged 'inference'"
+
+
+def test_model_input_not_read(check: Callable[..., LoadResult]) -> None:
+    result = check(("  input: instances\n", "  input: instance\n"))
+    errors = [e for e in result.errors if e.code == "KMLC502"]
+    assert [(e.line, e.column, e.path) for e in errors] == [(35, 10, "model.input")] * 2
+    assert [e.message for e in errors] == [
+        "model.input 'instance' is not an input of the training pipeline",
+        "model.input 'instance' is not an input of the inference pipeline",
+    ]
+    assert errors[0].hint == "did you mean 'instances'?"
+
+
+def test_inference_input_not_from_training(check: Callable[..., LoadResult]) -> None:
+    result = check(("  score:", "  lookup: {type: pandas.CSVDataset, filepath: data/l.csv}\n"
+                    "  score:"), ("inputs: [model_file, features]", "inputs: [lookup, features]"))
+    err = _only(result, "KMLC503")
+    assert _where(err) == ("KMLC503", 30, 13, "nodes[3].inputs")
+    assert err.message == "inference input 'lookup' is not produced by the training pipeline"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path"),
+    [
+        ("  model_file: {type: pickle.PickleDataset, filepath: data/model.pkl}\n", "",
+         "nodes[3].inputs"),
+        ("  model_file: {type: pickle.PickleDataset, filepath: data/model.pkl}\n",
+         "  model_file: {type: mlflow.model, flavor: mlflow.sklearn}\n", "datasets.model_file"),
+        ("  model_file: {type: pickle.PickleDataset, filepath: data/model.pkl}\n",
+         "  model_file: {type: MemoryDataset}\n", "datasets.model_file"),
+    ],
+)
+def test_inference_input_must_be_a_file(check: Callable[..., LoadResult], old: str, new: str,
+                                        path: str) -> None:
+    err = _only(check((old, new)), "KMLC504")
+    assert err.path == path
+    assert err.message == ("inference input 'model_file' must be persisted to a file dataset "
+                           "to be packed into the model")
+    assert err.hint and "pickle.PickleDataset" in err.hint
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "found", "line"),
+    [
+        ("outputs: predictions", "outputs: [predictions, extra]", "extra, predictions", 35),
+        ("    outputs: predictions\n", "", "none", 34),
+    ],
+)
+def test_inference_needs_one_free_output(check: Callable[..., LoadResult], old: str, new: str,
+                                         found: str, line: int) -> None:
+    err = _only(check((old, new)), "KMLC505")
+    assert _where(err) == ("KMLC505", line, 3, "model")
+    assert err.message == ("the inference pipeline must have exactly one free output, "
+                           f"found: {found}")
+
+
+def test_binding_waits_for_other_errors(check: Callable[..., LoadResult]) -> None:
+    result = check(("  input: instances\n", "  input: instance\n"),
+                   ("func: demo_nodes.clean", "func: demo_nodes.claen"))
+    assert [e.code for e in result.errors] == ["KMLC403"]
+
+
+# ----------------------------------------------------------------- once known bugs
+
+
+def test_nul_byte_in_filepath_is_a_config_error(check: Callable[..., LoadResult]) -> None:
+    try:
+        result = check(("filepath: data/instances.csv", 'filepath: "data/\\0x.csv"'))
+    except ValueError as exc:
+        raise AssertionError(f"ValueError escaped: {exc}") from exc
+    err = _only(result, "KMLC320")
+    assert _where(err) == ("KMLC320", 7, 50, "datasets.instances.filepath")
+    assert err.message == '"data/\\u0000x.csv" contains a NUL character'
+
+
+@pytest.mark.parametrize("filepath", ["/etc/passwd", "file:///etc/passwd", "/"])
+def test_absolute_path_outside_the_project(check: Callable[..., LoadResult],
+                                           filepath: str) -> None:
+    err = _only(check(("filepath: data/instances.csv", f"filepath: {filepath}")), "KMLC320")
+    assert _where(err) == ("KMLC320", 7, 50, "datasets.instances.filepath")
+    assert err.message == f"'{filepath}' is outside the project folder"
+    assert err.hint and "allow_outside: true" in err.hint
+
+
+def test_absolute_path_allowed_on_request_or_inside(check: Callable[..., LoadResult],
+                                                    tmp_path: Path) -> None:
+    assert check(("filepath: data/instances.csv",
+                  "filepath: /etc/passwd, allow_outside: true")).errors == []
+    inside = tmp_path.resolve() / "data" / "instances.csv"
+    assert check(("filepath: data/instances.csv", f"filepath: {inside}")).errors == []
+    assert check(("filepath: data/instances.csv", f"filepath: file://{inside}")).errors == []
+
+
+def test_allow_outside_never_reaches_kedro(write_project: WriteProject, demo_yaml: str) -> None:
+    path = write_project(edit_text(demo_yaml, ("filepath: data/instances.csv",
+                                           "filepath: /etc/passwd, allow_outside: true")))
+    spec = check_project(path).spec
+    assert spec is not None
+    assert "allow_outside" not in spec.datasets["instances"].config
+
+
+def test_dataset_type_check_imports_nothing(write_project: WriteProject, demo_yaml: str) -> None:
+    text = edit_text(demo_yaml, ("{type: mlflow.metric}", "{type: kedro.runner.nothing.X}"))
+    path = write_project(text)
+    code = textwrap.dedent(f"""
+        import sys
+        from kmlc.config.loader import check_project
+        result = check_project({str(path)!r})
+        assert [e.code for e in result.errors] == ["KMLC331"], result.errors
+        print("kedro.runner" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_full_import_path_type_is_found_without_importing(write_project: WriteProject,
+                                                          demo_yaml: str) -> None:
+    text = edit_text(demo_yaml, ("{type: mlflow.metric}",
+                             "{type: kedro.io.memory_dataset.MemoryDataset}"))
+    path = write_project(text)
+    code = textwrap.dedent(f"""
+        import sys
+        from kmlc.config.loader import check_project
+        result = check_project({str(path)!r})
+        assert [e.code for e in result.errors if e.code == "KMLC331"] == [], result.errors
+        print(sorted(m for m in sys.modules if m == "kedro" or m.startswith("kedro.")))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+# ----------------------------------------------------------------- reading without importing
+
+
+def _static_project(write_project: WriteProject, demo_yaml: str, module: str, source: str,
+                    flag: Path) -> Path:
+    """The demo project with its functions in ``module`` (a name no other test imports)."""
+    text = demo_yaml.replace("demo_nodes.", f"{module}.")
+    return write_project(text, nodes=None, files={
+        f"{module}.py": source + f"\nopen({str(flag)!r}, 'w').close()  # imported?\n"})
+
+
+def test_plain_functions_are_read_without_importing_their_module(
+        write_project: WriteProject, demo_yaml: str, demo_nodes: str, tmp_path: Path) -> None:
+    flag = tmp_path / "imported.flag"
+    path = _static_project(write_project, demo_yaml, "static_nodes_plain", demo_nodes, flag)
+    assert check_project(path).errors == []
+    assert not flag.exists() and "static_nodes_plain" not in sys.modules
+
+
+@pytest.mark.parametrize(
+    ("module", "edit", "code"),
+    [
+        # a mismatch is confirmed by importing, for the exact signature in the message
+        ("static_nodes_mismatch", ("def clean(instances):", "def clean(instances, extra):"),
+         "KMLC405"),
+        # a top-level import of a package that is not installed is still found
+        ("static_nodes_missing", ('"""Node functions', 'import kmlc_not_installed_pkg\n"""'),
+         "KMLC402"),
+    ],
+)
+def test_reading_falls_back_to_importing_on_any_doubt(
+        write_project: WriteProject, demo_yaml: str, demo_nodes: str, tmp_path: Path,
+        module: str, edit: tuple[str, str], code: str) -> None:
+    path = _static_project(write_project, demo_yaml, module, demo_nodes.replace(*edit),
+                           tmp_path / "imported.flag")
+    assert code in {e.code for e in check_project(path).errors}
+
+
+@pytest.mark.parametrize(
+    ("module", "edit"),
+    [
+        ("static_nodes_decorated", ("def clean(instances):",
+                                    "def deco(f):\n    return f\n\n\n@deco\n"
+                                    "def clean(instances):")),
+        ("static_nodes_rebound", ("CONSTANT = 3", "CONSTANT = 3\nclean = len")),
+        ("static_nodes_imported", ("CONSTANT = 3",
+                                   "CONSTANT = 3\nfrom os.path import basename as clean")),
+    ],
+)
+def test_decorated_or_rebound_functions_are_imported(
+        write_project: WriteProject, demo_yaml: str, demo_nodes: str, tmp_path: Path,
+        module: str, edit: tuple[str, str]) -> None:
+    flag = tmp_path / "imported.flag"
+    source = demo_nodes.replace(*edit)
+    path = _static_project(write_project, demo_yaml, module, source, flag)
+    check_project(path)
+    assert flag.exists()

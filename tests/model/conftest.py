@@ -1,0 +1,27 @@
+"""Fixtures of the export tests: a trained mini project (one training run, shared)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from mini_project import write_mini
+
+
+@pytest.fixture(scope="module")
+def trained_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """One trained project per test module: (project file, training run id)."""
+    import os
+
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+    from kmlc import RunOptions, load_project, run_pipeline
+
+    path = write_mini(tmp_path_factory.mktemp("trained") / "proj")
+    result = run_pipeline(load_project(path), "training", RunOptions(progress=False))
+    yield path, str(result.run_id)

@@ -1,0 +1,128 @@
+"""export-model and predict: real logged models, loaded in fresh processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from mlflow.tracking import MlflowClient
+
+from kmlc.cli import main
+from kmlc.compiler.plan import plan_from_spec
+from kmlc.config.loader import load_project
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def test_plan_is_ordered_and_explicit(trained_template) -> None:
+    path, _ = trained_template
+    plan = plan_from_spec(load_project(path))
+    assert plan.input == "instances" and plan.output == "predictions"
+    assert [s.name for s in plan.steps] == ["clean", "predict"]
+    assert [a.name for a in plan.artifacts] == ["classifier"]
+    assert plan.artifacts[0].config == {"type": "pickle.PickleDataset"}
+    assert plan.params == {"params:threshold": 0.5}
+    assert plan.modules == ("mini_nodes",)
+
+
+def test_export_run_to_folder_is_checked_and_path_free(trained_template, tmp_path) -> None:
+    path, run_id = trained_template
+    out = tmp_path / "exported"
+    code, output = _cli("export-model", "-f", str(path), "--run-id", run_id, "-o", str(out))
+    assert code == 0, output
+    assert "loaded and predicted in a fresh process" in output
+    text = "\n".join(p.read_text(errors="ignore") for p in out.rglob("*") if p.is_file())
+    assert str(path.parent) not in text
+    model = mlflow.pyfunc.load_model(str(out))
+    frame = pd.read_csv(path.parent / "data/01_raw/instances.csv")
+    assert list(model.predict(frame.head(3)).columns) == ["proba", "label"]
+    # an existing, non-empty folder is refused unless --force
+    code, output = _cli("export-model", "-f", str(path), "--run-id", run_id, "-o", str(out))
+    assert code == 1 and "exists and is not empty" in output and "--force" in output
+    code, output = _cli("export-model", "-f", str(path), "--latest", "-o", str(out), "--force")
+    assert code == 0, output
+
+
+def test_export_from_local_and_register_with_alias(trained_template, tmp_path) -> None:
+    path, _ = trained_template
+    out = tmp_path / "local"
+    code, output = _cli("export-model", "-f", str(path), "--from-local", "-o", str(out),
+                        "--register", "mini-local", "--alias", "champion")
+    assert code == 0, output
+    assert (out / "MLmodel").exists()
+    client = MlflowClient(f"sqlite:///{path.parent / 'mlflow.db'}")
+    version = client.get_model_version_by_alias("mini-local", "champion")
+    assert str(version.version) == "1"
+    mlflow.set_tracking_uri(f"sqlite:///{path.parent / 'mlflow.db'}")
+    model = mlflow.pyfunc.load_model("models:/mini-local@champion")
+    frame = pd.read_csv(path.parent / "data/01_raw/instances.csv")
+    assert len(model.predict(frame)) == len(frame)
+
+
+def test_predict_command_on_a_file(trained_template, tmp_path) -> None:
+    path, run_id = trained_template
+    out = tmp_path / "pred.csv"
+    exe = str(Path(sys.executable).parent / "kmlc")
+    done = subprocess.run([exe, "predict", "-m", f"runs:/{run_id}/model", "-i",
+                           str(path.parent / "data/01_raw/instances.csv"), "-o", str(out),
+                           "--tracking-uri", f"sqlite:///{path.parent / 'mlflow.db'}",
+                           "--param", "threshold=2.0"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    frame = pd.read_csv(out)
+    assert len(frame) == 40 and frame["label"].sum() == 0
+
+
+def test_usage_errors_are_clean(trained_template, tmp_path) -> None:
+    path, _ = trained_template
+    code, output = _cli("export-model", "-f", str(path), "-o", str(tmp_path / "x"))
+    assert code == 2 and "exactly one of" in output
+    code, output = _cli("export-model", "-f", str(path), "--run-id", "0" * 32, "-o",
+                        str(tmp_path / "y"))
+    assert code == 1 and "Traceback" not in output
+    assert not (tmp_path / "y").exists()
+    code, output = _cli("predict", "-m", str(tmp_path / "nope"), "-i", str(path))
+    assert code == 1 and "Traceback" not in output
+
+
+def test_broken_model_is_reported_not_shipped(trained_template, tmp_path) -> None:
+    from kmlc.errors import ExportError
+    from kmlc.model.export import check_model, save_pipeline_model
+
+    path, _ = trained_template
+    spec = load_project(path)
+    staged = tmp_path / "staged"
+    save_pipeline_model(spec, staged, pd.read_csv(path.parent / "data/01_raw/instances.csv"))
+    check_model(staged)  # a good model passes
+    (staged / "code" / "mini_nodes.py").write_text("raise ImportError('gone')\n")
+    with pytest.raises(ExportError, match="fails when loaded outside the project"):
+        check_model(staged)
+
+
+def test_signature_none_example_off_and_explicit_requirements(trained_template,
+                                                              tmp_path) -> None:
+    from kmlc.model.export import save_pipeline_model
+
+    path, _ = trained_template
+    text = path.read_text().replace(
+        "model:\n  input: instances\n",
+        "model:\n  input: instances\n  signature: none\n  input_example: false\n"
+        "  pip_requirements: [scikit-learn, pandas]\n")
+    variant = path.with_name("variant.yml")
+    variant.write_text(text)
+    out = tmp_path / "variant-model"
+    save_pipeline_model(load_project(variant), out,
+                        pd.read_csv(path.parent / "data/01_raw/instances.csv"))
+    model = mlflow.pyfunc.load_model(str(out))
+    assert model.metadata.signature is None
+    assert not (out / "input_example.json").exists()
+    assert (out / "requirements.txt").read_text().split() == [
+        "mlflow==" + mlflow.__version__, "scikit-learn", "pandas"]
