@@ -33,7 +33,7 @@ _LAZY = {
     "RunOptions": "kmlc.run",
     "RunResult": "kmlc.run",
     "export_model": "kmlc.model.export",
-    "log_pipeline_model": "kmlc.model.export",
+    "log_pipeline_model": "kmlc.model.build",
 }
 
 __all__ = [

@@ -269,7 +269,7 @@ def predict(model_uri: str, input_path: str, output_path: str | None, input_type
 
     from ruamel.yaml import YAML
 
-    from kmlc.model.export import predict_file
+    from kmlc.model.predict import predict_file
 
     if tracking_uri:
         os.environ["MLFLOW_TRACKING_URI"] = tracking_uri

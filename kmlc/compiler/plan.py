@@ -18,9 +18,14 @@ from typing import Any
 from kmlc.config.spec import NodeSpec, ProjectSpec, param_value
 from kmlc.errors import BindingError
 
-__all__ = ["PLAN_VERSION", "ArtifactRef", "InferencePlan", "Step", "plan_from_spec"]
+__all__ = ["PLAN_ARTIFACT", "PLAN_FILE", "PLAN_VERSION", "ArtifactRef", "InferencePlan", "Step",
+           "plan_from_spec"]
 
 PLAN_VERSION = 1
+PLAN_FILE = "kmlc_plan.json"
+# the artifact name the model runtime reads the plan under (kmlc/model/runtime.py keeps
+# its own copy: it imports nothing of kmlc; a test checks the two agree)
+PLAN_ARTIFACT = "kmlc_plan"
 # Keys of a dataset config that describe where or how to write, not how to read.
 _DROPPED_KEYS = ("filepath", "path", "credentials", "fs_args", "save_args", "versioned",
                  "metadata", "run_id")

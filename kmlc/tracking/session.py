@@ -42,6 +42,7 @@ class TrackedRun:
         self.client: Any = None
         self.run_id = ""
         self.uri = ""
+        self.registry_uri: str | None = None
         self.model_uri: str | None = None
         self.notes: list[str] = []
         self.status = "RUNNING"
@@ -59,11 +60,14 @@ class TrackedRun:
         spec = self.spec
         self.uri = tracking.resolve_tracking_uri(self.options.tracking_uri or spec.tracking.uri,
                                                  spec.root)
+        if spec.tracking.registry_uri:
+            self.registry_uri = tracking.resolve_tracking_uri(spec.tracking.registry_uri,
+                                                              spec.root)
         http = (spec.tracking.http_max_retries, spec.tracking.http_timeout)
         tracking.configure_http(*http)  # for this process's own MLflow calls (models)
         root = tracking.local_artifact_root(self.uri)
         run_name = self.options.run_name or spec.tracking.run_name or self.pipeline
-        args = (self.uri, spec.tracking.registry_uri, spec.tracking.experiment,
+        args = (self.uri, self.registry_uri, spec.tracking.experiment,
                 str(root) if root is not None else None, run_name,
                 self._tags(spec, self.pipeline, self.options), spec.rendered_text, http)
         self._open_args = args
@@ -102,7 +106,7 @@ class TrackedRun:
         if not self.run_id:
             self.run_id, experiment_id = self._opened
             self._context = tracking_context(self.run_id, self.uri, experiment_id,
-                                             self.spec.tracking.registry_uri)
+                                             self.registry_uri)
             self._context.__enter__()
         return self.run_id
 
@@ -120,14 +124,12 @@ class TrackedRun:
             self.notes.append("no model logged: this filtered run does not produce "
                               + ", ".join(missing))
             return
-        import mlflow
+        from kmlc.model.build import log_pipeline_model
 
-        from kmlc.model.export import log_pipeline_model
-
-        mlflow.set_tracking_uri(self.uri)  # MLflow's model logging reads the global URI
         input_data = catalog.load(model.input)
         try:
-            info = log_pipeline_model(self.spec, run_id=self.run_id, input_data=input_data)
+            info = log_pipeline_model(self.spec, run_id=self.run_id, tracking_uri=self.uri,
+                                      registry_uri=self.registry_uri, input_data=input_data)
         except KmlcError:
             raise
         except Exception as exc:

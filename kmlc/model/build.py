@@ -1,0 +1,321 @@
+"""Model stage, building: the inference plan -> an MLflow pyfunc model, saved or logged.
+
+The model is logged from code (``kmlc/model/runtime.py`` is its runtime) with the plan as a
+JSON artifact, the persisted training outputs as artifacts, and the node modules as
+``code_paths``: nothing pickled of Kedro, no absolute path or credential of this
+machine. Every MLflow client here is built from an explicit tracking (and registry)
+URI; nothing reads MLflow's process-wide tracking URI.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import importlib.util
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from kmlc.compiler.plan import PLAN_ARTIFACT, PLAN_FILE, PLAN_VERSION, InferencePlan, plan_from_spec
+from kmlc.config.spec import ProjectSpec
+from kmlc.errors import ExportError
+
+__all__ = ["LoggedPipelineModel", "build_model_args", "log_pipeline_model", "quiet_mlflow",
+           "register_model", "requirements", "save_pipeline_model", "scrub_mlmodel"]
+
+RUNTIME_FILE = Path(__file__).with_name("runtime.py")
+_EXAMPLE_ROWS = 5
+_CORE_DISTS = ("kmlc", "kedro", "kedro-datasets", "mlflow")
+
+
+
+def artifact_files(spec: ProjectSpec, plan: InferencePlan) -> dict[str, Path]:
+    """The file (or folder) of each artifact as training left it (latest version)."""
+    out: dict[str, Path] = {}
+    for artifact in plan.artifacts:
+        ds = spec.datasets[artifact.name]
+        raw = ds.filepath or ""
+        path = Path(raw) if Path(raw).is_absolute() else spec.root / raw
+        if ds.config.get("versioned") and path.is_dir():
+            versions = sorted(p for p in path.iterdir() if (p / path.name).exists())
+            if versions:
+                path = versions[-1] / path.name
+        if not path.exists():
+            raise ExportError(f"artifact '{artifact.name}' was not found at {path}",
+                              hint="run `kmlc run training` first")
+        out[artifact.name] = path
+    return out
+
+
+def _module_origin(module: str, code: Sequence[Path]) -> Path:
+    top = module.split(".")[0]
+    for folder in code:
+        for candidate in (folder / top, folder / f"{top}.py"):
+            if candidate.exists():
+                return candidate
+    spec = importlib.util.find_spec(top)
+    if spec is None or spec.origin is None:
+        raise ExportError(f"module '{module}' of the inference nodes cannot be found")
+    origin = Path(spec.origin)
+    return origin.parent if origin.name == "__init__.py" else origin
+
+
+def code_paths(spec: ProjectSpec, plan: InferencePlan) -> list[Path]:
+    """The modules (or top-level packages) that define the inference functions."""
+    paths = [_module_origin(module, spec.code) for module in plan.modules]
+    return list(dict.fromkeys(paths))
+
+
+def _imports_of(path: Path) -> set[str]:
+    files = [path] if path.is_file() else sorted(path.rglob("*.py"))
+    names: set[str] = set()
+    for file in files:
+        try:
+            tree = ast.parse(file.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def requirements(spec: ProjectSpec, plan: InferencePlan, paths: Sequence[Path]) -> list[str]:
+    """``pip_requirements: auto``: kmlc's stack and what the node modules import, pinned."""
+    if spec.model is not None and spec.model.pip_requirements != "auto":
+        return list(spec.model.pip_requirements)
+    local = {p.stem if p.is_file() else p.name for p in paths}
+    dists = list(_CORE_DISTS)
+    by_module = metadata.packages_distributions()
+    for name in sorted(set().union(*(_imports_of(p) for p in paths))):
+        if name in sys.stdlib_module_names or name in local:
+            continue
+        dists.extend(by_module.get(name, []))
+    pinned = []
+    for dist in dict.fromkeys(dists):
+        try:
+            pinned.append(f"{dist}=={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return pinned
+
+
+def _load_runtime(artifacts: Mapping[str, str]) -> Any:
+    """The model's own runtime, loaded in this process (to infer the signature)."""
+    import importlib
+
+    runtime = importlib.import_module("kmlc.model.runtime")
+    model = runtime.KmlcPipelineModel()
+    model.load_context(SimpleNamespace(artifacts=dict(artifacts), model_config={}))
+    return model
+
+
+def _head(data: Any, rows: int) -> Any:
+    if hasattr(data, "iloc"):
+        return data.iloc[:rows]
+    if isinstance(data, (list, tuple)):
+        return data[:rows]
+    if hasattr(data, "shape") and getattr(data, "ndim", 0) >= 1:
+        return data[:rows]
+    return data
+
+
+def _param_schema(plan: InferencePlan) -> Any:
+    from mlflow.types.schema import ParamSchema, ParamSpec
+
+    specs = []
+    for key, value in plan.params.items():
+        if not key.startswith("params:") or isinstance(value, bool | int | float | str) is False:
+            continue
+        dtype = ("boolean" if isinstance(value, bool) else "long" if isinstance(value, int)
+                 else "double" if isinstance(value, float) else "string")
+        specs.append(ParamSpec(key[len("params:"):], dtype, value))
+    return ParamSchema(specs) if specs else None
+
+
+def _signature(model: Any, plan: InferencePlan, sample: Any) -> Any:
+    from mlflow.models import infer_signature
+
+    output = model.predict(None, sample)
+    signature = infer_signature(sample, output)
+    signature.params = _param_schema(plan)
+    return signature
+
+
+def build_model_args(spec: ProjectSpec, input_data: Any | None, folder: Path
+                     ) -> dict[str, Any]:
+    """Everything ``mlflow.pyfunc`` needs to save or log the model."""
+    model_spec = spec.model
+    if model_spec is None:
+        raise ExportError("the project has no `model:` section", hint="add model: {input: …}")
+    plan = plan_from_spec(spec)
+    files = artifact_files(spec, plan)
+    paths = code_paths(spec, plan)
+    plan_path = folder / PLAN_FILE
+    plan_path.write_text(plan.to_json(), encoding="utf-8")
+    artifacts = {name: str(path) for name, path in files.items()}
+    artifacts[PLAN_ARTIFACT] = str(plan_path)
+    signature = example = None
+    if input_data is not None:
+        sample = _head(input_data, _EXAMPLE_ROWS)
+        if model_spec.signature == "auto":
+            try:
+                signature = _signature(_load_runtime(artifacts), plan, sample)
+            except Exception as exc:
+                raise ExportError(f"the inference pipeline fails on the first rows of "
+                                  f"'{model_spec.input}': {type(exc).__name__}: {exc}") from exc
+        if model_spec.input_example:
+            example = sample
+    return {
+        "python_model": str(RUNTIME_FILE),
+        "artifacts": artifacts,
+        "code_paths": [str(p) for p in paths],
+        "signature": signature,
+        "input_example": example,
+        "pip_requirements": requirements(spec, plan, paths),
+        "metadata": {"kmlc_project": spec.name, "kmlc_plan_version": PLAN_VERSION},
+    }
+
+
+def quiet_mlflow() -> None:
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\..*")
+    for name in ("mlflow", "mlflow.models", "mlflow.pyfunc", "mlflow.utils"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def scrub_mlmodel(folder: Path) -> None:
+    """Remove this machine's absolute paths from a model's ``MLmodel`` file.
+
+    MLflow records where each artifact and the model's code came from; the loader only
+    needs the paths inside the model folder.
+    """
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+    mlmodel = folder / "MLmodel"
+    data = yaml.load(mlmodel.read_text(encoding="utf-8"))
+    data.pop("artifact_path", None)
+    pyfunc = data.get("flavors", {}).get("python_function", {})
+    for entry in (pyfunc.get("artifacts") or {}).values():
+        if isinstance(entry, dict):
+            entry.pop("uri", None)
+    if pyfunc.get("model_code_path"):
+        pyfunc["model_code_path"] = Path(str(pyfunc["model_code_path"])).name
+    with mlmodel.open("w", encoding="utf-8") as handle:
+        yaml.dump(data, handle)
+
+
+def save_pipeline_model(spec: ProjectSpec, path: Path, input_data: Any | None = None,
+                        mlflow_model: Any | None = None) -> None:
+    """Save the bound model of ``spec`` to the folder ``path`` (which must not exist)."""
+    import mlflow
+
+    quiet_mlflow()
+    with tempfile.TemporaryDirectory(prefix="kmlc-model-") as tmp:
+        args = build_model_args(spec, input_data, Path(tmp))
+        mlflow.pyfunc.save_model(str(path), mlflow_model=mlflow_model, **args)
+    scrub_mlmodel(path)
+
+
+@dataclass(frozen=True)
+class LoggedPipelineModel:
+    model_uri: str
+    run_uri: str
+    model_id: str
+    registered_version: str | None = None
+
+
+def log_pipeline_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
+                       registry_uri: str | None = None, input_data: Any | None = None
+                       ) -> LoggedPipelineModel:
+    """Log the inference pipeline of ``spec`` into run ``run_id`` as an MLflow 3 LoggedModel.
+
+    The model is saved to a staging folder, scrubbed of local paths, then uploaded;
+    it is marked READY only once every file is in the store (FAILED otherwise).
+    """
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+    from mlflow.models import Model
+    from mlflow.tracking import MlflowClient
+
+    from kmlc.tracking.store import with_retry
+
+    model_spec = spec.model
+    assert model_spec is not None
+    client = MlflowClient(tracking_uri, registry_uri)
+    run = with_retry(client.get_run, run_id)
+    logged = with_retry(client.create_logged_model, run.info.experiment_id,
+                        name=model_spec.artifact_path, source_run_id=run_id,
+                        model_type="kmlc-pipeline")
+    try:
+        with tempfile.TemporaryDirectory(prefix="kmlc-stage-") as tmp:
+            staged = Path(tmp) / "model"
+            save_pipeline_model(spec, staged, input_data,
+                                Model(run_id=run_id, model_id=logged.model_id))
+            with_retry(client.log_model_artifacts, logged.model_id, str(staged))
+        with_retry(client.log_outputs, run_id, [LoggedModelOutput(logged.model_id, 0)])
+        with_retry(client.finalize_logged_model, logged.model_id, LoggedModelStatus.READY)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the original error matters more
+            client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+        raise
+    model_uri = f"models:/{logged.model_id}"
+    version = None
+    if model_spec.registered_name:
+        version = register_model(client, model_uri, model_spec.registered_name,
+                                 model_spec.alias)
+    return LoggedPipelineModel(model_uri, f"runs:/{run_id}/{model_spec.artifact_path}",
+                               logged.model_id, version)
+
+
+
+
+def register_model(client: Any, model_uri: str, name: str, alias: str | None = None) -> str:
+    """Register ``model_uri`` as a new version of ``name`` in ``client``'s registry.
+
+    ``client`` carries both URIs: the tracking store the model was logged to and the
+    registry it is registered in (``tracking.registry_uri``, when set). Where the two
+    differ, the version's source is the model's artifact location, which the registry
+    can reach without the tracking store. Returns the new version number.
+    """
+    from mlflow.exceptions import MlflowException
+
+    from kmlc.tracking.store import with_retry
+
+    try:
+        with_retry(client.create_registered_model, name)
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+            raise
+    run_id: str | None = None
+    model_id: str | None = None
+    source = model_uri
+    if model_uri.startswith("runs:/"):  # a LoggedModel of that run by that name, if any
+        run_id, _, artifact_path = model_uri[len("runs:/"):].partition("/")
+        run = with_retry(client.get_run, run_id)
+        source = f"{run.info.artifact_uri.rstrip('/')}/{artifact_path}"
+        for output in (run.outputs.model_outputs if run.outputs else None) or []:
+            logged = with_retry(client.get_logged_model, output.model_id)
+            if logged.name == artifact_path:
+                model_uri = f"models:/{logged.model_id}"
+    if model_uri.startswith("models:/"):
+        model_id = model_uri[len("models:/"):].split("/")[0]
+        logged = with_retry(client.get_logged_model, model_id)
+        run_id = logged.source_run_id
+        # another registry cannot resolve models:/ ids of this tracking store
+        source = (model_uri if client._registry_uri == client.tracking_uri
+                  else logged.artifact_location)
+    version = with_retry(client.create_model_version, name, source, run_id=run_id,
+                         model_id=model_id)
+    if alias:
+        with_retry(client.set_registered_model_alias, name, alias, version.version)
+    return str(version.version)

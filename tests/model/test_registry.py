@@ -1,0 +1,55 @@
+"""Registration honours ``tracking.registry_uri``: training and ``export-model --register``."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from click.testing import CliRunner
+from mini_project import MINI_YAML, write_mini
+from mlflow.tracking import MlflowClient
+
+from kmlc import RunOptions, load_project, run_pipeline
+from kmlc.cli import main
+
+
+def _registered(db: Path) -> list[tuple[str, int]]:
+    if not db.exists():
+        return []
+    with sqlite3.connect(db) as con:
+        try:
+            return sorted(con.execute("select name, version from model_versions"))
+        except sqlite3.OperationalError:  # no registry tables: nothing was registered there
+            return []
+
+
+def test_registry_uri_other_than_tracking_store(tmp_path: Path) -> None:
+    text = MINI_YAML.replace("tracking:\n", "tracking:\n  registry_uri: sqlite:///registry.db\n")
+    text = text.replace("model:\n  input: instances\n",
+                        "model:\n  input: instances\n  registered_name: mini\n"
+                        "  alias: champion\n")
+    path = write_mini(tmp_path / "proj", text)
+    root = path.parent
+    result = run_pipeline(load_project(path), "training", RunOptions(progress=False))
+    assert result.status == "FINISHED"
+    assert _registered(root / "registry.db") == [("mini", 1)]
+    assert _registered(root / "mlflow.db") == []  # the tracking store holds no registry entry
+
+    done = CliRunner().invoke(main, ["export-model", "-f", str(path), "--run-id",
+                                     str(result.run_id), "--register", "mini-export",
+                                     "--alias", "prod"])
+    assert done.exit_code == 0, done.output
+    assert _registered(root / "registry.db") == [("mini", 1), ("mini-export", 1)]
+    assert _registered(root / "mlflow.db") == []
+
+    registry = MlflowClient(f"sqlite:///{root / 'mlflow.db'}",
+                            f"sqlite:///{root / 'registry.db'}")
+    champion = registry.get_model_version_by_alias("mini", "champion")
+    assert str(champion.version) == "1" and champion.run_id == result.run_id
+    prod = registry.get_model_version_by_alias("mini-export", "prod")
+    assert prod.run_id == result.run_id
+    # the version's source is loadable from the registry alone
+    import mlflow.pyfunc
+
+    model = mlflow.pyfunc.load_model(champion.source)
+    assert model.metadata.metadata["kmlc_project"] == "mini"
