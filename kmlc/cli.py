@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from kmlc import __version__
+from kmlc.config.spec import RUNNERS
 from kmlc.errors import ConfigError, ConfigErrors, KmlcError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -116,7 +117,7 @@ def _comma(values: tuple[str, ...]) -> tuple[str, ...]:
 @main.command()
 @click.argument("pipeline", default="__default__")
 @project_options
-@click.option("--runner", type=click.Choice(["sequential", "thread", "parallel"]),
+@click.option("--runner", type=click.Choice(RUNNERS),
               default="sequential", show_default=True, help="Kedro runner.")
 @click.option("--tags", multiple=True, help="Run only nodes with these tags (comma-separated).")
 @click.option("--nodes", multiple=True, help="Run only these nodes (comma-separated).")
@@ -173,6 +174,10 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...], run
     click.echo(f"run {result.run_id} {result.status} (pipeline '{pipeline}')")
     if result.model_uri:
         click.echo(f"model logged: {result.model_uri}")
+    if result.registered_version:
+        assert spec.model is not None
+        click.echo(f"model registered: {spec.model.registered_name} version "
+                   f"{result.registered_version}")
     click.echo(f"open it: kmlc ui -f {file}")
 
 
@@ -267,8 +272,7 @@ def predict(model_uri: str, input_path: str, output_path: str | None, input_type
     """Batch prediction on a file with any pyfunc model."""
     import os
 
-    from ruamel.yaml import YAML
-
+    from kmlc.config.source import load_value
     from kmlc.model.predict import predict_file
 
     if tracking_uri:
@@ -278,7 +282,10 @@ def predict(model_uri: str, input_path: str, output_path: str | None, input_type
         key, sep, raw = item.partition("=")
         if not sep:
             raise click.UsageError(f"--param {item!r}: expected KEY=VALUE")
-        overrides[key] = YAML(typ="safe", pure=True).load(raw) if raw else ""
+        try:
+            overrides[key] = load_value(raw) if raw else ""
+        except ValueError:
+            overrides[key] = raw
     try:
         result = predict_file(model_uri, input_path, output_path, input_type=input_type,
                               output_type=output_type, params=overrides or None)

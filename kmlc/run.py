@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-import shlex
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,8 +19,8 @@ from types import FrameType
 from typing import Any
 
 from kmlc.compiler.project import CompiledProject, compile_project
-from kmlc.config.spec import ProjectSpec, mask_secrets
-from kmlc.errors import KmlcError, RunError
+from kmlc.config.spec import ProjectSpec
+from kmlc.errors import KmlcError, RunError, TrackingError
 from kmlc.tracking.hooks import FailureHook, ProgressHook, TrackingHook
 
 __all__ = ["RUNNERS", "RunResult", "run_pipeline"]
@@ -39,6 +37,7 @@ class RunResult:
     tracking_uri: str | None
     model_uri: str | None = None
     notes: tuple[str, ...] = ()
+    registered_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,48 +72,6 @@ def _quiet(verbose: bool) -> None:
     level = logging.INFO if verbose else logging.WARNING
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(level)
-
-
-def _git(root: Any) -> dict[str, str]:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                                text=True, timeout=5)
-        if commit.returncode != 0:
-            return {}
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True,
-                               text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return {}
-    return {"mlflow.source.git.commit": commit.stdout.strip(),
-            "kmlc.git.dirty": str(bool(dirty.stdout.strip())).lower()}
-
-
-def _run_tags(spec: ProjectSpec, pipeline: str, options: RunOptions) -> dict[str, str]:
-    from importlib.metadata import version
-
-    import kedro
-
-    import kmlc
-
-    command = mask_secrets(options.command or shlex.join(["kmlc", *sys.argv[1:]]),
-                           spec.secrets)
-    tags = {
-        "kmlc.pipeline": pipeline,
-        "kmlc.version": kmlc.__version__,
-        "kedro.version": kedro.__version__,
-        "kedro_datasets.version": version("kedro-datasets"),
-        "mlflow.version": version("mlflow"),
-        "kmlc.command": command,
-        "kmlc.file_hash": spec.rendered_hash,
-        "kmlc.runner": options.runner,
-        "mlflow.source.name": str(spec.path),
-        "mlflow.source.type": "LOCAL",
-    }
-    if spec.env:
-        tags["kmlc.env"] = spec.env
-    tags.update(_git(spec.root))
-    tags.update(spec.tracking.tags)
-    return tags
 
 
 @contextmanager
@@ -163,25 +120,71 @@ def _code_on_pythonpath(spec: ProjectSpec) -> Iterator[None]:
 
 def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: CompiledProject,
          selected: Any, runner: Any) -> RunResult:
+    shared = options.runner == "parallel"
     if pipeline in spec.tracking.disable_for:
-        catalog = compiled.catalog(shared_memory=options.runner == "parallel")
+        catalog = compiled.catalog(shared_memory=shared)
         _execute(compiled, selected, catalog, runner, pipeline, options, extra_hooks=())
         return RunResult(None, "FINISHED", pipeline, None)
-    from kmlc.tracking.session import TrackedRun
+    from kmlc.tracking.active import ActiveRunNode
+    from kmlc.tracking.session import RunSession
 
-    tracked = TrackedRun(spec, pipeline, options, _run_tags)
+    session = RunSession(spec, pipeline, runner=options.runner,
+                         tracking_uri=options.tracking_uri, run_name=options.run_name,
+                         command=options.command)
+    failure = FailureHook()
+    logged: Any = None
     try:
-        with tracked:  # the run opens in the tracking worker while the catalog is built
-            catalog = compiled.catalog(shared_memory=options.runner == "parallel")
-            hook = TrackingHook(spec, tracked.tracker, tracked.uri, tracked.wait_open())
-            _execute(compiled, selected, catalog, runner, pipeline, options,
-                     extra_hooks=(hook,), failure=tracked.failure)
-            tracked.finish_model(selected, catalog)
+        with session:  # the run opens in the tracking worker while the catalog is built
+            catalog = compiled.catalog(shared_memory=shared, tracking_uri=session.uri)
+            hook = TrackingHook(spec, session.tracker, session.uri, session.wait_open())
+            # node code calling MLflow's fluent API lands in this run, in any runner
+            active = selected.__class__([n._copy(func=ActiveRunNode(n.func))
+                                         for n in selected.nodes])
+            try:
+                _execute(compiled, active, catalog, runner, pipeline, options,
+                         extra_hooks=(hook,), failure=failure)
+            finally:
+                session.failed_node = failure.node
+            logged = _log_model(session, selected, catalog, options)
     except (KmlcError, KeyboardInterrupt) as exc:
-        exc.run_id = tracked.run_id or None  # type: ignore[union-attr]
-        exc.notes_ = tuple(tracked.notes)  # type: ignore[union-attr]
+        exc.run_id = session.run_id or None  # type: ignore[union-attr]
+        exc.notes_ = tuple(session.notes)  # type: ignore[union-attr]
         raise
-    return tracked.result()
+    return RunResult(session.run_id, session.status, pipeline, session.uri,
+                     getattr(logged, "model_uri", None), tuple(session.notes),
+                     getattr(logged, "registered_version", None))
+
+
+def _log_model(session: Any, selected: Any, catalog: Any, options: RunOptions) -> Any:
+    """Log the bound inference model at the end of a training run (None if there is none)."""
+    spec = session.spec
+    model = spec.model
+    if model is None or session.pipeline != "training":
+        return None
+    from kmlc.compiler.plan import plan_from_spec
+
+    plan = plan_from_spec(spec)
+    produced = selected.all_outputs()
+    missing = sorted(a.name for a in plan.artifacts if a.name not in produced)
+    if missing:
+        session.notes.append("no model logged: this filtered run does not produce "
+                             + ", ".join(missing))
+        return None
+    from kmlc.model.build import log_pipeline_model
+
+    input_data = catalog.load(model.input)
+    try:
+        return log_pipeline_model(spec, run_id=session.run_id, tracking_uri=session.uri,
+                                  registry_uri=session.registry_uri, input_data=input_data)
+    except KmlcError:
+        raise
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:500]
+        raise TrackingError(
+            f"the pipeline ran, but its model could not be logged to run {session.run_id} "
+            f"on {session.uri}: {type(exc).__name__}: {first}",
+            hint="the local outputs are intact; `kmlc export-model --from-local` builds "
+                 "the model from them") from exc
 
 
 def _execute(compiled: CompiledProject, selected: Any, catalog: Any, runner: Any,

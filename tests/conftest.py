@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -89,6 +89,17 @@ def _quiet_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DO_NOT_TRACK", "1")
     monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "true")
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_global_uri() -> Iterator[None]:
+    """A test that sets MLflow's process-wide tracking URI gets it restored after."""
+    fluent = sys.modules.get("mlflow.tracking._tracking_service.utils")
+    before = getattr(fluent, "_tracking_uri", None)
+    yield
+    fluent = sys.modules.get("mlflow.tracking._tracking_service.utils")
+    if fluent is not None:
+        fluent._tracking_uri = before
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from typing import Any
 from kedro.io import DataCatalog, SharedMemoryDataCatalog
 from kedro.io.core import DatasetError, generate_timestamp
 
-from kmlc.config.spec import DatasetSpec, ProjectSpec
+from kmlc.config.spec import DatasetSpec, ProjectSpec, resolve_tracking_uri
 from kmlc.errors import ConfigError, ConfigErrors
 
 __all__ = ["build_catalog", "catalog_config", "param_entries", "resolve_path"]
@@ -36,9 +36,13 @@ def resolve_path(value: str, root: Path) -> str:
     return str((root / value).resolve())
 
 
-def dataset_config(ds: DatasetSpec, root: Path,
-                   save_version: str | None = None) -> dict[str, Any]:
-    """The Kedro catalog entry of one dataset, as Kedro's ``from_config`` takes it."""
+def dataset_config(ds: DatasetSpec, root: Path, save_version: str | None = None,
+                   tracking_uri: str | None = None) -> dict[str, Any]:
+    """The Kedro catalog entry of one dataset, as Kedro's ``from_config`` takes it.
+
+    kmlc's MLflow datasets get the run's tracking store as an argument (``tracking_uri``),
+    unless the file names another store for them.
+    """
     config = dict(ds.config)
     for key in _PATH_KEYS:
         if isinstance(config.get(key), str):
@@ -49,6 +53,8 @@ def dataset_config(ds: DatasetSpec, root: Path,
             config.setdefault("key", ds.name)
         if ds.type == "mlflow.model":
             config.setdefault("artifact_path", ds.name)
+        if tracking_uri:
+            config.setdefault("tracking_uri", tracking_uri)
         return config
     if ds.track_artifact:
         run_id = config.pop("run_id", None)
@@ -59,6 +65,8 @@ def dataset_config(ds: DatasetSpec, root: Path,
         }
         if run_id:
             wrapped["run_id"] = run_id
+        if tracking_uri:
+            wrapped["tracking_uri"] = tracking_uri
         if save_version and config.get("versioned"):
             wrapped["save_version"] = save_version
         return wrapped
@@ -66,9 +74,10 @@ def dataset_config(ds: DatasetSpec, root: Path,
     return config
 
 
-def catalog_config(spec: ProjectSpec,
-                   save_version: str | None = None) -> dict[str, dict[str, Any]]:
-    return {name: dataset_config(ds, spec.root, save_version)
+def catalog_config(spec: ProjectSpec, save_version: str | None = None,
+                   tracking_uri: str | None = None) -> dict[str, dict[str, Any]]:
+    uri = tracking_uri or resolve_tracking_uri(spec.tracking.uri, spec.root)
+    return {name: dataset_config(ds, spec.root, save_version, uri)
             for name, ds in spec.datasets.items()}
 
 
@@ -86,11 +95,16 @@ def param_entries(parameters: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
         yield from walk(str(key), value)
 
 
-def build_catalog(spec: ProjectSpec, *, shared_memory: bool = False) -> DataCatalog:
-    """Build the catalog; a dataset Kedro cannot create is a ``ConfigError`` at its line."""
+def build_catalog(spec: ProjectSpec, *, shared_memory: bool = False,
+                  tracking_uri: str | None = None) -> DataCatalog:
+    """Build the catalog; a dataset Kedro cannot create is a ``ConfigError`` at its line.
+
+    ``tracking_uri`` is the run's store (default: the file's ``tracking.uri``).
+    """
     cls = SharedMemoryDataCatalog if shared_memory else DataCatalog
     save_version = generate_timestamp()
-    catalog = cls.from_config(catalog_config(spec, save_version), dict(spec.credentials),
+    catalog = cls.from_config(catalog_config(spec, save_version, tracking_uri),
+                              dict(spec.credentials),
                               save_version=save_version)
     errors = []
     for name, ds in spec.datasets.items():

@@ -33,8 +33,9 @@ class CompiledProject:
     pipelines: Mapping[str, Pipeline]
     hooks: tuple[Any, ...]
 
-    def catalog(self, *, shared_memory: bool = False) -> DataCatalog:
-        return build_catalog(self.spec, shared_memory=shared_memory)
+    def catalog(self, *, shared_memory: bool = False,
+                tracking_uri: str | None = None) -> DataCatalog:
+        return build_catalog(self.spec, shared_memory=shared_memory, tracking_uri=tracking_uri)
 
     def pipeline(self, name: str, *, tags: Sequence[str] = (), nodes: Sequence[str] = (),
                  from_nodes: Sequence[str] = (), to_nodes: Sequence[str] = ()) -> Pipeline:

@@ -12,10 +12,7 @@ import difflib
 from collections.abc import Sequence
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
-from kmlc.config.source import Document, KeyPath
+from kmlc.config.source import Document, KeyPath, load_value
 from kmlc.errors import ConfigError
 
 __all__ = ["apply_overlays", "parse_param_override"]
@@ -95,8 +92,8 @@ def parse_param_override(item: str) -> tuple[list[str], Any]:
             code="KMLC111", hint="for example --params model.alpha=0.5",
         )
     try:
-        value = YAML(typ="safe", pure=True).load(raw) if raw.strip() else ""
-    except YAMLError:
+        value = load_value(raw) if raw.strip() else ""
+    except ValueError:
         value = raw
     return key.split("."), value
 

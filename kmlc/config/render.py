@@ -23,10 +23,8 @@ import jinja2
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError, safe_range
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
-from kmlc.config.source import Document, KeyPath
+from kmlc.config.source import Document, KeyPath, load_value
 from kmlc.errors import ConfigError, ConfigErrors
 
 __all__ = ["RenderResult", "render_document"]
@@ -425,8 +423,8 @@ def _now(fmt: str | None = None) -> Any:
 
 def _as_scalar(text: str) -> Any:
     try:
-        value = YAML(typ="safe", pure=True).load(text)
-    except YAMLError:
+        value = load_value(text)
+    except ValueError:
         return text
     if isinstance(value, str | int | float | bool) or value is None:
         return value if text.strip() else text

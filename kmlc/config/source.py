@@ -10,7 +10,6 @@ bombs, deep nesting and non-UTF-8 bytes are refused here.
 
 from __future__ import annotations
 
-import datetime
 import json
 import re
 from collections.abc import Iterator
@@ -19,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.constructor import SafeConstructor
 from yaml.error import MarkedYAMLError, YAMLError
 from yaml.events import (
     AliasEvent,
@@ -30,12 +28,31 @@ from yaml.events import (
     SequenceEndEvent,
     SequenceStartEvent,
 )
-from yaml.nodes import ScalarNode
 from yaml.reader import ReaderError
 
+from kmlc.config.scalars import (
+    _BOOL_TAG,
+    _BOOL_VALUES,
+    _FIRST_1_1,
+    _FIRST_1_2,
+    _FLOAT_TAG,
+    _INT_TAG,
+    _MAP_TAG,
+    _MERGE_TAG,
+    _NULL_TAG,
+    _PLAIN_TAGS,
+    _SEQ_TAG,
+    _STR_TAG,
+    _TIMESTAMP_TAG,
+    _TRUE_1_2,
+    _construct_float,
+    _construct_int,
+    _resolve,
+    _timestamp_text,
+)
 from kmlc.errors import ConfigError
 
-__all__ = ["Document", "KeyPath", "parse_text", "read_document"]
+__all__ = ["Document", "KeyPath", "load_value", "parse_text", "read_document"]
 
 KeyPath = tuple[str | int, ...]
 
@@ -103,6 +120,18 @@ def read_document(path: Path, display: str | None = None) -> Document:
             hint="save the file as UTF-8",
         ) from None
     return parse_text(text, name)
+
+
+def load_value(text: str) -> Any:
+    """One YAML value of any kind, with the file's own scalar rules; ValueError if invalid."""
+    try:
+        root = _Composer("<value>").compose(text)
+        if root is None:
+            return None
+        return _Converter(Document(file="<value>", text=text, data={}), len(text)).convert(
+            root, ())
+    except (ConfigError, YAMLError, RecursionError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(str(exc)) from None
 
 
 def parse_text(text: str, name: str) -> Document:
@@ -218,143 +247,6 @@ def _kind(value: Any) -> str:
     if isinstance(value, str):
         return "string"
     return type(value).__name__
-
-
-# ----------------------------------------------------------------- tags and scalars
-
-_CORE = "tag:yaml.org,2002:"
-_STR_TAG = _CORE + "str"
-_INT_TAG = _CORE + "int"
-_FLOAT_TAG = _CORE + "float"
-_BOOL_TAG = _CORE + "bool"
-_NULL_TAG = _CORE + "null"
-_MAP_TAG = _CORE + "map"
-_SEQ_TAG = _CORE + "seq"
-_MERGE_TAG = _CORE + "merge"
-_TIMESTAMP_TAG = _CORE + "timestamp"
-_PLAIN_TAGS = frozenset(
-    _CORE + name for name in ("str", "int", "float", "bool", "null", "map", "seq")
-)
-_TYPED_TAGS = frozenset((_INT_TAG, _FLOAT_TAG, _BOOL_TAG))
-
-# implicit resolution of plain scalars, as ruamel.yaml does it: YAML 1.2 unless the
-# document says ``%YAML 1.1``. (tag, regexp, first characters) per version.
-_TIMESTAMP_RE = re.compile(r"""^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]
-    |[0-9][0-9][0-9][0-9] -[0-9][0-9]? -[0-9][0-9]?
-    (?:[Tt]|[ \t]+)[0-9][0-9]?
-    :[0-9][0-9] :[0-9][0-9] (?:\.[0-9]*)?
-    (?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$""", re.X)
-_COMMON_RESOLVERS: list[tuple[str, re.Pattern[str], str]] = [
-    (_MERGE_TAG, re.compile(r"^(?:<<)$"), "<"),
-    (_NULL_TAG, re.compile(r"^(?:~|null|Null|NULL)$"), "~nN"),
-    (_TIMESTAMP_TAG, _TIMESTAMP_RE, "0123456789"),
-    (_CORE + "value", re.compile(r"^(?:=)$"), "="),
-]
-_RESOLVERS_1_2: list[tuple[str, re.Pattern[str], str]] = [
-    (_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), "tTfF"),
-    (_FLOAT_TAG, re.compile(r"""^(?:
-         [-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |[-+]?\.[0-9_]+(?:[eE][-+][0-9]+)?
-        |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$""", re.X), "-+0123456789."),
-    (_INT_TAG, re.compile(r"""^(?:[-+]?0b[0-1_]+
-        |[-+]?0o?[0-7_]+
-        |[-+]?[0-9_]+
-        |[-+]?0x[0-9a-fA-F_]+)$""", re.X), "-+0123456789"),
-    *_COMMON_RESOLVERS,
-]
-_RESOLVERS_1_1: list[tuple[str, re.Pattern[str], str]] = [
-    (_BOOL_TAG, re.compile(r"""^(?:y|Y|yes|Yes|YES|n|N|no|No|NO
-        |true|True|TRUE|false|False|FALSE
-        |on|On|ON|off|Off|OFF)$""", re.X), "yYnNtTfFoO"),
-    (_FLOAT_TAG, re.compile(r"""^(?:
-         [-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |\.[0-9_]+(?:[eE][-+][0-9]+)?
-        |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
-        |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$""", re.X), "-+0123456789."),
-    (_INT_TAG, re.compile(r"""^(?:[-+]?0b[0-1_]+
-        |[-+]?0?[0-7_]+
-        |[-+]?(?:0|[1-9][0-9_]*)
-        |[-+]?0x[0-9a-fA-F_]+
-        |[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$""", re.X), "-+0123456789"),
-    *_COMMON_RESOLVERS,
-]
-
-
-def _by_first(table: list[tuple[str, re.Pattern[str], str]],
-              ) -> dict[str, list[tuple[str, re.Pattern[str]]]]:
-    out: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
-    for tag, regexp, first in table:
-        for char in first:
-            out.setdefault(char, []).append((tag, regexp))
-    return out
-
-
-_FIRST_1_2 = _by_first(_RESOLVERS_1_2)
-_FIRST_1_1 = _by_first(_RESOLVERS_1_1)
-_TRUE_1_2 = frozenset(("true", "True", "TRUE"))
-_BOOL_VALUES = {"yes": True, "no": False, "true": True, "false": False, "on": True,
-                "off": False, "y": True, "n": False}
-_SAFE = SafeConstructor()
-
-
-def _resolve(value: str, first: dict[str, list[tuple[str, re.Pattern[str]]]]) -> str:
-    if not value:
-        return _NULL_TAG
-    for tag, regexp in first.get(value[0], ()):
-        if regexp.match(value):
-            return tag
-    return _STR_TAG
-
-
-def _sexagesimal(text: str) -> float:
-    total = 0.0
-    for part in text.split(":"):
-        total = total * 60 + float(part)
-    return total
-
-
-def _construct_int(value: str, yaml_1_1: bool) -> int:
-    text = value.replace("_", "")
-    sign = -1 if text[:1] == "-" else 1
-    if text[:1] in ("-", "+"):
-        text = text[1:]
-    if text[:2] == "0b":
-        return sign * int(text[2:], 2)
-    if text[:2] == "0x":
-        return sign * int(text[2:], 16)
-    if text[:2] == "0o":
-        return sign * int(text[2:], 8)
-    if yaml_1_1 and ":" in text:
-        return sign * int(_sexagesimal(text))
-    if yaml_1_1 and len(text) > 1 and text[0] == "0":
-        return sign * int(text, 8)
-    return sign * int(text)
-
-
-def _construct_float(value: str, yaml_1_1: bool) -> float:
-    text = value.replace("_", "").lower()
-    sign = -1.0 if text[:1] == "-" else 1.0
-    if text[:1] in ("-", "+"):
-        text = text[1:]
-    if text == ".inf":
-        return sign * float("inf")
-    if text == ".nan":
-        return float("nan")
-    if yaml_1_1 and ":" in text:
-        return sign * _sexagesimal(text)
-    return sign * float(text)
-
-
-def _timestamp_text(value: str) -> str:
-    """An unquoted date is kept as the text of the date or time it denotes."""
-    stamp = _SAFE.construct_yaml_timestamp(ScalarNode(_TIMESTAMP_TAG, value))
-    if isinstance(stamp, datetime.datetime):
-        return stamp.isoformat("T" if "t" in value.lower() else " ")
-    return str(stamp.isoformat())
 
 
 # ----------------------------------------------------------------- composing

@@ -7,14 +7,19 @@ keeps its key path and position so that later stages can still point at the YAML
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlparse
+
+from kmlc.errors import TrackingError
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
     "MLFLOW_DATASET_TYPES",
+    "RUNNERS",
     "DatasetSpec",
     "ModelSpec",
     "NodeSpec",
@@ -25,10 +30,12 @@ __all__ = [
     "TrackingSpec",
     "mask_secrets",
     "param_value",
+    "resolve_tracking_uri",
 ]
 
 MLFLOW_DATASET_TYPES = ("mlflow.metric", "mlflow.metric_history", "mlflow.metrics", "mlflow.model")
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+RUNNERS = ("sequential", "thread", "parallel")  # Kedro's runners, by their kmlc names
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,21 @@ def mask_secrets(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted(filter(None, secrets), key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
+
+
+def resolve_tracking_uri(uri: str, root: Path) -> str:
+    """Make a relative ``sqlite:///`` path absolute against ``root``; refuse file stores."""
+    if uri.startswith("sqlite:///"):
+        path = uri[len("sqlite:///"):]
+        if path and not path.startswith("/") and path != ":memory:":
+            return "sqlite:///" + str((root / path).resolve())
+        return uri
+    scheme = urlparse(uri).scheme
+    if scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt"):
+        raise TrackingError(
+            f"tracking uri '{uri}' is a file store, which MLflow 3 no longer accepts",
+            hint="use a database, e.g. 'sqlite:///mlflow.db' (the default), or a server URL")
+    return uri
 
 
 def param_value(parameters: Mapping[str, Any], dotted: str) -> Any:

@@ -10,7 +10,6 @@ URI; nothing reads MLflow's process-wide tracking URI.
 from __future__ import annotations
 
 import ast
-import contextlib
 import importlib.util
 import sys
 import tempfile
@@ -199,11 +198,10 @@ def scrub_mlmodel(folder: Path) -> None:
     MLflow records where each artifact and the model's code came from; the loader only
     needs the paths inside the model folder.
     """
-    from ruamel.yaml import YAML
+    import yaml  # MLflow writes MLmodel with PyYAML
 
-    yaml = YAML(typ="safe", pure=True)
     mlmodel = folder / "MLmodel"
-    data = yaml.load(mlmodel.read_text(encoding="utf-8"))
+    data = yaml.safe_load(mlmodel.read_text(encoding="utf-8"))
     data.pop("artifact_path", None)
     pyfunc = data.get("flavors", {}).get("python_function", {})
     for entry in (pyfunc.get("artifacts") or {}).values():
@@ -212,7 +210,7 @@ def scrub_mlmodel(folder: Path) -> None:
     if pyfunc.get("model_code_path"):
         pyfunc["model_code_path"] = Path(str(pyfunc["model_code_path"])).name
     with mlmodel.open("w", encoding="utf-8") as handle:
-        yaml.dump(data, handle)
+        yaml.safe_dump(data, handle, default_flow_style=False, sort_keys=False)
 
 
 def save_pipeline_model(spec: ProjectSpec, path: Path, input_data: Any | None = None,
@@ -243,38 +241,25 @@ def log_pipeline_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
     The model is saved to a staging folder, scrubbed of local paths, then uploaded;
     it is marked READY only once every file is in the store (FAILED otherwise).
     """
-    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
-    from mlflow.models import Model
     from mlflow.tracking import MlflowClient
 
-    from kmlc.tracking.store import with_retry
+    from kmlc.tracking.store import log_model_folder
 
     model_spec = spec.model
     assert model_spec is not None
     client = MlflowClient(tracking_uri, registry_uri)
-    run = with_retry(client.get_run, run_id)
-    logged = with_retry(client.create_logged_model, run.info.experiment_id,
-                        name=model_spec.artifact_path, source_run_id=run_id,
-                        model_type="kmlc-pipeline")
-    try:
-        with tempfile.TemporaryDirectory(prefix="kmlc-stage-") as tmp:
-            staged = Path(tmp) / "model"
-            save_pipeline_model(spec, staged, input_data,
-                                Model(run_id=run_id, model_id=logged.model_id))
-            with_retry(client.log_model_artifacts, logged.model_id, str(staged))
-        with_retry(client.log_outputs, run_id, [LoggedModelOutput(logged.model_id, 0)])
-        with_retry(client.finalize_logged_model, logged.model_id, LoggedModelStatus.READY)
-    except BaseException:
-        with contextlib.suppress(Exception):  # the original error matters more
-            client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
-        raise
-    model_uri = f"models:/{logged.model_id}"
+    model_id = log_model_folder(
+        client, run_id, model_spec.artifact_path,
+        lambda path, mlflow_model: save_pipeline_model(spec, Path(path), input_data,
+                                                       mlflow_model),
+        model_type="kmlc-pipeline")
+    model_uri = f"models:/{model_id}"
     version = None
     if model_spec.registered_name:
         version = register_model(client, model_uri, model_spec.registered_name,
                                  model_spec.alias)
     return LoggedPipelineModel(model_uri, f"runs:/{run_id}/{model_spec.artifact_path}",
-                               logged.model_id, version)
+                               model_id, version)
 
 
 
@@ -306,7 +291,7 @@ def register_model(client: Any, model_uri: str, name: str, alias: str | None = N
         for output in (run.outputs.model_outputs if run.outputs else None) or []:
             logged = with_retry(client.get_logged_model, output.model_id)
             if logged.name == artifact_path:
-                model_uri = f"models:/{logged.model_id}"
+                model_uri = f"models:/{model_id}"
     if model_uri.startswith("models:/"):
         model_id = model_uri[len("models:/"):].split("/")[0]
         logged = with_retry(client.get_logged_model, model_id)

@@ -2,10 +2,11 @@
 
 They replace kedro-mlflow's ``MlflowMetric(s)(History)Dataset``,
 ``MlflowModelTrackingDataset`` and ``MlflowArtifactDataset``. Each dataset logs with
-an ``MlflowClient`` to an explicit run id — the run kmlc opened, published in the
-``KMLC_RUN_ID`` environment variable, or a ``run_id`` given in the file — so that
-thread and process runners land everything in the same run. They hold no client in
-their pickled state, so the parallel runner can ship them to worker processes.
+an ``MlflowClient`` on its explicit ``tracking_uri`` (the catalog passes the run's
+store) to an explicit run id — the run kmlc opened, published for the length of the
+run in ``MLFLOW_RUN_ID``, or a ``run_id`` given in the file — so that thread and
+process runners land everything in the same run. They hold no client in their
+pickled state, so the parallel runner can ship them to worker processes.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 
-from kmlc.tracking.store import RUN_ID_ENV, log_metric_tuples, with_retry
+from kmlc.tracking.store import RUN_ID_ENV, log_metric_tuples, log_model_folder, with_retry
 
 __all__ = [
     "MlflowMetricDataset",
@@ -52,7 +53,7 @@ class _MlflowDataset(AbstractDataset[Any, Any]):
         if self._client_cache is None:
             from mlflow.tracking import MlflowClient
 
-            self._client_cache = MlflowClient(_store_uri(self._tracking_uri))
+            self._client_cache = MlflowClient(self._tracking_uri)
         return self._client_cache
 
     def _target_run(self, *, saving: bool) -> str:
@@ -70,33 +71,23 @@ class _MlflowDataset(AbstractDataset[Any, Any]):
         return {"run_id": self._run_id}
 
 
-def _store_uri(given: str | None) -> str | None:
-    """The dataset's own URI, else the store of the run kmlc opened, else MLflow's default."""
-    return given or os.environ.get("MLFLOW_TRACKING_URI") or None
-
-
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _worker_for(tracking_uri: str | None) -> tuple[Any, str] | None:
-    """The tracking worker of this process and its store, when it serves the run's store."""
+def _worker_for(tracking_uri: str | None) -> Any:
+    """The tracking worker of this process, if it runs (it serves any store URI)."""
     from kmlc.tracking.worker import current
 
-    remote = current()
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if remote is None or not uri or tracking_uri not in (None, uri):
-        return None
-    return remote, uri
+    return current() if tracking_uri else None
 
 
 def _log_metrics(dataset: _MlflowDataset, run_id: str,
                  metrics: list[tuple[str, float, int, int]]) -> None:
     """Through the tracking worker when it serves this store, else with a client here."""
-    worker = _worker_for(dataset._tracking_uri)
-    if worker is not None:
-        remote, uri = worker
-        remote.log_metrics(uri, run_id, metrics)
+    remote = _worker_for(dataset._tracking_uri)
+    if remote is not None:
+        remote.log_metrics(dataset._tracking_uri, run_id, metrics)
         return
     log_metric_tuples(dataset._client, run_id, metrics)
 
@@ -259,27 +250,40 @@ class MlflowModelDataset(_MlflowDataset):
             raise ImportError(f"'{self._flavor}' is not an MLflow flavor module")
         return module
 
-    def _uri(self) -> str:
+    def _location(self) -> str:
+        """Where the model's files are: ``model_uri``, else the run's LoggedModel by name.
+
+        Resolved with this dataset's own client: MLflow's ``runs:/`` resolution of a
+        LoggedModel falls back to the process-wide store.
+        """
         if self._model_uri:
             return self._model_uri
-        return f"runs:/{self._target_run(saving=False)}/{self._artifact_path}"
+        client = self._client
+        run_id = self._target_run(saving=False)
+        run = with_retry(client.get_run, run_id)
+        for output in (run.outputs.model_outputs if run.outputs else None) or []:
+            logged = with_retry(client.get_logged_model, output.model_id)
+            if logged.name == self._artifact_path:
+                return str(logged.artifact_location)
+        raise DatasetError(f"run {run_id} has no model '{self._artifact_path}'")
 
-    def _use_store(self) -> None:
-        """MLflow's model functions read the process-wide tracking URI: point it here."""
-        uri = _store_uri(self._tracking_uri)
-        if uri:
-            import mlflow
+    def _local_copy(self, folder: str) -> str:
+        """The model's files, downloaded from this dataset's store into ``folder``."""
+        from mlflow.artifacts import download_artifacts
 
-            mlflow.set_tracking_uri(uri)
+        return str(with_retry(download_artifacts, artifact_uri=self._location(),
+                              dst_path=folder, tracking_uri=self._tracking_uri))
 
     def load(self) -> Any:
-        self._use_store()
-        return self._module().load_model(self._uri(), **self._load_args)
+        folder = tempfile.mkdtemp(prefix="kmlc-model-")
+        try:
+            return self._module().load_model(self._local_copy(folder), **self._load_args)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def save(self, data: Any) -> None:
-        from mlflow.models import Model
+        from mlflow.tracking import MlflowClient
 
-        self._use_store()
         if self._model_uri:
             raise DatasetError(f"this mlflow.model dataset reads {self._model_uri}; it "
                                "cannot be saved to")
@@ -292,14 +296,18 @@ class MlflowModelDataset(_MlflowDataset):
             # MLflow would otherwise infer them by loading the model in a subprocess
             # (about 6 s a model); the flavor's own pinned defaults are what it finds.
             args["pip_requirements"] = module.get_default_pip_requirements()
-        with_retry(Model.log, artifact_path=None, name=self._artifact_path, flavor=module,
-                   run_id=run_id, **{first: data}, **args)
+
+        def save(path: str, mlflow_model: Any) -> None:
+            module.save_model(**{first: data}, path=path, mlflow_model=mlflow_model, **args)
+
+        log_model_folder(MlflowClient(self._tracking_uri), run_id, self._artifact_path,
+                         save, model_type=self._flavor)
 
     def _exists(self) -> bool:
         try:
             from mlflow.artifacts import list_artifacts
 
-            return bool(list_artifacts(self._uri()))
+            return bool(list_artifacts(self._location(), tracking_uri=self._tracking_uri))
         except Exception:
             return False
 
@@ -353,14 +361,13 @@ class TrackedArtifactDataset(AbstractDataset[Any, Any]):
         folder = path.is_dir()
         target = ("/".join(filter(None, [self._artifact_path, path.name])) if folder
                   else self._artifact_path)
-        worker = _worker_for(self._tracking_uri)
-        if worker is not None:
-            remote, uri = worker
-            remote.log_artifact(uri, run_id, str(path), target, folder)
+        remote = _worker_for(self._tracking_uri)
+        if remote is not None:
+            remote.log_artifact(self._tracking_uri, run_id, str(path), target, folder)
             return
         from mlflow.tracking import MlflowClient
 
-        client = MlflowClient(_store_uri(self._tracking_uri))
+        client = MlflowClient(self._tracking_uri)
         log = client.log_artifacts if folder else client.log_artifact
         with_retry(log, run_id, str(path), target)
 
@@ -374,7 +381,7 @@ class TrackedArtifactDataset(AbstractDataset[Any, Any]):
         remote = "/".join(filter(None, [self._artifact_path, name]))
         folder = tempfile.mkdtemp(prefix="kmlc-artifact-")
         try:
-            local = with_retry(MlflowClient(_store_uri(self._tracking_uri)).download_artifacts,
+            local = with_retry(MlflowClient(self._tracking_uri).download_artifacts,
                                self._run_id, remote, folder)
             config = dict(self._config)
             config.pop("versioned", None)

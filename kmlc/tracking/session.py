@@ -1,156 +1,185 @@
 """Run stage, MLflow side: the lifetime of one tracked run.
 
-``TrackedRun`` has the run opened (experiment created or restored, tags, the rendered
-``mlproject.yml`` as an artifact) by the tracking worker, without waiting until the
-run id is needed; exposes the id to the datasets through the environment, logs the
-bound model at the end of a training run, and closes the run with the status that
-matches what happened. Nothing logged before a failure is lost.
+``RunSession`` computes the run's tags, has the run opened (experiment created or
+restored, tags, the rendered ``mlproject.yml`` as an artifact) by the tracking worker
+without waiting until the run id is needed, publishes the run to the node code for the
+length of the run (``MLFLOW_RUN_ID``, ``MLFLOW_TRACKING_URI``: the variables MLflow's
+own fluent API reads), and closes the run with the status that matches what happened.
+Nothing logged before a failure is lost. It knows nothing of Kedro's runners or of
+the model: ``kmlc.run`` drives it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import getpass
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from kmlc.config.spec import ProjectSpec, mask_secrets
-from kmlc.errors import KmlcError, RunError, TrackingError
-from kmlc.tracking.store import tracking_context
+from kmlc.errors import TrackingError
+from kmlc.tracking import store
+from kmlc.tracking.worker import FallbackTracker, tracker
 
-__all__ = ["TrackedRun"]
+__all__ = ["RUN_ENV", "RunSession", "run_environment", "run_tags"]
 
 _MAX_TAG = 5000
+# what node code sees of the run: MLflow's own variables (its fluent API reads them)
+RUN_ENV = ("MLFLOW_RUN_ID", "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID",
+           "MLFLOW_REGISTRY_URI")
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:500] if text else ""
+def _git(root: Path) -> dict[str, str]:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, timeout=5)
+        if commit.returncode != 0:
+            return {}
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True,
+                               text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {"mlflow.source.git.commit": commit.stdout.strip(),
+            "kmlc.git.dirty": str(bool(dirty.stdout.strip())).lower()}
 
 
-class TrackedRun:
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for this uid (some containers)
+        return None
+
+
+def run_tags(spec: ProjectSpec, pipeline: str, *, runner: str,
+             command: str | None = None) -> dict[str, str]:
+    """The tags of a run: provenance, versions, the command line (secrets masked)."""
+    from importlib.metadata import version
+
+    import kmlc
+
+    command = mask_secrets(command or shlex.join(["kmlc", *sys.argv[1:]]), spec.secrets)
+    tags = {
+        "kmlc.pipeline": pipeline,
+        "kmlc.version": kmlc.__version__,
+        "kedro.version": version("kedro"),
+        "kedro_datasets.version": version("kedro-datasets"),
+        "mlflow.version": version("mlflow"),
+        "kmlc.command": command,
+        "kmlc.file_hash": spec.rendered_hash,
+        "kmlc.runner": runner,
+        "mlflow.source.name": str(spec.path),
+        "mlflow.source.type": "LOCAL",
+    }
+    user = _user()
+    if user:
+        tags["mlflow.user"] = user
+    if spec.env:
+        tags["kmlc.env"] = spec.env
+    tags.update(_git(spec.root))
+    tags.update(spec.tracking.tags)
+    return tags
+
+
+@contextmanager
+def run_environment(values: dict[str, str | None]) -> Iterator[None]:
+    """Set environment variables for the length of the run; restore them after."""
+    saved = {key: os.environ.get(key) for key, value in values.items() if value is not None}
+    for key in saved:
+        os.environ[key] = str(values[key])
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class RunSession:
     """Context manager around one MLflow run; see the module docstring."""
 
-    def __init__(self, spec: ProjectSpec, pipeline: str, options: Any,
-                 tags: Callable[[ProjectSpec, str, Any], dict[str, str]]):
-        from kmlc.tracking.hooks import FailureHook
-
+    def __init__(self, spec: ProjectSpec, pipeline: str, *, runner: str = "sequential",
+                 tracking_uri: str | None = None, run_name: str | None = None,
+                 command: str | None = None):
         self.spec = spec
         self.pipeline = pipeline
-        self.options = options
-        self._tags = tags
-        self.failure = FailureHook()
-        self.client: Any = None
+        self.uri = store.resolve_tracking_uri(tracking_uri or spec.tracking.uri, spec.root)
+        self.registry_uri = (store.resolve_tracking_uri(spec.tracking.registry_uri, spec.root)
+                             if spec.tracking.registry_uri else None)
+        self.run_name = run_name or spec.tracking.run_name or pipeline
+        self.runner = runner
+        self.command = command
         self.run_id = ""
-        self.uri = ""
-        self.registry_uri: str | None = None
-        self.model_uri: str | None = None
+        self.experiment_id = ""
         self.notes: list[str] = []
         self.status = "RUNNING"
-        self.tracker: Any = None
-        self._context: Any = None
-        self._opening: int | None = None
-        self._opened: tuple[str, str] | None = None
+        self.failed_node: str | None = None
+        self.tracker = FallbackTracker(tracker())
+        self._pending: Any = None
+        self._environment: Any = None
         self._open_args: tuple[Any, ...] = ()
 
-    def __enter__(self) -> TrackedRun:
+    def __enter__(self) -> RunSession:
         """Ask for the run to be opened; ``wait_open`` waits for it."""
-        from kmlc.tracking import store as tracking
-        from kmlc.tracking import worker as tracking_worker
-
         spec = self.spec
-        self.uri = tracking.resolve_tracking_uri(self.options.tracking_uri or spec.tracking.uri,
-                                                 spec.root)
-        if spec.tracking.registry_uri:
-            self.registry_uri = tracking.resolve_tracking_uri(spec.tracking.registry_uri,
-                                                              spec.root)
         http = (spec.tracking.http_max_retries, spec.tracking.http_timeout)
-        tracking.configure_http(*http)  # for this process's own MLflow calls (models)
-        root = tracking.local_artifact_root(self.uri)
-        run_name = self.options.run_name or spec.tracking.run_name or self.pipeline
-        args = (self.uri, self.registry_uri, spec.tracking.experiment,
-                str(root) if root is not None else None, run_name,
-                self._tags(spec, self.pipeline, self.options), spec.rendered_text, http)
-        self._open_args = args
-        self.tracker = tracking_worker.tracker()
-        if isinstance(self.tracker, tracking_worker.Remote):
-            try:
-                self._opening = self.tracker.send("open_run", *args)
-            except TrackingError:
-                self._open_in_process()
-        else:
-            self._opened = self.tracker.open_run(*args)
+        store.configure_http(*http)  # for this process's own MLflow calls (models)
+        root = store.local_artifact_root(self.uri)
+        self._open_args = (self.uri, self.registry_uri, spec.tracking.experiment,
+                           str(root) if root is not None else None, self.run_name,
+                           run_tags(spec, self.pipeline, runner=self.runner,
+                                    command=self.command),
+                           spec.rendered_text, http)
+        try:
+            self._pending = self.tracker.request_open(*self._open_args)
+        except TrackingError as exc:
+            self._open_here(exc)
         return self
 
-    def _open_in_process(self) -> None:
-        """The worker died before the run was open: open it (and track) from here."""
-        from kmlc.tracking.worker import Operations
-
+    def _open_here(self, exc: TrackingError) -> None:
+        if not self.tracker.fall_back(exc):
+            raise exc
         self.notes.append("the tracking worker process stopped before the run opened; "
                           "tracked in this process instead")
-        self.tracker = Operations()
-        self._opening = None
-        self._opened = self.tracker.open_run(*self._open_args)
+        self._pending = self.tracker.request_open(*self._open_args)
 
     def wait_open(self) -> str:
-        """The run id, once the run is open; the run is published to the datasets."""
-        if self._opened is None and self._opening is not None:
-            seq, self._opening = self._opening, None
-            try:
-                self._opened = self.tracker.answer(seq)
-            except TrackingError:
-                if self.tracker.usable:
-                    raise
-                self._open_in_process()
-        if self._opened is None:
-            raise TrackingError("the run was not opened")
+        """The run id, once the run is open; the run is published to the node code."""
         if not self.run_id:
-            self.run_id, experiment_id = self._opened
-            self._context = tracking_context(self.run_id, self.uri, experiment_id,
-                                             self.registry_uri)
-            self._context.__enter__()
+            if self._pending is None:
+                raise TrackingError("the run was not opened")
+            try:
+                opened = self._pending()
+            except TrackingError as exc:
+                self._open_here(exc)
+                opened = self._pending()
+            self._pending = None
+            self.run_id, self.experiment_id = opened
+            self._environment = run_environment(dict(zip(
+                RUN_ENV, (self.run_id, self.uri, self.experiment_id, self.registry_uri),
+                strict=True)))
+            self._environment.__enter__()
         return self.run_id
-
-    def finish_model(self, selected: Any, catalog: Any) -> None:
-        """Log the bound inference model at the end of a training run."""
-        model = self.spec.model
-        if model is None or self.pipeline != "training":
-            return
-        from kmlc.compiler.plan import plan_from_spec
-
-        plan = plan_from_spec(self.spec)
-        produced = selected.all_outputs()
-        missing = sorted(a.name for a in plan.artifacts if a.name not in produced)
-        if missing:
-            self.notes.append("no model logged: this filtered run does not produce "
-                              + ", ".join(missing))
-            return
-        from kmlc.model.build import log_pipeline_model
-
-        input_data = catalog.load(model.input)
-        try:
-            info = log_pipeline_model(self.spec, run_id=self.run_id, tracking_uri=self.uri,
-                                      registry_uri=self.registry_uri, input_data=input_data)
-        except KmlcError:
-            raise
-        except Exception as exc:
-            raise TrackingError(
-                f"the pipeline ran, but its model could not be logged to run {self.run_id} "
-                f"on {self.uri}: {type(exc).__name__}: {_first_line(exc)}",
-                hint="the local outputs are intact; `kmlc export-model --from-local` builds "
-                     "the model from them") from exc
-        self.model_uri = getattr(info, "model_uri", None) or str(info)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if not self.run_id and self._opening is not None:
+        if not self.run_id and self._pending is not None:
             try:  # failed before waiting: the run still has to be closed
                 self.wait_open()
             except TrackingError as open_exc:
                 if exc is None:
                     raise
                 self.notes.append(str(open_exc))
-        if self._context is not None:
-            self._context.__exit__(None, None, None)
+        if self._environment is not None:
+            self._environment.__exit__(None, None, None)
+            self._environment = None
         if not self.run_id:
             return
         tags: dict[str, str] = {}
@@ -162,43 +191,35 @@ class TrackedRun:
         else:
             self.status = "FAILED"
             tags["kmlc.error"] = mask_secrets(f"{exc}", self.spec.secrets)[:_MAX_TAG]
-            node = getattr(exc, "node", None) or self.failure.node
+            node = getattr(exc, "node", None) or self.failed_node
             if node:
                 tags["kmlc.failed_node"] = node
+        self._close(tags, failing=exc is not None)
+
+    def _close(self, tags: dict[str, str], *, failing: bool) -> None:
         try:
             try:
                 self.status, problem = self.tracker.close_run(self.uri, self.run_id,
                                                               self.status, tags)
             except TrackingError as worker_exc:
-                if self.tracker.usable:
+                if not self.tracker.fall_back(worker_exc):
                     raise
                 # the worker died: close the run from here, as FAILED (logging was cut off)
-                from kmlc.tracking.worker import Operations
-
-                self.tracker = Operations()
+                status = "FAILED" if self.status == "FINISHED" else self.status
                 self.status, problem = self.tracker.close_run(
-                    self.uri, self.run_id, "FAILED" if self.status == "FINISHED"
-                    else self.status, {**tags, "kmlc.error": worker_exc.message})
+                    self.uri, self.run_id, status, {**tags, "kmlc.error": worker_exc.message})
                 problem = problem or worker_exc.message
         except Exception as close_exc:
             message = (f"the run {self.run_id} could not be closed as {self.status} on "
                        f"{self.uri}: {close_exc}; what was logged before stays in the run, "
                        "local outputs are intact")
-            if exc is None:
+            if not failing:
                 raise TrackingError(message) from close_exc
             self.notes.append(message)
             return
         if problem is not None:
             message = (f"run {self.run_id} closed as {self.status}: {problem}; local "
                        "outputs are intact")
-            if exc is None:
+            if not failing:
                 raise TrackingError(message)
             self.notes.append(message)
-
-    def result(self) -> Any:
-        from kmlc.run import RunResult
-
-        if self.status == "RUNNING":
-            raise RunError("the run was not closed")
-        return RunResult(self.run_id, self.status, self.pipeline, self.uri, self.model_uri,
-                         tuple(self.notes))

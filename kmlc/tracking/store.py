@@ -7,6 +7,7 @@ thread and process runners land every parameter, metric and artifact in one run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from kmlc.config.spec import mask_secrets
+from kmlc.config.spec import mask_secrets, resolve_tracking_uri
 from kmlc.errors import TrackingError
 
 __all__ = [
@@ -27,15 +28,15 @@ __all__ = [
     "flatten_params",
     "local_artifact_root",
     "log_metric_tuples",
+    "log_model_folder",
     "log_param_pairs",
     "open_client",
     "param_pairs",
     "resolve_tracking_uri",
-    "tracking_context",
     "with_retry",
 ]
 
-RUN_ID_ENV = "KMLC_RUN_ID"
+RUN_ID_ENV = "MLFLOW_RUN_ID"  # the run kmlc opened, for its datasets and node code
 MAX_PARAM_VALUE = 6000  # MLflow's limit on a parameter value
 MAX_TAG_VALUE = 8000
 BATCH_PARAMS = 100  # MLflow's limit of parameters per log_batch
@@ -45,21 +46,6 @@ _RETRY_MARKERS = ("database is locked", "database table is locked", "deadlock de
                   "too many connections", "unique constraint failed: experiments")
 
 T = TypeVar("T")
-
-
-def resolve_tracking_uri(uri: str, root: Path) -> str:
-    """Make a relative ``sqlite:///`` path absolute against ``root``; refuse file stores."""
-    if uri.startswith("sqlite:///"):
-        path = uri[len("sqlite:///"):]
-        if path and not path.startswith("/") and path != ":memory:":
-            return "sqlite:///" + str((root / path).resolve())
-        return uri
-    scheme = urlparse(uri).scheme
-    if scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt"):
-        raise TrackingError(
-            f"tracking uri '{uri}' is a file store, which MLflow 3 no longer accepts",
-            hint="use a database, e.g. 'sqlite:///mlflow.db' (the default), or a server URL")
-    return uri
 
 
 def configure_http(max_retries: int | None, timeout: int | None) -> None:
@@ -181,29 +167,6 @@ def ensure_experiment(client: Any, name: str, artifact_root: Path | None = None)
     return str(experiment.experiment_id)
 
 
-@contextmanager
-def tracking_context(run_id: str, uri: str, experiment_id: str | None = None,
-                     registry_uri: str | None = None) -> Iterator[None]:
-    """Expose the run to kmlc's datasets, in this process and in runner subprocesses.
-
-    MLflow 3 files logged models under the "current" experiment, so that is set too;
-    the registry URI, when given, is where the bound model gets registered.
-    """
-    values = {RUN_ID_ENV: run_id, "MLFLOW_TRACKING_URI": uri,
-              "MLFLOW_EXPERIMENT_ID": experiment_id, "MLFLOW_REGISTRY_URI": registry_uri}
-    saved = {key: os.environ.get(key) for key, value in values.items() if value is not None}
-    for key in saved:
-        os.environ[key] = str(values[key])
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def flatten_params(params: Mapping[str, Any], sep: str = ".") -> dict[str, Any]:
     """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; empty mappings are kept as values."""
     out: dict[str, Any] = {}
@@ -271,3 +234,35 @@ def log_metric_tuples(client: Any, run_id: str,
     entities = [Metric(key, value, timestamp, step) for key, value, timestamp, step in metrics]
     for start in range(0, len(entities), BATCH_METRICS):
         with_retry(client.log_batch, run_id, metrics=entities[start:start + BATCH_METRICS])
+
+
+def log_model_folder(client: Any, run_id: str, name: str,
+                     save: Callable[[str, Any], None], *, model_type: str | None = None) -> str:
+    """Log a model as an MLflow 3 LoggedModel of run ``run_id``; returns its model id.
+
+    ``save(path, mlflow_model)`` writes the model folder (a flavor's ``save_model``);
+    the folder is staged, uploaded with ``client``, then the model is marked READY
+    (FAILED if anything went wrong, and the error is raised). ``client`` names the
+    store: nothing here reads MLflow's process-wide tracking URI.
+    """
+    import tempfile
+
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+    from mlflow.models import Model
+
+    run = with_retry(client.get_run, run_id)
+    logged = with_retry(client.create_logged_model, run.info.experiment_id, name=name,
+                        source_run_id=run_id, model_type=model_type)
+    try:
+        with tempfile.TemporaryDirectory(prefix="kmlc-stage-") as tmp:
+            staged = str(Path(tmp) / "model")
+            save(staged, Model(run_id=run_id, model_id=logged.model_id,
+                               artifact_path=name))
+            with_retry(client.log_model_artifacts, logged.model_id, staged)
+        with_retry(client.log_outputs, run_id, [LoggedModelOutput(logged.model_id, 0)])
+        with_retry(client.finalize_logged_model, logged.model_id, LoggedModelStatus.READY)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the original error matters more
+            client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+        raise
+    return str(logged.model_id)

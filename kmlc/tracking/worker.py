@@ -29,13 +29,13 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from kmlc.errors import KmlcError, TrackingError
 
-__all__ = ["Operations", "Remote", "current", "start", "tracker"]
+__all__ = ["FallbackTracker", "Operations", "Remote", "Tracker", "current", "start", "tracker"]
 
 DISABLE_ENV = "KMLC_TRACKING_WORKER"
 _ABANDONED = "the kmlc process ended before closing the run"
@@ -43,6 +43,29 @@ _OPERATIONS = frozenset({"open_run", "log_params", "log_metrics", "log_artifact"
                          "close_run"})
 
 Pair = tuple[str, str]
+Metric = tuple[str, float, int, int]
+
+
+class Tracker(Protocol):
+    """kmlc's MLflow operations, wherever they run (this process or the worker)."""
+
+    @property
+    def usable(self) -> bool: ...
+
+    def request_open(self, *args: Any) -> Callable[[], tuple[str, str]]:
+        """Start opening a run (see ``Operations.open_run``); the callable waits for it."""
+        ...
+
+    def log_params(self, uri: str, run_id: str, params: Sequence[Pair],
+                   tags: Sequence[Pair] = ()) -> None: ...
+
+    def log_metrics(self, uri: str, run_id: str, metrics: Sequence[Metric]) -> None: ...
+
+    def log_artifact(self, uri: str, run_id: str, path: str, artifact_path: str | None,
+                     folder: bool) -> None: ...
+
+    def close_run(self, uri: str, run_id: str, status: str,
+                  tags: dict[str, str]) -> tuple[str, str | None]: ...
 
 
 class Operations:
@@ -85,6 +108,10 @@ class Operations:
         self.open_runs[run_id] = uri
         tracking.with_retry(client.log_text, run_id, text, "mlproject.yml")
         return run_id, experiment_id
+
+    def request_open(self, *args: Any) -> Callable[[], tuple[str, str]]:
+        opened = self.open_run(*args)
+        return lambda: opened
 
     def log_params(self, uri: str, run_id: str, params: Sequence[Pair],
                    tags: Sequence[Pair] = ()) -> None:
@@ -216,6 +243,10 @@ class Remote:
     def call(self, name: str, *args: Any) -> Any:
         return self.answer(self.send(name, *args))
 
+    def request_open(self, *args: Any) -> Callable[[], tuple[str, str]]:
+        seq = self.send("open_run", *args)
+        return lambda: self.answer(seq)
+
     def log_params(self, uri: str, run_id: str, params: Sequence[Pair],
                    tags: Sequence[Pair] = ()) -> None:
         self.send("log_params", uri, run_id, list(params), list(tags), wait=False)
@@ -255,6 +286,29 @@ class Remote:
             self._proc.kill()
             self._proc.wait()
         self._answers.close()
+
+
+class FallbackTracker:
+    """The tracker of one run: the worker while it lives, this process once it is gone.
+
+    The one place where kmlc falls back to tracking in process. ``fall_back`` is asked
+    after a ``TrackingError``: it switches to ``Operations`` when the worker is gone
+    (and says so), or returns False when the error is the store's own.
+    """
+
+    def __init__(self, primary: Tracker) -> None:
+        self.impl: Tracker = primary
+        self.lost: str | None = None  # why the worker was given up
+
+    def fall_back(self, exc: TrackingError) -> bool:
+        if self.impl.usable or isinstance(self.impl, Operations):
+            return False
+        self.impl = Operations()
+        self.lost = exc.message
+        return True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.impl, name)
 
 
 _remote: Remote | None = None

@@ -55,6 +55,7 @@ def test_training_lands_everything_in_one_run(mini, runner: str) -> None:
     assert [a.path for a in client.list_artifacts(result.run_id, "reports")] == [
         "reports/report.json"]
     # the mlflow.model dataset logged a real sklearn model into the same run
+    mlflow.set_tracking_uri(result.tracking_uri)  # restored by the autouse fixture
     sk = mlflow.sklearn.load_model(f"runs:/{result.run_id}/sk_model")
     assert hasattr(sk, "predict_proba")
     assert result.model_uri and result.model_uri.startswith("models:/")
@@ -93,6 +94,7 @@ def test_logged_model_matches_inference_run_from_another_process(mini, tmp_path:
 def test_logged_model_signature_and_files(mini) -> None:
     path = mini()
     result = _run(path)
+    mlflow.set_tracking_uri(result.tracking_uri)  # restored by the autouse fixture
     model = mlflow.pyfunc.load_model(result.model_uri)
     signature = model.metadata.signature
     assert [c.name for c in signature.inputs.inputs] == ["id", "x1", "x2"]
