@@ -8,15 +8,19 @@ FINISHED, FAILED (a node raised; everything logged so far is kept) or KILLED.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
+
+from kedro.framework.hooks import hook_impl
 
 from kmlc.compiler.project import CompiledProject, compile_project
 from kmlc.config.spec import ProjectSpec
@@ -137,15 +141,20 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
         with session:  # the run opens in the tracking worker while the catalog is built
             catalog = compiled.catalog(shared_memory=shared, tracking_uri=session.uri)
             hook = TrackingHook(spec, session.tracker, session.uri, session.wait_open())
+            model = _model_job(session, selected)
             # node code calling MLflow's fluent API lands in this run, in any runner
             active = selected.__class__([n._copy(func=ActiveRunNode(n.func))
                                          for n in selected.nodes])
             try:
                 _execute(compiled, active, catalog, runner, pipeline, options,
-                         extra_hooks=(hook,), failure=failure)
+                         extra_hooks=(hook, *filter(None, [model])), failure=failure)
+            except BaseException:
+                if model is not None:
+                    model.discard()
+                raise
             finally:
                 session.failed_node = failure.node
-            logged = _log_model(session, selected, catalog, options)
+            logged = model.finish() if model is not None else None
     except (KmlcError, KeyboardInterrupt) as exc:
         exc.run_id = session.run_id or None  # type: ignore[union-attr]
         exc.notes_ = tuple(session.notes)  # type: ignore[union-attr]
@@ -155,36 +164,84 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
                      getattr(logged, "registered_version", None))
 
 
-def _log_model(session: Any, selected: Any, catalog: Any, options: RunOptions) -> Any:
-    """Log the bound inference model at the end of a training run (None if there is none)."""
+class ModelJob:
+    """The bound model of a training run, built in the tracking worker.
+
+    It starts as soon as training has saved every artifact the model packs (a Kedro
+    ``after_dataset_saved`` hook), so that building it overlaps the last nodes, or at
+    the end of the run otherwise; it is made READY (and registered) only when the run
+    succeeded, and marked FAILED when it did not.
+    """
+
+    _PREPARE = "kmlc.model.build:prepare_bound_model"
+    _FINISH = "kmlc.model.build:finish_bound_model"
+    _DISCARD = "kmlc.model.build:discard_bound_model"
+
+    def __init__(self, session: Any, artifacts: set[str]):
+        self.session = session
+        self.waiting = set(artifacts)
+        self.job: int | None = None
+        self._lock = threading.Lock()
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str) -> None:
+        with self._lock:
+            self.waiting.discard(dataset_name)
+            if not self.waiting and self.job is None:
+                self._start()
+
+    def _start(self) -> None:
+        s = self.session
+        self.job = s.tracker.start_job(self._PREPARE, {"spec": s.spec, "run_id": s.run_id,
+                                                       "tracking_uri": s.uri})
+
+    def _call(self, target: str, **kwargs: Any) -> Any:
+        tracker = self.session.tracker
+        return tracker.wait_job(tracker.start_job(target, kwargs))
+
+    def finish(self) -> Any:
+        s = self.session
+        with self._lock:
+            if self.job is None:
+                self._start()
+            job, self.job = self.job, -1
+        try:
+            model_id = s.tracker.wait_job(job)
+            return self._call(self._FINISH, spec=s.spec, run_id=s.run_id, tracking_uri=s.uri,
+                              registry_uri=s.registry_uri, model_id=model_id)
+        except TrackingError as exc:
+            raise TrackingError(
+                f"the pipeline ran, but its model could not be logged to run {s.run_id} on "
+                f"{s.uri}: {exc.message}",
+                hint="the local outputs are intact; `kmlc export-model --from-local` builds "
+                     "the model from them") from exc
+
+    def discard(self) -> None:
+        """The run failed: a model already being built is marked FAILED."""
+        with self._lock:
+            job, self.job = self.job, -1
+        if job is None or job < 0:
+            return
+        s = self.session
+        with contextlib.suppress(Exception):  # the run's own error matters more
+            model_id = s.tracker.wait_job(job)
+            self._call(self._DISCARD, run_id=s.run_id, tracking_uri=s.uri, model_id=model_id)
+
+
+def _model_job(session: Any, selected: Any) -> ModelJob | None:
+    """The model job of a training run that produces every artifact its model packs."""
     spec = session.spec
-    model = spec.model
-    if model is None or session.pipeline != "training":
+    if spec.model is None or session.pipeline != "training":
         return None
     from kmlc.compiler.plan import plan_from_spec
 
-    plan = plan_from_spec(spec)
-    produced = selected.all_outputs()
-    missing = sorted(a.name for a in plan.artifacts if a.name not in produced)
+    artifacts = {a.name for a in plan_from_spec(spec).artifacts}
+    missing = sorted(artifacts - set(selected.all_outputs()))
     if missing:
         session.notes.append("no model logged: this filtered run does not produce "
                              + ", ".join(missing))
         return None
-    from kmlc.model.build import log_pipeline_model
-
-    input_data = catalog.load(model.input)
-    try:
-        return log_pipeline_model(spec, run_id=session.run_id, tracking_uri=session.uri,
-                                  registry_uri=session.registry_uri, input_data=input_data)
-    except KmlcError:
-        raise
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [""])[0][:500]
-        raise TrackingError(
-            f"the pipeline ran, but its model could not be logged to run {session.run_id} "
-            f"on {session.uri}: {type(exc).__name__}: {first}",
-            hint="the local outputs are intact; `kmlc export-model --from-local` builds "
-                 "the model from them") from exc
+    return ModelJob(session, artifacts)
 
 
 def _execute(compiled: CompiledProject, selected: Any, catalog: Any, runner: Any,

@@ -21,10 +21,12 @@ from types import SimpleNamespace
 from typing import Any
 
 from kmlc.compiler.plan import PLAN_ARTIFACT, PLAN_FILE, PLAN_VERSION, InferencePlan, plan_from_spec
+from kmlc.config.functions import code_path
 from kmlc.config.spec import ProjectSpec
 from kmlc.errors import ExportError
 
-__all__ = ["LoggedPipelineModel", "build_model_args", "log_pipeline_model", "quiet_mlflow",
+__all__ = ["LoggedPipelineModel", "build_model_args", "discard_bound_model", "finish_bound_model",
+           "load_model_input", "log_pipeline_model", "prepare_bound_model", "quiet_mlflow",
            "register_model", "requirements", "save_pipeline_model", "scrub_mlmodel"]
 
 RUNTIME_FILE = Path(__file__).with_name("runtime.py")
@@ -241,18 +243,64 @@ def log_pipeline_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
     The model is saved to a staging folder, scrubbed of local paths, then uploaded;
     it is marked READY only once every file is in the store (FAILED otherwise).
     """
+    model_id = prepare_bound_model(spec, run_id=run_id, tracking_uri=tracking_uri,
+                                   input_data=input_data)
+    return finish_bound_model(spec, run_id=run_id, tracking_uri=tracking_uri,
+                              registry_uri=registry_uri, model_id=model_id)
+
+
+def load_model_input(spec: ProjectSpec) -> Any | None:
+    """A fresh load of ``model.input`` from its dataset (None for a memory dataset)."""
+    from kedro.io import AbstractDataset
+
+    from kmlc.compiler.catalog import dataset_config
+
+    assert spec.model is not None
+    ds = spec.datasets.get(spec.model.input)
+    if ds is None:
+        return None
+    config = dataset_config(ds, spec.root)
+    if isinstance(config.get("credentials"), str):
+        config["credentials"] = spec.credentials.get(config["credentials"])
+    return AbstractDataset.from_config(ds.name, config).load()
+
+
+def prepare_bound_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
+                        input_data: Any | None = None) -> str:
+    """Build and upload the bound model, left PENDING; returns its model id.
+
+    The expensive part of logging the model (the signature, the requirements, the
+    upload), done as soon as training has saved every artifact the model packs, while
+    the last training nodes still run; ``finish_bound_model`` makes it READY at the end
+    of a successful run, ``discard_bound_model`` marks it FAILED otherwise.
+    """
     from mlflow.tracking import MlflowClient
 
     from kmlc.tracking.store import log_model_folder
 
     model_spec = spec.model
     assert model_spec is not None
+    with code_path(spec.code):  # the node modules, for the signature (any process)
+        if input_data is None:
+            input_data = load_model_input(spec)
+        return log_model_folder(
+            MlflowClient(tracking_uri), run_id, model_spec.artifact_path,
+            lambda path, mlflow_model: save_pipeline_model(spec, Path(path), input_data,
+                                                           mlflow_model),
+            model_type="kmlc-pipeline", finalize=False)
+
+
+def finish_bound_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
+                       registry_uri: str | None, model_id: str) -> LoggedPipelineModel:
+    """Mark the prepared model READY in its run and register it if the file says so."""
+    from mlflow.tracking import MlflowClient
+
+    from kmlc.tracking.store import finalize_model
+
+    model_spec = spec.model
+    assert model_spec is not None
     client = MlflowClient(tracking_uri, registry_uri)
-    model_id = log_model_folder(
-        client, run_id, model_spec.artifact_path,
-        lambda path, mlflow_model: save_pipeline_model(spec, Path(path), input_data,
-                                                       mlflow_model),
-        model_type="kmlc-pipeline")
+    finalize_model(client, run_id, model_id)
     model_uri = f"models:/{model_id}"
     version = None
     if model_spec.registered_name:
@@ -262,6 +310,18 @@ def log_pipeline_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
                                model_id, version)
 
 
+def discard_bound_model(*, run_id: str, tracking_uri: str, model_id: str) -> None:
+    """The run failed after the model was prepared: the model is marked FAILED, deleted.
+
+    A failed run logs no model, as when nothing had been prepared yet.
+    """
+    from mlflow.tracking import MlflowClient
+
+    from kmlc.tracking.store import finalize_model, with_retry
+
+    client = MlflowClient(tracking_uri)
+    finalize_model(client, run_id, model_id, ok=False)
+    with_retry(client.delete_logged_model, model_id)
 
 
 def register_model(client: Any, model_uri: str, name: str, alias: str | None = None) -> str:

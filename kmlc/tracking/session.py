@@ -153,14 +153,15 @@ class RunSession:
     def wait_open(self) -> str:
         """The run id, once the run is open; the run is published to the node code."""
         if not self.run_id:
-            if self._pending is None:
+            pending, self._pending = self._pending, None  # an answer is read once
+            if pending is None:
                 raise TrackingError("the run was not opened")
             try:
-                opened = self._pending()
+                opened = pending()
             except TrackingError as exc:
                 self._open_here(exc)
-                opened = self._pending()
-            self._pending = None
+                pending, self._pending = self._pending, None
+                opened = pending()
             self.run_id, self.experiment_id = opened
             self._environment = run_environment(dict(zip(
                 RUN_ENV, (self.run_id, self.uri, self.experiment_id, self.registry_uri),

@@ -25,6 +25,7 @@ __all__ = [
     "check_reachable",
     "configure_http",
     "ensure_experiment",
+    "finalize_model",
     "flatten_params",
     "local_artifact_root",
     "log_metric_tuples",
@@ -237,17 +238,19 @@ def log_metric_tuples(client: Any, run_id: str,
 
 
 def log_model_folder(client: Any, run_id: str, name: str,
-                     save: Callable[[str, Any], None], *, model_type: str | None = None) -> str:
+                     save: Callable[[str, Any], None], *, model_type: str | None = None,
+                     finalize: bool = True) -> str:
     """Log a model as an MLflow 3 LoggedModel of run ``run_id``; returns its model id.
 
     ``save(path, mlflow_model)`` writes the model folder (a flavor's ``save_model``);
-    the folder is staged, uploaded with ``client``, then the model is marked READY
-    (FAILED if anything went wrong, and the error is raised). ``client`` names the
+    the folder is staged, uploaded with ``client``, then (``finalize``) attached to the
+    run and marked READY; on any error it is marked FAILED and the error raised.
+    ``finalize=False`` leaves it PENDING for ``finalize_model``. ``client`` names the
     store: nothing here reads MLflow's process-wide tracking URI.
     """
     import tempfile
 
-    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+    from mlflow.entities import LoggedModelStatus
     from mlflow.models import Model
 
     run = with_retry(client.get_run, run_id)
@@ -259,10 +262,21 @@ def log_model_folder(client: Any, run_id: str, name: str,
             save(staged, Model(run_id=run_id, model_id=logged.model_id,
                                artifact_path=name))
             with_retry(client.log_model_artifacts, logged.model_id, staged)
-        with_retry(client.log_outputs, run_id, [LoggedModelOutput(logged.model_id, 0)])
-        with_retry(client.finalize_logged_model, logged.model_id, LoggedModelStatus.READY)
+        if finalize:
+            finalize_model(client, run_id, logged.model_id)
     except BaseException:
         with contextlib.suppress(Exception):  # the original error matters more
             client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
         raise
     return str(logged.model_id)
+
+
+def finalize_model(client: Any, run_id: str, model_id: str, *, ok: bool = True) -> None:
+    """Attach a logged model to its run and mark it READY, or mark it FAILED."""
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+
+    if not ok:
+        with_retry(client.finalize_logged_model, model_id, LoggedModelStatus.FAILED)
+        return
+    with_retry(client.log_outputs, run_id, [LoggedModelOutput(model_id, 0)])
+    with_retry(client.finalize_logged_model, model_id, LoggedModelStatus.READY)

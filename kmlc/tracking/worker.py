@@ -40,7 +40,7 @@ __all__ = ["FallbackTracker", "Operations", "Remote", "Tracker", "current", "sta
 DISABLE_ENV = "KMLC_TRACKING_WORKER"
 _ABANDONED = "the kmlc process ended before closing the run"
 _OPERATIONS = frozenset({"open_run", "log_params", "log_metrics", "log_artifact",
-                         "close_run"})
+                         "close_run", "start_job", "wait_job"})
 
 Pair = tuple[str, str]
 Metric = tuple[str, float, int, int]
@@ -67,6 +67,14 @@ class Tracker(Protocol):
     def close_run(self, uri: str, run_id: str, status: str,
                   tags: dict[str, str]) -> tuple[str, str | None]: ...
 
+    def start_job(self, target: str, kwargs: dict[str, Any]) -> int:
+        """Start ``module:function(**kwargs)`` on a thread where MLflow is loaded."""
+        ...
+
+    def wait_job(self, job: int) -> Any:
+        """The job's result; its error as a ``TrackingError``."""
+        ...
+
 
 class Operations:
     """kmlc's MLflow operations on explicit store URIs and run ids."""
@@ -77,6 +85,7 @@ class Operations:
         self._clients: dict[tuple[str, str | None], Any] = {}
         self.open_runs: dict[str, str] = {}  # run id -> store uri
         self.failed: dict[str, str] = {}  # run id -> first error of a request not waited for
+        self._jobs: dict[int, Any] = {}
 
     def client(self, uri: str, registry: str | None = None) -> Any:
         from kmlc.tracking.store import open_client
@@ -153,6 +162,27 @@ class Operations:
         with_retry(client.set_terminated, run_id, status)
         self.open_runs.pop(run_id, None)
         return status, problem
+
+    def start_job(self, target: str, kwargs: dict[str, Any]) -> int:
+        """Run ``module:function(**kwargs)`` on a thread of its own; returns a job number.
+
+        Used for work that needs MLflow and may overlap the nodes (the model of a
+        training run is built while the last nodes run). The caller names the
+        function, so this module depends on nothing downstream of it.
+        """
+        import importlib
+        from concurrent.futures import ThreadPoolExecutor
+
+        module, _, name = target.partition(":")
+        function = getattr(importlib.import_module(module), name)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kmlc-job")
+        job = len(self._jobs) + 1
+        self._jobs[job] = pool.submit(function, **kwargs)
+        pool.shutdown(wait=False)
+        return job
+
+    def wait_job(self, job: int) -> Any:
+        return self._jobs.pop(job).result()
 
     def abandon(self) -> None:
         """Close every run still open as KILLED (the main process went away)."""
@@ -246,6 +276,12 @@ class Remote:
     def request_open(self, *args: Any) -> Callable[[], tuple[str, str]]:
         seq = self.send("open_run", *args)
         return lambda: self.answer(seq)
+
+    def start_job(self, target: str, kwargs: dict[str, Any]) -> int:
+        return int(self.call("start_job", target, kwargs))
+
+    def wait_job(self, job: int) -> Any:
+        return self.call("wait_job", job)
 
     def log_params(self, uri: str, run_id: str, params: Sequence[Pair],
                    tags: Sequence[Pair] = ()) -> None:
