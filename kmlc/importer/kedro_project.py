@@ -136,9 +136,11 @@ def _default_env(loader: Any) -> str | None:
 
 
 def _section(loader: Any, kind: str, problems: list[tuple[str, str, str]]) -> Any:
+    from kedro.config import MissingConfigException
+
     try:
         return loader[kind]
-    except KeyError:
+    except (KeyError, MissingConfigException):
         return None
     except Exception as exc:
         where = f"conf/*/{kind}*"

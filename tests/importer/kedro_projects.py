@@ -152,12 +152,13 @@ _DS_NODES = '''
         rmse = float(np.sqrt(np.mean(errors ** 2)))
         history = [float(v) for v in np.cumsum(errors) / np.arange(1, len(errors) + 1)]
         report = {"rmse": rmse, "n_test": int(len(test))}
-        return rmse, history, {"mae": float(errors.mean()), "max_error": float(errors.max())}, report
+        metrics = {"mae": float(errors.mean()), "max_error": float(errors.max())}
+        return rmse, history, metrics, report
     '''
 
 _RAW_CSV = "x1,x2,y\n" + "".join(
-    f"{(i * 7) % 11 / 3:.3f},{(i * 5) % 13 / 4:.3f},{(i * 7) % 11 * 0.8 + (i * 5) % 13 * 0.3 + i % 3:.3f}\n"
-    if i % 17 else "1.0,,2.0\n"
+    f"{(i * 7) % 11 / 3:.3f},{(i * 5) % 13 / 4:.3f},"
+    f"{(i * 7) % 11 * 0.8 + (i * 5) % 13 * 0.3 + i % 3:.3f}\n" if i % 17 else "1.0,,2.0\n"
     for i in range(1, 61))
 
 

@@ -18,12 +18,11 @@ from typing import Any
 import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
+from kedro_projects import FLAT, MODULAR, write_files
 from ruamel.yaml import YAML
 
 from kmlc.cli import main
 from kmlc.importer.datasets import convert_dataset, modern_type
-
-from kedro_projects import FLAT, MODULAR, write_files
 
 ENV = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true"}
 
@@ -203,8 +202,9 @@ def _kedro_run(project: Path, env: str, *args: str) -> dict[str, Any]:
 
 
 def _kmlc_run(project: Path, pipeline: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "kmlc.cli", "run", pipeline], cwd=project,
-                          env=ENV, capture_output=True, text=True, timeout=300)
+    kmlc = str(Path(sys.executable).with_name("kmlc"))
+    done = subprocess.run([kmlc, "run", pipeline], cwd=project, env=ENV, capture_output=True,
+                          text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     return next(line.split()[1] for line in done.stdout.splitlines() if line.startswith("run "))
 
