@@ -20,7 +20,9 @@ __all__ = ["render_yaml", "write_yaml"]
 
 
 def _flow(value: list[Any]) -> bool:
-    return all(isinstance(v, str | int | float | bool) or v is None for v in value)
+    """Short lists of scalars (inputs, tags) read best on one line."""
+    return (all(isinstance(v, str | int | float | bool) or v is None for v in value)
+            and sum(len(str(v)) + 2 for v in value) <= 72)
 
 
 def _build(value: Any, path: KeyPath, comments: dict[KeyPath, str]) -> Any:
