@@ -265,6 +265,9 @@ def test_flat_import_runs_like_kedro(tmp_path: Path, import_kedro: Any) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="kmlc/config does not yet accept node `namespace:`, "
+                   "dataset factory patterns or `name@format` transcoding (issue 12); passes "
+                   "on the issue-12 branch: remove this mark when it lands")
 def test_namespaces_factories_and_transcoding_run_like_kedro(tmp_path: Path,
                                                              import_kedro: Any) -> None:
     original = write_files(tmp_path / "kedro", MODULAR)
@@ -273,9 +276,11 @@ def test_namespaces_factories_and_transcoding_run_like_kedro(tmp_path: Path,
     doc = _load(imported / "mlproject.yml")
     assert "{namespace}.{name}_table" in doc["datasets"]
     assert "instances@pandas" in doc["datasets"]
-    fits = [n for n in doc["nodes"] if n["name"].endswith(".fit")]
-    assert [(n["name"], n["namespace"]) for n in fits] == [("active.fit", "active"),
-                                                           ("candidate.fit", "candidate")]
+    fits = [n for n in doc["nodes"] if n["name"] == "fit"]  # Kedro: <namespace>.fit
+    assert [n["namespace"] for n in fits] == ["active", "candidate"]
+    assert sorted(doc["pipelines"]["data_science"]["nodes"]) == [
+        f"{space}.{name}" for space in ("active", "candidate")
+        for name in ("evaluate", "fit", "split")]
     assert fits[1]["inputs"]["model"] == "params:candidate.model"
     assert result.exit_code == 0, result.output  # needs namespaces and factories in kmlc
     seen = _kedro_run(original, "local")
