@@ -126,7 +126,7 @@ def _rel(target: Path, start: Path) -> str:
 
 def _datasets(conv: Conversion, project: KedroProject, output_dir: Path) -> None:
     datasets: dict[str, Any] = {}
-    uses_credentials = False
+    uses_credentials: str | None = None  # where the first dataset naming credentials is
     for name, config in project.catalog.items():
         where = project.origin("catalog", name)
         if not isinstance(config, Mapping):
@@ -144,7 +144,8 @@ def _datasets(conv: Conversion, project: KedroProject, output_dir: Path) -> None
             if isinstance(value, str) and "://" not in value and not Path(value).is_absolute() \
                     and output_dir.resolve() != project.path:
                 entry[key] = _rel(project.path / value, output_dir)
-        uses_credentials = uses_credentials or "credentials" in entry
+        if "credentials" in entry and uses_credentials is None:
+            uses_credentials = f"{where}: dataset '{name}'"
         datasets[name] = entry
         for kmlc_sub, kedro_sub in result.moved.items():
             _comment(conv, project, "catalog", (name, *kedro_sub), ("datasets", name, *kmlc_sub))
@@ -153,8 +154,8 @@ def _datasets(conv: Conversion, project: KedroProject, output_dir: Path) -> None
             conv.document["credentials"] = _rel(project.credentials_file, output_dir)
         else:
             conv.unconverted.append(Unconverted(
-                "catalog", "datasets use `credentials:` but no credentials file was found",
-                "set `credentials:` to a Kedro-style credentials file"))
+                uses_credentials, f"uses `credentials:` but environment '{project.env}' has "
+                "no credentials file", "set `credentials:` to a Kedro-style credentials file"))
     conv.document["datasets"] = datasets
     conv.sections["datasets"] = "from Kedro's catalog config (resolved)"
 

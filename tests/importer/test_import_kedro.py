@@ -297,3 +297,37 @@ def test_namespaces_factories_and_transcoding_run_like_kedro(tmp_path: Path,
 
     client = mlflow.MlflowClient(f"sqlite:///{imported / 'mlflow.db'}")
     assert client.get_run(run_id).data.params == {k: str(v) for k, v in seen.items()}
+
+
+def test_env_hooks_and_credentials(tmp_path: Path, import_kedro: Any,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    files = dict(FLAT)
+    files["conf/base/catalog.yml"] += """
+        remote_copy:
+          type: pandas.CSVDataset
+          filepath: data/01_raw/raw.csv
+          credentials: dev_s3
+        """
+    files["conf/local/credentials.yml"] = "dev_s3: {key: abc, secret: def}\n"
+    project = write_files(tmp_path / "flat", files)
+    monkeypatch.setenv("RECORD_PARAMS", str(tmp_path / "seen.json"))  # settings.HOOKS on
+    result = import_kedro(str(project))
+    assert result.exit_code == 0, result.output
+    doc = _load(project / "mlproject.yml")
+    assert doc["hooks"] == ["imp_flat.settings.ParamsRecorder"]
+    assert "src/imp_flat/settings.py: HOOKS were imported as classes" in result.output
+    assert doc["datasets"]["remote_copy"]["credentials"] == "dev_s3"
+    assert doc["credentials"] == "conf/local/credentials.yml"
+
+    result = import_kedro(str(project), "--env", "compare", "--force")
+    doc = _load(project / "mlproject.yml")
+    # conf/compare replaces the kedro-mlflow datasets; mlflow.yml and the credentials live
+    # in conf/local, which this environment does not read (as `kedro run --env compare`)
+    assert doc["datasets"]["rmse"] == {"type": "json.JSONDataset",
+                                       "filepath": "data/compare/rmse.json"}
+    assert "tracking" not in doc
+    assert "environment 'compare'" in (project / "mlproject.yml").read_text("utf-8")
+    assert ("conf/base/catalog.yml:45: dataset 'remote_copy': uses `credentials:` but "
+            "environment 'compare' has no credentials file") in result.output
+    assert result.exit_code == 1  # credentials 'dev_s3' not found, located
+    assert "remote_copy.credentials: credentials 'dev_s3' not found" in result.output
