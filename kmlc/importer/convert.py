@@ -62,7 +62,7 @@ def convert_project(project: KedroProject, output_dir: Path,
     by_kedro = {kedro: kmlc for kmlc, kedro in wanted.items()}
     for kmlc, kedro in wanted.items():
         if kedro not in project.pipelines:
-            raise_unknown(project, kmlc, kedro)
+            _raise_unknown(project, kmlc, kedro)
 
     def rename(kedro: str) -> str | None:
         if kedro in by_kedro:
@@ -80,7 +80,7 @@ def convert_project(project: KedroProject, output_dir: Path,
 
     if project.mlflow:
         tracking, moved, problems = convert_tracking(project.mlflow, rename)
-        mlflow_file = project.origin("mlflow", "server").split(":")[0]
+        mlflow_file = project.describe("mlflow")
         for key, what, todo in problems:
             conv.unconverted.append(Unconverted(f"{mlflow_file}: {key}", what, todo))
         if tracking:
@@ -94,7 +94,7 @@ def convert_project(project: KedroProject, output_dir: Path,
 
     if project.parameters:
         doc["parameters"] = project.parameters
-        conv.sections["parameters"] = "from Kedro's parameters config"
+        conv.sections["parameters"] = f"from {project.describe('parameters')}"
         for (kind, path), _ in project.interpolations.items():
             if kind == "parameters":
                 _comment(conv, project, "parameters", path, ("parameters", *path))
@@ -105,7 +105,7 @@ def convert_project(project: KedroProject, output_dir: Path,
     return conv
 
 
-def raise_unknown(project: KedroProject, kmlc: str, kedro: str) -> None:
+def _raise_unknown(project: KedroProject, kmlc: str, kedro: str) -> None:
     from kmlc.importer.kedro_project import KedroImportError
 
     known = ", ".join(sorted(project.pipelines))
@@ -157,7 +157,7 @@ def _datasets(conv: Conversion, project: KedroProject, output_dir: Path) -> None
                 uses_credentials, f"uses `credentials:` but environment '{project.env}' has "
                 "no credentials file", "set `credentials:` to a Kedro-style credentials file"))
     conv.document["datasets"] = datasets
-    conv.sections["datasets"] = "from Kedro's catalog config (resolved)"
+    conv.sections["datasets"] = f"from {project.describe('catalog')} (resolved)"
 
 
 def _function_path(func: Any) -> str | None:

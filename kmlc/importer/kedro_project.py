@@ -66,10 +66,15 @@ class KedroProject:
     # (config kind, top-level key) -> where it was defined (the last file that set it)
     origins: dict[tuple[str, str], Origin] = field(default_factory=dict)
     problems: list[tuple[str, str, str]] = field(default_factory=list)
+    files: dict[str, list[str]] = field(default_factory=dict)  # kind -> files read, in order
 
     def origin(self, kind: str, key: str) -> str:
         found = self.origins.get((kind, key))
-        return str(found) if found else f"{kind} config"
+        return str(found) if found else self.describe(kind)
+
+    def describe(self, kind: str) -> str:
+        """The files Kedro read for ``kind`` (``catalog``, ``parameters``, ``mlflow``)."""
+        return ", ".join(self.files.get(kind, [])) or f"Kedro's {kind} config"
 
 
 def load_kedro_project(path: Path, env: str | None = None) -> KedroProject:
@@ -170,9 +175,13 @@ def _scan(project: KedroProject, kind: str, file: Path) -> None:
     if not hasattr(data, "items"):
         return
     rel = file.relative_to(project.path).as_posix()
+    project.files.setdefault(kind, []).append(rel)
     for key in data:
         line = data.lc.key(key)[0] + 1 if hasattr(data, "lc") else 0
         project.origins[(kind, str(key))] = Origin(rel, line)
+        # a later file (the environment) replaces the whole key, as Kedro's merge does
+        for stale in [k for k in project.interpolations if k[0] == kind and k[1][:1] == (key,)]:
+            del project.interpolations[stale]
     for key_path, text in _interpolated(data, ()):
         project.interpolations[(kind, key_path)] = text
 

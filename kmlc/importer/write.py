@@ -47,9 +47,11 @@ def _build(value: Any, path: KeyPath, comments: dict[KeyPath, str]) -> Any:
 def render_yaml(conv: Conversion) -> str:
     """The text of ``mlproject.yml`` for ``conv``."""
     root = _build(conv.document, (), conv.comments)
+    first = next(iter(root), None)
     for key, note in conv.sections.items():
         if key in root:
-            root.yaml_set_comment_before_after_key(key, before=f"\n{note}")
+            text = note if key == first else f"\n{note}"  # a blank line between sections
+            root.yaml_set_comment_before_after_key(key, before=text)
     yaml = YAML(typ="rt", pure=True)
     yaml.width = 100
     yaml.indent(mapping=2, sequence=4, offset=2)
