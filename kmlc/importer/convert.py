@@ -300,6 +300,10 @@ def _node_entry(conv: Conversion, project: KedroProject, node: Any, extra: set[s
     tags = sorted(set(node.tags) | extra)
     if tags:
         entry["tags"] = tags
+    if getattr(node, "confirms", None):
+        conv.unconverted.append(Unconverted(
+            _place(node.func, project), f"node '{node.name}': confirms={node.confirms!r} is "
+            "not converted", "kmlc has no dataset confirmation; confirm in a hook"))
     return entry
 
 
