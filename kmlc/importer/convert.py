@@ -99,6 +99,16 @@ def convert_project(project: KedroProject, output_dir: Path,
             if kind == "parameters":
                 _comment(conv, project, "parameters", path, ("parameters", *path))
 
+    for (kind, path), raw in project.interpolations.items():
+        if "runtime_params:" in raw and kind in ("parameters", "catalog"):
+            dotted = ".".join(str(p) for p in path)
+            todo = (f"override it per run with `kmlc run --params {dotted}=VALUE`"
+                    if kind == "parameters" else
+                    "make it a parameter and write `{{ params.NAME }}` in the dataset")
+            conv.unconverted.append(Unconverted(
+                project.origin(kind, str(path[0])), f"{dotted}: '{raw}' was written as its "
+                "value without runtime parameters", todo))
+
     _datasets(conv, project, output_dir)
     _nodes_and_pipelines(conv, project, rename, registry)
     _hooks(conv, project)

@@ -87,6 +87,9 @@ def test_flat_project_becomes_one_valid_file(tmp_path: Path, import_kedro: Any) 
     assert ("src/imp_flat/pipeline_registry.py: kpm_kwargs.copy_mode is not needed"
             in result.output)
     assert not any(name.startswith("kedro_mlflow") for name in sys.modules)
+    assert ("conf/base/parameters.yml:2: data.scale: '${runtime_params:scale, 2.0}' was "
+            "written as its value without runtime parameters; override it per run with "
+            "`kmlc run --params data.scale=VALUE`") in result.output
 
 
 def test_refuses_to_overwrite_without_force(tmp_path: Path, import_kedro: Any) -> None:
