@@ -346,3 +346,15 @@ def test_env_hooks_and_credentials(tmp_path: Path, import_kedro: Any,
             "environment 'compare' has no credentials file") in result.output
     assert result.exit_code == 1  # credentials 'dev_s3' not found, located
     assert "remote_copy.credentials: credentials 'dev_s3' not found" in result.output
+
+
+def test_a_broken_registry_is_one_line(tmp_path: Path, import_kedro: Any) -> None:
+    files = dict(FLAT)
+    files["src/imp_flat/pipeline_registry.py"] = "import imp_flat.no_such_module\n"
+    project = write_files(tmp_path / "flat", files)
+    result = import_kedro(str(project))
+    assert result.exit_code == 1
+    assert "the pipeline registry of 'imp_flat' failed: ModuleNotFoundError" in result.output
+    assert "`kedro registry list` shows the same error" in result.output
+    assert "Traceback" not in result.output
+    assert not (project / "mlproject.yml").exists()
