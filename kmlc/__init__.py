@@ -34,6 +34,7 @@ _LAZY = {
     "RunResult": "kmlc.run",
     "export_model": "kmlc.model.export",
     "log_pipeline_model": "kmlc.model.build",
+    "import_kedro": "kmlc.importer",
 }
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "check_project",
     "compile_project",
     "export_model",
+    "import_kedro",
     "load_project",
     "log_pipeline_model",
     "run_pipeline",

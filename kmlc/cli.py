@@ -298,3 +298,55 @@ def predict(model_uri: str, input_path: str, output_path: str | None, input_type
         click.echo(result.to_csv(index=False), nl=False)
     else:
         click.echo(str(result))
+
+
+def _pipeline_map(ctx: click.Context, param: click.Parameter,
+                  value: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in _comma(value):
+        kmlc_name, sep, kedro_name = item.partition("=")
+        if not sep or not kmlc_name.strip() or not kedro_name.strip():
+            raise click.BadParameter(f"'{item}' is not of the form KMLC_NAME=KEDRO_NAME "
+                                     "(for example training=__default__)", ctx=ctx, param=param)
+        out[kmlc_name.strip()] = kedro_name.strip()
+    return out
+
+
+@main.command("import-kedro")
+@click.argument("project_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The file to write (default: PROJECT_DIR/mlproject.yml).")
+@click.option("--env", default=None, metavar="NAME",
+              help="Kedro configuration environment (default: the project's, usually local).")
+@click.option("--pipelines", "pipeline_map", multiple=True, callback=_pipeline_map,
+              metavar="KMLC=KEDRO[,...]",
+              help="Import Kedro pipeline KEDRO as kmlc pipeline KMLC (e.g. training=__default__).")
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
+def import_kedro_cmd(project_dir: Path, output: Path | None, env: str | None,
+                     pipeline_map: dict[str, str], force: bool) -> None:
+    """Convert a Kedro (+ kedro-mlflow) project into one mlproject.yml."""
+    from kmlc.config.loader import check_project
+    from kmlc.config.report import format_text
+    from kmlc.importer import import_kedro
+
+    try:
+        result = import_kedro(project_dir, output, env=env, pipelines=pipeline_map,
+                              force=force)
+    except KmlcError as exc:
+        fail(exc)
+        return
+    names = ", ".join(result.pipelines) or "none besides the implicit ones"
+    click.echo(f"written: {result.output} ({result.nodes} nodes, {result.datasets} datasets, "
+               f"pipelines: {names})")
+    if result.unconverted:
+        click.echo(f"not converted ({len(result.unconverted)}):")
+        for item in result.unconverted:
+            click.echo(f"  {item}")
+    checked = check_project(result.output)
+    if checked.errors or checked.warnings:
+        click.echo(format_text(checked.errors, checked.warnings, text=checked.text),
+                   err=bool(checked.errors))
+    if checked.errors:
+        click.echo(f"{result.output} does not validate yet: fix the errors above", err=True)
+        sys.exit(1)
+    click.echo(f"{result.output}: valid")

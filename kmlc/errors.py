@@ -13,6 +13,7 @@ Codes are stable and grouped by stage:
 - ``KMLC5xx`` the model binding
 - ``KMLC6xx`` running (tracking, nodes)
 - ``KMLC7xx`` exporting and serving models
+- ``KMLC8xx`` importing a Kedro project (`kmlc import-kedro`)
 """
 
 from __future__ import annotations

@@ -15,10 +15,31 @@ import re
 import sys
 from pathlib import Path
 
-__all__ = ["type_problem"]
+__all__ = ["KEDRO_MLFLOW_TYPES", "kedro_mlflow_class", "type_problem"]
 
 _KMLC_TYPES = ("mlflow.metric", "mlflow.metric_history", "mlflow.metrics", "mlflow.model")
 _CLASS = re.compile(r"\b([A-Z][A-Za-z0-9_]*Dataset)\b")
+
+# kedro-mlflow's dataset classes (today's spelling) -> the kmlc form that replaces each
+KEDRO_MLFLOW_TYPES = {
+    "MlflowArtifactDataset": "the wrapped dataset itself with `track: artifact` "
+                             "(or `track: {artifact_path: ...}`)",
+    "MlflowMetricDataset": "`type: mlflow.metric`",
+    "MlflowMetricHistoryDataset": "`type: mlflow.metric_history`",
+    "MlflowMetricsHistoryDataset": "`type: mlflow.metrics`",
+    "MlflowModelTrackingDataset": "`type: mlflow.model` with `flavor:`",
+    "MlflowModelRegistryDataset": "`type: mlflow.model` with `model_uri: models:/NAME@ALIAS`",
+    "MlflowModelLocalFileSystemDataset": "a file dataset with `track: artifact`, "
+                                         "or `kmlc export-model -o DIR`",
+}
+
+
+def kedro_mlflow_class(type_name: str) -> str | None:
+    """The kedro-mlflow class ``type_name`` names (old ``DataSet`` spellings too), or ``None``."""
+    if not type_name.startswith("kedro_mlflow."):
+        return None
+    cls = type_name.rpartition(".")[2].replace("DataSet", "Dataset")
+    return cls if cls in KEDRO_MLFLOW_TYPES else None
 
 
 @functools.cache
@@ -46,6 +67,11 @@ def _all_short_names() -> list[str]:
 
 def type_problem(type_name: str) -> tuple[str, str | None] | None:
     """``(message, hint)`` when ``type_name`` names no dataset class, else ``None``."""
+    if type_name.startswith("kedro_mlflow."):
+        cls = kedro_mlflow_class(type_name)
+        replacement = KEDRO_MLFLOW_TYPES[cls] if cls else "a `mlflow.*` type or `track:`"
+        return (f"'{type_name}' is a kedro-mlflow dataset, which kmlc does not use",
+                f"write {replacement} instead; `kmlc import-kedro` converts a whole project")
     if type_name in _KMLC_TYPES or type_name.startswith("mlflow."):
         if type_name in _KMLC_TYPES:
             return None
