@@ -173,6 +173,7 @@ class ModelJob:
     succeeded, and marked FAILED when it did not.
     """
 
+    _WARM = "kmlc.model.build:warm_model_build"
     _PREPARE = "kmlc.model.build:prepare_bound_model"
     _FINISH = "kmlc.model.build:finish_bound_model"
     _DISCARD = "kmlc.model.build:discard_bound_model"
@@ -182,6 +183,10 @@ class ModelJob:
         self.waiting = set(artifacts)
         self.job: int | None = None
         self._lock = threading.Lock()
+        from kmlc.tracking.worker import Remote
+
+        if isinstance(session.tracker.impl, Remote):  # a second process: warm it up now
+            session.tracker.start_job(self._WARM, {"spec": session.spec})
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str) -> None:

@@ -10,6 +10,9 @@ URI; nothing reads MLflow's process-wide tracking URI.
 from __future__ import annotations
 
 import ast
+import contextlib
+import functools
+import importlib
 import importlib.util
 import sys
 import tempfile
@@ -25,9 +28,21 @@ from kmlc.config.functions import code_path
 from kmlc.config.spec import ProjectSpec
 from kmlc.errors import ExportError
 
-__all__ = ["LoggedPipelineModel", "build_model_args", "discard_bound_model", "finish_bound_model",
-           "load_model_input", "log_pipeline_model", "prepare_bound_model", "quiet_mlflow",
-           "register_model", "requirements", "save_pipeline_model", "scrub_mlmodel"]
+__all__ = [
+    "LoggedPipelineModel",
+    "build_model_args",
+    "discard_bound_model",
+    "finish_bound_model",
+    "load_model_input",
+    "log_pipeline_model",
+    "prepare_bound_model",
+    "quiet_mlflow",
+    "register_model",
+    "requirements",
+    "save_pipeline_model",
+    "scrub_mlmodel",
+    "warm_model_build",
+]
 
 RUNTIME_FILE = Path(__file__).with_name("runtime.py")
 _EXAMPLE_ROWS = 5
@@ -88,13 +103,19 @@ def _imports_of(path: Path) -> set[str]:
     return names
 
 
+@functools.lru_cache(maxsize=1)
+def _distributions() -> dict[str, list[str]]:
+    """Top-level module -> distributions; reads every installed distribution's files once."""
+    return dict(metadata.packages_distributions())
+
+
 def requirements(spec: ProjectSpec, plan: InferencePlan, paths: Sequence[Path]) -> list[str]:
     """``pip_requirements: auto``: kmlc's stack and what the node modules import, pinned."""
     if spec.model is not None and spec.model.pip_requirements != "auto":
         return list(spec.model.pip_requirements)
     local = {p.stem if p.is_file() else p.name for p in paths}
     dists = list(_CORE_DISTS)
-    by_module = metadata.packages_distributions()
+    by_module = _distributions()
     for name in sorted(set().union(*(_imports_of(p) for p in paths))):
         if name in sys.stdlib_module_names or name in local:
             continue
@@ -110,7 +131,6 @@ def requirements(spec: ProjectSpec, plan: InferencePlan, paths: Sequence[Path]) 
 
 def _load_runtime(artifacts: Mapping[str, str]) -> Any:
     """The model's own runtime, loaded in this process (to infer the signature)."""
-    import importlib
 
     runtime = importlib.import_module("kmlc.model.runtime")
     model = runtime.KmlcPipelineModel()
@@ -247,6 +267,26 @@ def log_pipeline_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
                                    input_data=input_data)
     return finish_bound_model(spec, run_id=run_id, tracking_uri=tracking_uri,
                               registry_uri=registry_uri, model_id=model_id)
+
+
+def warm_model_build(spec: ProjectSpec) -> None:
+    """Import what building the bound model will need, while the training nodes run.
+
+    Run in the tracking worker when the run opens: MLflow's model modules, the
+    inference nodes' modules (and what they import, e.g. scikit-learn to unpickle the
+    packed artifacts) and the table of installed distributions, so that what is left
+    after training saved the artifacts is the model itself.
+    """
+    import mlflow.models
+    import mlflow.pyfunc  # noqa: F401
+
+    from kmlc.compiler.plan import plan_from_spec
+
+    _distributions()
+    with code_path(spec.code):
+        for module in plan_from_spec(spec).modules:
+            with contextlib.suppress(Exception):  # the model job reports real errors
+                importlib.import_module(module)
 
 
 def load_model_input(spec: ProjectSpec) -> Any | None:

@@ -62,10 +62,11 @@ def wrap(owner, attr, before, after):
         finally:
             mark(after)
     setattr(owner, attr, wrapper)
-wrap(tr.TrackedRun, "__enter__", None, "file loaded + compiled, run requested")
-wrap(tr.TrackedRun, "wait_open", "catalog built, waiting for the run", "run open (worker)")
+wrap(tr.RunSession, "__enter__", None, "file loaded + compiled, run requested")
+wrap(tr.RunSession, "wait_open", "catalog built, waiting for the run", "run open (worker)")
 wrap(kmlc.run, "_execute", None, "nodes done")
-wrap(tr.TrackedRun, "__exit__", None, "run closed")
+wrap(kmlc.run.ModelJob, "finish", None, "model logged")
+wrap(tr.RunSession, "__exit__", None, "run closed")
 sys.argv = ["kmlc", "run", "-f", sys.argv[1]]
 try:
     kmlc.cli.main()
@@ -175,15 +176,15 @@ def interleaved(fns: dict[str, Callable[[], None]], repeats: int) -> dict[str, f
 
 # (owner module or class, attribute, label); indented labels are inside the one above.
 PHASES = [
-    ("kmlc.tracking.session:TrackedRun", "__enter__", "request the run (TrackedRun.__enter__)"),
-    ("kmlc.run", "_run_tags", "  run tags"),
-    ("kmlc.run", "_git", "    git commit/dirty (subprocesses)"),
+    ("kmlc.tracking.session:RunSession", "__enter__", "request the run (RunSession.__enter__)"),
+    ("kmlc.tracking.session", "run_tags", "  run tags"),
+    ("kmlc.tracking.session", "_git", "    git commit/dirty (subprocesses)"),
     ("kmlc.compiler.project:CompiledProject", "catalog", "build catalog"),
-    ("kmlc.tracking.session:TrackedRun", "wait_open", "wait for the run to open (worker)"),
+    ("kmlc.tracking.session:RunSession", "wait_open", "wait for the run to open (worker)"),
     ("kmlc.run", "_execute", "hooks + runner (_execute)"),
     ("kmlc.tracking.hooks:TrackingHook", "before_pipeline_run", "  hand the params over"),
-    ("kmlc.tracking.session:TrackedRun", "finish_model", "finish_model"),
-    ("kmlc.tracking.session:TrackedRun", "__exit__", "close the run (params landed, terminated)"),
+    ("kmlc.run:ModelJob", "finish", "log the model (wait for the worker's job, finish it)"),
+    ("kmlc.tracking.session:RunSession", "__exit__", "close the run (params landed, terminated)"),
 ]
 
 
