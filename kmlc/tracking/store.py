@@ -133,11 +133,63 @@ def open_client(uri: str, registry_uri: str | None = None) -> Any:
     from mlflow.tracking import MlflowClient
 
     if uri.startswith("sqlite:///") and not uri.endswith(":memory:"):
-        with _folder_lock(Path(uri[len("sqlite:///"):]).parent):
+        path = Path(uri[len("sqlite:///"):])
+        with _folder_lock(path.parent):
+            if not path.exists():
+                seed_sqlite_store(path)
             client = MlflowClient(uri, registry_uri)
             with_retry(client.search_experiments, max_results=1)
         return client
     return MlflowClient(uri, registry_uri)
+
+
+def _template_folder() -> Path:
+    base = os.environ.get("KMLC_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME")
+    return Path(base) / "kmlc" if base else Path.home() / ".cache" / "kmlc"
+
+
+def seed_sqlite_store(path: Path) -> bool:
+    """Create a new sqlite store at ``path`` from a copy of an empty one MLflow made.
+
+    MLflow builds a new store by running its migrations (1-1.5 s on every new project).
+    kmlc lets MLflow build one empty store per MLflow version, in a temporary folder,
+    keeps it in the user's cache (``KMLC_CACHE_DIR``, else ``~/.cache/kmlc``) and
+    copies it: the same tables, indexes and migration version, byte for byte. The one
+    row that depends on where the store was created, the Default experiment's artifact
+    location, is set to what MLflow would write here (``./mlruns/0`` of the current
+    folder) and its timestamps to now. Returns False (and leaves the store to MLflow)
+    when the cache cannot be used.
+    """
+    import shutil
+    import sqlite3
+    import tempfile
+    from importlib.metadata import version
+
+    from mlflow.tracking import MlflowClient
+
+    template = _template_folder() / f"mlflow-{version('mlflow')}-empty.db"
+    try:
+        if not template.exists():
+            template.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=template.parent) as tmp:
+                fresh = Path(tmp) / "empty.db"
+                with_retry(MlflowClient(f"sqlite:///{fresh}").search_experiments,
+                           max_results=1)
+                os.replace(fresh, template)  # atomic: concurrent builders are harmless
+        staged = path.with_name(f".{path.name}.{os.getpid()}.seed")
+        shutil.copyfile(template, staged)
+        now = int(time.time() * 1000)
+        with contextlib.closing(sqlite3.connect(staged)) as db, db:
+            db.execute("UPDATE experiments SET artifact_location = ?, creation_time = ?, "
+                       "last_update_time = ? WHERE experiment_id = 0",
+                       (str(Path.cwd().resolve() / "mlruns" / "0"), now, now))
+        os.replace(staged, path)
+    except (OSError, sqlite3.Error):
+        return False
+    finally:
+        with contextlib.suppress(OSError, UnboundLocalError):
+            staged.unlink(missing_ok=True)
+    return True
 
 
 def local_artifact_root(uri: str) -> Path | None:

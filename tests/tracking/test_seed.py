@@ -1,0 +1,61 @@
+"""A new sqlite store is a copy of an empty store MLflow built: the same as MLflow's own."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from kmlc.tracking.store import open_client, seed_sqlite_store
+
+
+def _rows(db: Path, query: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(db) as con:
+        return sorted(con.execute(query).fetchall(), key=repr)
+
+
+def test_seeded_store_is_what_mlflow_creates(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("KMLC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    own = tmp_path / "own" / "mlflow.db"
+    own.parent.mkdir()
+    MlflowClient(f"sqlite:///{own}").search_experiments(max_results=1)
+    seeded = tmp_path / "seeded" / "mlflow.db"
+    seeded.parent.mkdir()
+    assert seed_sqlite_store(seeded)
+    schema = "select type, name, tbl_name, sql from sqlite_master"
+    assert _rows(seeded, schema) == _rows(own, schema)
+    for table in ("alembic_version", "workspaces"):
+        assert _rows(seeded, f"select * from {table}") == _rows(own, f"select * from {table}")
+    experiments = ("select experiment_id, name, artifact_location, lifecycle_stage, workspace "
+                   "from experiments")
+    assert _rows(seeded, experiments) == _rows(own, experiments)
+    (template,) = (tmp_path / "cache" / "kmlc").glob("mlflow-*-empty.db")
+    stamp = template.stat().st_mtime_ns
+    again = tmp_path / "again" / "mlflow.db"
+    again.parent.mkdir()
+    assert seed_sqlite_store(again)  # from the cached template
+    assert template.stat().st_mtime_ns == stamp
+    client = open_client(f"sqlite:///{again}")
+    run = client.create_run(client.create_experiment("x"))
+    client.log_metric(run.info.run_id, "m", 1.0)
+    assert client.get_run(run.info.run_id).data.metrics == {"m": 1.0}
+
+
+def test_unusable_cache_leaves_the_store_to_mlflow(tmp_path: Path, monkeypatch) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("KMLC_CACHE_DIR", str(blocker))
+    path = tmp_path / "mlflow.db"
+    assert not seed_sqlite_store(path)
+    assert not path.exists()
+    client = open_client(f"sqlite:///{path}")  # MLflow builds it as usual
+    assert client.get_experiment("0").name == "Default"
+
+
+def test_open_client_seeds_a_missing_store(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("KMLC_CACHE_DIR", str(tmp_path / "cache"))
+    open_client(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert list((tmp_path / "cache" / "kmlc").glob("mlflow-*-empty.db"))
+    assert not list(tmp_path.glob(".*.seed"))
