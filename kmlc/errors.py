@@ -31,8 +31,17 @@ __all__ = [
     "Location",
     "RunError",
     "TrackingError",
+    "did_you_mean",
     "format_key_path",
 ]
+
+
+def did_you_mean(name: str, options: Iterable[str], otherwise: str | None = None) -> str | None:
+    """The hint for a misspelt ``name``: the closest of ``options``, else ``otherwise``."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1)
+    return f"did you mean '{close[0]}'?" if close else otherwise
 
 
 def format_key_path(path: Sequence[str | int]) -> str:

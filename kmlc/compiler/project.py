@@ -7,7 +7,6 @@ parallel runner needs a shared-memory catalog), from ``catalog.build_catalog``.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ from kmlc.compiler.catalog import build_catalog
 from kmlc.compiler.pipelines import build_pipelines
 from kmlc.config.functions import FunctionImportError, import_function
 from kmlc.config.spec import ProjectSpec
-from kmlc.errors import ConfigError, ConfigErrors, RunError
+from kmlc.errors import ConfigError, ConfigErrors, RunError, did_you_mean
 
 __all__ = ["CompiledProject", "compile_project"]
 
@@ -41,9 +40,8 @@ class CompiledProject:
                  from_nodes: Sequence[str] = (), to_nodes: Sequence[str] = ()) -> Pipeline:
         """The named pipeline, filtered like ``kedro run --tags/--nodes/--from/--to-nodes``."""
         if name not in self.pipelines:
-            close = difflib.get_close_matches(name, list(self.pipelines), n=1)
-            hint = f"did you mean '{close[0]}'?" if close else (
-                f"pipelines: {', '.join(sorted(self.pipelines))}")
+            hint = did_you_mean(name, self.pipelines,
+                                f"pipelines: {', '.join(sorted(self.pipelines))}")
             raise RunError(f"pipeline '{name}' does not exist", hint=hint, code="KMLC602")
         pipeline = self.pipelines[name]
         known = {n.name for n in pipeline.nodes}
@@ -51,9 +49,8 @@ class CompiledProject:
                               ("--to-nodes", to_nodes)):
             for node_name in names:
                 if node_name not in known:
-                    close = difflib.get_close_matches(node_name, sorted(known), n=1)
                     raise RunError(f"{option}: node '{node_name}' is not in pipeline '{name}'",
-                                   hint=f"did you mean '{close[0]}'?" if close else None,
+                                   hint=did_you_mean(node_name, sorted(known)),
                                    code="KMLC603")
         if tags or nodes or from_nodes or to_nodes:
             try:

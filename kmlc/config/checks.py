@@ -8,17 +8,15 @@ a run, only ``kmlc validate --strict``.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kmlc.config.functions import FunctionImportError, import_function, static_signature
 from kmlc.config.source import Document, KeyPath
-from kmlc.errors import BindingError, ConfigError
+from kmlc.errors import BindingError, ConfigError, did_you_mean
 
 __all__ = ["CheckResult", "node_io", "run_checks"]
 
@@ -40,11 +38,6 @@ def node_io(value: Any) -> list[tuple[str, KeyPath]]:
     if isinstance(value, dict):
         return [(v, (k,)) for k, v in value.items()]
     return [(v, (i,)) for i, v in enumerate(value)]
-
-
-def _did_you_mean(name: str, options: Iterable[str]) -> str | None:
-    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
 
 
 def _has_param(params: Any, dotted: str) -> bool:
@@ -121,14 +114,14 @@ def _check_names(doc: Document, result: CheckResult) -> None:
                 dotted = name[len("params:"):]
                 read_params.add(dotted)
                 if not _has_param(params, dotted):
-                    hint = _did_you_mean(dotted, param_paths)
+                    hint = did_you_mean(dotted, param_paths)
                     result.errors.append(doc.error(
                         f"parameter '{dotted}' is not defined in `parameters`", path,
                         code="KMLC304", hint=hint.replace("'", "'params:", 1) if hint else None))
             elif name not in datasets and name not in producers:
                 result.errors.append(doc.error(
                     f"input '{name}' is not a declared dataset nor any node's output", path,
-                    code="KMLC303", hint=_did_you_mean(name, known)))
+                    code="KMLC303", hint=did_you_mean(name, known)))
             consumed.add(name)
     for name in datasets:
         if name not in consumed and name not in producers:
@@ -184,14 +177,14 @@ def _check_graph(doc: Document, result: CheckResult) -> None:
             else:
                 result.errors.append(doc.error(
                     f"no node has tag '{tag}'", ("pipelines", pname, "tags", j),
-                    code="KMLC312", hint=_did_you_mean(tag, tags)))
+                    code="KMLC312", hint=did_you_mean(tag, tags)))
         for j, node in enumerate(pdef.get("nodes") or []):
             if node in names:
                 selected += 1
             else:
                 result.errors.append(doc.error(
                     f"no node is named '{node}'", ("pipelines", pname, "nodes", j),
-                    code="KMLC312", hint=_did_you_mean(node, names)))
+                    code="KMLC312", hint=did_you_mean(node, names)))
         if not selected and not pdef.get("tags") and not pdef.get("nodes"):
             result.errors.append(doc.error(f"pipeline '{pname}' selects no node",
                                            ("pipelines", pname), code="KMLC311"))
@@ -201,7 +194,7 @@ def _check_graph(doc: Document, result: CheckResult) -> None:
         if pname not in known:
             result.warnings.append(doc.error(
                 f"pipeline '{pname}' does not exist", ("tracking", "disable_for", j),
-                code="KMLC313", severity="warning", hint=_did_you_mean(pname, known)))
+                code="KMLC313", severity="warning", hint=did_you_mean(pname, known)))
 
 
 def _check_paths(doc: Document, root: Path, result: CheckResult) -> None:
@@ -337,7 +330,7 @@ def _check_binding(doc: Document, result: CheckResult) -> None:
     for label, group in (("training", training), ("inference", inference)):
         if model_input not in ins(group):
             error(f"model.input '{model_input}' is not an input of the {label} pipeline",
-                  ("model", "input"), _did_you_mean(model_input, ins(group)), "KMLC502")
+                  ("model", "input"), did_you_mean(model_input, ins(group)), "KMLC502")
     inf_out, train_out = outs(inference), outs(training)
     free = sorted(ins(inference) - inf_out - {model_input})
     for name in free:

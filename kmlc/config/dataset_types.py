@@ -7,13 +7,14 @@ offers are read from the group's ``__init__.py`` source instead.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib.machinery
 import importlib.util
 import re
 import sys
 from pathlib import Path
+
+from kmlc.errors import did_you_mean
 
 __all__ = ["KEDRO_MLFLOW_TYPES", "kedro_mlflow_class", "type_problem"]
 
@@ -75,9 +76,8 @@ def type_problem(type_name: str) -> tuple[str, str | None] | None:
     if type_name in _KMLC_TYPES or type_name.startswith("mlflow."):
         if type_name in _KMLC_TYPES:
             return None
-        close = difflib.get_close_matches(type_name, _KMLC_TYPES, n=1)
         return (f"unknown MLflow dataset type '{type_name}'",
-                f"did you mean '{close[0]}'?" if close else f"one of: {', '.join(_KMLC_TYPES)}")
+                did_you_mean(type_name, _KMLC_TYPES, f"one of: {', '.join(_KMLC_TYPES)}"))
     module, _, cls = type_name.rpartition(".")
     if not module:
         if type_name in ("MemoryDataset", "CachedDataset", "SharedMemoryDataset"):
@@ -125,7 +125,7 @@ def _module_exists(module: str) -> bool:
 
 
 def _unknown(type_name: str) -> tuple[str, str | None]:
-    close = difflib.get_close_matches(type_name, _all_short_names(), n=1, cutoff=0.6)
     return (f"unknown dataset type '{type_name}'",
-            f"did you mean '{close[0]}'?" if close else
-            "a kedro-datasets short name such as pandas.CSVDataset, or a full import path")
+            did_you_mean(type_name, _all_short_names(),
+                         "a kedro-datasets short name such as pandas.CSVDataset, or a full "
+                         "import path"))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import difflib
 import importlib
 import importlib.util
 import inspect
@@ -25,6 +24,7 @@ from types import ModuleType
 from typing import Any
 
 from kmlc.config.spec import split_func
+from kmlc.errors import did_you_mean
 
 __all__ = ["FunctionImportError", "code_path", "import_function", "local_modules",
            "static_signature"]
@@ -91,10 +91,9 @@ def import_function(func: str, folders: Sequence[Path]) -> Callable[..., Any]:
                     hint="install it, or add its folder to `code`", code="KMLC402",
                 ) from exc
             candidates = local_modules(folders)
-            close = difflib.get_close_matches(module_name, candidates, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else (
+            hint = did_you_mean(module_name, candidates, (
                 f"modules in the code folders: {', '.join(candidates[:8])}" if candidates
-                else "check `code:`, the folders put on sys.path")
+                else "check `code:`, the folders put on sys.path"))
             raise FunctionImportError(f"module '{module_name}' not found", hint=hint) from exc
         except Exception as exc:
             raise FunctionImportError(
@@ -105,10 +104,9 @@ def import_function(func: str, folders: Sequence[Path]) -> Callable[..., Any]:
     for part in attr.split("."):
         if not hasattr(target, part):
             names = [n for n in dir(target) if not n.startswith("_")]
-            close = difflib.get_close_matches(part, names, n=1)
             raise FunctionImportError(
                 f"module '{module_name}' has no function '{attr}'",
-                hint=f"did you mean '{close[0]}'?" if close else None, code="KMLC403",
+                hint=did_you_mean(part, names), code="KMLC403",
             )
         target = getattr(target, part)
     if not callable(target):

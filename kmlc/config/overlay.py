@@ -8,12 +8,11 @@ override still name the line where the override was written.
 from __future__ import annotations
 
 import copy
-import difflib
 from collections.abc import Sequence
 from typing import Any
 
 from kmlc.config.source import Document, KeyPath, load_value
-from kmlc.errors import ConfigError
+from kmlc.errors import ConfigError, did_you_mean
 
 __all__ = ["apply_overlays", "parse_param_override"]
 
@@ -36,11 +35,8 @@ def _merge_environment(doc: Document, env: str) -> None:
     environments = doc.data.get("environments")
     if not isinstance(environments, dict) or env not in environments:
         names = sorted(environments) if isinstance(environments, dict) else []
-        close = difflib.get_close_matches(env, names, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else (
-            f"known environments: {', '.join(names)}" if names
-            else "add an `environments:` section to the file"
-        )
+        hint = did_you_mean(env, names, f"known environments: {', '.join(names)}" if names
+                            else "add an `environments:` section to the file")
         raise doc.error(f"environment '{env}' is not defined", ("environments",), key=True,
                         code="KMLC110", hint=hint)
     overlay = environments[env]

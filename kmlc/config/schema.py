@@ -8,7 +8,6 @@ list the valid values, ``oneOf`` failures are reduced to the relevant branch wit
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 from importlib import resources
@@ -18,7 +17,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from kmlc.config.source import Document, KeyPath
-from kmlc.errors import ConfigError
+from kmlc.errors import ConfigError, did_you_mean
 
 __all__ = ["load_schema", "schema_errors", "schema_text"]
 
@@ -86,9 +85,7 @@ def _convert(doc: Document, error: ValidationError) -> list[ConfigError]:
         extras = [k for k in instance if k not in schema.get("properties", {})]
         results = []
         for key in extras:
-            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-            hint = f"did you mean '{close[0]}'?" if close else (
-                f"valid keys: {', '.join(known)}" if known else None)
+            hint = did_you_mean(key, known, f"valid keys: {', '.join(known)}" if known else None)
             results.append(doc.error(f"unknown key '{key}'", (*path, key), key=True,
                                      code="KMLC201", hint=hint))
         return results
@@ -105,9 +102,7 @@ def _convert(doc: Document, error: ValidationError) -> list[ConfigError]:
             path, code="KMLC203")]
     if validator == "enum":
         options = ", ".join(json.dumps(v) for v in error.validator_value)
-        close = difflib.get_close_matches(str(instance),
-                                          [str(v) for v in error.validator_value], n=1)
-        hint = f"did you mean '{close[0]}'?" if close else None
+        hint = did_you_mean(str(instance), error.validator_value)
         return [doc.error(f"{_found(instance)} is not one of: {options}", path,
                           code="KMLC204", hint=hint)]
     if validator == "const":
