@@ -15,18 +15,17 @@ from typing import Any
 from kedro.io import DataCatalog, SharedMemoryDataCatalog
 from kedro.io.core import DatasetError, generate_timestamp
 
-from kmlc.config.spec import DatasetSpec, ProjectSpec, resolve_tracking_uri
+from kmlc.config.spec import (
+    MLFLOW_DATASET_CLASSES,
+    PATH_KEYS,
+    DatasetSpec,
+    ProjectSpec,
+    resolve_tracking_uri,
+)
 from kmlc.errors import ConfigError, ConfigErrors
 
 __all__ = ["build_catalog", "catalog_config", "param_entries", "resolve_path"]
 
-_KMLC_TYPES = {
-    "mlflow.metric": "kmlc.tracking.datasets.MlflowMetricDataset",
-    "mlflow.metric_history": "kmlc.tracking.datasets.MlflowMetricHistoryDataset",
-    "mlflow.metrics": "kmlc.tracking.datasets.MlflowMetricsDataset",
-    "mlflow.model": "kmlc.tracking.datasets.MlflowModelDataset",
-}
-_PATH_KEYS = ("filepath", "path")
 
 
 def resolve_path(value: str, root: Path) -> str:
@@ -44,11 +43,11 @@ def dataset_config(ds: DatasetSpec, root: Path, save_version: str | None = None,
     unless the file names another store for them.
     """
     config = dict(ds.config)
-    for key in _PATH_KEYS:
+    for key in PATH_KEYS:
         if isinstance(config.get(key), str):
             config[key] = resolve_path(config[key], root)
-    if ds.type in _KMLC_TYPES:
-        config["type"] = _KMLC_TYPES[ds.type]
+    if ds.type in MLFLOW_DATASET_CLASSES:
+        config["type"] = MLFLOW_DATASET_CLASSES[ds.type]
         if ds.type in ("mlflow.metric", "mlflow.metric_history"):
             config.setdefault("key", ds.name)
         if ds.type == "mlflow.model":

@@ -16,11 +16,11 @@ from typing import Any
 
 from kmlc.config.functions import FunctionImportError, import_function, static_signature
 from kmlc.config.source import Document, KeyPath
+from kmlc.config.spec import PATH_KEYS
 from kmlc.errors import BindingError, ConfigError, did_you_mean
 
 __all__ = ["CheckResult", "node_io", "run_checks"]
 
-_FILE_KEYS = ("filepath", "path")
 
 
 @dataclass
@@ -200,7 +200,7 @@ def _check_graph(doc: Document, result: CheckResult) -> None:
 def _check_paths(doc: Document, root: Path, result: CheckResult) -> None:
     resolved_root = root.resolve()
     for name, cfg in (doc.data.get("datasets") or {}).items():
-        for key in _FILE_KEYS:
+        for key in PATH_KEYS:
             value = cfg.get(key)
             if not isinstance(value, str):
                 continue
@@ -345,7 +345,7 @@ def _check_binding(doc: Document, result: CheckResult) -> None:
                   "KMLC503")
             continue
         cfg = datasets.get(name)
-        if cfg is None or not any(k in cfg for k in _FILE_KEYS) or str(
+        if cfg is None or not any(k in cfg for k in PATH_KEYS) or str(
                 cfg.get("type", "")).startswith("mlflow."):
             error(f"inference input '{name}' must be persisted to a file dataset to be packed "
                   "into the model", ("datasets", name) if cfg else where,

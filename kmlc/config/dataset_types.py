@@ -14,11 +14,12 @@ import re
 import sys
 from pathlib import Path
 
+from kmlc.config.spec import MLFLOW_DATASET_TYPES
 from kmlc.errors import did_you_mean
 
 __all__ = ["KEDRO_MLFLOW_TYPES", "kedro_mlflow_class", "type_problem"]
 
-_KMLC_TYPES = ("mlflow.metric", "mlflow.metric_history", "mlflow.metrics", "mlflow.model")
+_KMLC_TYPES = MLFLOW_DATASET_TYPES
 _CLASS = re.compile(r"\b([A-Z][A-Za-z0-9_]*Dataset)\b")
 
 # kedro-mlflow's dataset classes (today's spelling) -> the kmlc form that replaces each

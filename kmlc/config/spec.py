@@ -18,7 +18,9 @@ from kmlc.errors import TrackingError
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
+    "MLFLOW_DATASET_CLASSES",
     "MLFLOW_DATASET_TYPES",
+    "PATH_KEYS",
     "RUNNERS",
     "DatasetSpec",
     "ModelSpec",
@@ -33,7 +35,16 @@ __all__ = [
     "resolve_tracking_uri",
 ]
 
-MLFLOW_DATASET_TYPES = ("mlflow.metric", "mlflow.metric_history", "mlflow.metrics", "mlflow.model")
+# kmlc's MLflow dataset types: the short name in the file -> the class the catalog builds
+# (a path, not an import: the front half never imports the tracking side)
+MLFLOW_DATASET_CLASSES = {
+    "mlflow.metric": "kmlc.tracking.datasets.MlflowMetricDataset",
+    "mlflow.metric_history": "kmlc.tracking.datasets.MlflowMetricHistoryDataset",
+    "mlflow.metrics": "kmlc.tracking.datasets.MlflowMetricsDataset",
+    "mlflow.model": "kmlc.tracking.datasets.MlflowModelDataset",
+}
+MLFLOW_DATASET_TYPES = tuple(MLFLOW_DATASET_CLASSES)
+PATH_KEYS = ("filepath", "path")  # the keys of a dataset config that name its file/folder
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 RUNNERS = ("sequential", "thread", "parallel")  # Kedro's runners, by their kmlc names
 
