@@ -391,7 +391,7 @@ def register_model(client: Any, model_uri: str, name: str, alias: str | None = N
         for output in (run.outputs.model_outputs if run.outputs else None) or []:
             logged = with_retry(client.get_logged_model, output.model_id)
             if logged.name == artifact_path:
-                model_uri = f"models:/{model_id}"
+                model_uri = f"models:/{logged.model_id}"
     if model_uri.startswith("models:/"):
         model_id = model_uri[len("models:/"):].split("/")[0]
         logged = with_retry(client.get_logged_model, model_id)

@@ -18,6 +18,7 @@ from typing import Any
 from kmlc.config.spec import ProjectSpec
 from kmlc.errors import ExportError
 from kmlc.model.build import quiet_mlflow, register_model, save_pipeline_model, scrub_mlmodel
+from kmlc.tracking import store as tracking
 
 __all__ = ["ExportResult", "check_model", "export_model"]
 
@@ -74,7 +75,8 @@ def _resolve_run(client: Any, spec: ProjectSpec, run_id: str | None, latest: boo
                               order_by=["attributes.start_time DESC"], max_results=20)
     artifact_path = spec.model.artifact_path if spec.model else "model"
     for run in runs:
-        if client.list_artifacts(run.info.run_id, artifact_path):
+        if (tracking.logged_model_location(client, run.info.run_id, artifact_path)
+                or client.list_artifacts(run.info.run_id, artifact_path)):
             return str(run.info.run_id)
     raise ExportError(f"no finished training run with a model in experiment "
                       f"'{spec.tracking.experiment}'", hint="run `kmlc run training` first")
@@ -110,7 +112,6 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from kmlc.tracking import store as tracking
 
     if spec.model is None:
         raise ExportError(f"{spec.path} has no `model:` section",
@@ -157,8 +158,10 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
             staging_root = Path(tempfile.mkdtemp(prefix="kmlc-export-", dir=output.parent))
             try:
                 try:
+                    location = tracking.logged_model_location(
+                        client, chosen, spec.model.artifact_path) or model_uri
                     local = mlflow.artifacts.download_artifacts(
-                        model_uri, dst_path=str(staging_root), tracking_uri=uri)
+                        location, dst_path=str(staging_root), tracking_uri=uri)
                 except Exception as exc:
                     raise ExportError(f"cannot download {model_uri}: {exc}") from exc
                 scrub_mlmodel(Path(local))

@@ -23,7 +23,13 @@ from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 
-from kmlc.tracking.store import RUN_ID_ENV, log_metric_tuples, log_model_folder, with_retry
+from kmlc.tracking.store import (
+    RUN_ID_ENV,
+    log_metric_tuples,
+    log_model_folder,
+    logged_model_location,
+    with_retry,
+)
 
 __all__ = [
     "MlflowMetricDataset",
@@ -258,14 +264,11 @@ class MlflowModelDataset(_MlflowDataset):
         """
         if self._model_uri:
             return self._model_uri
-        client = self._client
         run_id = self._target_run(saving=False)
-        run = with_retry(client.get_run, run_id)
-        for output in (run.outputs.model_outputs if run.outputs else None) or []:
-            logged = with_retry(client.get_logged_model, output.model_id)
-            if logged.name == self._artifact_path:
-                return str(logged.artifact_location)
-        raise DatasetError(f"run {run_id} has no model '{self._artifact_path}'")
+        location = logged_model_location(self._client, run_id, self._artifact_path)
+        if location is None:
+            raise DatasetError(f"run {run_id} has no model '{self._artifact_path}'")
+        return location
 
     def _local_copy(self, folder: str) -> str:
         """The model's files, downloaded from this dataset's store into ``folder``."""

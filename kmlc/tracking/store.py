@@ -31,6 +31,7 @@ __all__ = [
     "log_metric_tuples",
     "log_model_folder",
     "log_param_pairs",
+    "logged_model_location",
     "open_client",
     "param_pairs",
     "resolve_tracking_uri",
@@ -321,6 +322,20 @@ def log_model_folder(client: Any, run_id: str, name: str,
             client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
         raise
     return str(logged.model_id)
+
+
+def logged_model_location(client: Any, run_id: str, name: str) -> str | None:
+    """Where the files of run ``run_id``'s LoggedModel ``name`` are, through ``client``.
+
+    MLflow's own ``runs:/RUN/NAME`` resolution of a LoggedModel reads the process-wide
+    store; this reads the one ``client`` names.
+    """
+    run = with_retry(client.get_run, run_id)
+    for output in (run.outputs.model_outputs if run.outputs else None) or []:
+        logged = with_retry(client.get_logged_model, output.model_id)
+        if logged.name == name:
+            return str(logged.artifact_location)
+    return None
 
 
 def finalize_model(client: Any, run_id: str, model_id: str, *, ok: bool = True) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import os
 import pickle
 import signal
@@ -86,6 +87,7 @@ class Operations:
         self.open_runs: dict[str, str] = {}  # run id -> store uri
         self.failed: dict[str, str] = {}  # run id -> first error of a request not waited for
         self._jobs: dict[int, Any] = {}
+        self._job_numbers = itertools.count(1)
 
     def client(self, uri: str, registry: str | None = None) -> Any:
         from kmlc.tracking.store import open_client
@@ -173,16 +175,23 @@ class Operations:
         import importlib
         from concurrent.futures import ThreadPoolExecutor
 
+        self.forget_jobs()
         module, _, name = target.partition(":")
         function = getattr(importlib.import_module(module), name)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kmlc-job")
-        job = len(self._jobs) + 1
+        job = next(self._job_numbers)
         self._jobs[job] = pool.submit(function, **kwargs)
         pool.shutdown(wait=False)
         return job
 
     def wait_job(self, job: int) -> Any:
         return self._jobs.pop(job).result()
+
+    def forget_jobs(self) -> None:
+        """Drop finished jobs nobody waits for (the warm-up of each model)."""
+        for job, future in list(self._jobs.items()):
+            if future.done():
+                self._jobs.pop(job, None)
 
     def abandon(self) -> None:
         """Close every run still open as KILLED (the main process went away)."""
