@@ -26,6 +26,7 @@ __all__ = [
     "ParamsSpec",
     "PipelineSpec",
     "ProjectSpec",
+    "RunnerSpec",
     "SourceRef",
     "TrackingSpec",
     "mask_secrets",
@@ -35,7 +36,7 @@ __all__ = [
 
 MLFLOW_DATASET_TYPES = ("mlflow.metric", "mlflow.metric_history", "mlflow.metrics", "mlflow.model")
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-RUNNERS = ("sequential", "thread", "parallel")  # Kedro's runners, by their kmlc names
+RUNNERS = ("sequential", "thread", "parallel", "dask")  # Kedro's runners + kmlc's Dask runner
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,15 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class RunnerSpec:
+    """``runner:``: how ``kmlc run`` runs the nodes (the command line overrides it)."""
+
+    type: Literal["sequential", "thread", "parallel", "dask"] = "sequential"
+    address: str | None = None
+    workers: int | None = None
+
+
+@dataclass(frozen=True)
 class ProjectSpec:
     """A validated ``mlproject.yml``."""
 
@@ -209,6 +219,7 @@ class ProjectSpec:
     secrets: tuple[str, ...] = ()
     rendered_text: str = ""
     rendered_hash: str = ""
+    runner: RunnerSpec = field(default_factory=RunnerSpec)
 
     @property
     def root(self) -> Path:
