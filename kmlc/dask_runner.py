@@ -101,7 +101,7 @@ class DaskRunner(AbstractRunner):
             else:
                 workers = self.workers or os.cpu_count() or 1
                 self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
-                                             processes=True, dashboard_address=None,
+                                             processes=True, dashboard_address=":0",
                                              silence_logs=40)
                 self._client = Client(self._cluster)
         except (OSError, TimeoutError) as exc:
@@ -174,6 +174,7 @@ class DaskRunner(AbstractRunner):
             with self:
                 self._run(pipeline, catalog, hook_manager, run_id)
             return
+        import cloudpickle
         from distributed import as_completed
 
         client = self._client
@@ -193,8 +194,11 @@ class DaskRunner(AbstractRunner):
             upstream = [futures[parent] for parent in dependencies[node]]
             key = f"{node.name}-{token}"
             self._keys[key] = node.name
-            future = client.submit(_node_task, node, entries, upstream, self.project_hooks,
-                                   env, self._is_async, run_id, key=key, pure=False)
+            # pickled here, so that the scheduler (which unpickles task graphs) needs
+            # none of the project's code: only the workers get it
+            payload = cloudpickle.dumps((node, entries, self.project_hooks, env,
+                                         self._is_async, run_id))
+            future = client.submit(_node_task, payload, upstream, key=key, pure=False)
             futures[node] = future
             by_future[future] = node
         # memory outputs of the whole pipeline come back to the client catalog
@@ -309,13 +313,14 @@ def _tracking_env(env: dict[str, str]) -> Iterator[None]:
                 _env_state.notify_all()
 
 
-def _node_task(node: Any, entries: dict[str, Any], upstream: list[dict[str, Any]],
-               hooks: Sequence[Any], env: dict[str, str], is_async: bool,
-               run_id: str | None) -> dict[str, Any]:
+def _node_task(payload: bytes, upstream: list[dict[str, Any]]) -> dict[str, Any]:
     """Run one node on a worker; return its memory outputs (for the tasks that read them)."""
+    import cloudpickle
     from kedro.framework.hooks.manager import _create_hook_manager
     from kedro.io import DataCatalog
     from kedro.runner.task import Task
+
+    node, entries, hooks, env, is_async, run_id = cloudpickle.loads(payload)
 
     values: dict[str, Any] = {}
     for result in upstream:
