@@ -17,9 +17,10 @@ from kmlc.errors import ConfigError
 
 __all__ = ["check_runner", "is_remote_address"]
 
-_SHARED_HINT = ("use an absolute path on storage every worker mounts at the same place, "
-                "or a URL (s3://, gs://, abfs://, ...); relative paths are fine on a local "
-                "cluster (no address, or a 127.0.0.1 scheduler)")
+_SHARED_HINT = ("use an absolute path on storage every worker mounts at the same place "
+                "(with `allow_outside: true`), or a URL (s3://, gs://, abfs://, ...); "
+                "relative paths are fine on a local cluster (no address, or a 127.0.0.1 "
+                "scheduler)")
 
 
 def is_remote_address(address: str | None) -> bool:
