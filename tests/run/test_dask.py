@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from mini_project import kmlc_exe
 from mlflow.tracking import MlflowClient
 
 from kmlc import RunOptions, load_project, run_pipeline
@@ -211,6 +213,30 @@ def test_failing_node_marks_the_run_failed_naming_node_and_worker(cluster: DaskC
     run = _only_run(path, "wide")
     assert run.info.status == "FAILED"
     assert run.data.tags["kmlc.failed_node"] == "part3"
+    assert not (path.parent / "data/summary.json").exists()
+
+
+def test_interrupt_cancels_the_tasks_and_marks_the_run_killed(cluster: DaskCluster,
+                                                              tmp_path: Path) -> None:
+    path = _wide(tmp_path / "wide")
+    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true"}
+    proc = subprocess.Popen([kmlc_exe(), "run", "-f", str(path), "--address", cluster.address,
+                             "--params", "sleep=15"], env=env, stderr=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # the other parts finish while part0 sleeps
+        if line.startswith(f"[{WIDE - 1}/{WIDE + 1}]"):
+            break
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted: run" in err and "marked KILLED" in err
+    assert _only_run(path, "wide").info.status == "KILLED"
+    client = cluster.client()
+    deadline = time.monotonic() + 20
+    while any(keys for keys in client.processing().values()):  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, "tasks left on the cluster"
+        time.sleep(0.2)
     assert not (path.parent / "data/summary.json").exists()
 
 
