@@ -212,7 +212,7 @@ class DaskRunner(AbstractRunner):
             for future in pending:
                 node = by_future.pop(future)
                 if future.status != "finished":
-                    self._fail(future, node, list(by_future), catalog, relay, run_id)
+                    self._fail(future, node, pipeline, list(by_future), catalog, relay, run_id)
                 if wanted[node]:
                     values = future.result()
                     for name in wanted[node]:
@@ -225,12 +225,16 @@ class DaskRunner(AbstractRunner):
             client.cancel(list(by_future), force=True)
             raise
 
-    def _fail(self, future: Any, node: Any, others: list[Any], catalog: Any,
-              relay: dict[str, Any], run_id: str | None) -> None:
+    def _fail(self, future: Any, node: Any, pipeline: Pipeline, others: list[Any],
+              catalog: Any, relay: dict[str, Any], run_id: str | None) -> None:
         self._client.cancel(others, force=True)
         error = future.exception()
         if error is None:  # cancelled from elsewhere (another client, the scheduler)
             error = RunError(f"the task of node '{node.name}' was cancelled")
+        # the dependents of a failed node fail with its error: blame the node that raised
+        blamed = getattr(error, "kmlc_node", None) or self._keys.get(
+            str(getattr(error, "task", "")))  # distributed.KilledWorker names its task
+        node = next((n for n in pipeline.nodes if n.name == blamed), node)
         worker = getattr(error, "kmlc_worker", None) or _last_worker(error)
         if worker:
             _mark(error, worker)
@@ -244,9 +248,12 @@ def _last_worker(error: BaseException) -> str | None:
     return getattr(last, "address", None) if last is not None else None
 
 
-def _mark(error: BaseException, worker: str) -> None:
+def _mark(error: BaseException, worker: str, node: str | None = None) -> None:
+    """Where ``error`` happened, carried back to the client with it."""
     with suppress(AttributeError, TypeError):  # exceptions with __slots__
         error.kmlc_worker = worker  # type: ignore[attr-defined]
+        if node:
+            error.kmlc_node = node  # type: ignore[attr-defined]
 
 
 def _scratch() -> str:
@@ -343,7 +350,7 @@ def _node_task(payload: bytes, upstream: list[dict[str, Any]]) -> dict[str, Any]
     except Exception as exc:
         from distributed import get_worker
 
-        _mark(exc, get_worker().address)
+        _mark(exc, get_worker().address, node.name)
         raise
     return {name: catalog.load(name) for name, entry in entries.items()
             if isinstance(entry, _Upstream) and name in node.outputs}
