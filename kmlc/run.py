@@ -145,7 +145,7 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
     from kmlc.tracking.active import ActiveRunNode
     from kmlc.tracking.session import RunSession
 
-    session = RunSession(spec, pipeline, runner=options.runner,
+    session = RunSession(spec, pipeline, runner=str(options.runner),
                          tracking_uri=options.tracking_uri, run_name=options.run_name,
                          command=options.command)
     failure = FailureHook()
