@@ -79,13 +79,18 @@ def main() -> None:
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
 @click.option("--excerpt/--no-excerpt", default=None,
               help="Show the offending lines (default: on a terminal).")
+@click.option("--runner", type=click.Choice(RUNNERS), default=None,
+              help="Check for this runner (default: the file's).")
+@click.option("--address", default=None, metavar="tcp://HOST:PORT",
+              help="Check for this Dask scheduler (a remote one needs shared storage).")
 def validate(file: Path, env: str | None, params: tuple[str, ...], fmt: str, strict: bool,
-             excerpt: bool | None) -> None:
+             excerpt: bool | None, runner: str | None, address: str | None) -> None:
     """Check the file: schema, names, graph, functions and model binding."""
     from kmlc.config.loader import check_project
     from kmlc.config.report import format_json, format_text
 
-    result = check_project(file, env=env, params=params)
+    runner = _dask_address(runner, address)
+    result = check_project(file, env=env, params=params, runner=runner, address=address)
     failed = bool(result.errors) or (strict and bool(result.warnings))
     if fmt == "json":
         click.echo(format_json(result.errors, result.warnings))
@@ -110,6 +115,13 @@ def schema() -> None:
     click.echo(schema_text(), nl=False)
 
 
+def _dask_address(runner: str | None, address: str | None) -> str | None:
+    """``--address`` means the dask runner; with another ``--runner`` it is a usage error."""
+    if address and runner not in (None, "dask"):
+        raise click.UsageError(f"--address is for --runner dask, not --runner {runner}")
+    return "dask" if address else runner
+
+
 def _comma(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
 
@@ -117,8 +129,10 @@ def _comma(values: tuple[str, ...]) -> tuple[str, ...]:
 @main.command()
 @click.argument("pipeline", default="__default__")
 @project_options
-@click.option("--runner", type=click.Choice(RUNNERS),
-              default="sequential", show_default=True, help="Kedro runner.")
+@click.option("--runner", type=click.Choice(RUNNERS), default=None,
+              help="Kedro runner, or dask (default: the file's runner, else sequential).")
+@click.option("--address", default=None, metavar="tcp://HOST:PORT",
+              help="The Dask scheduler (--runner dask); default: a local cluster.")
 @click.option("--tags", multiple=True, help="Run only nodes with these tags (comma-separated).")
 @click.option("--nodes", multiple=True, help="Run only these nodes (comma-separated).")
 @click.option("--from-nodes", multiple=True, help="Run from these nodes on.")
@@ -126,8 +140,9 @@ def _comma(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--run-name", default=None, help="MLflow run name (default: the pipeline).")
 @click.option("--tracking-uri", default=None, help="Override tracking.uri.")
 @click.option("-v", "--verbose", is_flag=True, help="Kedro's INFO logs and full tracebacks.")
-def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...], runner: str,
-        tags: tuple[str, ...], nodes: tuple[str, ...], from_nodes: tuple[str, ...],
+def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
+        runner: str | None, address: str | None, tags: tuple[str, ...],
+        nodes: tuple[str, ...], from_nodes: tuple[str, ...],
         to_nodes: tuple[str, ...], run_name: str | None, tracking_uri: str | None,
         verbose: bool) -> None:
     """Run PIPELINE (default: all nodes) with MLflow tracking."""
@@ -135,10 +150,13 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...], run
     from kmlc.run import NodeFailure, RunOptions, run_pipeline
     from kmlc.tracking import worker as tracking_worker
 
+    runner = _dask_address(runner, address)
     tracking_worker.start(verbose=verbose)  # imports MLflow while the file is loaded
     try:
-        spec = load_project(file, env=env, params=params)
-        options = RunOptions(runner=runner, tags=_comma(tags), nodes=_comma(nodes),
+        spec = load_project(file, env=env, params=params, runner=runner, address=address,
+                            tracking_uri=tracking_uri)
+        options = RunOptions(runner=runner, address=address, tags=_comma(tags),
+                             nodes=_comma(nodes),
                              from_nodes=_comma(from_nodes), to_nodes=_comma(to_nodes),
                              run_name=run_name, tracking_uri=tracking_uri, verbose=verbose)
         result = run_pipeline(spec, pipeline, options)

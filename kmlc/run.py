@@ -15,21 +15,20 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, replace
 from types import FrameType
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
 from kmlc.compiler.project import CompiledProject, compile_project
-from kmlc.config.spec import ProjectSpec
+from kmlc.config.spec import RUNNERS, ProjectSpec
 from kmlc.errors import KmlcError, RunError, TrackingError
 from kmlc.tracking.hooks import FailureHook, ProgressHook, TrackingHook
 
 __all__ = ["RUNNERS", "RunResult", "run_pipeline"]
 
-RUNNERS = ("sequential", "thread", "parallel")
 _QUIET_LOGGERS = ("kedro", "mlflow", "alembic", "kedro_datasets", "py.warnings")
 
 
@@ -46,7 +45,8 @@ class RunResult:
 
 @dataclass(frozen=True)
 class RunOptions:
-    runner: str = "sequential"
+    runner: str | None = None  # None: the file's `runner:` (sequential by default)
+    address: str | None = None  # the Dask scheduler, for runner "dask"
     tags: Sequence[str] = ()
     nodes: Sequence[str] = ()
     from_nodes: Sequence[str] = ()
@@ -58,11 +58,22 @@ class RunOptions:
     command: str | None = None
 
 
-def _make_runner(name: str) -> Any:
+def _make_runner(name: str, options: RunOptions | None = None,
+                 compiled: CompiledProject | None = None) -> Any:
     from kedro.runner import ParallelRunner, SequentialRunner, ThreadRunner
 
     if name not in RUNNERS:
         raise RunError(f"unknown runner '{name}'", hint=f"one of: {', '.join(RUNNERS)}")
+    if name == "dask":
+        from kmlc.dask_runner import DaskRunner
+
+        spec = compiled.spec if compiled is not None else None
+        address = (options.address if options else None) or (
+            spec.runner.address if spec is not None else None)
+        return DaskRunner(address=address,
+                          workers=spec.runner.workers if spec is not None else None,
+                          code=spec.code if spec is not None else (),
+                          project_hooks=compiled.hooks if compiled is not None else ())
     return {"sequential": SequentialRunner, "thread": ThreadRunner,
             "parallel": ParallelRunner}[name]()
 
@@ -99,12 +110,14 @@ def run_pipeline(spec: ProjectSpec, pipeline: str = "__default__",
                  compiled: CompiledProject | None = None) -> RunResult:
     """Run ``pipeline`` of ``spec`` with MLflow tracking (unless disabled for it)."""
     options = options or RunOptions()
+    options = replace(options, runner=options.runner or spec.runner.type)
     _quiet(options.verbose)
     compiled = compiled or compile_project(spec)
     selected = compiled.pipeline(pipeline, tags=options.tags, nodes=options.nodes,
                                  from_nodes=options.from_nodes, to_nodes=options.to_nodes)
-    runner = _make_runner(options.runner)
-    with _code_on_pythonpath(spec):
+    runner = _make_runner(str(options.runner), options, compiled)
+    # a Dask runner connects to its cluster (and ships the code) before the run opens
+    with _code_on_pythonpath(spec), (runner if hasattr(runner, "__enter__") else nullcontext()):
         return _run(spec, pipeline, options, compiled, selected, runner)
 
 
@@ -132,7 +145,7 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
     from kmlc.tracking.active import ActiveRunNode
     from kmlc.tracking.session import RunSession
 
-    session = RunSession(spec, pipeline, runner=options.runner,
+    session = RunSession(spec, pipeline, runner=str(options.runner),
                          tracking_uri=options.tracking_uri, run_name=options.run_name,
                          command=options.command)
     failure = FailureHook()
@@ -154,6 +167,7 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
                 raise
             finally:
                 session.failed_node = failure.node
+                session.notes.extend(getattr(runner, "notes", ()))  # e.g. lost Dask workers
             logged = model.finish() if model is not None else None
     except (KmlcError, KeyboardInterrupt) as exc:
         exc.run_id = session.run_id or None  # type: ignore[union-attr]
@@ -295,6 +309,8 @@ class NodeFailure(RunError):
 
     def __init__(self, node: str | None, error: BaseException):
         where = f"node '{node}' failed" if node else "the pipeline failed"
+        worker = getattr(error, "kmlc_worker", None)  # set by the Dask runner
+        where += f" on Dask worker {worker}" if worker else ""
         super().__init__(f"{where}: {type(error).__name__}: {error}")
         self.node = node
         self.error = error

@@ -16,6 +16,7 @@ from typing import Any
 from kmlc.config.checks import run_checks
 from kmlc.config.overlay import apply_overlays
 from kmlc.config.render import render_document
+from kmlc.config.runner import check_runner
 from kmlc.config.schema import schema_errors
 from kmlc.config.source import Document, read_document
 from kmlc.config.spec import (
@@ -26,6 +27,7 @@ from kmlc.config.spec import (
     ParamsSpec,
     PipelineSpec,
     ProjectSpec,
+    RunnerSpec,
     SourceRef,
     TrackingSpec,
     mask_secrets,
@@ -48,16 +50,23 @@ class LoadResult:
 
 
 def load_project(path: str | Path = "mlproject.yml", env: str | None = None,
-                 params: Sequence[str] = ()) -> ProjectSpec:
-    """Load, validate and return the project; raise ``ConfigErrors`` listing every problem."""
-    result = check_project(path, env=env, params=params)
+                 params: Sequence[str] = (), *, runner: str | None = None,
+                 address: str | None = None, tracking_uri: str | None = None) -> ProjectSpec:
+    """Load, validate and return the project; raise ``ConfigErrors`` listing every problem.
+
+    ``runner``/``address``/``tracking_uri`` are the command line's: a remote Dask
+    scheduler asks for storage its workers reach (``config/runner.py``).
+    """
+    result = check_project(path, env=env, params=params, runner=runner, address=address,
+                           tracking_uri=tracking_uri)
     if result.errors or result.spec is None:
         raise ConfigErrors(result.errors, result.warnings)
     return result.spec
 
 
 def check_project(path: str | Path = "mlproject.yml", env: str | None = None,
-                  params: Sequence[str] = ()) -> LoadResult:
+                  params: Sequence[str] = (), *, runner: str | None = None,
+                  address: str | None = None, tracking_uri: str | None = None) -> LoadResult:
     """Validate the project and return the spec with every error and warning found."""
     file = Path(path)
     display = str(path)
@@ -91,6 +100,9 @@ def check_project(path: str | Path = "mlproject.yml", env: str | None = None,
     errors.extend(cred_errors)
     checks = run_checks(doc, root, code_dirs)
     errors.extend(checks.errors)
+    runner_errors, runner_warnings = check_runner(doc, runner, address, tracking_uri)
+    errors.extend(runner_errors)
+    checks.warnings.extend(runner_warnings)
     if errors:
         return LoadResult(None, _by_position(errors), _by_position(checks.warnings), doc.text)
     secrets = set(rendered.secrets) | set(_leaves(credentials))
@@ -208,6 +220,7 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
         secrets=tuple(sorted(secrets, key=len, reverse=True)),
         rendered_text=mask_secrets(text, secrets),
         rendered_hash=hashlib.sha256(text.encode()).hexdigest(),
+        runner=RunnerSpec(**(data.get("runner") or {})),
     )
 
 

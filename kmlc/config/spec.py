@@ -28,6 +28,7 @@ __all__ = [
     "ParamsSpec",
     "PipelineSpec",
     "ProjectSpec",
+    "RunnerSpec",
     "SourceRef",
     "TrackingSpec",
     "mask_secrets",
@@ -46,7 +47,7 @@ MLFLOW_DATASET_CLASSES = {
 MLFLOW_DATASET_TYPES = tuple(MLFLOW_DATASET_CLASSES)
 PATH_KEYS = ("filepath", "path")  # the keys of a dataset config that name its file/folder
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-RUNNERS = ("sequential", "thread", "parallel")  # Kedro's runners, by their kmlc names
+RUNNERS = ("sequential", "thread", "parallel", "dask")  # Kedro's runners + kmlc's Dask runner
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,15 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class RunnerSpec:
+    """``runner:``: how ``kmlc run`` runs the nodes (the command line overrides it)."""
+
+    type: Literal["sequential", "thread", "parallel", "dask"] = "sequential"
+    address: str | None = None
+    workers: int | None = None
+
+
+@dataclass(frozen=True)
 class ProjectSpec:
     """A validated ``mlproject.yml``."""
 
@@ -220,6 +230,7 @@ class ProjectSpec:
     secrets: tuple[str, ...] = ()
     rendered_text: str = ""
     rendered_hash: str = ""
+    runner: RunnerSpec = field(default_factory=RunnerSpec)
 
     @property
     def root(self) -> Path:

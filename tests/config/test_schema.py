@@ -92,7 +92,7 @@ def test_unknown_keys(demo_yaml: str, old: str, new: str, line: int, column: int
 def test_unknown_key_far_from_any_lists_the_valid_keys(demo_yaml: str) -> None:
     err = _one(_edit(demo_yaml, "name: demo\n", "name: demo\nzzz: 1\n"))
     assert err.hint == ("valid keys: $schema, code, credentials, datasets, environments, hooks, "
-                        "model, name, nodes, parameters, pipelines, tracking, version")
+                        "model, name, nodes, parameters, pipelines, runner, tracking, version")
 
 
 def test_every_unknown_key_is_reported(demo_yaml: str) -> None:

@@ -1,0 +1,356 @@
+"""Run stage, on a Dask cluster: ``DaskRunner``, a Kedro runner over ``dask.distributed``.
+
+Each node becomes one task on a worker, submitted up front with the futures of the
+nodes it reads from as dependencies, so Dask's scheduler starts it as soon as its
+inputs exist. Memory datasets travel between tasks as Dask futures; persisted
+datasets are saved and loaded by the workers through their own storage. The
+project's ``code:`` folders are shipped to the workers (a zip per folder, through
+Dask's ``UploadFile`` worker plugin, so workers that join later get them too).
+
+Hooks: the project's own hooks (``hooks:`` in the file) run on the worker, around
+the node, where its inputs and outputs are (as Kedro's Dask deployment guide does);
+kmlc's hooks (progress, failure capture, the bound model's build) get
+``after_dataset_saved``/``after_node_run``/``on_node_error`` on the client as each task
+ends, without the data (it stays on the workers: ``data=None``, empty mappings).
+
+Tracking: the client holds the one MLflow run; each task carries the run id and the
+store URI (the ``KMLC_RUN_ID``/``MLFLOW_*`` environment of the client) and sets them
+around the node call on the worker, so datasets log into that run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import sys
+import threading
+import uuid
+import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from kedro.io import MemoryDataset
+from kedro.pipeline import Pipeline
+from kedro.runner import AbstractRunner
+
+from kmlc.errors import RunError
+from kmlc.tracking.session import RUN_ENV
+
+__all__ = ["DaskRunner", "require_distributed"]
+
+INSTALL_HINT = 'install it with: pip install "kmlc[dask]"'
+_SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "mlruns"}
+
+
+def require_distributed() -> Any:
+    """``distributed``, or a ``RunError`` saying how to install it."""
+    try:
+        import distributed
+    except ImportError as exc:
+        raise RunError("the dask runner needs dask.distributed, which is not installed",
+                       hint=INSTALL_HINT, code="KMLC620") from exc
+    return distributed
+
+
+class _Upstream:
+    """Placeholder for a memory input: its value comes from a producer task's result."""
+
+    def __init__(self, copy_mode: Any):
+        self.copy_mode = copy_mode
+
+
+class DaskRunner(AbstractRunner):
+    """Runs each node as a task on a Dask cluster; see the module docstring.
+
+    Args:
+        address: the scheduler to connect to; ``None`` starts a ``LocalCluster`` of
+            worker processes for the run.
+        workers: workers of that local cluster (default: the cores).
+        code: folders whose Python files the workers need (the project's ``code:``).
+        project_hooks: hook objects that run on the workers, around each node.
+        echo: where to print lost-worker reports (default: stderr).
+    """
+
+    def __init__(self, address: str | None = None, workers: int | None = None,
+                 code: Sequence[Path] = (), project_hooks: Sequence[Any] = (),
+                 echo: Any = None, is_async: bool = False):
+        super().__init__(is_async=is_async)
+        require_distributed()
+        self.address = address
+        self.workers = workers
+        self.code = tuple(code)
+        self.project_hooks = tuple(project_hooks)
+        self.notes: list[str] = []
+        self._echo = echo
+        self._client: Any = None
+        self._cluster: Any = None
+        self._keys: dict[str, str] = {}  # task key -> node name, for lost-worker reports
+
+    # -- the cluster's lifetime -------------------------------------------------------
+    def __enter__(self) -> DaskRunner:
+        """Connect (or start a local cluster) and ship the code, before the run opens."""
+        from distributed import Client, LocalCluster
+
+        try:
+            if self.address:
+                self._client = Client(self.address, timeout="10s")
+            else:
+                workers = self.workers or os.cpu_count() or 1
+                self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
+                                             processes=True, dashboard_address=":0",
+                                             silence_logs=40)
+                self._client = Client(self._cluster)
+        except (OSError, TimeoutError) as exc:
+            self.close()
+            where = self.address or "a local cluster"
+            raise RunError(f"cannot reach the Dask scheduler at {where}: {exc}",
+                           hint="start it with `dask scheduler` (and workers with "
+                                "`dask worker ADDRESS`), or leave out the address to "
+                                "run on a local cluster", code="KMLC621") from exc
+        self._client.subscribe_topic("all", self._on_event)
+        self._ship_code()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        import logging
+
+        if self._client is not None:
+            with suppress(Exception):
+                self._client.unsubscribe_topic("all")
+            self._client.close()
+            self._client = None
+        if self._cluster is not None:
+            # the workers of a cluster we started are ours to stop; Dask's complaints
+            # about a worker that takes its time to exit are not the user's concern
+            logging.getLogger("distributed").setLevel(logging.ERROR)
+            self._cluster.close()
+            self._cluster = None
+
+    def _ship_code(self) -> None:
+        from distributed.diagnostics.plugin import UploadFile
+
+        for index, folder in enumerate(self.code):
+            data = _zip_python_files(folder)
+            if data is None:
+                continue
+            digest = hashlib.sha256(data).hexdigest()[:12]
+            # a new name per content: zipimport caches archives by path on the workers
+            path = Path(_scratch()) / f"kmlc_code_{digest}.zip"
+            if not path.exists():
+                path.write_bytes(data)
+            self._client.register_plugin(UploadFile(str(path), load=True),
+                                         name=f"kmlc-code-{index}-{folder.name}")
+
+    def _on_event(self, event: tuple[float, dict[str, Any]]) -> None:
+        _, msg = event
+        if not isinstance(msg, dict) or msg.get("action") != "remove-worker":
+            return
+        if msg.get("expected"):
+            return
+        keys = [*msg.get("processing-tasks", ()), *msg.get("lost-computed-tasks", ())]
+        nodes = sorted({self._keys[k] for k in map(str, keys) if k in self._keys})
+        if not nodes:
+            return
+        note = (f"Dask worker {msg.get('worker', '?')} was lost while it held node(s) "
+                f"{', '.join(nodes)}; Dask runs them again on another worker")
+        self.notes.append(note)
+        print(f"warning: {note}", file=self._echo or sys.stderr, flush=True)
+
+    # -- the Kedro runner ---------------------------------------------------------------
+    def _get_executor(self, max_workers: int) -> None:
+        return None
+
+    def _run(self, pipeline: Pipeline, catalog: Any, hook_manager: Any = None,
+             run_id: str | None = None) -> None:
+        if self._client is None:  # used as a plain Kedro runner: own the cluster here
+            with self:
+                self._run(pipeline, catalog, hook_manager, run_id)
+            return
+        import cloudpickle
+        from distributed import as_completed
+
+        client = self._client
+        env = {key: os.environ[key] for key in RUN_ENV if key in os.environ}
+        env.update({k: v for k, v in os.environ.items() if k.startswith("MLFLOW_HTTP")})
+        memory = {name for name in pipeline.datasets()
+                  if isinstance(catalog.get(name), MemoryDataset)}
+        produced = pipeline.all_outputs()
+        dependencies = pipeline.node_dependencies
+        token = uuid.uuid4().hex[:8]
+        futures: dict[Any, Any] = {}
+        by_future: dict[Any, Any] = {}
+        for node in pipeline.nodes:  # topological order: producers are submitted first
+            entries = {name: (_Upstream(getattr(catalog.get(name), "_copy_mode", None))
+                              if name in memory and name in produced else catalog.get(name))
+                       for name in (*node.inputs, *node.outputs)}
+            upstream = [futures[parent] for parent in dependencies[node]]
+            key = f"{node.name}-{token}"
+            self._keys[key] = node.name
+            # pickled here, so that the scheduler (which unpickles task graphs) needs
+            # none of the project's code: only the workers get it
+            payload = cloudpickle.dumps((node, entries, self.project_hooks, env,
+                                         self._is_async, run_id))
+            future = client.submit(_node_task, payload, upstream, key=key, pure=False)
+            futures[node] = future
+            by_future[future] = node
+        # memory outputs of the whole pipeline come back to the client catalog
+        wanted = {node: [o for o in node.outputs if o in memory and o in pipeline.outputs()]
+                  for node in pipeline.nodes}
+        relay = {name: hook_manager.subset_hook_caller(name, remove_plugins=self.project_hooks)
+                 for name in ("after_dataset_saved", "after_node_run", "on_node_error")}
+        pending = as_completed(list(futures.values()))
+        futures.clear()  # the scheduler keeps a result while a dependent still needs it
+        try:
+            for future in pending:
+                node = by_future.pop(future)
+                if future.status != "finished":
+                    self._fail(future, node, pipeline, list(by_future), catalog, relay, run_id)
+                if wanted[node]:
+                    values = future.result()
+                    for name in wanted[node]:
+                        catalog.save(name, values[name])
+                for name in node.outputs:  # e.g. the bound model starts once its artifacts exist
+                    relay["after_dataset_saved"](dataset_name=name, data=None, node=node)
+                relay["after_node_run"](node=node, catalog=catalog, inputs={}, outputs={},
+                                        is_async=self._is_async, run_id=run_id)
+        except BaseException:
+            client.cancel(list(by_future), force=True)
+            raise
+
+    def _fail(self, future: Any, node: Any, pipeline: Pipeline, others: list[Any],
+              catalog: Any, relay: dict[str, Any], run_id: str | None) -> None:
+        self._client.cancel(others, force=True)
+        error = future.exception()
+        if error is None:  # cancelled from elsewhere (another client, the scheduler)
+            error = RunError(f"the task of node '{node.name}' was cancelled")
+        # the dependents of a failed node fail with its error: blame the node that raised
+        blamed = getattr(error, "kmlc_node", None) or self._keys.get(
+            str(getattr(error, "task", "")))  # distributed.KilledWorker names its task
+        node = next((n for n in pipeline.nodes if n.name == blamed), node)
+        worker = getattr(error, "kmlc_worker", None) or _last_worker(error)
+        if worker:
+            _mark(error, worker)
+        relay["on_node_error"](error=error, node=node, catalog=catalog, inputs={},
+                               is_async=self._is_async, run_id=run_id)
+        raise error.with_traceback(future.traceback())
+
+
+def _last_worker(error: BaseException) -> str | None:
+    last = getattr(error, "last_worker", None)  # distributed.KilledWorker
+    return getattr(last, "address", None) if last is not None else None
+
+
+def _mark(error: BaseException, worker: str, node: str | None = None) -> None:
+    """Where ``error`` happened, carried back to the client with it."""
+    with suppress(AttributeError, TypeError):  # exceptions with __slots__
+        error.kmlc_worker = worker  # type: ignore[attr-defined]
+        if node:
+            error.kmlc_node = node  # type: ignore[attr-defined]
+
+
+def _scratch() -> str:
+    import tempfile
+
+    folder = Path(tempfile.gettempdir()) / "kmlc-dask"
+    folder.mkdir(exist_ok=True)
+    return str(folder)
+
+
+def _zip_python_files(folder: Path) -> bytes | None:
+    """The ``.py`` files under ``folder`` as a zip (no data, caches or environments)."""
+    buffer = io.BytesIO()
+    count = 0
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for root, dirs, files in os.walk(folder):
+            here = Path(root)
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS
+                             and not (here / d / "pyvenv.cfg").exists())
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    path = here / name
+                    info = zipfile.ZipInfo(path.relative_to(folder).as_posix(),
+                                           date_time=(1980, 1, 1, 0, 0, 0))
+                    archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+                    count += 1
+    return buffer.getvalue() if count else None
+
+
+# -- on the worker ------------------------------------------------------------------------
+_env_state = threading.Condition()
+_env_users = 0
+_env_active: dict[str, str] | None = None
+_env_saved: dict[str, str | None] = {}
+
+
+@contextmanager
+def _tracking_env(env: dict[str, str]) -> Iterator[None]:
+    """The client's run id and store in this worker's environment around a node call.
+
+    Tasks of the same run share it; a task of another run waits until it is released.
+    """
+    global _env_users, _env_active, _env_saved
+    with _env_state:
+        while _env_users and _env_active != env:
+            _env_state.wait()
+        if not _env_users:
+            _env_saved = {key: os.environ.get(key) for key in env}
+            os.environ.update(env)
+            _env_active = env
+        _env_users += 1
+    try:
+        yield
+    finally:
+        with _env_state:
+            _env_users -= 1
+            if not _env_users:
+                for key, value in _env_saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+                _env_active = None
+                _env_state.notify_all()
+
+
+def _node_task(payload: bytes, upstream: list[dict[str, Any]]) -> dict[str, Any]:
+    """Run one node on a worker; return its memory outputs (for the tasks that read them)."""
+    import cloudpickle
+    from kedro.framework.hooks.manager import _create_hook_manager
+    from kedro.io import DataCatalog
+    from kedro.runner.task import Task
+
+    node, entries, hooks, env, is_async, run_id = cloudpickle.loads(payload)
+
+    values: dict[str, Any] = {}
+    for result in upstream:
+        values.update(result)
+    datasets: dict[str, Any] = {}
+    for name, entry in entries.items():
+        if isinstance(entry, _Upstream):
+            datasets[name] = (MemoryDataset(values[name], copy_mode=entry.copy_mode)
+                              if name in node.inputs else MemoryDataset(copy_mode=entry.copy_mode))
+        else:
+            datasets[name] = entry
+    catalog = DataCatalog(datasets=datasets)
+    manager = _create_hook_manager()
+    for hook in hooks:
+        manager.register(hook)
+    try:
+        with _tracking_env(env):
+            Task(node=node, catalog=catalog, is_async=is_async, hook_manager=manager,
+                 run_id=run_id).execute()
+    except Exception as exc:
+        from distributed import get_worker
+
+        _mark(exc, get_worker().address, node.name)
+        raise
+    return {name: catalog.load(name) for name, entry in entries.items()
+            if isinstance(entry, _Upstream) and name in node.outputs}

@@ -1,0 +1,285 @@
+"""The Dask runner on real Dask: a scheduler and two workers started here, and a LocalCluster.
+
+The workers run in an empty folder with no PYTHONPATH: the project's node code
+reaches them only through the runner's upload. Everything logged from the workers
+must land in the one MLflow run the client opened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from mini_project import kmlc_exe
+from mlflow.tracking import MlflowClient
+
+from kmlc import RunOptions, load_project, run_pipeline
+from kmlc.cli import main
+
+pytest.importorskip("distributed")
+pytestmark = pytest.mark.slow
+
+IRIS = Path(__file__).resolve().parents[2] / "examples" / "iris"
+WIDE = 8
+
+SEEDS = ", ".join(f"s{i}: {i + 1}" for i in range(WIDE))
+PARTS = "".join(f"  - name: part{i}\n    func: wide_nodes.part\n"
+                f"    inputs: [params:seeds.s{i}, params:fail, params:sleep]\n"
+                f"    outputs: part{i}\n" for i in range(WIDE))
+WIDE_YAML = f"""\
+version: 1
+name: wide
+hooks: [wide_nodes.Recorder]
+parameters:
+  fail: false
+  sleep: 0
+  seeds: {{{SEEDS}}}
+datasets:
+  total: {{type: mlflow.metric}}
+  summary: {{type: json.JSONDataset, filepath: data/summary.json}}
+nodes:
+{PARTS}  - name: join
+    func: wide_nodes.join
+    inputs: [{", ".join(f"part{i}" for i in range(WIDE))}]
+    outputs: [total, summary]
+"""
+
+WIDE_NODES = '''\
+"""A wide pipeline: independent parts, then one join."""
+
+import os
+import time
+from pathlib import Path
+
+from kedro.framework.hooks import hook_impl
+
+
+def part(seed, fail, sleep):
+    if fail and seed == 4:
+        raise ValueError(f"part {seed} refuses")
+    time.sleep(sleep if seed == 1 else 0)
+    return {"seed": seed, "value": sum(i * seed for i in range(1000)), "pid": os.getpid()}
+
+
+def join(*parts):
+    total = float(sum(p["value"] for p in parts))
+    return total, {"total": total, "seeds": [p["seed"] for p in parts]}
+
+
+class Recorder:
+    """Runs on the worker: one file per node, written after the node ran."""
+
+    @hook_impl
+    def after_node_run(self, node, catalog, inputs, outputs, is_async, run_id):
+        folder = Path(HOOKS_DIR)  # absolute: on a worker this module lives in a zip
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / node.name).write_text(str(os.getpid()))
+'''
+
+
+class DaskCluster:
+    """``dask scheduler`` and ``dask worker`` processes in a folder without the project."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.scheduler_file = folder / "scheduler.json"
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        self.env = {**env, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self._start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                    "--scheduler-file", str(self.scheduler_file))
+        deadline = time.monotonic() + 60
+        while not self.scheduler_file.exists():
+            assert time.monotonic() < deadline, "the scheduler did not start"
+            time.sleep(0.2)
+        self.address = json.loads(self.scheduler_file.read_text())["address"]
+        self.workers = [self.add_worker(), self.add_worker()]
+        self.client().wait_for_workers(2, timeout=120)
+
+    def _start(self, *args: str) -> subprocess.Popen[bytes]:
+        exe = shutil.which("dask", path=str(Path(sys.executable).parent)) or "dask"
+        log = (self.folder / f"{args[0]}-{len(self.procs)}.log").open("wb")
+        proc = subprocess.Popen([exe, *args], cwd=self.folder, env=self.env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        return proc
+
+    def add_worker(self) -> subprocess.Popen[bytes]:
+        return self._start("worker", "--scheduler-file", str(self.scheduler_file),
+                           "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                           "--local-directory", str(self.folder / "work"))
+
+    def client(self) -> object:
+        from distributed import Client
+
+        if not hasattr(self, "_client"):
+            self._client = Client(self.address, timeout="30s")
+        return self._client
+
+    def stop(self) -> None:
+        if hasattr(self, "_client"):
+            self._client.close()
+        for proc in self.procs:
+            proc.kill()
+        for proc in self.procs:
+            proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
+    dask = DaskCluster(tmp_path_factory.mktemp("dask"))
+    try:
+        yield dask
+    finally:
+        dask.stop()
+
+
+def _wide(folder: Path) -> Path:
+    folder.mkdir()
+    hooks = repr(str(folder / "data" / "hooks"))
+    (folder / "wide_nodes.py").write_text(WIDE_NODES.replace("HOOKS_DIR", hooks, 1))
+    (folder / "mlproject.yml").write_text(WIDE_YAML)
+    return folder / "mlproject.yml"
+
+
+def _iris(folder: Path) -> Path:
+    shutil.copytree(IRIS, folder, ignore=shutil.ignore_patterns(
+        "mlflow.db", "mlruns", "__pycache__", "0[2-9]_*"))
+    return folder / "mlproject.yml"
+
+
+def _run(path: Path, pipeline: str = "__default__", params: tuple[str, ...] = (),
+         **options: object):
+    spec = load_project(path, params=params)
+    return run_pipeline(spec, pipeline, RunOptions(progress=False, **options))  # type: ignore[arg-type]
+
+
+def _only_run(path: Path, experiment: str) -> object:
+    client = MlflowClient(f"sqlite:///{path.parent / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    assert len(runs) == 1, [r.info.run_id for r in runs]
+    return runs[0]
+
+
+def test_iris_and_a_wide_pipeline_on_a_remote_cluster(cluster: DaskCluster,
+                                                      tmp_path: Path) -> None:
+    seq, dask = _iris(tmp_path / "seq"), _iris(tmp_path / "dask")
+    _run(seq, "training")
+    result = _run(dask, "training", runner="dask", address=cluster.address)
+    assert result.status == "FINISHED"
+    run, expected = _only_run(dask, "iris"), _only_run(seq, "iris")
+    assert run.info.run_id == result.run_id
+    assert run.data.tags["kmlc.runner"] == "dask"
+    assert run.data.metrics == expected.data.metrics
+    assert {"accuracy", "test.f1_macro"} <= set(run.data.metrics)
+    assert run.data.params == expected.data.params
+    client = MlflowClient(f"sqlite:///{dask.parent / 'mlflow.db'}")
+    assert "reports" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert result.model_uri is not None  # logged by the client at the end, into the run
+    for rel in ("data/06_models/classifier.pkl", "data/06_models/scaler.pkl"):
+        assert (dask.parent / rel).read_bytes() == (seq.parent / rel).read_bytes(), rel
+
+    wide_seq, wide = _wide(tmp_path / "wide_seq"), _wide(tmp_path / "wide")
+    _run(wide_seq)
+    result = _run(wide, runner="dask", address=cluster.address)
+    summary = json.loads((wide.parent / "data/summary.json").read_text())
+    assert summary == json.loads((wide_seq.parent / "data/summary.json").read_text())
+    assert _only_run(wide, "wide").data.metrics == {"total": summary["total"]}
+    # the project's hook ran on the workers, once per node, in worker processes
+    pids = {p.read_text() for p in (wide.parent / "data/hooks").iterdir()}
+    assert len(list((wide.parent / "data/hooks").iterdir())) == WIDE + 1
+    assert str(os.getpid()) not in pids
+
+
+def test_failing_node_marks_the_run_failed_naming_node_and_worker(cluster: DaskCluster,
+                                                                 tmp_path: Path) -> None:
+    path = _wide(tmp_path / "wide")
+    out = CliRunner().invoke(main, ["run", "-f", str(path), "--address", cluster.address,
+                                    "--params", "fail=true"])
+    assert out.exit_code == 1, out.output
+    assert "node 'part3' failed on Dask worker tcp://127.0.0.1:" in out.output
+    assert "ValueError: part 4 refuses" in out.output
+    assert "Traceback" not in out.output
+    run = _only_run(path, "wide")
+    assert run.info.status == "FAILED"
+    assert run.data.tags["kmlc.failed_node"] == "part3"
+    assert not (path.parent / "data/summary.json").exists()
+
+
+def test_interrupt_cancels_the_tasks_and_marks_the_run_killed(cluster: DaskCluster,
+                                                              tmp_path: Path) -> None:
+    path = _wide(tmp_path / "wide")
+    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true"}
+    proc = subprocess.Popen([kmlc_exe(), "run", "-f", str(path), "--address", cluster.address,
+                             "--params", "sleep=15"], env=env, stderr=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # the other parts finish while part0 sleeps
+        if line.startswith(f"[{WIDE - 1}/{WIDE + 1}]"):
+            break
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted: run" in err and "marked KILLED" in err
+    assert _only_run(path, "wide").info.status == "KILLED"
+    client = cluster.client()
+    deadline = time.monotonic() + 20
+    while any(keys for keys in client.processing().values()):  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, "tasks left on the cluster"
+        time.sleep(0.2)
+    assert not (path.parent / "data/summary.json").exists()
+
+
+def test_a_worker_killed_mid_run_is_retried_and_reported(cluster: DaskCluster,
+                                                         tmp_path: Path) -> None:
+    path = _wide(tmp_path / "wide")
+    client = cluster.client()
+    pids = client.run(os.getpid)  # type: ignore[attr-defined]
+    killed: list[str] = []
+
+    def kill_the_slow_one() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            for worker, keys in client.processing().items():  # type: ignore[attr-defined]
+                if any(str(k).startswith("part0-") for k in keys):
+                    time.sleep(0.5)  # part0 sleeps 6 s: it is still running
+                    os.kill(pids[worker], 9)
+                    killed.append(worker)
+                    return
+            time.sleep(0.1)
+
+    killer = threading.Thread(target=kill_the_slow_one)
+    killer.start()
+    try:
+        result = _run(path, params=("sleep=6",), runner="dask", address=cluster.address)
+    finally:
+        killer.join()
+        cluster.add_worker()  # back to two workers for whatever runs next
+    assert killed, "part0 was never seen running"
+    assert result.status == "FINISHED"
+    assert any(f"Dask worker {killed[0]} was lost while it held node(s) part0" in note
+               for note in result.notes), result.notes
+    summary = json.loads((path.parent / "data/summary.json").read_text())
+    assert summary["seeds"] == list(range(1, WIDE + 1))
+
+
+def test_local_cluster(tmp_path: Path) -> None:
+    path = _wide(tmp_path / "wide")
+    text = path.read_text().replace("hooks:", "runner: {type: dask, workers: 2}\nhooks:")
+    path.write_text(text)
+    result = _run(path)
+    assert result.status == "FINISHED"
+    run = _only_run(path, "wide")
+    assert run.data.tags["kmlc.runner"] == "dask"
+    summary = json.loads((path.parent / "data/summary.json").read_text())
+    assert run.data.metrics == {"total": summary["total"]}
