@@ -99,6 +99,9 @@ def validate(file: Path, env: str | None, params: tuple[str, ...], fmt: str, str
         pipelines = ", ".join(spec.pipeline_names)
         click.echo(f"{file}: valid: {len(spec.nodes)} nodes, {len(spec.datasets)} datasets, "
                    f"{len(spec.pipeline_names)} pipelines ({pipelines})")
+        for name, ds in spec.datasets.items():
+            if ds.pattern:
+                click.echo(f"  dataset '{name}' is made by the factory '{ds.pattern}'")
     sys.exit(1 if failed else 0)
 
 

@@ -162,6 +162,9 @@ def _check_names(doc: Document, result: CheckResult) -> None:
                     code="KMLC351", severity="warning"))
 
 
+_RUNTIME = {"{default}": {"type": "kedro.io.MemoryDataset"}}  # Kedro's own default
+
+
 class _Factories:
     """Kedro's dataset factory resolution (its ``CatalogConfigResolver``) over ``datasets:``.
 
@@ -181,14 +184,14 @@ class _Factories:
 
         for name, cfg in patterns.items():
             try:
-                CatalogConfigResolver({name: cfg})
+                CatalogConfigResolver({name: cfg}, default_runtime_patterns=_RUNTIME)
             except DatasetError as exc:
                 result.errors.append(doc.error(
                     f"dataset factory '{name}': {exc}", ("datasets", name), key=True,
                     code="KMLC315", hint="every {placeholder} of the entry must appear in its "
                     "name, e.g. \"{name}_csv\": {filepath: \"data/{name}.csv\"}"))
                 return
-        self.resolver = CatalogConfigResolver(patterns)
+        self.resolver = CatalogConfigResolver(patterns, default_runtime_patterns=_RUNTIME)
 
     def match(self, name: str) -> bool:
         if self.resolver is None:
