@@ -65,7 +65,7 @@ class CompiledProject:
                     raise RunError(f"{option}: dataset '{ds_name}' is not used by pipeline "
                                    f"'{name}'", hint=did_you_mean(ds_name, datasets),
                                    code="KMLC603")
-        known_ns = {prefix for n in pipeline.nodes for prefix in n.namespace_prefixes}
+        known_ns = {prefix for n in pipeline.nodes for prefix in n.namespace_prefixes if prefix}
         for namespace in namespaces:
             if namespace not in known_ns:
                 raise RunError(
