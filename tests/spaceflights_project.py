@@ -15,7 +15,65 @@ import json
 from pathlib import Path
 from typing import Any
 
-DS_NODES = 'import logging\n\nimport pandas as pd\nfrom sklearn.linear_model import LinearRegression\nfrom sklearn.metrics import max_error, mean_absolute_error, r2_score\nfrom sklearn.model_selection import train_test_split\n\n\ndef split_data(data: pd.DataFrame, parameters: dict) -> tuple:\n    """Splits data into features and targets training and test sets.\n\n    Args:\n        data: Data containing features and target.\n        parameters: Parameters defined in parameters/data_science.yml.\n    Returns:\n        Split data.\n    """\n    X = data[parameters["features"]]\n    y = data["price"]\n    X_train, X_test, y_train, y_test = train_test_split(\n        X, y, test_size=parameters["test_size"], random_state=parameters["random_state"]\n    )\n    return X_train, X_test, y_train, y_test\n\n\ndef train_model(X_train: pd.DataFrame, y_train: pd.Series) -> LinearRegression:\n    """Trains the linear regression model.\n\n    Args:\n        X_train: Training data of independent features.\n        y_train: Training data for price.\n\n    Returns:\n        Trained model.\n    """\n    regressor = LinearRegression()\n    regressor.fit(X_train, y_train)\n    return regressor\n\n\ndef evaluate_model(\n    regressor: LinearRegression, X_test: pd.DataFrame, y_test: pd.Series\n) -> dict[str, float]:\n    """Calculates and logs the coefficient of determination.\n\n    Args:\n        regressor: Trained model.\n        X_test: Testing data of independent features.\n        y_test: Testing data for price.\n    """\n    y_pred = regressor.predict(X_test)\n    score = r2_score(y_test, y_pred)\n    mae = mean_absolute_error(y_test, y_pred)\n    me = max_error(y_test, y_pred)\n    logger = logging.getLogger(__name__)\n    logger.info("Model has a coefficient R^2 of %.3f on test data.", score)\n    return {"r2_score": score, "mae": mae, "max_error": me}\n'
+DS_NODES = '''\
+import logging
+
+import pandas as pd
+from sklearn.linear_model import LinearRegression
+from sklearn.metrics import max_error, mean_absolute_error, r2_score
+from sklearn.model_selection import train_test_split
+
+
+def split_data(data: pd.DataFrame, parameters: dict) -> tuple:
+    """Splits data into features and targets training and test sets.
+
+    Args:
+        data: Data containing features and target.
+        parameters: Parameters defined in parameters/data_science.yml.
+    Returns:
+        Split data.
+    """
+    X = data[parameters["features"]]
+    y = data["price"]
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=parameters["test_size"], random_state=parameters["random_state"]
+    )
+    return X_train, X_test, y_train, y_test
+
+
+def train_model(X_train: pd.DataFrame, y_train: pd.Series) -> LinearRegression:
+    """Trains the linear regression model.
+
+    Args:
+        X_train: Training data of independent features.
+        y_train: Training data for price.
+
+    Returns:
+        Trained model.
+    """
+    regressor = LinearRegression()
+    regressor.fit(X_train, y_train)
+    return regressor
+
+
+def evaluate_model(
+    regressor: LinearRegression, X_test: pd.DataFrame, y_test: pd.Series
+) -> dict[str, float]:
+    """Calculates and logs the coefficient of determination.
+
+    Args:
+        regressor: Trained model.
+        X_test: Testing data of independent features.
+        y_test: Testing data for price.
+    """
+    y_pred = regressor.predict(X_test)
+    score = r2_score(y_test, y_pred)
+    mae = mean_absolute_error(y_test, y_pred)
+    me = max_error(y_test, y_pred)
+    logger = logging.getLogger(__name__)
+    logger.info("Model has a coefficient R^2 of %.3f on test data.", score)
+    return {"r2_score": score, "mae": mae, "max_error": me}
+'''
 
 FEATURES = ["engines", "passenger_capacity", "crew", "d_check_complete",
             "moon_clearance_complete", "iata_approved", "company_rating",
@@ -28,11 +86,11 @@ SPACEFLIGHTS_YAML = """\
 version: 1
 name: spaceflights
 parameters:
-  model_options: %(options)s
+  model_options: OPTIONS_JSON
   active_modelling_pipeline:
-    model_options: %(options)s
+    model_options: OPTIONS_JSON
   candidate_modelling_pipeline:
-    model_options: %(candidate)s
+    model_options: CANDIDATE_JSON
 datasets:
   model_input_table: {type: pandas.CSVDataset, filepath: data/03_primary/model_input_table.csv}
   "{namespace}.regressor":
@@ -67,7 +125,8 @@ pipelines:
     nodes: [split_data_node, train_model_node, evaluate_model_node]
     inputs: {model_input_table: model_input_table}
     tags: [candidate]
-""" % {"options": json.dumps(OPTIONS), "candidate": json.dumps(CANDIDATE)}
+""".replace("OPTIONS_JSON", json.dumps(OPTIONS)).replace("CANDIDATE_JSON",
+                                                       json.dumps(CANDIDATE))
 
 
 def model_input_table() -> str:

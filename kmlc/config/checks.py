@@ -136,9 +136,12 @@ def _check_names(doc: Document, result: CheckResult) -> None:
             elif (name not in datasets and name not in produced
                   and not ("@" in name and strip_transcoding(name) in producers)
                   and not factories.match(name)):
+                hint = did_you_mean(name, known) or (
+                    f"no dataset factory matches it: {', '.join(factories.patterns)}"
+                    if factories.patterns else None)
                 result.errors.append(doc.error(
                     f"input '{name}' is not a declared dataset nor any node's output", path,
-                    code="KMLC303", hint=did_you_mean(name, known)))
+                    code="KMLC303", hint=hint))
             consumed.add(name)
     for name in produced:
         if name not in datasets:
@@ -175,6 +178,7 @@ class _Factories:
     def __init__(self, doc: Document, datasets: dict[str, Any], result: CheckResult):
         self.result = result
         self.used: set[str] = set()
+        self.patterns: list[str] = []
         self.resolver: Any = None
         patterns = {name: cfg for name, cfg in datasets.items() if "{" in name}
         if not patterns:
@@ -182,7 +186,7 @@ class _Factories:
         from kedro.io.catalog_config_resolver import CatalogConfigResolver
         from kedro.io.core import DatasetError
 
-        for name, cfg in patterns.items():
+        for name, cfg in list(patterns.items()):
             try:
                 CatalogConfigResolver({name: cfg}, default_runtime_patterns=_RUNTIME)
             except DatasetError as exc:
@@ -190,7 +194,9 @@ class _Factories:
                     f"dataset factory '{name}': {exc}", ("datasets", name), key=True,
                     code="KMLC315", hint="every {placeholder} of the entry must appear in its "
                     "name, e.g. \"{name}_csv\": {filepath: \"data/{name}.csv\"}"))
-                return
+                del patterns[name]
+                self.used.add(name)
+        self.patterns = sorted(patterns)
         self.resolver = CatalogConfigResolver(patterns, default_runtime_patterns=_RUNTIME)
 
     def match(self, name: str) -> bool:

@@ -94,12 +94,14 @@ def test_names_are_checked_through_the_mapping(tmp_path: Path) -> None:
                                      "  candidate_modelling_pipeline:\n    model_opts:")
     [(code, path, line, message)] = _errors(tmp_path, text)
     assert (code, path) == ("KMLC304", "nodes[0].inputs[1]")
+    assert line == text.splitlines().index(
+        "    inputs: [model_input_table, params:model_options]") + 1
     assert "'candidate_modelling_pipeline.model_options' is not defined" in message
     # a parameter renamed by the mapping points at the mapping entry
     text = SPACEFLIGHTS_YAML.replace(
         "    tags: [candidate]\n",
         "    tags: [candidate]\n    parameters: {model_options: candidate_options}\n")
-    [(code, path, line, message)] = _errors(tmp_path, text)
+    [(code, path, _, message)] = _errors(tmp_path, text)
     assert (code, path) == ("KMLC304", "pipelines.candidate_modelling_pipeline.parameters."
                                        "model_options")
     assert "'candidate_options' is not defined" in message
