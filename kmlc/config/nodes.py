@@ -195,7 +195,7 @@ def _namespaced(doc: Document, pname: str, pdef: Mapping[str, Any], plain: list[
             close = difflib.get_close_matches(probe, options, n=1)
             errors.append(doc.error(
                 f"pipeline '{pname}': {kind} '{key}' is not {what}", located(kind, key),
-                code="KMLC314",
+                key=isinstance(pdef.get(kind), dict), code="KMLC314",
                 hint=f"did you mean '{close[0]}'?" if close else (
                     f"valid here: {', '.join(options)}" if options else None)))
     if errors:

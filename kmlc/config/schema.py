@@ -101,6 +101,13 @@ def _convert(doc: Document, error: ValidationError) -> list[ConfigError]:
     if validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else str(error.message)
         return [doc.error(f"missing required key '{missing}'", path, key=True, code="KMLC202")]
+    if validator == "dependentRequired":
+        parts = str(error.message).split("'")
+        needed, key = (parts[1], parts[3]) if len(parts) > 3 else ("", "")
+        return [doc.error(f"missing required key '{needed}': '{key}' needs it", path, key=True,
+                          code="KMLC202",
+                          hint=f"'{key}' maps names of the copies a `{needed}` makes, as in "
+                          f"Kedro's pipeline(..., {needed}=..., {key}=...)")]
     if validator in ("oneOf", "anyOf") and error.context:
         return _convert_branches(doc, error, path)
     if "propertyNames" in error.relative_schema_path and isinstance(instance, str):
