@@ -103,7 +103,14 @@ def _quiet(verbose: bool, spec: ProjectSpec | None = None, quiet: bool = False) 
     else:
         config = yaml.safe_load(Path(own).read_text("utf-8"))
         config["loggers"].update({name: {"level": node_level} for name in packages})
-    configure_logging(config)
+    try:
+        configure_logging(config)
+    except (ValueError, TypeError, AttributeError, ImportError) as exc:
+        where = "`logging:`" if spec is not None and spec.logging is not None else (
+            f"KEDRO_LOGGING_CONFIG ({user_file})" if user_file else "kmlc/logging.yml")
+        raise RunError(f"the logging config of {where} is not valid: {exc}",
+                       hint="a logging.config.dictConfig mapping with `version: 1`",
+                       code="KMLC605") from exc
     if verbose:
         for name in _QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.INFO)

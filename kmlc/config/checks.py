@@ -114,6 +114,18 @@ def _check_names(doc: Document, result: CheckResult) -> None:
             else:
                 producers[base] = i
     produced = {out for n in nodes for out, _ in node_io(n.outputs)}
+    transcoded = {strip_transcoding(name) for n in nodes for name in (
+        *(x for x, _ in node_io(n.inputs)), *produced) if "@" in name}
+    for node in nodes:
+        for key in ("inputs", "outputs"):
+            for name, suffix in node_io(getattr(node, key)):
+                if name in transcoded:
+                    result.errors.append(doc.error(
+                        f"'{name}' is also used with transcoding ('{name}@...'): Kedro needs "
+                        "the same dataset named the same way everywhere",
+                        node.where(key, suffix, name), code="KMLC305",
+                        hint=f"write '{name}@<format>' here too, with a `datasets:` entry for "
+                        "each format"))
     factories = _Factories(doc, datasets, result)
     known = sorted({*(d for d in datasets if "{" not in d), *produced})
     param_paths = _param_paths(params)
@@ -301,6 +313,11 @@ def _check_graph(doc: Document, result: CheckResult) -> None:
 
 def _check_paths(doc: Document, root: Path, result: CheckResult) -> None:
     resolved_root = root.resolve()
+    logging_file = doc.data.get("logging")
+    if isinstance(logging_file, str) and not (resolved_root / logging_file).is_file():
+        result.errors.append(doc.error(
+            f"logging config file '{logging_file}' does not exist", ("logging",),
+            code="KMLC322", hint="a path relative to this file, or a dictConfig mapping"))
     for name, cfg in (doc.data.get("datasets") or {}).items():
         for key in PATH_KEYS:
             value = cfg.get(key)

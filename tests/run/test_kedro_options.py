@@ -117,3 +117,13 @@ def test_verbose_shows_kedros_dataset_lines(tmp_path: Path) -> None:
     assert LOG_LINE in result.output and "Loading data from" not in result.output
     result = runner.invoke(main, ["run", "-f", str(path), "--namespace", CANDIDATE, "-v"])
     assert "Loading data from" in result.output and LOG_LINE in result.output
+
+
+def test_a_logging_config_python_refuses_is_a_clean_error(tmp_path: Path) -> None:
+    text = UNTRACKED.replace("parameters:\n", "logging: {version: 1, root: {handlers: [nope]}}\n"
+                             "parameters:\n", 1)
+    path = write_spaceflights(tmp_path, text)
+    result = CliRunner().invoke(main, ["run", "-f", str(path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "the logging config of `logging:` is not valid" in result.output
+    assert "[KMLC605]" in result.output
