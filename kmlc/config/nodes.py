@@ -15,6 +15,7 @@ on the expanded list still point at the line to fix.
 from __future__ import annotations
 
 import difflib
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,10 +117,21 @@ def _needs_kedro(data: Mapping[str, Any]) -> bool:
 def expand_nodes(doc: Document) -> tuple[list[NodeDef], list[ConfigError]]:
     """Every node the project runs, and the problems found in the namespace mappings."""
     data = doc.data
+    if not _needs_kedro(data):
+        return [NodeDef(f"{n['namespace']}.{n['name']}" if n.get("namespace") else n["name"],
+                        n["func"], n.get("inputs"), n.get("outputs"), tag_list(n.get("tags")),
+                        ("nodes", i), n.get("namespace"))
+                for i, n in enumerate(data["nodes"])], []
+    with warnings.catch_warnings():  # Kedro's advice on dotted dataset names: not ours to give
+        warnings.simplefilter("ignore", UserWarning)
+        return _expand(doc)
+
+
+def _expand(doc: Document) -> tuple[list[NodeDef], list[ConfigError]]:
+    from kedro.pipeline import node as kedro_node
+
+    data = doc.data
     errors: list[ConfigError] = []
-    kedro_node: Any = None
-    if _needs_kedro(data):
-        from kedro.pipeline import node as kedro_node
     plain: list[NodeDef] = []
     for i, n in enumerate(data["nodes"]):
         name = n.get("name")

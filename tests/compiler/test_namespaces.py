@@ -202,3 +202,27 @@ def test_copies_join_the_pipelines_their_tags_select(tmp_path: Path, form: str) 
     assert len(modelling) == 9  # templates and both sets of copies
     assert {n.name for n in compiled.pipelines["cands"].nodes} == {
         n.name for n in compiled.pipelines[NAMESPACES[1]].nodes}
+
+
+def test_a_named_node_namespace_is_read_without_importing_kedro(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    (tmp_path / "steps.py").write_text(STEPS)
+    text = NAMELESS.replace("  - func: steps.double\n", "  - func: steps.double\n    name: dbl\n")
+    path = tmp_path / "mlproject.yml"
+    path.write_text(text.replace("  - func: steps.scale\n",
+                                 "  - func: steps.scale\n    name: sc\n"))
+    code = textwrap.dedent(f"""
+        import sys
+        from kmlc.config.loader import load_project
+        spec = load_project({str(path)!r})
+        print([n.name for n in spec.nodes], spec.namespaces, "kedro" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert out.stdout.strip() == "['dbl', 'post.sc'] ('post',) False"
+    compiled = compile_project(load_project(path))
+    assert [n.name for n in compiled.pipeline("__default__", namespaces=["post"]).nodes] == [
+        "post.sc"]
