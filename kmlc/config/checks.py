@@ -287,8 +287,10 @@ def _check_graph(doc: Document, result: CheckResult) -> None:
                 if tag in tags:
                     selected += 1
                 else:
+                    at: KeyPath = ("pipelines", pname, "tags") if isinstance(
+                        pdef["tags"], str) else ("pipelines", pname, "tags", j)
                     result.errors.append(doc.error(
-                        f"no node has tag '{tag}'", ("pipelines", pname, "tags", j),
+                        f"no node has tag '{tag}'", at,
                         code="KMLC312", hint=did_you_mean(tag, tags)))
         for j, node in enumerate(pdef.get("nodes") or []):
             if node in (templates if namespaced else names):

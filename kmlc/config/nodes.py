@@ -158,7 +158,7 @@ def selected_templates(pdef: Mapping[str, Any], plain: list[NodeDef]) -> list[No
     if pdef.get("nodes"):
         wanted = set(pdef["nodes"])
         return [n for n in plain if n.name in wanted]
-    tags = set(pdef.get("tags") or ())
+    tags = set(tag_list(pdef.get("tags")))
     return [n for n in plain if tags & set(n.tags)]
 
 
