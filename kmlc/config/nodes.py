@@ -14,14 +14,13 @@ on the expanded list still point at the line to fix.
 
 from __future__ import annotations
 
-import difflib
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from kmlc.config.source import Document, KeyPath
-from kmlc.errors import ConfigError
+from kmlc.errors import ConfigError, did_you_mean
 
 __all__ = ["NodeDef", "expand_nodes", "io_names", "mapping_of", "strip_transcoding",
            "tag_list"]
@@ -204,12 +203,11 @@ def _namespaced(doc: Document, pname: str, pdef: Mapping[str, Any], plain: list[
             bases = {strip_transcoding(o) for o in options}
             if probe in options or (kind != "parameters" and probe in bases):
                 continue
-            close = difflib.get_close_matches(probe, options, n=1)
             errors.append(doc.error(
                 f"pipeline '{pname}': {kind} '{key}' is not {what}", located(kind, key),
                 key=isinstance(pdef.get(kind), dict), code="KMLC314",
-                hint=f"did you mean '{close[0]}'?" if close else (
-                    f"valid here: {', '.join(options)}" if options else None)))
+                hint=did_you_mean(probe, options,
+                                  f"valid here: {', '.join(options)}" if options else None)))
     if errors:
         return [], errors
     extra_tags = list(tag_list(pdef.get("tags"))) if pdef.get("nodes") else []
