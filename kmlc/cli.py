@@ -104,6 +104,9 @@ def validate(file: Path, env: str | None, params: tuple[str, ...], fmt: str, str
         pipelines = ", ".join(spec.pipeline_names)
         click.echo(f"{file}: valid: {len(spec.nodes)} nodes, {len(spec.datasets)} datasets, "
                    f"{len(spec.pipeline_names)} pipelines ({pipelines})")
+        for name, ds in spec.datasets.items():
+            if ds.pattern:
+                click.echo(f"  dataset '{name}' is made by the factory '{ds.pattern}'")
     sys.exit(1 if failed else 0)
 
 
@@ -126,6 +129,19 @@ def _comma(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
 
 
+def _check_load_versions(ctx: click.Context, param: click.Parameter,
+                         value: tuple[str, ...]) -> dict[str, str]:
+    """``--load-versions ds:version`` as ``kedro run`` takes it, into a mapping."""
+    out: dict[str, str] = {}
+    for item in _comma(value):
+        name, sep, version = item.partition(":")
+        if not sep or not name or not version:
+            raise click.BadParameter(f"'{item}' is not of the form DATASET:VERSION (for example "
+                                     "regressor:2026-01-31T10.00.00.000Z)", ctx=ctx, param=param)
+        out[name] = version
+    return out
+
+
 @main.command()
 @click.argument("pipeline", default="__default__")
 @project_options
@@ -137,14 +153,25 @@ def _comma(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--nodes", multiple=True, help="Run only these nodes (comma-separated).")
 @click.option("--from-nodes", multiple=True, help="Run from these nodes on.")
 @click.option("--to-nodes", multiple=True, help="Run up to these nodes.")
+@click.option("--from-inputs", multiple=True,
+              help="Run the nodes that depend on these datasets (comma-separated).")
+@click.option("--to-outputs", multiple=True,
+              help="Run the nodes needed to make these datasets (comma-separated).")
+@click.option("--namespace", "--namespaces", "namespaces", multiple=True,
+              help="Run only the nodes in these namespaces (comma-separated).")
+@click.option("--load-versions", multiple=True, callback=_check_load_versions,
+              metavar="DATASET:VERSION", help="Load this version of a versioned dataset "
+              "(repeatable or comma-separated).")
 @click.option("--run-name", default=None, help="MLflow run name (default: the pipeline).")
 @click.option("--tracking-uri", default=None, help="Override tracking.uri.")
 @click.option("-v", "--verbose", is_flag=True, help="Kedro's INFO logs and full tracebacks.")
+@click.option("-q", "--quiet", is_flag=True, help="Hide the node loggers' INFO lines.")
 def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
         runner: str | None, address: str | None, tags: tuple[str, ...],
         nodes: tuple[str, ...], from_nodes: tuple[str, ...],
-        to_nodes: tuple[str, ...], run_name: str | None, tracking_uri: str | None,
-        verbose: bool) -> None:
+        to_nodes: tuple[str, ...], from_inputs: tuple[str, ...], to_outputs: tuple[str, ...],
+        namespaces: tuple[str, ...], load_versions: dict[str, str], run_name: str | None,
+        tracking_uri: str | None, verbose: bool, quiet: bool) -> None:
     """Run PIPELINE (default: all nodes) with MLflow tracking."""
     from kmlc.config.loader import load_project
     from kmlc.run import NodeFailure, RunOptions, run_pipeline
@@ -158,7 +185,10 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
         options = RunOptions(runner=runner, address=address, tags=_comma(tags),
                              nodes=_comma(nodes),
                              from_nodes=_comma(from_nodes), to_nodes=_comma(to_nodes),
-                             run_name=run_name, tracking_uri=tracking_uri, verbose=verbose)
+                             from_inputs=_comma(from_inputs), to_outputs=_comma(to_outputs),
+                             namespaces=_comma(namespaces), load_versions=load_versions,
+                             quiet=quiet, run_name=run_name, tracking_uri=tracking_uri,
+                             verbose=verbose)
         result = run_pipeline(spec, pipeline, options)
     except KeyboardInterrupt as exc:
         run_id = getattr(exc, "run_id", None)

@@ -14,9 +14,10 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -51,6 +52,11 @@ class RunOptions:
     nodes: Sequence[str] = ()
     from_nodes: Sequence[str] = ()
     to_nodes: Sequence[str] = ()
+    from_inputs: Sequence[str] = ()
+    to_outputs: Sequence[str] = ()
+    namespaces: Sequence[str] = ()
+    load_versions: Mapping[str, str] = field(default_factory=dict)
+    quiet: bool = False  # node loggers at WARNING, as `-q`
     run_name: str | None = None
     tracking_uri: str | None = None
     verbose: bool = False
@@ -78,15 +84,50 @@ def _make_runner(name: str, options: RunOptions | None = None,
             "parallel": ParallelRunner}[name]()
 
 
-def _quiet(verbose: bool) -> None:
-    if not verbose and "kedro.framework.project" not in sys.modules:
-        from importlib import resources
+def _quiet(verbose: bool, spec: ProjectSpec | None = None, quiet: bool = False) -> None:
+    """Logging as ``kedro run`` sets it up: node loggers shown, Kedro's dataset lines not.
 
-        quiet = resources.files("kmlc").joinpath("logging.yml")
-        os.environ.setdefault("KEDRO_LOGGING_CONFIG", str(quiet))
-    level = logging.INFO if verbose else logging.WARNING
-    for name in _QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(level)
+    The config is ``logging:`` of the file, else the file named by KEDRO_LOGGING_CONFIG,
+    else kmlc/logging.yml with each node package's logger at INFO. It goes through Kedro's
+    ``configure_logging`` (the parallel runner's workers get it too); ``-v`` shows Kedro's
+    INFO lines, ``-q`` hides the node loggers' INFO lines.
+    """
+    from importlib import resources
+
+    import yaml
+
+    own = str(resources.files("kmlc").joinpath("logging.yml"))
+    user_file = os.environ.get("KEDRO_LOGGING_CONFIG")
+    if user_file == own:
+        user_file = None
+    if "kedro.framework.project" not in sys.modules:
+        os.environ.setdefault("KEDRO_LOGGING_CONFIG", own)  # read when Kedro is imported
+    from kedro.framework.project import configure_logging
+
+    packages = sorted({n.module_name.split(".")[0] for n in spec.nodes} if spec else set())
+    node_level = "WARNING" if quiet else "INFO"
+    if spec is not None and spec.logging is not None:
+        config = (dict(spec.logging) if not isinstance(spec.logging, str) else
+                  yaml.safe_load((spec.root / spec.logging).read_text("utf-8")))
+    elif user_file:
+        config = yaml.safe_load(Path(user_file).read_text("utf-8"))
+    else:
+        config = yaml.safe_load(Path(own).read_text("utf-8"))
+        config["loggers"].update({name: {"level": node_level} for name in packages})
+    try:
+        configure_logging(config)
+    except (ValueError, TypeError, AttributeError, ImportError) as exc:
+        where = "`logging:`" if spec is not None and spec.logging is not None else (
+            f"KEDRO_LOGGING_CONFIG ({user_file})" if user_file else "kmlc/logging.yml")
+        raise RunError(f"the logging config of {where} is not valid: {exc}",
+                       hint="a logging.config.dictConfig mapping with `version: 1`",
+                       code="KMLC605") from exc
+    if verbose:
+        for name in _QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.INFO)
+    if quiet:
+        for name in packages:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @contextmanager
@@ -111,10 +152,12 @@ def run_pipeline(spec: ProjectSpec, pipeline: str = "__default__",
     """Run ``pipeline`` of ``spec`` with MLflow tracking (unless disabled for it)."""
     options = options or RunOptions()
     options = replace(options, runner=options.runner or spec.runner.type)
-    _quiet(options.verbose)
+    _quiet(options.verbose, spec, options.quiet)
     compiled = compiled or compile_project(spec)
     selected = compiled.pipeline(pipeline, tags=options.tags, nodes=options.nodes,
-                                 from_nodes=options.from_nodes, to_nodes=options.to_nodes)
+                                 from_nodes=options.from_nodes, to_nodes=options.to_nodes,
+                                 from_inputs=options.from_inputs, to_outputs=options.to_outputs,
+                                 namespaces=options.namespaces)
     runner = _make_runner(str(options.runner), options, compiled)
     # a Dask runner connects to its cluster (and ships the code) before the run opens
     with _code_on_pythonpath(spec), (runner if hasattr(runner, "__enter__") else nullcontext()):
@@ -139,7 +182,8 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
          selected: Any, runner: Any) -> RunResult:
     shared = options.runner == "parallel"
     if pipeline in spec.tracking.disable_for:
-        catalog = compiled.catalog(shared_memory=shared)
+        catalog = compiled.catalog(shared_memory=shared,
+                                   load_versions=options.load_versions)
         _execute(compiled, selected, catalog, runner, pipeline, options, extra_hooks=())
         return RunResult(None, "FINISHED", pipeline, None)
     from kmlc.tracking.active import ActiveRunNode
@@ -152,7 +196,8 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
     logged: Any = None
     try:
         with session:  # the run opens in the tracking worker while the catalog is built
-            catalog = compiled.catalog(shared_memory=shared, tracking_uri=session.uri)
+            catalog = compiled.catalog(shared_memory=shared, tracking_uri=session.uri,
+                                       load_versions=options.load_versions)
             hook = TrackingHook(spec, session.tracker, session.uri, session.wait_open())
             model = _model_job(session, selected)
             # node code calling MLflow's fluent API lands in this run, in any runner

@@ -22,7 +22,7 @@ from kmlc.config.spec import (
     ProjectSpec,
     resolve_tracking_uri,
 )
-from kmlc.errors import ConfigError, ConfigErrors
+from kmlc.errors import ConfigError, ConfigErrors, RunError, did_you_mean
 
 __all__ = ["build_catalog", "catalog_config", "param_entries", "resolve_path"]
 
@@ -80,6 +80,18 @@ def catalog_config(spec: ProjectSpec, save_version: str | None = None,
             for name, ds in spec.datasets.items()}
 
 
+def _check_load_versions(spec: ProjectSpec, load_versions: Mapping[str, str]) -> None:
+    versioned = sorted(name for name, ds in spec.datasets.items()
+                       if ds.config.get("versioned") and not ds.is_factory)
+    for name in load_versions:
+        if name not in versioned:
+            raise RunError(
+                f"--load-versions: '{name}' is not a versioned dataset",
+                hint=did_you_mean(name, versioned, (
+                    f"versioned datasets: {', '.join(versioned)}" if versioned
+                    else "set `versioned: true` on the dataset")), code="KMLC604")
+
+
 def param_entries(parameters: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
     """``("parameters", all)`` and ``("params:a.b", value)`` for every dotted path."""
     yield "parameters", dict(parameters)
@@ -95,18 +107,26 @@ def param_entries(parameters: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
 
 
 def build_catalog(spec: ProjectSpec, *, shared_memory: bool = False,
-                  tracking_uri: str | None = None) -> DataCatalog:
+                  tracking_uri: str | None = None,
+                  load_versions: Mapping[str, str] | None = None) -> DataCatalog:
     """Build the catalog; a dataset Kedro cannot create is a ``ConfigError`` at its line.
 
-    ``tracking_uri`` is the run's store (default: the file's ``tracking.uri``).
+    ``tracking_uri`` is the run's store (default: the file's ``tracking.uri``). Dataset
+    factory patterns go to Kedro as they are (the names the nodes use were resolved by
+    Kedro at validate and are plain entries by now); ``load_versions`` is ``kedro run
+    --load-versions``.
     """
     cls = SharedMemoryDataCatalog if shared_memory else DataCatalog
     save_version = generate_timestamp()
+    _check_load_versions(spec, load_versions or {})
     catalog = cls.from_config(catalog_config(spec, save_version, tracking_uri),
                               dict(spec.credentials),
+                              load_versions=dict(load_versions or {}),
                               save_version=save_version)
     errors = []
     for name, ds in spec.datasets.items():
+        if ds.is_factory:
+            continue
         try:
             catalog.get(name)
         except (DatasetError, ImportError, TypeError, ValueError) as exc:

@@ -1,7 +1,12 @@
 """Compile stage: node specs -> one ``kedro.pipeline.Pipeline`` per name.
 
 ``training`` and ``inference`` come from node tags, each entry of ``pipelines:``
-selects nodes by tags or names, and ``__default__`` holds every node.
+selects nodes by tags or names, and ``__default__`` holds every node. An entry with
+``namespace`` is a modular pipeline: Kedro's own ``pipeline(nodes, namespace=...,
+inputs=..., outputs=..., parameters=..., tags=...)`` makes the namespaced copies of the
+nodes it selects. The copies are nodes like any other: they join ``__default__`` and
+every pipeline their tags select, as they would in a Kedro registry that sums its
+pipelines into ``__default__``.
 """
 
 from __future__ import annotations
@@ -9,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kedro.pipeline import Pipeline, node
+from kedro.pipeline import Node, Pipeline, node, pipeline
 
-from kmlc.config.spec import ProjectSpec
+from kmlc.config.spec import NodeSpec, PipelineSpec, ProjectSpec
 
 __all__ = ["build_pipelines"]
 
@@ -26,22 +31,41 @@ def _shape(value: Any) -> Any:
     return value
 
 
+def _kedro_node(spec: NodeSpec, func: Callable[..., Any]) -> Node:
+    # a spec without a name in the file carries Kedro's generated name: the same node
+    return node(func, _shape(spec.inputs), _shape(spec.outputs), name=spec.base_name,
+                tags=list(spec.tags), namespace=spec.namespace)
+
+
+def _copies(pdef: PipelineSpec, spec: ProjectSpec, built: Mapping[str, Node]) -> list[Node]:
+    """The namespaced copies of ``pdef``, made by Kedro from the template nodes."""
+    names = {n.template for n in spec.nodes if n.pipeline == pdef.name}
+    templates = [built[n.name] for n in spec.nodes if n.name in names]
+    extra = list(pdef.tags) if pdef.nodes else None
+    copied = pipeline(Pipeline(templates), namespace=pdef.namespace,
+                      inputs=dict(pdef.inputs) or None, outputs=dict(pdef.outputs) or None,
+                      parameters=dict(pdef.parameters) or None, tags=extra)
+    return list(copied.nodes)
+
+
 def build_pipelines(spec: ProjectSpec, functions: Mapping[str, Callable[..., Any]]
                     ) -> dict[str, Pipeline]:
     """Build every named pipeline; ``functions`` maps node names to imported callables."""
-    nodes = {
-        n.name: node(functions[n.name], _shape(n.inputs), _shape(n.outputs), name=n.name,
-                     tags=list(n.tags))
-        for n in spec.nodes
-    }
-    everything = Pipeline(list(nodes.values()))
-    out: dict[str, Pipeline] = {"__default__": everything}
+    built = {n.name: _kedro_node(n, functions[n.name]) for n in spec.nodes if n.pipeline is None}
+    for pdef in spec.pipelines.values():
+        if pdef.namespace:
+            built.update((copy.name, copy) for copy in _copies(pdef, spec, built))
+    nodes = {n.name: built[n.name] for n in spec.nodes}  # the order of the file
+    out: dict[str, Pipeline] = {"__default__": Pipeline(list(nodes.values()))}
     for tag in BOUND_PIPELINES:
         chosen = [nodes[n.name] for n in spec.nodes if tag in n.tags]
         if chosen:
             out[tag] = Pipeline(chosen)
     for name, pdef in spec.pipelines.items():
-        chosen = [nodes[n.name] for n in spec.nodes
-                  if n.name in pdef.nodes or set(n.tags) & set(pdef.tags)]
+        if pdef.namespace:
+            chosen = [nodes[n.name] for n in spec.nodes if n.pipeline == name]
+        else:
+            chosen = [nodes[n.name] for n in spec.nodes
+                      if n.name in pdef.nodes or set(n.tags) & set(pdef.tags)]
         out[name] = Pipeline(chosen)
     return out

@@ -33,12 +33,18 @@ class CompiledProject:
     hooks: tuple[Any, ...]
 
     def catalog(self, *, shared_memory: bool = False,
-                tracking_uri: str | None = None) -> DataCatalog:
-        return build_catalog(self.spec, shared_memory=shared_memory, tracking_uri=tracking_uri)
+                tracking_uri: str | None = None,
+                load_versions: Mapping[str, str] | None = None) -> DataCatalog:
+        return build_catalog(self.spec, shared_memory=shared_memory, tracking_uri=tracking_uri,
+                             load_versions=load_versions)
 
     def pipeline(self, name: str, *, tags: Sequence[str] = (), nodes: Sequence[str] = (),
-                 from_nodes: Sequence[str] = (), to_nodes: Sequence[str] = ()) -> Pipeline:
-        """The named pipeline, filtered like ``kedro run --tags/--nodes/--from/--to-nodes``."""
+                 from_nodes: Sequence[str] = (), to_nodes: Sequence[str] = (),
+                 from_inputs: Sequence[str] = (), to_outputs: Sequence[str] = (),
+                 namespaces: Sequence[str] = ()) -> Pipeline:
+        """The named pipeline, filtered as ``kedro run`` filters it (``Pipeline.filter``):
+        ``--tags``, ``--nodes``, ``--from-nodes``, ``--to-nodes``, ``--from-inputs``,
+        ``--to-outputs`` and ``--namespaces``."""
         if name not in self.pipelines:
             hint = did_you_mean(name, self.pipelines,
                                 f"pipelines: {', '.join(sorted(self.pipelines))}")
@@ -52,12 +58,30 @@ class CompiledProject:
                     raise RunError(f"{option}: node '{node_name}' is not in pipeline '{name}'",
                                    hint=did_you_mean(node_name, sorted(known)),
                                    code="KMLC603")
-        if tags or nodes or from_nodes or to_nodes:
+        datasets = sorted(pipeline.datasets())
+        for option, names in (("--from-inputs", from_inputs), ("--to-outputs", to_outputs)):
+            for ds_name in names:
+                if ds_name not in datasets:
+                    raise RunError(f"{option}: dataset '{ds_name}' is not used by pipeline "
+                                   f"'{name}'", hint=did_you_mean(ds_name, datasets),
+                                   code="KMLC603")
+        known_ns = {prefix for n in pipeline.nodes for prefix in n.namespace_prefixes if prefix}
+        for namespace in namespaces:
+            if namespace not in known_ns:
+                raise RunError(
+                    f"--namespace: no node of pipeline '{name}' is in namespace '{namespace}'",
+                    hint=did_you_mean(namespace, sorted(known_ns), (
+                        f"namespaces: {', '.join(sorted(known_ns))}" if known_ns else
+                        "this pipeline has no namespaced node")), code="KMLC603")
+        if tags or nodes or from_nodes or to_nodes or from_inputs or to_outputs or namespaces:
             try:
                 pipeline = pipeline.filter(tags=list(tags) or None,
                                            node_names=list(nodes) or None,
                                            from_nodes=list(from_nodes) or None,
-                                           to_nodes=list(to_nodes) or None)
+                                           to_nodes=list(to_nodes) or None,
+                                           from_inputs=list(from_inputs) or None,
+                                           to_outputs=list(to_outputs) or None,
+                                           node_namespaces=list(namespaces) or None)
             except ValueError as exc:
                 raise RunError(f"the filters select no node of '{name}': {exc}",
                                code="KMLC603") from exc

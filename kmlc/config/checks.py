@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from kmlc.config.functions import FunctionImportError, import_function, static_signature
+from kmlc.config.kedro_forms import interpolation_problem
+from kmlc.config.nodes import NodeDef, expand_nodes, strip_transcoding, tag_list
 from kmlc.config.source import Document, KeyPath
 from kmlc.config.spec import PATH_KEYS
 from kmlc.errors import BindingError, ConfigError, did_you_mean
@@ -27,6 +29,9 @@ __all__ = ["CheckResult", "node_io", "run_checks"]
 class CheckResult:
     errors: list[ConfigError] = field(default_factory=list)
     warnings: list[ConfigError] = field(default_factory=list)
+    nodes: list[NodeDef] = field(default_factory=list)
+    # dataset name -> (the factory pattern it matched, the entry Kedro resolved)
+    factory_matches: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 def node_io(value: Any) -> list[tuple[str, KeyPath]]:
@@ -62,6 +67,9 @@ def _param_paths(params: Any, prefix: str = "") -> list[str]:
 def run_checks(doc: Document, root: Path, code_dirs: list[Path]) -> CheckResult:
     """Run the semantic checks in order; later stages run only when earlier ones pass."""
     result = CheckResult()
+    _check_kedro_forms(doc, result)
+    result.nodes, problems = expand_nodes(doc)
+    result.errors.extend(problems)
     _check_names(doc, result)
     if not result.errors:
         _check_graph(doc, result)
@@ -77,37 +85,56 @@ def _check_names(doc: Document, result: CheckResult) -> None:
     data = doc.data
     datasets: dict[str, Any] = data.get("datasets") or {}
     params = data.get("parameters") or {}
-    nodes = data["nodes"]
-    seen: dict[str, int] = {}
+    nodes = result.nodes
+    seen: dict[str, NodeDef] = {}
     producers: dict[str, int] = {}
     for i, node in enumerate(nodes):
-        name = node["name"]
+        name = node.name
         if name in seen:
+            first = seen[name]
+            where = f"nodes[{first.path[1]}]" if first.pipeline is None else (
+                f"a copy made by pipeline '{first.pipeline}'")
             result.errors.append(doc.error(
-                f"node name '{name}' is already used by nodes[{seen[name]}]",
-                ("nodes", i, "name"), code="KMLC301", hint="node names must be unique"))
-        seen.setdefault(name, i)
-        for out, suffix in node_io(node.get("outputs")):
+                f"node name '{name}' is already used by {where}",
+                (*node.path, "name") if node.pipeline is None else ("pipelines", node.pipeline),
+                code="KMLC301", hint="node names must be unique"))
+        seen.setdefault(name, node)
+        for out, suffix in node_io(node.outputs):
+            base = strip_transcoding(out)
             if out.startswith("params:") or out == "parameters":
                 result.errors.append(doc.error(
                     f"'{out}' cannot be an output: parameters are read-only",
-                    ("nodes", i, "outputs", *suffix), code="KMLC302"))
-            elif out in producers:
+                    node.where("outputs", suffix, out), code="KMLC302"))
+            elif base in producers:
                 result.errors.append(doc.error(
                     f"dataset '{out}' is already produced by node "
-                    f"'{nodes[producers[out]]['name']}'",
-                    ("nodes", i, "outputs", *suffix), code="KMLC302",
+                    f"'{nodes[producers[base]].name}'",
+                    node.where("outputs", suffix, out), code="KMLC302",
                     hint="each dataset is produced by at most one node"))
             else:
-                producers[out] = i
-    known = sorted({*datasets, *producers})
+                producers[base] = i
+    produced = {out for n in nodes for out, _ in node_io(n.outputs)}
+    transcoded = {strip_transcoding(name) for n in nodes for name in (
+        *(x for x, _ in node_io(n.inputs)), *produced) if "@" in name}
+    for node in nodes:
+        for key in ("inputs", "outputs"):
+            for name, suffix in node_io(getattr(node, key)):
+                if name in transcoded:
+                    result.errors.append(doc.error(
+                        f"'{name}' is also used with transcoding ('{name}@...'): Kedro needs "
+                        "the same dataset named the same way everywhere",
+                        node.where(key, suffix, name), code="KMLC305",
+                        hint=f"write '{name}@<format>' here too, with a `datasets:` entry for "
+                        "each format"))
+    factories = _Factories(doc, datasets, result)
+    known = sorted({*(d for d in datasets if "{" not in d), *produced})
     param_paths = _param_paths(params)
     read_params: set[str] = set()
     reads_all = False
     consumed: set[str] = set()
-    for i, node in enumerate(nodes):
-        for name, suffix in node_io(node.get("inputs")):
-            path = ("nodes", i, "inputs", *suffix)
+    for node in nodes:
+        for name, suffix in node_io(node.inputs):
+            path = node.where("inputs", suffix, name)
             if name == "parameters":
                 reads_all = True
             elif name.startswith("params:"):
@@ -118,13 +145,27 @@ def _check_names(doc: Document, result: CheckResult) -> None:
                     result.errors.append(doc.error(
                         f"parameter '{dotted}' is not defined in `parameters`", path,
                         code="KMLC304", hint=hint.replace("'", "'params:", 1) if hint else None))
-            elif name not in datasets and name not in producers:
+            elif (name not in datasets and name not in produced
+                  and not ("@" in name and strip_transcoding(name) in producers)
+                  and not factories.match(name)):
+                hint = did_you_mean(name, known) or (
+                    f"no dataset factory matches it: {', '.join(factories.patterns)}"
+                    if factories.patterns else None)
                 result.errors.append(doc.error(
                     f"input '{name}' is not a declared dataset nor any node's output", path,
-                    code="KMLC303", hint=did_you_mean(name, known)))
+                    code="KMLC303", hint=hint))
             consumed.add(name)
+    for name in produced:
+        if name not in datasets:
+            factories.match(name)
     for name in datasets:
-        if name not in consumed and name not in producers:
+        if "{" in name:
+            if name not in factories.used:
+                result.warnings.append(doc.error(
+                    f"dataset factory '{name}' matches no dataset of any node",
+                    ("datasets", name), key=True, code="KMLC350", severity="warning"))
+            continue
+        if name not in consumed and name not in produced:
             result.warnings.append(doc.error(
                 f"dataset '{name}' is not used by any node", ("datasets", name), key=True,
                 code="KMLC350", severity="warning"))
@@ -136,10 +177,78 @@ def _check_names(doc: Document, result: CheckResult) -> None:
                     code="KMLC351", severity="warning"))
 
 
+_RUNTIME = {"{default}": {"type": "kedro.io.MemoryDataset"}}  # Kedro's own default
+
+
+class _Factories:
+    """Kedro's dataset factory resolution (its ``CatalogConfigResolver``) over ``datasets:``.
+
+    Kedro is imported only when the file declares a pattern; ``match`` records, for each
+    name it resolves, the pattern and the resolved entry.
+    """
+
+    def __init__(self, doc: Document, datasets: dict[str, Any], result: CheckResult):
+        self.result = result
+        self.used: set[str] = set()
+        self.patterns: list[str] = []
+        self.resolver: Any = None
+        patterns = {name: cfg for name, cfg in datasets.items() if "{" in name}
+        if not patterns:
+            return
+        from kedro.io.catalog_config_resolver import CatalogConfigResolver
+        from kedro.io.core import DatasetError
+
+        for name, cfg in list(patterns.items()):
+            try:
+                CatalogConfigResolver({name: cfg}, default_runtime_patterns=_RUNTIME)
+            except DatasetError as exc:
+                result.errors.append(doc.error(
+                    f"dataset factory '{name}': {exc}", ("datasets", name), key=True,
+                    code="KMLC315", hint="every {placeholder} of the entry must appear in its "
+                    "name, e.g. \"{name}_csv\": {filepath: \"data/{name}.csv\"}"))
+                del patterns[name]
+                self.used.add(name)
+        self.patterns = sorted(patterns)
+        self.resolver = CatalogConfigResolver(patterns, default_runtime_patterns=_RUNTIME)
+
+    def match(self, name: str) -> bool:
+        if self.resolver is None:
+            return False
+        if name in self.result.factory_matches:
+            return True
+        pattern = self.resolver.match_dataset_pattern(name)
+        if pattern is None:
+            return False
+        self.used.add(pattern)
+        self.result.factory_matches[name] = (pattern, self.resolver.resolve_pattern(name))
+        return True
+
+
+def _check_kedro_forms(doc: Document, result: CheckResult) -> None:
+    """Kedro's ``${...}`` interpolation is refused where it is written, with kmlc's form."""
+
+    def walk(value: Any, path: KeyPath) -> None:
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                walk(sub, (*path, key))
+        elif isinstance(value, list):
+            for i, sub in enumerate(value):
+                walk(sub, (*path, i))
+        elif isinstance(value, str) and "${" in value:
+            problem = interpolation_problem(value)
+            if problem:
+                result.errors.append(doc.error(problem[0], path, code="KMLC206",
+                                               hint=problem[1]))
+
+    walk({k: v for k, v in doc.data.items() if k != "environments"}, ())
+
+
 def _check_graph(doc: Document, result: CheckResult) -> None:
-    nodes = doc.data["nodes"]
-    producer = {out: i for i, n in enumerate(nodes) for out, _ in node_io(n.get("outputs"))}
-    deps = {i: sorted({producer[name] for name, _ in node_io(n.get("inputs")) if name in producer})
+    nodes = result.nodes
+    producer = {strip_transcoding(out): i for i, n in enumerate(nodes)
+                for out, _ in node_io(n.outputs)}
+    deps = {i: sorted({producer[strip_transcoding(name)] for name, _ in node_io(n.inputs)
+                       if strip_transcoding(name) in producer})
             for i, n in enumerate(nodes)}
     state: dict[int, int] = {}
     stack: list[int] = []
@@ -162,32 +271,39 @@ def _check_graph(doc: Document, result: CheckResult) -> None:
         if i not in state:
             cycle = visit(i)
             if cycle:
-                chain = " -> ".join(nodes[j]["name"] for j in reversed(cycle))
+                chain = " -> ".join(nodes[j].name for j in reversed(cycle))
                 result.errors.append(doc.error(
-                    f"the nodes form a cycle: {chain}", ("nodes", cycle[0], "inputs"),
+                    f"the nodes form a cycle: {chain}", (*nodes[cycle[0]].path, "inputs"),
                     code="KMLC310"))
                 break
-    tags = {t for n in nodes for t in n.get("tags") or []}
-    names = [n["name"] for n in nodes]
+    tags = {t for n in nodes for t in n.tags}
+    names = [n.name for n in nodes]
+    templates = [n.name for n in nodes if n.pipeline is None]
     for pname, pdef in (doc.data.get("pipelines") or {}).items():
+        namespaced = bool(pdef.get("namespace"))
         selected = 0
-        for j, tag in enumerate(pdef.get("tags") or []):
-            if tag in tags:
-                selected += 1
-            else:
-                result.errors.append(doc.error(
-                    f"no node has tag '{tag}'", ("pipelines", pname, "tags", j),
-                    code="KMLC312", hint=did_you_mean(tag, tags)))
+        if not (namespaced and pdef.get("nodes")):  # there, `tags` are tags to add
+            for j, tag in enumerate(tag_list(pdef.get("tags"))):
+                if tag in tags:
+                    selected += 1
+                else:
+                    at: KeyPath = ("pipelines", pname, "tags") if isinstance(
+                        pdef["tags"], str) else ("pipelines", pname, "tags", j)
+                    result.errors.append(doc.error(
+                        f"no node has tag '{tag}'", at,
+                        code="KMLC312", hint=did_you_mean(tag, tags)))
         for j, node in enumerate(pdef.get("nodes") or []):
-            if node in names:
+            if node in (templates if namespaced else names):
                 selected += 1
             else:
                 result.errors.append(doc.error(
-                    f"no node is named '{node}'", ("pipelines", pname, "nodes", j),
-                    code="KMLC312", hint=did_you_mean(node, names)))
+                    f"no node is named '{node}'" + (" in `nodes`" if namespaced else ""),
+                    ("pipelines", pname, "nodes", j), code="KMLC312",
+                    hint=did_you_mean(node, templates if namespaced else names)))
         if not selected and not pdef.get("tags") and not pdef.get("nodes"):
-            result.errors.append(doc.error(f"pipeline '{pname}' selects no node",
-                                           ("pipelines", pname), code="KMLC311"))
+            result.errors.append(doc.error(
+                f"pipeline '{pname}' selects no node", ("pipelines", pname), code="KMLC311",
+                hint="select the nodes with `nodes: [...]` or `tags: [...]`"))
     known = {"__default__", *(doc.data.get("pipelines") or {}), *({"training", "inference"} & tags)}
     disabled = (doc.data.get("tracking") or {}).get("disable_for") or []
     for j, pname in enumerate(disabled):
@@ -199,6 +315,11 @@ def _check_graph(doc: Document, result: CheckResult) -> None:
 
 def _check_paths(doc: Document, root: Path, result: CheckResult) -> None:
     resolved_root = root.resolve()
+    logging_file = doc.data.get("logging")
+    if isinstance(logging_file, str) and not (resolved_root / logging_file).is_file():
+        result.errors.append(doc.error(
+            f"logging config file '{logging_file}' does not exist", ("logging",),
+            code="KMLC322", hint="a path relative to this file, or a dictConfig mapping"))
     for name, cfg in (doc.data.get("datasets") or {}).items():
         for key in PATH_KEYS:
             value = cfg.get(key)
@@ -249,6 +370,8 @@ def _check_types(doc: Document, result: CheckResult) -> None:
     from kmlc.config.dataset_types import type_problem
 
     for name, cfg in (doc.data.get("datasets") or {}).items():
+        if "{" in cfg["type"]:
+            continue  # a factory's placeholder: checked once resolved, at run
         problem = type_problem(cfg["type"])
         if problem:
             message, hint = problem
@@ -300,10 +423,10 @@ def _check_binding(doc: Document, result: CheckResult) -> None:
     model = data["model"]
     model_input = model["input"]
     datasets: dict[str, Any] = data.get("datasets") or {}
-    nodes = data["nodes"]
+    nodes = result.nodes
 
-    def select(tag: str) -> list[dict[str, Any]]:
-        return [n for n in nodes if tag in (n.get("tags") or [])]
+    def select(tag: str) -> list[NodeDef]:
+        return [n for n in nodes if tag in n.tags]
 
     training, inference = select("training"), select("inference")
 
@@ -321,11 +444,11 @@ def _check_binding(doc: Document, result: CheckResult) -> None:
     if not training or not inference:
         return
 
-    def ins(group: list[dict[str, Any]]) -> set[str]:
-        return {name for n in group for name, _ in node_io(n.get("inputs"))}
+    def ins(group: list[NodeDef]) -> set[str]:
+        return {name for n in group for name, _ in node_io(n.inputs)}
 
-    def outs(group: list[dict[str, Any]]) -> set[str]:
-        return {name for n in group for name, _ in node_io(n.get("outputs"))}
+    def outs(group: list[NodeDef]) -> set[str]:
+        return {name for n in group for name, _ in node_io(n.outputs)}
 
     for label, group in (("training", training), ("inference", inference)):
         if model_input not in ins(group):
@@ -336,19 +459,18 @@ def _check_binding(doc: Document, result: CheckResult) -> None:
     for name in free:
         if name == "parameters" or name.startswith("params:"):
             continue
-        where = next(("nodes", i, "inputs") for i, n in enumerate(nodes)
-                     if "inference" in (n.get("tags") or [])
-                     and name in {x for x, _ in node_io(n.get("inputs"))})
+        where = next((*n.path, "inputs") for n in nodes
+                     if "inference" in n.tags and name in {x for x, _ in node_io(n.inputs)})
         if name not in train_out:
             error(f"inference input '{name}' is not produced by the training pipeline",
                   where, "every inference input but model.input must be a training output",
                   "KMLC503")
             continue
-        cfg = datasets.get(name)
+        cfg = datasets.get(name) or result.factory_matches.get(name, ("", None))[1]
         if cfg is None or not any(k in cfg for k in PATH_KEYS) or str(
                 cfg.get("type", "")).startswith("mlflow."):
             error(f"inference input '{name}' must be persisted to a file dataset to be packed "
-                  "into the model", ("datasets", name) if cfg else where,
+                  "into the model", ("datasets", name) if name in datasets else where,
                   f"declare '{name}' in `datasets` with a type and a filepath, "
                   "e.g. pickle.PickleDataset", "KMLC504")
     free_out = sorted(inf_out - ins(inference))

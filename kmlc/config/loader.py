@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kmlc.config.checks import run_checks
+from kmlc.config.checks import CheckResult, run_checks
+from kmlc.config.nodes import mapping_of, tag_list
 from kmlc.config.overlay import apply_overlays
 from kmlc.config.render import render_document
 from kmlc.config.runner import check_runner
@@ -106,7 +107,7 @@ def check_project(path: str | Path = "mlproject.yml", env: str | None = None,
     if errors:
         return LoadResult(None, _by_position(errors), _by_position(checks.warnings), doc.text)
     secrets = set(rendered.secrets) | set(_leaves(credentials))
-    spec = build_spec(doc, file.resolve(), code_dirs, env, credentials, secrets)
+    spec = build_spec(doc, file.resolve(), code_dirs, env, credentials, secrets, checks)
     return LoadResult(spec, [], _by_position(checks.warnings), doc.text)
 
 
@@ -162,9 +163,15 @@ def _io(value: Any) -> Any:
 
 
 def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None,
-               credentials: dict[str, Any], secrets: set[str]) -> ProjectSpec:
+               credentials: dict[str, Any], secrets: set[str],
+               checks: CheckResult | None = None) -> ProjectSpec:
     """Build the frozen spec from a document that passed every check."""
     data = doc.data
+    checks = checks or run_checks(doc, path.parent, code_dirs)
+    datasets = {name: _dataset(doc, name, cfg)
+                for name, cfg in (data.get("datasets") or {}).items()}
+    for name, (pattern, cfg) in checks.factory_matches.items():
+        datasets[name] = replace(_dataset(doc, pattern, cfg), name=name, pattern=pattern)
     tracking = data.get("tracking") or {}
     params = tracking.get("params") or {}
     ui = tracking.get("ui") or {}
@@ -191,16 +198,18 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
             http_timeout=http.get("timeout"),
         ),
         parameters=data.get("parameters") or {},
-        datasets={name: _dataset(doc, name, cfg)
-                  for name, cfg in (data.get("datasets") or {}).items()},
+        datasets=datasets,
         nodes=tuple(
-            NodeSpec(name=n["name"], func=n["func"], inputs=_io(n.get("inputs")),
-                     outputs=_io(n.get("outputs")), tags=tuple(n.get("tags") or ()),
-                     source=_ref(doc, ("nodes", i)))
-            for i, n in enumerate(data["nodes"])
+            NodeSpec(name=n.name, func=n.func, inputs=_io(n.inputs), outputs=_io(n.outputs),
+                     tags=n.tags, source=_ref(doc, n.path), namespace=n.namespace,
+                     pipeline=n.pipeline, template=n.template)
+            for n in checks.nodes
         ),
-        pipelines={name: PipelineSpec(name, tuple(p.get("tags") or ()),
-                                      tuple(p.get("nodes") or ()), _ref(doc, ("pipelines", name)))
+        pipelines={name: PipelineSpec(name, tag_list(p.get("tags")),
+                                      tuple(p.get("nodes") or ()), _ref(doc, ("pipelines", name)),
+                                      p.get("namespace"), mapping_of(p.get("inputs")),
+                                      mapping_of(p.get("outputs")),
+                                      mapping_of(p.get("parameters")))
                    for name, p in (data.get("pipelines") or {}).items()},
         model=None if model is None else ModelSpec(
             input=model["input"],
@@ -221,6 +230,7 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
         rendered_text=mask_secrets(text, secrets),
         rendered_hash=hashlib.sha256(text.encode()).hexdigest(),
         runner=RunnerSpec(**(data.get("runner") or {})),
+        logging=data.get("logging"),
     )
 
 

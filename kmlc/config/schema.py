@@ -16,6 +16,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
+from kmlc.config.kedro_forms import interpolation_problem, kedro_key_hint
 from kmlc.config.source import Document, KeyPath
 from kmlc.errors import ConfigError, did_you_mean
 
@@ -84,7 +85,15 @@ def _convert(doc: Document, error: ValidationError) -> list[ConfigError]:
         known = sorted(schema.get("properties", {}))
         extras = [k for k in instance if k not in schema.get("properties", {})]
         results = []
+        section = {0: "", 2: {"nodes": "node", "pipelines": "pipeline"}.get(
+            str(path[0]) if path else "", "")}.get(len(path), "")
         for key in extras:
+            kedro = kedro_key_hint(section, key)
+            if kedro:
+                feature, way = kedro.split(": ", 1)
+                results.append(doc.error(f"'{key}' is {feature}, which kmlc does not take here",
+                                         (*path, key), key=True, code="KMLC207", hint=way))
+                continue
             hint = did_you_mean(key, known, f"valid keys: {', '.join(known)}" if known else None)
             results.append(doc.error(f"unknown key '{key}'", (*path, key), key=True,
                                      code="KMLC201", hint=hint))
@@ -92,6 +101,13 @@ def _convert(doc: Document, error: ValidationError) -> list[ConfigError]:
     if validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else str(error.message)
         return [doc.error(f"missing required key '{missing}'", path, key=True, code="KMLC202")]
+    if validator == "dependentRequired":
+        parts = str(error.message).split("'")
+        needed, key = (parts[1], parts[3]) if len(parts) > 3 else ("", "")
+        return [doc.error(f"missing required key '{needed}': '{key}' needs it", path, key=True,
+                          code="KMLC202",
+                          hint=f"'{key}' maps names of the copies a `{needed}` makes, as in "
+                          f"Kedro's pipeline(..., {needed}=..., {key}=...)")]
     if validator in ("oneOf", "anyOf") and error.context:
         return _convert_branches(doc, error, path)
     if "propertyNames" in error.relative_schema_path and isinstance(instance, str):
@@ -123,7 +139,8 @@ def _convert(doc: Document, error: ValidationError) -> list[ConfigError]:
 
 _NAME_HINTS = {
     "datasets": "names start with a letter or _, and use letters, digits, _ . or -; "
-                "'params:' and 'parameters' are reserved",
+                "'params:' and 'parameters' are reserved; Kedro's factory patterns "
+                "(\"{name}_csv\") and transcoding (model_input@pandas) are allowed",
     "pipelines": "names start with a letter or _, and use letters, digits, _ or -",
 }
 
@@ -131,6 +148,9 @@ _NAME_HINTS = {
 def _bad_name(doc: Document, error: ValidationError, path: KeyPath, name: str) -> ConfigError:
     """A ``propertyNames`` failure, located at the offending key itself."""
     section = path[-1] if path else ""
+    problem = interpolation_problem(name)
+    if problem:
+        return doc.error(problem[0], (*path, name), key=True, code="KMLC206", hint=problem[1])
     hint = _NAME_HINTS.get(str(section))
     if hint is None and error.validator == "pattern":
         hint = f"it must match {error.validator_value}"

@@ -93,6 +93,12 @@ class DatasetSpec:
     artifact_path: str | None = None
     secret_keys: tuple[str, ...] = ()
     source: SourceRef | None = None
+    pattern: str | None = None  # the dataset factory this entry was resolved from
+
+    @property
+    def is_factory(self) -> bool:
+        """A Kedro dataset factory pattern (``"{name}_csv"``), not a dataset."""
+        return "{" in self.name
 
     @property
     def is_mlflow(self) -> bool:
@@ -114,6 +120,16 @@ class NodeSpec:
     outputs: str | tuple[str, ...] | Mapping[str, str] | None
     tags: tuple[str, ...] = ()
     source: SourceRef | None = None
+    namespace: str | None = None
+    pipeline: str | None = None  # the namespaced pipeline that made this copy
+    template: str | None = None  # the node this one copies
+
+    @property
+    def base_name(self) -> str:
+        """The name given to Kedro's ``node(name=...)``: without the node's namespace."""
+        if self.namespace and self.pipeline is None:
+            return self.name[len(self.namespace) + 1:]
+        return self.name
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -183,10 +199,16 @@ def _names(value: str | tuple[str, ...] | Mapping[str, str] | None) -> tuple[str
 
 @dataclass(frozen=True)
 class PipelineSpec:
+    """A named pipeline; with ``namespace`` a modular pipeline (Kedro's ``pipeline(...)``)."""
+
     name: str
     tags: tuple[str, ...] = ()
     nodes: tuple[str, ...] = ()
     source: SourceRef | None = None
+    namespace: str | None = None
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    outputs: Mapping[str, str] = field(default_factory=dict)
+    parameters: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -231,10 +253,22 @@ class ProjectSpec:
     rendered_text: str = ""
     rendered_hash: str = ""
     runner: RunnerSpec = field(default_factory=RunnerSpec)
+    logging: Mapping[str, Any] | str | None = None  # a dictConfig, or a file holding one
 
     @property
     def root(self) -> Path:
         return self.path.parent
+
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        """Every node namespace, outermost first, as ``kmlc run --namespace`` takes them."""
+        found: dict[str, None] = {}
+        for node in self.nodes:
+            parts = (node.namespace or "").split(".")
+            for i in range(1, len(parts) + 1):
+                if parts[0]:
+                    found.setdefault(".".join(parts[:i]))
+        return tuple(found)
 
     @property
     def pipeline_names(self) -> tuple[str, ...]:

@@ -92,7 +92,8 @@ def test_unknown_keys(demo_yaml: str, old: str, new: str, line: int, column: int
 def test_unknown_key_far_from_any_lists_the_valid_keys(demo_yaml: str) -> None:
     err = _one(_edit(demo_yaml, "name: demo\n", "name: demo\nzzz: 1\n"))
     assert err.hint == ("valid keys: $schema, code, credentials, datasets, environments, hooks, "
-                        "model, name, nodes, parameters, pipelines, runner, tracking, version")
+                        "logging, model, name, nodes, parameters, pipelines, runner, tracking, "
+                        "version")
 
 
 def test_every_unknown_key_is_reported(demo_yaml: str) -> None:
@@ -128,8 +129,8 @@ def test_missing_required_keys(demo_yaml: str, old: str, new: str, line: int, co
         ("parameters:\n  alpha: 0.5\n  split: {ratio: 0.2, seed: 7}", "parameters: [1]", 3, 13,
          "parameters",
          "expected a mapping, found a list"),
-        ("tags: [training]\n", "tags: training\n", 21, 11, "nodes[1].tags",
-         'expected a list, found "training"'),
+        ("tags: [training]\n", "tags: 5\n", 21, 11, "nodes[1].tags",
+         "expected a string or a list, found 5"),
         ("{type: mlflow.metric}", "{type: 5}", 9, 17, "datasets.score.type",
          "expected a string, found 5"),
         ("{type: mlflow.metric}", "mlflow.metric", 9, 10, "datasets.score",
@@ -211,7 +212,7 @@ def test_empty_node_list(demo_yaml: str) -> None:
 
 def test_errors_in_many_places_are_all_reported(demo_yaml: str) -> None:
     text = _edit(_edit(_edit(demo_yaml, "version: 1", "version: 3"), "name: demo", "name: [x]"),
-                 "tags: [inference]\n", "tags: inference\n")
+                 "tags: [inference]\n", "tags: {inference: 1}\n")
     assert sorted((e.line, e.code) for e in _errors(text)) == [
         (1, "KMLC204"), (2, "KMLC203"), (31, "KMLC203")]
 

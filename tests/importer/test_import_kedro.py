@@ -280,9 +280,6 @@ def test_flat_import_runs_like_kedro(tmp_path: Path, import_kedro: Any) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="kmlc/config does not yet accept node `namespace:`, "
-                   "dataset factory patterns or `name@format` transcoding (issue 12); passes "
-                   "on the issue-12 branch: remove this mark when it lands")
 def test_namespaces_factories_and_transcoding_run_like_kedro(tmp_path: Path,
                                                              import_kedro: Any) -> None:
     original = write_files(tmp_path / "kedro", MODULAR)

@@ -1,0 +1,130 @@
+"""Dataset factories and transcoding, resolved by Kedro, compared with a plain Kedro run."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from click.testing import CliRunner
+
+from kmlc.cli import main
+from kmlc.compiler.project import compile_project
+from kmlc.config.loader import check_project, load_project
+
+# patterns of Kedro's factory docs: the most specific one wins ("{name}_csv" over "{a}_{b}")
+CATALOG: dict[str, Any] = {
+    "{name}_csv": {"type": "pandas.CSVDataset", "filepath": "data/{name}.csv"},
+    "{layer}_{name}": {"type": "pickle.PickleDataset", "filepath": "data/{layer}/{name}.pkl"},
+    # transcoding: one file, two ways to read it
+    "table@pandas": {"type": "pandas.CSVDataset", "filepath": "data/table.csv"},
+    "table@text": {"type": "text.TextDataset", "filepath": "data/table.csv"},
+}
+
+NODES = """\
+import pandas as pd
+
+
+def clean(cars):
+    return cars.assign(power=cars.power * 2)
+
+
+def summarise(cars):
+    return pd.DataFrame({"rows": [len(cars)], "power": [cars.power.sum()]})
+
+
+def count_lines(text):
+    return len(text.strip().splitlines())
+"""
+
+YAML = """\
+version: 1
+name: factories
+tracking: {disable_for: [__default__]}
+datasets:
+  "{name}_csv": {type: pandas.CSVDataset, filepath: "data/{name}.csv"}
+  "{layer}_{name}": {type: pickle.PickleDataset, filepath: "data/{layer}/{name}.pkl"}
+  table@pandas: {type: pandas.CSVDataset, filepath: data/table.csv}
+  table@text: {type: text.TextDataset, filepath: data/table.csv}
+nodes:
+  - {name: clean, func: fnodes.clean, inputs: cars_csv, outputs: primary_cars}
+  - {name: summarise, func: fnodes.summarise, inputs: primary_cars, outputs: table@pandas}
+  - {name: count, func: fnodes.count_lines, inputs: table@text, outputs: lines_csv_count}
+"""
+
+
+def _project(root: Path, text: str = YAML) -> Path:
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"power": [1.0, 2.0, 3.0]}).to_csv(root / "data" / "cars.csv", index=False)
+    (root / "fnodes.py").write_text(NODES)
+    (root / "mlproject.yml").write_text(text)
+    return root / "mlproject.yml"
+
+
+def _kedro_run(root: Path) -> dict[str, Any]:
+    from kedro.io import DataCatalog
+    from kedro.pipeline import Pipeline, node
+    from kedro.runner import SequentialRunner
+
+    _project(root)
+    sys.path.insert(0, str(root))
+    try:
+        fnodes = importlib.import_module("fnodes")
+    finally:
+        sys.path.remove(str(root))
+    catalog = DataCatalog.from_config({
+        name: {**cfg, "filepath": str(root / cfg["filepath"])} for name, cfg in CATALOG.items()})
+    pipe = Pipeline([node(fnodes.clean, "cars_csv", "primary_cars", name="clean"),
+                     node(fnodes.summarise, "primary_cars", "table@pandas", name="summarise"),
+                     node(fnodes.count_lines, "table@text", "lines_csv_count", name="count")])
+    SequentialRunner().run(pipe, catalog)
+    return {name: type(catalog.get(name)).__name__
+            for name in ("cars_csv", "primary_cars", "lines_csv_count")} | {
+        "table": (root / "data/table.csv").read_text(),
+        "lines": catalog.load("lines_csv_count"),
+        "primary": pd.read_pickle(root / "data/primary/cars.pkl")}
+
+
+def test_factories_and_transcoding_run_as_under_kedro(tmp_path: Path) -> None:
+    reference = _kedro_run(tmp_path / "kedro")
+    path = _project(tmp_path / "kmlc")
+    result = CliRunner().invoke(main, ["validate", "-f", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "dataset 'cars_csv' is made by the factory '{name}_csv'" in result.output
+    assert "dataset 'primary_cars' is made by the factory '{layer}_{name}'" in result.output
+    # Kedro's precedence: "lines_csv_count" matches both, the more specific one wins
+    assert "'lines_csv_count' is made by the factory '{layer}_{name}'" in result.output
+    compiled = compile_project(load_project(path))
+    catalog = compiled.catalog()
+    assert {name: type(catalog.get(name)).__name__
+            for name in ("cars_csv", "primary_cars", "lines_csv_count")} == {
+        k: v for k, v in reference.items() if k.endswith(("_csv", "_cars", "_count"))}
+    result = CliRunner().invoke(main, ["run", "-f", str(path)])
+    assert result.exit_code == 0, result.output
+    root = path.parent
+    assert (root / "data/table.csv").read_text() == reference["table"]
+    assert pd.read_pickle(root / "data/lines/csv_count.pkl") == reference["lines"] == 2
+    pd.testing.assert_frame_equal(pd.read_pickle(root / "data/primary/cars.pkl"),
+                                  reference["primary"])
+
+
+def test_a_name_no_factory_matches_keeps_did_you_mean(tmp_path: Path) -> None:
+    text = YAML.replace('"{layer}_{name}"', '"{layer}_{name}_pkl"').replace(
+        "inputs: cars_csv", "inputs: cars_cvs")
+    result = check_project(_project(tmp_path, text))
+    [error] = result.errors
+    assert (error.code, error.path) == ("KMLC303", "nodes[0].inputs")
+    assert error.hint == "no dataset factory matches it: {layer}_{name}_pkl, {name}_csv"
+    # "{layer}_{name}" would match any a_b name, as in Kedro: without it, a close name
+    close = check_project(_project(tmp_path, text.replace("cars_cvs", "cars_csv").replace(
+        "inputs: primary_cars", "inputs: primary_cats"))).errors
+    assert [(e.code, e.hint) for e in close] == [("KMLC303", "did you mean 'primary_cars'?")]
+
+
+def test_a_factory_whose_entry_uses_an_unknown_placeholder_is_located(tmp_path: Path) -> None:
+    text = YAML.replace('filepath: "data/{name}.csv"', 'filepath: "data/{nmae}.csv"')
+    [error] = check_project(_project(tmp_path, text)).errors
+    assert (error.code, error.path, error.line) == ("KMLC315", "datasets.{name}_csv", 5)
+    assert "{placeholder}" in (error.hint or "")
