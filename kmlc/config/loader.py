@@ -17,6 +17,7 @@ from kmlc.config.checks import run_checks
 from kmlc.config.overlay import apply_overlays
 from kmlc.config.render import render_document
 from kmlc.config.schema import schema_errors
+from kmlc.config.secrets import Secrets, refusals, uri_secrets
 from kmlc.config.source import Document, read_document
 from kmlc.config.spec import (
     DEFAULT_TRACKING_URI,
@@ -28,7 +29,6 @@ from kmlc.config.spec import (
     ProjectSpec,
     SourceRef,
     TrackingSpec,
-    mask_secrets,
 )
 from kmlc.errors import ConfigError, ConfigErrors
 
@@ -45,6 +45,7 @@ class LoadResult:
     errors: list[ConfigError] = field(default_factory=list)
     warnings: list[ConfigError] = field(default_factory=list)
     text: str = ""
+    secrets: Secrets = field(default_factory=Secrets)
 
 
 def load_project(path: str | Path = "mlproject.yml", env: str | None = None,
@@ -58,9 +59,19 @@ def load_project(path: str | Path = "mlproject.yml", env: str | None = None,
 
 def check_project(path: str | Path = "mlproject.yml", env: str | None = None,
                   params: Sequence[str] = ()) -> LoadResult:
-    """Validate the project and return the spec with every error and warning found."""
-    file = Path(path)
-    display = str(path)
+    """Validate the project and return the spec with every error and warning found.
+
+    Every message is masked (``Secrets.mask``): an error may quote a value that holds
+    a secret.
+    """
+    result = _check(Path(path), str(path), env, params)
+    for problem in (*result.errors, *result.warnings):
+        problem.message = result.secrets.mask(problem.message)
+        problem.hint = result.secrets.mask(problem.hint) if problem.hint else problem.hint
+    return result
+
+
+def _check(file: Path, display: str, env: str | None, params: Sequence[str]) -> LoadResult:
     try:
         doc = read_document(file, display)
         doc = apply_overlays(doc, env, params)
@@ -70,9 +81,14 @@ def check_project(path: str | Path = "mlproject.yml", env: str | None = None,
     except ConfigError as exc:
         return LoadResult(None, [exc])
     doc = rendered.doc
-    errors = schema_errors(doc)
+    tracking = doc.data.get("tracking")
+    uris = ([tracking.get("uri"), tracking.get("registry_uri")]
+            if isinstance(tracking, dict) else [])
+    secrets = Secrets([*rendered.secrets, *(v for u in uris if isinstance(u, str)
+                                            for v in uri_secrets(u))])
+    errors = schema_errors(doc) + refusals(doc, rendered.secret_paths)
     if errors:
-        return LoadResult(None, _by_position(errors), text=doc.text)
+        return LoadResult(None, _by_position(errors), text=doc.text, secrets=secrets)
     root = file.resolve().parent
     code_dirs: list[Path] = []
     for i, entry in enumerate(doc.data.get("code") or ["."]):
@@ -88,14 +104,15 @@ def check_project(path: str | Path = "mlproject.yml", env: str | None = None,
             errors.append(doc.error(f"code folder '{folder}' does not exist", ("code", i),
                                     code="KMLC406"))
     credentials, cred_errors = _load_credentials(doc, root)
+    secrets = secrets | _leaves(credentials)
     errors.extend(cred_errors)
     checks = run_checks(doc, root, code_dirs)
     errors.extend(checks.errors)
     if errors:
-        return LoadResult(None, _by_position(errors), _by_position(checks.warnings), doc.text)
-    secrets = set(rendered.secrets) | set(_leaves(credentials))
+        return LoadResult(None, _by_position(errors), _by_position(checks.warnings), doc.text,
+                          secrets)
     spec = build_spec(doc, file.resolve(), code_dirs, env, credentials, secrets)
-    return LoadResult(spec, [], _by_position(checks.warnings), doc.text)
+    return LoadResult(spec, [], _by_position(checks.warnings), doc.text, secrets)
 
 
 def _by_position(errors: list[ConfigError]) -> list[ConfigError]:
@@ -150,7 +167,7 @@ def _io(value: Any) -> Any:
 
 
 def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None,
-               credentials: dict[str, Any], secrets: set[str]) -> ProjectSpec:
+               credentials: dict[str, Any], secrets: Secrets) -> ProjectSpec:
     """Build the frozen spec from a document that passed every check."""
     data = doc.data
     tracking = data.get("tracking") or {}
@@ -205,8 +222,8 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
         hooks=tuple(data.get("hooks") or ()),
         env=env,
         credentials=credentials,
-        secrets=tuple(sorted(secrets, key=len, reverse=True)),
-        rendered_text=mask_secrets(text, secrets),
+        secrets=secrets,
+        rendered_text=secrets.mask(text),
         rendered_hash=hashlib.sha256(text.encode()).hexdigest(),
     )
 

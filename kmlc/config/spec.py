@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
+from kmlc.config.secrets import Secrets, redact_uri
 from kmlc.errors import TrackingError
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "MLFLOW_DATASET_TYPES",
     "PATH_KEYS",
     "RUNNERS",
+    "PLAN_DROPPED_KEYS",
     "DatasetSpec",
     "ModelSpec",
     "NodeSpec",
@@ -47,6 +49,10 @@ MLFLOW_DATASET_TYPES = tuple(MLFLOW_DATASET_CLASSES)
 PATH_KEYS = ("filepath", "path")  # the keys of a dataset config that name its file/folder
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 RUNNERS = ("sequential", "thread", "parallel")  # Kedro's runners, by their kmlc names
+# Keys of a dataset config that the inference plan drops: they describe where or how to
+# write, not how to read (the model carries the rest of an artifact's config)
+PLAN_DROPPED_KEYS = ("filepath", "path", "credentials", "fs_args", "save_args", "versioned",
+                     "metadata", "run_id")
 
 
 @dataclass(frozen=True)
@@ -132,10 +138,8 @@ class NodeSpec:
 
 
 def mask_secrets(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret value replaced by ``***`` (longest first)."""
-    for secret in sorted(filter(None, secrets), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
+    """``text`` with every secret value replaced by ``***`` (``Secrets.mask``)."""
+    return (secrets if isinstance(secrets, Secrets) else Secrets(secrets)).mask(text)
 
 
 def resolve_tracking_uri(uri: str, root: Path) -> str:
@@ -148,7 +152,7 @@ def resolve_tracking_uri(uri: str, root: Path) -> str:
     scheme = urlparse(uri).scheme
     if scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt"):
         raise TrackingError(
-            f"tracking uri '{uri}' is a file store, which MLflow 3 no longer accepts",
+            f"tracking uri '{redact_uri(uri)}' is a file store, which MLflow 3 no longer accepts",
             hint="use a database, e.g. 'sqlite:///mlflow.db' (the default), or a server URL")
     return uri
 
@@ -217,7 +221,7 @@ class ProjectSpec:
     hooks: tuple[str, ...] = ()
     env: str | None = None
     credentials: Mapping[str, Any] = field(default_factory=dict)
-    secrets: tuple[str, ...] = ()
+    secrets: Secrets = field(default_factory=Secrets)
     rendered_text: str = ""
     rendered_hash: str = ""
 
