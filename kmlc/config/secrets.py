@@ -129,9 +129,8 @@ class Secrets:
 
 # ---------------------------------------------------------------- where a secret may go
 
-_HINT = ("a secret may go in parameters, tracking.tags values, tracking.run_name, "
-         "tracking.uri or registry_uri and dataset arguments (load_args, save_args, ...), "
-         "where kmlc masks it; dataset credentials go in the `credentials:` file")
+_HINT = ("secrets may go where kmlc masks them: parameters inference does not read, "
+         "tracking tags, run_name and URIs, dataset arguments; or in the credentials file")
 _MASKED_TRACKING = ("run_name", "uri", "registry_uri")
 # dataset keys that name, place or wire a dataset: stored and shown as they are
 _DATASET_PLAIN = ("type", "filepath", "path", "track", "credentials", "flavor", "artifact_path",
@@ -150,9 +149,12 @@ def refusals(doc: Document, paths: Iterable[KeyPath]) -> list[ConfigError]:
     from kmlc.config.spec import PLAN_DROPPED_KEYS  # spec imports this module
 
     packed_params, packed_datasets = _packed(doc.data)
+    datasets = doc.data.get("datasets") if isinstance(doc.data, dict) else None
+    logged = {name for name, cfg in (datasets if isinstance(datasets, dict) else {}).items()
+              if isinstance(cfg, dict) and cfg.get("type") == "mlflow.model"}
     errors = []
     for path in paths:
-        why = _why_not(path, packed_params, packed_datasets, PLAN_DROPPED_KEYS)
+        why = _why_not(path, packed_params, packed_datasets, PLAN_DROPPED_KEYS, logged)
         if why is not None:
             errors.append(doc.error(f"a secret cannot be used here: {why}", path,
                                     code="KMLC115", hint=_HINT))
@@ -160,7 +162,7 @@ def refusals(doc: Document, paths: Iterable[KeyPath]) -> list[ConfigError]:
 
 
 def _why_not(path: KeyPath, packed_params: set[str] | None, packed_datasets: set[str],
-             dropped: tuple[str, ...]) -> str | None:
+             dropped: tuple[str, ...], logged: set[str]) -> str | None:
     named = _NAMES.get(tuple(map(str, path[:2]))) or _NAMES.get((str(path[0]),))
     if named:
         return f"{named} is stored and shown in clear"
@@ -179,14 +181,17 @@ def _why_not(path: KeyPath, packed_params: set[str] | None, packed_datasets: set
         name, key = str(path[1]), str(path[2])
         if key in _DATASET_PLAIN:
             return f"datasets.{name}.{key} names, places or wires the dataset, in clear"
+        if name in logged and key == "save_args":
+            return f"the save_args of '{name}' are logged with its model, in clear"
         if name in packed_datasets and key not in dropped:
-            return (f"'{name}' is packed into the model, which carries its {key} in clear")
+            return f"'{name}' is packed into a model, which carries its {key} in clear"
         return None
     return "names, paths and the pipeline's wiring are stored and shown in clear"
 
 
 def _packed(data: Any) -> tuple[set[str] | None, set[str]]:
-    """The parameters (dotted; ``None``: all of them) and datasets the model carries."""
+    """The parameters (dotted; ``None``: all of them) and datasets the model carries
+    (with their config but the keys the plan drops, such as ``save_args``)."""
     model = data.get("model") if isinstance(data, dict) else None
     nodes = data.get("nodes") if isinstance(data, dict) else None
     if not isinstance(model, dict) or not isinstance(nodes, list):
