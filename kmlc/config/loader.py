@@ -223,7 +223,8 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
         env=env,
         credentials=credentials,
         secrets=secrets,
-        rendered_text=secrets.mask(text),
+        # masked before dumping, so that the logged file stays YAML (``***`` is an alias)
+        rendered_text=_dump(secrets.mask_data(data)) if secrets else text,
         rendered_hash=hashlib.sha256(text.encode()).hexdigest(),
     )
 

@@ -6,6 +6,7 @@ import json
 import logging
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from project_text import WriteProject, edit_text
 
@@ -134,6 +135,8 @@ def test_secrets_are_accepted_where_they_are_masked(write_project: WriteProject,
     spec = load_project(write_project(text))
     assert spec.tracking.tags["owner"] == SECRET  # the spec keeps it: nodes and Kedro need it
     assert SECRET not in spec.rendered_text and spec.rendered_text.count("***") == 5
+    logged = yaml.safe_load(spec.rendered_text)  # still YAML: ``***`` unquoted is an alias
+    assert logged["tracking"]["tags"]["owner"] == logged["parameters"]["note"] == "***"
 
 
 def test_every_validate_message_is_masked(write_project: WriteProject, demo_yaml: str) -> None:
