@@ -30,7 +30,6 @@ from mini_project import MINI_YAML, kmlc_exe, write_mini
 from kmlc.cli import main
 from kmlc.config.schema import schema_text
 
-pytestmark = pytest.mark.slow
 
 # ------------------------------------------------------------------ fields of the schema
 
@@ -231,6 +230,7 @@ def _group_run(root: Path, items: list[Planting], keys_of: dict[int, tuple[list[
     return outputs, steps
 
 
+@pytest.mark.slow
 def test_a_planted_secret_goes_nowhere(tmp_path: Path) -> None:
     fields = all_fields()
     plan = plantings(fields)
@@ -304,3 +304,56 @@ def _only_run(root: Path) -> Any:
     experiment = client.get_experiment_by_name("mini")
     [run] = client.search_runs([experiment.experiment_id])
     return run
+
+
+# ------------------------------------------------------------------ a store's password
+
+
+PASSWORD = "pw-Zq7-s3cr3t"
+
+
+def _mini_with_note(root: Path) -> Path:
+    return write_mini(root, MINI_YAML.replace("  threshold: 0.5\n",
+                                              "  threshold: 0.5\n  note: plain\n"))
+
+
+@pytest.mark.parametrize("command", [["run", "training"], ["export-model", "--latest", "-o", "m"]])
+def test_a_store_password_is_never_printed(tmp_path: Path, command: list[str]) -> None:
+    """An unreachable server's error names the server, not its password."""
+    root = tmp_path / "proj"
+    _mini_with_note(root)
+    done = _kmlc(root, [], *command, "--tracking-uri", f"http://kmlc:{PASSWORD}@127.0.0.1:9")
+    assert done.returncode == 1
+    assert "unreachable" in done.stderr and "http://***@127.0.0.1:9" in done.stderr
+    assert PASSWORD not in done.stdout + done.stderr
+    assert _leaks(root, "", PASSWORD) == []
+
+
+@pytest.mark.slow
+def test_a_password_in_the_command_line_is_not_in_the_command_tag(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    _mini_with_note(root)
+    done = _kmlc(root, [], "run", "training", "--params",
+                 f"note=https://kmlc:{PASSWORD}@example.org/x")
+    assert done.returncode == 0, done.stderr
+    run = _only_run(root)
+    assert run.data.tags["kmlc.command"] == (
+        "kmlc run training --params note=https://***@example.org/x")
+    assert _leaks(root, done.stdout + done.stderr, PASSWORD) == []
+
+
+def test_kmlc_ui_prints_the_store_without_its_password(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _mini_with_note(tmp_path / "proj")
+    started: list[list[str]] = []
+
+    def execv(file: str, argv: list[str]) -> None:  # the MLflow UI itself is not started
+        started.append(argv)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(os, "execv", execv)
+    uri = f"http://kmlc:{PASSWORD}@127.0.0.1:9"
+    result = CliRunner().invoke(main, ["ui", "-f", str(path), "--tracking-uri", uri])
+    assert result.exit_code == 0, result.output
+    assert "(store: http://***@127.0.0.1:9)" in result.output and PASSWORD not in result.output
+    assert uri in started[0]  # MLflow itself gets the real address
