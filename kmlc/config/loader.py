@@ -224,7 +224,7 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
         credentials=credentials,
         secrets=secrets,
         # masked before dumping, so that the logged file stays YAML (``***`` is an alias)
-        rendered_text=_dump(secrets.mask_data(data)) if secrets else text,
+        rendered_text=text if secrets.mask(text) == text else _dump(secrets.mask_data(data)),
         rendered_hash=hashlib.sha256(text.encode()).hexdigest(),
     )
 
