@@ -30,7 +30,6 @@ from mini_project import MINI_YAML, kmlc_exe, write_mini
 from kmlc.cli import main
 from kmlc.config.schema import schema_text
 
-
 # ------------------------------------------------------------------ fields of the schema
 
 
