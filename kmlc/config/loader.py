@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,8 @@ from kmlc.errors import ConfigError, ConfigErrors
 __all__ = ["LoadResult", "check_project", "load_project"]
 
 _KMLC_DATASET_KEYS = ("track", "allow_outside")
+# what MLflow reads to log in to a tracking server: masked like the file's secrets
+_MLFLOW_SECRETS = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
 
 
 @dataclass
@@ -85,7 +88,8 @@ def _check(file: Path, display: str, env: str | None, params: Sequence[str]) -> 
     uris = ([tracking.get("uri"), tracking.get("registry_uri")]
             if isinstance(tracking, dict) else [])
     secrets = Secrets([*rendered.secrets, *(v for u in uris if isinstance(u, str)
-                                            for v in uri_secrets(u))])
+                                            for v in uri_secrets(u)),
+                       *filter(None, map(os.environ.get, _MLFLOW_SECRETS))])
     errors = schema_errors(doc) + refusals(doc, rendered.secret_paths)
     if errors:
         return LoadResult(None, _by_position(errors), text=doc.text, secrets=secrets)

@@ -153,3 +153,11 @@ def test_every_validate_message_is_masked(write_project: WriteProject, demo_yaml
     errors = json.loads(CliRunner().invoke(
         main, ["validate", "-f", str(path), "--format", "json"]).output)
     assert {e["path"] for e in errors} >= {"model.input", "model.signature"}
+
+
+def test_mlflow_login_variables_are_secrets(write_project: WriteProject, demo_yaml: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "mlflow-pw-Zq7")
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "mlflow-token-Zq7")
+    spec = load_project(write_project(demo_yaml))
+    assert {"mlflow-pw-Zq7", "mlflow-token-Zq7"} <= set(spec.secrets)
