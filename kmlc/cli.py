@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import click
 
 from kmlc import __version__
-from kmlc.config.spec import RUNNERS
 from kmlc.config.secrets import Secrets
+from kmlc.config.spec import RUNNERS
 from kmlc.errors import ConfigError, ConfigErrors, KmlcError
 
 F = TypeVar("F", bound=Callable[..., Any])
