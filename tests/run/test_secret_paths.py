@@ -316,6 +316,7 @@ def _mini_with_note(root: Path) -> Path:
                                               "  threshold: 0.5\n  note: plain\n"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [["run", "training"], ["export-model", "--latest", "-o", "m"]])
 def test_a_store_password_is_never_printed(tmp_path: Path, command: list[str]) -> None:
     """An unreachable server's error names the server, not its password."""
