@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from kmlc import __version__
+from kmlc.config.secrets import Secrets
 from kmlc.config.spec import RUNNERS
 from kmlc.errors import ConfigError, ConfigErrors, KmlcError
 
@@ -53,16 +54,21 @@ def project_options(func: F) -> F:
     return file_option(func)
 
 
-def fail(exc: KmlcError) -> None:
+def say(text: str, secrets: Secrets | None = None, err: bool = False) -> None:
+    """Print ``text`` with every secret (and any URI's ``user:password@``) masked."""
+    click.echo((secrets or Secrets()).mask(text), err=err)
+
+
+def fail(exc: KmlcError, secrets: Secrets | None = None) -> None:
     """Print ``exc`` as one line per error and exit 1."""
     if isinstance(exc, ConfigErrors):
         from kmlc.config.report import format_text
 
-        click.echo(format_text(exc.errors, exc.warnings), err=True)
+        say(format_text(exc.errors, exc.warnings), secrets, err=True)
     elif isinstance(exc, ConfigError):
-        click.echo(f"{exc} [{exc.code}]", err=True)
+        say(f"{exc} [{exc.code}]", secrets, err=True)
     else:
-        click.echo(f"error: {exc} [{exc.code}]", err=True)
+        say(f"error: {exc} [{exc.code}]", secrets, err=True)
     sys.exit(1)
 
 
@@ -179,9 +185,11 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
 
     runner = _dask_address(runner, address)
     tracking_worker.start(verbose=verbose)  # imports MLflow while the file is loaded
+    secrets = Secrets()
     try:
         spec = load_project(file, env=env, params=params, runner=runner, address=address,
                             tracking_uri=tracking_uri)
+        secrets = spec.secrets
         options = RunOptions(runner=runner, address=address, tags=_comma(tags),
                              nodes=_comma(nodes),
                              from_nodes=_comma(from_nodes), to_nodes=_comma(to_nodes),
@@ -189,7 +197,8 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
                              namespaces=_comma(namespaces), load_versions=load_versions,
                              quiet=quiet, run_name=run_name, tracking_uri=tracking_uri,
                              verbose=verbose)
-        result = run_pipeline(spec, pipeline, options)
+        with secrets.masked_logs():
+            result = run_pipeline(spec, pipeline, options)
     except KeyboardInterrupt as exc:
         run_id = getattr(exc, "run_id", None)
         click.echo("interrupted" + (f": run {run_id} marked KILLED" if run_id else ""), err=True)
@@ -198,24 +207,24 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
         if verbose:
             import traceback
 
-            traceback.print_exception(exc.error, file=sys.stderr)
+            say("".join(traceback.format_exception(exc.error)).rstrip(), secrets, err=True)
         run_id = getattr(exc, "run_id", None)
-        click.echo(f"error: {exc} [{exc.code}]", err=True)
+        say(f"error: {exc} [{exc.code}]", secrets, err=True)
         for note in getattr(exc, "notes_", ()):
-            click.echo(f"note: {note}", err=True)
+            say(f"note: {note}", secrets, err=True)
         if run_id:
             click.echo(f"run {run_id} marked FAILED; what was logged before is kept", err=True)
         sys.exit(1)
     except KmlcError as exc:
         for note in getattr(exc, "notes_", ()):
-            click.echo(f"note: {note}", err=True)
+            say(f"note: {note}", secrets, err=True)
         run_id = getattr(exc, "run_id", None)
         if run_id:
             click.echo(f"run {run_id}: what was logged before the error is kept", err=True)
-        fail(exc)
+        fail(exc, secrets)
         return
     for note in result.notes:
-        click.echo(f"note: {note}", err=True)
+        say(f"note: {note}", secrets, err=True)
     if result.run_id is None:
         click.echo(f"pipeline '{pipeline}' finished (tracking disabled for it)")
         return
@@ -251,8 +260,8 @@ def ui(file: Path, host: str | None, port: int | None, tracking_uri: str | None)
             "--host", host or spec.tracking.ui_host, "--port", str(port or spec.tracking.ui_port)]
     if spec.tracking.registry_uri:
         argv += ["--registry-store-uri", spec.tracking.registry_uri]
-    click.echo(f"MLflow UI on http://{host or spec.tracking.ui_host}:"
-               f"{port or spec.tracking.ui_port} (store: {uri})")
+    say(f"MLflow UI on http://{host or spec.tracking.ui_host}:"
+        f"{port or spec.tracking.ui_port} (store: {uri})", spec.secrets)
     os.execv(sys.executable, argv)
 
 
@@ -282,13 +291,16 @@ def export_model_cmd(file: Path, env: str | None, params: tuple[str, ...], run_i
         raise click.UsageError("give exactly one of --run-id, --latest, --from-local")
     if alias and not register:
         raise click.UsageError("--alias needs --register NAME")
+    secrets = Secrets()
     try:
         spec = load_project(file, env=env, params=params)
-        result = export_model(spec, run_id=run_id, latest=latest, from_local=from_local,
-                              output=output, register=register, alias=alias, force=force,
-                              tracking_uri=tracking_uri, check=not no_check)
+        secrets = spec.secrets
+        with secrets.masked_logs():
+            result = export_model(spec, run_id=run_id, latest=latest, from_local=from_local,
+                                  output=output, register=register, alias=alias, force=force,
+                                  tracking_uri=tracking_uri, check=not no_check)
     except KmlcError as exc:
-        fail(exc)
+        fail(exc, secrets)
         return
     if result.model_uri:
         click.echo(f"model: {result.model_uri}")

@@ -24,6 +24,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 
 from kmlc.compiler.project import CompiledProject, compile_project
+from kmlc.config.secrets import redact_uri
 from kmlc.config.spec import RUNNERS, ProjectSpec
 from kmlc.errors import KmlcError, RunError, TrackingError
 from kmlc.tracking.hooks import FailureHook, ProgressHook, TrackingHook
@@ -276,7 +277,7 @@ class ModelJob:
         except TrackingError as exc:
             raise TrackingError(
                 f"the pipeline ran, but its model could not be logged to run {s.run_id} on "
-                f"{s.uri}: {exc.message}",
+                f"{redact_uri(s.uri)}: {exc.message}",
                 hint="the local outputs are intact; `kmlc export-model --from-local` builds "
                      "the model from them") from exc
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kmlc.config.spec import NodeSpec, ProjectSpec, param_value
+from kmlc.config.spec import PLAN_DROPPED_KEYS, NodeSpec, ProjectSpec, param_value
 from kmlc.errors import BindingError
 
 __all__ = ["PLAN_ARTIFACT", "PLAN_FILE", "PLAN_VERSION", "ArtifactRef", "InferencePlan", "Step",
@@ -26,9 +26,6 @@ PLAN_FILE = "kmlc_plan.json"
 # the artifact name the model runtime reads the plan under (kmlc/model/runtime.py keeps
 # its own copy: it imports nothing of kmlc; a test checks the two agree)
 PLAN_ARTIFACT = "kmlc_plan"
-# Keys of a dataset config that describe where or how to write, not how to read.
-_DROPPED_KEYS = ("filepath", "path", "credentials", "fs_args", "save_args", "versioned",
-                 "metadata", "run_id")
 
 
 @dataclass(frozen=True)
@@ -140,7 +137,7 @@ def plan_from_spec(spec: ProjectSpec) -> InferencePlan:
             params[name] = param_value(spec.parameters, name[len("params:"):])
         else:
             ds = spec.datasets[name]
-            config = {k: v for k, v in ds.config.items() if k not in _DROPPED_KEYS}
+            config = {k: v for k, v in ds.config.items() if k not in PLAN_DROPPED_KEYS}
             filepath = ds.filepath or name
             is_dir = "path" in ds.config and "filepath" not in ds.config
             artifacts.append(ArtifactRef(name, config, Path(filepath).name or name, is_dir))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +20,7 @@ from kmlc.config.overlay import apply_overlays
 from kmlc.config.render import render_document
 from kmlc.config.runner import check_runner
 from kmlc.config.schema import schema_errors
+from kmlc.config.secrets import Secrets, refusals, uri_secrets
 from kmlc.config.source import Document, read_document
 from kmlc.config.spec import (
     DEFAULT_TRACKING_URI,
@@ -31,13 +33,14 @@ from kmlc.config.spec import (
     RunnerSpec,
     SourceRef,
     TrackingSpec,
-    mask_secrets,
 )
 from kmlc.errors import ConfigError, ConfigErrors
 
 __all__ = ["LoadResult", "check_project", "load_project"]
 
 _KMLC_DATASET_KEYS = ("track", "allow_outside")
+# what MLflow reads to log in to a tracking server: masked like the file's secrets
+_MLFLOW_SECRETS = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
 
 
 @dataclass
@@ -48,6 +51,7 @@ class LoadResult:
     errors: list[ConfigError] = field(default_factory=list)
     warnings: list[ConfigError] = field(default_factory=list)
     text: str = ""
+    secrets: Secrets = field(default_factory=Secrets)
 
 
 def load_project(path: str | Path = "mlproject.yml", env: str | None = None,
@@ -68,9 +72,20 @@ def load_project(path: str | Path = "mlproject.yml", env: str | None = None,
 def check_project(path: str | Path = "mlproject.yml", env: str | None = None,
                   params: Sequence[str] = (), *, runner: str | None = None,
                   address: str | None = None, tracking_uri: str | None = None) -> LoadResult:
-    """Validate the project and return the spec with every error and warning found."""
-    file = Path(path)
-    display = str(path)
+    """Validate the project and return the spec with every error and warning found.
+
+    Every message is masked (``Secrets.mask``): an error may quote a value that holds
+    a secret.
+    """
+    result = _check(Path(path), str(path), env, params, runner, address, tracking_uri)
+    for problem in (*result.errors, *result.warnings):
+        problem.message = result.secrets.mask(problem.message)
+        problem.hint = result.secrets.mask(problem.hint) if problem.hint else problem.hint
+    return result
+
+
+def _check(file: Path, display: str, env: str | None, params: Sequence[str],
+           runner: str | None, address: str | None, tracking_uri: str | None) -> LoadResult:
     try:
         doc = read_document(file, display)
         doc = apply_overlays(doc, env, params)
@@ -80,9 +95,15 @@ def check_project(path: str | Path = "mlproject.yml", env: str | None = None,
     except ConfigError as exc:
         return LoadResult(None, [exc])
     doc = rendered.doc
-    errors = schema_errors(doc)
+    tracking = doc.data.get("tracking")
+    uris = ([tracking.get("uri"), tracking.get("registry_uri")]
+            if isinstance(tracking, dict) else [])
+    secrets = Secrets([*rendered.secrets, *(v for u in uris if isinstance(u, str)
+                                            for v in uri_secrets(u)),
+                       *filter(None, map(os.environ.get, _MLFLOW_SECRETS))])
+    errors = schema_errors(doc) + refusals(doc, rendered.secret_paths)
     if errors:
-        return LoadResult(None, _by_position(errors), text=doc.text)
+        return LoadResult(None, _by_position(errors), text=doc.text, secrets=secrets)
     root = file.resolve().parent
     code_dirs: list[Path] = []
     for i, entry in enumerate(doc.data.get("code") or ["."]):
@@ -98,6 +119,7 @@ def check_project(path: str | Path = "mlproject.yml", env: str | None = None,
             errors.append(doc.error(f"code folder '{folder}' does not exist", ("code", i),
                                     code="KMLC406"))
     credentials, cred_errors = _load_credentials(doc, root)
+    secrets = secrets | _leaves(credentials)
     errors.extend(cred_errors)
     checks = run_checks(doc, root, code_dirs)
     errors.extend(checks.errors)
@@ -105,10 +127,10 @@ def check_project(path: str | Path = "mlproject.yml", env: str | None = None,
     errors.extend(runner_errors)
     checks.warnings.extend(runner_warnings)
     if errors:
-        return LoadResult(None, _by_position(errors), _by_position(checks.warnings), doc.text)
-    secrets = set(rendered.secrets) | set(_leaves(credentials))
+        return LoadResult(None, _by_position(errors), _by_position(checks.warnings), doc.text,
+                          secrets)
     spec = build_spec(doc, file.resolve(), code_dirs, env, credentials, secrets, checks)
-    return LoadResult(spec, [], _by_position(checks.warnings), doc.text)
+    return LoadResult(spec, [], _by_position(checks.warnings), doc.text, secrets)
 
 
 def _by_position(errors: list[ConfigError]) -> list[ConfigError]:
@@ -163,7 +185,7 @@ def _io(value: Any) -> Any:
 
 
 def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None,
-               credentials: dict[str, Any], secrets: set[str],
+               credentials: dict[str, Any], secrets: Secrets,
                checks: CheckResult | None = None) -> ProjectSpec:
     """Build the frozen spec from a document that passed every check."""
     data = doc.data
@@ -226,8 +248,9 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
         hooks=tuple(data.get("hooks") or ()),
         env=env,
         credentials=credentials,
-        secrets=tuple(sorted(secrets, key=len, reverse=True)),
-        rendered_text=mask_secrets(text, secrets),
+        secrets=secrets,
+        # masked before dumping, so that the logged file stays YAML (``***`` is an alias)
+        rendered_text=text if secrets.mask(text) == text else _dump(secrets.mask_data(data)),
         rendered_hash=hashlib.sha256(text.encode()).hexdigest(),
         runner=RunnerSpec(**(data.get("runner") or {})),
         logging=data.get("logging"),

@@ -24,6 +24,7 @@ from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError, safe_range
 
+from kmlc.config.secrets import Secrets
 from kmlc.config.source import Document, KeyPath, load_value
 from kmlc.errors import ConfigError, ConfigErrors
 
@@ -296,11 +297,15 @@ class _EnvMissing(Exception):
 
 
 class RenderResult:
-    """A rendered document and the values that must never be shown or logged."""
+    """A rendered document, the values that must never be shown or logged, and the key
+    paths of the values rendered from one (``env(..., secret=true)`` or a value holding
+    a secret, such as ``params.token`` when that parameter is one)."""
 
-    def __init__(self, doc: Document, secrets: set[str]):
+    def __init__(self, doc: Document, secrets: set[str],
+                 secret_paths: tuple[KeyPath, ...] = ()):
         self.doc = doc
         self.secrets = secrets
+        self.secret_paths = secret_paths
 
 
 def render_document(doc: Document) -> RenderResult:
@@ -319,14 +324,20 @@ def render_document(doc: Document) -> RenderResult:
         if key not in ("parameters", "environments"):
             doc.data[key] = renderer.walk(doc.data[key], (key,), errors)
     if errors:
+        masking = Secrets(secrets)
+        for error in errors:  # an error message may quote the value that failed
+            error.message = masking.mask(error.message)
+            error.hint = masking.mask(error.hint) if error.hint else error.hint
         raise ConfigErrors(errors)
-    return RenderResult(doc, secrets)
+    return RenderResult(doc, secrets, tuple(renderer.secret_paths))
 
 
 class _Renderer:
     def __init__(self, doc: Document, secrets: set[str]):
         self.doc = doc
         self.secrets = secrets
+        self.secret_paths: list[KeyPath] = []
+        self._secret_used = False
         self.env = _LimitedSandbox(undefined=jinja2.StrictUndefined, autoescape=False)
         self.env.globals.update(env=self._env, now=_now)
 
@@ -338,6 +349,7 @@ class _Renderer:
             value = default
         if secret and value not in (None, ""):
             self.secrets.add(str(value))
+            self._secret_used = True
         return value
 
     def walk(self, value: Any, path: KeyPath, errors: list[ConfigError]) -> Any:
@@ -346,8 +358,13 @@ class _Renderer:
         if isinstance(value, list):
             return [self.walk(v, (*path, i), errors) for i, v in enumerate(value)]
         if isinstance(value, str) and ("{{" in value or "{%" in value):
+            self._secret_used = False
             try:
-                return self.render(value)
+                result = self.render(value)
+                if self._secret_used or (isinstance(result, str)
+                                         and any(s in result for s in self.secrets)):
+                    self.secret_paths.append(path)
+                return result
             except ConfigError as exc:
                 line, column = self.doc.locate(path)
                 exc.file, exc.line, exc.column, exc.key_path = self.doc.file, line, column, path

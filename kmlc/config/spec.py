@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
+from kmlc.config.secrets import Secrets, redact_uri
 from kmlc.errors import TrackingError
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "MLFLOW_DATASET_CLASSES",
     "MLFLOW_DATASET_TYPES",
     "PATH_KEYS",
+    "PLAN_DROPPED_KEYS",
     "RUNNERS",
     "DatasetSpec",
     "ModelSpec",
@@ -48,6 +50,10 @@ MLFLOW_DATASET_TYPES = tuple(MLFLOW_DATASET_CLASSES)
 PATH_KEYS = ("filepath", "path")  # the keys of a dataset config that name its file/folder
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 RUNNERS = ("sequential", "thread", "parallel", "dask")  # Kedro's runners + kmlc's Dask runner
+# Keys of a dataset config that the inference plan drops: they describe where or how to
+# write, not how to read (the model carries the rest of an artifact's config)
+PLAN_DROPPED_KEYS = ("filepath", "path", "credentials", "fs_args", "save_args", "versioned",
+                     "metadata", "run_id")
 
 
 @dataclass(frozen=True)
@@ -149,10 +155,8 @@ class NodeSpec:
 
 
 def mask_secrets(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret value replaced by ``***`` (longest first)."""
-    for secret in sorted(filter(None, secrets), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
+    """``text`` with every secret value replaced by ``***`` (``Secrets.mask``)."""
+    return (secrets if isinstance(secrets, Secrets) else Secrets(secrets)).mask(text)
 
 
 def resolve_tracking_uri(uri: str, root: Path) -> str:
@@ -165,7 +169,7 @@ def resolve_tracking_uri(uri: str, root: Path) -> str:
     scheme = urlparse(uri).scheme
     if scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt"):
         raise TrackingError(
-            f"tracking uri '{uri}' is a file store, which MLflow 3 no longer accepts",
+            f"tracking uri '{redact_uri(uri)}' is a file store, which MLflow 3 no longer accepts",
             hint="use a database, e.g. 'sqlite:///mlflow.db' (the default), or a server URL")
     return uri
 
@@ -249,7 +253,7 @@ class ProjectSpec:
     hooks: tuple[str, ...] = ()
     env: str | None = None
     credentials: Mapping[str, Any] = field(default_factory=dict)
-    secrets: tuple[str, ...] = ()
+    secrets: Secrets = field(default_factory=Secrets)
     rendered_text: str = ""
     rendered_hash: str = ""
     runner: RunnerSpec = field(default_factory=RunnerSpec)

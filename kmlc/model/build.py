@@ -25,6 +25,7 @@ from typing import Any
 
 from kmlc.compiler.plan import PLAN_ARTIFACT, PLAN_FILE, PLAN_VERSION, InferencePlan, plan_from_spec
 from kmlc.config.functions import code_path
+from kmlc.config.secrets import Secrets
 from kmlc.config.spec import ProjectSpec
 from kmlc.errors import ExportError
 
@@ -180,7 +181,7 @@ def build_model_args(spec: ProjectSpec, input_data: Any | None, folder: Path
     files = artifact_files(spec, plan)
     paths = code_paths(spec, plan)
     plan_path = folder / PLAN_FILE
-    plan_path.write_text(plan.to_json(), encoding="utf-8")
+    plan_path.write_text(spec.secrets.mask(plan.to_json()), encoding="utf-8")
     artifacts = {name: str(path) for name, path in files.items()}
     artifacts[PLAN_ARTIFACT] = str(plan_path)
     signature = example = None
@@ -214,11 +215,11 @@ def quiet_mlflow() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def scrub_mlmodel(folder: Path) -> None:
+def scrub_mlmodel(folder: Path, secrets: Secrets | None = None) -> None:
     """Remove this machine's absolute paths from a model's ``MLmodel`` file.
 
     MLflow records where each artifact and the model's code came from; the loader only
-    needs the paths inside the model folder.
+    needs the paths inside the model folder. Secrets are masked (``Secrets.mask``).
     """
     import yaml  # MLflow writes MLmodel with PyYAML
 
@@ -231,6 +232,8 @@ def scrub_mlmodel(folder: Path) -> None:
             entry.pop("uri", None)
     if pyfunc.get("model_code_path"):
         pyfunc["model_code_path"] = Path(str(pyfunc["model_code_path"])).name
+    if secrets:
+        data = secrets.mask_data(data)
     with mlmodel.open("w", encoding="utf-8") as handle:
         yaml.safe_dump(data, handle, default_flow_style=False, sort_keys=False)
 
@@ -244,7 +247,7 @@ def save_pipeline_model(spec: ProjectSpec, path: Path, input_data: Any | None = 
     with tempfile.TemporaryDirectory(prefix="kmlc-model-") as tmp:
         args = build_model_args(spec, input_data, Path(tmp))
         mlflow.pyfunc.save_model(str(path), mlflow_model=mlflow_model, **args)
-    scrub_mlmodel(path)
+    scrub_mlmodel(path, spec.secrets)
 
 
 @dataclass(frozen=True)

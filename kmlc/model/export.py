@@ -163,8 +163,9 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
                     local = mlflow.artifacts.download_artifacts(
                         location, dst_path=str(staging_root), tracking_uri=uri)
                 except Exception as exc:
-                    raise ExportError(f"cannot download {model_uri}: {exc}") from exc
-                scrub_mlmodel(Path(local))
+                    raise ExportError(spec.secrets.mask(
+                        f"cannot download {model_uri}: {exc}")) from exc
+                scrub_mlmodel(Path(local), spec.secrets)
                 if check:
                     check_model(Path(local))
                 _commit(Path(local), output)

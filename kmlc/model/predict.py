@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from kmlc.config.secrets import redact_uri
 from kmlc.errors import ExportError
 from kmlc.model.build import quiet_mlflow
 
@@ -41,7 +42,7 @@ def predict_file(model_uri: str, input_path: str, output_path: str | None = None
     try:
         model = mlflow.pyfunc.load_model(model_uri)
     except Exception as exc:
-        raise ExportError(f"cannot load model {model_uri}: {exc}") from exc
+        raise ExportError(redact_uri(f"cannot load model {model_uri}: {exc}")) from exc
     result = model.predict(data, params=dict(params) if params else None)
     if hasattr(result, "index") and hasattr(result, "reset_index") and any(
             name is not None for name in result.index.names):

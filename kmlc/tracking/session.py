@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from kmlc.config.secrets import redact_uri
 from kmlc.config.spec import ProjectSpec, mask_secrets
 from kmlc.errors import TrackingError
 from kmlc.tracking import store
@@ -133,9 +134,11 @@ class RunSession:
         store.configure_http(*http)  # for this process's own MLflow calls (models)
         root = store.local_artifact_root(self.uri)
         self._open_args = (self.uri, self.registry_uri, spec.tracking.experiment,
-                           str(root) if root is not None else None, self.run_name,
-                           run_tags(spec, self.pipeline, runner=self.runner,
-                                    command=self.command),
+                           str(root) if root is not None else None,
+                           spec.secrets.mask(self.run_name),
+                           spec.secrets.mask_data(run_tags(spec, self.pipeline,
+                                                           runner=self.runner,
+                                                           command=self.command)),
                            spec.rendered_text, http)
         try:
             self._pending = self.tracker.request_open(*self._open_args)
@@ -191,13 +194,14 @@ class RunSession:
             tags["kmlc.error"] = "interrupted (SIGINT/SIGTERM)"
         else:
             self.status = "FAILED"
-            tags["kmlc.error"] = mask_secrets(f"{exc}", self.spec.secrets)[:_MAX_TAG]
+            tags["kmlc.error"] = self.spec.secrets.mask(f"{exc}")[:_MAX_TAG]
             node = getattr(exc, "node", None) or self.failed_node
             if node:
                 tags["kmlc.failed_node"] = node
         self._close(tags, failing=exc is not None)
 
     def _close(self, tags: dict[str, str], *, failing: bool) -> None:
+        tags = self.spec.secrets.mask_data(tags)
         try:
             try:
                 self.status, problem = self.tracker.close_run(self.uri, self.run_id,
@@ -208,12 +212,13 @@ class RunSession:
                 # the worker died: close the run from here, as FAILED (logging was cut off)
                 status = "FAILED" if self.status == "FINISHED" else self.status
                 self.status, problem = self.tracker.close_run(
-                    self.uri, self.run_id, status, {**tags, "kmlc.error": worker_exc.message})
+                    self.uri, self.run_id, status,
+                    {**tags, "kmlc.error": self.spec.secrets.mask(worker_exc.message)})
                 problem = problem or worker_exc.message
         except Exception as close_exc:
             message = (f"the run {self.run_id} could not be closed as {self.status} on "
-                       f"{self.uri}: {close_exc}; what was logged before stays in the run, "
-                       "local outputs are intact")
+                       f"{redact_uri(self.uri)}: {close_exc}; what was logged before stays "
+                       "in the run, local outputs are intact")
             if not failing:
                 raise TrackingError(message) from close_exc
             self.notes.append(message)

@@ -11,12 +11,13 @@ import contextlib
 import os
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
+from kmlc.config.secrets import redact_uri
 from kmlc.config.spec import mask_secrets, resolve_tracking_uri
 from kmlc.errors import TrackingError
 
@@ -73,15 +74,16 @@ def check_reachable(uri: str, timeout: float | None = None) -> None:
         except requests.RequestException as exc:
             reason = type(exc).__name__
             raise TrackingError(
-                f"tracking server {uri} is unreachable ({reason}); nothing was run",
+                f"tracking server {redact_uri(uri)} is unreachable ({reason}); nothing was run",
                 hint="start the server, or pass --tracking-uri to use another store") from exc
         if response.status_code >= 500:
-            raise TrackingError(f"tracking server {uri} answered HTTP {response.status_code} "
-                                "on /health; nothing was run")
+            raise TrackingError(f"tracking server {redact_uri(uri)} answered HTTP "
+                                f"{response.status_code} on /health; nothing was run")
     elif uri.startswith("sqlite:///"):
         path = Path(uri[len("sqlite:///"):])
         if str(path) != ":memory:" and not path.parent.is_dir():
-            raise TrackingError(f"tracking store {uri}: folder {path.parent} does not exist")
+            raise TrackingError(f"tracking store {redact_uri(uri)}: folder {path.parent} "
+                                "does not exist")
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -238,7 +240,7 @@ def flatten_params(params: Mapping[str, Any], sep: str = ".") -> dict[str, Any]:
 
 
 def param_pairs(params: Mapping[str, Any], *, flatten: bool = False, sep: str = ".",
-                long_values: str = "fail", secrets: tuple[str, ...] = ()
+                long_values: str = "fail", secrets: Iterable[str] = ()
                 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """``params`` as MLflow will store them: ``(params, tags)`` of ``(key, text)`` pairs.
 

@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from kmlc.config.secrets import redact_uri
 from kmlc.errors import KmlcError, TrackingError
 
 __all__ = ["FallbackTracker", "Operations", "Remote", "Tracker", "current", "start", "tracker"]
@@ -114,7 +115,7 @@ class Operations:
         except TrackingError:
             raise
         except Exception as exc:
-            raise TrackingError(f"cannot open a run on {uri}: {exc}") from exc
+            raise TrackingError(redact_uri(f"cannot open a run on {uri}: {exc}")) from exc
         run_id = str(run.info.run_id)
         self.open_runs[run_id] = uri
         tracking.with_retry(client.log_text, run_id, text, "mlproject.yml")

@@ -167,9 +167,9 @@ def test_secret_env_values_are_masked(write_project: WriteProject, demo_yaml: st
                              "'KMLC_TEST_TOKEN', secret=true) }}@host\"\nparameters:\n"))
     spec = load_project(write_project(text))
     assert spec.tracking.uri == "http://u:tok-123456@host"
-    assert spec.secrets == ("tok-123456",)
+    assert spec.secrets == ("u:tok-123456", "tok-123456")  # the URI's userinfo too
     assert "tok-123456" not in spec.rendered_text
-    assert "http://u:***@host" in spec.rendered_text
+    assert "http://***@host" in spec.rendered_text
 
 
 def test_warnings_do_not_block_the_spec(write_project: WriteProject, demo_yaml: str) -> None:
