@@ -16,6 +16,7 @@ import importlib
 import importlib.util
 import sys
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -102,6 +103,11 @@ def _imports_of(path: Path) -> set[str]:
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 names.add(node.module.split(".")[0])
     return names
+
+
+# the warm-up and the model job run on threads of their own and both put the code
+# folders on sys.path for a while: one at a time
+_BUILDING = threading.Lock()
 
 
 @functools.lru_cache(maxsize=1)
@@ -286,7 +292,7 @@ def warm_model_build(spec: ProjectSpec) -> None:
     from kmlc.compiler.plan import plan_from_spec
 
     _distributions()
-    with code_path(spec.code):
+    with _BUILDING, code_path(spec.code):
         for module in plan_from_spec(spec).modules:
             with contextlib.suppress(Exception):  # the model job reports real errors
                 importlib.import_module(module)
@@ -323,7 +329,7 @@ def prepare_bound_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
 
     model_spec = spec.model
     assert model_spec is not None
-    with code_path(spec.code):  # the node modules, for the signature (any process)
+    with _BUILDING, code_path(spec.code):  # the node modules, for the signature
         if input_data is None:
             input_data = load_model_input(spec)
         return log_model_folder(
