@@ -24,10 +24,12 @@ def _frame_digest(value: Any) -> bytes:
     import pandas as pd
 
     digest = hashlib.blake2b(digest_size=16)
-    digest.update(repr((type(value).__name__, getattr(value, "name", None),
-                        list(getattr(value, "columns", [])),
-                        [str(t) for t in getattr(value, "dtypes", [value.dtype])],
-                        list(value.index.names))).encode())
+    if isinstance(value, pd.DataFrame):
+        header: tuple[Any, ...] = (list(value.columns), [str(t) for t in value.dtypes])
+    else:
+        header = (value.name, str(value.dtype))
+    digest.update(repr((type(value).__name__, header, list(value.index.names),
+                        value.attrs)).encode())
     digest.update(pd.util.hash_pandas_object(value, index=True).to_numpy().tobytes())
     return digest.digest()
 
@@ -36,12 +38,12 @@ def fingerprint(value: Any) -> bytes | None:
     """A digest of ``value``'s content, or None when it can be neither hashed nor pickled."""
     module = type(value).__module__.partition(".")[0]
     try:
-        if module == "pandas" and hasattr(value, "index"):
+        if module == "pandas" and type(value).__name__ in ("DataFrame", "Series"):
             return _frame_digest(value)
         if module == "numpy" and hasattr(value, "dtype") and value.dtype != object:
             header = repr((value.dtype.str, value.shape)).encode()
             return hashlib.blake2b(header + value.tobytes(), digest_size=16).digest()
-    except TypeError:  # unhashable cells (lists, dicts): fall back to pickling
+    except (TypeError, ValueError):  # unhashable cells (lists, dicts): pickle them
         pass
     try:
         return hashlib.blake2b(pickle.dumps(value, protocol=4), digest_size=16).digest()

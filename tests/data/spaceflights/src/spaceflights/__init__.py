@@ -1,0 +1,4 @@
+"""Spaceflights
+"""
+
+__version__ = "0.1"
