@@ -175,11 +175,11 @@ def _param_schema(model: Any) -> Any:
             value = value[part]
         if isinstance(value, list):
             kinds = {_param_type(item) for item in value}
-            if len(kinds) != 1 or None in kinds:
-                continue  # MLflow's list params hold one scalar type
-            specs.append(ParamSpec(name, kinds.pop(), value, (-1,)))
-        elif _param_type(value) is not None:
-            specs.append(ParamSpec(name, _param_type(value), value))
+            kind = kinds.pop() if len(kinds) == 1 else None
+            if kind is not None:  # MLflow's list params hold one scalar type
+                specs.append(ParamSpec(name, kind, value, (-1,)))
+        elif (kind := _param_type(value)) is not None:
+            specs.append(ParamSpec(name, kind, value))
     return ParamSchema(specs) if specs else None
 
 

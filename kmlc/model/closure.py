@@ -140,7 +140,7 @@ def pickled_modules(path: Path) -> set[str]:
                     memo[len(memo)] = stack[-1] if stack else None
                     continue
                 if name in _PUT_OPS:
-                    memo[int(arg)] = stack[-1] if stack else None
+                    memo[int(str(arg))] = stack[-1] if stack else None
                     continue
                 if name == "STOP":
                     break
@@ -155,7 +155,7 @@ def pickled_modules(path: Path) -> set[str]:
                 if name in _STRING_OPS:
                     stack.append(arg)
                 elif name in _GET_OPS:
-                    stack.append(memo.get(int(arg)))
+                    stack.append(memo.get(int(str(arg))))
                 else:
                     stack.extend(_MARK if item is pickletools.markobject else None
                                  for item in opcode.stack_after)

@@ -54,6 +54,13 @@ def param_leaves(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple
         yield path, value
 
 
+def _same(value: Any, default: Any) -> bool:
+    try:
+        return type(value) is type(default) and bool(value == default)
+    except Exception:  # e.g. arrays: no single truth value
+        return False
+
+
 def _with_leaf(value: Any, path: tuple[str, ...], leaf: Any) -> Any:
     """``value`` with the leaf at ``path`` replaced; the mappings on the way are new."""
     if not path:
@@ -77,6 +84,7 @@ class KmlcPipelineModel(PythonModel):
                                 Any, tuple[tuple[int, Copier], ...]]] = []
         # pyfunc param name (dotted, no "params:") -> where it lives in the values
         self.param_targets: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        self._param_defaults: dict[str, Any] = {}
 
     def load_context(self, context: Any) -> None:
         with open(context.artifacts[PLAN_ARTIFACT], encoding="utf-8") as handle:
@@ -101,13 +109,16 @@ class KmlcPipelineModel(PythonModel):
             steps.append((func, names, keywords, step["outputs"], copiers))
         self._steps = steps
         targets: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        defaults: dict[str, Any] = {}
         for key, value in plan["params"].items():
             prefix = tuple(key[len("params:"):].split(".")) if key.startswith("params:") else ()
-            for path, _ in param_leaves(value):
+            for path, leaf in param_leaves(value):
                 name = ".".join((*prefix, *path))
                 if name:
                     targets.setdefault(name, []).append((key, path))
+                    defaults[name] = leaf
         self.param_targets = targets
+        self._param_defaults = defaults
 
     def _with_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         values = dict(self._values)
@@ -119,6 +130,8 @@ class KmlcPipelineModel(PythonModel):
             raise MlflowException.invalid_parameter_value(
                 f"unknown params {', '.join(unknown)}; this model takes: {known}")
         for name, leaf in params.items():
+            if _same(leaf, self._param_defaults[name]):
+                continue  # MLflow passes every param's default at each call
             for key, path in self.param_targets[name]:
                 values[key] = _with_leaf(values[key], path, leaf)
         return values

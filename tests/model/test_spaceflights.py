@@ -9,39 +9,14 @@ unchanged, see its README): inference takes raw shuttle rows that
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.slow
-
-PROJECT = Path(__file__).resolve().parent.parent / "data" / "spaceflights"
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
-    """(project folder, the logged model downloaded to a folder), trained once."""
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
-    import mlflow
-
-    from kmlc import RunOptions, load_project, run_pipeline
-
-    root = tmp_path_factory.mktemp("spaceflights")
-    project = root / "project"
-    shutil.copytree(PROJECT, project)
-    result = run_pipeline(load_project(project / "mlproject.yml"), "training",
-                          RunOptions(progress=False))
-    assert result.status == "FINISHED" and result.model_uri
-    mlflow.set_tracking_uri(result.tracking_uri)  # models:/ URIs resolve through it
-    local = mlflow.artifacts.download_artifacts(result.model_uri, dst_path=str(root / "model"))
-    yield project, Path(local)
 
 
 # Run in a fresh process, outside the project: the model, then the same nodes under Kedro.
@@ -102,9 +77,9 @@ CHECK = textwrap.dedent('''
 ''')
 
 
-def test_model_predicts_like_kedro_call_after_call(trained: tuple[Path, Path],
+def test_model_predicts_like_kedro_call_after_call(spaceflights_model: tuple[Path, Path],
                                                    tmp_path: Path) -> None:
-    project, model_dir = trained
+    project, model_dir = spaceflights_model
     done = subprocess.run([sys.executable, "-c", CHECK, str(model_dir), str(project)],
                           capture_output=True, text=True, cwd=tmp_path, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -115,8 +90,8 @@ def test_model_predicts_like_kedro_call_after_call(trained: tuple[Path, Path],
     assert "model_options.test_size" in report["unknown"]  # the known ones are listed
 
 
-def test_plan_copies_only_what_the_nodes_change(trained: tuple[Path, Path]) -> None:
-    _, model_dir = trained
+def test_plan_copies_only_what_the_nodes_change(spaceflights_model: tuple[Path, Path]) -> None:
+    _, model_dir = spaceflights_model
     plan = json.loads((model_dir / "artifacts" / "kmlc_plan.json").read_text())
     copies = {step["name"]: step["copies"] for step in plan["steps"]}
     assert copies == {"preprocess_companies_node": {"companies": "copy"},
@@ -126,11 +101,11 @@ def test_plan_copies_only_what_the_nodes_change(trained: tuple[Path, Path]) -> N
     assert packed == {"companies": False, "reviews": False, "regressor": True}
 
 
-def test_signature_and_example_are_the_raw_rows(trained: tuple[Path, Path]) -> None:
+def test_signature_and_example_are_the_raw_rows(spaceflights_model: tuple[Path, Path]) -> None:
     import pandas as pd
     from mlflow.models import Model
 
-    project, model_dir = trained
+    project, model_dir = spaceflights_model
     meta = Model.load(str(model_dir))
     inputs = {col.name: col.type.name for col in meta.signature.inputs.inputs}
     assert inputs["d_check_complete"] == "string" and inputs["price"] == "string"
@@ -144,8 +119,9 @@ def test_signature_and_example_are_the_raw_rows(trained: tuple[Path, Path]) -> N
     assert example["price"].iloc[0].startswith("$")
 
 
-def test_requirements_and_code_are_what_inference_needs(trained: tuple[Path, Path]) -> None:
-    _, model_dir = trained
+def test_requirements_and_code_are_what_inference_needs(spaceflights_model: tuple[Path, Path]
+                                                        ) -> None:
+    _, model_dir = spaceflights_model
     lines = (model_dir / "requirements.txt").read_text().split()
     names = {line.split("==")[0].lower() for line in lines if "==" in line}
     assert "kmlc" not in names
