@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
+
+from spaceflights_model_project import write_spaceflights
 
 from kmlc import load_project
 from kmlc.compiler.plan import plan_from_spec
 
-SPACEFLIGHTS = Path(__file__).resolve().parents[1] / "data" / "spaceflights"
-
 
 def _spec(tmp_path: Path, old: str = "", new: str = ""):
-    project = tmp_path / "spaceflights"
-    shutil.copytree(SPACEFLIGHTS, project)
-    path = project / "mlproject.yml"
+    path = write_spaceflights(tmp_path / "spaceflights")
     text = path.read_text(encoding="utf-8")
     assert old in text
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
@@ -22,12 +19,12 @@ def _spec(tmp_path: Path, old: str = "", new: str = ""):
 
 
 def test_training_inputs_are_packed_and_marked(tmp_path: Path) -> None:
-    plan = plan_from_spec(_spec(tmp_path))
+    spec = _spec(tmp_path)
+    plan = plan_from_spec(spec)
     assert [(a.name, a.produced) for a in plan.artifacts] == [
         ("companies", False), ("regressor", True), ("reviews", False)]
     assert all(not step.copies for step in plan.steps)
-    assert plan.params == {"params:model_options": load_project(
-        SPACEFLIGHTS / "mlproject.yml").parameters["model_options"]}
+    assert plan.params == {"params:model_options": spec.parameters["model_options"]}
 
 
 def test_copy_mode_of_the_file_has_the_last_word(tmp_path: Path) -> None:

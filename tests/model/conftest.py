@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mini_project import write_mini
+from spaceflights_model_project import write_spaceflights
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +28,6 @@ def trained_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
     yield path, str(result.run_id)
 
 
-SPACEFLIGHTS = Path(__file__).resolve().parent.parent / "data" / "spaceflights"
-
-
 @pytest.fixture(scope="session")
 def spaceflights_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     """The ported kedro-starters spaceflights project, trained once: (project, model folder)."""
@@ -44,8 +41,7 @@ def spaceflights_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
 
     root = tmp_path_factory.mktemp("spaceflights")
     project = root / "project"
-    shutil.copytree(SPACEFLIGHTS, project)
-    result = run_pipeline(load_project(project / "mlproject.yml"), "training",
+    result = run_pipeline(load_project(write_spaceflights(project)), "training",
                           RunOptions(progress=False))
     assert result.status == "FINISHED" and result.model_uri
     mlflow.set_tracking_uri(result.tracking_uri)  # models:/ URIs resolve through it

@@ -1,4 +1,0 @@
-"""Spaceflights
-"""
-
-__version__ = "0.1"
