@@ -300,7 +300,8 @@ def _model_job(session: Any, selected: Any) -> ModelJob | None:
         return None
     from kmlc.compiler.plan import plan_from_spec
 
-    artifacts = {a.name for a in plan_from_spec(spec).artifacts}
+    # the training outputs it packs (the training inputs it packs are on disk already)
+    artifacts = {a.name for a in plan_from_spec(spec).artifacts if a.produced}
     missing = sorted(artifacts - set(selected.all_outputs()))
     if missing:
         session.notes.append("no model logged: this filtered run does not produce "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,8 @@ from kmlc.errors import BindingError
 __all__ = ["PLAN_ARTIFACT", "PLAN_FILE", "PLAN_VERSION", "ArtifactRef", "InferencePlan", "Step",
            "plan_from_spec"]
 
-PLAN_VERSION = 1
+PLAN_VERSION = 2
+COPY_MODES = ("deepcopy", "copy", "assign")
 PLAN_FILE = "kmlc_plan.json"
 # the artifact name the model runtime reads the plan under (kmlc/model/runtime.py keeps
 # its own copy: it imports nothing of kmlc; a test checks the two agree)
@@ -36,6 +37,8 @@ class Step:
     func: str
     inputs: Any  # None | list[str] | dict[str, str]
     outputs: Any  # None | str | list[str] | dict[str, str]
+    # the inputs handed to this step as a copy at each call: dataset -> Kedro copy mode
+    copies: Mapping[str, str] = field(default_factory=dict)
 
     def input_names(self) -> list[str]:
         if self.inputs is None:
@@ -59,6 +62,7 @@ class ArtifactRef:
     config: Mapping[str, Any]
     filename: str
     is_dir: bool = False
+    produced: bool = True  # a training output (False: a persisted input training reads)
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,22 @@ class InferencePlan:
     artifacts: tuple[ArtifactRef, ...]
     params: Mapping[str, Any] = field(default_factory=dict)
     modules: tuple[str, ...] = ()
+    # `copy_mode` of the datasets inference reads, as the file sets them
+    copy_modes: Mapping[str, str] = field(default_factory=dict)
+
+    def with_mutations(self, mutated: Mapping[str, Mapping[str, str]]) -> InferencePlan:
+        """This plan, each step copying the inputs it was seen to change (step -> name -> mode).
+
+        A dataset whose ``copy_mode`` the file sets keeps it: the file has the last word.
+        """
+        steps = []
+        for step in self.steps:
+            copies = dict(step.copies)
+            for name, mode in mutated.get(step.name, {}).items():
+                if name not in self.copy_modes:
+                    copies[name] = mode
+            steps.append(replace(step, copies=copies))
+        return replace(self, steps=tuple(steps))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,11 +96,13 @@ class InferencePlan:
             "input": self.input,
             "output": self.output,
             "steps": [{"name": s.name, "func": s.func, "inputs": s.inputs,
-                       "outputs": s.outputs} for s in self.steps],
+                       "outputs": s.outputs, "copies": dict(s.copies)} for s in self.steps],
             "artifacts": [{"name": a.name, "config": dict(a.config), "filename": a.filename,
-                           "is_dir": a.is_dir} for a in self.artifacts],
+                           "is_dir": a.is_dir, "produced": a.produced}
+                          for a in self.artifacts],
             "params": dict(self.params),
             "modules": list(self.modules),
+            "copy_modes": dict(self.copy_modes),
         }
 
     def to_json(self) -> str:
@@ -127,6 +149,7 @@ def plan_from_spec(spec: ProjectSpec) -> InferencePlan:
 
     inputs = {i for n in nodes for i in n.input_names}
     outputs = set(producers)
+    training_outputs = {o for n in spec.nodes if "training" in n.tags for o in n.output_names}
     free_outputs = sorted(outputs - inputs)
     params: dict[str, Any] = {}
     artifacts: list[ArtifactRef] = []
@@ -140,9 +163,14 @@ def plan_from_spec(spec: ProjectSpec) -> InferencePlan:
             config = {k: v for k, v in ds.config.items() if k not in PLAN_DROPPED_KEYS}
             filepath = ds.filepath or name
             is_dir = "path" in ds.config and "filepath" not in ds.config
-            artifacts.append(ArtifactRef(name, config, Path(filepath).name or name, is_dir))
+            artifacts.append(ArtifactRef(name, config, Path(filepath).name or name, is_dir,
+                                         name in training_outputs))
     modules = tuple(dict.fromkeys(n.module_name for n in ordered))
+    copy_modes = {name: ds.copy_mode for name, ds in spec.datasets.items()
+                  if ds.copy_mode is not None and name in inputs}
     steps = tuple(Step(n.name, f"{n.module_name}:{n.function_name}", _shape_in(n),
-                       _shape_out(n)) for n in ordered)
+                       _shape_out(n), {name: copy_modes[name] for name in n.input_names
+                                       if copy_modes.get(name, "assign") != "assign"})
+                  for n in ordered)
     return InferencePlan(spec.model.input, free_outputs[0] if free_outputs else "", steps,
-                         tuple(artifacts), params, modules)
+                         tuple(artifacts), params, modules, copy_modes)

@@ -454,17 +454,17 @@ def _check_binding(doc: Document, result: CheckResult) -> None:
         if model_input not in ins(group):
             error(f"model.input '{model_input}' is not an input of the {label} pipeline",
                   ("model", "input"), did_you_mean(model_input, ins(group)), "KMLC502")
-    inf_out, train_out = outs(inference), outs(training)
+    inf_out, train_io = outs(inference), outs(training) | ins(training)
     free = sorted(ins(inference) - inf_out - {model_input})
     for name in free:
         if name == "parameters" or name.startswith("params:"):
             continue
         where = next((*n.path, "inputs") for n in nodes
                      if "inference" in n.tags and name in {x for x, _ in node_io(n.inputs)})
-        if name not in train_out:
-            error(f"inference input '{name}' is not produced by the training pipeline",
-                  where, "every inference input but model.input must be a training output",
-                  "KMLC503")
+        if name not in train_io:
+            error(f"inference input '{name}' is neither read nor written by the training "
+                  "pipeline", where, "every inference input but model.input must be a "
+                  "persisted dataset that training reads or writes", "KMLC503")
             continue
         cfg = datasets.get(name) or result.factory_matches.get(name, ("", None))[1]
         if cfg is None or not any(k in cfg for k in PATH_KEYS) or str(

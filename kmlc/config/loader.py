@@ -260,6 +260,8 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
 def _dataset(doc: Document, name: str, cfg: dict[str, Any]) -> DatasetSpec:
     track = cfg.get("track")
     config = {k: v for k, v in cfg.items() if k not in _KMLC_DATASET_KEYS}
+    if str(cfg["type"]).rpartition(".")[2] != "MemoryDataset":
+        config.pop("copy_mode", None)  # Kedro's MemoryDataset takes it; file datasets do not
     return DatasetSpec(
         name=name,
         type=cfg["type"],
@@ -267,6 +269,7 @@ def _dataset(doc: Document, name: str, cfg: dict[str, Any]) -> DatasetSpec:
         track_artifact=track is not None,
         artifact_path=track.get("artifact_path") if isinstance(track, dict) else None,
         source=_ref(doc, ("datasets", name)),
+        copy_mode=cfg.get("copy_mode"),
     )
 
 

@@ -100,6 +100,9 @@ class DatasetSpec:
     secret_keys: tuple[str, ...] = ()
     source: SourceRef | None = None
     pattern: str | None = None  # the dataset factory this entry was resolved from
+    # how the logged model hands this value to the inference steps (Kedro's vocabulary);
+    # None: copied only for the steps seen to change it
+    copy_mode: Literal["deepcopy", "copy", "assign"] | None = None
 
     @property
     def is_factory(self) -> bool:

@@ -9,17 +9,15 @@ URI; nothing reads MLflow's process-wide tracking URI.
 
 from __future__ import annotations
 
-import ast
 import contextlib
-import functools
+import copy
 import importlib
 import importlib.util
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -29,6 +27,15 @@ from kmlc.config.functions import code_path
 from kmlc.config.secrets import Secrets
 from kmlc.config.spec import ProjectSpec
 from kmlc.errors import ExportError
+from kmlc.model.closure import (
+    distribution_table,
+    distributions,
+    imports_of,
+    module_closure,
+    pickled_modules,
+    pinned,
+    ship_modules,
+)
 
 __all__ = [
     "LoggedPipelineModel",
@@ -48,8 +55,8 @@ __all__ = [
 
 RUNTIME_FILE = Path(__file__).with_name("runtime.py")
 _EXAMPLE_ROWS = 5
-_CORE_DISTS = ("kmlc", "kedro", "kedro-datasets", "mlflow")
-
+# what the runtime itself imports (never kmlc: a model must install where kmlc is not)
+_CORE_DISTS = ("kedro", "kedro-datasets", "mlflow")
 
 
 def artifact_files(spec: ProjectSpec, plan: InferencePlan) -> dict[str, Path]:
@@ -70,39 +77,45 @@ def artifact_files(spec: ProjectSpec, plan: InferencePlan) -> dict[str, Path]:
     return out
 
 
-def _module_origin(module: str, code: Sequence[Path]) -> Path:
+def _installed_origin(module: str) -> Path | None:
+    """Where an inference module outside the ``code`` folders lives, if no package has it."""
     top = module.split(".")[0]
-    for folder in code:
-        for candidate in (folder / top, folder / f"{top}.py"):
-            if candidate.exists():
-                return candidate
-    spec = importlib.util.find_spec(top)
-    if spec is None or spec.origin is None:
+    if distribution_table().get(top):
+        return None  # an installed distribution: a requirement, not shipped code
+    found = importlib.util.find_spec(top)
+    if found is None or found.origin is None:
         raise ExportError(f"module '{module}' of the inference nodes cannot be found")
-    origin = Path(spec.origin)
+    origin = Path(found.origin)
     return origin.parent if origin.name == "__init__.py" else origin
 
 
-def code_paths(spec: ProjectSpec, plan: InferencePlan) -> list[Path]:
-    """The modules (or top-level packages) that define the inference functions."""
-    paths = [_module_origin(module, spec.code) for module in plan.modules]
-    return list(dict.fromkeys(paths))
+def code_paths(spec: ProjectSpec, plan: InferencePlan, dest: Path) -> tuple[list[Path], set[str]]:
+    """Stage under ``dest`` the project modules inference reaches; (paths to ship, imports).
+
+    The second item is the top-level names of everything else those modules import.
+    """
+    closure = module_closure(plan.modules, spec.code)
+    paths = ship_modules(closure, spec.code, dest)
+    for module in plan.modules:
+        if module not in closure.local and module.split(".")[0] in closure.external:
+            origin = _installed_origin(module)
+            if origin is not None:
+                paths.append(origin)
+    return list(dict.fromkeys(paths)), closure.external
 
 
-def _imports_of(path: Path) -> set[str]:
-    files = [path] if path.is_file() else sorted(path.rglob("*.py"))
-    names: set[str] = set()
-    for file in files:
-        try:
-            tree = ast.parse(file.read_text(encoding="utf-8"))
-        except (SyntaxError, UnicodeDecodeError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                names.add(node.module.split(".")[0])
-    return names
+def _dataset_imports(type_name: str) -> set[str]:
+    """Top-level imports of the module defining a Kedro dataset type (what reading needs)."""
+    from kedro.io.core import parse_dataset_definition
+
+    try:
+        cls, _ = parse_dataset_definition({"type": type_name})
+    except Exception:
+        return set()
+    origin = getattr(sys.modules.get(cls.__module__), "__file__", None)
+    if origin is None:
+        return set()
+    return {name.split(".")[0] for name in imports_of(Path(origin), cls.__module__)}
 
 
 # the warm-up and the model job run on threads of their own and both put the code
@@ -110,34 +123,27 @@ def _imports_of(path: Path) -> set[str]:
 _BUILDING = threading.Lock()
 
 
-@functools.lru_cache(maxsize=1)
-def _distributions() -> dict[str, list[str]]:
-    """Top-level module -> distributions; reads every installed distribution's files once."""
-    return dict(metadata.packages_distributions())
+def requirements(spec: ProjectSpec, plan: InferencePlan, imports: set[str],
+                 files: Mapping[str, Path]) -> list[str]:
+    """``pip_requirements: auto``: what inference needs, pinned to this environment.
 
-
-def requirements(spec: ProjectSpec, plan: InferencePlan, paths: Sequence[Path]) -> list[str]:
-    """``pip_requirements: auto``: kmlc's stack and what the node modules import, pinned."""
+    The runtime's own stack, the distributions the inference modules import, the ones
+    each packed artifact's dataset type imports and the ones its pickle names.
+    """
     if spec.model is not None and spec.model.pip_requirements != "auto":
         return list(spec.model.pip_requirements)
-    local = {p.stem if p.is_file() else p.name for p in paths}
-    dists = list(_CORE_DISTS)
-    by_module = _distributions()
-    for name in sorted(set().union(*(_imports_of(p) for p in paths))):
-        if name in sys.stdlib_module_names or name in local:
-            continue
-        dists.extend(by_module.get(name, []))
-    pinned = []
-    for dist in dict.fromkeys(dists):
-        try:
-            pinned.append(f"{dist}=={metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            continue
-    return pinned
+    names = set(imports)
+    for artifact in plan.artifacts:
+        names |= _dataset_imports(str(artifact.config.get("type", "")))
+        path = files[artifact.name]
+        for file in ([path] if path.is_file() else sorted(p for p in path.rglob("*")
+                                                           if p.is_file())):
+            names |= {module.split(".")[0] for module in pickled_modules(file)}
+    return pinned([*_CORE_DISTS, *distributions(names)])
 
 
 def _load_runtime(artifacts: Mapping[str, str]) -> Any:
-    """The model's own runtime, loaded in this process (to infer the signature)."""
+    """The model's own runtime, loaded in this process (to probe it and infer the signature)."""
 
     runtime = importlib.import_module("kmlc.model.runtime")
     model = runtime.KmlcPipelineModel()
@@ -146,68 +152,95 @@ def _load_runtime(artifacts: Mapping[str, str]) -> Any:
 
 
 def _head(data: Any, rows: int) -> Any:
+    """The first rows of ``data``, as a copy of their own: no step ever sees it."""
     if hasattr(data, "iloc"):
-        return data.iloc[:rows]
+        return data.iloc[:rows].copy()
     if isinstance(data, (list, tuple)):
-        return data[:rows]
+        return copy.deepcopy(data[:rows])
     if hasattr(data, "shape") and getattr(data, "ndim", 0) >= 1:
-        return data[:rows]
-    return data
+        return data[:rows].copy()
+    return copy.deepcopy(data)
 
 
-def _param_schema(plan: InferencePlan) -> Any:
+_PARAM_TYPES = ((bool, "boolean"), (int, "long"), (float, "double"), (str, "string"))
+
+
+def _param_type(value: Any) -> str | None:
+    return next((name for kind, name in _PARAM_TYPES if isinstance(value, kind)), None)
+
+
+def _param_schema(model: Any) -> Any:
+    """A pyfunc param for each scalar or list leaf of the parameters inference reads."""
     from mlflow.types.schema import ParamSchema, ParamSpec
 
     specs = []
-    for key, value in plan.params.items():
-        if not key.startswith("params:") or isinstance(value, bool | int | float | str) is False:
-            continue
-        dtype = ("boolean" if isinstance(value, bool) else "long" if isinstance(value, int)
-                 else "double" if isinstance(value, float) else "string")
-        specs.append(ParamSpec(key[len("params:"):], dtype, value))
+    for name, targets in sorted(model.param_targets.items()):
+        key, path = targets[0]
+        value = model._values[key]
+        for part in path:
+            value = value[part]
+        if isinstance(value, list):
+            kinds = {_param_type(item) for item in value}
+            kind = kinds.pop() if len(kinds) == 1 else None
+            if kind is not None:  # MLflow's list params hold one scalar type
+                specs.append(ParamSpec(name, kind, value, (-1,)))
+        elif (kind := _param_type(value)) is not None:
+            specs.append(ParamSpec(name, kind, value))
     return ParamSchema(specs) if specs else None
-
-
-def _signature(model: Any, plan: InferencePlan, sample: Any) -> Any:
-    from mlflow.models import infer_signature
-
-    output = model.predict(None, sample)
-    signature = infer_signature(sample, output)
-    signature.params = _param_schema(plan)
-    return signature
 
 
 def build_model_args(spec: ProjectSpec, input_data: Any | None, folder: Path
                      ) -> dict[str, Any]:
-    """Everything ``mlflow.pyfunc`` needs to save or log the model."""
+    """Everything ``mlflow.pyfunc`` needs to save or log the model.
+
+    With ``input_data`` (what training read as ``model.input``), the plan is run once on
+    its first rows to find which step changes which input (recorded in the plan: the
+    model copies those), and the signature and input example are those rows as read,
+    which no step has seen.
+    """
+    from kmlc.model.probe import probe_mutations
+
     model_spec = spec.model
     if model_spec is None:
         raise ExportError("the project has no `model:` section", hint="add model: {input: …}")
     plan = plan_from_spec(spec)
     files = artifact_files(spec, plan)
-    paths = code_paths(spec, plan)
+    paths, imports = code_paths(spec, plan, folder / "code")
     plan_path = folder / PLAN_FILE
     plan_path.write_text(spec.secrets.mask(plan.to_json()), encoding="utf-8")
     artifacts = {name: str(path) for name, path in files.items()}
     artifacts[PLAN_ARTIFACT] = str(plan_path)
     signature = example = None
     if input_data is not None:
+        from mlflow.models import infer_signature
+
         sample = _head(input_data, _EXAMPLE_ROWS)
+        try:
+            model = _load_runtime(artifacts)
+            mutated, output = probe_mutations(model, _head(sample, _EXAMPLE_ROWS))
+        except Exception as exc:
+            raise ExportError(f"the inference pipeline fails on the first rows of "
+                              f"'{model_spec.input}': {type(exc).__name__}: {exc}") from exc
+        plan = plan.with_mutations(mutated)
+        plan_path.write_text(plan.to_json(), encoding="utf-8")
         if model_spec.signature == "auto":
-            try:
-                signature = _signature(_load_runtime(artifacts), plan, sample)
-            except Exception as exc:
-                raise ExportError(f"the inference pipeline fails on the first rows of "
-                                  f"'{model_spec.input}': {type(exc).__name__}: {exc}") from exc
+            signature = infer_signature(sample, output)
+            signature.params = _param_schema(model)
         if model_spec.input_example:
             example = sample
+    else:  # nothing to probe on: hand every step copies, as Kedro would
+        plan = plan.with_mutations({step.name: {name: "deepcopy" for name in step.input_names()
+                                                if name != "parameters"
+                                                and not name.startswith("params:")}
+                                    for step in plan.steps})
+        plan_path.write_text(plan.to_json(), encoding="utf-8")
     return {
         "python_model": str(RUNTIME_FILE),
         "artifacts": artifacts,
         "code_paths": [str(p) for p in paths],
         "signature": signature,
         "input_example": example,
-        "pip_requirements": requirements(spec, plan, paths),
+        "pip_requirements": requirements(spec, plan, imports, files),
         "metadata": {"kmlc_project": spec.name, "kmlc_plan_version": PLAN_VERSION},
     }
 
@@ -291,7 +324,7 @@ def warm_model_build(spec: ProjectSpec) -> None:
 
     from kmlc.compiler.plan import plan_from_spec
 
-    _distributions()
+    distribution_table()
     with _BUILDING, code_path(spec.code):
         for module in plan_from_spec(spec).modules:
             with contextlib.suppress(Exception):  # the model job reports real errors

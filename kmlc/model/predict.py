@@ -43,6 +43,13 @@ def predict_file(model_uri: str, input_path: str, output_path: str | None = None
         model = mlflow.pyfunc.load_model(model_uri)
     except Exception as exc:
         raise ExportError(redact_uri(f"cannot load model {model_uri}: {exc}")) from exc
+    if params:
+        schema = model.metadata.get_params_schema()
+        known = sorted(spec.name for spec in (schema.params if schema else []))
+        unknown = sorted(set(params) - set(known))
+        if unknown:  # MLflow would only warn and ignore them
+            raise ExportError(f"unknown --param {', '.join(unknown)}; the model takes: "
+                              f"{', '.join(known) or 'none'}")
     result = model.predict(data, params=dict(params) if params else None)
     if hasattr(result, "index") and hasattr(result, "reset_index") and any(
             name is not None for name in result.index.names):

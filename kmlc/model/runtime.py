@@ -7,20 +7,26 @@ dataset loader (for the artifacts) and the node modules shipped in the model's
 
 ``load_context`` reads the plan (``kmlc_plan.json``), loads each artifact once and
 resolves each step to a function with a precomputed argument layout. ``predict``
-then only calls functions on in-memory values: no runner, no catalog, no copies.
+then only calls functions on in-memory values: no runner, no catalog, and a copy
+only of the inputs a step is known to change (the plan's ``copies``, found when the
+model was logged or set by ``copy_mode``), so no call sees what another changed.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import mlflow
 from mlflow.pyfunc import PythonModel
 
 PLAN_ARTIFACT = "kmlc_plan"
+
+Copier = Callable[[Any], Any]
+_COPIERS: dict[str, Copier] = {"deepcopy": copy.deepcopy, "copy": lambda value: value.copy()}
 
 
 def _resolve(path: str) -> Callable[..., Any]:
@@ -39,6 +45,31 @@ def _load_artifact(entry: dict[str, Any], local_path: str) -> Any:
     return AbstractDataset.from_config(entry["name"], config).load()
 
 
+def param_leaves(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every leaf (not a mapping) of a parameter value, with its key path inside it."""
+    if isinstance(value, Mapping) and value:
+        for key, item in value.items():
+            yield from param_leaves(item, (*path, str(key)))
+    else:
+        yield path, value
+
+
+def _same(value: Any, default: Any) -> bool:
+    try:
+        return type(value) is type(default) and bool(value == default)
+    except Exception:  # e.g. arrays: no single truth value
+        return False
+
+
+def _with_leaf(value: Any, path: tuple[str, ...], leaf: Any) -> Any:
+    """``value`` with the leaf at ``path`` replaced; the mappings on the way are new."""
+    if not path:
+        return leaf
+    out = dict(value)
+    out[path[0]] = _with_leaf(value[path[0]], path[1:], leaf)
+    return out
+
+
 class KmlcPipelineModel(PythonModel):
     """The inference pipeline of a kmlc project as one pyfunc model."""
 
@@ -50,8 +81,10 @@ class KmlcPipelineModel(PythonModel):
         self.plan: dict[str, Any] = {}
         self._values: dict[str, Any] = {}
         self._steps: list[tuple[Callable[..., Any], tuple[str, ...], tuple[str, ...] | None,
-                                Any]] = []
-        self._param_keys: dict[str, str] = {}
+                                Any, tuple[tuple[int, Copier], ...]]] = []
+        # pyfunc param name (dotted, no "params:") -> where it lives in the values
+        self.param_targets: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        self._param_defaults: dict[str, Any] = {}
 
     def load_context(self, context: Any) -> None:
         with open(context.artifacts[PLAN_ARTIFACT], encoding="utf-8") as handle:
@@ -70,22 +103,46 @@ class KmlcPipelineModel(PythonModel):
                 names, keywords = tuple(inputs.values()), tuple(inputs)
             else:
                 names, keywords = tuple(inputs), None
-            steps.append((func, names, keywords, step["outputs"]))
+            copies = step.get("copies") or {}
+            copiers = tuple((i, _COPIERS[copies[name]]) for i, name in enumerate(names)
+                            if copies.get(name) in _COPIERS)
+            steps.append((func, names, keywords, step["outputs"], copiers))
         self._steps = steps
-        # pyfunc params address parameters by their dotted path, without "params:"
-        self._param_keys = {key[len("params:"):]: key for key in plan["params"]
-                            if key.startswith("params:")}
+        targets: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        defaults: dict[str, Any] = {}
+        for key, value in plan["params"].items():
+            prefix = tuple(key[len("params:"):].split(".")) if key.startswith("params:") else ()
+            for path, leaf in param_leaves(value):
+                name = ".".join((*prefix, *path))
+                if name:
+                    targets.setdefault(name, []).append((key, path))
+                    defaults[name] = leaf
+        self.param_targets = targets
+        self._param_defaults = defaults
+
+    def _with_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        values = dict(self._values)
+        unknown = sorted(set(params) - set(self.param_targets))
+        if unknown:
+            from mlflow.exceptions import MlflowException
+
+            known = ", ".join(sorted(self.param_targets)) or "none"
+            raise MlflowException.invalid_parameter_value(
+                f"unknown params {', '.join(unknown)}; this model takes: {known}")
+        for name, leaf in params.items():
+            if _same(leaf, self._param_defaults[name]):
+                continue  # MLflow passes every param's default at each call
+            for key, path in self.param_targets[name]:
+                values[key] = _with_leaf(values[key], path, leaf)
+        return values
 
     def predict(self, context, model_input, params=None):
-        values = dict(self._values)
-        if params:
-            for key, value in params.items():
-                target = self._param_keys.get(key)
-                if target is not None:
-                    values[target] = value
+        values = self._with_params(params) if params else dict(self._values)
         values[self.plan["input"]] = model_input
-        for func, names, keywords, outputs in self._steps:
+        for func, names, keywords, outputs, copiers in self._steps:
             args = [values[name] for name in names]
+            for index, copier in copiers:
+                args[index] = copier(args[index])
             result = func(**dict(zip(keywords, args, strict=True))) if keywords else func(*args)
             if outputs is None:
                 continue

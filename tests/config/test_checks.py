@@ -434,7 +434,23 @@ def test_inference_input_not_from_training(check: Callable[..., LoadResult]) -> 
                     "  score:"), ("inputs: [model_file, features]", "inputs: [lookup, features]"))
     err = _only(result, "KMLC503")
     assert _where(err) == ("KMLC503", 30, 13, "nodes[3].inputs")
-    assert err.message == "inference input 'lookup' is not produced by the training pipeline"
+    assert err.message == ("inference input 'lookup' is neither read nor written by the "
+                           "training pipeline")
+
+
+def test_inference_may_pack_what_training_reads(check: Callable[..., LoadResult]) -> None:
+    """As kedro-mlflow allows: a persisted training input is packed (memory ones are not)."""
+    lookup = "  lookup: {type: pandas.CSVDataset, filepath: data/l.csv}\n  score:"
+    read_by_training = ("  - name: predict\n", "  - name: look\n    func: demo_nodes.clean\n"
+                        "    inputs: lookup\n    outputs: looked\n    tags: [training]\n"
+                        "  - name: predict\n")
+    packed = ("inputs: [model_file, features]", "inputs: [lookup, features]")
+    result = check(("  score:", lookup), read_by_training, packed)
+    assert not result.errors, [str(e) for e in result.errors]
+    result = check(("  score:", lookup), read_by_training,
+                   ("inputs: [model_file, features]", "inputs: [looked, features]"))
+    err = _only(result, "KMLC504")
+    assert "'looked'" in err.message and "persisted" in err.message
 
 
 @pytest.mark.parametrize(

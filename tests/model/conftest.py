@@ -11,6 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mini_project import write_mini
+from spaceflights_model_project import write_spaceflights
 
 
 @pytest.fixture(scope="module")
@@ -25,3 +26,24 @@ def trained_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
     path = write_mini(tmp_path_factory.mktemp("trained") / "proj")
     result = run_pipeline(load_project(path), "training", RunOptions(progress=False))
     yield path, str(result.run_id)
+
+
+@pytest.fixture(scope="session")
+def spaceflights_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    """The ported kedro-starters spaceflights project, trained once: (project, model folder)."""
+    import os
+
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+    import mlflow
+
+    from kmlc import RunOptions, load_project, run_pipeline
+
+    root = tmp_path_factory.mktemp("spaceflights")
+    project = root / "project"
+    result = run_pipeline(load_project(write_spaceflights(project)), "training",
+                          RunOptions(progress=False))
+    assert result.status == "FINISHED" and result.model_uri
+    mlflow.set_tracking_uri(result.tracking_uri)  # models:/ URIs resolve through it
+    local = mlflow.artifacts.download_artifacts(result.model_uri, dst_path=str(root / "model"))
+    yield project, Path(local)

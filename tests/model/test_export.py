@@ -79,6 +79,13 @@ def test_predict_command_on_a_file(trained_template, tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     frame = pd.read_csv(out)
     assert len(frame) == 40 and frame["label"].sum() == 0
+    done = subprocess.run([exe, "predict", "-m", f"runs:/{run_id}/model", "-i",
+                           str(path.parent / "data/01_raw/instances.csv"),
+                           "--tracking-uri", f"sqlite:///{path.parent / 'mlflow.db'}",
+                           "--param", "treshold=2.0"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "unknown --param treshold; the model takes: threshold" in done.stderr
 
 
 def test_usage_errors_are_clean(trained_template, tmp_path) -> None:
