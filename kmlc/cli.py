@@ -103,9 +103,9 @@ def validate(file: Path, env: str | None, params: tuple[str, ...], fmt: str, str
         sys.exit(1 if failed else 0)
     show = sys.stdout.isatty() if excerpt is None else excerpt
     if result.errors or result.warnings:
-        click.echo(format_text(result.errors, result.warnings, text=result.text, excerpts=show),
-                   err=bool(result.errors))
-    if result.spec is not None:
+        click.echo(format_text(result.errors, result.warnings, text=result.text, excerpts=show,
+                               strict=strict), err=failed)
+    if result.spec is not None and not failed:
         spec = result.spec
         pipelines = ", ".join(spec.pipeline_names)
         click.echo(f"{file}: valid: {len(spec.nodes)} nodes, {len(spec.datasets)} datasets, "
