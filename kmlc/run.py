@@ -160,9 +160,53 @@ def run_pipeline(spec: ProjectSpec, pipeline: str = "__default__",
                                  from_inputs=options.from_inputs, to_outputs=options.to_outputs,
                                  namespaces=options.namespaces)
     runner = _make_runner(str(options.runner), options, compiled)
+    _check_inputs_exist(compiled, selected, pipeline)
     # a Dask runner connects to its cluster (and ships the code) before the run opens
     with _code_on_pythonpath(spec), (runner if hasattr(runner, "__enter__") else nullcontext()):
         return _run(spec, pipeline, options, compiled, selected, runner)
+
+
+def _check_inputs_exist(compiled: CompiledProject, selected: Any, pipeline: str) -> None:
+    """Local files the pipeline reads but no selected node writes must exist before the run
+    opens: ``kmlc run inference`` before any training names them and what produces them."""
+    from kedro.io import AbstractDataset
+
+    from kmlc.compiler.catalog import resolve_path
+
+    spec = compiled.spec
+    missing: list[str] = []
+    for name in sorted(selected.inputs()):
+        ds = spec.datasets.get(name)
+        path = next((ds.config[k] for k in ("filepath", "path")
+                     if ds is not None and isinstance(ds.config.get(k), str)), None)
+        if ds is None or path is None or ds.type.startswith("mlflow.") or (
+                "://" in path and not path.startswith("file://")):
+            continue  # memory, MLflow or remote: Kedro reports those when it loads them
+        config = {**{k: v for k, v in ds.config.items() if k != "run_id"},
+                  "filepath" if "filepath" in ds.config else "path": resolve_path(path, spec.root)}
+        try:
+            exists = AbstractDataset.from_config(name, config).exists()
+        except Exception:  # noqa: BLE001 - the run reports a dataset that cannot be built
+            continue
+        if not exists:
+            missing.append(f"{name} ({path})")
+    if not missing:
+        return
+    names = {item.split(" ")[0] for item in missing}
+    producers = [other for other, p in compiled.pipelines.items()
+                 if other not in ("__default__", pipeline) and names <= p.all_outputs()]
+    producers.sort(key=lambda other: (other != "training", other))
+    them = "them" if len(missing) > 1 else "it"
+    nodes = sorted(n.name for n in compiled.pipelines["__default__"].nodes
+                   if names & set(n.outputs))
+    if producers:
+        hint = f"`kmlc run {producers[0]}` produces {them}"
+    elif nodes:
+        hint = f"run the nodes that produce {them} first: {', '.join(nodes)}"
+    else:
+        hint = f"no node produces {them}: create {them} first"
+    raise RunError(f"pipeline '{pipeline}' needs files that do not exist yet: {', '.join(missing)}",
+                   hint=hint, code="KMLC604")
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from kmlc import RunOptions, compile_project, load_project, run_pipeline
 from kmlc.cli import main
-from kmlc.errors import TrackingError
+from kmlc.errors import RunError, TrackingError
 from kmlc.run import NodeFailure
 
 
@@ -135,6 +135,28 @@ def test_cli_failure_exit_code_and_message(mini) -> None:
     assert "node 'check' failed: ValueError: the check failed on purpose" in result.output
     assert "marked FAILED" in result.output
     assert "Traceback" not in result.output
+
+
+def test_inference_before_training_names_the_missing_files(mini) -> None:
+    path = mini()
+    result = CliRunner().invoke(main, ["run", "inference", "-f", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: pipeline 'inference' needs files that do not exist yet: classifier "
+        "(data/06_models/classifier.pkl) (`kmlc run training` produces it) [KMLC604]"]
+    assert "--from-nodes" not in result.output
+    assert not (path.parent / "data" / "07_model_output").exists()
+    assert not (path.parent / "mlflow.db").exists()  # checked before any run is opened
+
+
+def test_missing_raw_input_is_named_before_the_run(mini) -> None:
+    path = mini()
+    (path.parent / "data" / "01_raw" / "labels.csv").unlink()
+    with pytest.raises(RunError) as info:
+        _run(path)
+    assert (info.value.code, str(info.value)) == (
+        "KMLC604", "pipeline 'training' needs files that do not exist yet: labels "
+        "(data/01_raw/labels.csv) (no node produces it: create it first)")
 
 
 def test_filtered_run_logs_no_model_and_says_so(mini) -> None:
