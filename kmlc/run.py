@@ -14,7 +14,8 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -67,7 +68,7 @@ class RunOptions:
 
 def _make_runner(name: str, options: RunOptions | None = None,
                  compiled: CompiledProject | None = None) -> Any:
-    from kedro.runner import ParallelRunner, SequentialRunner, ThreadRunner
+    from kedro.runner import SequentialRunner, ThreadRunner
 
     if name not in RUNNERS:
         raise RunError(f"unknown runner '{name}'", hint=f"one of: {', '.join(RUNNERS)}")
@@ -81,8 +82,52 @@ def _make_runner(name: str, options: RunOptions | None = None,
                           workers=spec.runner.workers if spec is not None else None,
                           code=spec.code if spec is not None else (),
                           project_hooks=compiled.hooks if compiled is not None else ())
-    return {"sequential": SequentialRunner, "thread": ThreadRunner,
-            "parallel": ParallelRunner}[name]()
+    factories: dict[str, Callable[[], Any]] = {
+        "sequential": SequentialRunner, "thread": ThreadRunner, "parallel": _parallel_runner}
+    return factories[name]()
+
+
+def _parallel_runner() -> Any:
+    """Kedro's ``ParallelRunner``, reporting progress from this process.
+
+    Its nodes run in worker processes, where no hook of this process is called; the pool
+    notes when each node is handed to a worker and the runner, when its result is back.
+    """
+    from concurrent.futures import Future, ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from kedro.runner import ParallelRunner
+
+    class TimedPool(ProcessPoolExecutor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.submitted: dict[str, float] = {}
+
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+            node = getattr(fn, "node", None)
+            if node is not None:
+                self.submitted[node.name] = time.perf_counter()
+            return super().submit(fn, *args, **kwargs)
+
+    class ProgressParallelRunner(ParallelRunner):
+        progress: ProgressHook | None = None
+        _pool: TimedPool | None = None
+
+        def _get_executor(self, max_workers: int) -> Any:
+            context = os.environ.get("KEDRO_MP_CONTEXT")  # as Kedro's own _get_executor
+            if context not in ("fork", "spawn", "forkserver"):
+                context = None
+            self._pool = TimedPool(max_workers=max_workers, mp_context=get_context(context))
+            return self._pool
+
+        def _release_datasets(  # type: ignore[override]  # called on the instance, after each node
+                self, node: Any, *args: Any, **kwargs: Any) -> None:
+            super()._release_datasets(node, *args, **kwargs)  # after each node, here
+            if self.progress is not None and self._pool is not None:
+                started = self._pool.submitted.pop(node.name, self.progress.started)
+                self.progress.node_done(node.name, time.perf_counter() - started)
+
+    return ProgressParallelRunner()
 
 
 def _quiet(verbose: bool, spec: ProjectSpec | None = None, quiet: bool = False) -> None:
@@ -186,7 +231,7 @@ def _check_inputs_exist(compiled: CompiledProject, selected: Any, pipeline: str)
                   "filepath" if "filepath" in ds.config else "path": resolve_path(path, spec.root)}
         try:
             exists = AbstractDataset.from_config(name, config).exists()
-        except Exception:  # noqa: BLE001 - the run reports a dataset that cannot be built
+        except Exception:  # the run reports a dataset that cannot be built
             continue
         if not exists:
             missing.append(f"{name} ({path})")
@@ -362,6 +407,8 @@ def _execute(compiled: CompiledProject, selected: Any, catalog: Any, runner: Any
     failure = failure or FailureHook()
     progress = ProgressHook(len(selected.nodes), interactive=options.progress)
     shown = (progress,) if options.progress is not False or options.verbose else ()
+    if shown and hasattr(runner, "progress"):
+        runner.progress = progress  # the parallel runner reports from this process
     for hook in (*extra_hooks, failure, *shown, *compiled.hooks):
         manager.register(hook)
     run_params = {"pipeline_name": pipeline_name, "runner": options.runner,

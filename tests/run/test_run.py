@@ -159,6 +159,27 @@ def test_missing_raw_input_is_named_before_the_run(mini) -> None:
         "(data/01_raw/labels.csv) (no node produces it: create it first)")
 
 
+@pytest.mark.parametrize("runner", ["sequential", "parallel"])
+def test_progress_shows_each_nodes_own_duration_and_the_total(
+        mini, runner: str, capsys: pytest.CaptureFixture[str]) -> None:
+    path = mini()
+    spec = load_project(path, params=["sleep=0.6"])
+    run_pipeline(spec, "training", RunOptions(runner=runner, progress=None))
+    lines = capsys.readouterr().err.splitlines()
+    progress = [line for line in lines if line.startswith("[")]
+    assert [line.split("] ")[0] for line in progress] == ["[1/4", "[2/4", "[3/4", "[4/4"]
+    seconds = {}
+    for line in progress:
+        name, duration = line.split("] ")[1].split(" (")
+        seconds[name] = float(duration.removesuffix("s)"))
+    assert set(seconds) == {"clean", "fit", "evaluate", "check"}
+    assert seconds["check"] >= 0.6  # it sleeps
+    total = [line for line in lines if line.startswith("4/4 nodes in ")]
+    assert len(total) == 1
+    # each node's own time, not the time since the start: together no more than the total
+    assert sum(seconds.values()) <= float(total[0].split(" in ")[1].removesuffix("s")) + 0.2
+
+
 def test_filtered_run_logs_no_model_and_says_so(mini) -> None:
     path = mini()
     result = _run(path, to_nodes=("clean",))
