@@ -32,7 +32,8 @@ from kmlc.tracking.hooks import FailureHook, ProgressHook, TrackingHook
 
 __all__ = ["RUNNERS", "RunResult", "run_pipeline"]
 
-_QUIET_LOGGERS = ("kedro", "mlflow", "alembic", "kedro_datasets", "py.warnings")
+_QUIET_LOGGERS = ("kedro", "kedro_datasets", "py.warnings")  # INFO with -v
+_INTERNAL_LOGGERS = ("mlflow", "alembic")  # quiet at every level
 
 
 @dataclass(frozen=True)
@@ -174,10 +175,15 @@ def _quiet(verbose: bool, spec: ProjectSpec | None = None, quiet: bool = False) 
     if quiet:
         for name in packages:
             logging.getLogger(name).setLevel(logging.WARNING)
+    for name in _INTERNAL_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGINT raise ``KeyboardInterrupt`` while the pipeline runs, whatever
+    disposition the process inherited (one started in the background inherits SIGINT
+    ignored)."""
     def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
@@ -186,10 +192,12 @@ def _terminate_as_interrupt() -> Iterator[None]:
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def run_pipeline(spec: ProjectSpec, pipeline: str = "__default__",
