@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import signal
@@ -49,6 +50,7 @@ def test_training_lands_everything_in_one_run(mini, runner: str) -> None:
     assert tags["kmlc.pipeline"] == "training"
     assert tags["team"] == "tests"
     assert tags["kmlc.runner"] == runner
+    assert tags["mlflow.user"] == getpass.getuser()  # as MLflow's fluent API tags runs
     assert len(tags["kmlc.file_hash"]) >= 16
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
     assert {"mlproject.yml", "reports"} <= artifacts
