@@ -177,8 +177,10 @@ def test_ctrl_c_reaches_both_processes_and_the_run_is_killed(mini) -> None:
     # a process started in the background (`&`, nohup, some CI runners) inherits it: kmlc
     # handles Ctrl-C all the same, whatever the disposition it inherited.
     path = mini()
+    # without a logging config left in the environment by in-process runs: Kedro's own, with -v
+    env = {k: v for k, v in os.environ.items() if k != "KEDRO_LOGGING_CONFIG"}
     proc = subprocess.Popen([kmlc_exe(), "run", "training", "-v", "-f", str(path), "--params",
-                             "sleep=60"], env={**os.environ, **ENV}, stdout=subprocess.PIPE,
+                             "sleep=60"], env={**env, **ENV}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     deadline = time.time() + 120
