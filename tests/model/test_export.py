@@ -132,13 +132,16 @@ def test_signature_none_example_off_and_explicit_requirements(trained_template,
 
 
 @pytest.fixture(scope="module")
-def model_dir(trained_template: tuple[Path, str]) -> str:
-    """The mini project's logged model, as a local folder (no tracking store needed)."""
-    import mlflow
+def model_dir(trained_template: tuple[Path, str],
+              tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The mini project's model, built from its trained artifacts into a folder (no tracking
+    store, and nothing set in MLflow's process-wide state)."""
+    from kmlc.model.export import export_model
 
-    path, run_id = trained_template
-    mlflow.set_tracking_uri(f"sqlite:///{path.parent / 'mlflow.db'}")
-    return str(mlflow.artifacts.download_artifacts(f"runs:/{run_id}/model"))
+    path, _ = trained_template
+    out = tmp_path_factory.mktemp("predict") / "model"
+    export_model(load_project(path), from_local=True, output=out, check=False)
+    return str(out)
 
 
 def _predict_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: str, *args: str) -> Result:
