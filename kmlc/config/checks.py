@@ -383,8 +383,9 @@ def _check_functions(doc: Document, code_dirs: list[Path], result: CheckResult) 
         path = ("nodes", i, "func")
         inputs = node.get("inputs")
         module = split_func(node["func"])[0]
+        label = str(node.get("name") or node["func"])  # a name is optional (Kedro's default)
         if module in broken:
-            broken[module][2].append(node["name"])
+            broken[module][2].append(label)
             continue
         signature = static_signature(node["func"], code_dirs, modules)
         if signature is not None and _bind_error(signature, inputs) is None:
@@ -393,7 +394,7 @@ def _check_functions(doc: Document, code_dirs: list[Path], result: CheckResult) 
             func = import_function(node["func"], code_dirs)
         except FunctionImportError as exc:
             if exc.code in ("KMLC401", "KMLC402"):  # the module, not this function
-                broken[module] = (exc, i, [node["name"]])
+                broken[module] = (exc, i, [label])
             else:
                 result.errors.append(doc.error(exc.message, path, code=exc.code, hint=exc.hint))
             continue

@@ -179,7 +179,8 @@ def test_func_without_module_says_how_a_function_is_written(demo_yaml: str) -> N
 def test_pattern_mentions_the_description(demo_yaml: str) -> None:
     err = _one(_edit(demo_yaml, "name: clean\n", "name: 'cl ean'\n"))
     assert (err.code, err.line, err.column, err.path) == ("KMLC204", 12, 11, "nodes[0].name")
-    assert err.message == '"cl ean" is not a valid value for: Unique node name'
+    assert err.message == ('"cl ean" is not a valid value for: Unique node name; optional: '
+                           "without it the node gets Kedro's generated name (`function__hash`)")
     assert err.hint and err.hint.startswith("it must match ^")
 
 
