@@ -103,9 +103,9 @@ def validate(file: Path, env: str | None, params: tuple[str, ...], fmt: str, str
         sys.exit(1 if failed else 0)
     show = sys.stdout.isatty() if excerpt is None else excerpt
     if result.errors or result.warnings:
-        click.echo(format_text(result.errors, result.warnings, text=result.text, excerpts=show),
-                   err=bool(result.errors))
-    if result.spec is not None:
+        click.echo(format_text(result.errors, result.warnings, text=result.text, excerpts=show,
+                               strict=strict), err=failed)
+    if result.spec is not None and not failed:
         spec = result.spec
         pipelines = ", ".join(spec.pipeline_names)
         click.echo(f"{file}: valid: {len(spec.nodes)} nodes, {len(spec.datasets)} datasets, "
@@ -179,10 +179,15 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
         namespaces: tuple[str, ...], load_versions: dict[str, str], run_name: str | None,
         tracking_uri: str | None, verbose: bool, quiet: bool) -> None:
     """Run PIPELINE (default: all nodes) with MLflow tracking."""
+    import signal
+
     from kmlc.config.loader import load_project
     from kmlc.run import NodeFailure, RunOptions, run_pipeline
     from kmlc.tracking import worker as tracking_worker
 
+    # Ctrl-C interrupts the run even when the process inherited SIGINT ignored (started in
+    # the background with `&`, nohup, some CI runners)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     runner = _dask_address(runner, address)
     tracking_worker.start(verbose=verbose)  # imports MLflow while the file is loaded
     secrets = Secrets()
@@ -245,8 +250,6 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
 @click.option("--tracking-uri", default=None, help="Override tracking.uri.")
 def ui(file: Path, host: str | None, port: int | None, tracking_uri: str | None) -> None:
     """Start the MLflow UI on the project's tracking store."""
-    import os
-
     from kmlc.config.loader import load_project
     from kmlc.tracking.store import resolve_tracking_uri
 
@@ -256,13 +259,80 @@ def ui(file: Path, host: str | None, port: int | None, tracking_uri: str | None)
         fail(exc)
         return
     uri = resolve_tracking_uri(tracking_uri or spec.tracking.uri, spec.root)
+    host, port = host or spec.tracking.ui_host, port or spec.tracking.ui_port
     argv = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-            "--host", host or spec.tracking.ui_host, "--port", str(port or spec.tracking.ui_port)]
+            "--host", host, "--port", str(port)]
     if spec.tracking.registry_uri:
         argv += ["--registry-store-uri", spec.tracking.registry_uri]
-    say(f"MLflow UI on http://{host or spec.tracking.ui_host}:"
-        f"{port or spec.tracking.ui_port} (store: {uri})", spec.secrets)
-    os.execv(sys.executable, argv)
+    secrets = spec.secrets
+    sys.exit(_serve_ui(argv, host, port, lambda url: say(
+        f"MLflow UI on {url} (store: {uri})", secrets)))
+
+
+def _serve_ui(argv: list[str], host: str, port: int,
+              announce: Callable[[str], None]) -> int:
+    """Run the MLflow UI in a process group of its own; print its URL once it answers;
+    on SIGTERM or SIGINT stop the whole group (the server, its workers, its job runner)."""
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+
+    stop: list[int] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.append(signum)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    probe = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    url = f"http://{host}:{port}"
+    try:
+        server = subprocess.Popen(argv, start_new_session=True)
+        answered = False
+        while server.poll() is None and not stop:
+            if not answered:
+                try:
+                    with urllib.request.urlopen(f"http://{probe}:{port}/health", timeout=1):
+                        answered = True
+                    announce(url)
+                except OSError:
+                    pass
+            time.sleep(0.2)
+        if not stop:
+            click.echo(f"error: the MLflow UI exited with code {server.returncode}"
+                       + ("" if answered else f" before answering on {url}"), err=True)
+            return 1
+        _stop_group(server)
+        click.echo("MLflow UI stopped", err=True)
+        return 0
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _stop_group(server: Any) -> None:
+    """SIGTERM to the server's whole process group, SIGKILL to what is left after 10 s."""
+    import contextlib
+    import os
+    import signal
+    import time
+
+    def gone(seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            server.poll()  # reap the server itself, or it lingers as a zombie of the group
+            try:
+                os.killpg(server.pid, 0)
+            except ProcessLookupError:
+                return True
+            time.sleep(0.1)
+        return False
+
+    for signum, seconds in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(server.pid, signum)
+        if gone(seconds):
+            return
 
 
 @main.command("export-model")

@@ -89,7 +89,11 @@ class KmlcError(Exception):
 
 
 class ConfigError(KmlcError):
-    """A problem in ``mlproject.yml``, located at a key of the file."""
+    """A problem in ``mlproject.yml``, located at a key of the file.
+
+    ``line`` 0 means no position: the file does not exist, or the value came from the
+    command line (``file`` then names the option, e.g. ``--params a.b=1``).
+    """
 
     code = "KMLC100"
 
@@ -133,7 +137,9 @@ class ConfigError(KmlcError):
         }
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:{self.column}: {self.severity}: "
+        # no position for what has none: a file that does not exist, the command line
+        position = f":{self.line}:{self.column}" if self.line > 0 else ""
+        where = f"{self.file}{position}: {self.severity}: "
         key = f"{self.path}: " if self.key_path else ""
         text = f"{where}{key}{self.message}"
         if self.hint:

@@ -14,7 +14,8 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,7 +32,8 @@ from kmlc.tracking.hooks import FailureHook, ProgressHook, TrackingHook
 
 __all__ = ["RUNNERS", "RunResult", "run_pipeline"]
 
-_QUIET_LOGGERS = ("kedro", "mlflow", "alembic", "kedro_datasets", "py.warnings")
+_QUIET_LOGGERS = ("kedro", "kedro_datasets", "py.warnings")  # INFO with -v
+_INTERNAL_LOGGERS = ("mlflow", "alembic")  # quiet at every level
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class RunOptions:
 
 def _make_runner(name: str, options: RunOptions | None = None,
                  compiled: CompiledProject | None = None) -> Any:
-    from kedro.runner import ParallelRunner, SequentialRunner, ThreadRunner
+    from kedro.runner import SequentialRunner, ThreadRunner
 
     if name not in RUNNERS:
         raise RunError(f"unknown runner '{name}'", hint=f"one of: {', '.join(RUNNERS)}")
@@ -81,8 +83,52 @@ def _make_runner(name: str, options: RunOptions | None = None,
                           workers=spec.runner.workers if spec is not None else None,
                           code=spec.code if spec is not None else (),
                           project_hooks=compiled.hooks if compiled is not None else ())
-    return {"sequential": SequentialRunner, "thread": ThreadRunner,
-            "parallel": ParallelRunner}[name]()
+    factories: dict[str, Callable[[], Any]] = {
+        "sequential": SequentialRunner, "thread": ThreadRunner, "parallel": _parallel_runner}
+    return factories[name]()
+
+
+def _parallel_runner() -> Any:
+    """Kedro's ``ParallelRunner``, reporting progress from this process.
+
+    Its nodes run in worker processes, where no hook of this process is called; the pool
+    notes when each node is handed to a worker and the runner, when its result is back.
+    """
+    from concurrent.futures import Future, ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from kedro.runner import ParallelRunner
+
+    class TimedPool(ProcessPoolExecutor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.submitted: dict[str, float] = {}
+
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+            node = getattr(fn, "node", None)
+            if node is not None:
+                self.submitted[node.name] = time.perf_counter()
+            return super().submit(fn, *args, **kwargs)
+
+    class ProgressParallelRunner(ParallelRunner):
+        progress: ProgressHook | None = None
+        _pool: TimedPool | None = None
+
+        def _get_executor(self, max_workers: int) -> Any:
+            context = os.environ.get("KEDRO_MP_CONTEXT")  # as Kedro's own _get_executor
+            if context not in ("fork", "spawn", "forkserver"):
+                context = None
+            self._pool = TimedPool(max_workers=max_workers, mp_context=get_context(context))
+            return self._pool
+
+        def _release_datasets(  # type: ignore[override]  # called on the instance, after each node
+                self, node: Any, *args: Any, **kwargs: Any) -> None:
+            super()._release_datasets(node, *args, **kwargs)  # after each node, here
+            if self.progress is not None and self._pool is not None:
+                started = self._pool.submitted.pop(node.name, self.progress.started)
+                self.progress.node_done(node.name, time.perf_counter() - started)
+
+    return ProgressParallelRunner()
 
 
 def _quiet(verbose: bool, spec: ProjectSpec | None = None, quiet: bool = False) -> None:
@@ -129,10 +175,15 @@ def _quiet(verbose: bool, spec: ProjectSpec | None = None, quiet: bool = False) 
     if quiet:
         for name in packages:
             logging.getLogger(name).setLevel(logging.WARNING)
+    for name in _INTERNAL_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGINT raise ``KeyboardInterrupt`` while the pipeline runs, whatever
+    disposition the process inherited (one started in the background inherits SIGINT
+    ignored)."""
     def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
@@ -141,10 +192,12 @@ def _terminate_as_interrupt() -> Iterator[None]:
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def run_pipeline(spec: ProjectSpec, pipeline: str = "__default__",
@@ -160,9 +213,53 @@ def run_pipeline(spec: ProjectSpec, pipeline: str = "__default__",
                                  from_inputs=options.from_inputs, to_outputs=options.to_outputs,
                                  namespaces=options.namespaces)
     runner = _make_runner(str(options.runner), options, compiled)
+    _check_inputs_exist(compiled, selected, pipeline)
     # a Dask runner connects to its cluster (and ships the code) before the run opens
     with _code_on_pythonpath(spec), (runner if hasattr(runner, "__enter__") else nullcontext()):
         return _run(spec, pipeline, options, compiled, selected, runner)
+
+
+def _check_inputs_exist(compiled: CompiledProject, selected: Any, pipeline: str) -> None:
+    """Local files the pipeline reads but no selected node writes must exist before the run
+    opens: ``kmlc run inference`` before any training names them and what produces them."""
+    from kedro.io import AbstractDataset
+
+    from kmlc.compiler.catalog import resolve_path
+
+    spec = compiled.spec
+    missing: list[str] = []
+    for name in sorted(selected.inputs()):
+        ds = spec.datasets.get(name)
+        path = next((ds.config[k] for k in ("filepath", "path")
+                     if ds is not None and isinstance(ds.config.get(k), str)), None)
+        if ds is None or path is None or ds.type.startswith("mlflow.") or (
+                "://" in path and not path.startswith("file://")):
+            continue  # memory, MLflow or remote: Kedro reports those when it loads them
+        config = {**{k: v for k, v in ds.config.items() if k != "run_id"},
+                  "filepath" if "filepath" in ds.config else "path": resolve_path(path, spec.root)}
+        try:
+            exists = AbstractDataset.from_config(name, config).exists()
+        except Exception:  # the run reports a dataset that cannot be built
+            continue
+        if not exists:
+            missing.append(f"{name} ({path})")
+    if not missing:
+        return
+    names = {item.split(" ")[0] for item in missing}
+    producers = [other for other, p in compiled.pipelines.items()
+                 if other not in ("__default__", pipeline) and names <= p.all_outputs()]
+    producers.sort(key=lambda other: (other != "training", other))
+    them = "them" if len(missing) > 1 else "it"
+    nodes = sorted(n.name for n in compiled.pipelines["__default__"].nodes
+                   if names & set(n.outputs))
+    if producers:
+        hint = f"`kmlc run {producers[0]}` produces {them}"
+    elif nodes:
+        hint = f"run the nodes that produce {them} first: {', '.join(nodes)}"
+    else:
+        hint = f"no node produces {them}: create {them} first"
+    raise RunError(f"pipeline '{pipeline}' needs files that do not exist yet: {', '.join(missing)}",
+                   hint=hint, code="KMLC604")
 
 
 @contextmanager
@@ -319,6 +416,8 @@ def _execute(compiled: CompiledProject, selected: Any, catalog: Any, runner: Any
     failure = failure or FailureHook()
     progress = ProgressHook(len(selected.nodes), interactive=options.progress)
     shown = (progress,) if options.progress is not False or options.verbose else ()
+    if shown and hasattr(runner, "progress"):
+        runner.progress = progress  # the parallel runner reports from this process
     for hook in (*extra_hooks, failure, *shown, *compiled.hooks):
         manager.register(hook)
     run_params = {"pipeline_name": pipeline_name, "runner": options.runner,

@@ -18,7 +18,7 @@ from kmlc.config.functions import FunctionImportError, import_function, static_s
 from kmlc.config.kedro_forms import interpolation_problem
 from kmlc.config.nodes import NodeDef, expand_nodes, strip_transcoding, tag_list
 from kmlc.config.source import Document, KeyPath
-from kmlc.config.spec import PATH_KEYS
+from kmlc.config.spec import PATH_KEYS, param_paths, split_func
 from kmlc.errors import BindingError, ConfigError, did_you_mean
 
 __all__ = ["CheckResult", "node_io", "run_checks"]
@@ -52,16 +52,6 @@ def _has_param(params: Any, dotted: str) -> bool:
             return False
         target = target[part]
     return True
-
-
-def _param_paths(params: Any, prefix: str = "") -> list[str]:
-    out = []
-    if isinstance(params, dict):
-        for key, value in params.items():
-            path = f"{prefix}{key}"
-            out.append(path)
-            out.extend(_param_paths(value, path + "."))
-    return out
 
 
 def run_checks(doc: Document, root: Path, code_dirs: list[Path]) -> CheckResult:
@@ -128,7 +118,7 @@ def _check_names(doc: Document, result: CheckResult) -> None:
                         "each format"))
     factories = _Factories(doc, datasets, result)
     known = sorted({*(d for d in datasets if "{" not in d), *produced})
-    param_paths = _param_paths(params)
+    known_params = param_paths(params)
     read_params: set[str] = set()
     reads_all = False
     consumed: set[str] = set()
@@ -141,7 +131,7 @@ def _check_names(doc: Document, result: CheckResult) -> None:
                 dotted = name[len("params:"):]
                 read_params.add(dotted)
                 if not _has_param(params, dotted):
-                    hint = did_you_mean(dotted, param_paths)
+                    hint = did_you_mean(dotted, known_params)
                     result.errors.append(doc.error(
                         f"parameter '{dotted}' is not defined in `parameters`", path,
                         code="KMLC304", hint=hint.replace("'", "'params:", 1) if hint else None))
@@ -367,7 +357,7 @@ def _path_problem(value: str, root: Path, allow_outside: bool) -> str | None:
 
 
 def _check_types(doc: Document, result: CheckResult) -> None:
-    from kmlc.config.dataset_types import type_problem
+    from kmlc.config.dataset_types import flavor_problem, type_problem
 
     for name, cfg in (doc.data.get("datasets") or {}).items():
         if "{" in cfg["type"]:
@@ -377,33 +367,78 @@ def _check_types(doc: Document, result: CheckResult) -> None:
             message, hint = problem
             result.errors.append(doc.error(message, ("datasets", name, "type"), code="KMLC331",
                                            hint=hint))
+        flavor = cfg.get("flavor") if cfg["type"] == "mlflow.model" else None
+        problem = flavor_problem(flavor) if isinstance(flavor, str) else None
+        if problem:
+            message, hint = problem
+            result.errors.append(doc.error(message, ("datasets", name, "flavor"),
+                                           code="KMLC332", hint=hint))
 
 
 def _check_functions(doc: Document, code_dirs: list[Path], result: CheckResult) -> None:
     modules: dict[str, Any] = {}  # each module's source is read once for all its nodes
+    # a module that cannot be imported is one error, at its first node, naming every node
+    broken: dict[str, tuple[FunctionImportError, int, list[str]]] = {}
     for i, node in enumerate(doc.data["nodes"]):
         path = ("nodes", i, "func")
         inputs = node.get("inputs")
+        module = split_func(node["func"])[0]
+        label = str(node.get("name") or node["func"])  # a name is optional (Kedro's default)
+        if module in broken:
+            broken[module][2].append(label)
+            continue
         signature = static_signature(node["func"], code_dirs, modules)
         if signature is not None and _bind_error(signature, inputs) is None:
             continue  # read from the source: the module was not imported
         try:
             func = import_function(node["func"], code_dirs)
         except FunctionImportError as exc:
-            result.errors.append(doc.error(exc.message, path, code=exc.code, hint=exc.hint))
+            if exc.code in ("KMLC401", "KMLC402"):  # the module, not this function
+                broken[module] = (exc, i, [label])
+            else:
+                result.errors.append(doc.error(exc.message, path, code=exc.code, hint=exc.hint))
             continue
         try:
             signature = inspect.signature(func)
         except (TypeError, ValueError):
             continue
-        error = _bind_error(signature, inputs)
-        if error is not None:
-            count = len(node_io(inputs))
-            declared = (f"inputs {sorted(inputs)}" if isinstance(inputs, dict)
-                        else f"{count} input{'s' if count != 1 else ''}")
-            result.errors.append(doc.error(
-                f"{node['func']}{signature} does not accept the {declared}: {error}",
-                ("nodes", i, "inputs") if inputs is not None else path, code="KMLC405"))
+        result.errors.extend(_signature_errors(doc, i, node, signature))
+    for failure, first, names in broken.values():
+        message = failure.message
+        if len(names) > 1:
+            message += f"; nodes using it: {', '.join(names)}"
+        result.errors.append(doc.error(message, ("nodes", first, "func"), code=failure.code,
+                                       hint=failure.hint))
+
+
+def _signature_errors(doc: Document, i: int, node: dict[str, Any],
+                      signature: inspect.Signature) -> list[ConfigError]:
+    """Why node ``i``'s inputs do not fit its function, unexpected argument names first."""
+    inputs = node.get("inputs")
+    error = _bind_error(signature, inputs)
+    if error is None:
+        return []
+    params = signature.parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    if isinstance(inputs, dict) and not takes_any:
+        named = [n for n, p in params.items()
+                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        unexpected = [key for key in inputs if key not in named]
+        if unexpected:
+            free = [n for n in named if n not in inputs]
+            required = [n for n in free if params[n].default is params[n].empty]
+            only = (f"did you mean '{required[0]}'?"
+                    if len(unexpected) == 1 and len(required) == 1 else None)
+            return [doc.error(f"{node['func']}{signature} has no argument '{key}'",
+                              ("nodes", i, "inputs", key), key=True, code="KMLC405",
+                              hint=did_you_mean(key, free) or only)
+                    for key in unexpected]
+    count = len(node_io(inputs))
+    declared = (f"inputs {sorted(inputs)}" if isinstance(inputs, dict)
+                else f"{count} input{'s' if count != 1 else ''}")
+    return [doc.error(f"{node['func']}{signature} does not accept the {declared}: {error}",
+                      ("nodes", i, "inputs") if inputs is not None else ("nodes", i, "func"),
+                      code="KMLC405")]
 
 
 def _bind_error(signature: inspect.Signature, inputs: Any) -> TypeError | None:

@@ -17,10 +17,14 @@ from pathlib import Path
 from kmlc.config.spec import MLFLOW_DATASET_TYPES
 from kmlc.errors import did_you_mean
 
-__all__ = ["KEDRO_MLFLOW_TYPES", "kedro_mlflow_class", "type_problem"]
+__all__ = ["KEDRO_MLFLOW_TYPES", "flavor_problem", "kedro_mlflow_class", "mlflow_flavors",
+           "type_problem"]
 
 _KMLC_TYPES = MLFLOW_DATASET_TYPES
 _CLASS = re.compile(r"\b([A-Z][A-Za-z0-9_]*Dataset)\b")
+# a flavor module defines or re-exports log_model
+_LOG_MODEL = re.compile(
+    r"^\s*def log_model\b|^\s*from \S+ import .*\blog_model\b|^\s+log_model,\s*$", re.MULTILINE)
 
 # kedro-mlflow's dataset classes (today's spelling) -> the kmlc form that replaces each
 KEDRO_MLFLOW_TYPES = {
@@ -130,3 +134,46 @@ def _unknown(type_name: str) -> tuple[str, str | None]:
             did_you_mean(type_name, _all_short_names(),
                          "a kedro-datasets short name such as pandas.CSVDataset, or a full "
                          "import path"))
+
+
+@functools.cache
+def _mlflow_root() -> Path | None:
+    spec = importlib.util.find_spec("mlflow")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _is_flavor(root: Path, name: str) -> bool:
+    if name.startswith("_") or not name.isidentifier():
+        return False
+    for source in (root / name / "__init__.py", root / f"{name}.py"):
+        try:
+            return bool(_LOG_MODEL.search(source.read_text("utf-8", errors="replace")))
+        except OSError:
+            continue
+    return False
+
+
+@functools.cache
+def mlflow_flavors() -> tuple[str, ...]:
+    """The flavor modules of the installed MLflow (``mlflow.sklearn``, ...), found by reading
+    the package's files: importing MLflow would cost a second and a half."""
+    root = _mlflow_root()
+    if root is None:
+        return ()
+    names = sorted({entry.name.removesuffix(".py") for entry in root.iterdir()})
+    return tuple(f"mlflow.{name}" for name in names if _is_flavor(root, name))
+
+
+def flavor_problem(flavor: str) -> tuple[str, str | None] | None:
+    """``(message, hint)`` when ``flavor`` is not a flavor module of the installed MLflow."""
+    root = _mlflow_root()
+    if root is None:
+        return None  # without MLflow installed there is nothing to compare with
+    module, _, name = flavor.partition(".")
+    if module == "mlflow" and _is_flavor(root, name):
+        return None
+    flavors = mlflow_flavors()
+    return (f"'{flavor}' is not an MLflow flavor",
+            did_you_mean(flavor, flavors, f"flavors: {', '.join(flavors)}"))

@@ -8,11 +8,13 @@ override still name the line where the override was written.
 from __future__ import annotations
 
 import copy
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
 from kmlc.config.source import Document, KeyPath, load_value
-from kmlc.errors import ConfigError, did_you_mean
+from kmlc.config.spec import param_paths, param_value
+from kmlc.errors import ConfigError, ConfigErrors, did_you_mean
 
 __all__ = ["apply_overlays", "parse_param_override"]
 
@@ -22,12 +24,21 @@ def apply_overlays(doc: Document, env: str | None, params: Sequence[str] = ()) -
     out = Document(
         file=doc.file, text=doc.text, data=copy.deepcopy(doc.data),
         key_pos=dict(doc.key_pos), value_pos=dict(doc.value_pos),
+        overrides=dict(doc.overrides),
     )
     if env is not None:
         _merge_environment(out, env)
+    errors: list[ConfigError] = []
     for item in params:
         keys, value = parse_param_override(item)
-        _set_parameter(out, keys, value, item)
+        try:
+            _set_parameter(out, keys, value, item)
+        except ConfigError as exc:
+            errors.append(exc)
+    if len(errors) > 1:
+        raise ConfigErrors(errors)
+    if errors:
+        raise errors[0]
     return out
 
 
@@ -95,21 +106,44 @@ def parse_param_override(item: str) -> tuple[list[str], Any]:
 
 
 def _set_parameter(doc: Document, keys: list[str], value: Any, item: str) -> None:
-    params = doc.data.setdefault("parameters", {})
+    """Override one parameter path the file (or the environment) defines.
+
+    A path that matches no parameter is an error (a misspelt override would otherwise
+    be silently ignored), reported on the command line with the closest path.
+    """
+    params = doc.data.get("parameters")
+    option = f"--params {shlex.quote(item)}"
     if not isinstance(params, dict):
+        if params is None:
+            raise ConfigError(
+                f"parameter '{'.'.join(keys)}' is not defined: the file has no `parameters`",
+                file=option, key_path=("parameters", *keys), code="KMLC111",
+                hint="--params overrides a parameter of the file; add it under `parameters:`")
         raise doc.error("parameters must be a mapping to take --params overrides",
                         ("parameters",), code="KMLC111")
     target = params
-    for depth, key in enumerate(keys[:-1]):
-        nxt = target.setdefault(key, {})
-        if not isinstance(nxt, dict):
-            where = ".".join(keys[: depth + 1])
+    for depth, key in enumerate(keys):
+        if not isinstance(target, dict):
+            where = ".".join(keys[:depth])
             raise doc.error(
                 f"--params '{item}': parameter '{where}' is not a mapping",
-                ("parameters", *keys[: depth + 1]), code="KMLC111",
+                ("parameters", *keys[:depth]), code="KMLC111",
             )
-        target = nxt
+        if key not in target:
+            dotted = ".".join(keys)
+            paths = param_paths(params)
+            leaves = [p for p in paths if not isinstance(param_value(params, p), dict)]
+            hint = did_you_mean(dotted, paths, (
+                f"parameters: {', '.join(leaves[:12])}{', ...' if len(leaves) > 12 else ''}"
+                if leaves else "add it under `parameters:` in the file"))
+            raise ConfigError(f"parameter '{dotted}' is not defined in `parameters`",
+                              file=option, key_path=("parameters", *keys), code="KMLC111",
+                              hint=hint)
+        if depth < len(keys) - 1:
+            target = target[key]
     target[keys[-1]] = value
+    path: KeyPath = ("parameters", *keys)
     for index in (doc.key_pos, doc.value_pos):
-        for stale in [p for p in index if p[: len(keys) + 1] == ("parameters", *keys)]:
+        for stale in [p for p in index if p[: len(path)] == path]:
             del index[stale]
+    doc.overrides[path] = option

@@ -366,8 +366,8 @@ class _Renderer:
                     self.secret_paths.append(path)
                 return result
             except ConfigError as exc:
-                line, column = self.doc.locate(path)
-                exc.file, exc.line, exc.column, exc.key_path = self.doc.file, line, column, path
+                exc.file, exc.line, exc.column = self.doc.where(path)
+                exc.key_path = path
                 errors.append(exc)
         return value
 

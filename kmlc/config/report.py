@@ -27,17 +27,21 @@ def excerpt(error: ConfigError, text: str, context: int = 1) -> str:
 
 
 def format_text(errors: Sequence[ConfigError], warnings: Sequence[ConfigError], *,
-                text: str = "", excerpts: bool = False) -> str:
-    """One line per problem, ``FILE:LINE:COL: error: PATH: message [CODE]``, after a header."""
+                text: str = "", excerpts: bool = False, strict: bool = False) -> str:
+    """One line per problem, ``FILE:LINE:COL: error: PATH: message [CODE]``, after a header
+    (when something fails: an error, or a warning with ``strict``)."""
     out: list[str] = []
+    count = len(warnings)
+    found = f"{count} warning{'s' if count != 1 else ''}"
     if errors:
         count = len(errors)
         out.append(f"{count} error{'s' if count != 1 else ''}"
-                   + (f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}"
-                      if warnings else "") + " found")
+                   + (f", {found}" if warnings else "") + " found")
+    elif warnings and strict:
+        out.append(f"{found} found, and --strict fails on warnings")
     for item in [*errors, *warnings]:
         out.append(f"{item} [{item.code}]")
-        if excerpts and item.file != "--params":
+        if excerpts:
             snippet = excerpt(item, text)
             if snippet:
                 out.append(snippet)

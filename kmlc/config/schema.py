@@ -124,6 +124,10 @@ def _convert(doc: Document, error: ValidationError) -> list[ConfigError]:
     if validator == "const":
         return [doc.error(f"expected {json.dumps(error.validator_value)}, found {_found(instance)}",
                           path, code="KMLC204")]
+    if validator == "pattern" and schema.get("patternErrorMessage"):
+        # the schema's own words (editors show them too), not the regular expression
+        return [doc.error(f"{_found(instance)} is not valid: {schema['patternErrorMessage']}",
+                          path, code="KMLC204")]
     if validator == "pattern":
         what = schema.get("description", "").rstrip(".")
         return [doc.error(f"{_found(instance)} is not a valid value"

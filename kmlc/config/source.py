@@ -70,6 +70,16 @@ class Document:
     data: dict[str, Any]
     key_pos: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
     value_pos: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    # key paths set on the command line -> the option that set them (``--params a.b=1``)
+    overrides: dict[KeyPath, str] = field(default_factory=dict)
+
+    def origin(self, path: KeyPath) -> str | None:
+        """The command-line option that set ``path`` or a parent of it, if any."""
+        for end in range(len(path), 0, -1):
+            option = self.overrides.get(tuple(path[:end]))
+            if option is not None:
+                return option
+        return None
 
     def locate(self, path: KeyPath, *, key: bool = False) -> tuple[int, int]:
         """Position of ``path`` (its key when ``key``), else of its nearest parent."""
@@ -85,10 +95,18 @@ class Document:
                 return (1, 1)
             path = path[:-1]
 
+    def where(self, path: KeyPath, *, key: bool = False) -> tuple[str, int, int]:
+        """``(file, line, column)`` of ``path``; a value set on the command line has no
+        line: ``file`` is then the option that set it."""
+        option = self.origin(tuple(path))
+        if option is not None:
+            return option, 0, 0
+        return (self.file, *self.locate(path, key=key))
+
     def error(self, message: str, path: KeyPath, *, key: bool = False,
               **kwargs: Any) -> ConfigError:
-        line, column = self.locate(path, key=key)
-        return ConfigError(message, file=self.file, line=line, column=column, key_path=path,
+        file, line, column = self.where(path, key=key)
+        return ConfigError(message, file=file, line=line, column=column, key_path=path,
                            **kwargs)
 
 
@@ -175,7 +193,7 @@ def parse_text(text: str, name: str) -> Document:
                 column += skip
                 problem = _NAMES_A_CHARACTER[problem].format(repr(char))
         raise ConfigError(f"invalid YAML: {_one_line(problem)}", file=name, line=line,
-                          column=column, code="KMLC104") from None
+                          column=column, code="KMLC104", hint=_likely_cause(problem)) from None
     except YAMLError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid YAML"
         raise ConfigError(f"invalid YAML: {first}", file=name, line=1, column=1,
@@ -200,6 +218,31 @@ def parse_text(text: str, name: str) -> Document:
     converter = _Converter(doc, len(text))
     doc.data = converter.convert(root, ())
     return doc
+
+
+# the parser's words -> what a person most likely did
+_LIKELY_CAUSES = (
+    ("mapping values are not allowed",
+     "likely cause: this line is indented deeper than the key above it, the line above "
+     "lacks a space after a colon, or a value holds an unquoted ': ' that needs quotes"),
+    ("could not find expected ':'",
+     "likely cause: a colon without a space after it, here or on the line above: write "
+     "`key: value`"),
+    ("did not find expected key",
+     "likely cause: indentation: this line is not aligned with the other keys of its mapping"),
+    ("expected <block end>",
+     "likely cause: indentation: this line is not aligned with the other keys of its mapping"),
+    ("did not find expected '-' indicator",
+     "likely cause: indentation: this line is not aligned with the items of its list"),
+    ("did not find expected ',' or",
+     "likely cause: an unquoted value starting with '{' or '[' is read as a flow mapping or "
+     "list: quote it, or close the brackets"),
+    ("found character '\\t'", "indent with spaces: YAML does not allow tabs"),
+)
+
+
+def _likely_cause(problem: str) -> str | None:
+    return next((cause for words, cause in _LIKELY_CAUSES if words in problem), None)
 
 
 def _text_position(text: str, position: int) -> tuple[int, int]:

@@ -34,6 +34,7 @@ __all__ = [
     "SourceRef",
     "TrackingSpec",
     "mask_secrets",
+    "param_paths",
     "param_value",
     "resolve_tracking_uri",
 ]
@@ -183,6 +184,17 @@ def param_value(parameters: Mapping[str, Any], dotted: str) -> Any:
     for part in dotted.split("."):
         value = value[part]
     return value
+
+
+def param_paths(parameters: Any, prefix: str = "") -> list[str]:
+    """Every dotted path of a parameters mapping, parents before their children."""
+    out: list[str] = []
+    if isinstance(parameters, Mapping):
+        for key, value in parameters.items():
+            path = f"{prefix}{key}"
+            out.append(path)
+            out.extend(param_paths(value, path + "."))
+    return out
 
 
 def split_func(func: str) -> tuple[str, str]:

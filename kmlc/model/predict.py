@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from kmlc.config.secrets import redact_uri
-from kmlc.errors import ExportError
+from kmlc.errors import ExportError, did_you_mean
 from kmlc.model.build import quiet_mlflow
 
 __all__ = ["predict_file"]
@@ -31,26 +31,90 @@ def _dataset(path: str, dataset_type: str | None, role: str) -> Any:
         raise ExportError(f"{role} dataset {kind} for {path}: {exc}") from exc
 
 
+def _load_input(path: str, dataset_type: str | None) -> Any:
+    from kedro.io import DatasetError
+
+    if "://" not in path and not Path(path).exists():
+        raise ExportError(f"-i {path}: no such file", code="KMLC710",
+                          hint=f"the input is read relative to {Path.cwd()}")
+    dataset = _dataset(path, dataset_type, "input")
+    try:
+        return dataset.load()
+    except DatasetError as exc:
+        cause = exc.__cause__ or exc
+        raise ExportError(f"-i {path}: cannot read it as {type(dataset).__name__}: "
+                          f"{_first_line(str(cause))}", code="KMLC710",
+                          hint="pass --input-type for another kedro-datasets type") from exc
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _type_name(spec: Any) -> str:
+    kind = getattr(spec, "type", None)
+    return str(getattr(kind, "name", kind))
+
+
+def _check_columns(model: Any, data: Any, path: str) -> None:
+    """Columns the model's signature requires that the input lacks: named, before predict."""
+    schema = model.metadata.get_input_schema()
+    if schema is None or not schema.has_input_names() or not hasattr(data, "columns"):
+        return
+    columns = {str(c) for c in data.columns}
+    missing = [spec for spec in schema.inputs
+               if getattr(spec, "required", True) and spec.name not in columns]
+    if not missing:
+        return
+    expects = ", ".join(f"{spec.name} ({_type_name(spec)})" for spec in schema.inputs)
+    raise ExportError(
+        f"-i {path} lacks the column{'s' if len(missing) > 1 else ''} the model expects: "
+        f"{', '.join(repr(spec.name) for spec in missing)}",
+        code="KMLC711", hint=f"it has: {', '.join(map(str, data.columns))}; "
+        f"the model expects: {expects}")
+
+
+def _check_params(model: Any, params: Mapping[str, Any]) -> None:
+    """``--param`` names the model's signature does not declare: an error listing its own."""
+    schema = model.metadata.get_params_schema()
+    known = [spec.name for spec in schema.params] if schema is not None else []
+    for key in params:
+        if key in known:
+            continue
+        listed = ", ".join(f"{spec.name}={spec.default!r}" for spec in schema.params) \
+            if schema is not None else ""
+        close = did_you_mean(key, known)
+        hint = (f"{close + ' ' if close else ''}the model's parameters: {listed}" if known
+                else "the model takes no parameters")
+        raise ExportError(f"--param {key}: the model has no parameter '{key}'",
+                          code="KMLC712", hint=hint)
+
+
 def predict_file(model_uri: str, input_path: str, output_path: str | None = None, *,
                  input_type: str | None = None, output_type: str | None = None,
                  params: Mapping[str, Any] | None = None) -> Any:
     """Load a pyfunc model and predict on a file read through any kedro-datasets type."""
     import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
 
     quiet_mlflow()
-    data = _dataset(input_path, input_type, "input").load()
+    data = _load_input(input_path, input_type)
     try:
         model = mlflow.pyfunc.load_model(model_uri)
     except Exception as exc:
         raise ExportError(redact_uri(f"cannot load model {model_uri}: {exc}")) from exc
     if params:
-        schema = model.metadata.get_params_schema()
-        known = sorted(spec.name for spec in (schema.params if schema else []))
-        unknown = sorted(set(params) - set(known))
-        if unknown:  # MLflow would only warn and ignore them
-            raise ExportError(f"unknown --param {', '.join(unknown)}; the model takes: "
-                              f"{', '.join(known) or 'none'}")
-    result = model.predict(data, params=dict(params) if params else None)
+        _check_params(model, params)
+    _check_columns(model, data, input_path)
+    try:
+        result = model.predict(data, params=dict(params) if params else None)
+    except MlflowException as exc:  # the input does not fit the signature (types, shapes)
+        message = str(exc.message)
+        _, found, detail = message.rpartition(". Error: ")  # drop the dump of the whole input
+        raise ExportError(f"-i {input_path} does not fit the model's signature: "
+                          f"{_first_line(detail if found else message)}",
+                          code="KMLC711") from exc
     if hasattr(result, "index") and hasattr(result, "reset_index") and any(
             name is not None for name in result.index.names):
         result = result.reset_index()  # keep a named index (e.g. ids) as columns

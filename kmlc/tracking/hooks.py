@@ -75,7 +75,12 @@ class FailureHook:
 
 
 class ProgressHook:
-    """Node progress: a rich bar on a terminal, one plain line per node otherwise."""
+    """Node progress: a rich bar on a terminal, one plain line per node otherwise, each with
+    the node's own duration, and the total at the end.
+
+    Runners whose nodes run in other processes (Kedro's ``ParallelRunner``) call no hook in
+    this process: they report through ``node_done`` instead.
+    """
 
     def __init__(self, total: int, *, interactive: bool | None = None):
         self.total = total
@@ -84,10 +89,12 @@ class ProgressHook:
         self.interactive = sys.stderr.isatty() if interactive is None else bool(interactive)
         self._progress: Any = None
         self._task: Any = None
+        self._node_started: dict[str, float] = {}
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
                             catalog: Any) -> None:
+        self.started = time.perf_counter()
         if self.interactive:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -98,16 +105,29 @@ class ProgressHook:
             self._progress.start()
 
     @hook_impl
+    def before_node_run(self, node: Node, catalog: Any, inputs: Any, is_async: bool,
+                        run_id: str | None = None) -> None:
+        self._node_started[node.name] = time.perf_counter()
+
+    @hook_impl
     def after_node_run(self, node: Node, catalog: Any, inputs: Any, outputs: Any,
                        is_async: bool, run_id: str | None = None) -> None:
+        started = self._node_started.pop(node.name, self.started)
+        self.node_done(node.name, time.perf_counter() - started)
+
+    def node_done(self, name: str, seconds: float) -> None:
+        """One more node finished, after ``seconds`` of its own."""
         self.done += 1
         if self._progress is not None:
-            self._progress.update(self._task, advance=1, description=node.name)
+            self._progress.update(self._task, advance=1, description=name)
         else:
-            elapsed = time.perf_counter() - self.started
-            print(f"[{self.done}/{self.total}] {node.name} ({elapsed:.1f}s)", file=sys.stderr)
+            print(f"[{self.done}/{self.total}] {name} ({seconds:.1f}s)", file=sys.stderr)
 
     def close(self) -> None:
+        """Stop the bar and print the total (also after a failure: what did run, and how long)."""
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+        if self.done:
+            elapsed = time.perf_counter() - self.started
+            print(f"{self.done}/{self.total} nodes in {elapsed:.1f}s", file=sys.stderr)

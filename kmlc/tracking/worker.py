@@ -410,9 +410,11 @@ def _serve(requests: IO[bytes], answers: IO[bytes]) -> None:
     import mlflow.tracking  # noqa: F401  (the import is the slow part: do it at once)
 
     # after the import: MLflow sets up its own loggers when it is imported
-    level = logging.INFO if os.environ.get("KMLC_VERBOSE") == "1" else logging.WARNING
-    for name in ("mlflow", "alembic", "py.warnings"):
-        logging.getLogger(name).setLevel(level)
+    # -v is about the user's pipeline: MLflow's internals (alembic migrations...) stay quiet
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    verbose = os.environ.get("KMLC_VERBOSE") == "1"
+    logging.getLogger("py.warnings").setLevel(logging.INFO if verbose else logging.WARNING)
 
     operations = Operations()
     first_open = False

@@ -318,9 +318,18 @@ def test_module_not_found_lists_local_modules(check: Callable[..., LoadResult]) 
 def test_module_import_fails(check: Callable[..., LoadResult], module: str, message: str) -> None:
     result = check(nodes=module)
     errors = [e for e in result.errors if e.code == "KMLC402"]
-    assert len(errors) == 4  # one per node
-    assert errors[0].path == "nodes[0].func"
+    assert len(errors) == 1  # once per module, not once per node
+    assert _where(errors[0]) == ("KMLC402", 13, 11, "nodes[0].func")
     assert errors[0].message.startswith(message)
+    assert errors[0].message.endswith("; nodes using it: clean, fit, evaluate, predict")
+
+
+def test_module_not_found_once_for_its_nodes(check: Callable[..., LoadResult]) -> None:
+    result = check(("func: demo_nodes.clean", "func: demo_node.clean"),
+                   ("func: demo_nodes.fit", "func: demo_node.fit"))
+    assert [(_where(e), e.message) for e in result.errors] == [
+        (("KMLC401", 13, 11, "nodes[0].func"),
+         "module 'demo_node' not found; nodes using it: clean, fit")]
 
 
 @pytest.mark.parametrize(
@@ -356,9 +365,9 @@ def test_colon_form_is_accepted(check: Callable[..., LoadResult]) -> None:
         ("inputs: [features, params:alpha, params:split]", "inputs: [features]",
          "nodes[1].inputs", "demo_nodes.fit(features, alpha, split) does not accept the 1 input: "
          "missing a required argument: 'alpha'"),
-        ("{model: model_file, features: features}", "{m: model_file, features: features}",
+        ("{model: model_file, features: features}", "{model: model_file}",
          "nodes[2].inputs", "demo_nodes.evaluate(model, features) does not accept the inputs "
-         "['features', 'm']: missing a required argument: 'model'"),
+         "['model']: missing a required argument: 'features'"),
         ("    inputs: instances\n", "", "nodes[0].func",
          "demo_nodes.clean(instances) does not accept the 0 inputs: missing a required "
          "argument: 'instances'"),
@@ -368,6 +377,27 @@ def test_signature_mismatch(check: Callable[..., LoadResult], old: str, new: str
                             message: str) -> None:
     err = _only(check((old, new)), "KMLC405")
     assert (err.path, err.message) == (path, message)
+
+
+@pytest.mark.parametrize(
+    ("new", "found"),
+    [
+        ("{m: model_file, features: features}", [("m", 24, 14, "did you mean 'model'?")]),
+        ("{model: model_file, features: features, depth: params:alpha}",
+         [("depth", 24, 53, None)]),
+        ("{mdl: model_file, feature: features}",
+         [("mdl", 24, 14, "did you mean 'model'?"), ("feature", 24, 31,
+                                                       "did you mean 'features'?")]),
+    ],
+)
+def test_unexpected_argument_is_named_first(check: Callable[..., LoadResult], new: str,
+                                            found: list[tuple[str, int, int, str | None]]
+                                            ) -> None:
+    result = check(("{model: model_file, features: features}", new))
+    assert [(e.code, e.path, e.line, e.column, e.message, e.hint) for e in result.errors] == [
+        ("KMLC405", f"nodes[2].inputs.{key}", line, column,
+         f"demo_nodes.evaluate(model, features) has no argument '{key}'", hint)
+        for key, line, column, hint in found]
 
 
 def test_functions_come_from_the_code_folders(write_project: WriteProject,

@@ -92,8 +92,10 @@ def test_missing_file(validate: Callable[..., Result]) -> None:
     result = validate("-f", "nope.yml")
     _no_traceback(result)
     assert result.exit_code == 1
-    assert "nope.yml:0:0: error: file not found" in result.stderr
-    assert "[KMLC101]" in result.stderr
+    assert result.stderr.splitlines() == [
+        "1 error found",
+        "nope.yml: error: file not found: nope.yml (pass -f PATH or run in the folder that "
+        "holds mlproject.yml) [KMLC101]"]
 
 
 def test_json_output_valid(write_project: WriteProject, validate: Callable[..., Result]) -> None:
@@ -138,7 +140,14 @@ def test_warnings_fail_only_when_strict(write_project: WriteProject,
         "[KMLC350]",
         VALID_LINE.replace("4 datasets", "5 datasets"),
     ]
-    assert validate("--strict").exit_code == 1
+    strict = validate("--strict")
+    assert strict.exit_code == 1
+    assert strict.stdout == ""  # never "valid" when --strict fails
+    assert strict.stderr.splitlines() == [
+        "1 warning found, and --strict fails on warnings",
+        "mlproject.yml:9:3: warning: datasets.orphan: dataset 'orphan' is not used by any node "
+        "[KMLC350]",
+    ]
     assert validate("--strict", "--format", "json").exit_code == 1
     assert validate("--format", "json").exit_code == 0
 
@@ -160,6 +169,46 @@ def test_params_option(write_project: WriteProject, validate: Callable[..., Resu
     assert result.exit_code == 1
     assert "mlproject.yml:4:10: error: parameters.alpha: --params 'alpha.x=2': parameter " \
            "'alpha' is not a mapping [KMLC111]" in result.stderr
+
+
+def test_params_matching_no_parameter(write_project: WriteProject,
+                                      validate: Callable[..., Result]) -> None:
+    write_project()
+    result = validate("--params", "split.sed=3", "--params", "forest.n_estimatorz=10",
+                      "--params", "alpha=1")
+    _no_traceback(result)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "2 errors found",
+        "--params forest.n_estimatorz=10: error: parameters.forest.n_estimatorz: parameter "
+        "'forest.n_estimatorz' is not defined in `parameters` (parameters: alpha, split.ratio, "
+        "split.seed) [KMLC111]",
+        "--params split.sed=3: error: parameters.split.sed: parameter 'split.sed' is not defined "
+        "in `parameters` (did you mean 'split.seed'?) [KMLC111]",
+    ]
+
+
+def test_warning_about_a_command_line_value_names_it(write_project: WriteProject,
+                                                     validate: Callable[..., Result],
+                                                     demo_yaml: str) -> None:
+    write_project(edit_text(demo_yaml, ("  alpha: 0.5\n", "  alpha: 0.5\n  unused: 1\n")))
+    result = validate("--params", "unused={a: 1}", "--excerpt")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0] == (
+        "--params 'unused={a: 1}': warning: parameters.unused: parameter 'unused' is not read "
+        "by any node [KMLC351]")
+
+
+def test_flavor_is_checked_without_importing_mlflow(write_project: WriteProject,
+                                                    validate: Callable[..., Result],
+                                                    demo_yaml: str) -> None:
+    write_project(edit_text(demo_yaml, ("  score: {type: mlflow.metric}",
+                                        "  score: {type: mlflow.model, flavor: mlflow.sklearnn}")))
+    result = validate()
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[1] == (
+        "mlproject.yml:9:39: error: datasets.score.flavor: 'mlflow.sklearnn' is not an MLflow "
+        "flavor (did you mean 'mlflow.sklearn'?) [KMLC332]")
 
 
 @pytest.mark.parametrize("item", ["alpha", "=1", "a..b=1"])
@@ -236,11 +285,17 @@ _IN_PROCESS = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize(("broken", "status"), [(False, 0), (True, 1)])
+@pytest.mark.parametrize(("pair", "status"), [
+    (None, 0),
+    (("  input: instances\n", "  input: nothing\n"), 1),
+    (("  score: {type: mlflow.metric}", "  score: {type: mlflow.model, flavor: mlflow.sklearn}"),
+     0),  # the flavor is checked by reading MLflow's files
+    (("  score: {type: mlflow.metric}", "  score: {type: mlflow.model, flavor: mlflow.sklearnn}"),
+     1),
+])
 def test_validate_never_imports_mlflow(write_project: WriteProject, demo_yaml: str,
-                                       broken: bool, status: int) -> None:
-    text = (edit_text(demo_yaml, ("  input: instances\n", "  input: nothing\n")) if broken
-            else demo_yaml)
+                                       pair: tuple[str, str] | None, status: int) -> None:
+    text = edit_text(demo_yaml, pair) if pair else demo_yaml
     path = write_project(text)
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "DO_NOT_TRACK": "1",
            "KEDRO_DISABLE_TELEMETRY": "true"}

@@ -1,8 +1,9 @@
 """The corpus of broken and hostile files in ``tests/data/bad``, each run by ``kmlc validate``.
 
 Every ``*.yml`` starts with ``# expect: KMLCnnn``, then ``# at: LINE[:COL]`` (where that code
-must be reported) and optionally ``# args: ...`` (more arguments of ``kmlc validate``); the
-binary ones are listed in ``expectations.json``. Each file is copied into a
+must be reported; ``# at: --params`` for a problem with a command-line value, reported on a
+``--params KEY=VALUE: error:`` line) and optionally ``# args: ...`` (more arguments of
+``kmlc validate``); the binary ones are listed in ``expectations.json``. Each file is copied into a
 fresh folder with the helper node modules and validated there: exit code 1, the expected
 code reported, every problem on one ``FILE:LINE:COL: error:`` line, no traceback, no file
 created, no hostile code run.
@@ -44,7 +45,10 @@ SUBPROCESS_CASES = [
     "yaml_unclosed_quote.yml",
 ]
 
-_HEADER = re.compile(r"^\d+ errors?(, \d+ warnings?)? found$")
+# a problem with a command-line value: no line, the option names it
+_OPTION = re.compile(r"^--params (?:'[^']*'|\S+): (error|warning): ")
+_HEADER = re.compile(r"^(\d+ errors?(, \d+ warnings?)? found|\d+ warnings? found, and --strict "
+                     r"fails on warnings)$")
 
 
 def _expectation(name: str) -> tuple[str, str | None, list[str]]:
@@ -55,7 +59,7 @@ def _expectation(name: str) -> tuple[str, str | None, list[str]]:
     first, second = [*text.splitlines(), "", ""][:2]
     match = re.fullmatch(r"# expect: (KMLC\d{3})", first)
     assert match, f"{name}: first line must be '# expect: KMLCnnn', found {first!r}"
-    at = re.fullmatch(r"# at: (\d+(?::\d+)?)", second)
+    at = re.fullmatch(r"# at: (\d+(?::\d+)?|--params)", second)
     assert at, f"{name}: second line must be '# at: LINE[:COL]', found {second!r}"
     args = re.search(r"^# args: (.*)$", text, re.MULTILINE)
     return match.group(1), at.group(1), shlex.split(args.group(1)) if args else []
@@ -88,6 +92,12 @@ def _check_output(name: str, code: str, at: str | None, exit_code: int, output: 
     for line in output.splitlines():
         if _HEADER.match(line) or line.startswith(f"{name}: valid: "):
             continue
+        option = _OPTION.match(line)
+        if option:
+            codes = re.findall(r" \[(KMLC\d{3})\]$", line)
+            assert codes, f"no [KMLCnnn] at the end of {line!r}"
+            found.append((codes[0], "--params", ""))
+            continue
         match = location.match(line)
         assert match, f"not a located error line: {line!r}"
         assert int(match.group(1)) >= 1, line
@@ -98,7 +108,8 @@ def _check_output(name: str, code: str, at: str | None, exit_code: int, output: 
     assert code in [c for c, _, _ in found], output
     if at is not None:
         places = {f"{line}:{column}" if ":" in at else line for c, line, column in found
-                  if c == code}
+                  if c == code and column}
+        places |= {line for c, line, column in found if c == code and not column}
         assert at in places, f"{code} expected at {at}, reported at {sorted(places)}"
 
 

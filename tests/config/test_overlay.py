@@ -134,10 +134,54 @@ def test_param_override_never_constructs_objects(tmp_path: Path,
 
 
 def test_params_override_values(doc: Document) -> None:
-    out = apply_overlays(doc, None, ["alpha=2", "split.seed=11", "new.deep.key=x"])
-    assert out.data["parameters"] == {
-        "alpha": 2, "split": {"ratio": 0.2, "seed": 11}, "new": {"deep": {"key": "x"}}}
+    out = apply_overlays(doc, None, ["alpha=2", "split.seed=11"])
+    assert out.data["parameters"] == {"alpha": 2, "split": {"ratio": 0.2, "seed": 11}}
     assert doc.data["parameters"]["alpha"] == 0.5
+    assert out.overrides == {("parameters", "alpha"): "--params alpha=2",
+                             ("parameters", "split", "seed"): "--params split.seed=11"}
+
+
+@pytest.mark.parametrize(
+    ("item", "path", "hint"),
+    [
+        ("split.sed=3", "parameters.split.sed", "did you mean 'split.seed'?"),
+        ("aplha=1", "parameters.aplha", "did you mean 'alpha'?"),
+        ("forest.n_estimatorz=10", "parameters.forest.n_estimatorz",
+         "parameters: alpha, split.ratio, split.seed"),
+        ("split.seed.x=1", "parameters.split.seed", None),
+    ],
+)
+def test_params_override_must_match_a_parameter(doc: Document, item: str, path: str,
+                                                hint: str | None) -> None:
+    with pytest.raises(ConfigError) as info:
+        apply_overlays(doc, None, [item])
+    err = info.value
+    assert err.code == "KMLC111"
+    assert err.path == path
+    if hint is None:  # into a scalar: located at the scalar in the file
+        assert (err.file, err.line, err.column) == ("m.yml", 5, 29)
+        assert err.message == f"--params '{item}': parameter 'split.seed' is not a mapping"
+        return
+    assert (err.file, err.line, err.column) == (f"--params {item}", 0, 0)
+    dotted = path.removeprefix("parameters.")
+    assert err.message == f"parameter '{dotted}' is not defined in `parameters`"
+    assert err.hint == hint
+    assert str(err) == (f"--params {item}: error: {path}: parameter '{dotted}' is not defined "
+                        f"in `parameters` ({hint})")
+
+
+def test_params_override_quotes_the_option(doc: Document) -> None:
+    with pytest.raises(ConfigError) as info:
+        apply_overlays(doc, None, ["nope=[1, 2]"])
+    assert info.value.file == "--params 'nope=[1, 2]'"
+
+
+def test_errors_about_an_override_name_the_command_line(doc: Document) -> None:
+    out = apply_overlays(doc, None, ["split={ratio: 0.5}"])
+    err = out.error("bad", ("parameters", "split", "ratio"), code="KMLC100")
+    assert (err.file, err.line, err.column) == ("--params 'split={ratio: 0.5}'", 0, 0)
+    assert str(err) == "--params 'split={ratio: 0.5}': error: parameters.split.ratio: bad"
+    assert out.error("bad", ("parameters", "alpha")).file == "m.yml"
 
 
 def test_params_win_over_environment(doc: Document) -> None:
@@ -153,9 +197,13 @@ def test_overridden_param_positions_are_dropped(doc: Document) -> None:
     assert out.locate(("parameters", "split", "ratio")) == (4, 3)
 
 
-def test_params_create_the_parameters_section() -> None:
-    out = apply_overlays(parse_text("name: x\n", "m.yml"), None, ["a.b=1"])
-    assert out.data["parameters"] == {"a": {"b": 1}}
+def test_params_without_a_parameters_section() -> None:
+    with pytest.raises(ConfigError) as info:
+        apply_overlays(parse_text("name: x\n", "m.yml"), None, ["a.b=1"])
+    assert str(info.value) == (
+        "--params a.b=1: error: parameters.a.b: parameter 'a.b' is not defined: the file has "
+        "no `parameters` (--params overrides a parameter of the file; add it under "
+        "`parameters:`)")
 
 
 def test_params_into_a_scalar(doc: Document) -> None:

@@ -120,7 +120,7 @@ def test_format_text_with_excerpts() -> None:
         "  4 |   - name: a",
         "  5 |     func: m.f",
         "    |           ^",
-        "--params:0:0: error: bad [KMLC111]",
+        "--params: error: bad [KMLC111]",
     ]
 
 

@@ -168,11 +168,19 @@ def test_const_version(demo_yaml: str) -> None:
     assert _one(_edit(demo_yaml, "version: 1", 'version: "1"')).message == 'expected 1, found "1"'
 
 
-def test_pattern_mentions_the_description(demo_yaml: str) -> None:
+def test_func_without_module_says_how_a_function_is_written(demo_yaml: str) -> None:
     err = _one(_edit(demo_yaml, "func: demo_nodes.clean", "func: clean"))
     assert (err.code, err.line, err.column, err.path) == ("KMLC204", 13, 11, "nodes[0].func")
-    assert err.message == ('"clean" is not a valid value for: The function: `module.function` '
-                           "or `module:function`")
+    assert err.message == ('"clean" is not valid: a function is written module.function '
+                           "(or module:function), e.g. iris_nodes.clean")
+    assert err.hint is None
+
+
+def test_pattern_mentions_the_description(demo_yaml: str) -> None:
+    err = _one(_edit(demo_yaml, "name: clean\n", "name: 'cl ean'\n"))
+    assert (err.code, err.line, err.column, err.path) == ("KMLC204", 12, 11, "nodes[0].name")
+    assert err.message == ('"cl ean" is not a valid value for: Unique node name; optional: '
+                           "without it the node gets Kedro's generated name (`function__hash`)")
     assert err.hint and err.hint.startswith("it must match ^")
 
 

@@ -168,6 +168,38 @@ def test_yaml_syntax_errors(text: str, line: int, column: int, fragment: str) ->
 
 
 @pytest.mark.parametrize(
+    ("text", "line", "column", "message", "hint"),
+    [
+        ("version: 1\nname: demo\n   oops: 1\n", 3, 8,
+         "mapping values are not allowed in this context",
+         "likely cause: this line is indented deeper than the key above it, the line above "
+         "lacks a space after a colon, or a value holds an unquoted ': ' that needs quotes"),
+        ("name: a: b\n", 1, 8, "mapping values are not allowed in this context",
+         "likely cause: this line is indented deeper than the key above it, the line above "
+         "lacks a space after a colon, or a value holds an unquoted ': ' that needs quotes"),
+        ("version: 1\nname:demo\nnodes: []\n", 3, 1, "could not find expected ':'",
+         "likely cause: a colon without a space after it, here or on the line above: write "
+         "`key: value`"),
+        ("parameters:\n    alpha: 1\n  beta: 2\n", 3, 3, "did not find expected key",
+         "likely cause: indentation: this line is not aligned with the other keys of its "
+         "mapping"),
+        ("nodes:\n  - name: a\n  func: b\n", 3, 3, "did not find expected '-' indicator",
+         "likely cause: indentation: this line is not aligned with the items of its list"),
+        ("name: {x\nb: 1\n", 2, 2, "did not find expected ',' or '}'",
+         "likely cause: an unquoted value starting with '{' or '[' is read as a flow mapping "
+         "or list: quote it, or close the brackets"),
+        ("a:\n\tb: 1\n", 2, 1, "found character '\\t' that cannot start any token",
+         "indent with spaces: YAML does not allow tabs"),
+    ],
+)
+def test_yaml_syntax_errors_name_the_likely_cause(text: str, line: int, column: int,
+                                                  message: str, hint: str) -> None:
+    err = _error(text)
+    assert (err.code, err.line, err.column) == ("KMLC104", line, column)
+    assert (err.message, err.hint) == (f"invalid YAML: {message}", hint)
+
+
+@pytest.mark.parametrize(
     ("text", "line", "column", "key"),
     [
         ("name: a\nname: b\n", 2, 1, "name"),

@@ -9,7 +9,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from mlflow.tracking import MlflowClient
 
 from kmlc.cli import main
@@ -85,7 +85,8 @@ def test_predict_command_on_a_file(trained_template, tmp_path) -> None:
                            "--param", "treshold=2.0"],
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert "unknown --param treshold; the model takes: threshold" in done.stderr
+    assert ("--param treshold: the model has no parameter 'treshold' (did you mean "
+            "'threshold'? the model's parameters: threshold=0.5)") in done.stderr
 
 
 def test_usage_errors_are_clean(trained_template, tmp_path) -> None:
@@ -133,3 +134,78 @@ def test_signature_none_example_off_and_explicit_requirements(trained_template,
     assert not (out / "input_example.json").exists()
     assert (out / "requirements.txt").read_text().split() == [
         "mlflow==" + mlflow.__version__, "scikit-learn", "pandas"]
+
+
+# ------------------------------------------ predict: a user's mistakes are one-line errors
+
+
+@pytest.fixture(scope="module")
+def model_dir(trained_template: tuple[Path, str],
+              tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The mini project's model, built from its trained artifacts into a folder (no tracking
+    store, and nothing set in MLflow's process-wide state)."""
+    from kmlc.model.export import export_model
+
+    path, _ = trained_template
+    out = tmp_path_factory.mktemp("predict") / "model"
+    export_model(load_project(path), from_local=True, output=out, check=False)
+    return str(out)
+
+
+def _predict_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: str, *args: str) -> Result:
+    monkeypatch.chdir(tmp_path)
+    return CliRunner().invoke(main, ["predict", "-m", model, *args])
+
+
+def test_missing_input_file(model_dir: str, tmp_path: Path,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    result = _predict_cli(tmp_path, monkeypatch, model_dir, "-i", "nothere.csv")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: -i nothere.csv: no such file (the input is read relative to {tmp_path}) "
+        "[KMLC710]"]
+
+
+def test_input_lacking_the_signature_columns(model_dir: str, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "labels.csv").write_text("id,y\n1,0\n2,1\n")
+    result = _predict_cli(tmp_path, monkeypatch, model_dir, "-i", "labels.csv")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: -i labels.csv lacks the columns the model expects: 'x1', 'x2' (it has: id, y; "
+        "the model expects: id (long), x1 (double), x2 (double)) [KMLC711]"]
+
+
+def test_input_with_a_mistyped_column(model_dir: str, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "bad.csv").write_text("id,x1,x2\n1,abc,0.5\n2,0.1,0.2\n")
+    result = _predict_cli(tmp_path, monkeypatch, model_dir, "-i", "bad.csv")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: -i bad.csv does not fit the model's signature: Incompatible input types for "
+        "column x1. Can not safely convert str to float64. [KMLC711]"]
+
+
+def test_unreadable_input(model_dir: str, tmp_path: Path,
+                          monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "broken.parquet").write_text("x")
+    result = _predict_cli(tmp_path, monkeypatch, model_dir, "-i", "broken.parquet")
+    assert result.exit_code == 1
+    line, = result.stderr.splitlines()
+    assert line.startswith("error: -i broken.parquet: cannot read it as ParquetDataset: ")
+    assert line.endswith("(pass --input-type for another kedro-datasets type) [KMLC710]")
+
+
+def test_unknown_param_lists_the_models_params(model_dir: str, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               trained_template: tuple[Path, str]) -> None:
+    instances = str(trained_template[0].parent / "data/01_raw/instances.csv")
+    result = _predict_cli(tmp_path, monkeypatch, model_dir, "-i", instances,
+                      "--param", "thresold=0.01")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: --param thresold: the model has no parameter 'thresold' (did you mean "
+        "'threshold'? the model's parameters: threshold=0.5) [KMLC712]"]
+    ok = _predict_cli(tmp_path, monkeypatch, model_dir, "-i", instances, "--param", "threshold=2")
+    assert ok.exit_code == 0, ok.output
+    assert ok.stdout.splitlines()[0] == "id,proba,label"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ from mlflow.tracking import MlflowClient
 
 from kmlc import RunOptions, compile_project, load_project, run_pipeline
 from kmlc.cli import main
-from kmlc.errors import TrackingError
+from kmlc.errors import RunError, TrackingError
 from kmlc.run import NodeFailure
 
 
@@ -49,6 +50,7 @@ def test_training_lands_everything_in_one_run(mini, runner: str) -> None:
     assert tags["kmlc.pipeline"] == "training"
     assert tags["team"] == "tests"
     assert tags["kmlc.runner"] == runner
+    assert tags["mlflow.user"] == getpass.getuser()  # as MLflow's fluent API tags runs
     assert len(tags["kmlc.file_hash"]) >= 16
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
     assert {"mlproject.yml", "reports"} <= artifacts
@@ -135,6 +137,49 @@ def test_cli_failure_exit_code_and_message(mini) -> None:
     assert "node 'check' failed: ValueError: the check failed on purpose" in result.output
     assert "marked FAILED" in result.output
     assert "Traceback" not in result.output
+
+
+def test_inference_before_training_names_the_missing_files(mini) -> None:
+    path = mini()
+    result = CliRunner().invoke(main, ["run", "inference", "-f", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: pipeline 'inference' needs files that do not exist yet: classifier "
+        "(data/06_models/classifier.pkl) (`kmlc run training` produces it) [KMLC604]"]
+    assert "--from-nodes" not in result.output
+    assert not (path.parent / "data" / "07_model_output").exists()
+    assert not (path.parent / "mlflow.db").exists()  # checked before any run is opened
+
+
+def test_missing_raw_input_is_named_before_the_run(mini) -> None:
+    path = mini()
+    (path.parent / "data" / "01_raw" / "labels.csv").unlink()
+    with pytest.raises(RunError) as info:
+        _run(path)
+    assert (info.value.code, str(info.value)) == (
+        "KMLC604", "pipeline 'training' needs files that do not exist yet: labels "
+        "(data/01_raw/labels.csv) (no node produces it: create it first)")
+
+
+@pytest.mark.parametrize("runner", ["sequential", "parallel"])
+def test_progress_shows_each_nodes_own_duration_and_the_total(
+        mini, runner: str, capsys: pytest.CaptureFixture[str]) -> None:
+    path = mini()
+    spec = load_project(path, params=["sleep=0.6"])
+    run_pipeline(spec, "training", RunOptions(runner=runner, progress=None))
+    lines = capsys.readouterr().err.splitlines()
+    progress = [line for line in lines if line.startswith("[")]
+    assert [line.split("] ")[0] for line in progress] == ["[1/4", "[2/4", "[3/4", "[4/4"]
+    seconds = {}
+    for line in progress:
+        name, duration = line.split("] ")[1].split(" (")
+        seconds[name] = float(duration.removesuffix("s)"))
+    assert set(seconds) == {"clean", "fit", "evaluate", "check"}
+    assert seconds["check"] >= 0.6  # it sleeps
+    total = [line for line in lines if line.startswith("4/4 nodes in ")]
+    assert len(total) == 1
+    # each node's own time, not the time since the start: together no more than the total
+    assert sum(seconds.values()) <= float(total[0].split(" in ")[1].removesuffix("s")) + 0.2
 
 
 def test_filtered_run_logs_no_model_and_says_so(mini) -> None:
