@@ -27,6 +27,7 @@ import yaml
 from click.testing import CliRunner
 from mini_project import MINI_YAML, kmlc_exe, write_mini
 
+import kmlc.cli
 from kmlc.cli import main
 from kmlc.config.schema import schema_text
 
@@ -347,11 +348,12 @@ def test_kmlc_ui_prints_the_store_without_its_password(tmp_path: Path,
     path = _mini_with_note(tmp_path / "proj")
     started: list[list[str]] = []
 
-    def execv(file: str, argv: list[str]) -> None:  # the MLflow UI itself is not started
-        started.append(argv)
-        raise SystemExit(0)
+    def serve(argv: list[str], host: str, port: int, announce) -> int:
+        started.append(argv)  # the MLflow UI itself is not started: it answers at once
+        announce(f"http://{host}:{port}")
+        return 0
 
-    monkeypatch.setattr(os, "execv", execv)
+    monkeypatch.setattr(kmlc.cli, "_serve_ui", serve)
     uri = f"http://kmlc:{PASSWORD}@127.0.0.1:9"
     result = CliRunner().invoke(main, ["ui", "-f", str(path), "--tracking-uri", uri])
     assert result.exit_code == 0, result.output
