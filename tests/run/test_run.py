@@ -89,6 +89,8 @@ def test_logged_model_matches_inference_run_from_another_process(mini, tmp_path:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.split("\n")
     assert lines[0] == "0"  # the threshold parameter was overridden through pyfunc params
+    # the node module came from the model's own code, not from the training project
+    assert lines[1] == "True []", lines[1]
     got = pd.read_csv(elsewhere / "out.csv", index_col="id")
     pd.testing.assert_frame_equal(got, expected)
 
