@@ -109,6 +109,22 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
                  force: bool = False, tracking_uri: str | None = None,
                  check: bool = True) -> ExportResult:
     """Export the bound model of a run (or of the artifacts on disk) to a folder/registry."""
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+    from kmlc.tracking import store as tracking
+
+    # MLflow resolves a models:/ source while registering it through the process-wide
+    # tracking URI, not the client's: without this, --register looks in ./mlflow.db
+    uri = tracking.resolve_tracking_uri(tracking_uri or spec.tracking.uri, spec.root)
+    with _use_tracking_uri(uri):
+        return _export_model(spec, run_id=run_id, latest=latest, from_local=from_local,
+                             output=output, register=register, alias=alias, force=force,
+                             tracking_uri=tracking_uri, check=check)
+
+
+def _export_model(spec: ProjectSpec, *, run_id: str | None, latest: bool, from_local: bool,
+                  output: Path | None, register: str | None, alias: str | None,
+                  force: bool, tracking_uri: str | None, check: bool) -> ExportResult:
     import mlflow
     from mlflow.tracking import MlflowClient
 

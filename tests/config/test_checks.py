@@ -574,7 +574,7 @@ def test_dataset_type_check_imports_nothing(write_project: WriteProject, demo_ya
         print("kedro.runner" in sys.modules)
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, check=True)
+                         timeout=60, check=True, cwd=path.parent)  # the installed kmlc
     assert out.stdout.strip().splitlines()[-1] == "False"
 
 
@@ -591,7 +591,7 @@ def test_full_import_path_type_is_found_without_importing(write_project: WritePr
         print(sorted(m for m in sys.modules if m == "kedro" or m.startswith("kedro.")))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, check=True)
+                         timeout=60, check=True, cwd=path.parent)  # the installed kmlc
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 

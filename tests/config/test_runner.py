@@ -81,3 +81,13 @@ def test_without_distributed_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(RunError) as info:
         DaskRunner()
     assert 'pip install "kmlc[dask]"' in str(info.value.hint)
+
+
+def test_validate_runner_option_checks_the_file_for_that_runner() -> None:
+    remote = ["validate", "-f", str(IRIS), "--address", "tcp://10.0.0.5:8786"]
+    out = CliRunner().invoke(main, [*remote, "--runner", "dask"])
+    assert out.exit_code == 1 and "relative local path 'data/01_raw/instances.csv'" in out.output
+    out = CliRunner().invoke(main, [*remote, "--runner", "thread"])
+    assert out.exit_code == 2 and "--address is for --runner dask" in out.output, out.output
+    out = CliRunner().invoke(main, ["validate", "-f", str(IRIS), "--runner", "dask"])
+    assert out.exit_code == 0, out.output  # a local cluster takes relative paths

@@ -89,6 +89,8 @@ def test_logged_model_matches_inference_run_from_another_process(mini, tmp_path:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.split("\n")
     assert lines[0] == "0"  # the threshold parameter was overridden through pyfunc params
+    # the node module came from the model's own code, not from the training project
+    assert lines[1] == "True []", lines[1]
     got = pd.read_csv(elsewhere / "out.csv", index_col="id")
     pd.testing.assert_frame_equal(got, expected)
 
@@ -208,7 +210,8 @@ def test_unreachable_server_fails_fast_before_any_output(mini) -> None:
     started = time.perf_counter()
     with pytest.raises(TrackingError) as info:
         _run(path, tracking_uri="http://127.0.0.1:9")
-    assert time.perf_counter() - started < 15
+    # MLflow's own retries would take minutes; 60 s holds on a loaded 2-core machine
+    assert time.perf_counter() - started < 60
     assert "http://127.0.0.1:9" in str(info.value)
     assert not (path.parent / "data" / "06_models").exists()
     result = CliRunner().invoke(main, ["run", "training", "-f", str(path), "--tracking-uri",

@@ -197,7 +197,8 @@ def test_unreachable_server_at_start_fails_fast_and_writes_nothing(project) -> N
     uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     done, elapsed, output = _timed_run(path, uri, 60)
     assert done.returncode == 1, output
-    assert elapsed < 15, f"{elapsed:.1f} s"
+    # MLflow's own retries would take minutes; 45 s holds on a loaded 2-core machine
+    assert elapsed < 45, f"{elapsed:.1f} s"
     assert uri in output
     assert "unreachable" in output
     assert TRACEBACK not in output

@@ -1,0 +1,136 @@
+"""`kmlc run` options through the CLI, each checked by its effect.
+
+Which nodes ran is recorded by a real Kedro hook of the project (``hooks:``); the run's
+name, runner and store are read back from the real sqlite store.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from mini_project import MINI_YAML
+from mlflow.tracking import MlflowClient
+
+from kmlc.cli import main
+
+RECORD_HOOK = '''\
+import json
+from pathlib import Path
+
+from kedro.framework.hooks import hook_impl
+
+
+class RecordNodes:
+    def __init__(self):
+        self.seen = []
+
+    @hook_impl
+    def before_pipeline_run(self, run_params):
+        self.seen = []
+
+    @hook_impl
+    def after_node_run(self, node):
+        self.seen.append(node.name)
+
+    @hook_impl
+    def after_pipeline_run(self, run_params):
+        Path(run_params["project_path"], "ran.json").write_text(json.dumps(sorted(self.seen)))
+'''
+
+# `check` also carries the tag `extra`, so a comma-separated --tags can be told apart
+HOOKED_YAML = MINI_YAML.replace(
+    "    outputs: checked\n    tags: [training]\n",
+    "    outputs: checked\n    tags: [training, extra]\n") + "hooks: [record_hook.RecordNodes]\n"
+
+
+def _project(mini) -> Path:
+    assert "tags: [training, extra]" in HOOKED_YAML
+    path = mini(HOOKED_YAML)
+    (path.parent / "record_hook.py").write_text(RECORD_HOOK)
+    return path
+
+
+def _kmlc(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def _ran(path: Path) -> list[str]:
+    ran = path.parent / "ran.json"
+    names = json.loads(ran.read_text())
+    ran.unlink()
+    return names
+
+
+def _run_id(output: str) -> str:
+    line = next(line for line in output.splitlines() if line.startswith("run "))
+    return line.split()[1]
+
+
+@pytest.mark.slow
+def test_node_selection_runner_and_run_name(mini) -> None:
+    path = _project(mini)
+    client = MlflowClient(f"sqlite:///{path.parent / 'mlflow.db'}")
+    code, out = _kmlc("run", "training", "-f", str(path), "--runner", "thread",
+                      "--run-name", "first-try")
+    assert code == 0, out
+    assert _ran(path) == ["check", "clean", "evaluate", "fit"]
+    run = client.get_run(_run_id(out))
+    assert run.info.run_name == "first-try"
+    assert run.data.tags["kmlc.runner"] == "thread"  # the runner that really ran
+    # --tags: comma-separated, OR-ed, inside the default pipeline
+    code, out = _kmlc("run", "-f", str(path), "--tags", "inference,extra")
+    assert code == 0, out
+    assert _ran(path) == ["check", "clean", "predict"]
+    run = client.get_run(_run_id(out))
+    assert run.info.run_name == "__default__" and run.data.tags["kmlc.runner"] == "sequential"
+    # --nodes: comma-separated and repeated
+    code, out = _kmlc("run", "training", "-f", str(path), "--nodes", "clean, fit",
+                      "--nodes", "check")
+    assert code == 0, out
+    assert _ran(path) == ["check", "clean", "fit"]
+    # --from-nodes / --to-nodes (features is in memory, so slices start at clean or check)
+    code, out = _kmlc("run", "training", "-f", str(path), "--from-nodes", "check")
+    assert code == 0, out
+    assert _ran(path) == ["check"]
+    code, out = _kmlc("run", "training", "-f", str(path), "--to-nodes", "fit,clean")
+    assert code == 0, out
+    assert _ran(path) == ["clean", "fit"]
+    code, out = _kmlc("run", "training", "-f", str(path), "--from-nodes", "clean",
+                      "--to-nodes", "evaluate")
+    assert code == 0, out
+    assert _ran(path) == ["clean", "evaluate", "fit"]
+
+
+def test_tracking_uri_sends_the_run_elsewhere(mini, tmp_path: Path) -> None:
+    path = _project(mini)
+    other = tmp_path / "other" / "store.db"
+    other.parent.mkdir()
+    code, out = _kmlc("run", "inference", "-f", str(path), "--nodes", "clean",
+                      "--tracking-uri", f"sqlite:///{other}", "--run-name", "elsewhere")
+    assert code == 0, out
+    assert _ran(path) == ["clean"]
+    run = MlflowClient(f"sqlite:///{other}").get_run(_run_id(out))
+    assert run.info.run_name == "elsewhere" and run.data.tags["kmlc.pipeline"] == "inference"
+    assert not (path.parent / "mlflow.db").exists()  # the project's own store untouched
+
+
+def test_verbose_shows_the_traceback_quiet_does_not(mini) -> None:
+    path = _project(mini)
+    (path.parent / "data/08_reporting").mkdir(parents=True)
+    (path.parent / "data/08_reporting/report.json").write_text('{"accuracy": 1.0}')
+    code, out = _kmlc("run", "training", "-f", str(path), "--nodes", "check",
+                      "--params", "fail=true")
+    assert code == 1 and "Traceback" not in out
+    assert "node 'check' failed: ValueError: the check failed on purpose" in out
+    code, out = _kmlc("run", "training", "-f", str(path), "--nodes", "check",
+                      "--params", "fail=true", "-v")
+    assert code == 1
+    assert "Traceback (most recent call last)" in out
+    assert 'in check\n    raise ValueError("the check failed on purpose")' in out
+    code, out = _kmlc("run", "training", "-f", str(path), "--nodes", "check", "--verbose",
+                      "--params", "fail=true")
+    assert code == 1 and "Traceback (most recent call last)" in out
