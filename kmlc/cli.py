@@ -117,6 +117,37 @@ def validate(file: Path, env: str | None, params: tuple[str, ...], fmt: str, str
 
 
 @main.command()
+@click.argument("pipeline", required=False)
+@project_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the JSON manifest to this file (e.g. target/manifest.json).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None,
+              help="Output format (default: text on a terminal, json otherwise).")
+def plan(pipeline: str | None, file: Path, env: str | None, params: tuple[str, ...],
+         output: Path | None, fmt: str | None) -> None:
+    """Show what `kmlc run` would do, as a manifest, without running anything."""
+    from kmlc.config.loader import load_project
+    from kmlc.manifest import build_manifest, format_summary, manifest_json
+
+    try:
+        spec = load_project(file, env=env, params=params)
+        manifest = build_manifest(spec, pipeline)
+    except KmlcError as exc:
+        fail(exc)
+        return
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(manifest_json(manifest), encoding="utf-8")
+    fmt = fmt or ("text" if sys.stdout.isatty() or output is not None else "json")
+    if fmt == "json":
+        click.echo(manifest_json(manifest), nl=False)
+    else:
+        click.echo(format_summary(manifest))
+        if output is not None:
+            click.echo(f"\nmanifest written to {output}")
+
+
+@main.command()
 def schema() -> None:
     """Print the JSON Schema of mlproject.yml."""
     from kmlc.config.schema import schema_text
