@@ -148,6 +148,41 @@ def plan(pipeline: str | None, file: Path, env: str | None, params: tuple[str, .
 
 
 @main.command()
+@click.argument("pipeline", default="__default__")
+@project_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file (.html: a page that opens offline; else Mermaid).")
+@click.option("--format", "fmt", type=click.Choice(["html", "mermaid"]), default=None,
+              help="Output format (default: from the -o suffix; Mermaid on stdout).")
+def graph(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
+          output: Path | None, fmt: str | None) -> None:
+    """Draw PIPELINE with its datasets: self-contained HTML or Mermaid text."""
+    from kmlc.compiler.project import compile_project
+    from kmlc.config.functions import code_path
+    from kmlc.config.loader import load_project
+    from kmlc.graph import describe, graph_title, pipeline_graph, to_html, to_mermaid
+
+    try:
+        spec = load_project(file, env=env, params=params)
+        with code_path(spec.code):
+            drawn = pipeline_graph(compile_project(spec), pipeline)
+    except KmlcError as exc:
+        fail(exc)
+        return
+    if fmt is None:
+        fmt = "html" if output is not None and output.suffix in (".html", ".htm") else "mermaid"
+    text = to_html(drawn, graph_title(spec, drawn)) if fmt == "html" else to_mermaid(drawn)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    counts = describe(drawn)
+    click.echo(f"pipeline '{pipeline}': {counts['nodes']} nodes, {counts['datasets']} datasets "
+               f"drawn to {output}")
+
+
+@main.command()
 def schema() -> None:
     """Print the JSON Schema of mlproject.yml."""
     from kmlc.config.schema import schema_text
