@@ -102,7 +102,7 @@ def pipeline_graph(compiled: CompiledProject, name: str = "__default__") -> Pipe
             graph.edges.append((f"d:{data}", f"n:{node.name}"))
             if data not in ranks or data.startswith("params:") or data == "parameters":
                 # free inputs start the picture; parameters sit just before their reader
-                first = 0 if not dataset_kind(data, spec) == "parameter" else (
+                first = 0 if dataset_kind(data, spec) != "parameter" else (
                     graph.items[f"n:{node.name}"].rank - 1)
                 ranks[data] = min(ranks.get(data, first), first)
         for data in node.outputs:
