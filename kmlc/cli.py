@@ -183,6 +183,27 @@ def graph(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
 
 
 @main.command()
+@file_option
+@click.option("--run-id", required=True, help="The training run whose model to promote.")
+@click.option("--tracking-uri", default=None, help="Override tracking.uri.")
+def promote(file: Path, run_id: str, tracking_uri: str | None) -> None:
+    """Apply model.promote's gate to an earlier run; move the alias if it passes.
+
+    A gate that does not pass is a decision, printed, with exit code 0.
+    """
+    from kmlc.config.loader import load_project
+    from kmlc.model.promote import promote_run
+
+    try:
+        spec = load_project(file)
+        decision = promote_run(spec, run_id, tracking_uri=tracking_uri)
+    except KmlcError as exc:
+        fail(exc)
+        return
+    click.echo(f"promotion: {decision.line()}")
+
+
+@main.command()
 def schema() -> None:
     """Print the JSON Schema of mlproject.yml."""
     from kmlc.config.schema import schema_text
@@ -306,6 +327,8 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
         assert spec.model is not None
         click.echo(f"model registered: {spec.model.registered_name} version "
                    f"{result.registered_version}")
+    if result.promotion is not None:
+        click.echo(f"promotion: {result.promotion.line()}")
     click.echo(f"open it: kmlc ui -f {file}")
 
 
