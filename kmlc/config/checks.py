@@ -108,11 +108,10 @@ def _check_promote(doc: Document, result: CheckResult) -> None:
             code="KMLC512", hint="for example: metrics['accuracy'] >= 0.9"))
         return
     for name in sorted(names - set(GATE_NAMES)):
-        close = _did_you_mean(name, GATE_NAMES)
         result.errors.append(doc.error(
             f"the gate reads '{name}', which is not defined: it can read "
             f"{' and '.join(GATE_NAMES)}", (*path, "when"), code="KMLC512",
-            hint=close or "for example: metrics['accuracy'] >= 0.9"))
+            hint=did_you_mean(name, GATE_NAMES, "for example: metrics['accuracy'] >= 0.9")))
 
 
 def _check_names(doc: Document, result: CheckResult) -> None:
