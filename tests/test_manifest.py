@@ -137,3 +137,20 @@ def test_text_summary(iris_file: Path) -> None:
     assert "pipeline training: 5 nodes" in result.output
     assert "model: instances -> clean -> predict -> predictions; packs classifier, scaler" \
         in result.output
+
+
+def test_the_promotion_gate_is_in_the_manifest(mini: Callable[..., Path]) -> None:
+    from mini_project import MINI_YAML
+
+    file = mini(MINI_YAML.replace(
+        "model:\n  input: instances\n",
+        "model:\n  input: instances\n  registered_name: mini\n  promote:\n"
+        "    alias: champion\n    when: \"metrics['accuracy'] > 0.8\"\n"
+        "    better_than_current: {metric: accuracy, mode: min}\n"))
+    manifest = json.loads(manifest_json(build_manifest(load_project(file))))
+    sys.modules.pop("mini_nodes", None)
+    assert not list(_validator().iter_errors(manifest))
+    assert manifest["model"]["registered_name"] == "mini"
+    assert manifest["model"]["promote"] == {
+        "alias": "champion", "when": "metrics['accuracy'] > 0.8",
+        "better_than_current": {"metric": "accuracy", "mode": "min"}}
