@@ -22,25 +22,13 @@ from kmlc import __version__
 from kmlc.compiler.plan import PLAN_VERSION, plan_from_spec
 from kmlc.compiler.project import CompiledProject, compile_project
 from kmlc.config.functions import code_path
-from kmlc.config.spec import DatasetSpec, ProjectSpec, mask_secrets, param_value
+from kmlc.config.spec import DatasetSpec, ProjectSpec, param_value
 from kmlc.errors import ExportError, RunError
 
 __all__ = ["MANIFEST_VERSION", "build_manifest", "dataset_kind", "format_summary",
            "manifest_json", "node_hash"]
 
 MANIFEST_VERSION = 1
-
-
-def _masked(value: Any, secrets: tuple[str, ...]) -> Any:
-    if isinstance(value, str):
-        return mask_secrets(value, secrets)
-    if isinstance(value, Mapping):
-        return {str(k): _masked(v, secrets) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_masked(v, secrets) for v in value]
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    return mask_secrets(str(value), secrets)
 
 
 def _relative(path: str | None, root: Path) -> str | None:
@@ -115,11 +103,13 @@ def _dataset_entry(name: str, spec: ProjectSpec, packed: set[str]) -> dict[str, 
     entry: dict[str, Any] = {"kind": kind, "packed_in_model": name in packed}
     if ds is None:
         entry.update({"type": "MemoryDataset" if kind == "memory" else "parameter",
-                      "filepath": None, "track": None, "config": {}})
+                      "filepath": None, "track": None, "config": {}, "factory": None})
         return entry
     config = {k: v for k, v in ds.config.items() if k not in ("type", "filepath", "path")}
     entry.update({"type": ds.type, "filepath": _relative(ds.filepath, spec.root),
-                  "track": _track(ds), "config": config})
+                  "track": _track(ds), "config": config, "factory": ds.pattern})
+    if ds.is_factory:
+        entry["kind"] = "factory"
     return entry
 
 
@@ -177,22 +167,25 @@ def build_manifest(spec: ProjectSpec, pipeline: str | None = None,
         compiled = compiled or compile_project(spec)
         names = [pipeline] if pipeline else sorted(compiled.pipelines)
         pipelines = {name: compiled.pipeline(name) for name in names}
-        chosen = {n.name for p in pipelines.values() for n in p.nodes}
+        own = {n.name for n in spec.nodes}
         plan_artifacts = ({a.name for a in plan_from_spec(spec).artifacts}
                           if spec.model is not None else set())
         used: set[str] = set()
         nodes: dict[str, Any] = {}
-        for n in spec.nodes:
-            if n.name not in chosen:
-                continue
-            used.update(n.input_names, n.output_names)
-            reads = _params_of(n.input_names, spec.parameters)
+        kedro_nodes = {n.name: n for p in pipelines.values() for n in p.nodes}
+        for name, node in sorted(kedro_nodes.items()):
+            used.update(node.inputs, node.outputs)
+            reads = _params_of(tuple(node.inputs), spec.parameters)
             configs = {d: dict(spec.datasets[d].config) if d in spec.datasets else None
-                       for d in (*n.input_names, *n.output_names) if d not in reads}
-            nodes[n.name] = {
-                "func": n.func, "inputs": _shape(n.inputs), "outputs": _shape(n.outputs),
-                "tags": sorted(n.tags), "params": reads,
-                "hash": node_hash(compiled.functions[n.name], reads, configs),
+                       for d in (*node.inputs, *node.outputs) if d not in reads}
+            func = node.func
+            nodes[name] = {
+                "func": (spec.node(name).func if name in own else
+                         f"{func.__module__}.{getattr(func, '__qualname__', func.__name__)}"),
+                "inputs": _shape(getattr(node, "_inputs", node.inputs)),
+                "outputs": _shape(getattr(node, "_outputs", node.outputs)),
+                "tags": sorted(node.tags), "namespace": node.namespace, "params": reads,
+                "hash": node_hash(func, reads, configs),
             }
         datasets = {name: _dataset_entry(name, spec, plan_artifacts)
                     for name in sorted(used | (set(spec.datasets) if pipeline is None else set()))}
@@ -212,7 +205,8 @@ def build_manifest(spec: ProjectSpec, pipeline: str | None = None,
             "tracking": _tracking(spec),
             "model": _model(spec),
         }
-    return _masked(manifest, spec.secrets)
+    masked: dict[str, Any] = spec.secrets.mask_data(manifest)
+    return masked
 
 
 def _shape(value: Any) -> Any:

@@ -154,3 +154,21 @@ def test_the_promotion_gate_is_in_the_manifest(mini: Callable[..., Path]) -> Non
     assert manifest["model"]["promote"] == {
         "alias": "champion", "when": "metrics['accuracy'] > 0.8",
         "better_than_current": {"metric": "accuracy", "mode": "min"}}
+
+
+def test_spaceflights_namespaces_and_factories(tmp_path: Path) -> None:
+    """Kedro's spaceflights starter (ported in tests/spaceflights_project.py): modular
+    pipelines' copies carry their namespace, factory-resolved datasets their pattern."""
+    from spaceflights_project import write_spaceflights
+
+    file = write_spaceflights(tmp_path / "sf")
+    manifest = _plan(file)
+    assert not list(_validator().iter_errors(manifest))
+    node = manifest["nodes"]["candidate_modelling_pipeline.train_model_node"]
+    assert node["namespace"] == "candidate_modelling_pipeline"
+    assert manifest["nodes"]["train_model_node"]["namespace"] is None
+    regressor = manifest["datasets"]["active_modelling_pipeline.regressor"]
+    assert regressor["factory"] == "{namespace}.regressor" and regressor["kind"] == "persisted"
+    assert manifest["datasets"]["{namespace}.regressor"]["kind"] == "factory"
+    graph = CliRunner().invoke(main, ["graph", "-f", str(file)]).output
+    assert 'subgraph ns_candidate_modelling_pipeline["candidate_modelling_pipeline"]' in graph

@@ -30,8 +30,8 @@ from kmlc.config.spec import (
     ParamsSpec,
     PipelineSpec,
     ProjectSpec,
-    RunnerSpec,
     PromoteSpec,
+    RunnerSpec,
     SourceRef,
     TrackingSpec,
 )
