@@ -141,12 +141,18 @@ def _tracking(spec: ProjectSpec) -> dict[str, Any]:
 def _model(spec: ProjectSpec) -> dict[str, Any] | None:
     if spec.model is None:
         return None
-    from kmlc.model.build import code_paths, requirements
+    from kmlc.model.build import requirements
+    from kmlc.model.closure import module_closure
 
     m = spec.model
     plan = plan_from_spec(spec)
+    # from the code and the dataset types only: the modules named inside the pickles
+    # training writes are added when the model is logged (a plan does not depend on
+    # whether training ran), so no artifact file is read here
+    nowhere = {a.name: spec.root / ".kmlc-plan-reads-no-artifact" for a in plan.artifacts}
     try:
-        reqs: Any = requirements(spec, plan, code_paths(spec, plan))
+        imports = module_closure(plan.modules, spec.code).external
+        reqs: Any = requirements(spec, plan, imports, nowhere)
     except ExportError as exc:
         reqs = {"error": str(exc)}
     out: dict[str, Any] = {
