@@ -117,6 +117,93 @@ def validate(file: Path, env: str | None, params: tuple[str, ...], fmt: str, str
 
 
 @main.command()
+@click.argument("pipeline", required=False)
+@project_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the JSON manifest to this file (e.g. target/manifest.json).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None,
+              help="Output format (default: text on a terminal, json otherwise).")
+def plan(pipeline: str | None, file: Path, env: str | None, params: tuple[str, ...],
+         output: Path | None, fmt: str | None) -> None:
+    """Show what `kmlc run` would do, as a manifest, without running anything."""
+    from kmlc.config.loader import load_project
+    from kmlc.manifest import build_manifest, format_summary, manifest_json
+
+    try:
+        spec = load_project(file, env=env, params=params)
+        manifest = build_manifest(spec, pipeline)
+    except KmlcError as exc:
+        fail(exc)
+        return
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(manifest_json(manifest), encoding="utf-8")
+    fmt = fmt or ("text" if sys.stdout.isatty() or output is not None else "json")
+    if fmt == "json":
+        click.echo(manifest_json(manifest), nl=False)
+    else:
+        click.echo(format_summary(manifest))
+        if output is not None:
+            click.echo(f"\nmanifest written to {output}")
+
+
+@main.command()
+@click.argument("pipeline", default="__default__")
+@project_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file (.html: a page that opens offline; else Mermaid).")
+@click.option("--format", "fmt", type=click.Choice(["html", "mermaid"]), default=None,
+              help="Output format (default: from the -o suffix; Mermaid on stdout).")
+def graph(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
+          output: Path | None, fmt: str | None) -> None:
+    """Draw PIPELINE with its datasets: self-contained HTML or Mermaid text."""
+    from kmlc.compiler.project import compile_project
+    from kmlc.config.functions import code_path
+    from kmlc.config.loader import load_project
+    from kmlc.graph import describe, graph_title, pipeline_graph, to_html, to_mermaid
+
+    try:
+        spec = load_project(file, env=env, params=params)
+        with code_path(spec.code):
+            drawn = pipeline_graph(compile_project(spec), pipeline)
+    except KmlcError as exc:
+        fail(exc)
+        return
+    if fmt is None:
+        fmt = "html" if output is not None and output.suffix in (".html", ".htm") else "mermaid"
+    text = to_html(drawn, graph_title(spec, drawn)) if fmt == "html" else to_mermaid(drawn)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    counts = describe(drawn)
+    click.echo(f"pipeline '{pipeline}': {counts['nodes']} nodes, {counts['datasets']} datasets "
+               f"drawn to {output}")
+
+
+@main.command()
+@file_option
+@click.option("--run-id", required=True, help="The training run whose model to promote.")
+@click.option("--tracking-uri", default=None, help="Override tracking.uri.")
+def promote(file: Path, run_id: str, tracking_uri: str | None) -> None:
+    """Apply model.promote's gate to an earlier run; move the alias if it passes.
+
+    A gate that does not pass is a decision, printed, with exit code 0.
+    """
+    from kmlc.config.loader import load_project
+    from kmlc.model.promote import promote_run
+
+    try:
+        spec = load_project(file)
+        decision = promote_run(spec, run_id, tracking_uri=tracking_uri)
+    except KmlcError as exc:
+        fail(exc)
+        return
+    click.echo(f"promotion: {decision.line()}")
+
+
+@main.command()
 def schema() -> None:
     """Print the JSON Schema of mlproject.yml."""
     from kmlc.config.schema import schema_text
@@ -240,6 +327,8 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
         assert spec.model is not None
         click.echo(f"model registered: {spec.model.registered_name} version "
                    f"{result.registered_version}")
+    if result.promotion is not None:
+        click.echo(f"promotion: {result.promotion.line()}")
     click.echo(f"open it: kmlc ui -f {file}")
 
 

@@ -45,6 +45,7 @@ class RunResult:
     model_uri: str | None = None
     notes: tuple[str, ...] = ()
     registered_version: str | None = None
+    promotion: Any = None  # model.promote's decision (kmlc.model.promote.Promotion)
 
 
 @dataclass(frozen=True)
@@ -318,7 +319,8 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
         raise
     return RunResult(session.run_id, session.status, pipeline, session.uri,
                      getattr(logged, "model_uri", None), tuple(session.notes),
-                     getattr(logged, "registered_version", None))
+                     getattr(logged, "registered_version", None),
+                     getattr(logged, "promotion", None))
 
 
 class ModelJob:

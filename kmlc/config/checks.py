@@ -68,7 +68,50 @@ def run_checks(doc: Document, root: Path, code_dirs: list[Path]) -> CheckResult:
     _check_functions(doc, code_dirs, result)
     if not result.errors and "model" in doc.data:
         _check_binding(doc, result)
+    if (doc.data.get("model") or {}).get("promote") is not None:
+        _check_promote(doc, result)
     return result
+
+
+GATE_NAMES = ("metrics", "params")  # what a model.promote.when expression can read
+
+
+def _check_promote(doc: Document, result: CheckResult) -> None:
+    """``model.promote``: a registered name to promote in, one alias, a gate that parses."""
+    import jinja2
+    from jinja2 import meta
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    model = doc.data["model"]
+    promote = model["promote"]
+    path: KeyPath = ("model", "promote")
+    if not model.get("registered_name"):
+        result.errors.append(doc.error(
+            "model.promote needs model.registered_name: versions are promoted within a "
+            "registered model", (*path,), key=True, code="KMLC510",
+            hint="add `registered_name: NAME` under model:"))
+    if model.get("alias") is not None:
+        result.errors.append(doc.error(
+            "model.alias moves the alias after every run, model.promote only when the gate "
+            "passes: set one of them", ("model", "alias"), key=True, code="KMLC511",
+            hint="remove model.alias; model.promote.alias is the alias to move"))
+    when = promote.get("when")
+    if when is None:
+        return
+    env = ImmutableSandboxedEnvironment()
+    try:
+        env.compile_expression(when)
+        names = meta.find_undeclared_variables(env.parse("{{ (" + when + ") }}"))
+    except jinja2.TemplateSyntaxError as exc:
+        result.errors.append(doc.error(
+            f"the gate is not a valid expression: {exc.message}", (*path, "when"),
+            code="KMLC512", hint="for example: metrics['accuracy'] >= 0.9"))
+        return
+    for name in sorted(names - set(GATE_NAMES)):
+        result.errors.append(doc.error(
+            f"the gate reads '{name}', which is not defined: it can read "
+            f"{' and '.join(GATE_NAMES)}", (*path, "when"), code="KMLC512",
+            hint=did_you_mean(name, GATE_NAMES, "for example: metrics['accuracy'] >= 0.9")))
 
 
 def _check_names(doc: Document, result: CheckResult) -> None:

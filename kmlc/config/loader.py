@@ -30,6 +30,7 @@ from kmlc.config.spec import (
     ParamsSpec,
     PipelineSpec,
     ProjectSpec,
+    PromoteSpec,
     RunnerSpec,
     SourceRef,
     TrackingSpec,
@@ -243,6 +244,7 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
             pip_requirements=(model.get("pip_requirements", "auto")
                               if not isinstance(model.get("pip_requirements"), list)
                               else tuple(model["pip_requirements"])),
+            promote=_promote(model.get("promote")),
             source=_ref(doc, ("model",)),
         ),
         hooks=tuple(data.get("hooks") or ()),
@@ -288,3 +290,11 @@ def _dump(data: dict[str, Any]) -> str:
     body = {k: v for k, v in data.items() if k != "environments"}
     return str(yaml.dump(body, Dumper=dumper, sort_keys=False, default_flow_style=False,
                          allow_unicode=True))
+
+
+def _promote(data: dict[str, Any] | None) -> PromoteSpec | None:
+    if data is None:
+        return None
+    better = data.get("better_than_current") or {}
+    return PromoteSpec(alias=data["alias"], when=data.get("when"), metric=better.get("metric"),
+                       mode=better.get("mode", "max"))

@@ -30,6 +30,7 @@ __all__ = [
     "ParamsSpec",
     "PipelineSpec",
     "ProjectSpec",
+    "PromoteSpec",
     "RunnerSpec",
     "SourceRef",
     "TrackingSpec",
@@ -231,6 +232,34 @@ class PipelineSpec:
 
 
 @dataclass(frozen=True)
+class PromoteSpec:
+    """``model.promote``: move ``alias`` only when ``when`` holds and the metric improves."""
+
+    alias: str
+    when: str | None = None
+    metric: str | None = None  # better_than_current.metric
+    mode: Literal["max", "min"] = "max"
+
+    def gate(self) -> Any:
+        """``when`` compiled in Jinja's immutable sandbox (``None`` without ``when``).
+
+        Raises ``jinja2.TemplateSyntaxError`` for an expression that does not parse.
+        """
+        if self.when is None:
+            return None
+        import jinja2
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined)
+        return env.compile_expression(self.when, undefined_to_none=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"alias": self.alias, "when": self.when,
+                "better_than_current": ({"metric": self.metric, "mode": self.mode}
+                                        if self.metric else None)}
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     input: str
     artifact_path: str = "model"
@@ -239,6 +268,7 @@ class ModelSpec:
     registered_name: str | None = None
     alias: str | None = None
     pip_requirements: Literal["auto"] | tuple[str, ...] = "auto"
+    promote: PromoteSpec | None = None
     source: SourceRef | None = None
 
 

@@ -295,6 +295,7 @@ class LoggedPipelineModel:
     run_uri: str
     model_id: str
     registered_version: str | None = None
+    promotion: Any = None  # kmlc.model.promote.Promotion, with model.promote
 
 
 def log_pipeline_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
@@ -385,11 +386,17 @@ def finish_bound_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
     finalize_model(client, run_id, model_id)
     model_uri = f"models:/{model_id}"
     version = None
+    promotion = None
     if model_spec.registered_name:
         version = register_model(client, model_uri, model_spec.registered_name,
                                  model_spec.alias)
+        if model_spec.promote is not None:
+            from kmlc.model.promote import promote_version
+
+            promotion = promote_version(client, model_spec.promote,
+                                        model_spec.registered_name, version, run_id)
     return LoggedPipelineModel(model_uri, f"runs:/{run_id}/{model_spec.artifact_path}",
-                               model_id, version)
+                               model_id, version, promotion)
 
 
 def discard_bound_model(*, run_id: str, tracking_uri: str, model_id: str) -> None:
@@ -438,9 +445,11 @@ def register_model(client: Any, model_uri: str, name: str, alias: str | None = N
         model_id = model_uri[len("models:/"):].split("/")[0]
         logged = with_retry(client.get_logged_model, model_id)
         run_id = logged.source_run_id
-        # another registry cannot resolve models:/ ids of this tracking store
-        source = (model_uri if client._registry_uri == client.tracking_uri
-                  else logged.artifact_location)
+        # the model's own location, not models:/ID: another registry cannot resolve ids of
+        # this tracking store, and MLflow's database registry resolves them through the
+        # process-wide tracking URI, not the client's (a run in a test or a notebook whose
+        # global URI is another store fails); model_id still links the version to it
+        source = logged.artifact_location
     version = with_retry(client.create_model_version, name, source, run_id=run_id,
                          model_id=model_id)
     if alias:

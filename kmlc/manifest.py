@@ -1,0 +1,286 @@
+"""Plan stage: the compiled project as a manifest, without running anything.
+
+``build_manifest`` turns a ``ProjectSpec`` into plain JSON: every pipeline's nodes in
+Kedro's execution order, every dataset as resolved, the parameters each node reads and
+what a run would log, the tracking settings (secrets masked), the inference plan and
+the model's requirements, and a content hash per node. Keys are sorted on output, so
+the diff of two manifests shows what a change to the file changes. MLflow is never
+imported (the parameter and requirement rules it reuses need no MLflow).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from kmlc import __version__
+from kmlc.compiler.plan import PLAN_VERSION, plan_from_spec
+from kmlc.compiler.project import CompiledProject, compile_project
+from kmlc.config.functions import code_path
+from kmlc.config.spec import DatasetSpec, ProjectSpec, param_value
+from kmlc.errors import ExportError, RunError
+
+__all__ = ["MANIFEST_VERSION", "build_manifest", "dataset_kind", "format_summary",
+           "manifest_json", "node_hash"]
+
+MANIFEST_VERSION = 1
+
+
+def _relative(path: str | None, root: Path) -> str | None:
+    if path is None or "://" in path or not Path(path).is_absolute():
+        return path
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return path
+
+
+def dataset_kind(name: str, spec: ProjectSpec) -> str:
+    """``parameter``, ``memory`` (undeclared), ``mlflow`` (``mlflow.*`` types), ``persisted``."""
+    if name == "parameters" or name.startswith("params:"):
+        return "parameter"
+    ds = spec.datasets.get(name)
+    if ds is None or ds.type.split(".")[-1] in ("MemoryDataset", "SharedMemoryDataset"):
+        return "memory"
+    return "mlflow" if ds.is_mlflow else "persisted"
+
+
+def _track(ds: DatasetSpec) -> Any:
+    if ds.is_mlflow:
+        return ds.type
+    if ds.track_artifact:
+        return {"artifact_path": ds.artifact_path}
+    return None
+
+
+def _source(func: Callable[..., Any]) -> tuple[str, str]:
+    """The function's own source and its whole module's source (empty where unknown)."""
+    target = inspect.unwrap(func)
+    try:
+        own = inspect.getsource(target)
+    except (OSError, TypeError):
+        own = getattr(target, "__qualname__", repr(target))
+    module = sys.modules.get(getattr(target, "__module__", "") or "")
+    try:
+        whole = inspect.getsource(module) if module is not None else ""
+    except (OSError, TypeError):
+        whole = ""
+    return own, whole
+
+
+def _params_of(inputs: tuple[str, ...], parameters: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in inputs:
+        if name == "parameters":
+            out[name] = dict(parameters)
+        elif name.startswith("params:"):
+            out[name] = param_value(parameters, name[len("params:"):])
+    return out
+
+
+def node_hash(func: Callable[..., Any], params: Mapping[str, Any],
+              datasets: Mapping[str, Any]) -> str:
+    """sha256 of what a node's result depends on, as far as the file and code tell.
+
+    The function's source and its module's source, the parameter values it reads, the
+    configs of the datasets it reads and writes, and the manifest and plan versions.
+    """
+    own, module = _source(func)
+    payload = {"function": own, "module": module, "params": params, "datasets": datasets,
+               "manifest_version": MANIFEST_VERSION, "plan_version": PLAN_VERSION}
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _dataset_entry(name: str, spec: ProjectSpec, packed: set[str]) -> dict[str, Any]:
+    kind = dataset_kind(name, spec)
+    ds = spec.datasets.get(name)
+    entry: dict[str, Any] = {"kind": kind, "packed_in_model": name in packed}
+    if ds is None:
+        entry.update({"type": "MemoryDataset" if kind == "memory" else "parameter",
+                      "filepath": None, "track": None, "config": {}, "factory": None})
+        return entry
+    config = {k: v for k, v in ds.config.items() if k not in ("type", "filepath", "path")}
+    entry.update({"type": ds.type, "filepath": _relative(ds.filepath, spec.root),
+                  "track": _track(ds), "config": config, "factory": ds.pattern})
+    if ds.is_factory:
+        entry["kind"] = "factory"
+    return entry
+
+
+def _logged_params(pipeline: Any, spec: ProjectSpec) -> dict[str, Any]:
+    """What ``kmlc run PIPELINE`` logs: MLflow params and (for long values) tags."""
+    from kmlc.tracking.hooks import params_read
+    from kmlc.tracking.store import param_pairs
+
+    options = spec.tracking.params
+    try:
+        pairs, tags = param_pairs(params_read(pipeline, spec.parameters), flatten=options.flatten,
+                                  sep=options.sep, long_values=options.long_values,
+                                  secrets=spec.secrets)
+    except RunError as exc:  # long_values: fail - the run would stop here
+        return {"error": str(exc), "params": {}, "tags": {}}
+    return {"params": dict(pairs), "tags": dict(tags)}
+
+
+def _tracking(spec: ProjectSpec) -> dict[str, Any]:
+    t = spec.tracking
+    return {"uri": t.uri, "registry_uri": t.registry_uri,
+            "experiment": t.experiment or spec.name, "run_name": t.run_name,
+            "tags": dict(t.tags),
+            "params": {"flatten": t.params.flatten, "sep": t.params.sep,
+                       "long_values": t.params.long_values},
+            "disable_for": list(t.disable_for)}
+
+
+def _model(spec: ProjectSpec) -> dict[str, Any] | None:
+    if spec.model is None:
+        return None
+    from kmlc.model.build import requirements
+    from kmlc.model.closure import module_closure
+
+    m = spec.model
+    plan = plan_from_spec(spec)
+    # from the code and the dataset types only: the modules named inside the pickles
+    # training writes are added when the model is logged (a plan does not depend on
+    # whether training ran), so no artifact file is read here
+    nowhere = {a.name: spec.root / ".kmlc-plan-reads-no-artifact" for a in plan.artifacts}
+    try:
+        imports = module_closure(plan.modules, spec.code).external
+        reqs: Any = requirements(spec, plan, imports, nowhere)
+    except ExportError as exc:
+        reqs = {"error": str(exc)}
+    out: dict[str, Any] = {
+        "input": m.input, "artifact_path": m.artifact_path, "signature": m.signature,
+        "input_example": m.input_example, "registered_name": m.registered_name,
+        "alias": m.alias, "inference_plan": plan.to_dict(), "requirements": reqs,
+    }
+    promote = getattr(m, "promote", None)
+    if promote is not None:
+        out["promote"] = promote.to_dict()
+    return out
+
+
+def build_manifest(spec: ProjectSpec, pipeline: str | None = None,
+                   compiled: CompiledProject | None = None) -> dict[str, Any]:
+    """The manifest of ``spec``; ``pipeline`` keeps only that pipeline and what it uses."""
+    with code_path(spec.code):
+        compiled = compiled or compile_project(spec)
+        names = [pipeline] if pipeline else sorted(compiled.pipelines)
+        pipelines = {name: compiled.pipeline(name) for name in names}
+        own = {n.name for n in spec.nodes}
+        plan_artifacts = ({a.name for a in plan_from_spec(spec).artifacts}
+                          if spec.model is not None else set())
+        used: set[str] = set()
+        nodes: dict[str, Any] = {}
+        kedro_nodes = {n.name: n for p in pipelines.values() for n in p.nodes}
+        for name, node in sorted(kedro_nodes.items()):
+            used.update(node.inputs, node.outputs)
+            reads = _params_of(tuple(node.inputs), spec.parameters)
+            configs = {d: dict(spec.datasets[d].config) if d in spec.datasets else None
+                       for d in (*node.inputs, *node.outputs) if d not in reads}
+            func = node.func
+            nodes[name] = {
+                "func": (spec.node(name).func if name in own else
+                         f"{func.__module__}.{getattr(func, '__qualname__', func.__name__)}"),
+                "inputs": _shape(getattr(node, "_inputs", node.inputs)),
+                "outputs": _shape(getattr(node, "_outputs", node.outputs)),
+                "tags": sorted(node.tags), "namespace": node.namespace, "params": reads,
+                "hash": node_hash(func, reads, configs),
+            }
+        datasets = {name: _dataset_entry(name, spec, plan_artifacts)
+                    for name in sorted(used | (set(spec.datasets) if pipeline is None else set()))}
+        manifest: dict[str, Any] = {
+            "kmlc_manifest_version": MANIFEST_VERSION,
+            "kmlc_version": __version__,
+            "project": {"name": spec.name, "file": spec.path.name, "env": spec.env,
+                        "rendered_hash": spec.rendered_hash},
+            "parameters": dict(spec.parameters),
+            "pipelines": {name: {"nodes": [n.name for n in p.nodes],
+                                 "inputs": sorted(p.inputs()), "outputs": sorted(p.outputs()),
+                                 "logged": _logged_params(p, spec),
+                                 "tracked": name not in spec.tracking.disable_for}
+                          for name, p in pipelines.items()},
+            "nodes": nodes,
+            "datasets": datasets,
+            "tracking": _tracking(spec),
+            "model": _model(spec),
+        }
+    masked: dict[str, Any] = spec.secrets.mask_data(manifest)
+    return masked
+
+
+def _shape(value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return dict(value)
+    return list(value)
+
+
+def manifest_json(manifest: Mapping[str, Any]) -> str:
+    """The manifest as text: sorted keys, two-space indent, a final newline."""
+    return json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
+
+
+def _names(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return ", ".join(value)
+
+
+def format_summary(manifest: Mapping[str, Any]) -> str:
+    """A readable summary of a manifest, for a terminal."""
+    lines = [f"project {manifest['project']['name']} "
+             f"(manifest v{manifest['kmlc_manifest_version']}, kmlc {manifest['kmlc_version']})"]
+    nodes = manifest["nodes"]
+    for name, p in sorted(manifest["pipelines"].items()):
+        tracked = "" if p["tracked"] else " (tracking disabled)"
+        lines.append(f"\npipeline {name}: {len(p['nodes'])} nodes{tracked}")
+        for i, node_name in enumerate(p["nodes"], 1):
+            n = nodes[node_name]
+            lines.append(f"  {i:>2}. {node_name} [{n['func']}] {n['hash'][7:19]}")
+            lines.append(f"      {_names(n['inputs'])} -> {_names(n['outputs'])}")
+        logged = p["logged"]
+        if logged.get("error"):
+            lines.append(f"  logs: error: {logged['error']}")
+        elif logged["params"] or logged["tags"]:
+            pairs = [f"{k}={v}" for k, v in sorted(logged["params"].items())]
+            pairs += [f"tag {k}" for k in sorted(logged["tags"])]
+            lines.append("  logs params: " + ", ".join(pairs))
+    lines.append("\ndatasets:")
+    for name, d in sorted(manifest["datasets"].items()):
+        if d["kind"] == "parameter":
+            continue
+        extra = [d["filepath"]] if d["filepath"] else []
+        if d["track"]:
+            extra.append(f"track={d['track']}")
+        if d["packed_in_model"]:
+            extra.append("packed in the model")
+        lines.append(f"  {name}: {d['kind']} {d['type']}" + (f" ({', '.join(extra)})"
+                                                            if extra else ""))
+    t = manifest["tracking"]
+    lines.append(f"\ntracking: {t['uri']} experiment {t['experiment']}")
+    model = manifest["model"]
+    if model:
+        plan = model["inference_plan"]
+        steps = " -> ".join(s["name"] for s in plan["steps"])
+        lines.append(f"model: {plan['input']} -> {steps} -> {plan['output']}; packs "
+                     + (", ".join(a["name"] for a in plan["artifacts"]) or "nothing"))
+        reqs = model["requirements"]
+        if isinstance(reqs, list):
+            lines.append(f"  requirements: {', '.join(reqs)}")
+        if model.get("registered_name"):
+            lines.append(f"  registers: {model['registered_name']}")
+        if model.get("promote"):
+            lines.append(f"  promotes: {model['promote']}")
+    return "\n".join(lines)

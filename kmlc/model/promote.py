@@ -1,0 +1,181 @@
+"""Export stage, registry side: move an alias only when the run passes the file's gate.
+
+``model.promote`` names an alias, a sandboxed expression over the run's metrics and
+parameters (``when``) and a metric that must beat the version the alias points at now
+(``better_than_current``). ``promote_version`` applies it to a registered version,
+moves the alias when it passes, and tags the run and the version with the decision and
+the numbers behind it. A gate that does not pass is a decision, not an error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kmlc.config.spec import ProjectSpec, PromoteSpec
+from kmlc.errors import ExportError
+
+__all__ = ["Promotion", "decide", "promote_run", "promote_version"]
+
+TAG = "kmlc.promotion"  # promoted | rejected; .reason, .alias, .numbers beside it
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """The decision on one version: ``numbers`` are the metrics the gate read."""
+
+    promoted: bool
+    alias: str
+    name: str
+    version: str
+    reason: str
+    numbers: Mapping[str, Any] = field(default_factory=dict)
+    previous_version: str | None = None
+
+    def line(self) -> str:
+        verb = "moved to" if self.promoted else "not moved to"
+        return (f"alias '{self.alias}' {verb} {self.name} version {self.version}: "
+                f"{self.reason}")
+
+
+class _Reads(dict[str, Any]):
+    """A mapping that remembers which keys the gate read."""
+
+    def __init__(self, values: Mapping[str, Any], seen: dict[str, Any], prefix: str):
+        super().__init__(values)
+        self._seen = seen
+        self._prefix = prefix
+
+    def __getitem__(self, key: str) -> Any:
+        value = super().__getitem__(key)
+        self._seen[f"{self._prefix}{key}"] = value
+        return value
+
+
+def decide(promote: PromoteSpec, metrics: Mapping[str, float], params: Mapping[str, Any],
+           current: Mapping[str, float] | None) -> tuple[bool, str, dict[str, Any]]:
+    """Apply the gate: ``(passed, reason, numbers read)``; ``current`` is the alias's run."""
+    import jinja2
+
+    numbers: dict[str, Any] = {}
+    gate = promote.gate()
+    if gate is not None:
+        try:
+            value = gate(metrics=_Reads(metrics, numbers, "metrics."),
+                         params=_Reads(params, numbers, "params."))
+            if isinstance(value, jinja2.Undefined):
+                str(value)
+        except jinja2.UndefinedError as exc:
+            return False, f"the gate `{promote.when}` cannot be evaluated: {exc.message}", numbers
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            return False, f"the gate `{promote.when}` failed: {exc}", numbers
+        if not value:
+            return False, f"`{promote.when}` does not hold", numbers
+    if promote.metric is None:
+        return True, (f"`{promote.when}` holds" if promote.when else "no gate"), numbers
+    metric = promote.metric
+    if metric not in metrics:
+        return False, f"the run logged no metric '{metric}' to compare", numbers
+    numbers[f"metrics.{metric}"] = metrics[metric]
+    held = f"`{promote.when}` holds and " if promote.when else ""
+    if current is None:
+        return True, f"{held}the alias points at no version yet", numbers
+    if metric not in current:
+        return True, f"{held}the current version logged no '{metric}'", numbers
+    numbers[f"current.{metric}"] = current[metric]
+    new, old = metrics[metric], current[metric]
+    better = new > old if promote.mode == "max" else new < old
+    relation = f"{metric} {new:g} vs {old:g} of the current version"
+    if not better:
+        but = f"`{promote.when}` holds, but " if promote.when else ""
+        return False, f"{but}{relation} is not better ({promote.mode})", numbers
+    return True, f"{held}{relation} is better ({promote.mode})", numbers
+
+
+def _current(client: Any, name: str, alias: str) -> Any | None:
+    from mlflow.exceptions import MlflowException
+
+    from kmlc.tracking.store import with_retry
+
+    try:
+        return with_retry(client.get_model_version_by_alias, name, alias)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            return None
+        raise
+
+
+def promote_version(client: Any, promote: PromoteSpec, name: str, version: str,
+                    run_id: str) -> Promotion:
+    """Decide on ``name`` version ``version`` of ``run_id``; move the alias if it passes."""
+    from kmlc.tracking.store import with_retry
+
+    run = with_retry(client.get_run, run_id)
+    current = _current(client, name, promote.alias)
+    current_metrics = None
+    previous = None
+    if current is not None:
+        previous = str(current.version)
+        if previous == str(version):
+            return Promotion(True, promote.alias, name, str(version),
+                             "the alias already points at this version", {}, previous)
+        if current.run_id:
+            current_metrics = with_retry(client.get_run, current.run_id).data.metrics
+    passed, reason, numbers = decide(promote, run.data.metrics, run.data.params,
+                                     current_metrics)
+    if passed:
+        with_retry(client.set_registered_model_alias, name, promote.alias, str(version))
+    decision = "promoted" if passed else "rejected"
+    tags = {TAG: decision, f"{TAG}.alias": promote.alias, f"{TAG}.reason": reason[:5000],
+            f"{TAG}.numbers": json.dumps(numbers, sort_keys=True, default=str)[:5000]}
+    if previous is not None:
+        tags[f"{TAG}.previous_version"] = previous
+    for key, value in tags.items():
+        with_retry(client.set_tag, run_id, key, value)
+        with_retry(client.set_model_version_tag, name, str(version), key, value)
+    return Promotion(passed, promote.alias, name, str(version), reason, numbers, previous)
+
+
+def promote_run(spec: ProjectSpec, run_id: str, *, tracking_uri: str | None = None) -> Promotion:
+    """``kmlc promote --run-id``: the file's gate on an earlier run's model version.
+
+    The version registered from the run is reused; a run whose model was never
+    registered gets a version first.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from kmlc.model.build import quiet_mlflow, register_model
+    from kmlc.tracking.store import resolve_tracking_uri, with_retry
+
+    model = spec.model
+    if model is None or model.promote is None or not model.registered_name:
+        raise ExportError("the project has no model.promote (with model.registered_name)",
+                          hint="add model.registered_name and model.promote to the file")
+    quiet_mlflow()
+    uri = resolve_tracking_uri(tracking_uri or spec.tracking.uri, spec.root)
+    registry = (resolve_tracking_uri(spec.tracking.registry_uri, spec.root)
+                if spec.tracking.registry_uri else None)
+    client = MlflowClient(uri, registry)
+    try:
+        with_retry(client.get_run, run_id)
+    except MlflowException as exc:
+        raise ExportError(f"run '{run_id}' was not found in {uri}") from exc
+    name = model.registered_name
+    versions: list[Any]
+    try:
+        versions = list(with_retry(client.search_model_versions,
+                                   f"name='{name}' and run_id='{run_id}'"))
+    except MlflowException:
+        versions = []
+    if versions:
+        version = str(max(int(v.version) for v in versions))
+    else:
+        try:
+            version = register_model(client, f"runs:/{run_id}/{model.artifact_path}", name)
+        except MlflowException as exc:
+            raise ExportError(f"run '{run_id}' has no model at '{model.artifact_path}' to "
+                              f"register: {exc.message}") from exc
+    return promote_version(client, model.promote, name, version, run_id)
