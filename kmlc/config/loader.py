@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -85,10 +86,29 @@ def check_project(path: str | Path = "mlproject.yml", env: str | None = None,
     return result
 
 
+_SECRET_TEMPLATE = re.compile(r"\{\{.*secret\s*=\s*[Tt]rue.*\}\}", re.S)
+
+
+def _declared_secrets(data: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """Key paths whose value, as the file wrote it, renders a secret (``secret=true``)."""
+    if isinstance(data, dict):
+        return [p for key, value in data.items() for p in _declared_secrets(value, (*path, key))]
+    if isinstance(data, list):
+        return [p for i, value in enumerate(data) for p in _declared_secrets(value, (*path, i))]
+    return [path] if isinstance(data, str) and _SECRET_TEMPLATE.search(data) else []
+
+
+def _at(data: Any, path: tuple[str | int, ...]) -> Any:
+    for step in path:
+        data = data[step]
+    return data
+
+
 def _check(file: Path, display: str, env: str | None, params: Sequence[str],
            runner: str | None, address: str | None, tracking_uri: str | None) -> LoadResult:
     try:
         doc = read_document(file, display)
+        declared = _declared_secrets(doc.data)
         doc = apply_overlays(doc, env, params)
         rendered = render_document(doc)
     except ConfigErrors as exc:
@@ -96,13 +116,16 @@ def _check(file: Path, display: str, env: str | None, params: Sequence[str],
     except ConfigError as exc:
         return LoadResult(None, [exc])
     doc = rendered.doc
+    # a value given with --params for a value the file declares secret is secret too
+    overridden = [path for path in declared if path in doc.overrides]
     tracking = doc.data.get("tracking")
     uris = ([tracking.get("uri"), tracking.get("registry_uri")]
             if isinstance(tracking, dict) else [])
     secrets = Secrets([*rendered.secrets, *(v for u in uris if isinstance(u, str)
                                             for v in uri_secrets(u)),
-                       *filter(None, map(os.environ.get, _MLFLOW_SECRETS))])
-    errors = schema_errors(doc) + refusals(doc, rendered.secret_paths)
+                       *filter(None, map(os.environ.get, _MLFLOW_SECRETS)),
+                       *(str(_at(doc.data, path)) for path in overridden)])
+    errors = schema_errors(doc) + refusals(doc, (*rendered.secret_paths, *overridden))
     if errors:
         return LoadResult(None, _by_position(errors), text=doc.text, secrets=secrets)
     root = file.resolve().parent

@@ -161,3 +161,20 @@ def test_mlflow_login_variables_are_secrets(write_project: WriteProject, demo_ya
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "mlflow-token-Zq7")
     spec = load_project(write_project(demo_yaml))
     assert {"mlflow-pw-Zq7", "mlflow-token-Zq7"} <= set(spec.secrets)
+
+
+def test_params_override_of_a_declared_secret_is_secret(write_project) -> None:
+    """A value given with --params for a parameter the file declares secret stays secret."""
+    from kmlc import load_project
+
+    text = ("version: 1\nname: s\nparameters:\n"
+            "  token: \"{{ env('KMLC_TEST_UNSET_TOKEN', 'x', secret=true) }}\"\n"
+            "  plain: 1\n"
+            "datasets:\n  instances: {type: pandas.CSVDataset, filepath: i.csv}\n"
+            "nodes:\n  - {name: n, func: demo_nodes.clean, inputs: instances, outputs: o}\n")
+    path = write_project(text)
+    spec = load_project(path, params=("token=cl1-s3cret", "plain=2"))
+    assert spec.parameters["token"] == "cl1-s3cret"
+    assert spec.secrets.mask("kmlc run --params token=cl1-s3cret") == (
+        "kmlc run --params token=***")
+    assert spec.secrets.mask("plain=2") == "plain=2"  # a plain override stays plain
