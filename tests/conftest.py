@@ -93,24 +93,11 @@ def _quiet_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _mlflow_global_uri() -> Iterator[None]:
-    """A test that sets MLflow's process-wide tracking URI gets it restored after.
+    """A test that sets MLflow's process-wide tracking URI gets it restored after."""
+    from mini_project import mlflow_uri_restored
 
-    ``mlflow.set_tracking_uri`` also exports ``MLFLOW_TRACKING_URI`` (for subprocesses),
-    and ``kmlc predict --tracking-uri`` sets it in process: both are restored.
-    """
-    import os
-
-    fluent = sys.modules.get("mlflow.tracking._tracking_service.utils")
-    before = getattr(fluent, "_tracking_uri", None)
-    env_before = os.environ.get("MLFLOW_TRACKING_URI")
-    yield
-    fluent = sys.modules.get("mlflow.tracking._tracking_service.utils")
-    if fluent is not None:
-        fluent._tracking_uri = before
-    if env_before is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = env_before
+    with mlflow_uri_restored():
+        yield
 
 
 @pytest.fixture

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 MINI_YAML = """\
@@ -128,3 +130,25 @@ def write_mini(root: Path, text: str = MINI_YAML, nodes: str = MINI_NODES) -> Pa
     path = root / "mlproject.yml"
     path.write_text(text)
     return path
+
+
+@contextlib.contextmanager
+def mlflow_uri_restored() -> Iterator[None]:
+    """MLflow's process-wide tracking URI (and ``MLFLOW_TRACKING_URI``) as they were before.
+
+    ``mlflow.set_tracking_uri`` also exports ``MLFLOW_TRACKING_URI`` (for subprocesses),
+    and ``kmlc predict --tracking-uri`` sets it in process: both are restored.
+    """
+    import os
+
+    fluent = sys.modules.get("mlflow.tracking._tracking_service.utils")
+    before = getattr(fluent, "_tracking_uri", None)
+    env_before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    fluent = sys.modules.get("mlflow.tracking._tracking_service.utils")
+    if fluent is not None:
+        fluent._tracking_uri = before
+    if env_before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = env_before

@@ -36,6 +36,7 @@ def spaceflights_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
     import mlflow
+    from mini_project import mlflow_uri_restored
 
     from kmlc import RunOptions, load_project, run_pipeline
 
@@ -44,6 +45,8 @@ def spaceflights_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
     result = run_pipeline(load_project(write_spaceflights(project)), "training",
                           RunOptions(progress=False))
     assert result.status == "FINISHED" and result.model_uri
-    mlflow.set_tracking_uri(result.tracking_uri)  # models:/ URIs resolve through it
-    local = mlflow.artifacts.download_artifacts(result.model_uri, dst_path=str(root / "model"))
+    with mlflow_uri_restored():  # a session fixture: nothing may leak into later tests
+        mlflow.set_tracking_uri(result.tracking_uri)  # models:/ URIs resolve through it
+        local = mlflow.artifacts.download_artifacts(result.model_uri,
+                                                    dst_path=str(root / "model"))
     yield project, Path(local)

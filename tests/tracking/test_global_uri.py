@@ -13,6 +13,7 @@ pytest_plugins = ["pytester"]
 
 def test_set_tracking_uri_does_not_leak_into_the_next_test(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(CONFTEST.read_text())
+    pytester.makepyfile(mini_project=(CONFTEST.parent / "mini_project.py").read_text())
     pytester.makepyfile(test_leak='''
 import os
 import mlflow
