@@ -19,6 +19,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from kmlc.tracking.store import RUN_ID_ENV
+
 __all__ = ["ActiveRunNode"]
 
 _runs: dict[str, Any] = {}  # run id -> Run, fetched once per process
@@ -71,7 +73,7 @@ class ActiveRunNode:
         functools.update_wrapper(self, func)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        run_id = os.environ.get("MLFLOW_RUN_ID")
+        run_id = os.environ.get(RUN_ID_ENV)
         if not run_id:
             return self.func(*args, **kwargs)
         if "mlflow" in sys.modules:

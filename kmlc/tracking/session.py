@@ -32,7 +32,7 @@ __all__ = ["RUN_ENV", "RunSession", "run_environment", "run_tags"]
 
 _MAX_TAG = 5000
 # what node code sees of the run: MLflow's own variables (its fluent API reads them)
-RUN_ENV = ("MLFLOW_RUN_ID", "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID",
+RUN_ENV = (store.RUN_ID_ENV, "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID",
            "MLFLOW_REGISTRY_URI")
 
 
