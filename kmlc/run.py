@@ -208,6 +208,7 @@ def run_pipeline(spec: ProjectSpec, pipeline: str = "__default__",
     options = options or RunOptions()
     options = replace(options, runner=options.runner or spec.runner.type)
     _quiet(options.verbose, spec, options.quiet)
+    session = _session(spec, pipeline, options)
     compiled = compiled or compile_project(spec)
     selected = compiled.pipeline(pipeline, tags=options.tags, nodes=options.nodes,
                                  from_nodes=options.from_nodes, to_nodes=options.to_nodes,
@@ -217,7 +218,26 @@ def run_pipeline(spec: ProjectSpec, pipeline: str = "__default__",
     _check_inputs_exist(compiled, selected, pipeline)
     # a Dask runner connects to its cluster (and ships the code) before the run opens
     with _code_on_pythonpath(spec), (runner if hasattr(runner, "__enter__") else nullcontext()):
-        return _run(spec, pipeline, options, compiled, selected, runner)
+        return _run(spec, pipeline, options, compiled, selected, runner, session)
+
+
+def _session(spec: ProjectSpec, pipeline: str, options: RunOptions) -> Any:
+    """The run's session (None when tracking is disabled for ``pipeline``), warming up.
+
+    Before anything is compiled the tracking worker is asked to open the store and, for
+    a training run with a model, to import what building the model will need: both
+    overlap the compilation and the nodes instead of following them.
+    """
+    if pipeline in spec.tracking.disable_for:
+        return None
+    from kmlc.tracking.session import RunSession
+
+    session = RunSession(spec, pipeline, runner=str(options.runner),
+                         tracking_uri=options.tracking_uri, run_name=options.run_name,
+                         command=options.command)
+    model = spec.model is not None and pipeline == "training"
+    session.warm((ModelJob.WARM, {}) if model else None)
+    return session
 
 
 def _check_inputs_exist(compiled: CompiledProject, selected: Any, pipeline: str) -> None:
@@ -278,19 +298,15 @@ def _code_on_pythonpath(spec: ProjectSpec) -> Iterator[None]:
 
 
 def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: CompiledProject,
-         selected: Any, runner: Any) -> RunResult:
+         selected: Any, runner: Any, session: Any) -> RunResult:
     shared = options.runner == "parallel"
-    if pipeline in spec.tracking.disable_for:
+    if session is None:
         catalog = compiled.catalog(shared_memory=shared,
                                    load_versions=options.load_versions)
         _execute(compiled, selected, catalog, runner, pipeline, options, extra_hooks=())
         return RunResult(None, "FINISHED", pipeline, None)
     from kmlc.tracking.active import ActiveRunNode
-    from kmlc.tracking.session import RunSession
 
-    session = RunSession(spec, pipeline, runner=str(options.runner),
-                         tracking_uri=options.tracking_uri, run_name=options.run_name,
-                         command=options.command)
     failure = FailureHook()
     logged: Any = None
     try:
@@ -329,10 +345,13 @@ class ModelJob:
     It starts as soon as training has saved every artifact the model packs (a Kedro
     ``after_dataset_saved`` hook), so that building it overlaps the last nodes, or at
     the end of the run otherwise; it is made READY (and registered) only when the run
-    succeeded, and marked FAILED when it did not.
+    succeeded, and marked FAILED when it did not. The inference plan's probe on the
+    first rows of ``model.input`` (as training read them: ``after_dataset_loaded``) runs
+    here, where the node modules are loaded; the worker, which has MLflow loaded, builds
+    and logs the model from it.
     """
 
-    _WARM = "kmlc.model.build:warm_model_build"
+    WARM = "kmlc.model.build:warm_model_build"  # started by the session's warm-up
     _PREPARE = "kmlc.model.build:prepare_bound_model"
     _FINISH = "kmlc.model.build:finish_bound_model"
     _DISCARD = "kmlc.model.build:discard_bound_model"
@@ -342,10 +361,18 @@ class ModelJob:
         self.waiting = set(artifacts)
         self.job: int | None = None
         self._lock = threading.Lock()
-        from kmlc.tracking.worker import Remote
+        spec = session.spec
+        # a declared dataset: its first rows as read (a memory input has no example)
+        self._input = spec.model.input if spec.model.input in spec.datasets else None
+        self._sample: Any = None
+        self._probe_error: Exception | None = None
 
-        if isinstance(session.tracker.impl, Remote):  # a second process: warm it up now
-            session.tracker.start_job(self._WARM, {"spec": session.spec})
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, data: Any) -> None:
+        if dataset_name == self._input and self._sample is None:
+            from kmlc.model.build import first_rows
+
+            self._sample = first_rows(data)
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str) -> None:
@@ -356,8 +383,17 @@ class ModelJob:
 
     def _start(self) -> None:
         s = self.session
+        probe = None
+        if self._sample is not None:  # else the worker loads model.input itself
+            from kmlc.model.build import probe_model
+
+            try:
+                probe = probe_model(s.spec, self._sample)
+            except Exception as exc:  # reported when the model is due, as the worker's
+                self._probe_error = exc
+                return
         self.job = s.tracker.start_job(self._PREPARE, {"spec": s.spec, "run_id": s.run_id,
-                                                       "tracking_uri": s.uri})
+                                                       "tracking_uri": s.uri, "probe": probe})
 
     def _call(self, target: str, **kwargs: Any) -> Any:
         tracker = self.session.tracker
@@ -366,10 +402,15 @@ class ModelJob:
     def finish(self) -> Any:
         s = self.session
         with self._lock:
-            if self.job is None:
+            if self.job is None and self._probe_error is None:
                 self._start()
             job, self.job = self.job, -1
         try:
+            if self._probe_error is not None:
+                error = self._probe_error
+                raise TrackingError(error.message if isinstance(error, KmlcError)
+                                    else f"{type(error).__name__}: {error}") from error
+            assert job is not None
             model_id = s.tracker.wait_job(job)
             return self._call(self._FINISH, spec=s.spec, run_id=s.run_id, tracking_uri=s.uri,
                               registry_uri=s.registry_uri, model_id=model_id)

@@ -39,12 +39,14 @@ from kmlc.model.closure import (
 
 __all__ = [
     "LoggedPipelineModel",
+    "Probe",
     "build_model_args",
     "discard_bound_model",
     "finish_bound_model",
     "load_model_input",
     "log_pipeline_model",
     "prepare_bound_model",
+    "probe_model",
     "quiet_mlflow",
     "register_model",
     "requirements",
@@ -143,12 +145,17 @@ def requirements(spec: ProjectSpec, plan: InferencePlan, imports: set[str],
 
 
 def _load_runtime(artifacts: Mapping[str, str]) -> Any:
-    """The model's own runtime, loaded in this process (to probe it and infer the signature)."""
+    """The model's own runtime, loaded in this process (to probe it): no MLflow needed."""
 
     runtime = importlib.import_module("kmlc.model.runtime")
-    model = runtime.KmlcPipelineModel()
+    model = runtime.PipelineRuntime()
     model.load_context(SimpleNamespace(artifacts=dict(artifacts), model_config={}))
     return model
+
+
+def first_rows(data: Any) -> Any:
+    """The rows of ``model.input`` the model is probed on and shows as its example."""
+    return _head(data, _EXAMPLE_ROWS)
 
 
 def _head(data: Any, rows: int) -> Any:
@@ -169,11 +176,12 @@ def _param_type(value: Any) -> str | None:
     return next((name for kind, name in _PARAM_TYPES if isinstance(value, kind)), None)
 
 
-def _param_schema(model: Any) -> Any:
-    """A pyfunc param for each scalar or list leaf of the parameters inference reads."""
-    from mlflow.types.schema import ParamSchema, ParamSpec
+ParamLeaf = tuple[str, str, Any, "tuple[int, ...] | None"]  # name, type, default, shape
 
-    specs = []
+
+def _param_leaves(model: Any) -> tuple[ParamLeaf, ...]:
+    """A pyfunc param for each scalar or list leaf of the parameters inference reads."""
+    specs: list[ParamLeaf] = []
     for name, targets in sorted(model.param_targets.items()):
         key, path = targets[0]
         value = model._values[key]
@@ -183,23 +191,64 @@ def _param_schema(model: Any) -> Any:
             kinds = {_param_type(item) for item in value}
             kind = kinds.pop() if len(kinds) == 1 else None
             if kind is not None:  # MLflow's list params hold one scalar type
-                specs.append(ParamSpec(name, kind, value, (-1,)))
+                specs.append((name, kind, value, (-1,)))
         elif (kind := _param_type(value)) is not None:
-            specs.append(ParamSpec(name, kind, value))
-    return ParamSchema(specs) if specs else None
+            specs.append((name, kind, value, None))
+    return tuple(specs)
 
 
-def build_model_args(spec: ProjectSpec, input_data: Any | None, folder: Path
-                     ) -> dict[str, Any]:
+def _param_schema(leaves: tuple[ParamLeaf, ...]) -> Any:
+    from mlflow.types.schema import ParamSchema, ParamSpec
+
+    return ParamSchema([ParamSpec(*leaf) for leaf in leaves]) if leaves else None
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What running the inference plan once on the first rows of ``model.input`` found.
+
+    Computed without MLflow (in the process that ran training, which has the node
+    modules loaded); the model is then built from it wherever MLflow is.
+    """
+
+    sample: Any  # the first rows as read: the input example and signature input
+    output: Any  # what the plan returned for them: the signature output
+    copies: dict[str, dict[str, str]]  # step -> input -> copy mode (``probe_mutations``)
+    params: tuple[ParamLeaf, ...]
+
+
+def probe_model(spec: ProjectSpec, input_data: Any) -> Probe:
+    """Run the inference plan on the first rows of ``input_data``; see ``Probe``."""
+    from kmlc.model.probe import probe_mutations
+
+    assert spec.model is not None
+    plan = plan_from_spec(spec)
+    sample = _head(input_data, _EXAMPLE_ROWS)
+    with tempfile.TemporaryDirectory(prefix="kmlc-probe-") as tmp:
+        plan_path = Path(tmp) / PLAN_FILE
+        plan_path.write_text(plan.to_json(), encoding="utf-8")
+        artifacts = {name: str(path) for name, path in artifact_files(spec, plan).items()}
+        try:
+            with code_path(spec.code):
+                model = _load_runtime({**artifacts, PLAN_ARTIFACT: str(plan_path)})
+                copies, output = probe_mutations(model, _head(sample, _EXAMPLE_ROWS))
+        except ExportError:
+            raise
+        except Exception as exc:
+            raise ExportError(f"the inference pipeline fails on the first rows of "
+                              f"'{spec.model.input}': {type(exc).__name__}: {exc}") from exc
+    return Probe(sample, output, copies, _param_leaves(model))
+
+
+def build_model_args(spec: ProjectSpec, input_data: Any | None, folder: Path,
+                     probe: Probe | None = None) -> dict[str, Any]:
     """Everything ``mlflow.pyfunc`` needs to save or log the model.
 
     With ``input_data`` (what training read as ``model.input``), the plan is run once on
     its first rows to find which step changes which input (recorded in the plan: the
     model copies those), and the signature and input example are those rows as read,
-    which no step has seen.
+    which no step has seen. ``probe`` is that run, when it was done already.
     """
-    from kmlc.model.probe import probe_mutations
-
     model_spec = spec.model
     if model_spec is None:
         raise ExportError("the project has no `model:` section", hint="add model: {input: …}")
@@ -211,23 +260,18 @@ def build_model_args(spec: ProjectSpec, input_data: Any | None, folder: Path
     artifacts = {name: str(path) for name, path in files.items()}
     artifacts[PLAN_ARTIFACT] = str(plan_path)
     signature = example = None
-    if input_data is not None:
+    if probe is None and input_data is not None:
+        probe = probe_model(spec, input_data)
+    if probe is not None:
         from mlflow.models import infer_signature
 
-        sample = _head(input_data, _EXAMPLE_ROWS)
-        try:
-            model = _load_runtime(artifacts)
-            mutated, output = probe_mutations(model, _head(sample, _EXAMPLE_ROWS))
-        except Exception as exc:
-            raise ExportError(f"the inference pipeline fails on the first rows of "
-                              f"'{model_spec.input}': {type(exc).__name__}: {exc}") from exc
-        plan = plan.with_mutations(mutated)
+        plan = plan.with_mutations(probe.copies)
         plan_path.write_text(plan.to_json(), encoding="utf-8")
         if model_spec.signature == "auto":
-            signature = infer_signature(sample, output)
-            signature.params = _param_schema(model)
+            signature = infer_signature(probe.sample, probe.output)
+            signature.params = _param_schema(probe.params)
         if model_spec.input_example:
-            example = sample
+            example = probe.sample
     else:  # nothing to probe on: hand every step copies, as Kedro would
         plan = plan.with_mutations({step.name: {name: "deepcopy" for name in step.input_names()
                                                 if name != "parameters"
@@ -278,13 +322,13 @@ def scrub_mlmodel(folder: Path, secrets: Secrets | None = None) -> None:
 
 
 def save_pipeline_model(spec: ProjectSpec, path: Path, input_data: Any | None = None,
-                        mlflow_model: Any | None = None) -> None:
+                        mlflow_model: Any | None = None, probe: Probe | None = None) -> None:
     """Save the bound model of ``spec`` to the folder ``path`` (which must not exist)."""
     import mlflow
 
     quiet_mlflow()
     with tempfile.TemporaryDirectory(prefix="kmlc-model-") as tmp:
-        args = build_model_args(spec, input_data, Path(tmp))
+        args = build_model_args(spec, input_data, Path(tmp), probe)
         mlflow.pyfunc.save_model(str(path), mlflow_model=mlflow_model, **args)
     scrub_mlmodel(path, spec.secrets)
 
@@ -312,24 +356,26 @@ def log_pipeline_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
                               registry_uri=registry_uri, model_id=model_id)
 
 
-def warm_model_build(spec: ProjectSpec) -> None:
-    """Import what building the bound model will need, while the training nodes run.
+def warm_model_build() -> None:
+    """Load what building the bound model will need, while the project compiles and runs.
 
-    Run in the tracking worker when the run opens: MLflow's model modules, the
-    inference nodes' modules (and what they import, e.g. scikit-learn to unpickle the
-    packed artifacts) and the table of installed distributions, so that what is left
-    after training saved the artifacts is the model itself.
+    Run in the tracking worker before the project is compiled: MLflow's model modules,
+    the table of installed distributions and MLflow's own (MLflow reads every installed
+    distribution's metadata once per process to check a model's requirements), so that
+    what is left after training saved the artifacts is the model itself. The inference
+    nodes' modules are not needed here: the process that ran training probes the plan
+    (``probe_model``). The model job waits for the warm-up (one lock) rather than doing
+    the same work beside it.
     """
-    import mlflow.models
-    import mlflow.pyfunc  # noqa: F401
+    with _BUILDING:
+        import mlflow.models
+        import mlflow.pyfunc  # noqa: F401
 
-    from kmlc.compiler.plan import plan_from_spec
+        with contextlib.suppress(Exception):  # a later MLflow may move it: only slower
+            from mlflow.utils.requirements_utils import warn_dependency_requirement_mismatches
 
-    distribution_table()
-    with _BUILDING, code_path(spec.code):
-        for module in plan_from_spec(spec).modules:
-            with contextlib.suppress(Exception):  # the model job reports real errors
-                importlib.import_module(module)
+            warn_dependency_requirement_mismatches(["mlflow"])
+        distribution_table()
 
 
 def load_model_input(spec: ProjectSpec) -> Any | None:
@@ -349,13 +395,14 @@ def load_model_input(spec: ProjectSpec) -> Any | None:
 
 
 def prepare_bound_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
-                        input_data: Any | None = None) -> str:
+                        input_data: Any | None = None, probe: Probe | None = None) -> str:
     """Build and upload the bound model, left PENDING; returns its model id.
 
     The expensive part of logging the model (the signature, the requirements, the
     upload), done as soon as training has saved every artifact the model packs, while
     the last training nodes still run; ``finish_bound_model`` makes it READY at the end
-    of a successful run, ``discard_bound_model`` marks it FAILED otherwise.
+    of a successful run, ``discard_bound_model`` marks it FAILED otherwise. ``probe``:
+    the inference plan's run on the first rows, done by the caller (``probe_model``).
     """
     from mlflow.tracking import MlflowClient
 
@@ -364,12 +411,12 @@ def prepare_bound_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
     model_spec = spec.model
     assert model_spec is not None
     with _BUILDING, code_path(spec.code):  # the node modules, for the signature
-        if input_data is None:
+        if input_data is None and probe is None:
             input_data = load_model_input(spec)
         return log_model_folder(
             MlflowClient(tracking_uri), run_id, model_spec.artifact_path,
             lambda path, mlflow_model: save_pipeline_model(spec, Path(path), input_data,
-                                                           mlflow_model),
+                                                           mlflow_model, probe),
             model_type="kmlc-pipeline", finalize=False)
 
 

@@ -10,7 +10,8 @@ modules a pickle names, read from its opcodes without unpickling it).
 from __future__ import annotations
 
 import ast
-import functools
+import contextlib
+import os
 import pickletools
 import shutil
 import sys
@@ -164,10 +165,26 @@ def pickled_modules(path: Path) -> set[str]:
     return modules
 
 
-@functools.lru_cache(maxsize=1)
+_TABLE: tuple[tuple[tuple[str, int], ...], dict[str, list[str]]] | None = None
+
+
+def _search_path_state() -> tuple[tuple[str, int], ...]:
+    """Each folder of ``sys.path`` with its modification time: an install changes one."""
+    state = []
+    for entry in sys.path:
+        with contextlib.suppress(OSError):
+            state.append((entry, os.stat(entry or ".").st_mtime_ns))
+    return tuple(state)
+
+
 def distribution_table() -> dict[str, list[str]]:
-    """Top-level module -> distributions; reads every installed distribution's files once."""
-    return dict(metadata.packages_distributions())
+    """Top-level module -> distributions; reads every installed distribution's files once
+    (again only when a folder of ``sys.path`` changed: something was installed)."""
+    global _TABLE
+    state = _search_path_state()
+    if _TABLE is None or _TABLE[0] != state:
+        _TABLE = (state, dict(metadata.packages_distributions()))
+    return dict(_TABLE[1])
 
 
 def distributions(top_level: Iterable[str], local: Iterable[str] = ()) -> list[str]:

@@ -5,6 +5,12 @@ This file is copied into every logged model and executed by
 dataset loader (for the artifacts) and the node modules shipped in the model's
 ``code`` folder, never kmlc itself. So a model loads where kmlc is not installed.
 
+The pipeline itself is ``PipelineRuntime``, plain Python: kmlc imports this file as
+``kmlc.model.runtime`` to probe the model while training runs, in a process that has
+not loaded MLflow. Only where MLflow executes the file (``code_model_…``, when the
+model is saved or loaded) is the pyfunc class built on it and handed to
+``mlflow.models.set_model``.
+
 ``load_context`` reads the plan (``kmlc_plan.json``), loads each artifact once and
 resolves each step to a function with a precomputed argument layout. ``predict``
 then only calls functions on in-memory values: no runner, no catalog, and a copy
@@ -19,9 +25,6 @@ import importlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
-
-import mlflow
-from mlflow.pyfunc import PythonModel
 
 PLAN_ARTIFACT = "kmlc_plan"
 
@@ -70,12 +73,8 @@ def _with_leaf(value: Any, path: tuple[str, ...], leaf: Any) -> Any:
     return out
 
 
-class KmlcPipelineModel(PythonModel):
-    """The inference pipeline of a kmlc project as one pyfunc model."""
-
-    # MLflow would otherwise wrap predict for type-hint validation (and warn that there
-    # are none); the logged signature already describes and checks the input.
-    _skip_type_hint_validation = True
+class PipelineRuntime:
+    """The inference pipeline of a kmlc project: ``load_context`` then ``predict``."""
 
     def __init__(self) -> None:
         self.plan: dict[str, Any] = {}
@@ -157,4 +156,15 @@ class KmlcPipelineModel(PythonModel):
         return values[self.plan["output"]]
 
 
-mlflow.models.set_model(KmlcPipelineModel())
+if __name__ != "kmlc.model.runtime":  # executed by MLflow as the model's code
+    import mlflow
+    from mlflow.pyfunc import PythonModel
+
+    class KmlcPipelineModel(PipelineRuntime, PythonModel):
+        """The inference pipeline of a kmlc project as one pyfunc model."""
+
+        # MLflow would otherwise wrap predict for type-hint validation (and warn that
+        # there are none); the logged signature already describes and checks the input.
+        _skip_type_hint_validation = True
+
+    mlflow.models.set_model(KmlcPipelineModel())

@@ -11,6 +11,7 @@ the model: ``kmlc.run`` drives it.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import shlex
@@ -26,7 +27,7 @@ from kmlc.config.secrets import redact_uri
 from kmlc.config.spec import ProjectSpec, mask_secrets
 from kmlc.errors import TrackingError
 from kmlc.tracking import store
-from kmlc.tracking.worker import FallbackTracker, tracker
+from kmlc.tracking.worker import FallbackTracker, Remote, tracker
 
 __all__ = ["RUN_ENV", "RunSession", "run_environment", "run_tags"]
 
@@ -126,6 +127,17 @@ class RunSession:
         self._pending: Any = None
         self._environment: Any = None
         self._open_args: tuple[Any, ...] = ()
+
+    def warm(self, job: tuple[str, dict[str, Any]] | None = None) -> None:
+        """Have the worker open the store (and start ``job``, e.g. importing what the
+        model will need) while this process compiles the project; nothing is opened in
+        the store yet, so a project that does not compile leaves no run behind."""
+        if isinstance(self.tracker.impl, Remote):
+            spec = self.spec
+            with contextlib.suppress(TrackingError):  # the run's opening reports it
+                self.tracker.warm(self.uri, self.registry_uri,
+                                  (spec.tracking.http_max_retries, spec.tracking.http_timeout),
+                                  job)
 
     def __enter__(self) -> RunSession:
         """Ask for the run to be opened; ``wait_open`` waits for it."""

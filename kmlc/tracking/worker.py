@@ -41,7 +41,7 @@ __all__ = ["FallbackTracker", "Operations", "Remote", "Tracker", "current", "sta
 
 DISABLE_ENV = "KMLC_TRACKING_WORKER"
 _ABANDONED = "the kmlc process ended before closing the run"
-_OPERATIONS = frozenset({"open_run", "log_params", "log_metrics", "log_artifact",
+_OPERATIONS = frozenset({"warm", "open_run", "log_params", "log_metrics", "log_artifact",
                          "close_run", "start_job", "wait_job"})
 
 Pair = tuple[str, str]
@@ -53,6 +53,11 @@ class Tracker(Protocol):
 
     @property
     def usable(self) -> bool: ...
+
+    def warm(self, uri: str, registry: str | None, http: tuple[int | None, int | None],
+             job: tuple[str, dict[str, Any]] | None = None) -> None:
+        """Open the store and start ``job`` ahead of the run; never raises."""
+        ...
 
     def request_open(self, *args: Any) -> Callable[[], tuple[str, str]]:
         """Start opening a run (see ``Operations.open_run``); the callable waits for it."""
@@ -120,6 +125,20 @@ class Operations:
         self.open_runs[run_id] = uri
         tracking.with_retry(client.log_text, run_id, text, "mlproject.yml")
         return run_id, experiment_id
+
+    def warm(self, uri: str, registry: str | None, http: tuple[int | None, int | None],
+             job: tuple[str, dict[str, Any]] | None = None) -> None:
+        """Get ready for a run before it is asked for: ``job`` (``module:function``,
+        kwargs) started on a thread of its own and the store opened (a new sqlite store
+        created). Never raises: ``open_run`` reports what is wrong with the store."""
+        from kmlc.tracking import store as tracking
+
+        if job is not None:
+            with contextlib.suppress(Exception):
+                self.start_job(*job)
+        with contextlib.suppress(Exception):
+            tracking.configure_http(*http)
+            self.client(uri, registry)
 
     def request_open(self, *args: Any) -> Callable[[], tuple[str, str]]:
         opened = self.open_run(*args)
@@ -282,6 +301,12 @@ class Remote:
 
     def call(self, name: str, *args: Any) -> Any:
         return self.answer(self.send(name, *args))
+
+    def warm(self, uri: str, registry: str | None, http: tuple[int | None, int | None],
+             job: tuple[str, dict[str, Any]] | None = None) -> None:
+        """As ``Operations.warm``, in the worker, without waiting for it: the main
+        process goes on compiling the project while the worker opens the store."""
+        self.send("warm", uri, registry, http, job, wait=False)
 
     def request_open(self, *args: Any) -> Callable[[], tuple[str, str]]:
         seq = self.send("open_run", *args)

@@ -57,7 +57,7 @@ def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
         path = tmp_path / "kmlc_plan.json"
         path.write_text(the_plan.to_json(), encoding="utf-8")
-        model = runtime.KmlcPipelineModel()
+        model = runtime.PipelineRuntime()
         model.load_context(SimpleNamespace(artifacts={
             "kmlc_plan": str(path), "table": str(tmp_path / "table.pkl"),
             "offsets": str(tmp_path / "offsets.pkl")}))

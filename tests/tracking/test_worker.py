@@ -231,3 +231,94 @@ def test_a_new_store_is_created_quietly(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "INFO" not in done.stderr and "database tables" not in done.stderr, done.stderr
     assert (path.parent / "mlflow.db").exists()
+
+
+IRIS = Path(__file__).resolve().parents[2] / "examples" / "iris"
+
+TRAIN_AND_REPORT = """\
+import json, sys
+from kmlc import RunOptions, load_project, run_pipeline
+result = run_pipeline(load_project(sys.argv[1]), "training", RunOptions(progress=False))
+print(json.dumps({"mlflow_imported": "mlflow" in sys.modules, "run_id": result.run_id,
+                  "model_uri": result.model_uri, "status": result.status}))
+"""
+
+
+def test_a_training_run_logs_its_model_without_importing_mlflow_here(tmp_path: Path) -> None:
+    """The inference plan is probed here (where the node modules are loaded) and the
+    model is built and logged by the worker: this process never loads MLflow."""
+    import shutil
+
+    import mlflow.pyfunc
+    import pandas as pd
+
+    project = tmp_path / "iris"
+    shutil.copytree(IRIS, project, ignore=shutil.ignore_patterns("mlflow.db", "mlartifacts"))
+    done = subprocess.run([sys.executable, "-c", TRAIN_AND_REPORT,
+                           str(project / "mlproject.yml")], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, **ENV}, cwd=project)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["status"] == "FINISHED"
+    assert report["mlflow_imported"] is False
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    model_id = str(report["model_uri"]).removeprefix("models:/")
+    logged = client.get_logged_model(model_id)
+    assert logged.status.to_string() == "READY" and logged.source_run_id == report["run_id"]
+    rows = pd.read_csv(project / "data" / "01_raw" / "instances.csv")
+    model = mlflow.pyfunc.load_model(logged.artifact_location)
+    example = model.input_example
+    assert example.reset_index(drop=True).equals(rows.head(5).reset_index(drop=True))
+    assert len(model.predict(rows)) == len(rows)
+
+
+PROBE_FAIL_YAML = """\
+version: 1
+name: probe_fail
+datasets:
+  rows: {type: pandas.CSVDataset, filepath: data/rows.csv}
+  table: {type: pickle.PickleDataset, filepath: data/table.pkl}
+nodes:
+  - name: learn
+    func: probe_fail_nodes.learn
+    inputs: rows
+    outputs: table
+    tags: [training]
+  - name: score
+    func: probe_fail_nodes.score
+    inputs: [rows, table]
+    outputs: scores
+    tags: [inference]
+model:
+  input: rows
+"""
+
+PROBE_FAIL_NODES = '''\
+def learn(rows):
+    return {"mean": float(rows["x"].mean())}
+
+
+def score(rows, table):
+    raise ValueError("no score for these rows")
+'''
+
+
+def test_an_inference_plan_failing_on_the_first_rows_fails_the_run_without_a_model(
+        tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "rows.csv").write_text("x\n1\n2\n3\n")
+    (tmp_path / "probe_fail_nodes.py").write_text(PROBE_FAIL_NODES)
+    (tmp_path / "mlproject.yml").write_text(PROBE_FAIL_YAML)
+    done = subprocess.run([kmlc_exe(), "run", "training"], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, **ENV}, cwd=tmp_path)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert ("its model could not be logged" in done.stderr
+            and "fails on the first rows of 'rows': ValueError: no score for these rows"
+            in done.stderr), done.stderr
+    assert (tmp_path / "data" / "table.pkl").exists()  # the pipeline's outputs are kept
+    client = _client(tmp_path / "mlproject.yml")
+    run = client.search_runs([client.get_experiment_by_name("probe_fail").experiment_id])[0]
+    assert run.info.status == "FAILED"
+    assert not client.search_logged_models([run.info.experiment_id])
