@@ -265,7 +265,10 @@ def test_a_training_run_logs_its_model_without_importing_mlflow_here(tmp_path: P
     client = MlflowClient(uri)
     model_id = str(report["model_uri"]).removeprefix("models:/")
     logged = client.get_logged_model(model_id)
-    assert logged.status.to_string() == "READY" and logged.source_run_id == report["run_id"]
+    from mlflow.entities import LoggedModelStatus
+
+    assert logged.status == LoggedModelStatus.READY
+    assert logged.source_run_id == report["run_id"]
     rows = pd.read_csv(project / "data" / "01_raw" / "instances.csv")
     model = mlflow.pyfunc.load_model(logged.artifact_location)
     example = model.input_example
