@@ -268,15 +268,18 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
     """Run PIPELINE (default: all nodes) with MLflow tracking."""
     import signal
 
-    from kmlc.config.loader import load_project
-    from kmlc.run import NodeFailure, RunOptions, run_pipeline
     from kmlc.tracking import worker as tracking_worker
 
     # Ctrl-C interrupts the run even when the process inherited SIGINT ignored (started in
     # the background with `&`, nohup, some CI runners)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     runner = _dask_address(runner, address)
-    tracking_worker.start(verbose=verbose)  # imports MLflow while the file is loaded
+    # first of all: the worker imports MLflow while this process imports Kedro, loads
+    # the file and compiles the project
+    tracking_worker.start(verbose=verbose)
+    from kmlc.config.loader import load_project
+    from kmlc.run import NodeFailure, RunOptions, run_pipeline
+
     secrets = Secrets()
     try:
         spec = load_project(file, env=env, params=params, runner=runner, address=address,

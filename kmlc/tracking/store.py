@@ -126,6 +126,13 @@ def _folder_lock(folder: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a local sqlite store (None for any other store)."""
+    if uri.startswith("sqlite:///") and not uri.endswith(":memory:"):
+        return Path(uri[len("sqlite:///"):])
+    return None
+
+
 def open_client(uri: str, registry_uri: str | None = None) -> Any:
     """An ``MlflowClient`` whose store is ready.
 
@@ -135,8 +142,8 @@ def open_client(uri: str, registry_uri: str | None = None) -> Any:
     """
     from mlflow.tracking import MlflowClient
 
-    if uri.startswith("sqlite:///") and not uri.endswith(":memory:"):
-        path = Path(uri[len("sqlite:///"):])
+    path = sqlite_path(uri)
+    if path is not None:
         with _folder_lock(path.parent):
             if not path.exists():
                 seed_sqlite_store(path)
@@ -197,9 +204,8 @@ def seed_sqlite_store(path: Path) -> bool:
 
 def local_artifact_root(uri: str) -> Path | None:
     """Artifacts of a local sqlite store live beside its database, in ``mlartifacts``."""
-    if uri.startswith("sqlite:///") and not uri.endswith(":memory:"):
-        return Path(uri[len("sqlite:///"):]).parent / "mlartifacts"
-    return None
+    path = sqlite_path(uri)
+    return path.parent / "mlartifacts" if path is not None else None
 
 
 def ensure_experiment(client: Any, name: str, artifact_root: Path | None = None) -> str:

@@ -128,17 +128,23 @@ class Operations:
 
     def warm(self, uri: str, registry: str | None, http: tuple[int | None, int | None],
              job: tuple[str, dict[str, Any]] | None = None) -> None:
-        """Get ready for a run before it is asked for: ``job`` (``module:function``,
-        kwargs) started on a thread of its own and the store opened (a new sqlite store
-        created). Never raises: ``open_run`` reports what is wrong with the store."""
+        """Get ready for a run before it is asked for: the store opened, then ``job``
+        (``module:function``, kwargs) started on a thread of its own. A sqlite store that
+        does not exist yet is not created (the run may never be asked for: the project
+        may not compile); only MLflow's database layer is loaded. Never raises:
+        ``open_run`` reports what is wrong with the store."""
         from kmlc.tracking import store as tracking
 
+        with contextlib.suppress(Exception):  # first: the run opens as soon as asked
+            tracking.configure_http(*http)
+            path = tracking.sqlite_path(uri)
+            if path is not None and not path.exists():
+                import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+            else:
+                self.client(uri, registry)
         if job is not None:
             with contextlib.suppress(Exception):
                 self.start_job(*job)
-        with contextlib.suppress(Exception):
-            tracking.configure_http(*http)
-            self.client(uri, registry)
 
     def request_open(self, *args: Any) -> Callable[[], tuple[str, str]]:
         opened = self.open_run(*args)
