@@ -22,7 +22,7 @@ from kmlc import __version__
 from kmlc.compiler.plan import PLAN_VERSION, plan_from_spec
 from kmlc.compiler.project import CompiledProject, compile_project
 from kmlc.config.functions import code_path
-from kmlc.config.spec import DatasetSpec, ProjectSpec, param_value
+from kmlc.config.spec import DatasetSpec, ProjectSpec, io_shape, param_value
 from kmlc.errors import ExportError, RunError
 
 __all__ = ["MANIFEST_VERSION", "build_manifest", "dataset_kind", "format_summary",
@@ -188,8 +188,8 @@ def build_manifest(spec: ProjectSpec, pipeline: str | None = None,
             nodes[name] = {
                 "func": (spec.node(name).func if name in own else
                          f"{func.__module__}.{getattr(func, '__qualname__', func.__name__)}"),
-                "inputs": _shape(getattr(node, "_inputs", node.inputs)),
-                "outputs": _shape(getattr(node, "_outputs", node.outputs)),
+                "inputs": io_shape(getattr(node, "_inputs", node.inputs)),
+                "outputs": io_shape(getattr(node, "_outputs", node.outputs)),
                 "tags": sorted(node.tags), "namespace": node.namespace, "params": reads,
                 "hash": node_hash(func, reads, configs),
             }
@@ -213,14 +213,6 @@ def build_manifest(spec: ProjectSpec, pipeline: str | None = None,
         }
     masked: dict[str, Any] = spec.secrets.mask_data(manifest)
     return masked
-
-
-def _shape(value: Any) -> Any:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, Mapping):
-        return dict(value)
-    return list(value)
 
 
 def manifest_json(manifest: Mapping[str, Any]) -> str:

@@ -15,7 +15,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kmlc.config.spec import PLAN_DROPPED_KEYS, NodeSpec, ProjectSpec, param_value
+from kmlc.config.spec import (
+    PLAN_DROPPED_KEYS,
+    NodeSpec,
+    ProjectSpec,
+    io_names,
+    io_shape,
+    param_value,
+)
 from kmlc.errors import BindingError
 
 __all__ = ["PLAN_ARTIFACT", "PLAN_FILE", "PLAN_VERSION", "ArtifactRef", "InferencePlan", "Step",
@@ -41,17 +48,10 @@ class Step:
     copies: Mapping[str, str] = field(default_factory=dict)
 
     def input_names(self) -> list[str]:
-        if self.inputs is None:
-            return []
-        return list(self.inputs.values()) if isinstance(self.inputs, dict) else list(self.inputs)
+        return list(io_names(self.inputs))
 
     def output_names(self) -> list[str]:
-        if self.outputs is None:
-            return []
-        if isinstance(self.outputs, str):
-            return [self.outputs]
-        return list(self.outputs.values()) if isinstance(self.outputs, dict) else list(
-            self.outputs)
+        return list(io_names(self.outputs))
 
 
 @dataclass(frozen=True)
@@ -109,25 +109,6 @@ class InferencePlan:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, default=str)
 
 
-def _shape_in(node: NodeSpec) -> Any:
-    if node.inputs is None:
-        return None
-    if isinstance(node.inputs, str):
-        return [node.inputs]
-    if isinstance(node.inputs, Mapping):
-        return dict(node.inputs)
-    return list(node.inputs)
-
-
-def _shape_out(node: NodeSpec) -> Any:
-    if node.outputs is None or isinstance(node.outputs, str):
-        return node.outputs
-    if isinstance(node.outputs, Mapping):
-        return dict(node.outputs)
-    return list(node.outputs)
-
-
-
 def plan_from_spec(spec: ProjectSpec) -> InferencePlan:
     """The inference plan of a project with a ``model:`` section."""
     if spec.model is None:
@@ -168,8 +149,10 @@ def plan_from_spec(spec: ProjectSpec) -> InferencePlan:
     modules = tuple(dict.fromkeys(n.module_name for n in ordered))
     copy_modes = {name: ds.copy_mode for name, ds in spec.datasets.items()
                   if ds.copy_mode is not None and name in inputs}
-    steps = tuple(Step(n.name, f"{n.module_name}:{n.function_name}", _shape_in(n),
-                       _shape_out(n), {name: copy_modes[name] for name in n.input_names
+    # a single input is written as a list of one: the runtime passes inputs by position
+    steps = tuple(Step(n.name, f"{n.module_name}:{n.function_name}",
+                       [n.inputs] if isinstance(n.inputs, str) else io_shape(n.inputs),
+                       io_shape(n.outputs), {name: copy_modes[name] for name in n.input_names
                                        if copy_modes.get(name, "assign") != "assign"})
                   for n in ordered)
     return InferencePlan(spec.model.input, free_outputs[0] if free_outputs else "", steps,

@@ -18,10 +18,10 @@ from kmlc.config.functions import FunctionImportError, import_function, static_s
 from kmlc.config.kedro_forms import interpolation_problem
 from kmlc.config.nodes import NodeDef, expand_nodes, strip_transcoding, tag_list
 from kmlc.config.source import Document, KeyPath
-from kmlc.config.spec import PATH_KEYS, param_paths, split_func
+from kmlc.config.spec import PATH_KEYS, node_io, param_paths, split_func
 from kmlc.errors import BindingError, ConfigError, did_you_mean
 
-__all__ = ["CheckResult", "node_io", "run_checks"]
+__all__ = ["CheckResult", "run_checks"]
 
 
 
@@ -32,17 +32,6 @@ class CheckResult:
     nodes: list[NodeDef] = field(default_factory=list)
     # dataset name -> (the factory pattern it matched, the entry Kedro resolved)
     factory_matches: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
-
-
-def node_io(value: Any) -> list[tuple[str, KeyPath]]:
-    """Dataset names of a node's inputs/outputs with their key path suffixes."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [(value, ())]
-    if isinstance(value, dict):
-        return [(v, (k,)) for k, v in value.items()]
-    return [(v, (i,)) for i, v in enumerate(value)]
 
 
 def _has_param(params: Any, dotted: str) -> bool:

@@ -35,6 +35,7 @@ from kmlc.config.spec import (
     RunnerSpec,
     SourceRef,
     TrackingSpec,
+    io_shape,
 )
 from kmlc.errors import ConfigError, ConfigErrors
 
@@ -200,14 +201,6 @@ def _ref(doc: Document, path: tuple[str | int, ...]) -> SourceRef:
     return SourceRef(doc.file, line, column, path)
 
 
-def _io(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(value)
-    if isinstance(value, dict):
-        return dict(value)
-    return value
-
-
 def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None,
                credentials: dict[str, Any], secrets: Secrets,
                checks: CheckResult | None = None) -> ProjectSpec:
@@ -246,7 +239,8 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
         parameters=data.get("parameters") or {},
         datasets=datasets,
         nodes=tuple(
-            NodeSpec(name=n.name, func=n.func, inputs=_io(n.inputs), outputs=_io(n.outputs),
+            NodeSpec(name=n.name, func=n.func, inputs=io_shape(n.inputs, tuple),
+                     outputs=io_shape(n.outputs, tuple),
                      tags=n.tags, source=_ref(doc, n.path), namespace=n.namespace,
                      pipeline=n.pipeline, template=n.template)
             for n in checks.nodes

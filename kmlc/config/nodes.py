@@ -22,8 +22,7 @@ from typing import Any
 from kmlc.config.source import Document, KeyPath
 from kmlc.errors import ConfigError, did_you_mean
 
-__all__ = ["NodeDef", "expand_nodes", "io_names", "mapping_of", "strip_transcoding",
-           "tag_list"]
+__all__ = ["NodeDef", "expand_nodes", "mapping_of", "strip_transcoding", "tag_list"]
 
 TRANSCODING_SEPARATOR = "@"  # kedro.pipeline.transcoding, without importing Kedro
 
@@ -53,16 +52,6 @@ def tag_list(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
     return (value,) if isinstance(value, str) else tuple(value)
-
-
-def io_names(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return list(value.values())
-    return list(value)
 
 
 def strip_transcoding(name: str) -> str:

@@ -192,26 +192,18 @@ def _why_not(path: KeyPath, packed_params: set[str] | None, packed_datasets: set
 def _packed(data: Any) -> tuple[set[str] | None, set[str]]:
     """The parameters (dotted; ``None``: all of them) and datasets the model carries
     (with their config but the keys the plan drops, such as ``save_args``)."""
+    from kmlc.config.spec import io_names  # spec imports this module
+
     model = data.get("model") if isinstance(data, dict) else None
     nodes = data.get("nodes") if isinstance(data, dict) else None
     if not isinstance(model, dict) or not isinstance(nodes, list):
         return set(), set()
     inference = [n for n in nodes if isinstance(n, dict) and isinstance(n.get("tags"), list)
                  and "inference" in n["tags"]]
-    inputs = {name for n in inference for name in _io_names(n.get("inputs"))}
-    outputs = {name for n in inference for name in _io_names(n.get("outputs"))}
-    free = inputs - outputs - set(_io_names(model.get("input")))
+    inputs = {name for n in inference for name in io_names(n.get("inputs"))}
+    outputs = {name for n in inference for name in io_names(n.get("outputs"))}
+    free = inputs - outputs - set(io_names(model.get("input")))
     params: set[str] | None = {n[len("params:"):] for n in free if n.startswith("params:")}
     if "parameters" in free:
         params = None
     return params, {n for n in free if not n.startswith("params:") and n != "parameters"}
-
-
-def _io_names(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [v for v in value.values() if isinstance(v, str)]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str)]
-    return []
