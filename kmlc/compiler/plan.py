@@ -15,13 +15,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from kmlc.config.params import param_inputs
 from kmlc.config.spec import (
     PLAN_DROPPED_KEYS,
     NodeSpec,
     ProjectSpec,
     io_names,
     io_shape,
-    param_value,
 )
 from kmlc.errors import BindingError
 
@@ -132,14 +132,11 @@ def plan_from_spec(spec: ProjectSpec) -> InferencePlan:
     outputs = set(producers)
     training_outputs = {o for n in spec.nodes if "training" in n.tags for o in n.output_names}
     free_outputs = sorted(outputs - inputs)
-    params: dict[str, Any] = {}
+    free = sorted(inputs - outputs - {spec.model.input})
+    params = param_inputs(free, spec.parameters)
     artifacts: list[ArtifactRef] = []
-    for name in sorted(inputs - outputs - {spec.model.input}):
-        if name == "parameters":
-            params[name] = dict(spec.parameters)
-        elif name.startswith("params:"):
-            params[name] = param_value(spec.parameters, name[len("params:"):])
-        else:
+    for name in free:
+        if name not in params:
             ds = spec.datasets[name]
             config = {k: v for k, v in ds.config.items() if k not in PLAN_DROPPED_KEYS}
             filepath = ds.filepath or name

@@ -17,8 +17,9 @@ from typing import Any
 from kmlc.config.functions import FunctionImportError, import_function, static_signature
 from kmlc.config.kedro_forms import interpolation_problem
 from kmlc.config.nodes import NodeDef, expand_nodes, strip_transcoding, tag_list
+from kmlc.config.params import PARAMS_PREFIX, has_param, is_param_input, param_paths
 from kmlc.config.source import Document, KeyPath
-from kmlc.config.spec import PATH_KEYS, node_io, param_paths, split_func
+from kmlc.config.spec import PATH_KEYS, node_io, split_func
 from kmlc.errors import BindingError, ConfigError, did_you_mean
 
 __all__ = ["CheckResult", "run_checks"]
@@ -32,15 +33,6 @@ class CheckResult:
     nodes: list[NodeDef] = field(default_factory=list)
     # dataset name -> (the factory pattern it matched, the entry Kedro resolved)
     factory_matches: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
-
-
-def _has_param(params: Any, dotted: str) -> bool:
-    target = params
-    for part in dotted.split("."):
-        if not isinstance(target, dict) or part not in target:
-            return False
-        target = target[part]
-    return True
 
 
 def run_checks(doc: Document, root: Path, code_dirs: list[Path]) -> CheckResult:
@@ -123,7 +115,7 @@ def _check_names(doc: Document, result: CheckResult) -> None:
         seen.setdefault(name, node)
         for out, suffix in node_io(node.outputs):
             base = strip_transcoding(out)
-            if out.startswith("params:") or out == "parameters":
+            if is_param_input(out):
                 result.errors.append(doc.error(
                     f"'{out}' cannot be an output: parameters are read-only",
                     node.where("outputs", suffix, out), code="KMLC302"))
@@ -159,10 +151,10 @@ def _check_names(doc: Document, result: CheckResult) -> None:
             path = node.where("inputs", suffix, name)
             if name == "parameters":
                 reads_all = True
-            elif name.startswith("params:"):
-                dotted = name[len("params:"):]
+            elif name.startswith(PARAMS_PREFIX):
+                dotted = name[len(PARAMS_PREFIX):]
                 read_params.add(dotted)
-                if not _has_param(params, dotted):
+                if not has_param(params, dotted):
                     hint = did_you_mean(dotted, known_params)
                     result.errors.append(doc.error(
                         f"parameter '{dotted}' is not defined in `parameters`", path,
@@ -524,7 +516,7 @@ def _check_binding(doc: Document, result: CheckResult) -> None:
     inf_out, train_io = outs(inference), outs(training) | ins(training)
     free = sorted(ins(inference) - inf_out - {model_input})
     for name in free:
-        if name == "parameters" or name.startswith("params:"):
+        if is_param_input(name):
             continue
         where = next((*n.path, "inputs") for n in nodes
                      if "inference" in n.tags and name in {x for x, _ in node_io(n.inputs)})

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kmlc.config.params import is_param_input
 from kmlc.config.source import Document, KeyPath
 from kmlc.errors import ConfigError, did_you_mean
 
@@ -168,7 +169,7 @@ def _namespaced(doc: Document, pname: str, pdef: Mapping[str, Any], plain: list[
     namespace = pdef["namespace"]
     errors: list[ConfigError] = []
     maps = {kind: mapping_of(pdef.get(kind)) for kind in ("inputs", "outputs", "parameters")}
-    free = sorted(n for n in base.inputs() if not n.startswith("params:") and n != "parameters")
+    free = sorted(n for n in base.inputs() if not is_param_input(n))
     outs = sorted(base.all_outputs())
     params = sorted(n for n in base.inputs() if n.startswith("params:"))
 

@@ -39,8 +39,6 @@ __all__ = [
     "io_shape",
     "mask_secrets",
     "node_io",
-    "param_paths",
-    "param_value",
     "resolve_tracking_uri",
 ]
 
@@ -183,25 +181,6 @@ def resolve_tracking_uri(uri: str, root: Path) -> str:
             f"tracking uri '{redact_uri(uri)}' is a file store, which MLflow 3 no longer accepts",
             hint="use a database, e.g. 'sqlite:///mlflow.db' (the default), or a server URL")
     return uri
-
-
-def param_value(parameters: Mapping[str, Any], dotted: str) -> Any:
-    """The parameter at ``dotted`` (``"model.c"``), as ``params:model.c`` reads it."""
-    value: Any = parameters
-    for part in dotted.split("."):
-        value = value[part]
-    return value
-
-
-def param_paths(parameters: Any, prefix: str = "") -> list[str]:
-    """Every dotted path of a parameters mapping, parents before their children."""
-    out: list[str] = []
-    if isinstance(parameters, Mapping):
-        for key, value in parameters.items():
-            path = f"{prefix}{key}"
-            out.append(path)
-            out.extend(param_paths(value, path + "."))
-    return out
 
 
 def split_func(func: str) -> tuple[str, str]:
