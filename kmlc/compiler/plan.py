@@ -15,10 +15,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from kmlc.config.inference import inference_graph
 from kmlc.config.params import param_inputs
 from kmlc.config.spec import (
     PLAN_DROPPED_KEYS,
-    NodeSpec,
     ProjectSpec,
     io_names,
     io_shape,
@@ -114,43 +114,28 @@ def plan_from_spec(spec: ProjectSpec) -> InferencePlan:
     if spec.model is None:
         raise BindingError("the project has no `model:` section", file=str(spec.path),
                            key_path=("model",), code="KMLC501")
-    nodes = [n for n in spec.nodes if "inference" in n.tags]
-    producers = {out: n.name for n in nodes for out in n.output_names}
-    # the file's order wherever the graph allows it: Kedro users read top-down
-    deps = {n.name: {producers[i] for i in n.input_names if i in producers} for n in nodes}
-    ordered: list[NodeSpec] = []
-    placed: set[str] = set()
-    while len(ordered) < len(nodes):
-        ready = next((n for n in nodes if n.name not in placed and deps[n.name] <= placed), None)
-        if ready is None:
-            raise BindingError("the inference nodes form a cycle", file=str(spec.path),
-                               key_path=("nodes",), code="KMLC310")
-        ordered.append(ready)
-        placed.add(ready.name)
-
-    inputs = {i for n in nodes for i in n.input_names}
-    outputs = set(producers)
-    training_outputs = {o for n in spec.nodes if "training" in n.tags for o in n.output_names}
-    free_outputs = sorted(outputs - inputs)
-    free = sorted(inputs - outputs - {spec.model.input})
-    params = param_inputs(free, spec.parameters)
+    graph = inference_graph(spec.nodes, spec.model.input)
+    if graph.cycle:
+        raise BindingError("the inference nodes form a cycle", file=str(spec.path),
+                           key_path=("nodes",), code="KMLC310")
+    params = param_inputs(graph.free_inputs, spec.parameters)
     artifacts: list[ArtifactRef] = []
-    for name in free:
-        if name not in params:
-            ds = spec.datasets[name]
-            config = {k: v for k, v in ds.config.items() if k not in PLAN_DROPPED_KEYS}
-            filepath = ds.filepath or name
-            is_dir = "path" in ds.config and "filepath" not in ds.config
-            artifacts.append(ArtifactRef(name, config, Path(filepath).name or name, is_dir,
-                                         name in training_outputs))
-    modules = tuple(dict.fromkeys(n.module_name for n in ordered))
+    for name in graph.needed:
+        ds = spec.datasets[name]
+        config = {k: v for k, v in ds.config.items() if k not in PLAN_DROPPED_KEYS}
+        filepath = ds.filepath or name
+        is_dir = "path" in ds.config and "filepath" not in ds.config
+        artifacts.append(ArtifactRef(name, config, Path(filepath).name or name, is_dir,
+                                     name in graph.training_outputs))
+    modules = tuple(dict.fromkeys(n.module_name for n in graph.order))
     copy_modes = {name: ds.copy_mode for name, ds in spec.datasets.items()
-                  if ds.copy_mode is not None and name in inputs}
+                  if ds.copy_mode is not None and name in graph.inputs}
     # a single input is written as a list of one: the runtime passes inputs by position
     steps = tuple(Step(n.name, f"{n.module_name}:{n.function_name}",
                        [n.inputs] if isinstance(n.inputs, str) else io_shape(n.inputs),
                        io_shape(n.outputs), {name: copy_modes[name] for name in n.input_names
-                                       if copy_modes.get(name, "assign") != "assign"})
-                  for n in ordered)
-    return InferencePlan(spec.model.input, free_outputs[0] if free_outputs else "", steps,
-                         tuple(artifacts), params, modules, copy_modes)
+                                             if copy_modes.get(name, "assign") != "assign"})
+                  for n in graph.order)
+    output = graph.free_outputs[0] if graph.free_outputs else ""
+    return InferencePlan(spec.model.input, output, steps, tuple(artifacts), params, modules,
+                         copy_modes)

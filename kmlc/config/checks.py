@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kmlc.config.functions import FunctionImportError, import_function, static_signature
+from kmlc.config.inference import inference_graph
 from kmlc.config.kedro_forms import interpolation_problem
 from kmlc.config.nodes import NodeDef, expand_nodes, strip_transcoding, tag_list
 from kmlc.config.params import PARAMS_PREFIX, has_param, is_param_input, param_paths
@@ -478,48 +479,33 @@ def _bind_error(signature: inspect.Signature, inputs: Any) -> TypeError | None:
 
 
 def _check_binding(doc: Document, result: CheckResult) -> None:
+    """The model binding: the inference graph (``config/inference.py``), located."""
     data = doc.data
-    model = data["model"]
-    model_input = model["input"]
+    model_input = data["model"]["input"]
     datasets: dict[str, Any] = data.get("datasets") or {}
-    nodes = result.nodes
-
-    def select(tag: str) -> list[NodeDef]:
-        return [n for n in nodes if tag in n.tags]
-
-    training, inference = select("training"), select("inference")
+    graph = inference_graph(result.nodes, model_input)
 
     def error(message: str, path: KeyPath, hint: str | None = None, code: str = "KMLC501") -> None:
         line, column = doc.locate(path)
         result.errors.append(BindingError(message, file=doc.file, line=line, column=column,
                                           key_path=path, code=code, hint=hint))
 
-    if not training:
+    if not graph.has_training:
         error("no node is tagged 'training'", ("model",), "tag the training nodes [training]",
               "KMLC501")
-    if not inference:
+    if not graph.nodes:
         error("no node is tagged 'inference'", ("model",), "tag the inference nodes [inference]",
               "KMLC501")
-    if not training or not inference:
+    if not graph.has_training or not graph.nodes:
         return
-
-    def ins(group: list[NodeDef]) -> set[str]:
-        return {name for n in group for name, _ in node_io(n.inputs)}
-
-    def outs(group: list[NodeDef]) -> set[str]:
-        return {name for n in group for name, _ in node_io(n.outputs)}
-
-    for label, group in (("training", training), ("inference", inference)):
-        if model_input not in ins(group):
+    # a cycle among the inference nodes is one among all nodes: _check_graph reported it
+    for label, inputs in (("training", graph.training_inputs), ("inference", graph.inputs)):
+        if model_input not in inputs:
             error(f"model.input '{model_input}' is not an input of the {label} pipeline",
-                  ("model", "input"), did_you_mean(model_input, ins(group)), "KMLC502")
-    inf_out, train_io = outs(inference), outs(training) | ins(training)
-    free = sorted(ins(inference) - inf_out - {model_input})
-    for name in free:
-        if is_param_input(name):
-            continue
-        where = next((*n.path, "inputs") for n in nodes
-                     if "inference" in n.tags and name in {x for x, _ in node_io(n.inputs)})
+                  ("model", "input"), did_you_mean(model_input, inputs), "KMLC502")
+    train_io = graph.training_outputs | graph.training_inputs
+    for name in graph.needed:
+        where = (*graph.readers(name)[0].path, "inputs")
         if name not in train_io:
             error(f"inference input '{name}' is neither read nor written by the training "
                   "pipeline", where, "every inference input but model.input must be a "
@@ -532,8 +518,7 @@ def _check_binding(doc: Document, result: CheckResult) -> None:
                   "into the model", ("datasets", name) if name in datasets else where,
                   f"declare '{name}' in `datasets` with a type and a filepath, "
                   "e.g. pickle.PickleDataset", "KMLC504")
-    free_out = sorted(inf_out - ins(inference))
-    if len(free_out) != 1:
-        found = ", ".join(free_out) if free_out else "none"
+    if len(graph.free_outputs) != 1:
+        found = ", ".join(graph.free_outputs) if graph.free_outputs else "none"
         error(f"the inference pipeline must have exactly one free output, found: {found}",
               ("model",), "the model returns the one output no inference node reads", "KMLC505")
