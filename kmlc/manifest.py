@@ -106,7 +106,7 @@ def _dataset_entry(name: str, spec: ProjectSpec, packed: set[str]) -> dict[str, 
 
 def _logged_params(pipeline: Any, spec: ProjectSpec) -> dict[str, Any]:
     """What ``kmlc run PIPELINE`` logs: MLflow params and (for long values) tags."""
-    from kmlc.tracking.hooks import params_read
+    from kmlc.tracking.run_hooks import params_read
     from kmlc.tracking.store import param_pairs
 
     options = spec.tracking.params

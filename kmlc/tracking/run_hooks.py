@@ -1,4 +1,6 @@
-"""Kedro hooks of kmlc: parameter tracking, failure capture and progress.
+"""The Kedro hooks kmlc adds to every run: parameter tracking, failure capture, progress.
+
+(The project's own hooks, ``hooks:`` in the file, are instantiated by ``compiler/project.py``.)
 
 ``TrackingHook`` hands every parameter the pipeline reads to the tracker (logged in
 a few ``log_batch`` calls, in the tracking worker) before the first node runs, and
