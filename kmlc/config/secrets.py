@@ -193,6 +193,7 @@ def _packed(data: Any) -> tuple[set[str] | None, set[str]]:
     """The parameters (dotted; ``None``: all of them) and datasets the model carries
     (with their config but the keys the plan drops, such as ``save_args``)."""
     from kmlc.config.inference import inference_graph  # it imports spec, which imports us
+    from kmlc.config.nodes import tag_list
     from kmlc.config.params import ALL_PARAMS, PARAMS_PREFIX
 
     model = data.get("model") if isinstance(data, dict) else None
@@ -202,9 +203,9 @@ def _packed(data: Any) -> tuple[set[str] | None, set[str]]:
     # the document has not passed the schema yet: read only what is well formed
     model_input = model.get("input")
     graph = inference_graph([_RawNode(f"nodes[{i}]", n.get("inputs"), n.get("outputs"),
-                                      tuple(n["tags"]))
+                                      tag_list(n["tags"]))
                              for i, n in enumerate(nodes) if isinstance(n, dict)
-                             and isinstance(n.get("tags"), list)],
+                             and isinstance(n.get("tags"), (str, list))],
                             model_input if isinstance(model_input, str) else None)
     free = graph.free_inputs
     params: set[str] | None = {n[len(PARAMS_PREFIX):] for n in free if n.startswith(PARAMS_PREFIX)}
