@@ -62,7 +62,7 @@ def say(text: str, secrets: Secrets | None = None, err: bool = False) -> None:
 def fail(exc: KmlcError, secrets: Secrets | None = None) -> None:
     """Print ``exc`` as one line per error and exit 1."""
     if isinstance(exc, ConfigErrors):
-        from kmlc.config.report import format_text
+        from kmlc.config.diagnostics import format_text
 
         say(format_text(exc.errors, exc.warnings), secrets, err=True)
     elif isinstance(exc, ConfigError):
@@ -92,8 +92,8 @@ def main() -> None:
 def validate(file: Path, env: str | None, params: tuple[str, ...], fmt: str, strict: bool,
              excerpt: bool | None, runner: str | None, address: str | None) -> None:
     """Check the file: schema, names, graph, functions and model binding."""
+    from kmlc.config.diagnostics import format_json, format_text
     from kmlc.config.loader import check_project
-    from kmlc.config.report import format_json, format_text
 
     runner = _dask_address(runner, address)
     result = check_project(file, env=env, params=params, runner=runner, address=address)
@@ -547,8 +547,8 @@ def _pipeline_map(ctx: click.Context, param: click.Parameter,
 def import_kedro_cmd(project_dir: Path, output: Path | None, env: str | None,
                      pipeline_map: dict[str, str], force: bool) -> None:
     """Convert a Kedro (+ kedro-mlflow) project into one mlproject.yml."""
+    from kmlc.config.diagnostics import format_text
     from kmlc.config.loader import check_project
-    from kmlc.config.report import format_text
     from kmlc.importer import import_kedro
 
     try:

@@ -16,6 +16,7 @@ from typing import Any
 
 from kmlc.compiler.plan import plan_from_spec
 from kmlc.compiler.project import CompiledProject
+from kmlc.config.params import is_param_input
 from kmlc.config.spec import ProjectSpec
 from kmlc.manifest import dataset_kind
 
@@ -100,7 +101,7 @@ def pipeline_graph(compiled: CompiledProject, name: str = "__default__") -> Pipe
     for node in pipeline.nodes:
         for data in node.inputs:
             graph.edges.append((f"d:{data}", f"n:{node.name}"))
-            if data not in ranks or data.startswith("params:") or data == "parameters":
+            if data not in ranks or is_param_input(data):
                 # free inputs start the picture; parameters sit just before their reader
                 first = 0 if dataset_kind(data, spec) != "parameter" else (
                     graph.items[f"n:{node.name}"].rank - 1)

@@ -22,7 +22,8 @@ from kmlc import __version__
 from kmlc.compiler.plan import PLAN_VERSION, plan_from_spec
 from kmlc.compiler.project import CompiledProject, compile_project
 from kmlc.config.functions import code_path
-from kmlc.config.spec import DatasetSpec, ProjectSpec, param_value
+from kmlc.config.params import is_param_input, param_inputs
+from kmlc.config.spec import DatasetSpec, ProjectSpec, io_shape
 from kmlc.errors import ExportError, RunError
 
 __all__ = ["MANIFEST_VERSION", "build_manifest", "dataset_kind", "format_summary",
@@ -42,7 +43,7 @@ def _relative(path: str | None, root: Path) -> str | None:
 
 def dataset_kind(name: str, spec: ProjectSpec) -> str:
     """``parameter``, ``memory`` (undeclared), ``mlflow`` (``mlflow.*`` types), ``persisted``."""
-    if name == "parameters" or name.startswith("params:"):
+    if is_param_input(name):
         return "parameter"
     ds = spec.datasets.get(name)
     if ds is None or ds.type.split(".")[-1] in ("MemoryDataset", "SharedMemoryDataset"):
@@ -71,16 +72,6 @@ def _source(func: Callable[..., Any]) -> tuple[str, str]:
     except (OSError, TypeError):
         whole = ""
     return own, whole
-
-
-def _params_of(inputs: tuple[str, ...], parameters: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in inputs:
-        if name == "parameters":
-            out[name] = dict(parameters)
-        elif name.startswith("params:"):
-            out[name] = param_value(parameters, name[len("params:"):])
-    return out
 
 
 def node_hash(func: Callable[..., Any], params: Mapping[str, Any],
@@ -115,7 +106,7 @@ def _dataset_entry(name: str, spec: ProjectSpec, packed: set[str]) -> dict[str, 
 
 def _logged_params(pipeline: Any, spec: ProjectSpec) -> dict[str, Any]:
     """What ``kmlc run PIPELINE`` logs: MLflow params and (for long values) tags."""
-    from kmlc.tracking.hooks import params_read
+    from kmlc.tracking.run_hooks import params_read
     from kmlc.tracking.store import param_pairs
 
     options = spec.tracking.params
@@ -181,15 +172,15 @@ def build_manifest(spec: ProjectSpec, pipeline: str | None = None,
         kedro_nodes = {n.name: n for p in pipelines.values() for n in p.nodes}
         for name, node in sorted(kedro_nodes.items()):
             used.update(node.inputs, node.outputs)
-            reads = _params_of(tuple(node.inputs), spec.parameters)
+            reads = param_inputs(tuple(node.inputs), spec.parameters)
             configs = {d: dict(spec.datasets[d].config) if d in spec.datasets else None
                        for d in (*node.inputs, *node.outputs) if d not in reads}
             func = node.func
             nodes[name] = {
                 "func": (spec.node(name).func if name in own else
                          f"{func.__module__}.{getattr(func, '__qualname__', func.__name__)}"),
-                "inputs": _shape(getattr(node, "_inputs", node.inputs)),
-                "outputs": _shape(getattr(node, "_outputs", node.outputs)),
+                "inputs": io_shape(getattr(node, "_inputs", node.inputs)),
+                "outputs": io_shape(getattr(node, "_outputs", node.outputs)),
                 "tags": sorted(node.tags), "namespace": node.namespace, "params": reads,
                 "hash": node_hash(func, reads, configs),
             }
@@ -213,14 +204,6 @@ def build_manifest(spec: ProjectSpec, pipeline: str | None = None,
         }
     masked: dict[str, Any] = spec.secrets.mask_data(manifest)
     return masked
-
-
-def _shape(value: Any) -> Any:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, Mapping):
-        return dict(value)
-    return list(value)
 
 
 def manifest_json(manifest: Mapping[str, Any]) -> str:

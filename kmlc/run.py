@@ -28,7 +28,7 @@ from kmlc.compiler.project import CompiledProject, compile_project
 from kmlc.config.secrets import redact_uri
 from kmlc.config.spec import RUNNERS, ProjectSpec
 from kmlc.errors import KmlcError, RunError, TrackingError
-from kmlc.tracking.hooks import FailureHook, ProgressHook, TrackingHook
+from kmlc.tracking.run_hooks import FailureHook, ProgressHook, TrackingHook
 
 __all__ = ["RUNNERS", "RunResult", "run_pipeline"]
 

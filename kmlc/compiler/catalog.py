@@ -15,6 +15,7 @@ from typing import Any
 from kedro.io import DataCatalog, SharedMemoryDataCatalog
 from kedro.io.core import DatasetError, generate_timestamp
 
+from kmlc.config.params import ALL_PARAMS, PARAMS_PREFIX, param_items
 from kmlc.config.spec import (
     MLFLOW_DATASET_CLASSES,
     PATH_KEYS,
@@ -94,16 +95,9 @@ def _check_load_versions(spec: ProjectSpec, load_versions: Mapping[str, str]) ->
 
 def param_entries(parameters: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
     """``("parameters", all)`` and ``("params:a.b", value)`` for every dotted path."""
-    yield "parameters", dict(parameters)
-
-    def walk(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
-        yield f"params:{prefix}", value
-        if isinstance(value, Mapping):
-            for key, sub in value.items():
-                yield from walk(f"{prefix}.{key}", sub)
-
-    for key, value in parameters.items():
-        yield from walk(str(key), value)
+    yield ALL_PARAMS, dict(parameters)
+    for path, value in param_items(parameters):
+        yield PARAMS_PREFIX + path, value
 
 
 def build_catalog(spec: ProjectSpec, *, shared_memory: bool = False,

@@ -16,24 +16,16 @@ from typing import Any
 
 from kedro.pipeline import Node, Pipeline, node, pipeline
 
-from kmlc.config.spec import NodeSpec, PipelineSpec, ProjectSpec
+from kmlc.config.spec import NodeSpec, PipelineSpec, ProjectSpec, io_shape
 
 __all__ = ["build_pipelines"]
 
 BOUND_PIPELINES = ("training", "inference")
 
 
-def _shape(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, Mapping):
-        return dict(value)
-    return value
-
-
 def _kedro_node(spec: NodeSpec, func: Callable[..., Any]) -> Node:
     # a spec without a name in the file carries Kedro's generated name: the same node
-    return node(func, _shape(spec.inputs), _shape(spec.outputs), name=spec.base_name,
+    return node(func, io_shape(spec.inputs), io_shape(spec.outputs), name=spec.base_name,
                 tags=list(spec.tags), namespace=spec.namespace)
 
 

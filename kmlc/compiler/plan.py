@@ -15,7 +15,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kmlc.config.spec import PLAN_DROPPED_KEYS, NodeSpec, ProjectSpec, param_value
+from kmlc.config.inference import inference_graph
+from kmlc.config.params import param_inputs
+from kmlc.config.spec import (
+    PLAN_DROPPED_KEYS,
+    ProjectSpec,
+    io_names,
+    io_shape,
+)
 from kmlc.errors import BindingError
 
 __all__ = ["PLAN_ARTIFACT", "PLAN_FILE", "PLAN_VERSION", "ArtifactRef", "InferencePlan", "Step",
@@ -41,17 +48,10 @@ class Step:
     copies: Mapping[str, str] = field(default_factory=dict)
 
     def input_names(self) -> list[str]:
-        if self.inputs is None:
-            return []
-        return list(self.inputs.values()) if isinstance(self.inputs, dict) else list(self.inputs)
+        return list(io_names(self.inputs))
 
     def output_names(self) -> list[str]:
-        if self.outputs is None:
-            return []
-        if isinstance(self.outputs, str):
-            return [self.outputs]
-        return list(self.outputs.values()) if isinstance(self.outputs, dict) else list(
-            self.outputs)
+        return list(io_names(self.outputs))
 
 
 @dataclass(frozen=True)
@@ -109,68 +109,33 @@ class InferencePlan:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, default=str)
 
 
-def _shape_in(node: NodeSpec) -> Any:
-    if node.inputs is None:
-        return None
-    if isinstance(node.inputs, str):
-        return [node.inputs]
-    if isinstance(node.inputs, Mapping):
-        return dict(node.inputs)
-    return list(node.inputs)
-
-
-def _shape_out(node: NodeSpec) -> Any:
-    if node.outputs is None or isinstance(node.outputs, str):
-        return node.outputs
-    if isinstance(node.outputs, Mapping):
-        return dict(node.outputs)
-    return list(node.outputs)
-
-
-
 def plan_from_spec(spec: ProjectSpec) -> InferencePlan:
     """The inference plan of a project with a ``model:`` section."""
     if spec.model is None:
         raise BindingError("the project has no `model:` section", file=str(spec.path),
                            key_path=("model",), code="KMLC501")
-    nodes = [n for n in spec.nodes if "inference" in n.tags]
-    producers = {out: n.name for n in nodes for out in n.output_names}
-    # the file's order wherever the graph allows it: Kedro users read top-down
-    deps = {n.name: {producers[i] for i in n.input_names if i in producers} for n in nodes}
-    ordered: list[NodeSpec] = []
-    placed: set[str] = set()
-    while len(ordered) < len(nodes):
-        ready = next((n for n in nodes if n.name not in placed and deps[n.name] <= placed), None)
-        if ready is None:
-            raise BindingError("the inference nodes form a cycle", file=str(spec.path),
-                               key_path=("nodes",), code="KMLC310")
-        ordered.append(ready)
-        placed.add(ready.name)
-
-    inputs = {i for n in nodes for i in n.input_names}
-    outputs = set(producers)
-    training_outputs = {o for n in spec.nodes if "training" in n.tags for o in n.output_names}
-    free_outputs = sorted(outputs - inputs)
-    params: dict[str, Any] = {}
+    graph = inference_graph(spec.nodes, spec.model.input)
+    if graph.cycle:
+        raise BindingError("the inference nodes form a cycle", file=str(spec.path),
+                           key_path=("nodes",), code="KMLC310")
+    params = param_inputs(graph.free_inputs, spec.parameters)
     artifacts: list[ArtifactRef] = []
-    for name in sorted(inputs - outputs - {spec.model.input}):
-        if name == "parameters":
-            params[name] = dict(spec.parameters)
-        elif name.startswith("params:"):
-            params[name] = param_value(spec.parameters, name[len("params:"):])
-        else:
-            ds = spec.datasets[name]
-            config = {k: v for k, v in ds.config.items() if k not in PLAN_DROPPED_KEYS}
-            filepath = ds.filepath or name
-            is_dir = "path" in ds.config and "filepath" not in ds.config
-            artifacts.append(ArtifactRef(name, config, Path(filepath).name or name, is_dir,
-                                         name in training_outputs))
-    modules = tuple(dict.fromkeys(n.module_name for n in ordered))
+    for name in graph.needed:
+        ds = spec.datasets[name]
+        config = {k: v for k, v in ds.config.items() if k not in PLAN_DROPPED_KEYS}
+        filepath = ds.filepath or name
+        is_dir = "path" in ds.config and "filepath" not in ds.config
+        artifacts.append(ArtifactRef(name, config, Path(filepath).name or name, is_dir,
+                                     name in graph.training_outputs))
+    modules = tuple(dict.fromkeys(n.module_name for n in graph.order))
     copy_modes = {name: ds.copy_mode for name, ds in spec.datasets.items()
-                  if ds.copy_mode is not None and name in inputs}
-    steps = tuple(Step(n.name, f"{n.module_name}:{n.function_name}", _shape_in(n),
-                       _shape_out(n), {name: copy_modes[name] for name in n.input_names
-                                       if copy_modes.get(name, "assign") != "assign"})
-                  for n in ordered)
-    return InferencePlan(spec.model.input, free_outputs[0] if free_outputs else "", steps,
-                         tuple(artifacts), params, modules, copy_modes)
+                  if ds.copy_mode is not None and name in graph.inputs}
+    # a single input is written as a list of one: the runtime passes inputs by position
+    steps = tuple(Step(n.name, f"{n.module_name}:{n.function_name}",
+                       [n.inputs] if isinstance(n.inputs, str) else io_shape(n.inputs),
+                       io_shape(n.outputs), {name: copy_modes[name] for name in n.input_names
+                                             if copy_modes.get(name, "assign") != "assign"})
+                  for n in graph.order)
+    output = graph.free_outputs[0] if graph.free_outputs else ""
+    return InferencePlan(spec.model.input, output, steps, tuple(artifacts), params, modules,
+                         copy_modes)

@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from kmlc.config.functions import FunctionImportError, import_function, static_signature
+from kmlc.config.inference import inference_graph
 from kmlc.config.kedro_forms import interpolation_problem
 from kmlc.config.nodes import NodeDef, expand_nodes, strip_transcoding, tag_list
+from kmlc.config.params import PARAMS_PREFIX, has_param, is_param_input, param_paths
 from kmlc.config.source import Document, KeyPath
-from kmlc.config.spec import PATH_KEYS, param_paths, split_func
+from kmlc.config.spec import PATH_KEYS, node_io, split_func
 from kmlc.errors import BindingError, ConfigError, did_you_mean
 
-__all__ = ["CheckResult", "node_io", "run_checks"]
+__all__ = ["CheckResult", "run_checks"]
 
 
 
@@ -32,26 +34,6 @@ class CheckResult:
     nodes: list[NodeDef] = field(default_factory=list)
     # dataset name -> (the factory pattern it matched, the entry Kedro resolved)
     factory_matches: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
-
-
-def node_io(value: Any) -> list[tuple[str, KeyPath]]:
-    """Dataset names of a node's inputs/outputs with their key path suffixes."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [(value, ())]
-    if isinstance(value, dict):
-        return [(v, (k,)) for k, v in value.items()]
-    return [(v, (i,)) for i, v in enumerate(value)]
-
-
-def _has_param(params: Any, dotted: str) -> bool:
-    target = params
-    for part in dotted.split("."):
-        if not isinstance(target, dict) or part not in target:
-            return False
-        target = target[part]
-    return True
 
 
 def run_checks(doc: Document, root: Path, code_dirs: list[Path]) -> CheckResult:
@@ -134,7 +116,7 @@ def _check_names(doc: Document, result: CheckResult) -> None:
         seen.setdefault(name, node)
         for out, suffix in node_io(node.outputs):
             base = strip_transcoding(out)
-            if out.startswith("params:") or out == "parameters":
+            if is_param_input(out):
                 result.errors.append(doc.error(
                     f"'{out}' cannot be an output: parameters are read-only",
                     node.where("outputs", suffix, out), code="KMLC302"))
@@ -170,10 +152,10 @@ def _check_names(doc: Document, result: CheckResult) -> None:
             path = node.where("inputs", suffix, name)
             if name == "parameters":
                 reads_all = True
-            elif name.startswith("params:"):
-                dotted = name[len("params:"):]
+            elif name.startswith(PARAMS_PREFIX):
+                dotted = name[len(PARAMS_PREFIX):]
                 read_params.add(dotted)
-                if not _has_param(params, dotted):
+                if not has_param(params, dotted):
                     hint = did_you_mean(dotted, known_params)
                     result.errors.append(doc.error(
                         f"parameter '{dotted}' is not defined in `parameters`", path,
@@ -497,48 +479,33 @@ def _bind_error(signature: inspect.Signature, inputs: Any) -> TypeError | None:
 
 
 def _check_binding(doc: Document, result: CheckResult) -> None:
+    """The model binding: the inference graph (``config/inference.py``), located."""
     data = doc.data
-    model = data["model"]
-    model_input = model["input"]
+    model_input = data["model"]["input"]
     datasets: dict[str, Any] = data.get("datasets") or {}
-    nodes = result.nodes
-
-    def select(tag: str) -> list[NodeDef]:
-        return [n for n in nodes if tag in n.tags]
-
-    training, inference = select("training"), select("inference")
+    graph = inference_graph(result.nodes, model_input)
 
     def error(message: str, path: KeyPath, hint: str | None = None, code: str = "KMLC501") -> None:
         line, column = doc.locate(path)
         result.errors.append(BindingError(message, file=doc.file, line=line, column=column,
                                           key_path=path, code=code, hint=hint))
 
-    if not training:
+    if not graph.has_training:
         error("no node is tagged 'training'", ("model",), "tag the training nodes [training]",
               "KMLC501")
-    if not inference:
+    if not graph.nodes:
         error("no node is tagged 'inference'", ("model",), "tag the inference nodes [inference]",
               "KMLC501")
-    if not training or not inference:
+    if not graph.has_training or not graph.nodes:
         return
-
-    def ins(group: list[NodeDef]) -> set[str]:
-        return {name for n in group for name, _ in node_io(n.inputs)}
-
-    def outs(group: list[NodeDef]) -> set[str]:
-        return {name for n in group for name, _ in node_io(n.outputs)}
-
-    for label, group in (("training", training), ("inference", inference)):
-        if model_input not in ins(group):
+    # a cycle among the inference nodes is one among all nodes: _check_graph reported it
+    for label, inputs in (("training", graph.training_inputs), ("inference", graph.inputs)):
+        if model_input not in inputs:
             error(f"model.input '{model_input}' is not an input of the {label} pipeline",
-                  ("model", "input"), did_you_mean(model_input, ins(group)), "KMLC502")
-    inf_out, train_io = outs(inference), outs(training) | ins(training)
-    free = sorted(ins(inference) - inf_out - {model_input})
-    for name in free:
-        if name == "parameters" or name.startswith("params:"):
-            continue
-        where = next((*n.path, "inputs") for n in nodes
-                     if "inference" in n.tags and name in {x for x, _ in node_io(n.inputs)})
+                  ("model", "input"), did_you_mean(model_input, inputs), "KMLC502")
+    train_io = graph.training_outputs | graph.training_inputs
+    for name in graph.needed:
+        where = (*graph.readers(name)[0].path, "inputs")
         if name not in train_io:
             error(f"inference input '{name}' is neither read nor written by the training "
                   "pipeline", where, "every inference input but model.input must be a "
@@ -551,8 +518,7 @@ def _check_binding(doc: Document, result: CheckResult) -> None:
                   "into the model", ("datasets", name) if name in datasets else where,
                   f"declare '{name}' in `datasets` with a type and a filepath, "
                   "e.g. pickle.PickleDataset", "KMLC504")
-    free_out = sorted(inf_out - ins(inference))
-    if len(free_out) != 1:
-        found = ", ".join(free_out) if free_out else "none"
+    if len(graph.free_outputs) != 1:
+        found = ", ".join(graph.free_outputs) if graph.free_outputs else "none"
         error(f"the inference pipeline must have exactly one free output, found: {found}",
               ("model",), "the model returns the one output no inference node reads", "KMLC505")

@@ -19,11 +19,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kmlc.config.params import is_param_input
 from kmlc.config.source import Document, KeyPath
 from kmlc.errors import ConfigError, did_you_mean
 
-__all__ = ["NodeDef", "expand_nodes", "io_names", "mapping_of", "strip_transcoding",
-           "tag_list"]
+__all__ = ["NodeDef", "expand_nodes", "mapping_of", "strip_transcoding", "tag_list"]
 
 TRANSCODING_SEPARATOR = "@"  # kedro.pipeline.transcoding, without importing Kedro
 
@@ -53,16 +53,6 @@ def tag_list(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
     return (value,) if isinstance(value, str) else tuple(value)
-
-
-def io_names(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return list(value.values())
-    return list(value)
 
 
 def strip_transcoding(name: str) -> str:
@@ -179,7 +169,7 @@ def _namespaced(doc: Document, pname: str, pdef: Mapping[str, Any], plain: list[
     namespace = pdef["namespace"]
     errors: list[ConfigError] = []
     maps = {kind: mapping_of(pdef.get(kind)) for kind in ("inputs", "outputs", "parameters")}
-    free = sorted(n for n in base.inputs() if not n.startswith("params:") and n != "parameters")
+    free = sorted(n for n in base.inputs() if not is_param_input(n))
     outs = sorted(base.all_outputs())
     params = sorted(n for n in base.inputs() if n.startswith("params:"))
 

@@ -12,8 +12,8 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
+from kmlc.config.params import param_items
 from kmlc.config.source import Document, KeyPath, load_value
-from kmlc.config.spec import param_paths, param_value
 from kmlc.errors import ConfigError, ConfigErrors, did_you_mean
 
 __all__ = ["apply_overlays", "parse_param_override"]
@@ -131,8 +131,9 @@ def _set_parameter(doc: Document, keys: list[str], value: Any, item: str) -> Non
             )
         if key not in target:
             dotted = ".".join(keys)
-            paths = param_paths(params)
-            leaves = [p for p in paths if not isinstance(param_value(params, p), dict)]
+            items = list(param_items(params))
+            paths = [p for p, _ in items]
+            leaves = [p for p, v in items if not isinstance(v, dict)]
             hint = did_you_mean(dotted, paths, (
                 f"parameters: {', '.join(leaves[:12])}{', ...' if len(leaves) > 12 else ''}"
                 if leaves else "add it under `parameters:` in the file"))

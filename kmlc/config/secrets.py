@@ -15,7 +15,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 if TYPE_CHECKING:  # light at run time: the tracking worker imports this module
@@ -192,26 +192,32 @@ def _why_not(path: KeyPath, packed_params: set[str] | None, packed_datasets: set
 def _packed(data: Any) -> tuple[set[str] | None, set[str]]:
     """The parameters (dotted; ``None``: all of them) and datasets the model carries
     (with their config but the keys the plan drops, such as ``save_args``)."""
+    from kmlc.config.inference import inference_graph  # it imports spec, which imports us
+    from kmlc.config.nodes import tag_list
+    from kmlc.config.params import ALL_PARAMS, PARAMS_PREFIX
+
     model = data.get("model") if isinstance(data, dict) else None
     nodes = data.get("nodes") if isinstance(data, dict) else None
     if not isinstance(model, dict) or not isinstance(nodes, list):
         return set(), set()
-    inference = [n for n in nodes if isinstance(n, dict) and isinstance(n.get("tags"), list)
-                 and "inference" in n["tags"]]
-    inputs = {name for n in inference for name in _io_names(n.get("inputs"))}
-    outputs = {name for n in inference for name in _io_names(n.get("outputs"))}
-    free = inputs - outputs - set(_io_names(model.get("input")))
-    params: set[str] | None = {n[len("params:"):] for n in free if n.startswith("params:")}
-    if "parameters" in free:
+    # the document has not passed the schema yet: read only what is well formed
+    model_input = model.get("input")
+    graph = inference_graph([_RawNode(f"nodes[{i}]", n.get("inputs"), n.get("outputs"),
+                                      tag_list(n["tags"]))
+                             for i, n in enumerate(nodes) if isinstance(n, dict)
+                             and isinstance(n.get("tags"), (str, list))],
+                            model_input if isinstance(model_input, str) else None)
+    free = graph.free_inputs
+    params: set[str] | None = {n[len(PARAMS_PREFIX):] for n in free if n.startswith(PARAMS_PREFIX)}
+    if ALL_PARAMS in free:
         params = None
-    return params, {n for n in free if not n.startswith("params:") and n != "parameters"}
+    return params, set(graph.needed)
 
 
-def _io_names(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [v for v in value.values() if isinstance(v, str)]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str)]
-    return []
+class _RawNode(NamedTuple):
+    """A node of the document as the inference graph reads it."""
+
+    name: str
+    inputs: Any
+    outputs: Any
+    tags: tuple[str, ...]

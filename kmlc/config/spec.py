@@ -8,7 +8,7 @@ keeps its key path and position so that later stages can still point at the YAML
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +26,7 @@ __all__ = [
     "RUNNERS",
     "DatasetSpec",
     "ModelSpec",
+    "NodeIO",
     "NodeSpec",
     "ParamsSpec",
     "PipelineSpec",
@@ -34,9 +35,10 @@ __all__ = [
     "RunnerSpec",
     "SourceRef",
     "TrackingSpec",
+    "io_names",
+    "io_shape",
     "mask_secrets",
-    "param_paths",
-    "param_value",
+    "node_io",
     "resolve_tracking_uri",
 ]
 
@@ -56,6 +58,8 @@ RUNNERS = ("sequential", "thread", "parallel", "dask")  # Kedro's runners + kmlc
 # write, not how to read (the model carries the rest of an artifact's config)
 PLAN_DROPPED_KEYS = ("filepath", "path", "credentials", "fs_args", "save_args", "versioned",
                      "metadata", "run_id")
+
+NodeIO = str | tuple[str, ...] | Mapping[str, str] | None  # a node's inputs or outputs
 
 
 @dataclass(frozen=True)
@@ -127,8 +131,8 @@ class NodeSpec:
 
     name: str
     func: str
-    inputs: str | tuple[str, ...] | Mapping[str, str] | None
-    outputs: str | tuple[str, ...] | Mapping[str, str] | None
+    inputs: NodeIO
+    outputs: NodeIO
     tags: tuple[str, ...] = ()
     source: SourceRef | None = None
     namespace: str | None = None
@@ -144,11 +148,11 @@ class NodeSpec:
 
     @property
     def input_names(self) -> tuple[str, ...]:
-        return _names(self.inputs)
+        return io_names(self.inputs)
 
     @property
     def output_names(self) -> tuple[str, ...]:
-        return _names(self.outputs)
+        return io_names(self.outputs)
 
     @property
     def module_name(self) -> str:
@@ -179,25 +183,6 @@ def resolve_tracking_uri(uri: str, root: Path) -> str:
     return uri
 
 
-def param_value(parameters: Mapping[str, Any], dotted: str) -> Any:
-    """The parameter at ``dotted`` (``"model.c"``), as ``params:model.c`` reads it."""
-    value: Any = parameters
-    for part in dotted.split("."):
-        value = value[part]
-    return value
-
-
-def param_paths(parameters: Any, prefix: str = "") -> list[str]:
-    """Every dotted path of a parameters mapping, parents before their children."""
-    out: list[str] = []
-    if isinstance(parameters, Mapping):
-        for key, value in parameters.items():
-            path = f"{prefix}{key}"
-            out.append(path)
-            out.extend(param_paths(value, path + "."))
-    return out
-
-
 def split_func(func: str) -> tuple[str, str]:
     """Split ``pkg.mod.fn`` or ``pkg.mod:fn`` into module and attribute path."""
     if ":" in func:
@@ -207,14 +192,35 @@ def split_func(func: str) -> tuple[str, str]:
     return module, attr
 
 
-def _names(value: str | tuple[str, ...] | Mapping[str, str] | None) -> tuple[str, ...]:
-    if value is None:
-        return ()
+def node_io(value: Any) -> list[tuple[str, tuple[str | int, ...]]]:
+    """The dataset names of a node's inputs or outputs, each with its key path suffix.
+
+    Kedro's three forms: one name (``"a"``), a list (``["a", "b"]``) or a mapping of
+    argument names (``{x: a}``). This is the one place that reads them; items that are
+    not names (in a document no schema has checked yet) are skipped.
+    """
     if isinstance(value, str):
-        return (value,)
+        return [(value, ())]
     if isinstance(value, Mapping):
-        return tuple(value.values())
-    return tuple(value)
+        return [(v, (k,)) for k, v in value.items() if isinstance(v, str)]
+    if isinstance(value, (list, tuple)):
+        return [(v, (i,)) for i, v in enumerate(value) if isinstance(v, str)]
+    return []
+
+
+def io_names(value: Any) -> tuple[str, ...]:
+    """The dataset names of a node's inputs or outputs, in order."""
+    return tuple(name for name, _ in node_io(value))
+
+
+def io_shape(value: Any, sequence: Callable[[Iterable[str]], Any] = list) -> Any:
+    """A node's inputs or outputs in Kedro's form: None, a name, a ``sequence`` (a list,
+    as Kedro and JSON take it; a tuple in the frozen spec) or a dict."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return dict(value)
+    return sequence(value)
 
 
 @dataclass(frozen=True)

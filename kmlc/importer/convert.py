@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kmlc.config.spec import io_shape
 from kmlc.importer.datasets import convert_dataset
 from kmlc.importer.kedro_project import KedroProject
 from kmlc.importer.tracking import convert_tracking
@@ -189,14 +190,6 @@ def _place(func: Any, project: KedroProject) -> str:
         return repr(func)
 
 
-def _io(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, Mapping):
-        return dict(value)
-    return value
-
-
 def _nodes_and_pipelines(conv: Conversion, project: KedroProject, rename: Any,
                          registry: str) -> None:
     from kedro.pipeline import Pipeline
@@ -301,8 +294,8 @@ def _node_entry(conv: Conversion, project: KedroProject, node: Any, extra: set[s
     entry: dict[str, Any] = {"name": name, "func": func_path}
     if namespace:
         entry["namespace"] = namespace
-    inputs = _io(getattr(node, "_inputs", node.inputs))
-    outputs = _io(getattr(node, "_outputs", node.outputs))
+    inputs = io_shape(getattr(node, "_inputs", node.inputs))
+    outputs = io_shape(getattr(node, "_outputs", node.outputs))
     if inputs:
         entry["inputs"] = inputs
     if outputs:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
+from kmlc.config.params import flatten_params
 from kmlc.config.secrets import redact_uri
 from kmlc.config.spec import mask_secrets, resolve_tracking_uri
 from kmlc.errors import TrackingError
@@ -27,7 +28,6 @@ __all__ = [
     "configure_http",
     "ensure_experiment",
     "finalize_model",
-    "flatten_params",
     "local_artifact_root",
     "log_metric_tuples",
     "log_model_folder",
@@ -227,22 +227,6 @@ def ensure_experiment(client: Any, name: str, artifact_root: Path | None = None)
     if experiment.lifecycle_stage == "deleted":
         with_retry(client.restore_experiment, experiment.experiment_id)
     return str(experiment.experiment_id)
-
-
-def flatten_params(params: Mapping[str, Any], sep: str = ".") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; empty mappings are kept as values."""
-    out: dict[str, Any] = {}
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, Mapping) and value:
-            for key, sub in value.items():
-                walk(f"{prefix}{sep}{key}" if prefix else str(key), sub)
-        else:
-            out[prefix] = value
-
-    for key, value in params.items():
-        walk(str(key), value)
-    return out
 
 
 def param_pairs(params: Mapping[str, Any], *, flatten: bool = False, sep: str = ".",

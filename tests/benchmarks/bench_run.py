@@ -182,7 +182,7 @@ PHASES = [
     ("kmlc.compiler.project:CompiledProject", "catalog", "build catalog"),
     ("kmlc.tracking.session:RunSession", "wait_open", "wait for the run to open (worker)"),
     ("kmlc.run", "_execute", "hooks + runner (_execute)"),
-    ("kmlc.tracking.hooks:TrackingHook", "before_pipeline_run", "  hand the params over"),
+    ("kmlc.tracking.run_hooks:TrackingHook", "before_pipeline_run", "  hand the params over"),
     ("kmlc.run:ModelJob", "finish", "log the model (wait for the worker's job, finish it)"),
     ("kmlc.tracking.session:RunSession", "__exit__", "close the run (params landed, terminated)"),
 ]

@@ -25,8 +25,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kmlc.cli import main
+from kmlc.config.diagnostics import format_json, format_text
 from kmlc.config.loader import LoadResult, check_project
-from kmlc.config.report import format_json, format_text
 from kmlc.config.schema import load_schema
 from kmlc.config.source import parse_text
 from kmlc.errors import ConfigError

@@ -178,3 +178,16 @@ def test_params_override_of_a_declared_secret_is_secret(write_project) -> None:
     assert spec.secrets.mask("kmlc run --params token=cl1-s3cret") == (
         "kmlc run --params token=***")
     assert spec.secrets.mask("plain=2") == "plain=2"  # a plain override stays plain
+
+
+def test_a_secret_packed_by_a_node_with_one_tag_is_refused(write_project: WriteProject,
+                                                            demo_yaml: str) -> None:
+    """``tags: inference`` (one tag, not a list) makes an inference node all the same."""
+    text = edit_text(demo_yaml,
+                     ("    outputs: predictions\n    tags: [inference]",
+                      "    outputs: predictions\n    tags: inference"),
+                     ("filepath: data/model.pkl}",
+                      f"filepath: data/model.pkl, load_args: {{encoding: {PLANT}}}}}"))
+    refused = [e for e in check_project(write_project(text)).errors if e.code == "KMLC115"]
+    assert [e.path for e in refused] == ["datasets.model_file.load_args.encoding"]
+    assert "'model_file' is packed into a model" in refused[0].message

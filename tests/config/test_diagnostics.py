@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kmlc.config.report import excerpt, format_json, format_text
+from kmlc.config.diagnostics import excerpt, format_json, format_text
 from kmlc.errors import BindingError, ConfigError, ConfigErrors, KmlcError, format_key_path
 
 TEXT = "version: 1\nname: demo\nnodes:\n  - name: a\n    func: m.f\n"

@@ -1,4 +1,4 @@
-"""Rendering ``ConfigError``s for people (text, with excerpts) and for tools (JSON)."""
+"""Diagnostics: ``ConfigError``s rendered for people (text, with excerpts) and for tools (JSON)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Kedro hooks of kmlc: parameter tracking, failure capture and progress.
+"""The Kedro hooks kmlc adds to every run: parameter tracking, failure capture, progress.
+
+(The project's own hooks, ``hooks:`` in the file, are instantiated by ``compiler/project.py``.)
 
 ``TrackingHook`` hands every parameter the pipeline reads to the tracker (logged in
 a few ``log_batch`` calls, in the tracking worker) before the first node runs, and
@@ -18,7 +20,8 @@ from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
 from kedro.pipeline.node import Node
 
-from kmlc.config.spec import ProjectSpec, param_value
+from kmlc.config.params import ALL_PARAMS, PARAMS_PREFIX, param_inputs
+from kmlc.config.spec import ProjectSpec
 
 __all__ = ["FailureHook", "ProgressHook", "TrackingHook", "params_read"]
 
@@ -26,14 +29,10 @@ __all__ = ["FailureHook", "ProgressHook", "TrackingHook", "params_read"]
 
 def params_read(pipeline: Pipeline, parameters: Mapping[str, Any]) -> dict[str, Any]:
     """The parameters the pipeline's nodes read, keyed by their dotted path."""
-    out: dict[str, Any] = {}
     inputs = pipeline.inputs() | {i for n in pipeline.nodes for i in n.inputs}
-    if "parameters" in inputs:
-        out.update(parameters)
-    for name in sorted(inputs):
-        if name.startswith("params:"):
-            dotted = name[len("params:"):]
-            out[dotted] = param_value(parameters, dotted)
+    read = param_inputs(sorted(inputs), parameters)
+    out: dict[str, Any] = dict(read.pop(ALL_PARAMS, {}))
+    out.update((name[len(PARAMS_PREFIX):], value) for name, value in read.items())
     return out
 
 
