@@ -169,11 +169,14 @@ _TABLE: tuple[tuple[tuple[str, int], ...], dict[str, list[str]]] | None = None
 
 
 def _search_path_state() -> tuple[tuple[str, int], ...]:
-    """Each folder of ``sys.path`` with its modification time: an install changes one."""
+    """Each folder of ``sys.path`` that holds distributions, with its modification time:
+    an install or an uninstall changes it. Folders without any (a project's code,
+    whose outputs change it all the time) do not count."""
     state = []
     for entry in sys.path:
-        with contextlib.suppress(OSError):
-            state.append((entry, os.stat(entry or ".").st_mtime_ns))
+        with contextlib.suppress(OSError), os.scandir(entry or ".") as found:
+            if any(item.name.endswith((".dist-info", ".egg-info")) for item in found):
+                state.append((entry, os.stat(entry or ".").st_mtime_ns))
     return tuple(state)
 
 
