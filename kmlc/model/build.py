@@ -24,6 +24,7 @@ from typing import Any
 
 from kmlc.compiler.plan import PLAN_ARTIFACT, PLAN_FILE, PLAN_VERSION, InferencePlan, plan_from_spec
 from kmlc.config.functions import code_path
+from kmlc.config.params import is_param_input
 from kmlc.config.secrets import Secrets
 from kmlc.config.spec import ProjectSpec
 from kmlc.errors import ExportError
@@ -274,8 +275,7 @@ def build_model_args(spec: ProjectSpec, input_data: Any | None, folder: Path,
             example = probe.sample
     else:  # nothing to probe on: hand every step copies, as Kedro would
         plan = plan.with_mutations({step.name: {name: "deepcopy" for name in step.input_names()
-                                                if name != "parameters"
-                                                and not name.startswith("params:")}
+                                                if not is_param_input(name)}
                                     for step in plan.steps})
         plan_path.write_text(plan.to_json(), encoding="utf-8")
     return {
