@@ -36,11 +36,15 @@ class CheckResult:
     factory_matches: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
 
-def run_checks(doc: Document, root: Path, code_dirs: list[Path]) -> CheckResult:
-    """Run the semantic checks in order; later stages run only when earlier ones pass."""
+def run_checks(doc: Document, root: Path, code_dirs: list[Path],
+               expanded: tuple[list[NodeDef], list[ConfigError]] | None = None) -> CheckResult:
+    """Run the semantic checks in order; later stages run only when earlier ones pass.
+
+    ``expanded``: what ``expand_nodes(doc)`` returned, when the caller has it already.
+    """
     result = CheckResult()
     _check_kedro_forms(doc, result)
-    result.nodes, problems = expand_nodes(doc)
+    result.nodes, problems = expanded if expanded is not None else expand_nodes(doc)
     result.errors.extend(problems)
     _check_names(doc, result)
     if not result.errors:

@@ -18,6 +18,7 @@ from typing import Any
 
 from kmlc.config.build import build_spec
 from kmlc.config.checks import run_checks
+from kmlc.config.nodes import expand_nodes
 from kmlc.config.overlay import apply_overlays
 from kmlc.config.render import render_document
 from kmlc.config.runner import check_runner
@@ -113,7 +114,12 @@ def _check(file: Path, display: str, env: str | None, params: Sequence[str],
                                             for v in uri_secrets(u)),
                        *filter(None, map(os.environ.get, _MLFLOW_SECRETS)),
                        *(str(_at(doc.data, path)) for path in overridden)])
-    errors = schema_errors(doc) + refusals(doc, (*rendered.secret_paths, *overridden))
+    errors = schema_errors(doc)
+    # namespaced copies of nodes may pack datasets too: once the document is well formed,
+    # the refusals read every node the project runs
+    expanded = None if errors else expand_nodes(doc)
+    errors += refusals(doc, (*rendered.secret_paths, *overridden),
+                       expanded[0] if expanded is not None else None)
     if errors:
         return LoadResult(None, _by_position(errors), text=doc.text, secrets=secrets)
     root = file.resolve().parent
@@ -133,7 +139,7 @@ def _check(file: Path, display: str, env: str | None, params: Sequence[str],
     credentials, cred_errors = _load_credentials(doc, root)
     secrets = secrets | _leaves(credentials)
     errors.extend(cred_errors)
-    checks = run_checks(doc, root, code_dirs)
+    checks = run_checks(doc, root, code_dirs, expanded)
     errors.extend(checks.errors)
     runner_errors, runner_warnings = check_runner(doc, runner, address, tracking_uri)
     errors.extend(runner_errors)

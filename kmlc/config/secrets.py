@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
@@ -144,11 +144,16 @@ _NAMES: dict[tuple[str, ...], str] = {
 }
 
 
-def refusals(doc: Document, paths: Iterable[KeyPath]) -> list[ConfigError]:
-    """A located error for each secret-holding value that cannot be masked."""
+def refusals(doc: Document, paths: Iterable[KeyPath],
+             nodes: Sequence[Any] | None = None) -> list[ConfigError]:
+    """A located error for each secret-holding value that cannot be masked.
+
+    ``nodes``: every node the project runs (``nodes.expand_nodes``: namespaced copies
+    included), once the document has passed the schema; else the nodes as written.
+    """
     from kmlc.config.spec import PLAN_DROPPED_KEYS  # spec imports this module
 
-    packed_params, packed_datasets = _packed(doc.data)
+    packed_params, packed_datasets = _packed(doc.data, nodes)
     datasets = doc.data.get("datasets") if isinstance(doc.data, dict) else None
     logged = {name for name, cfg in (datasets if isinstance(datasets, dict) else {}).items()
               if isinstance(cfg, dict) and cfg.get("type") == "mlflow.model"}
@@ -189,7 +194,8 @@ def _why_not(path: KeyPath, packed_params: set[str] | None, packed_datasets: set
     return "names, paths and the pipeline's wiring are stored and shown in clear"
 
 
-def _packed(data: Any) -> tuple[set[str] | None, set[str]]:
+def _packed(data: Any, expanded: Sequence[Any] | None = None
+            ) -> tuple[set[str] | None, set[str]]:
     """The parameters (dotted; ``None``: all of them) and datasets the model carries
     (with their config but the keys the plan drops, such as ``save_args``)."""
     from kmlc.config.inference import inference_graph  # it imports spec, which imports us
@@ -202,11 +208,14 @@ def _packed(data: Any) -> tuple[set[str] | None, set[str]]:
         return set(), set()
     # the document has not passed the schema yet: read only what is well formed
     model_input = model.get("input")
-    graph = inference_graph([_RawNode(f"nodes[{i}]", n.get("inputs"), n.get("outputs"),
-                                      tag_list(n["tags"]))
-                             for i, n in enumerate(nodes) if isinstance(n, dict)
-                             and isinstance(n.get("tags"), (str, list))],
-                            model_input if isinstance(model_input, str) else None)
+    if expanded is not None:
+        graph_nodes = [_RawNode(n.name, n.inputs, n.outputs, tuple(n.tags)) for n in expanded]
+    else:
+        graph_nodes = [_RawNode(f"nodes[{i}]", n.get("inputs"), n.get("outputs"),
+                                tag_list(n["tags"]))
+                       for i, n in enumerate(nodes) if isinstance(n, dict)
+                       and isinstance(n.get("tags"), (str, list))]
+    graph = inference_graph(graph_nodes, model_input if isinstance(model_input, str) else None)
     free = graph.free_inputs
     params: set[str] | None = {n[len(PARAMS_PREFIX):] for n in free if n.startswith(PARAMS_PREFIX)}
     if ALL_PARAMS in free:

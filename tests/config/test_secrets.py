@@ -191,3 +191,25 @@ def test_a_secret_packed_by_a_node_with_one_tag_is_refused(write_project: WriteP
     refused = [e for e in check_project(write_project(text)).errors if e.code == "KMLC115"]
     assert [e.path for e in refused] == ["datasets.model_file.load_args.encoding"]
     assert "'model_file' is packed into a model" in refused[0].message
+
+
+def test_a_secret_packed_by_namespaced_inference_copies_is_refused(
+        write_project: WriteProject, demo_yaml: str) -> None:
+    """The inference pipeline is made of namespaced copies (``serve.clean``,
+    ``serve.predict``: the ``tags:`` of their pipeline): the model packs ``model_file``,
+    which the copies read, so its secret cannot be masked."""
+    text = edit_text(demo_yaml,
+                     ("    tags: [training, inference]", "    tags: [training]"),
+                     ("    outputs: predictions\n    tags: [inference]",
+                      "    outputs: predictions"),
+                     ("filepath: data/model.pkl}",
+                      f"filepath: data/model.pkl, load_args: {{encoding: {PLANT}}}}}"),
+                     ("  etl: {tags: [training]}\n",
+                      "  etl: {tags: [training]}\n  serve:\n    namespace: serve\n"
+                      "    nodes: [clean, predict]\n    tags: [inference]\n"
+                      "    inputs: {instances: instances, model_file: model_file}\n"))
+    result = check_project(write_project(text))
+    refused = [e for e in result.errors if e.code == "KMLC115"]
+    assert [e.path for e in refused] == ["datasets.model_file.load_args.encoding"], \
+        result.errors
+    assert "'model_file' is packed into a model" in refused[0].message
