@@ -227,7 +227,7 @@ def probe_model(spec: ProjectSpec, input_data: Any) -> Probe:
     sample = _head(input_data, _EXAMPLE_ROWS)
     with tempfile.TemporaryDirectory(prefix="kmlc-probe-") as tmp:
         plan_path = Path(tmp) / PLAN_FILE
-        plan_path.write_text(plan.to_json(), encoding="utf-8")
+        plan_path.write_text(spec.secrets.mask(plan.to_json()), encoding="utf-8")
         artifacts = {name: str(path) for name, path in artifact_files(spec, plan).items()}
         try:
             with code_path(spec.code):
@@ -267,7 +267,7 @@ def build_model_args(spec: ProjectSpec, input_data: Any | None, folder: Path,
         from mlflow.models import infer_signature
 
         plan = plan.with_mutations(probe.copies)
-        plan_path.write_text(plan.to_json(), encoding="utf-8")
+        plan_path.write_text(spec.secrets.mask(plan.to_json()), encoding="utf-8")
         if model_spec.signature == "auto":
             signature = infer_signature(probe.sample, probe.output)
             signature.params = _param_schema(probe.params)
@@ -277,7 +277,7 @@ def build_model_args(spec: ProjectSpec, input_data: Any | None, folder: Path,
         plan = plan.with_mutations({step.name: {name: "deepcopy" for name in step.input_names()
                                                 if not is_param_input(name)}
                                     for step in plan.steps})
-        plan_path.write_text(plan.to_json(), encoding="utf-8")
+        plan_path.write_text(spec.secrets.mask(plan.to_json()), encoding="utf-8")
     return {
         "python_model": str(RUNTIME_FILE),
         "artifacts": artifacts,
