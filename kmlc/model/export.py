@@ -108,26 +108,16 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
                  register: str | None = None, alias: str | None = None,
                  force: bool = False, tracking_uri: str | None = None,
                  check: bool = True) -> ExportResult:
-    """Export the bound model of a run (or of the artifacts on disk) to a folder/registry."""
-    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+    """Export the bound model of a run (or of the artifacts on disk) to a folder/registry.
 
-    from kmlc.tracking import store as tracking
-
-    # MLflow resolves a models:/ source while registering it through the process-wide
-    # tracking URI, not the client's: without this, --register looks in ./mlflow.db
-    uri = tracking.resolve_tracking_uri(tracking_uri or spec.tracking.uri, spec.root)
-    with _use_tracking_uri(uri):
-        return _export_model(spec, run_id=run_id, latest=latest, from_local=from_local,
-                             output=output, register=register, alias=alias, force=force,
-                             tracking_uri=tracking_uri, check=check)
-
-
-def _export_model(spec: ProjectSpec, *, run_id: str | None, latest: bool, from_local: bool,
-                  output: Path | None, register: str | None, alias: str | None,
-                  force: bool, tracking_uri: str | None, check: bool) -> ExportResult:
+    Every MLflow call here names the store: a client built from its URI, downloads
+    given the URI, and registration from the model's own artifact location
+    (``register_model``), never MLflow's process-wide tracking URI.
+    """
     import mlflow
     from mlflow.tracking import MlflowClient
 
+    from kmlc.tracking import store as tracking
 
     if spec.model is None:
         raise ExportError(f"{spec.path} has no `model:` section",

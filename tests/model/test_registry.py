@@ -53,3 +53,27 @@ def test_registry_uri_other_than_tracking_store(tmp_path: Path) -> None:
 
     model = mlflow.pyfunc.load_model(champion.source)
     assert model.metadata.metadata["kmlc_project"] == "mini"
+
+
+def test_export_registers_in_the_projects_store_whatever_mlflows_global_uri(
+        tmp_path: Path, monkeypatch) -> None:
+    """MLflow's process-wide tracking URI names another store (a notebook, a test, an
+    environment variable): export-model reads and registers in the project's store."""
+    import mlflow
+
+    path = write_mini(tmp_path / "proj", MINI_YAML)
+    root = path.parent
+    result = run_pipeline(load_project(path), "training", RunOptions(progress=False))
+    assert result.status == "FINISHED"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{elsewhere / 'global.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{elsewhere / 'global.db'}")
+    for args in (["--run-id", str(result.run_id), "--register", "from-run"],
+                 ["--from-local", "--register", "from-local", "-o", str(tmp_path / "out")]):
+        done = CliRunner().invoke(main, ["export-model", "-f", str(path), *args])
+        assert done.exit_code == 0, done.output
+    assert _registered(root / "mlflow.db") == [("from-local", 1), ("from-run", 1)]
+    assert _registered(elsewhere / "global.db") == []
+    assert not (elsewhere / "mlflow.db").exists()
