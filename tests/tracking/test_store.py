@@ -123,6 +123,20 @@ def write_lock(db: Path, seconds: float | None) -> Iterator[threading.Event]:
     assert not problems, problems
 
 
+def test_a_short_sqlite_lock_is_waited_out_by_mlflow(
+        store, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A lock shorter than MLflow's busy timeout: the write waits, no retry is needed."""
+    client, run_id = store
+    caplog.set_level(logging.DEBUG, logger="kmlc.tracking.store")
+    started = time.perf_counter()
+    with write_lock(tmp_path / "mlflow.db", 1.5):
+        tracking.log_param_pairs(client, run_id, [("a", "1")])
+        waited = time.perf_counter() - started
+    assert client.get_run(run_id).data.params == {"a": "1"}
+    assert waited >= 1.4  # it did wait for the lock
+    assert not [r for r in caplog.records if r.name == "kmlc.tracking.store"]
+
+
 @pytest.mark.slow
 def test_a_write_blocked_by_a_held_sqlite_lock_is_retried(
         store, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
