@@ -40,6 +40,7 @@ def test_spread_is_median_with_min_max() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # 25-40 s on 2 cores; several times that when others load them
 @pytest.mark.parametrize("argv", [
     ["bench_validate.py", "--quick", "--repeats", "1", "--cli-repeats", "1", "--nodes", "20"],
     ["bench_run.py", "--quick", "--nodes", "5", "--repeats", "1", "--cli-repeats", "1",
