@@ -73,7 +73,7 @@ def test_plan_imports_no_mlflow(iris_file: Path, tmp_path: Path) -> None:
             "    assert not exc.code, exc.code\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'mlflow'))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120, check=True)
+                            timeout=120, check=True, cwd=tmp_path)  # the installed kmlc
     assert result.stdout.strip().splitlines()[-1] == "[]"
     assert "manifest written to" in result.stdout
     assert json.loads(out.read_text())["project"]["name"] == "iris"

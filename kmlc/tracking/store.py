@@ -8,6 +8,7 @@ thread and process runners land every parameter, metric and artifact in one run.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import random
 import time
@@ -23,6 +24,7 @@ from kmlc.config.spec import mask_secrets, resolve_tracking_uri
 from kmlc.errors import TrackingError
 
 __all__ = [
+    "ATTEMPTS_ENV",
     "RUN_ID_ENV",
     "check_reachable",
     "configure_http",
@@ -40,6 +42,8 @@ __all__ = [
 ]
 
 RUN_ID_ENV = "MLFLOW_RUN_ID"  # the run kmlc opened, for its datasets and node code
+ATTEMPTS_ENV = "KMLC_STORE_ATTEMPTS"  # attempts of a store call that finds the store busy
+DEFAULT_ATTEMPTS = 12
 MAX_PARAM_VALUE = 6000  # MLflow's limit on a parameter value
 MAX_TAG_VALUE = 8000
 BATCH_PARAMS = 100  # MLflow's limit of parameters per log_batch
@@ -49,6 +53,24 @@ _RETRY_MARKERS = ("database is locked", "database table is locked", "deadlock de
                   "too many connections", "unique constraint failed: experiments")
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
+
+
+class _BusyStoreFilter(logging.Filter):
+    """Drops MLflow's traceback of a busy store: ``with_retry`` retries it, then reports it.
+
+    MLflow's sqlite sessions log every ``OperationalError`` with its traceback before
+    raising it; for "database is locked" that is noise on the user's terminal.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            return not _retryable(Exception(record.getMessage()))
+        except Exception:  # a broken record is logging's to report
+            return True
+
+
+logging.getLogger("mlflow.store.db.utils").addFilter(_BusyStoreFilter())
 
 
 def configure_http(max_retries: int | None, timeout: int | None) -> None:
@@ -91,22 +113,59 @@ def _retryable(exc: BaseException) -> bool:
     return any(marker in text for marker in _RETRY_MARKERS)
 
 
-def with_retry(fn: Callable[..., T], *args: Any, attempts: int = 12, **kwargs: Any) -> T:
+def _attempts() -> int:
+    """``KMLC_STORE_ATTEMPTS`` (1: no retry), else 12."""
+    try:
+        return max(1, int(os.environ.get(ATTEMPTS_ENV, "")))
+    except ValueError:
+        return DEFAULT_ATTEMPTS
+
+
+def with_retry(fn: Callable[..., T], *args: Any, attempts: int | None = None,
+               **kwargs: Any) -> T:
     """Call ``fn``, retrying with jittered backoff where the store is busy or locked.
 
-    sqlite answers "database is locked" when several processes write at once, and
-    MLflow gives up at once; a short backoff is all that is needed.
+    sqlite answers "database is locked" when another connection holds a write lock
+    longer than MLflow's busy timeout (MLflow 3 waits 20 s, then gives up); a short
+    backoff is all that is needed. ``attempts`` (default: ``KMLC_STORE_ATTEMPTS``, else
+    12) bounds the calls; each retry is logged at DEBUG on ``kmlc.tracking.store``.
+    A store still busy after the last attempt is a ``TrackingError``; any other error
+    is raised as it is, at once.
     """
+    attempts = attempts or _attempts()
     delay = 0.05
-    for attempt in range(attempts):
+    started = time.perf_counter()
+    for attempt in range(1, attempts + 1):
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
-            if attempt == attempts - 1 or not _retryable(exc):
+            if not _retryable(exc):
                 raise
-            time.sleep(delay * (1 + random.random()))
+            reason = _first_line(exc)
+            if attempt == attempts:
+                raise TrackingError(
+                    f"the tracking store is busy: {reason} (gave up after {attempts} "
+                    f"attempt{'s' if attempts > 1 else ''} in "
+                    f"{time.perf_counter() - started:.0f} s)",
+                    hint="another process holds a lock on the store; try again when it "
+                         f"is done (more attempts: {ATTEMPTS_ENV}), or use a tracking "
+                         "server for many concurrent writers") from exc
+            pause = delay * (1 + random.random())
+            _log.debug("tracking store busy (%s) in %s; attempt %d of %d failed, "
+                       "retrying in %.2f s", reason, getattr(fn, "__name__", fn), attempt,
+                       attempts, pause)
+            time.sleep(pause)
             delay = min(delay * 2, 2.0)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's own words, without the SQL and parameters SQLAlchemy adds."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in lines:
+        if _retryable(Exception(line)):
+            return line
+    return lines[0] if lines else type(exc).__name__
 
 
 @contextmanager

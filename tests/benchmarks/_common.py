@@ -25,6 +25,9 @@ QUIET_ENV = {"DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true",
 os.environ.update(QUIET_ENV)
 
 PARAM_KEYS = ("a", "b", "c", "d", "e")
+# every figure the README quotes is a median with min-max over at least this many runs,
+# the contenders interleaved within each run (--quick modes may use fewer: smoke only)
+MIN_RUNS = 5
 
 
 # ---------------------------------------------------------------- timing
@@ -75,6 +78,47 @@ def timed_subprocess(cmd: Sequence[str], *, cwd: Path | str | None = None,
 
 def median_subprocess(cmd: Sequence[str], repeats: int, **kwargs: Any) -> float:
     return statistics.median(timed_subprocess(cmd, **kwargs)[0] for _ in range(repeats))
+
+
+def interleave(fns: dict[str, Callable[[], float | None]], runs: int, *,
+               prepare: dict[str, Callable[[], None]] | None = None,
+               warmup: bool = True) -> dict[str, list[float]]:
+    """Seconds of each fn per run; within each run every fn once, in turn (never in blocks).
+
+    Interleaving spreads the drift and the bursts of other processes' load over all the
+    contenders instead of one. A fn that returns a number reports its own seconds (a
+    subprocess that timed itself); else its wall time is taken. ``prepare[name]`` runs
+    before that fn, untimed (e.g. stopping a worker so that the fn starts a cold one).
+    """
+    prepare = prepare or {}
+    if warmup:
+        for name, fn in fns.items():
+            prepare.get(name, lambda: None)()
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            prepare.get(name, lambda: None)()
+            start = time.perf_counter()
+            reported = fn()
+            elapsed = time.perf_counter() - start
+            times[name].append(float(reported) if reported is not None else elapsed)
+    return times
+
+
+def spread(values: Sequence[float]) -> str:
+    """``median (min-max, n=N)``: the form of every figure the README quotes."""
+    if not values:
+        return "-"
+    return (f"{fmt_time(statistics.median(values))} ({fmt_time(min(values))}-"
+            f"{fmt_time(max(values))}, n={len(values)})")
+
+
+def ratio_spread(values: Sequence[float], base: Sequence[float]) -> str:
+    """The ratio of the medians, with the min-max of the per-run ratios."""
+    per_run = [v / b for v, b in zip(values, base, strict=True)]
+    return (f"{statistics.median(values) / statistics.median(base):.2f}x "
+            f"({min(per_run):.2f}-{max(per_run):.2f})")
 
 
 @contextlib.contextmanager

@@ -10,8 +10,13 @@ On a temp copy of examples/iris, ``kmlc run training`` logs the bound model. The
 - kedro-mlflow: its ``KedroPipelineModel`` of the same pipeline (``pipeline_ml_factory``),
   in the kedro-mlflow venv (subprocess).
 
-Then ``load_model`` in a fresh process (median of 5; target <= 1 s) and where that time
-goes (cProfile of one load, ``-X importtime`` of the imports it triggers).
+Every figure is a median with min-max over at least 5 rounds: in each round, each model
+is timed (median per call over a short window of calls), the models interleaved within
+the round; kedro-mlflow's model, in its own venv's process, runs its rounds there.
+
+Then ``load_model`` in a fresh process (median with min-max of 5 fresh processes per
+model, the models interleaved; target <= 1 s) and where that time goes (cProfile of one
+load, ``-X importtime`` of the imports it triggers).
 
 Run: ``python tests/benchmarks/bench_predict.py [--quick] [--kmf-python PATH]``.
 """
@@ -155,8 +160,8 @@ def log_floor(project: Path, tracking_uri: str, signature: Any) -> str:
 
 
 def load_times(cases: list[tuple[str, str, str, str]], repeats: int
-               ) -> dict[str, dict[str, float]]:
-    """Median import / load_model / total seconds per case, one fresh process per load.
+               ) -> dict[str, dict[str, list[float]]]:
+    """Import / load_model / total seconds per case and fresh process.
 
     The cases alternate within each repeat, so a burst of load from other processes
     hits all of them rather than one.
@@ -167,7 +172,7 @@ def load_times(cases: list[tuple[str, str, str, str]], repeats: int
             for name, python, uri, store in cases:
                 _, done = c.timed_subprocess([python, "-c", LOAD, uri, store], cwd=cwd)
                 runs[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
-    return {name: {key: statistics.median(r[key] for r in values) for key in values[0]}
+    return {name: {key: [r[key] for r in values] for key in values[0]}
             for name, values in runs.items()}
 
 
@@ -223,13 +228,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter timing windows")
     parser.add_argument("--seconds", type=float, default=None,
-                        help="timing window per predict measurement (default 2, quick 0.5)")
+                        help="timing window per model, input and round (default 0.5, "
+                             "quick 0.2)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help=f"predict rounds (default {c.MIN_RUNS}, quick 2)")
     parser.add_argument("--load-repeats", type=int, default=None,
-                        help="fresh processes per load_model case (default 5, quick 3)")
+                        help=f"fresh processes per load_model case (default {c.MIN_RUNS}, "
+                             "quick 2)")
     c.add_kmf_option(parser)
     args = parser.parse_args()
-    seconds = args.seconds or (0.5 if args.quick else 2.0)
-    load_repeats = args.load_repeats or (3 if args.quick else 5)
+    seconds = args.seconds or (0.2 if args.quick else 0.5)
+    rounds = args.rounds or (2 if args.quick else c.MIN_RUNS)
+    load_repeats = args.load_repeats or (2 if args.quick else c.MIN_RUNS)
     c.quiet_logging()
     print(c.machine())
     kmf_python = c.check_kmf_python(args.kmf_python)
@@ -289,34 +299,40 @@ def main() -> int:
                         "labels": str(project / "data/01_raw/labels.csv"),
                         "parameters": params, "inputs": {k: str(v) for k, v in inputs.items()},
                         "tracking_uri": f"sqlite:///{root / 'kmf.db'}",
-                        "seconds": seconds, "max_calls": 500}
+                        "seconds": seconds, "max_calls": 500, "rounds": rounds}
             _, done = c.timed_subprocess([kmf_python, str(WORKER), "pipeline-model",
                                           json.dumps(kmf_args)], cwd=root)
             kmf = json.loads(done.stdout.strip().splitlines()[-1])
 
+        models = {
+            "raw functions": raw,
+            "floor (hand-written PythonModel)": floor_model.predict,
+            "kmlc logged model": kmlc_model.predict,
+            "  floor, unwrapped (no pyfunc schema check)": (
+                lambda f: floor_inner.predict(None, f)),
+            "  kmlc, unwrapped (no pyfunc schema check)": (
+                lambda f: kmlc_inner.predict(None, f)),
+        }
+        # every (input, model) once per round, interleaved: a median per call each time
+        timed = c.interleave({f"{label}|{name}": (lambda m=model, f=frame: c.median_calls(
+                                  lambda: m(f), seconds))
+                              for label, frame in frames.items()
+                              for name, model in models.items()}, rounds, warmup=False)
         rows = []
-        for label, frame in frames.items():
-            measured = {
-                "raw functions": c.median_calls(lambda f=frame: raw(f), seconds),
-                "floor (hand-written PythonModel)": c.median_calls(
-                    lambda f=frame: floor_model.predict(f), seconds),
-                "kmlc logged model": c.median_calls(
-                    lambda f=frame: kmlc_model.predict(f), seconds),
-                "  floor, unwrapped (no pyfunc schema check)": c.median_calls(
-                    lambda f=frame: floor_inner.predict(None, f), seconds),
-                "  kmlc, unwrapped (no pyfunc schema check)": c.median_calls(
-                    lambda f=frame: kmlc_inner.predict(None, f), seconds),
-            }
+        for label in frames:
+            measured = {name: timed[f"{label}|{name}"] for name in models}
             if kmf is not None:
-                measured["kedro-mlflow KedroPipelineModel"] = kmf["predict"][label]
+                measured["kedro-mlflow KedroPipelineModel (own process)"] = (
+                    kmf["predict"][label])
             floor = measured["floor (hand-written PythonModel)"]
-            for name, value in measured.items():
+            for name, values in measured.items():
                 verdict = ""
+                ratio = statistics.median(values) / statistics.median(floor)
                 if name == "kmlc logged model":
-                    verdict = "yes" if value / floor <= 1.10 else "NO"
-                rows.append([label, name, c.fmt_time(value), c.fmt_ratio(value / floor),
-                             verdict])
-        c.table(f"predict, iris model (median per call over ~{seconds:g} s of calls)",
+                    verdict = "yes" if ratio <= 1.10 else "NO"
+                rows.append([label, name, c.spread(values), c.fmt_ratio(ratio), verdict])
+        c.table(f"predict, iris model: median per call over ~{seconds:g} s of calls, then "
+                f"the median (min-max) of {rounds} interleaved rounds",
                 ["input", "model", "per call", "vs floor", "kmlc <= 1.10x floor"], rows)
 
         load_rows = []
@@ -331,11 +347,12 @@ def main() -> int:
             cases.append(("kedro-mlflow KedroPipelineModel (models:/ URI)", kmf_python,
                           kmf["model_uri"], f"sqlite:///{root / 'kmf.db'}"))
         for name, times in load_times(cases, load_repeats).items():
-            verdict = ("yes" if times["load"] <= 1.0 else "NO") if name.startswith(
-                "kmlc") else ""
-            load_rows.append([name, c.fmt_time(times["import"]), c.fmt_time(times["load"]),
-                              c.fmt_time(times["total"]), verdict])
-        c.table(f"mlflow.pyfunc.load_model in a fresh process (median of {load_repeats})",
+            verdict = ("yes" if statistics.median(times["load"]) <= 1.0 else "NO"
+                       ) if name.startswith("kmlc") else ""
+            load_rows.append([name, c.spread(times["import"]), c.spread(times["load"]),
+                              c.spread(times["total"]), verdict])
+        c.table(f"mlflow.pyfunc.load_model in a fresh process (median (min-max) of "
+                f"{load_repeats} interleaved fresh processes)",
                 ["model", "import mlflow.pyfunc", "load_model call", "total",
                  "load_model <= 1 s"], load_rows)
         profile_load([("kmlc, models:/ URI", kmlc_uri, tracking_uri),

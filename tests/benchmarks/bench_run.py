@@ -5,16 +5,21 @@ returns a small int; every dataset is a MemoryDataset. Reported:
 
 (a) in process: the compiled pipeline under ``kmlc.run_pipeline`` (sqlite store already
     created, MLflow already imported) / the same Pipeline under plain Kedro (runner +
-    DataCatalog with the parameters, no tracking); target <= 1.10x. kmlc runs twice:
-    with its tracking worker (the default: MLflow's calls in a second process) and
-    with ``KMLC_TRACKING_WORKER=0`` (every MLflow call in this process). CPU ratios
-    count the worker's CPU time too;
+    DataCatalog with the parameters, no tracking); target <= 1.10x. kmlc runs three
+    ways: with its tracking worker already running (warm: a second run in one
+    process), with a cold worker (stopped before the run, so the run starts one and
+    waits for it to import MLflow: what one ``run_pipeline`` call in a fresh program
+    pays), and with ``KMLC_TRACKING_WORKER=0`` (every MLflow call in this process).
+    CPU ratios count the worker's CPU time too;
 (b) where the tracked run's time goes in the main process;
 (c) the same chain as a Kedro project under kedro-mlflow 2.0.3 (KedroSession, one per
     fresh process, imports done before timing) / the same project without the plugin;
 (d) wall time of the ``kmlc run`` CLI vs ``kedro run``: plain (kmlc's own venv, which
     has Kedro and MLflow but not kedro-mlflow; target: kmlc within 1.5x), and with
     kedro-mlflow (target: kmlc at least 2.5x faster); and a timeline of ``kmlc run``.
+
+Every figure is a median with its min-max over the runs (default 5), the contenders
+interleaved within each run (plain, kmlc, kedro-mlflow, then again), never in blocks.
 
 Run: ``python tests/benchmarks/bench_run.py [--quick] [--kmf-python PATH]``.
 """
@@ -150,25 +155,41 @@ def kmlc_run(spec: Any, compiled: Any, runner: str, worker: bool = True
     return run
 
 
-def interleaved(fns: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
-    """Median wall and CPU seconds of each fn; the fns alternate within each repeat.
+def close_worker() -> None:
+    """Stop this process's tracking worker: the next tracked run starts a cold one."""
+    from kmlc.tracking.worker import current
+
+    remote = current()
+    if remote is not None:
+        remote.close()
+
+
+def interleaved(fns: dict[str, Callable[[], None]], repeats: int,
+                prepare: dict[str, Callable[[], None]] | None = None
+                ) -> dict[str, list[float]]:
+    """Wall and CPU seconds of each fn per repeat; the fns alternate within each repeat.
 
     Alternating spreads drift and other processes' load over all of them. The CPU time
     (this process, all threads, plus the tracking worker's) suffers less from load.
+    ``prepare[name]`` runs untimed before that fn (``close_worker`` for a cold worker).
     """
-    for fn in fns.values():
+    prepare = prepare or {}
+    for name, fn in fns.items():
+        prepare.get(name, lambda: None)()
         fn()  # warm-up: imports, store creation, caches, the tracking worker
-    wall: dict[str, list[float]] = defaultdict(list)
-    cpu: dict[str, list[float]] = defaultdict(list)
+    out: dict[str, list[float]] = defaultdict(list)
     for _ in range(repeats):
         for name, fn in fns.items():
+            prepare.get(name, lambda: None)()
             start, start_cpu = time.perf_counter(), time.process_time() + worker_cpu()
             fn()
-            wall[name].append(time.perf_counter() - start)
-            cpu[name].append(time.process_time() + worker_cpu() - start_cpu)
-    out = {name: statistics.median(values) for name, values in wall.items()}
-    out |= {f"{name} cpu": statistics.median(values) for name, values in cpu.items()}
-    return out
+            out[name].append(time.perf_counter() - start)
+            out[f"{name} cpu"].append(time.process_time() + worker_cpu() - start_cpu)
+    return dict(out)
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values)
 
 
 # ---------------------------------------------------------------- where kmlc's time goes
@@ -265,9 +286,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats (~1 minute)")
     parser.add_argument("--nodes", type=int, default=200, help="chain length (default 200)")
     parser.add_argument("--repeats", type=int, default=None,
-                        help="in-process repeats (default 5, quick 3)")
+                        help=f"in-process runs (default {c.MIN_RUNS}, quick 3)")
     parser.add_argument("--cli-repeats", type=int, default=None,
-                        help="subprocess repeats for (c) and (d) (default 3, quick 1)")
+                        help=f"subprocess runs for (c) and (d) (default {c.MIN_RUNS}, quick 1)")
     parser.add_argument("--runners", default="sequential,thread",
                         help="runners for (a), comma-separated; 'parallel' is slow on "
                              "Kedro itself (a 200-node chain takes ~30 s), so it runs on "
@@ -277,8 +298,8 @@ def main() -> int:
                         help="also print a cProfile of one tracked run")
     c.add_kmf_option(parser)
     args = parser.parse_args()
-    repeats = args.repeats or (3 if args.quick else 5)
-    cli_repeats = args.cli_repeats or (1 if args.quick else 3)
+    repeats = args.repeats or (3 if args.quick else c.MIN_RUNS)
+    cli_repeats = args.cli_repeats or (1 if args.quick else c.MIN_RUNS)
     runners = [r.strip() for r in args.runners.split(",") if r.strip()]
 
     c.quiet_logging()
@@ -290,7 +311,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="kmlc-bench-run-") as tmp:
         root = Path(tmp)
-        results: dict[str, dict[str, float]] = {}
+        results: dict[str, dict[str, list[float]]] = {}
         specs: dict[int, tuple[Any, Any]] = {}
         for runner in runners:
             nodes = args.parallel_nodes if runner == "parallel" else args.nodes
@@ -305,34 +326,39 @@ def main() -> int:
             fns = {"plain": plain_kedro(pipeline, spec.parameters, runner),
                    "kmlc untracked": kmlc_run(untracked, compiled, runner),
                    "kmlc": kmlc_run(spec, compiled, runner),
+                   "kmlc cold worker": kmlc_run(spec, compiled, runner),
                    "kmlc in process": kmlc_run(spec, compiled, runner, worker=False)}
             runs = max(2, repeats // 2) if runner == "parallel" else repeats
-            results[runner] = interleaved(fns, runs) | {"nodes": nodes, "runs": runs}
+            results[runner] = interleaved(fns, runs, {"kmlc cold worker": close_worker})
+            results[runner] |= {"nodes": [nodes], "runs": [runs]}
 
         rows = []
         for runner, res in results.items():
-            nodes = int(res["nodes"])
-            for label, key in (("worker", "kmlc"), ("in process", "kmlc in process")):
-                overhead = res[key] - res["plain"]
-                rows.append([runner, label, nodes, int(res["runs"]), c.fmt_time(res["plain"]),
-                             c.fmt_time(res["kmlc untracked"]), c.fmt_time(res[key]),
-                             c.fmt_ratio(res[key] / res["plain"]),
-                             "yes" if res[key] / res["plain"] <= 1.10 else "NO",
-                             c.fmt_ratio(res[f"{key} cpu"] / res["plain cpu"]),
-                             f"{overhead * 1e3:.0f} ms", f"{overhead / nodes * 1e3:.2f} ms"])
-        c.table("(a) in-process run, chain of N nodes x 5 params, wall medians (kmlc: "
-                "run_pipeline on sqlite, progress off; tracking in the worker process, or "
-                "in process with KMLC_TRACKING_WORKER=0; CPU ratio: CPU time of this "
-                "process and the worker)",
-                ["runner", "tracking", "N", "runs", "plain Kedro", "kmlc untracked",
-                 "kmlc tracked", "kmlc/plain", "<=1.10x", "CPU ratio", "tracking overhead",
+            nodes = int(res["nodes"][0])
+            for label, key in (("worker (warm)", "kmlc"), ("cold worker", "kmlc cold worker"),
+                               ("in process", "kmlc in process")):
+                ratio = med(res[key]) / med(res["plain"])
+                overhead = med(res[key]) - med(res["plain"])
+                rows.append([runner, label, nodes, int(res["runs"][0]),
+                             c.ratio_spread(res[key], res["plain"]),
+                             "yes" if ratio <= 1.10 else "NO",
+                             c.fmt_ratio(med(res[f"{key} cpu"]) / med(res["plain cpu"])),
+                             c.spread(res["plain"]), c.spread(res["kmlc untracked"]),
+                             c.spread(res[key]), f"{overhead * 1e3:.0f} ms",
+                             f"{overhead / nodes * 1e3:.2f} ms"])
+        c.table("(a) in-process run, chain of N nodes x 5 params: medians (min-max) over "
+                "interleaved runs (kmlc: run_pipeline on sqlite, progress off; tracking in "
+                "the worker process, warm or started by the run, or in process with "
+                "KMLC_TRACKING_WORKER=0; CPU ratio: CPU time of this process and the worker)",
+                ["runner", "tracking", "N", "runs", "kmlc/plain", "<=1.10x", "CPU ratio",
+                 "plain Kedro", "kmlc untracked", "kmlc tracked", "tracking overhead",
                  "per node"], rows)
 
         if "sequential" in results:
             spec, compiled = specs[args.nodes]
             tracked = kmlc_run(spec, compiled, "sequential")
             breakdown(tracked, max(3, repeats // 2), args.nodes,
-                      results["sequential"]["plain"])
+                      med(results["sequential"]["plain"]))
             if args.profile:
                 profile_top(tracked)
 
@@ -347,17 +373,15 @@ def main() -> int:
         plain_cmd = [str(Path(sys.executable).with_name("kedro")), "run"]
         plain_env = c.kmf_env(project, mlflow_on=False)
         has_kmf = importlib.util.find_spec("kedro_mlflow") is not None
-        c.timed_subprocess(kmlc_cmd)  # warm-ups (the store exists already)
-        c.timed_subprocess(plain_cmd, cwd=project, env=plain_env)
-        walls: dict[str, list[float]] = defaultdict(list)
-        for _ in range(cli_repeats):  # alternate, to spread the machine's drift over both
-            walls["kmlc"].append(c.timed_subprocess(kmlc_cmd)[0])
-            walls["plain"].append(c.timed_subprocess(plain_cmd, cwd=project, env=plain_env)[0])
         plain_label = ("kedro run, plain (this venv: no kedro-mlflow)" if not has_kmf else
                        "kedro run, this venv (kedro-mlflow installed here: hooks off, but "
                        "it imports MLflow)")
-        cli_rows = [("kmlc run (sqlite)", statistics.median(walls["kmlc"])),
-                    (plain_label, statistics.median(walls["plain"]))]
+
+        def command(cmd: list[str], **kwargs: Any) -> Callable[[], float]:
+            return lambda: c.timed_subprocess(cmd, **kwargs)[0]
+
+        commands = {"kmlc run (sqlite)": command(kmlc_cmd),
+                    plain_label: command(plain_cmd, cwd=project, env=plain_env)}
         if kmf_python is None:
             print("(c) and the kedro-mlflow rows of (d) skipped: no kedro-mlflow python")
         else:
@@ -366,30 +390,31 @@ def main() -> int:
             for _ in range(cli_repeats):
                 for on in (False, True):
                     sessions[on].append(kmf_session(kmf_python, project, on))
-            plain_s = statistics.median(sessions[False])
-            kmf_s = statistics.median(sessions[True])
-            kmlc_over = results.get("sequential", {}).get("kmlc", 0.0) - results.get(
-                "sequential", {}).get("plain", 0.0)
+            kmf_over = [on - off for on, off in zip(sessions[True], sessions[False],
+                                                    strict=True)]
+            rows = [["kedro-mlflow (KedroSession.run)", c.spread(sessions[False]),
+                     c.spread(sessions[True]), c.fmt_time(med(kmf_over)),
+                     f"{med(kmf_over) / args.nodes * 1e3:.2f} ms",
+                     c.ratio_spread(sessions[True], sessions[False])]]
+            if "sequential" in results:
+                seq = results["sequential"]
+                kmlc_over = med(seq["kmlc"]) - med(seq["plain"])
+                rows.append(["kmlc (run_pipeline, warm worker, from (a))",
+                             c.spread(seq["plain"]), c.spread(seq["kmlc"]),
+                             c.fmt_time(kmlc_over), f"{kmlc_over / args.nodes * 1e3:.2f} ms",
+                             c.ratio_spread(seq["kmlc"], seq["plain"])])
             c.table(f"(c) kedro-mlflow 2.0.3 vs kmlc, {args.nodes}-node chain, sequential, "
-                    f"tracking overhead over plain Kedro (median of {cli_repeats})",
-                    ["", "plain Kedro", "tracked", "overhead", "per node", "ratio"],
-                    [["kedro-mlflow (KedroSession.run)", c.fmt_time(plain_s),
-                      c.fmt_time(kmf_s), c.fmt_time(kmf_s - plain_s),
-                      f"{(kmf_s - plain_s) / args.nodes * 1e3:.2f} ms",
-                      c.fmt_ratio(kmf_s / plain_s)]]
-                    + ([["kmlc (run_pipeline, from (a))",
-                         c.fmt_time(results["sequential"]["plain"]),
-                         c.fmt_time(results["sequential"]["kmlc"]), c.fmt_time(kmlc_over),
-                         f"{kmlc_over / args.nodes * 1e3:.2f} ms",
-                         c.fmt_ratio(results["sequential"]["kmlc"]
-                                     / results["sequential"]["plain"])]]
-                       if "sequential" in results else []))
+                    "tracking overhead over plain Kedro: medians (min-max) over "
+                    f"{cli_repeats} interleaved runs", ["", "plain Kedro", "tracked",
+                                                         "overhead", "per node", "ratio"],
+                    rows)
             kedro = kedro_executable(kmf_python)
-            for label, on in (("kedro run (kedro-mlflow, sqlite)", True),
-                              ("kedro run (kedro-mlflow venv, plugin hooks off)", False)):
-                wall = c.median_subprocess([kedro, "run"], cli_repeats, cwd=project,
-                                           env=c.kmf_env(project, mlflow_on=on))
-                cli_rows.append((label, wall))
+            commands["kedro run (kedro-mlflow, sqlite)"] = command(
+                [kedro, "run"], cwd=project, env=c.kmf_env(project, mlflow_on=True))
+            commands["kedro run (kedro-mlflow venv, plugin hooks off)"] = command(
+                [kedro, "run"], cwd=project, env=c.kmf_env(project, mlflow_on=False))
+        # one warm-up each (the store exists already), then every command once per run
+        walls = c.interleave(commands, cli_repeats)
         timeline: dict[str, list[float]] = defaultdict(list)
         for _ in range(cli_repeats):
             _, done = c.timed_subprocess([sys.executable, "-c", CLI_TIMELINE,
@@ -400,12 +425,13 @@ def main() -> int:
                 f"{cli_repeats}; the tracking worker imports MLflow and opens the store "
                 "beside it, from the start)", ["step ends at", "time"],
                 [[name, c.fmt_time(statistics.median(v))] for name, v in timeline.items()])
-        kmlc_wall = cli_rows[0][1]
-        rows = [[label, c.fmt_time(wall), c.fmt_ratio(wall / kmlc_wall)]
-                for label, wall in cli_rows]
-        c.table(f"(d) CLI wall time end to end, {args.nodes}-node chain "
-                f"(median of {cli_repeats}; ratio to kmlc run; targets: kmlc <= 1.5x plain, "
-                "kedro-mlflow >= 2.5x kmlc)", ["command", "wall", "vs kmlc run"], rows)
+        kmlc_walls = walls["kmlc run (sqlite)"]
+        rows = [[label, c.spread(values), c.ratio_spread(values, kmlc_walls)]
+                for label, values in walls.items()]
+        c.table(f"(d) CLI wall time end to end, {args.nodes}-node chain: medians (min-max) "
+                f"over {cli_repeats} interleaved runs; ratio to kmlc run (targets: kmlc <= "
+                "1.5x plain, kedro-mlflow >= 2.5x kmlc)", ["command", "wall", "vs kmlc run"],
+                rows)
     return 0
 
 

@@ -1,8 +1,10 @@
-"""Benchmark: ``kmlc validate`` on examples/iris and on a generated 200-node file.
+"""Benchmark: ``kmlc validate`` on examples/iris and on a generated 300-node file.
 
 Reported per file: ``kmlc.check_project`` in process (warm: modules imported, median),
 its first call in a fresh process (imports included), the ``kmlc validate`` CLI wall
-time in a subprocess, which heavy modules the CLI imported (MLflow must not be), and
+time in a subprocess (the figure the README quotes: median with min-max over at least
+5 runs, the two files and both fresh-process measurements interleaved in each run),
+which heavy modules the CLI imported (MLflow must not be), and
 where the in-process time goes (phase timers around the loader's stages).
 
 Run: ``python tests/benchmarks/bench_validate.py [--quick]``.
@@ -105,7 +107,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=None,
                         help="in-process repeats (default 15, quick 5)")
     parser.add_argument("--cli-repeats", type=int, default=None,
-                        help="subprocess repeats (default 7, quick 3)")
+                        help="subprocess runs (default 7, quick 3)")
     args = parser.parse_args()
     repeats = args.repeats or (5 if args.quick else 15)
     cli_repeats = args.cli_repeats or (3 if args.quick else 7)
@@ -123,25 +125,33 @@ def main() -> int:
                  f"generated {args.nodes} nodes": c.write_chain_project(
                      root / "chain", args.nodes)}
         rows, import_rows, phase_rows = [], [], []
+
+        def first_call(path: Path) -> float:
+            _, done = c.timed_subprocess([sys.executable, "-c", FIRST_CALL, str(path)],
+                                         cwd=path.parent)
+            return float(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
+
+        def cli_wall(path: Path) -> float:
+            return c.timed_subprocess([kmlc_cli, "validate", "-f", str(path)],
+                                      cwd=path.parent)[0]
+
+        fresh = c.interleave({f"{kind} {label}": (lambda f=fn, p=path: f(p))
+                              for label, path in files.items()
+                              for kind, fn in (("first", first_call), ("cli", cli_wall))},
+                             cli_repeats)
         for label, path in files.items():
             result = check_project(path)
             assert not result.errors, result.errors
             size = f"{path.stat().st_size / 1024:.1f} KiB"
             warm, _ = c.median_time(lambda p=path: check_project(p), repeats)
-            firsts = []
-            for _ in range(cli_repeats):
-                _, done = c.timed_subprocess([sys.executable, "-c", FIRST_CALL, str(path)],
-                                             cwd=path.parent)
-                firsts.append(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
-            first = statistics.median(firsts)
-            wall = c.median_subprocess([kmlc_cli, "validate", "-f", str(path)], cli_repeats,
-                                       cwd=path.parent)
+            firsts, walls = fresh[f"first {label}"], fresh[f"cli {label}"]
+            wall = statistics.median(walls)
             _, done = c.timed_subprocess([sys.executable, "-c", PROBE, str(path),
                                           ",".join(HEAVY)], cwd=path.parent, check=False)
             probe = json.loads(done.stdout.strip().splitlines()[-1])
             assert probe["code"] == 0, done.stderr
             assert "mlflow" not in probe["imported"], "kmlc validate imported mlflow"
-            rows.append([label, size, c.fmt_time(warm), c.fmt_time(first), c.fmt_time(wall),
+            rows.append([label, size, c.fmt_time(warm), c.spread(firsts), c.spread(walls),
                          c.fmt_ratio(wall / warm)])
             import_rows.append([label, "no" if "mlflow" not in probe["imported"] else "YES",
                                 ", ".join(probe["imported"]) or "none of them"])
@@ -155,8 +165,8 @@ def main() -> int:
                                    f"{mean / total * 100:.0f}%" if total else "-"])
             phase_rows.append([label, "(sum of stages)", c.fmt_time(total), ""])
 
-        c.table(f"kmlc validate (in process: median of {repeats}; subprocess: median of "
-                f"{cli_repeats})",
+        c.table(f"kmlc validate (in process: median of {repeats}; subprocess: median "
+                f"(min-max) of {cli_repeats} interleaved runs)",
                 ["file", "size", "check_project warm", "first call, fresh process",
                  "kmlc validate CLI wall", "CLI / warm"], rows)
         c.table("modules imported by `kmlc validate` (checked: " + ", ".join(HEAVY) + ")",

@@ -221,7 +221,7 @@ def test_a_named_node_namespace_is_read_without_importing_kedro(tmp_path: Path) 
         print([n.name for n in spec.nodes], spec.namespaces, "kedro" in sys.modules)
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, check=True)
+                         timeout=60, check=True, cwd=tmp_path)  # the installed kmlc
     assert out.stdout.strip() == "['dbl', 'post.sc'] ('post',) False"
     compiled = compile_project(load_project(path))
     assert [n.name for n in compiled.pipeline("__default__", namespaces=["post"]).nodes] == [

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import pickle
+import re
+import sqlite3
+import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
 import pytest
+from mini_project import kmlc_exe, write_mini
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from kmlc.errors import TrackingError
@@ -74,25 +84,117 @@ def test_params_are_batched_and_long_values_handled(store) -> None:
     assert run.data.params["nested/b/c"] == "***"
 
 
-def test_with_retry_retries_only_busy_errors() -> None:
+# MLflow 3's sqlite sessions wait this long on a lock (PRAGMA busy_timeout) before they
+# answer "database is locked"; only a lock held longer reaches kmlc's retry
+MLFLOW_BUSY_TIMEOUT = 20.0
+
+
+@contextlib.contextmanager
+def write_lock(db: Path, seconds: float | None) -> Iterator[threading.Event]:
+    """A second sqlite connection holding a write transaction on ``db`` (BEGIN IMMEDIATE).
+
+    Released after ``seconds``, or (None) when the block ends; yields the event that
+    releases it.
+    """
+    locked, release = threading.Event(), threading.Event()
+    problems: list[BaseException] = []
+
+    def hold() -> None:
+        try:
+            connection = sqlite3.connect(db, isolation_level=None)
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                locked.set()
+                release.wait(seconds)
+                connection.execute("ROLLBACK")
+            finally:
+                connection.close()
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            problems.append(exc)
+            locked.set()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert locked.wait(30) and not problems, problems
+    try:
+        yield release
+    finally:
+        release.set()
+        thread.join(30)
+    assert not problems, problems
+
+
+def test_a_short_sqlite_lock_is_waited_out_by_mlflow(
+        store, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A lock shorter than MLflow's busy timeout: the write waits, no retry is needed."""
+    client, run_id = store
+    caplog.set_level(logging.DEBUG, logger="kmlc.tracking.store")
+    started = time.perf_counter()
+    with write_lock(tmp_path / "mlflow.db", 1.5):
+        tracking.log_param_pairs(client, run_id, [("a", "1")])
+        waited = time.perf_counter() - started
+    assert client.get_run(run_id).data.params == {"a": "1"}
+    assert waited >= 1.4  # it did wait for the lock
+    assert not [r for r in caplog.records if r.name == "kmlc.tracking.store"]
+
+
+@pytest.mark.slow
+def test_a_write_blocked_by_a_held_sqlite_lock_is_retried(
+        store, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The lock outlasts MLflow's own wait, then goes: kmlc's retry lands the parameters."""
+    client, run_id = store
+    caplog.set_level(logging.DEBUG, logger="kmlc.tracking.store")
+    started = time.perf_counter()
+    with write_lock(tmp_path / "mlflow.db", MLFLOW_BUSY_TIMEOUT + 1.5):
+        tracking.log_param_pairs(client, run_id, [("a", "1"), ("b", "2")])
+        waited = time.perf_counter() - started
+    assert client.get_run(run_id).data.params == {"a": "1", "b": "2"}
+    retries = [r.getMessage() for r in caplog.records if r.name == "kmlc.tracking.store"]
+    assert len(retries) >= 1, "the write succeeded without kmlc retrying it"
+    assert retries[0].startswith("tracking store busy ((sqlite3.OperationalError) database "
+                                 "is locked) in log_batch; attempt 1 of 12 failed")
+    assert waited > MLFLOW_BUSY_TIMEOUT
+
+
+def test_other_store_errors_are_not_retried(store, caplog: pytest.LogCaptureFixture) -> None:
+    client, _ = store
+    caplog.set_level(logging.DEBUG, logger="kmlc.tracking.store")
     calls = []
 
-    def flaky() -> str:
+    def get_missing_run() -> None:
         calls.append(1)
-        if len(calls) < 3:
-            raise RuntimeError("(sqlite3.OperationalError) database is locked")
-        return "ok"
+        client.get_run("0" * 32)
 
-    assert tracking.with_retry(flaky) == "ok" and len(calls) == 3
-
-    def broken() -> None:
-        calls.append(1)
-        raise ValueError("no such thing")
-
-    calls.clear()
-    with pytest.raises(ValueError):
-        tracking.with_retry(broken)
+    with pytest.raises(MlflowException, match="not found"):
+        tracking.with_retry(get_missing_run)
     assert len(calls) == 1
+    assert not [r for r in caplog.records if r.name == "kmlc.tracking.store"]
+
+
+@pytest.mark.slow
+def test_a_lock_held_past_the_retry_budget_fails_the_run_clearly(tmp_path: Path) -> None:
+    """``kmlc run`` with one attempt (``KMLC_STORE_ATTEMPTS=1``) against a locked store:
+    one located line, no traceback (not even MLflow's logged one), nothing run."""
+    root = tmp_path / "proj"
+    write_mini(root)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    tracking.ensure_experiment(tracking.open_client(uri), "mini", root / "mlartifacts")
+    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true",
+           tracking.ATTEMPTS_ENV: "1"}
+    with write_lock(root / "mlflow.db", None):
+        done = subprocess.run([kmlc_exe(), "run", "training"], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=240)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"error: the tracking store is busy: \(sqlite3\.OperationalError\) database is "
+        r"locked \(gave up after 1 attempt in \d+ s\) \(another process holds a lock on the "
+        r"store; try again when it is done \(more attempts: KMLC_STORE_ATTEMPTS\), or use a "
+        r"tracking server for many concurrent writers\) \[KMLC601\]", last), done.stderr
+    assert not (root / "data" / "06_models" / "classifier.pkl").exists()
+    assert MlflowClient(uri).search_runs(
+        [MlflowClient(uri).get_experiment_by_name("mini").experiment_id]) == []
 
 
 def test_metric_datasets_round_trip(store) -> None:
