@@ -1,0 +1,236 @@
+"""Content-hash caching (`kmlc run --cache`): real runs on a real sqlite store, each
+checked by which nodes really ran (the node code appends its name to a side file) and
+by what the run recorded (tags, the `kmlc/cache.json` artifact, metrics, artifacts)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from mlflow.tracking import MlflowClient
+
+from kmlc.cli import main
+
+# double -> doubled (pickle) -> shift -> shifted (memory) -> add -> total (pickle) -> report
+CHAIN_YAML = """\
+version: 1
+name: chain
+parameters: {scale: 2, offset: 1, digits: 3, fail: false}
+datasets:
+  raw: {type: pandas.CSVDataset, filepath: data/raw.csv}
+  doubled: {type: pickle.PickleDataset, filepath: data/doubled.pkl}
+  total: {type: pickle.PickleDataset, filepath: data/total.pkl}
+  score: {type: mlflow.metric}
+  summary: {type: json.JSONDataset, filepath: data/summary.json, track: {artifact_path: reports}}
+nodes:
+  - {name: double, func: chain_nodes.double, inputs: [raw, params:scale], outputs: doubled}
+  - {name: shift, func: chain_nodes.shift, inputs: doubled, outputs: shifted}
+  - {name: add, func: chain_nodes.add, inputs: [shifted, params:offset, params:fail],
+     outputs: total}
+  - {name: report, func: chain_report.report, inputs: [total, params:digits],
+     outputs: [score, summary]}
+"""
+
+RAN = '''\
+from pathlib import Path
+
+
+def ran(name):
+    with open(Path(__file__).parent / "ran.txt", "a") as handle:
+        handle.write(name + "\\n")
+'''
+
+CHAIN_NODES = '''\
+from chain_ran import ran
+
+
+def double(raw, scale):
+    ran("double")
+    return [v * scale for v in raw["x"]]
+
+
+def shift(doubled):
+    ran("shift")
+    return [v + 0.5 for v in doubled]
+
+
+def add(shifted, offset, fail):
+    ran("add")
+    if fail:
+        raise ValueError("add failed on purpose")
+    return sum(shifted) + offset
+'''
+
+CHAIN_REPORT = '''\
+from chain_ran import ran
+
+
+def report(total, digits):
+    ran("report")
+    return round(total / 7, digits), {"total": round(total, digits)}
+'''
+
+ALL = ["double", "shift", "add", "report"]
+
+
+def _chain(root: Path, text: str = CHAIN_YAML) -> Path:
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    (root / "data" / "raw.csv").write_text("x\n1\n2\n3\n")
+    (root / "chain_ran.py").write_text(RAN)
+    (root / "chain_nodes.py").write_text(CHAIN_NODES)
+    (root / "chain_report.py").write_text(CHAIN_REPORT)
+    path = root / "mlproject.yml"
+    path.write_text(text)
+    for module in ("chain_ran", "chain_nodes", "chain_report"):
+        sys.modules.pop(module, None)
+    return path
+
+
+def _run(path: Path, *args: str, code: int = 0) -> tuple[list[str], str, str]:
+    """``kmlc run`` in process: (the nodes that ran, the run id, the output)."""
+    ran = path.parent / "ran.txt"
+    ran.unlink(missing_ok=True)
+    result = CliRunner().invoke(main, ["run", "-f", str(path), *args])
+    assert result.exit_code == code, result.output
+    names = ran.read_text().split() if ran.exists() else []
+    run_id = next((line.split()[1] for line in result.output.splitlines()
+                   if line.startswith("run ")), "")
+    return names, run_id, result.output
+
+
+def _client(path: Path) -> MlflowClient:
+    return MlflowClient(f"sqlite:///{path.parent / 'mlflow.db'}")
+
+
+def _cache_artifact(client: MlflowClient, run_id: str, tmp: Path) -> dict:
+    local = client.download_artifacts(run_id, "kmlc/cache.json", str(tmp))
+    return json.loads(Path(local).read_text())
+
+
+def test_nothing_changed_runs_no_node_and_the_run_stays_complete(tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p")
+    ran, first, out = _run(path, "--cache")
+    assert ran == ALL
+    assert "cache: no node skipped (4 ran)" in out
+    ran, second, out = _run(path, "--cache")
+    assert ran == []
+    assert f"cache: skipped 4 of 4 nodes (cached from run {first})" in out
+    client = _client(path)
+    a, b = client.get_run(first), client.get_run(second)
+    assert b.info.status == "FINISHED"
+    assert b.data.metrics == a.data.metrics == {"score": pytest.approx(round(14.5 / 7, 3))}
+    assert b.data.params == a.data.params  # every parameter the pipeline reads is logged
+    assert b.data.tags["kmlc.cache.skipped"] == "4"
+    assert b.data.tags["kmlc.cache.skipped_nodes"] == "double,shift,add,report"
+    assert b.data.tags["kmlc.cache.from_runs"] == first
+    assert [x.path for x in client.list_artifacts(second, "reports")] == [
+        "reports/summary.json"]  # the tracked file of the skipped node, logged again
+    skipped = _cache_artifact(client, second, tmp_path / "dl")["nodes"]
+    assert sorted(skipped) == sorted(ALL)
+    assert {s["from_run"] for s in skipped.values()} == {first}
+    assert json.loads((path.parent / "data" / "summary.json").read_text()) == {"total": 14.5}
+
+
+def test_a_parameter_read_by_the_last_node_reruns_only_that_node(tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p")
+    _run(path, "--cache")
+    ran, run_id, out = _run(path, "--cache", "--params", "digits=1")
+    assert ran == ["report"]
+    assert "cache: skipped 3 of 4 nodes" in out
+    assert _client(path).get_run(run_id).data.metrics["score"] == pytest.approx(2.1)
+    ran, _, _ = _run(path, "--cache")  # back to 3 digits: that record is still there
+    assert ran == []
+
+
+def test_changed_input_bytes_rerun_their_consumers_and_everything_downstream(
+        tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p")
+    _run(path, "--cache")
+    (path.parent / "data" / "raw.csv").write_text("x\n1\n2\n4\n")
+    ran, _, _ = _run(path, "--cache")
+    assert ran == ALL
+    assert json.loads((path.parent / "data" / "summary.json").read_text()) == {"total": 16.5}
+
+
+def test_an_edited_module_reruns_its_nodes(tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p")
+    _run(path, "--cache")
+    report = path.parent / "chain_report.py"
+    report.write_text(report.read_text().replace("total / 7", "total / 5"))
+    sys.modules.pop("chain_report", None)
+    ran, run_id, _ = _run(path, "--cache")
+    assert ran == ["report"]
+    assert _client(path).get_run(run_id).data.metrics["score"] == pytest.approx(2.9)
+
+
+def test_a_deleted_or_modified_output_reruns_its_producer(tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p")
+    _run(path, "--cache")
+    (path.parent / "data" / "total.pkl").write_bytes(b"not the pickle add wrote")
+    ran, _, _ = _run(path, "--cache")
+    # add makes total again; shift too, whose memory output add needs; report reads total
+    assert ran == ["shift", "add", "report"]
+    (path.parent / "data" / "doubled.pkl").unlink()
+    ran, _, _ = _run(path, "--cache")
+    assert ran == ALL
+
+
+def test_no_cache_force_nodes_and_cache_true_in_the_file(tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p", CHAIN_YAML + "cache: true\n")
+    assert _run(path)[0] == ALL
+    assert _run(path)[0] == []  # `cache: true` in the file
+    ran, run_id, out = _run(path, "--no-cache")
+    assert ran == ALL
+    assert "cache:" not in out
+    assert "kmlc.cache.skipped" not in _client(path).get_run(run_id).data.tags
+    # forcing add also runs shift (add needs its memory output) and report (reads total)
+    ran, run_id, _ = _run(path, "--force-nodes", "add")
+    assert ran == ["shift", "add", "report"]
+    assert _client(path).get_run(run_id).data.tags["kmlc.cache.skipped_nodes"] == "double"
+    assert _run(path, "--force-nodes", "double,report")[0] == ALL
+    _, _, out = _run(path, "--force-nodes", "ad", code=1)
+    assert "--force-nodes: node 'ad' is not in pipeline '__default__'" in out
+    assert "did you mean 'add'?" in out.lower()
+
+
+def test_a_failing_node_records_what_finished_before_it(tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p")
+    ran, _, out = _run(path, "--cache", "--params", "fail=true", code=1)
+    assert ran == ["double", "shift", "add"]
+    ran, _, _ = _run(path, "--cache")
+    # double is reused; shift runs again because add (changed parameter) needs its memory output
+    assert ran == ["shift", "add", "report"]
+    failed = re.search(r"run (\w+) marked FAILED", out)
+    assert failed, out
+    index = json.loads((path.parent / ".kmlc" / "cache.json").read_text())
+    assert [r["run_id"] for r in index["records"].values() if r["node"] == "double"] == [
+        failed.group(1)]  # the earlier run that produced it: the failed one
+
+
+def test_a_corrupt_index_is_a_warning_and_is_rebuilt(tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p")
+    index = path.parent / ".kmlc" / "cache.json"
+    index.parent.mkdir()
+    index.write_text("{not json")
+    ran, _, out = _run(path, "--cache")
+    assert ran == ALL
+    assert "warning: the cache index" in out and "cannot be read" in out
+    assert "Traceback" not in out
+    assert json.loads(index.read_text())["version"] == 1
+    assert _run(path, "--cache")[0] == []
+
+
+def test_tracking_disabled_pipelines_are_cached_too(tmp_path: Path) -> None:
+    text = CHAIN_YAML.replace("  score: {type: mlflow.metric}\n", "").replace(
+        "  summary: {type: json.JSONDataset, filepath: data/summary.json, track: "
+        "{artifact_path: reports}}\n", "  summary: {type: json.JSONDataset, filepath: "
+        "data/summary.json}\n  score: {type: json.JSONDataset, filepath: data/score.json}\n")
+    path = _chain(tmp_path / "p", text + "tracking: {disable_for: [__default__]}\n")
+    assert _run(path, "--cache")[0] == ALL
+    ran, _, out = _run(path, "--cache")
+    assert ran == []
+    assert "skipped 4 of 4 nodes" in out and "tracking disabled" in out
