@@ -234,3 +234,72 @@ def test_tracking_disabled_pipelines_are_cached_too(tmp_path: Path) -> None:
     ran, _, out = _run(path, "--cache")
     assert ran == []
     assert "skipped 4 of 4 nodes" in out and "tracking disabled" in out
+
+
+@pytest.mark.slow
+def test_a_node_that_logs_an_mlflow_flavor_model_is_never_skipped(
+        mini, tmp_path: Path) -> None:
+    path = mini()  # fit writes sk_model (mlflow.model), which lives only in its own run
+    _run(path, "training", "--cache")
+    _, run_id, out = _run(path, "training", "--cache")
+    client = _client(path)
+    ran = _cache_artifact(client, run_id, tmp_path / "dl")["ran"]
+    assert "fit" in ran and "evaluate" in ran  # evaluate reads what fit wrote
+    assert "clean" in ran  # its memory output is needed by fit
+    assert client.get_run(run_id).data.tags["kmlc.cache.skipped"] == "0"
+    experiment = client.get_run(run_id).info.experiment_id
+    assert {m.source_run_id for m in client.search_logged_models([experiment])
+            if m.name == "sk_model"} >= {run_id}
+
+
+@pytest.mark.slow
+def test_iris_rerun_skips_everything_and_logs_the_same_model(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    from conftest import IRIS
+
+    root = tmp_path / "iris"
+    (root / "data").mkdir(parents=True)
+    shutil.copytree(IRIS.parent / "data" / "01_raw", root / "data" / "01_raw")
+    for name in ("mlproject.yml", "iris_nodes.py"):
+        shutil.copy(IRIS.parent / name, root / name)
+    path = root / "mlproject.yml"
+    outputs = []
+    for _ in range(2):
+        result = CliRunner().invoke(main, ["run", "training", "-f", str(path), "--cache"])
+        assert result.exit_code == 0, result.output
+        outputs.append(result.output)
+    assert "cache: skipped 5 of 5 nodes" in outputs[1]
+    models = [next(line.split()[-1] for line in out.splitlines()
+                   if line.startswith("model logged: ")) for out in outputs]
+    runs = [next(line.split()[1] for line in out.splitlines() if line.startswith("run "))
+            for out in outputs]
+    client = _client(path)
+    assert client.get_run(runs[1]).data.metrics == client.get_run(runs[0]).data.metrics
+    assert client.get_run(runs[1]).data.params == client.get_run(runs[0]).data.params
+    assert [a.path for a in client.list_artifacts(runs[1], "reports")] == [
+        "reports/confusion_matrix.png"]
+    # a fresh process: both models' packed files and their predictions on the raw input
+    code = f"""
+import hashlib, json, sys
+from pathlib import Path
+import mlflow, pandas as pd
+mlflow.set_tracking_uri("sqlite:///{root}/mlflow.db")
+raw = pd.read_csv("{root}/data/01_raw/instances.csv")
+out = []
+for uri in {models!r}:
+    folder = Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(Path("{tmp_path}")
+                                                      / uri.split("/")[-1])))
+    packed = {{str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+              for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "MLmodel"}}
+    predicted = mlflow.pyfunc.load_model(uri).predict(raw)
+    out.append({{"packed": packed, "predicted": predicted.to_json()}})
+print(json.dumps(out))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=True)
+    first, second = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "artifacts/classifier.pkl" in first["packed"]
+    assert second["packed"] == first["packed"]
+    assert second["predicted"] == first["predicted"]
