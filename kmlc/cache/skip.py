@@ -161,8 +161,9 @@ class RunCache:
                         "inputs": inputs})
 
     def _cacheable(self, node: Any) -> bool:
-        return all(self._kind(o) in ("memory", "metric", "file", "versioned")
-                   for o in node.outputs)
+        """A node without outputs runs for its side effects: it is never skipped."""
+        return bool(node.outputs) and all(
+            self._kind(o) in ("memory", "metric", "file", "versioned") for o in node.outputs)
 
     # -- the decision --------------------------------------------------------------------
 
@@ -289,8 +290,9 @@ class RunCache:
         for node in self.pipeline.nodes:
             if node.name not in done or node.name not in self.run:
                 continue
-            metrics = self.metrics.get(node.name)
             expected = {o for o in node.outputs if self._kind(o) == "metric"}
+            # no hook saw a node run in another process: only nodes without metrics are known
+            metrics = self.metrics.get(node.name, None if expected else {})
             if not self._cacheable(node) or metrics is None or set(metrics) != expected:
                 continue  # e.g. metrics of a node run in another process: not known here
             for out in node.outputs:

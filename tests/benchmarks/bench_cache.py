@@ -1,9 +1,10 @@
 """Benchmark: content-hash caching of ``kmlc run`` on a 20-node chain.
 
 The chain: node 0 reads a JSON file (not a CSV: pandas' import would add ~1 s to every
-run, cached or not, and blur what the cache saves), node i reads node i-1's pickle and its own parameter
-``n<i>.k``, burns ~0.5 s of CPU (a calibrated loop) and writes a pickle. Reported, as
-wall times of the ``kmlc run`` CLI in fresh processes (median, min-max):
+run, cached or not, and blur what the cache saves), node i reads node i-1's pickle and
+its own parameter ``n<i>.k``, burns ~0.5 s of CPU (a calibrated loop) and writes a
+pickle. Reported, as wall times of the ``kmlc run`` CLI in fresh processes (median,
+min-max):
 
 - kmlc's fixed start-up: ``kmlc run`` of a project with one trivial node;
 - the full run (no cache), and the full run with ``--cache`` and an empty index (the
@@ -60,7 +61,7 @@ def step(x, k):
 def calibrate(seconds: float = 0.5) -> int:
     """Loop iterations of ``_burn`` that take about ``seconds`` here."""
     namespace: dict[str, object] = {}
-    exec(NODES.format(work=200_000), namespace)  # noqa: S102  # our own benchmark code
+    exec(NODES.format(work=200_000), namespace)  # our own benchmark code
     start = time.perf_counter()
     namespace["_burn"](1)  # type: ignore[operator]
     once = time.perf_counter() - start

@@ -241,7 +241,7 @@ def test_a_node_that_logs_an_mlflow_flavor_model_is_never_skipped(
         mini, tmp_path: Path) -> None:
     path = mini()  # fit writes sk_model (mlflow.model), which lives only in its own run
     _run(path, "training", "--cache")
-    _, run_id, out = _run(path, "training", "--cache")
+    _, run_id, _ = _run(path, "training", "--cache")
     client = _client(path)
     ran = _cache_artifact(client, run_id, tmp_path / "dl")["ran"]
     assert "fit" in ran and "evaluate" in ran  # evaluate reads what fit wrote
@@ -303,3 +303,27 @@ print(json.dumps(out))
     assert "artifacts/classifier.pkl" in first["packed"]
     assert second["packed"] == first["packed"]
     assert second["predicted"] == first["predicted"]
+
+
+def test_versioned_outputs_are_known_by_their_version(tmp_path: Path) -> None:
+    text = CHAIN_YAML.replace("filepath: data/doubled.pkl}",
+                              "filepath: data/doubled.pkl, versioned: true}")
+    path = _chain(tmp_path / "p", text)
+    assert _run(path, "--cache")[0] == ALL
+    assert _run(path, "--cache")[0] == []
+    ran, _, _ = _run(path, "--cache", "--params", "scale=3")  # a new version of doubled
+    assert ran == ALL
+    assert len(list((path.parent / "data" / "doubled.pkl").iterdir())) == 2
+    assert _run(path, "--cache", "--params", "scale=3")[0] == []
+    # scale=2 again: its record names an older version than the latest, so double reruns
+    assert _run(path, "--cache")[0] == ALL
+
+
+def test_parallel_runner_records_the_nodes_without_metrics(tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p")
+    assert _run(path, "--cache", "--runner", "parallel")[0] == ALL
+    ran, run_id, out = _run(path, "--cache", "--runner", "parallel")
+    # report logs a metric, whose value stayed in the worker process: it runs again
+    assert ran == ["report"]
+    assert "skipped 3 of 4 nodes" in out
+    assert _client(path).get_run(run_id).data.metrics["score"] == pytest.approx(2.071)
