@@ -327,3 +327,25 @@ def test_parallel_runner_records_the_nodes_without_metrics(tmp_path: Path) -> No
     assert ran == ["report"]
     assert "skipped 3 of 4 nodes" in out
     assert _client(path).get_run(run_id).data.metrics["score"] == pytest.approx(2.071)
+
+
+def test_spaceflights_namespaces_a_candidate_parameter_reruns_only_the_candidate(
+        tmp_path: Path) -> None:
+    """The Kedro spaceflights data-science nodes, unchanged (tests/spaceflights_project.py),
+    instantiated twice under namespaces: a parameter of one namespace reruns only it."""
+    from spaceflights_project import write_spaceflights
+
+    path = write_spaceflights(tmp_path / "sf")
+    sys.modules.pop("ds_nodes", None)
+    _, first, _ = _run(path, "--cache")
+    active = path.parent / "data/06_models/active_modelling_pipeline/regressor.pickle"
+    before = active.stat().st_mtime_ns
+    _, run_id, out = _run(path, "--cache", "--params",
+                          "candidate_modelling_pipeline.model_options.test_size=0.3")
+    assert f"skipped 6 of 9 nodes (cached from run {first})" in out
+    client = _client(path)
+    summary = _cache_artifact(client, run_id, tmp_path / "dl")
+    assert summary["ran"] == [f"candidate_modelling_pipeline.{n}" for n in (
+        "split_data_node", "train_model_node", "evaluate_model_node")]
+    assert all(not n.startswith("candidate") for n in summary["nodes"])
+    assert active.stat().st_mtime_ns == before  # the skipped namespace wrote nothing
