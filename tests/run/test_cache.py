@@ -349,3 +349,22 @@ def test_spaceflights_namespaces_a_candidate_parameter_reruns_only_the_candidate
         "split_data_node", "train_model_node", "evaluate_model_node")]
     assert all(not n.startswith("candidate") for n in summary["nodes"])
     assert active.stat().st_mtime_ns == before  # the skipped namespace wrote nothing
+
+
+def test_without_the_cache_nothing_is_imported_hashed_or_written(tmp_path: Path) -> None:
+    import subprocess
+
+    path = _chain(tmp_path / "p")
+    code = ("import sys\nfrom kmlc.cli import main\n"
+            "try:\n"
+            f"    main(['run', '-f', {str(path)!r}])\n"
+            "except SystemExit as exc:\n"
+            "    assert not exc.code, exc.code\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('kmlc.cache', "
+            "'kmlc.compiler.fingerprint'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, cwd=path.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert not (path.parent / ".kmlc").exists()
+    assert (path.parent / "ran.txt").read_text().split() == ALL
