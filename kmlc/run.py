@@ -227,6 +227,8 @@ def run_pipeline(spec: ProjectSpec, pipeline: str = "__default__",
             print(f"warning: {warning}", file=sys.stderr)
         if not (spec.cache if options.cache is None else options.cache):
             cache = None  # --force-nodes without the cache: every node runs anyway
+            print("warning: --force-nodes has no effect without the cache (--cache or "
+                  "`cache: true`): every node runs", file=sys.stderr)
     runner = _make_runner(str(options.runner), options, compiled)
     _check_inputs_exist(compiled, selected, pipeline)
     # a Dask runner connects to its cluster (and ships the code) before the run opens
