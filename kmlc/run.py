@@ -312,45 +312,13 @@ def _code_on_pythonpath(spec: ProjectSpec) -> Iterator[None]:
             os.environ["PYTHONPATH"] = saved
 
 
-def _skip_cached(cache: Any, selected: Any, catalog: Any, session: Any = None,
-                 model: ModelJob | None = None) -> Any:
-    """The part of ``selected`` the run cache does not skip; a tracked run gets the skipped
-    nodes' metrics and tracked files, and tags and an artifact saying what was skipped."""
-    cache.catalog = catalog
-    running = cache.decide()
-    if session is not None:
-        import json
-        import tempfile
-
-        cache.restore(catalog)
-        session.tracker.log_params(session.uri, session.run_id, [],
-                                   sorted(cache.tags().items()))
-        with tempfile.TemporaryDirectory(prefix="kmlc-cache-") as folder:
-            path = Path(folder) / "cache.json"
-            path.write_text(json.dumps(cache.summary(), indent=1, sort_keys=True), "utf-8")
-            session.tracker.log_artifact(session.uri, session.run_id, str(path), "kmlc", False)
-    if model is not None:  # artifacts of skipped nodes are on disk already
-        for node in selected.nodes:
-            if node.name in cache.skipped:
-                for name in node.outputs:
-                    model.after_dataset_saved(name)
-    return selected.only_nodes(*running) if running else selected.__class__([])
-
-
-def _record(cache: Any, run_id: str | None, succeeded: bool, notes: list[str]) -> None:
-    try:
-        cache.record(run_id, succeeded)
-    except OSError as exc:  # the run's outcome matters more than the cache
-        notes.append(f"the cache index could not be written: {exc}")
-
-
 def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: CompiledProject,
          selected: Any, runner: Any, session: Any, cache: Any = None) -> RunResult:
     shared = options.runner == "parallel"
     if session is None:
         catalog = compiled.catalog(shared_memory=shared,
                                    load_versions=options.load_versions)
-        runnable = _skip_cached(cache, selected, catalog) if cache is not None else selected
+        runnable = cache.runnable(catalog) if cache is not None else selected
         succeeded, notes = False, list[str]()
         try:
             _execute(compiled, runnable, catalog, runner, pipeline, options,
@@ -358,7 +326,7 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
             succeeded = True
         finally:
             if cache is not None:
-                _record(cache, None, succeeded, notes)
+                cache.finish(None, succeeded, notes)
         return RunResult(None, "FINISHED", pipeline, None, notes=tuple(notes),
                          cache_line=cache.line() if cache is not None else None,
                          skipped=tuple(cache.skipped) if cache is not None else ())
@@ -373,9 +341,7 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
             hook = TrackingHook(spec, session.tracker, session.uri, session.wait_open(),
                                 selected if cache is not None else None)
             model = _model_job(session, selected)
-            runnable = selected
-            if cache is not None:
-                runnable = _skip_cached(cache, selected, catalog, session, model)
+            runnable = selected if cache is None else cache.runnable(catalog, session, model)
             # node code calling MLflow's fluent API lands in this run, in any runner
             active = runnable.__class__([n._copy(func=ActiveRunNode(n.func))
                                          for n in runnable.nodes])
@@ -391,8 +357,8 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
             finally:
                 session.failed_node = failure.node
                 session.notes.extend(getattr(runner, "notes", ()))  # e.g. lost Dask workers
-                if cache is not None:
-                    _record(cache, session.run_id, succeeded, session.notes)
+                if cache is not None:  # the nodes that completed, even in a failed run
+                    cache.finish(session.run_id, succeeded, session.notes)
             logged = model.finish() if model is not None else None
     except (KmlcError, KeyboardInterrupt) as exc:
         exc.run_id = session.run_id or None  # type: ignore[union-attr]

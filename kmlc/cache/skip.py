@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -206,9 +207,12 @@ class RunCache:
             self.metrics.pop(name, None)
         return self.run
 
-    def _still_there(self, node: Any, record: Mapping[str, Any]) -> bool:
-        outputs = record.get("outputs", {})
-        metrics = record.get("metrics", {})
+    def _still_there(self, node: Any, record: Any) -> bool:
+        if not isinstance(record, Mapping):
+            return False  # a hand-edited index: the node runs and is recorded again
+        outputs, metrics = record.get("outputs"), record.get("metrics")
+        if not isinstance(outputs, Mapping) or not isinstance(metrics, Mapping):
+            return False
         for name in node.outputs:
             kind = self._kind(name)
             if kind in ("file", "versioned"):
@@ -230,6 +234,37 @@ class RunCache:
                 elif self.spec.datasets.get(out) is not None and \
                         self.spec.datasets[out].track_artifact:
                     catalog.get(out).log_existing()
+
+    def runnable(self, catalog: Any, session: Any = None, model: Any = None) -> Any:
+        """The part of the pipeline that runs. A tracked run (``session``) gets the skipped
+        nodes' metrics and tracked files, and tags and an artifact saying what was skipped;
+        the ``model`` job learns that the artifacts of skipped nodes are on disk already."""
+        self.catalog = catalog
+        running = self.decide()
+        if session is not None:
+            self.restore(catalog)
+            session.tracker.log_params(session.uri, session.run_id, [],
+                                       sorted(self.tags().items()))
+            with tempfile.TemporaryDirectory(prefix="kmlc-cache-") as folder:
+                path = Path(folder) / "cache.json"
+                path.write_text(json.dumps(self.summary(), indent=1, sort_keys=True), "utf-8")
+                session.tracker.log_artifact(session.uri, session.run_id, str(path), "kmlc",
+                                             False)
+        if model is not None:
+            for node in self.pipeline.nodes:
+                if node.name in self.skipped:
+                    for name in node.outputs:
+                        model.after_dataset_saved(name)
+        if not running:
+            return self.pipeline.__class__([])
+        return self.pipeline.only_nodes(*running)
+
+    def finish(self, run_id: str | None, succeeded: bool, notes: list[str]) -> None:
+        """``record``; an index that cannot be written is a note, not a failed run."""
+        try:
+            self.record(run_id, succeeded)
+        except OSError as exc:
+            notes.append(f"the cache index could not be written: {exc}")
 
     def summary(self) -> dict[str, Any]:
         """What this run skipped: node -> {key, from_run}, for the run's artifact."""
