@@ -142,9 +142,25 @@ def plan(pipeline: str | None, file: Path, env: str | None, params: tuple[str, .
     if fmt == "json":
         click.echo(manifest_json(manifest), nl=False)
     else:
-        click.echo(format_summary(manifest))
+        click.echo(format_summary(manifest, _cache_states(spec, manifest)))
         if output is not None:
             click.echo(f"\nmanifest written to {output}")
+
+
+def _cache_states(spec: Any, manifest: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Per pipeline of the manifest, what `kmlc run --cache` would do with each node, when
+    the project has a cache index (a text summary only: the manifest stays reproducible)."""
+    from kmlc.cache import INDEX_FILE, cache_state
+
+    if not (spec.root / INDEX_FILE).is_file():
+        return {}
+    from kmlc.compiler.project import compile_project
+    from kmlc.config.functions import code_path
+
+    with code_path(spec.code):
+        compiled = compile_project(spec)
+        return {name: cache_state(spec, compiled.pipeline(name))
+                for name in manifest["pipelines"]}
 
 
 @main.command()

@@ -188,8 +188,10 @@ def _names(value: Any) -> str:
     return ", ".join(value)
 
 
-def format_summary(manifest: Mapping[str, Any]) -> str:
-    """A readable summary of a manifest, for a terminal."""
+def format_summary(manifest: Mapping[str, Any],
+                   cache: Mapping[str, Mapping[str, str]] | None = None) -> str:
+    """A readable summary of a manifest, for a terminal; ``cache`` is pipeline -> node ->
+    what ``kmlc run --cache`` would do with it (``kmlc.cache.cache_state``)."""
     lines = [f"project {manifest['project']['name']} "
              f"(manifest v{manifest['kmlc_manifest_version']}, kmlc {manifest['kmlc_version']})"]
     nodes = manifest["nodes"]
@@ -198,7 +200,9 @@ def format_summary(manifest: Mapping[str, Any]) -> str:
         lines.append(f"\npipeline {name}: {len(p['nodes'])} nodes{tracked}")
         for i, node_name in enumerate(p["nodes"], 1):
             n = nodes[node_name]
-            lines.append(f"  {i:>2}. {node_name} [{n['func']}] {n['hash'][7:19]}")
+            state = (cache or {}).get(name, {}).get(node_name)
+            lines.append(f"  {i:>2}. {node_name} [{n['func']}] {n['hash'][7:19]}"
+                         + (f" (cache: {state})" if state else ""))
             lines.append(f"      {_names(n['inputs'])} -> {_names(n['outputs'])}")
         logged = p["logged"]
         if logged.get("error"):

@@ -32,7 +32,7 @@ from kmlc.config.params import is_param_input
 from kmlc.config.spec import ProjectSpec
 from kmlc.errors import RunError, did_you_mean
 
-__all__ = ["RunCache", "Skip"]
+__all__ = ["RunCache", "Skip", "cache_state"]
 
 _METRICS = ("mlflow.metric", "mlflow.metric_history", "mlflow.metrics")
 
@@ -343,3 +343,15 @@ class RunCache:
                                     "outputs": self.outputs[node.name], "metrics": metrics,
                                     "time": int(time.time())})
         self.index.save()
+
+
+def cache_state(spec: ProjectSpec, pipeline: Any) -> dict[str, str]:
+    """node -> ``skip (run …)`` or ``runs``: what ``kmlc run --cache`` would do now, for
+    ``kmlc plan`` (no catalog: a versioned dataset counts as changed). Empty without an
+    index."""
+    if not (spec.root / INDEX_FILE).is_file():
+        return {}
+    cache = RunCache(spec, pipeline)
+    running = set(cache.decide())
+    return {n.name: "runs" if n.name in running else
+            f"skip, from run {cache.skipped[n.name].from_run or '-'}" for n in pipeline.nodes}

@@ -146,6 +146,21 @@ def test_a_parameter_read_by_the_last_node_reruns_only_that_node(tmp_path: Path)
     assert ran == []
 
 
+def test_plan_shows_what_a_cached_run_would_skip(tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p")
+    plan = CliRunner().invoke(main, ["plan", "-f", str(path), "--format", "text"])
+    assert plan.exit_code == 0, plan.output
+    assert "(cache:" not in plan.output  # no index yet: nothing to say
+    _, first, _ = _run(path, "--cache")
+    plan = CliRunner().invoke(main, ["plan", "-f", str(path), "--format", "text",
+                                     "--params", "digits=1"])
+    assert plan.exit_code == 0, plan.output
+    states = {line.split(". ")[1].split()[0]: line.split("(cache: ")[1].rstrip(")")
+              for line in plan.output.splitlines() if "(cache: " in line}
+    assert states == {"double": f"skip, from run {first}", "shift": f"skip, from run {first}",
+                      "add": f"skip, from run {first}", "report": "runs"}
+
+
 def test_changed_input_bytes_rerun_their_consumers_and_everything_downstream(
         tmp_path: Path) -> None:
     path = _chain(tmp_path / "p")
