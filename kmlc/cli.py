@@ -142,9 +142,25 @@ def plan(pipeline: str | None, file: Path, env: str | None, params: tuple[str, .
     if fmt == "json":
         click.echo(manifest_json(manifest), nl=False)
     else:
-        click.echo(format_summary(manifest))
+        click.echo(format_summary(manifest, _cache_states(spec, manifest)))
         if output is not None:
             click.echo(f"\nmanifest written to {output}")
+
+
+def _cache_states(spec: Any, manifest: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Per pipeline of the manifest, what `kmlc run --cache` would do with each node, when
+    the project has a cache index (a text summary only: the manifest stays reproducible)."""
+    from kmlc.cache import INDEX_FILE, cache_state
+
+    if not (spec.root / INDEX_FILE).is_file():
+        return {}
+    from kmlc.compiler.project import compile_project
+    from kmlc.config.functions import code_path
+
+    with code_path(spec.code):
+        compiled = compile_project(spec)
+        return {name: cache_state(spec, compiled.pipeline(name))
+                for name in manifest["pipelines"]}
 
 
 @main.command()
@@ -255,6 +271,11 @@ def _check_load_versions(ctx: click.Context, param: click.Parameter,
 @click.option("--load-versions", multiple=True, callback=_check_load_versions,
               metavar="DATASET:VERSION", help="Load this version of a versioned dataset "
               "(repeatable or comma-separated).")
+@click.option("--cache/--no-cache", "cache", default=None,
+              help="Skip the nodes whose code, parameters and inputs did not change since an "
+                   "earlier run (default: the file's `cache:`).")
+@click.option("--force-nodes", multiple=True,
+              help="With the cache: run these nodes anyway (comma-separated).")
 @click.option("--run-name", default=None, help="MLflow run name (default: the pipeline).")
 @click.option("--tracking-uri", default=None, help="Override tracking.uri.")
 @click.option("-v", "--verbose", is_flag=True, help="Kedro's INFO logs and full tracebacks.")
@@ -263,7 +284,8 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
         runner: str | None, address: str | None, tags: tuple[str, ...],
         nodes: tuple[str, ...], from_nodes: tuple[str, ...],
         to_nodes: tuple[str, ...], from_inputs: tuple[str, ...], to_outputs: tuple[str, ...],
-        namespaces: tuple[str, ...], load_versions: dict[str, str], run_name: str | None,
+        namespaces: tuple[str, ...], load_versions: dict[str, str], cache: bool | None,
+        force_nodes: tuple[str, ...], run_name: str | None,
         tracking_uri: str | None, verbose: bool, quiet: bool) -> None:
     """Run PIPELINE (default: all nodes) with MLflow tracking."""
     import signal
@@ -291,7 +313,7 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
                              from_inputs=_comma(from_inputs), to_outputs=_comma(to_outputs),
                              namespaces=_comma(namespaces), load_versions=load_versions,
                              quiet=quiet, run_name=run_name, tracking_uri=tracking_uri,
-                             verbose=verbose)
+                             verbose=verbose, cache=cache, force_nodes=_comma(force_nodes))
         with secrets.masked_logs():
             result = run_pipeline(spec, pipeline, options)
     except KeyboardInterrupt as exc:
@@ -320,6 +342,8 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
         return
     for note in result.notes:
         say(f"note: {note}", secrets, err=True)
+    if result.cache_line:
+        say(result.cache_line, secrets)
     if result.run_id is None:
         click.echo(f"pipeline '{pipeline}' finished (tracking disabled for it)")
         return

@@ -10,16 +10,14 @@ imported (the parameter and requirement rules it reuses need no MLflow).
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import json
-import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from kmlc import __version__
-from kmlc.compiler.plan import PLAN_VERSION, plan_from_spec
+from kmlc.compiler.fingerprint import node_fingerprint, node_hash
+from kmlc.compiler.plan import plan_from_spec
 from kmlc.compiler.project import CompiledProject, compile_project
 from kmlc.config.functions import code_path
 from kmlc.config.params import is_param_input, param_inputs
@@ -57,35 +55,6 @@ def _track(ds: DatasetSpec) -> Any:
     if ds.track_artifact:
         return {"artifact_path": ds.artifact_path}
     return None
-
-
-def _source(func: Callable[..., Any]) -> tuple[str, str]:
-    """The function's own source and its whole module's source (empty where unknown)."""
-    target = inspect.unwrap(func)
-    try:
-        own = inspect.getsource(target)
-    except (OSError, TypeError):
-        own = getattr(target, "__qualname__", repr(target))
-    module = sys.modules.get(getattr(target, "__module__", "") or "")
-    try:
-        whole = inspect.getsource(module) if module is not None else ""
-    except (OSError, TypeError):
-        whole = ""
-    return own, whole
-
-
-def node_hash(func: Callable[..., Any], params: Mapping[str, Any],
-              datasets: Mapping[str, Any]) -> str:
-    """sha256 of what a node's result depends on, as far as the file and code tell.
-
-    The function's source and its module's source, the parameter values it reads, the
-    configs of the datasets it reads and writes, and the manifest and plan versions.
-    """
-    own, module = _source(func)
-    payload = {"function": own, "module": module, "params": params, "datasets": datasets,
-               "manifest_version": MANIFEST_VERSION, "plan_version": PLAN_VERSION}
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def _dataset_entry(name: str, spec: ProjectSpec, packed: set[str]) -> dict[str, Any]:
@@ -173,8 +142,6 @@ def build_manifest(spec: ProjectSpec, pipeline: str | None = None,
         for name, node in sorted(kedro_nodes.items()):
             used.update(node.inputs, node.outputs)
             reads = param_inputs(tuple(node.inputs), spec.parameters)
-            configs = {d: dict(spec.datasets[d].config) if d in spec.datasets else None
-                       for d in (*node.inputs, *node.outputs) if d not in reads}
             func = node.func
             nodes[name] = {
                 "func": (spec.node(name).func if name in own else
@@ -182,7 +149,7 @@ def build_manifest(spec: ProjectSpec, pipeline: str | None = None,
                 "inputs": io_shape(getattr(node, "_inputs", node.inputs)),
                 "outputs": io_shape(getattr(node, "_outputs", node.outputs)),
                 "tags": sorted(node.tags), "namespace": node.namespace, "params": reads,
-                "hash": node_hash(func, reads, configs),
+                "hash": node_fingerprint(node, spec),
             }
         datasets = {name: _dataset_entry(name, spec, plan_artifacts)
                     for name in sorted(used | (set(spec.datasets) if pipeline is None else set()))}
@@ -221,8 +188,10 @@ def _names(value: Any) -> str:
     return ", ".join(value)
 
 
-def format_summary(manifest: Mapping[str, Any]) -> str:
-    """A readable summary of a manifest, for a terminal."""
+def format_summary(manifest: Mapping[str, Any],
+                   cache: Mapping[str, Mapping[str, str]] | None = None) -> str:
+    """A readable summary of a manifest, for a terminal; ``cache`` is pipeline -> node ->
+    what ``kmlc run --cache`` would do with it (``kmlc.cache.cache_state``)."""
     lines = [f"project {manifest['project']['name']} "
              f"(manifest v{manifest['kmlc_manifest_version']}, kmlc {manifest['kmlc_version']})"]
     nodes = manifest["nodes"]
@@ -231,7 +200,9 @@ def format_summary(manifest: Mapping[str, Any]) -> str:
         lines.append(f"\npipeline {name}: {len(p['nodes'])} nodes{tracked}")
         for i, node_name in enumerate(p["nodes"], 1):
             n = nodes[node_name]
-            lines.append(f"  {i:>2}. {node_name} [{n['func']}] {n['hash'][7:19]}")
+            state = (cache or {}).get(name, {}).get(node_name)
+            lines.append(f"  {i:>2}. {node_name} [{n['func']}] {n['hash'][7:19]}"
+                         + (f" (cache: {state})" if state else ""))
             lines.append(f"      {_names(n['inputs'])} -> {_names(n['outputs'])}")
         logged = p["logged"]
         if logged.get("error"):

@@ -46,6 +46,8 @@ class RunResult:
     notes: tuple[str, ...] = ()
     registered_version: str | None = None
     promotion: Any = None  # model.promote's decision (kmlc.model.promote.Promotion)
+    cache_line: str | None = None  # what the run cache skipped, for the terminal
+    skipped: tuple[str, ...] = ()  # the nodes the run cache skipped
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ class RunOptions:
     verbose: bool = False
     progress: bool | None = None  # None: a bar on a terminal, lines otherwise; False: none
     command: str | None = None
+    cache: bool | None = None  # None: the file's `cache:`
+    force_nodes: Sequence[str] = ()  # with the cache: run these nodes anyway
 
 
 def _make_runner(name: str, options: RunOptions | None = None,
@@ -214,11 +218,22 @@ def run_pipeline(spec: ProjectSpec, pipeline: str = "__default__",
                                  from_nodes=options.from_nodes, to_nodes=options.to_nodes,
                                  from_inputs=options.from_inputs, to_outputs=options.to_outputs,
                                  namespaces=options.namespaces)
+    cache: Any = None
+    if options.force_nodes or (spec.cache if options.cache is None else options.cache):
+        from kmlc.cache import RunCache  # nothing is hashed or imported without the cache
+
+        cache = RunCache(spec, selected, force=options.force_nodes, pipeline_name=pipeline)
+        for warning in cache.warnings:  # e.g. an unreadable index: rebuilt, never fatal
+            print(f"warning: {warning}", file=sys.stderr)
+        if not (spec.cache if options.cache is None else options.cache):
+            cache = None  # --force-nodes without the cache: every node runs anyway
+            print("warning: --force-nodes has no effect without the cache (--cache or "
+                  "`cache: true`): every node runs", file=sys.stderr)
     runner = _make_runner(str(options.runner), options, compiled)
     _check_inputs_exist(compiled, selected, pipeline)
     # a Dask runner connects to its cluster (and ships the code) before the run opens
     with _code_on_pythonpath(spec), (runner if hasattr(runner, "__enter__") else nullcontext()):
-        return _run(spec, pipeline, options, compiled, selected, runner, session)
+        return _run(spec, pipeline, options, compiled, selected, runner, session, cache)
 
 
 def _session(spec: ProjectSpec, pipeline: str, options: RunOptions) -> Any:
@@ -298,13 +313,23 @@ def _code_on_pythonpath(spec: ProjectSpec) -> Iterator[None]:
 
 
 def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: CompiledProject,
-         selected: Any, runner: Any, session: Any) -> RunResult:
+         selected: Any, runner: Any, session: Any, cache: Any = None) -> RunResult:
     shared = options.runner == "parallel"
     if session is None:
         catalog = compiled.catalog(shared_memory=shared,
                                    load_versions=options.load_versions)
-        _execute(compiled, selected, catalog, runner, pipeline, options, extra_hooks=())
-        return RunResult(None, "FINISHED", pipeline, None)
+        runnable = cache.runnable(catalog) if cache is not None else selected
+        succeeded, notes = False, list[str]()
+        try:
+            _execute(compiled, runnable, catalog, runner, pipeline, options,
+                     extra_hooks=(cache,) if cache is not None else ())
+            succeeded = True
+        finally:
+            if cache is not None:
+                cache.finish(None, succeeded, notes)
+        return RunResult(None, "FINISHED", pipeline, None, notes=tuple(notes),
+                         cache_line=cache.line() if cache is not None else None,
+                         skipped=tuple(cache.skipped) if cache is not None else ())
     from kmlc.tracking.active import ActiveRunNode
 
     failure = FailureHook()
@@ -313,14 +338,18 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
         with session:  # the run opens in the tracking worker while the catalog is built
             catalog = compiled.catalog(shared_memory=shared, tracking_uri=session.uri,
                                        load_versions=options.load_versions)
-            hook = TrackingHook(spec, session.tracker, session.uri, session.wait_open())
+            hook = TrackingHook(spec, session.tracker, session.uri, session.wait_open(),
+                                selected if cache is not None else None)
             model = _model_job(session, selected)
+            runnable = selected if cache is None else cache.runnable(catalog, session, model)
             # node code calling MLflow's fluent API lands in this run, in any runner
-            active = selected.__class__([n._copy(func=ActiveRunNode(n.func))
-                                         for n in selected.nodes])
+            active = runnable.__class__([n._copy(func=ActiveRunNode(n.func))
+                                         for n in runnable.nodes])
+            succeeded = False
             try:
                 _execute(compiled, active, catalog, runner, pipeline, options,
-                         extra_hooks=(hook, *filter(None, [model])), failure=failure)
+                         extra_hooks=(hook, *filter(None, [model, cache])), failure=failure)
+                succeeded = True
             except BaseException:
                 if model is not None:
                     model.discard()
@@ -328,6 +357,8 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
             finally:
                 session.failed_node = failure.node
                 session.notes.extend(getattr(runner, "notes", ()))  # e.g. lost Dask workers
+                if cache is not None:  # the nodes that completed, even in a failed run
+                    cache.finish(session.run_id, succeeded, session.notes)
             logged = model.finish() if model is not None else None
     except (KmlcError, KeyboardInterrupt) as exc:
         exc.run_id = session.run_id or None  # type: ignore[union-attr]
@@ -336,7 +367,9 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
     return RunResult(session.run_id, session.status, pipeline, session.uri,
                      getattr(logged, "model_uri", None), tuple(session.notes),
                      getattr(logged, "registered_version", None),
-                     getattr(logged, "promotion", None))
+                     getattr(logged, "promotion", None),
+                     cache.line() if cache is not None else None,
+                     tuple(cache.skipped) if cache is not None else ())
 
 
 class ModelJob:
@@ -470,7 +503,8 @@ def _execute(compiled: CompiledProject, selected: Any, catalog: Any, runner: Any
     manager.hook.before_pipeline_run(run_params=run_params, pipeline=selected, catalog=catalog)
     try:
         with _terminate_as_interrupt():
-            runner.run(selected, catalog, manager)
+            if selected.nodes:  # the run cache may leave nothing to run
+                runner.run(selected, catalog, manager)
     except KeyboardInterrupt:
         raise
     except Exception as exc:

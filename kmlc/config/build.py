@@ -117,6 +117,7 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
         rendered_hash=hashlib.sha256(logged.encode()).hexdigest(),
         runner=RunnerSpec(**(data.get("runner") or {})),
         logging=data.get("logging"),
+        cache=bool(data.get("cache", False)),
     )
 
 

@@ -309,6 +309,7 @@ class ProjectSpec:
     rendered_hash: str = ""
     runner: RunnerSpec = field(default_factory=RunnerSpec)
     logging: Mapping[str, Any] | str | None = None  # a dictConfig, or a file holding one
+    cache: bool = False  # `kmlc run` skips nodes whose inputs, code and params did not change
 
     @property
     def root(self) -> Path:

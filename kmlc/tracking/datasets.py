@@ -356,11 +356,22 @@ class TrackedArtifactDataset(AbstractDataset[Any, Any]):
 
     def save(self, data: Any) -> None:
         self._inner.save(data)
+        self._log(self._local_path(saved=True))
+
+    def log_existing(self) -> None:
+        """Log the file already on disk (the last version saved) to the current run: the
+        run cache's way of keeping a skipped node's tracked artifact in the new run."""
+        inner: Any = self._inner
+        if getattr(inner, "_version", None) is not None:
+            self._log(Path(str(inner._get_load_path())))
+        else:
+            self._log(self._local_path(saved=False))
+
+    def _log(self, path: Path) -> None:
         run_id = os.environ.get(RUN_ID_ENV) or self._run_id
         if not run_id:
             raise DatasetError("track: artifact: no MLflow run to log to; run it through "
                                "`kmlc run`")
-        path = self._local_path(saved=True)
         folder = path.is_dir()
         target = ("/".join(filter(None, [self._artifact_path, path.name])) if folder
                   else self._artifact_path)

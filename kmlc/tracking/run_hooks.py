@@ -43,11 +43,13 @@ class TrackingHook:
     worker process while the nodes run.
     """
 
-    def __init__(self, spec: ProjectSpec, tracker: Any, uri: str, run_id: str):
+    def __init__(self, spec: ProjectSpec, tracker: Any, uri: str, run_id: str,
+                 pipeline: Pipeline | None = None):
         self.spec = spec
         self.tracker = tracker
         self.uri = uri
         self.run_id = run_id
+        self.pipeline = pipeline  # whose parameters to log (default: the one that runs)
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
@@ -55,7 +57,8 @@ class TrackingHook:
         from kmlc.tracking.store import param_pairs
 
         options = self.spec.tracking.params
-        pairs, tags = param_pairs(params_read(pipeline, self.spec.parameters),
+        logged = self.pipeline if self.pipeline is not None else pipeline
+        pairs, tags = param_pairs(params_read(logged, self.spec.parameters),
                                   flatten=options.flatten, sep=options.sep,
                                   long_values=options.long_values, secrets=self.spec.secrets)
         self.tracker.log_params(self.uri, self.run_id, pairs, tags)

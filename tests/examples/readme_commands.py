@@ -12,7 +12,7 @@ from pathlib import Path
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 KMLC = str(Path(sys.executable).parent / "kmlc")
-_GENERATED = {"mlflow.db", "mlartifacts", "mlruns", "__pycache__", "build"}
+_GENERATED = {"mlflow.db", "mlartifacts", "mlruns", "__pycache__", "build", ".kmlc"}
 
 
 def copy_example(name: str, target: Path) -> Path:

@@ -1,0 +1,386 @@
+"""Content-hash caching (`kmlc run --cache`): real runs on a real sqlite store, each
+checked by which nodes really ran (the node code appends its name to a side file) and
+by what the run recorded (tags, the `kmlc/cache.json` artifact, metrics, artifacts)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from mlflow.tracking import MlflowClient
+
+from kmlc.cli import main
+
+# double -> doubled (pickle) -> shift -> shifted (memory) -> add -> total (pickle) -> report
+CHAIN_YAML = """\
+version: 1
+name: chain
+parameters: {scale: 2, offset: 1, digits: 3, fail: false}
+datasets:
+  raw: {type: pandas.CSVDataset, filepath: data/raw.csv}
+  doubled: {type: pickle.PickleDataset, filepath: data/doubled.pkl}
+  total: {type: pickle.PickleDataset, filepath: data/total.pkl}
+  score: {type: mlflow.metric}
+  summary: {type: json.JSONDataset, filepath: data/summary.json, track: {artifact_path: reports}}
+nodes:
+  - {name: double, func: chain_nodes.double, inputs: [raw, params:scale], outputs: doubled}
+  - {name: shift, func: chain_nodes.shift, inputs: doubled, outputs: shifted}
+  - {name: add, func: chain_nodes.add, inputs: [shifted, params:offset, params:fail],
+     outputs: total}
+  - {name: report, func: chain_report.report, inputs: [total, params:digits],
+     outputs: [score, summary]}
+"""
+
+RAN = '''\
+from pathlib import Path
+
+
+def ran(name):
+    with open(Path(__file__).parent / "ran.txt", "a") as handle:
+        handle.write(name + "\\n")
+'''
+
+CHAIN_NODES = '''\
+from chain_ran import ran
+
+
+def double(raw, scale):
+    ran("double")
+    return [v * scale for v in raw["x"]]
+
+
+def shift(doubled):
+    ran("shift")
+    return [v + 0.5 for v in doubled]
+
+
+def add(shifted, offset, fail):
+    ran("add")
+    if fail:
+        raise ValueError("add failed on purpose")
+    return sum(shifted) + offset
+'''
+
+CHAIN_REPORT = '''\
+from chain_ran import ran
+
+
+def report(total, digits):
+    ran("report")
+    return round(total / 7, digits), {"total": round(total, digits)}
+'''
+
+ALL = ["double", "shift", "add", "report"]
+
+
+def _chain(root: Path, text: str = CHAIN_YAML) -> Path:
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    (root / "data" / "raw.csv").write_text("x\n1\n2\n3\n")
+    (root / "chain_ran.py").write_text(RAN)
+    (root / "chain_nodes.py").write_text(CHAIN_NODES)
+    (root / "chain_report.py").write_text(CHAIN_REPORT)
+    path = root / "mlproject.yml"
+    path.write_text(text)
+    for module in ("chain_ran", "chain_nodes", "chain_report"):
+        sys.modules.pop(module, None)
+    return path
+
+
+def _run(path: Path, *args: str, code: int = 0) -> tuple[list[str], str, str]:
+    """``kmlc run`` in process: (the nodes that ran, the run id, the output)."""
+    ran = path.parent / "ran.txt"
+    ran.unlink(missing_ok=True)
+    result = CliRunner().invoke(main, ["run", "-f", str(path), *args])
+    assert result.exit_code == code, result.output
+    names = ran.read_text().split() if ran.exists() else []
+    run_id = next((line.split()[1] for line in result.output.splitlines()
+                   if line.startswith("run ")), "")
+    return names, run_id, result.output
+
+
+def _client(path: Path) -> MlflowClient:
+    return MlflowClient(f"sqlite:///{path.parent / 'mlflow.db'}")
+
+
+def _cache_artifact(client: MlflowClient, run_id: str, tmp: Path) -> dict:
+    local = client.download_artifacts(run_id, "kmlc/cache.json", str(tmp))
+    return json.loads(Path(local).read_text())
+
+
+def test_nothing_changed_runs_no_node_and_the_run_stays_complete(tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p")
+    ran, first, out = _run(path, "--cache")
+    assert ran == ALL
+    assert "cache: no node skipped (4 ran)" in out
+    ran, second, out = _run(path, "--cache")
+    assert ran == []
+    assert f"cache: skipped 4 of 4 nodes (cached from run {first})" in out
+    client = _client(path)
+    a, b = client.get_run(first), client.get_run(second)
+    assert b.info.status == "FINISHED"
+    assert b.data.metrics == a.data.metrics == {"score": pytest.approx(round(14.5 / 7, 3))}
+    assert b.data.params == a.data.params  # every parameter the pipeline reads is logged
+    assert b.data.tags["kmlc.cache.skipped"] == "4"
+    assert b.data.tags["kmlc.cache.skipped_nodes"] == "double,shift,add,report"
+    assert b.data.tags["kmlc.cache.from_runs"] == first
+    assert [x.path for x in client.list_artifacts(second, "reports")] == [
+        "reports/summary.json"]  # the tracked file of the skipped node, logged again
+    skipped = _cache_artifact(client, second, tmp_path / "dl")["nodes"]
+    assert sorted(skipped) == sorted(ALL)
+    assert {s["from_run"] for s in skipped.values()} == {first}
+    assert json.loads((path.parent / "data" / "summary.json").read_text()) == {"total": 14.5}
+
+
+def test_a_parameter_read_by_the_last_node_reruns_only_that_node(tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p")
+    _run(path, "--cache")
+    ran, run_id, out = _run(path, "--cache", "--params", "digits=1")
+    assert ran == ["report"]
+    assert "cache: skipped 3 of 4 nodes" in out
+    assert _client(path).get_run(run_id).data.metrics["score"] == pytest.approx(2.1)
+    ran, _, _ = _run(path, "--cache")  # back to 3 digits: that record is still there
+    assert ran == []
+
+
+def test_plan_shows_what_a_cached_run_would_skip(tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p")
+    plan = CliRunner().invoke(main, ["plan", "-f", str(path), "--format", "text"])
+    assert plan.exit_code == 0, plan.output
+    assert "(cache:" not in plan.output  # no index yet: nothing to say
+    _, first, _ = _run(path, "--cache")
+    plan = CliRunner().invoke(main, ["plan", "-f", str(path), "--format", "text",
+                                     "--params", "digits=1"])
+    assert plan.exit_code == 0, plan.output
+    states = {line.split(". ")[1].split()[0]: line.split("(cache: ")[1].rstrip(")")
+              for line in plan.output.splitlines() if "(cache: " in line}
+    assert states == {"double": f"skip, from run {first}", "shift": f"skip, from run {first}",
+                      "add": f"skip, from run {first}", "report": "runs"}
+
+
+def test_changed_input_bytes_rerun_their_consumers_and_everything_downstream(
+        tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p")
+    _run(path, "--cache")
+    (path.parent / "data" / "raw.csv").write_text("x\n1\n2\n4\n")
+    ran, _, _ = _run(path, "--cache")
+    assert ran == ALL
+    assert json.loads((path.parent / "data" / "summary.json").read_text()) == {"total": 16.5}
+
+
+def test_an_edited_module_reruns_its_nodes(tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p")
+    _run(path, "--cache")
+    report = path.parent / "chain_report.py"
+    report.write_text(report.read_text().replace("total / 7", "total / 5"))
+    sys.modules.pop("chain_report", None)
+    ran, run_id, _ = _run(path, "--cache")
+    assert ran == ["report"]
+    assert _client(path).get_run(run_id).data.metrics["score"] == pytest.approx(2.9)
+
+
+def test_a_deleted_or_modified_output_reruns_its_producer(tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p")
+    _run(path, "--cache")
+    (path.parent / "data" / "total.pkl").write_bytes(b"not the pickle add wrote")
+    ran, _, _ = _run(path, "--cache")
+    # add makes total again; shift too, whose memory output add needs; report reads total
+    assert ran == ["shift", "add", "report"]
+    (path.parent / "data" / "doubled.pkl").unlink()
+    ran, _, _ = _run(path, "--cache")
+    assert ran == ALL
+
+
+def test_no_cache_force_nodes_and_cache_true_in_the_file(tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p", CHAIN_YAML + "cache: true\n")
+    assert _run(path)[0] == ALL
+    assert _run(path)[0] == []  # `cache: true` in the file
+    ran, run_id, out = _run(path, "--no-cache", "--force-nodes", "add")
+    assert ran == ALL
+    assert not [line for line in out.splitlines() if line.startswith("cache:")]
+    assert "warning: --force-nodes has no effect without the cache" in out
+    assert "kmlc.cache.skipped" not in _client(path).get_run(run_id).data.tags
+    # forcing add also runs shift (add needs its memory output) and report (reads total)
+    ran, run_id, _ = _run(path, "--force-nodes", "add")
+    assert ran == ["shift", "add", "report"]
+    assert _client(path).get_run(run_id).data.tags["kmlc.cache.skipped_nodes"] == "double"
+    assert _run(path, "--force-nodes", "double,report")[0] == ALL
+    _, _, out = _run(path, "--force-nodes", "ad", code=1)
+    assert "--force-nodes: node 'ad' is not in pipeline '__default__'" in out
+    assert "did you mean 'add'?" in out.lower()
+
+
+def test_a_failing_node_records_what_finished_before_it(tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p")
+    ran, _, out = _run(path, "--cache", "--params", "fail=true", code=1)
+    assert ran == ["double", "shift", "add"]
+    ran, _, _ = _run(path, "--cache")
+    # double is reused; shift runs again because add (changed parameter) needs its memory output
+    assert ran == ["shift", "add", "report"]
+    failed = re.search(r"run (\w+) marked FAILED", out)
+    assert failed, out
+    index = json.loads((path.parent / ".kmlc" / "cache.json").read_text())
+    assert [r["run_id"] for r in index["records"].values() if r["node"] == "double"] == [
+        failed.group(1)]  # the earlier run that produced it: the failed one
+
+
+def test_a_corrupt_index_is_a_warning_and_is_rebuilt(tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p")
+    index = path.parent / ".kmlc" / "cache.json"
+    index.parent.mkdir()
+    index.write_text("{not json")
+    ran, _, out = _run(path, "--cache")
+    assert ran == ALL
+    assert "warning: the cache index" in out and "cannot be read" in out
+    assert "Traceback" not in out
+    assert json.loads(index.read_text())["version"] == 1
+    assert _run(path, "--cache")[0] == []
+
+
+def test_tracking_disabled_pipelines_are_cached_too(tmp_path: Path) -> None:
+    text = CHAIN_YAML.replace("  score: {type: mlflow.metric}\n", "").replace(
+        "  summary: {type: json.JSONDataset, filepath: data/summary.json, track: "
+        "{artifact_path: reports}}\n", "  summary: {type: json.JSONDataset, filepath: "
+        "data/summary.json}\n  score: {type: json.JSONDataset, filepath: data/score.json}\n")
+    path = _chain(tmp_path / "p", text + "tracking: {disable_for: [__default__]}\n")
+    assert _run(path, "--cache")[0] == ALL
+    ran, _, out = _run(path, "--cache")
+    assert ran == []
+    assert "skipped 4 of 4 nodes" in out and "tracking disabled" in out
+
+
+@pytest.mark.slow
+def test_a_node_that_logs_an_mlflow_flavor_model_is_never_skipped(
+        mini, tmp_path: Path) -> None:
+    path = mini()  # fit writes sk_model (mlflow.model), which lives only in its own run
+    _run(path, "training", "--cache")
+    _, run_id, _ = _run(path, "training", "--cache")
+    client = _client(path)
+    ran = _cache_artifact(client, run_id, tmp_path / "dl")["ran"]
+    assert "fit" in ran and "evaluate" in ran  # evaluate reads what fit wrote
+    assert "clean" in ran  # its memory output is needed by fit
+    assert client.get_run(run_id).data.tags["kmlc.cache.skipped"] == "0"
+    experiment = client.get_run(run_id).info.experiment_id
+    assert {m.source_run_id for m in client.search_logged_models([experiment])
+            if m.name == "sk_model"} >= {run_id}
+
+
+@pytest.mark.slow
+def test_iris_rerun_skips_everything_and_logs_the_same_model(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    from conftest import IRIS
+
+    root = tmp_path / "iris"
+    (root / "data").mkdir(parents=True)
+    shutil.copytree(IRIS.parent / "data" / "01_raw", root / "data" / "01_raw")
+    for name in ("mlproject.yml", "iris_nodes.py"):
+        shutil.copy(IRIS.parent / name, root / name)
+    path = root / "mlproject.yml"
+    outputs = []
+    for _ in range(2):
+        result = CliRunner().invoke(main, ["run", "training", "-f", str(path), "--cache"])
+        assert result.exit_code == 0, result.output
+        outputs.append(result.output)
+    assert "cache: skipped 5 of 5 nodes" in outputs[1]
+    models = [next(line.split()[-1] for line in out.splitlines()
+                   if line.startswith("model logged: ")) for out in outputs]
+    runs = [next(line.split()[1] for line in out.splitlines() if line.startswith("run "))
+            for out in outputs]
+    client = _client(path)
+    assert client.get_run(runs[1]).data.metrics == client.get_run(runs[0]).data.metrics
+    assert client.get_run(runs[1]).data.params == client.get_run(runs[0]).data.params
+    assert [a.path for a in client.list_artifacts(runs[1], "reports")] == [
+        "reports/confusion_matrix.png"]
+    # a fresh process: both models' packed files and their predictions on the raw input
+    code = f"""
+import hashlib, json, sys
+from pathlib import Path
+import mlflow, pandas as pd
+mlflow.set_tracking_uri("sqlite:///{root}/mlflow.db")
+raw = pd.read_csv("{root}/data/01_raw/instances.csv")
+out = []
+for uri in {models!r}:
+    folder = Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(Path("{tmp_path}")
+                                                      / uri.split("/")[-1])))
+    packed = {{str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+              for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "MLmodel"}}
+    predicted = mlflow.pyfunc.load_model(uri).predict(raw)
+    out.append({{"packed": packed, "predicted": predicted.to_json()}})
+print(json.dumps(out))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=True)
+    first, second = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "artifacts/classifier.pkl" in first["packed"]
+    assert second["packed"] == first["packed"]
+    assert second["predicted"] == first["predicted"]
+
+
+def test_versioned_outputs_are_known_by_their_version(tmp_path: Path) -> None:
+    text = CHAIN_YAML.replace("filepath: data/doubled.pkl}",
+                              "filepath: data/doubled.pkl, versioned: true}")
+    path = _chain(tmp_path / "p", text)
+    assert _run(path, "--cache")[0] == ALL
+    assert _run(path, "--cache")[0] == []
+    ran, _, _ = _run(path, "--cache", "--params", "scale=3")  # a new version of doubled
+    assert ran == ALL
+    assert len(list((path.parent / "data" / "doubled.pkl").iterdir())) == 2
+    assert _run(path, "--cache", "--params", "scale=3")[0] == []
+    # scale=2 again: its record names an older version than the latest, so double reruns
+    assert _run(path, "--cache")[0] == ALL
+
+
+def test_parallel_runner_records_the_nodes_without_metrics(tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p")
+    assert _run(path, "--cache", "--runner", "parallel")[0] == ALL
+    ran, run_id, out = _run(path, "--cache", "--runner", "parallel")
+    # report logs a metric, whose value stayed in the worker process: it runs again
+    assert ran == ["report"]
+    assert "skipped 3 of 4 nodes" in out
+    assert _client(path).get_run(run_id).data.metrics["score"] == pytest.approx(2.071)
+
+
+def test_spaceflights_namespaces_a_candidate_parameter_reruns_only_the_candidate(
+        tmp_path: Path) -> None:
+    """The Kedro spaceflights data-science nodes, unchanged (tests/spaceflights_project.py),
+    instantiated twice under namespaces: a parameter of one namespace reruns only it."""
+    from spaceflights_project import write_spaceflights
+
+    path = write_spaceflights(tmp_path / "sf")
+    sys.modules.pop("ds_nodes", None)
+    _, first, _ = _run(path, "--cache")
+    active = path.parent / "data/06_models/active_modelling_pipeline/regressor.pickle"
+    before = active.stat().st_mtime_ns
+    _, run_id, out = _run(path, "--cache", "--params",
+                          "candidate_modelling_pipeline.model_options.test_size=0.3")
+    assert f"skipped 6 of 9 nodes (cached from run {first})" in out
+    client = _client(path)
+    summary = _cache_artifact(client, run_id, tmp_path / "dl")
+    assert summary["ran"] == [f"candidate_modelling_pipeline.{n}" for n in (
+        "split_data_node", "train_model_node", "evaluate_model_node")]
+    assert all(not n.startswith("candidate") for n in summary["nodes"])
+    assert active.stat().st_mtime_ns == before  # the skipped namespace wrote nothing
+
+
+def test_without_the_cache_nothing_is_imported_hashed_or_written(tmp_path: Path) -> None:
+    import subprocess
+
+    path = _chain(tmp_path / "p")
+    code = ("import sys\nfrom kmlc.cli import main\n"
+            "try:\n"
+            f"    main(['run', '-f', {str(path)!r}])\n"
+            "except SystemExit as exc:\n"
+            "    assert not exc.code, exc.code\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('kmlc.cache', "
+            "'kmlc.compiler.fingerprint'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, cwd=path.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert not (path.parent / ".kmlc").exists()
+    assert (path.parent / "ran.txt").read_text().split() == ALL
