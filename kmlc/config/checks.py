@@ -208,12 +208,22 @@ class _Factories:
 
     def __init__(self, doc: Document, datasets: dict[str, Any], result: CheckResult):
         self.result = result
+        self.credentials: dict[str, Any] = {}
         self.used: set[str] = set()
         self.patterns: list[str] = []
         self.resolver: Any = None
         patterns = {name: cfg for name, cfg in datasets.items() if "{" in name}
         if not patterns:
             return
+        # Kedro's resolver looks a pattern's `credentials:` name up as it reads the
+        # pattern; the names are checked against the credentials file elsewhere
+        # (KMLC121), so the resolver reads the entries without them and each match
+        # gets its pattern's name back, for the catalog to look up
+        self.credentials = {name: cfg["credentials"] for name, cfg in patterns.items()
+                            if isinstance(cfg, dict) and "credentials" in cfg}
+        patterns = {name: ({k: v for k, v in cfg.items() if k != "credentials"}
+                           if isinstance(cfg, dict) else cfg)
+                    for name, cfg in patterns.items()}
         from kedro.io.catalog_config_resolver import CatalogConfigResolver
         from kedro.io.core import DatasetError
 
@@ -239,7 +249,10 @@ class _Factories:
         if pattern is None:
             return False
         self.used.add(pattern)
-        self.result.factory_matches[name] = (pattern, self.resolver.resolve_pattern(name))
+        entry = self.resolver.resolve_pattern(name)
+        if pattern in self.credentials:
+            entry = {**entry, "credentials": self.credentials[pattern]}
+        self.result.factory_matches[name] = (pattern, entry)
         return True
 
 

@@ -128,3 +128,21 @@ def test_a_factory_whose_entry_uses_an_unknown_placeholder_is_located(tmp_path: 
     [error] = check_project(_project(tmp_path, text)).errors
     assert (error.code, error.path, error.line) == ("KMLC315", "datasets.{name}_csv", 5)
     assert "{placeholder}" in (error.hint or "")
+
+
+def test_a_factory_naming_credentials_is_checked_and_matches_carry_them(tmp_path: Path) -> None:
+    """A pattern's ``credentials:`` name is looked up in the credentials file like any
+    entry's (found by the schema fuzzer: Kedro's resolver raised a KeyError traceback)."""
+    text = YAML.replace('"{name}_csv": {type: pandas.CSVDataset, ',
+                        '"{name}_csv": {type: pandas.CSVDataset, credentials: store, ')
+    assert "credentials: store" in text
+    text = text.replace("version: 1\n", "version: 1\ncredentials: creds.yml\n", 1)
+    path = _project(tmp_path, text)
+    (tmp_path / "creds.yml").write_text("other: {key: 1}\n")
+    [error] = check_project(path).errors
+    assert (error.code, error.path) == ("KMLC121", "datasets.{name}_csv.credentials")
+    (tmp_path / "creds.yml").write_text("store: {key: 1}\n")
+    spec = load_project(path)
+    assert spec.datasets["cars_csv"].config["credentials"] == "store"
+    assert spec.credentials["store"] == {"key": 1}
+    assert compile_project(spec).catalog().exists("cars_csv")
