@@ -14,8 +14,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import pickle
-from collections.abc import Mapping
 from typing import Any
+
+from kmlc.model.runtime import store_outputs
 
 __all__ = ["fingerprint", "probe_mutations"]
 
@@ -84,14 +85,6 @@ def probe_mutations(model: Any, sample: Any) -> tuple[dict[str, dict[str, str]],
         for name, arg, seen in zip(names, args, before, strict=True):
             if seen is not None and fingerprint(arg) != seen:
                 mutated.setdefault(step["name"], {})[name] = copy_mode_of(values[name])
-        if outputs is None:
-            continue
-        if isinstance(outputs, str):
-            values[outputs] = result
-        elif isinstance(outputs, Mapping):
-            for key, name in outputs.items():
-                values[name] = result[key]
-        else:
-            for name, value in zip(outputs, result, strict=True):
-                values[name] = value
+        if outputs is not None:
+            store_outputs(values, outputs, result)
     return mutated, values[model.plan["output"]]

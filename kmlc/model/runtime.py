@@ -64,6 +64,18 @@ def _same(value: Any, default: Any) -> bool:
         return False
 
 
+def store_outputs(values: dict[str, Any], outputs: Any, result: Any) -> None:
+    """Put a step's ``result`` into ``values`` under its outputs (a name, a list, a dict)."""
+    if isinstance(outputs, str):
+        values[outputs] = result
+    elif isinstance(outputs, Mapping):
+        for key, name in outputs.items():
+            values[name] = result[key]
+    else:
+        for name, value in zip(outputs, result, strict=True):
+            values[name] = value
+
+
 def _with_leaf(value: Any, path: tuple[str, ...], leaf: Any) -> Any:
     """``value`` with the leaf at ``path`` replaced; the mappings on the way are new."""
     if not path:
@@ -143,16 +155,8 @@ class PipelineRuntime:
             for index, copier in copiers:
                 args[index] = copier(args[index])
             result = func(**dict(zip(keywords, args, strict=True))) if keywords else func(*args)
-            if outputs is None:
-                continue
-            if isinstance(outputs, str):
-                values[outputs] = result
-            elif isinstance(outputs, dict):
-                for key, name in outputs.items():
-                    values[name] = result[key]
-            else:
-                for name, value in zip(outputs, result, strict=True):
-                    values[name] = value
+            if outputs is not None:
+                store_outputs(values, outputs, result)
         return values[self.plan["output"]]
 
 
