@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -399,6 +401,9 @@ class ModelJob:
         self._input = spec.model.input if spec.model.input in spec.datasets else None
         self._sample: Any = None
         self._probe_error: Exception | None = None
+        # this run's copies of the artifacts it saved, made as each is saved
+        self._folder: Path | None = None
+        self.staged: dict[str, str] = {}
 
     @hook_impl
     def after_dataset_loaded(self, dataset_name: str, data: Any) -> None:
@@ -408,25 +413,42 @@ class ModelJob:
             self._sample = first_rows(data)
 
     @hook_impl
-    def after_dataset_saved(self, dataset_name: str) -> None:
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
         with self._lock:
+            # None: the value is not here (a Dask worker saved it, the cache restored it)
+            if dataset_name in self.waiting and data is not None and self._probe_error is None:
+                self._stage(dataset_name, data)
             self.waiting.discard(dataset_name)
             if not self.waiting and self.job is None:
                 self._start()
 
+    def _stage(self, name: str, data: Any) -> None:
+        from kmlc.model.build import stage_artifact
+
+        if self._folder is None:
+            self._folder = Path(tempfile.mkdtemp(prefix="kmlc-artifacts-"))
+        try:
+            self.staged[name] = str(stage_artifact(self.session.spec, name, data,
+                                                   self._folder))
+        except Exception as exc:  # reported when the model is due
+            self._probe_error = exc
+
     def _start(self) -> None:
         s = self.session
         probe = None
+        if self._probe_error is not None:
+            return
         if self._sample is not None:  # else the worker loads model.input itself
             from kmlc.model.build import probe_model
 
             try:
-                probe = probe_model(s.spec, self._sample)
+                probe = probe_model(s.spec, self._sample, self.staged)
             except Exception as exc:  # reported when the model is due, as the worker's
                 self._probe_error = exc
                 return
         self.job = s.tracker.start_job(self._PREPARE, {"spec": s.spec, "run_id": s.run_id,
-                                                       "tracking_uri": s.uri, "probe": probe})
+                                                       "tracking_uri": s.uri, "probe": probe,
+                                                       "staged": dict(self.staged)})
 
     def _call(self, target: str, **kwargs: Any) -> Any:
         tracker = self.session.tracker
@@ -453,17 +475,30 @@ class ModelJob:
                 f"{redact_uri(s.uri)}: {exc.message}",
                 hint="the local outputs are intact; `kmlc export-model --from-local` builds "
                      "the model from them") from exc
+        finally:
+            self._clean()
 
     def discard(self) -> None:
         """The run failed: a model already being built is marked FAILED."""
         with self._lock:
             job, self.job = self.job, -1
         if job is None or job < 0:
+            self._clean()
             return
         s = self.session
-        with contextlib.suppress(Exception):  # the run's own error matters more
-            model_id = s.tracker.wait_job(job)
-            self._call(self._DISCARD, run_id=s.run_id, tracking_uri=s.uri, model_id=model_id)
+        try:
+            with contextlib.suppress(Exception):  # the run's own error matters more
+                model_id = s.tracker.wait_job(job)
+                self._call(self._DISCARD, run_id=s.run_id, tracking_uri=s.uri,
+                           model_id=model_id)
+        finally:
+            self._clean()
+
+    def _clean(self) -> None:
+        """Remove this run's copies of its artifacts (the model has what it needs)."""
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
 
 
 def _model_job(session: Any, selected: Any) -> ModelJob | None:

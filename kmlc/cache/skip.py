@@ -254,7 +254,7 @@ class RunCache:
             for node in self.pipeline.nodes:
                 if node.name in self.skipped:
                     for name in node.outputs:
-                        model.after_dataset_saved(name)
+                        model.after_dataset_saved(name, None)
         if not running:
             return self.pipeline.__class__([])
         return self.pipeline.only_nodes(*running)

@@ -53,6 +53,7 @@ __all__ = [
     "requirements",
     "save_pipeline_model",
     "scrub_mlmodel",
+    "stage_artifact",
     "warm_model_build",
 ]
 
@@ -62,10 +63,18 @@ _EXAMPLE_ROWS = 5
 _CORE_DISTS = ("kedro", "kedro-datasets", "mlflow")
 
 
-def artifact_files(spec: ProjectSpec, plan: InferencePlan) -> dict[str, Path]:
-    """The file (or folder) of each artifact as training left it (latest version)."""
+def artifact_files(spec: ProjectSpec, plan: InferencePlan,
+                   staged: Mapping[str, str] | None = None) -> dict[str, Path]:
+    """The file (or folder) of each artifact as training left it (latest version).
+
+    ``staged``: the artifacts this run saved, as copies of its own (``stage_artifact``);
+    the others are read where the catalog keeps them.
+    """
     out: dict[str, Path] = {}
     for artifact in plan.artifacts:
+        if staged and artifact.name in staged:
+            out[artifact.name] = Path(staged[artifact.name])
+            continue
         ds = spec.datasets[artifact.name]
         raw = ds.filepath or ""
         path = Path(raw) if Path(raw).is_absolute() else spec.root / raw
@@ -78,6 +87,30 @@ def artifact_files(spec: ProjectSpec, plan: InferencePlan) -> dict[str, Path]:
                               hint="run `kmlc run training` first")
         out[artifact.name] = path
     return out
+
+
+# keys of an artifact's config that say where or how its file is stored remotely or by
+# version: its staged copy is one local file
+_STAGE_DROPS = ("versioned", "credentials", "fs_args")
+
+
+def stage_artifact(spec: ProjectSpec, name: str, data: Any, folder: Path) -> Path:
+    """Save ``data``, what this run saved as artifact ``name``, again under ``folder``.
+
+    The dataset's own class writes it (the same bytes a load returns), so the model is
+    built from this run's artifact even when another run of the project rewrites the
+    catalog's file meanwhile (Kedro writes files in place, not atomically).
+    """
+    from kedro.io import AbstractDataset
+
+    ds = spec.datasets[name]
+    config = {k: v for k, v in ds.config.items() if k not in _STAGE_DROPS}
+    key = "filepath" if "filepath" in config else "path"
+    target = folder / name / Path(str(config[key])).name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    config[key] = str(target)
+    AbstractDataset.from_config(name, config).save(data)
+    return target
 
 
 def _installed_origin(module: str) -> Path | None:
@@ -218,8 +251,12 @@ class Probe:
     params: tuple[ParamLeaf, ...]
 
 
-def probe_model(spec: ProjectSpec, input_data: Any) -> Probe:
-    """Run the inference plan on the first rows of ``input_data``; see ``Probe``."""
+def probe_model(spec: ProjectSpec, input_data: Any,
+                staged: Mapping[str, str] | None = None) -> Probe:
+    """Run the inference plan on the first rows of ``input_data``; see ``Probe``.
+
+    ``staged``: this run's copies of the artifacts it saved (``stage_artifact``).
+    """
     from kmlc.model.probe import probe_mutations
 
     assert spec.model is not None
@@ -228,7 +265,8 @@ def probe_model(spec: ProjectSpec, input_data: Any) -> Probe:
     with tempfile.TemporaryDirectory(prefix="kmlc-probe-") as tmp:
         plan_path = Path(tmp) / PLAN_FILE
         plan_path.write_text(spec.secrets.mask(plan.to_json()), encoding="utf-8")
-        artifacts = {name: str(path) for name, path in artifact_files(spec, plan).items()}
+        artifacts = {name: str(path)
+                     for name, path in artifact_files(spec, plan, staged).items()}
         try:
             with code_path(spec.code):
                 model = _load_runtime({**artifacts, PLAN_ARTIFACT: str(plan_path)})
@@ -242,19 +280,21 @@ def probe_model(spec: ProjectSpec, input_data: Any) -> Probe:
 
 
 def build_model_args(spec: ProjectSpec, input_data: Any | None, folder: Path,
-                     probe: Probe | None = None) -> dict[str, Any]:
+                     probe: Probe | None = None,
+                     staged: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Everything ``mlflow.pyfunc`` needs to save or log the model.
 
     With ``input_data`` (what training read as ``model.input``), the plan is run once on
     its first rows to find which step changes which input (recorded in the plan: the
     model copies those), and the signature and input example are those rows as read,
-    which no step has seen. ``probe`` is that run, when it was done already.
+    which no step has seen. ``probe`` is that run, when it was done already;
+    ``staged``: this run's copies of the artifacts it saved (``stage_artifact``).
     """
     model_spec = spec.model
     if model_spec is None:
         raise ExportError("the project has no `model:` section", hint="add model: {input: …}")
     plan = plan_from_spec(spec)
-    files = artifact_files(spec, plan)
+    files = artifact_files(spec, plan, staged)
     paths, imports = code_paths(spec, plan, folder / "code")
     plan_path = folder / PLAN_FILE
     plan_path.write_text(spec.secrets.mask(plan.to_json()), encoding="utf-8")
@@ -262,7 +302,7 @@ def build_model_args(spec: ProjectSpec, input_data: Any | None, folder: Path,
     artifacts[PLAN_ARTIFACT] = str(plan_path)
     signature = example = None
     if probe is None and input_data is not None:
-        probe = probe_model(spec, input_data)
+        probe = probe_model(spec, input_data, staged)
     if probe is not None:
         from mlflow.models import infer_signature
 
@@ -322,13 +362,14 @@ def scrub_mlmodel(folder: Path, secrets: Secrets | None = None) -> None:
 
 
 def save_pipeline_model(spec: ProjectSpec, path: Path, input_data: Any | None = None,
-                        mlflow_model: Any | None = None, probe: Probe | None = None) -> None:
+                        mlflow_model: Any | None = None, probe: Probe | None = None,
+                        staged: Mapping[str, str] | None = None) -> None:
     """Save the bound model of ``spec`` to the folder ``path`` (which must not exist)."""
     import mlflow
 
     quiet_mlflow()
     with tempfile.TemporaryDirectory(prefix="kmlc-model-") as tmp:
-        args = build_model_args(spec, input_data, Path(tmp), probe)
+        args = build_model_args(spec, input_data, Path(tmp), probe, staged)
         mlflow.pyfunc.save_model(str(path), mlflow_model=mlflow_model, **args)
     scrub_mlmodel(path, spec.secrets)
 
@@ -395,14 +436,16 @@ def load_model_input(spec: ProjectSpec) -> Any | None:
 
 
 def prepare_bound_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
-                        input_data: Any | None = None, probe: Probe | None = None) -> str:
+                        input_data: Any | None = None, probe: Probe | None = None,
+                        staged: Mapping[str, str] | None = None) -> str:
     """Build and upload the bound model, left PENDING; returns its model id.
 
     The expensive part of logging the model (the signature, the requirements, the
     upload), done as soon as training has saved every artifact the model packs, while
     the last training nodes still run; ``finish_bound_model`` makes it READY at the end
     of a successful run, ``discard_bound_model`` marks it FAILED otherwise. ``probe``:
-    the inference plan's run on the first rows, done by the caller (``probe_model``).
+    the inference plan's run on the first rows, done by the caller (``probe_model``);
+    ``staged``: this run's copies of the artifacts it saved (``stage_artifact``).
     """
     from mlflow.tracking import MlflowClient
 
@@ -416,7 +459,7 @@ def prepare_bound_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
         return log_model_folder(
             MlflowClient(tracking_uri), run_id, model_spec.artifact_path,
             lambda path, mlflow_model: save_pipeline_model(spec, Path(path), input_data,
-                                                           mlflow_model, probe),
+                                                           mlflow_model, probe, staged),
             model_type="kmlc-pipeline", finalize=False)
 
 

@@ -8,6 +8,7 @@ thread and process runners land every parameter, metric and artifact in one run.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -108,9 +109,9 @@ def check_reachable(uri: str, timeout: float | None = None) -> None:
                                 "does not exist")
 
 
-def _retryable(exc: BaseException) -> bool:
+def _retryable(exc: BaseException, also: tuple[str, ...] = ()) -> bool:
     text = str(exc).lower()
-    return any(marker in text for marker in _RETRY_MARKERS)
+    return any(marker in text for marker in (*_RETRY_MARKERS, *also))
 
 
 def _attempts() -> int:
@@ -122,13 +123,14 @@ def _attempts() -> int:
 
 
 def with_retry(fn: Callable[..., T], *args: Any, attempts: int | None = None,
-               **kwargs: Any) -> T:
+               also: tuple[str, ...] = (), **kwargs: Any) -> T:
     """Call ``fn``, retrying with jittered backoff where the store is busy or locked.
 
     sqlite answers "database is locked" when another connection holds a write lock
     longer than MLflow's busy timeout (MLflow 3 waits 20 s, then gives up); a short
     backoff is all that is needed. ``attempts`` (default: ``KMLC_STORE_ATTEMPTS``, else
-    12) bounds the calls; each retry is logged at DEBUG on ``kmlc.tracking.store``.
+    12) bounds the calls; each retry is logged at DEBUG on ``kmlc.tracking.store``;
+    ``also``: more (lower-case) error fragments that mean "try again shortly".
     A store still busy after the last attempt is a ``TrackingError``; any other error
     is raised as it is, at once.
     """
@@ -139,7 +141,7 @@ def with_retry(fn: Callable[..., T], *args: Any, attempts: int | None = None,
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
-            if not _retryable(exc):
+            if not _retryable(exc, also):
                 raise
             reason = _first_line(exc)
             if attempt == attempts:
@@ -206,15 +208,88 @@ def open_client(uri: str, registry_uri: str | None = None) -> Any:
         with _folder_lock(path.parent):
             if not path.exists():
                 seed_sqlite_store(path)
+            else:
+                _wait_for_creator(path)
             client = MlflowClient(uri, registry_uri)
             with_retry(client.search_experiments, max_results=1)
         return client
     return MlflowClient(uri, registry_uri)
 
 
+_CREATION_QUIET = 5.0  # s without a write after which a store is no longer being created
+_CREATION_WAIT = 120.0  # s at most spent waiting for another process to create a store
+
+
+def _revision(path: Path) -> str | None:
+    """The schema revision a sqlite store records (None while it has none)."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True,
+                                                timeout=1)) as db:
+            row = db.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.Error:
+        return None
+    return str(row[0]) if row else None
+
+
+def _wait_for_creator(path: Path) -> None:
+    """Wait while a process that is not kmlc (`mlflow ui`, a notebook) creates the store.
+
+    MLflow creates a store's tables by running its migrations, one statement after the
+    other and not in one transaction; a second MLflow process that opens the store
+    meanwhile runs them too, and one of the two fails halfway ("table … already
+    exists", "no such column"). A store being created is young, still written to, and
+    not yet at the schema revision of an empty store this MLflow made (kmlc's seed
+    template); kmlc waits until it is complete or has not changed for a few seconds (an
+    older store that needs an upgrade is then MLflow's to report).
+    """
+    deadline = time.monotonic() + _CREATION_WAIT
+    while time.monotonic() < deadline:
+        try:
+            quiet = time.time() - path.stat().st_mtime
+        except OSError:
+            return
+        if quiet > _CREATION_QUIET:
+            return
+        head = _head_revision()
+        if head is None or _revision(path) == head:
+            return
+        time.sleep(0.1)
+
+
+@functools.cache
+def _head_revision() -> str | None:
+    """The schema revision of a new store of this MLflow (from kmlc's seed template)."""
+    template = _template_path()
+    if not template.exists():
+        with contextlib.suppress(OSError):
+            _build_template(template)
+    return _revision(template) if template.exists() else None
+
+
 def _template_folder() -> Path:
     base = os.environ.get("KMLC_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME")
     return Path(base) / "kmlc" if base else Path.home() / ".cache" / "kmlc"
+
+
+def _template_path() -> Path:
+    from importlib.metadata import version
+
+    return _template_folder() / f"mlflow-{version('mlflow')}-empty.db"
+
+
+def _build_template(template: Path) -> None:
+    """Let MLflow build an empty store, in a temporary folder, and keep it at ``template``."""
+    import tempfile
+
+    from mlflow.tracking import MlflowClient
+
+    template.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=template.parent) as tmp:
+        fresh = Path(tmp) / "empty.db"
+        with_retry(MlflowClient(f"sqlite:///{fresh}").search_experiments, max_results=1)
+        os.replace(fresh, template)  # atomic: concurrent builders are harmless
 
 
 def seed_sqlite_store(path: Path) -> bool:
@@ -231,20 +306,11 @@ def seed_sqlite_store(path: Path) -> bool:
     """
     import shutil
     import sqlite3
-    import tempfile
-    from importlib.metadata import version
 
-    from mlflow.tracking import MlflowClient
-
-    template = _template_folder() / f"mlflow-{version('mlflow')}-empty.db"
+    template = _template_path()
     try:
         if not template.exists():
-            template.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=template.parent) as tmp:
-                fresh = Path(tmp) / "empty.db"
-                with_retry(MlflowClient(f"sqlite:///{fresh}").search_experiments,
-                           max_results=1)
-                os.replace(fresh, template)  # atomic: concurrent builders are harmless
+            _build_template(template)
         staged = path.with_name(f".{path.name}.{os.getpid()}.seed")
         shutil.copyfile(template, staged)
         now = int(time.time() * 1000)

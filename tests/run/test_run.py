@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -114,6 +115,58 @@ def test_logged_model_signature_and_files(mini) -> None:
     for dist in ("kedro==", "mlflow==", "scikit-learn==", "pandas=="):
         assert dist in requirements
     assert (local / "code" / "mini_nodes.py").exists()
+
+
+RIVAL_NODE = """\
+  - name: adversary
+    func: mini_nodes.rival
+    inputs: [classifier, features, labels]
+    outputs: rivalled
+    tags: [training]
+"""
+
+RIVAL_FUNC = '''
+
+def rival(classifier, features, labels):
+    """What a second run of the project with another C does to the catalog's file."""
+    import pickle
+
+    y = labels.set_index("id").loc[features.index, "y"]
+    other = LogisticRegression(C=0.001).fit(features, y)
+    with open("data/06_models/classifier.pkl", "wb") as handle:
+        pickle.dump(other, handle)
+    return True
+'''
+
+
+def test_model_packs_the_classifier_this_run_trained(mini, monkeypatch) -> None:
+    """Another run rewrites the pickle after this run saved it: the model keeps this run's.
+
+    Kedro writes a file in place; two runs of one project share it. The model is built
+    from what this run saved (the first run's, C=0.5), not from the file as it is now.
+    """
+    from mini_project import MINI_NODES, MINI_YAML
+
+    text = MINI_YAML.replace("model:\n  input", RIVAL_NODE + "model:\n  input")
+    # the classifier saved last: the adversary runs right after the model job starts
+    text = text.replace("outputs: [classifier, sk_model, loss]",
+                        "outputs: {a: sk_model, b: loss, c: classifier}")
+    path = mini(text, MINI_NODES.replace("return model, model, [1.0, 0.5, 0.25]",
+                                         "return {'a': model, 'b': [1.0, 0.5, 0.25], 'c': model}")
+                + RIVAL_FUNC)
+    monkeypatch.chdir(path.parent)  # the rival writes relative to the project, as Kedro
+    result = _run(path)
+    assert result.status == "FINISHED"
+    mlflow.set_tracking_uri(result.tracking_uri)  # restored by the autouse fixture
+    instances = pd.read_csv(path.parent / "data/01_raw/instances.csv")
+    got = mlflow.pyfunc.load_model(result.model_uri).predict(instances)
+    trained = mlflow.sklearn.load_model(f"runs:/{result.run_id}/sk_model")
+    features = instances.set_index("id")[["x1", "x2"]].astype(float)
+    assert got["proba"].tolist() == trained.predict_proba(features)[:, 1].tolist()
+    with open(path.parent / "data/06_models/classifier.pkl", "rb") as handle:
+        rival = pickle.load(handle)  # the file now holds the other run's classifier
+    assert rival.C == 0.001
+    assert got["proba"].tolist() != rival.predict_proba(features)[:, 1].tolist()
 
 
 def test_failing_node_marks_run_failed_and_keeps_what_was_logged(mini) -> None:
@@ -258,7 +311,6 @@ def test_sigterm_marks_run_killed(mini) -> None:
     proc = subprocess.Popen([kmlc_exe(), "run", "training", "-f", str(path), "--params",
                              "sleep=60"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    client = _client(path.parent)
     deadline = time.time() + 60
     while time.time() < deadline:
         time.sleep(0.5)
@@ -268,6 +320,7 @@ def test_sigterm_marks_run_killed(mini) -> None:
     proc.send_signal(signal.SIGTERM)
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
+    client = _client(path.parent)  # after the run: its store is the run's to create
     experiment = client.get_experiment_by_name("mini")
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "KILLED"

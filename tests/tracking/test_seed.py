@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
@@ -70,3 +74,25 @@ def test_open_client_seeds_a_missing_store(tmp_path: Path, monkeypatch) -> None:
     open_client(f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert list((tmp_path / "cache" / "kmlc").glob("mlflow-*-empty.db"))
     assert not list(tmp_path.glob(".*.seed"))
+
+
+def test_open_client_while_mlflow_itself_creates_the_store(tmp_path: Path) -> None:
+    """`mlflow ui` (or a notebook) creating the store as kmlc opens it: kmlc waits it out.
+
+    MLflow's own creation runs its migrations (about a second); kmlc opens the store
+    once the file exists, mid-migration, and finds some tables there already.
+    """
+    path = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{path}"
+    env = {**os.environ, "DO_NOT_TRACK": "1"}
+    creator = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from mlflow.tracking import MlflowClient; "
+         "MlflowClient(sys.argv[1]).search_experiments()", uri], env=env,
+        stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not path.exists() and time.time() < deadline and creator.poll() is None:
+        time.sleep(0.005)
+    client = open_client(uri)
+    assert client.get_experiment("0").name == "Default"
+    creator.communicate(timeout=60)  # it may lose the same race: only kmlc's side counts
+    assert open_client(uri).get_experiment("0").name == "Default"
