@@ -89,9 +89,9 @@ def artifact_files(spec: ProjectSpec, plan: InferencePlan,
     return out
 
 
-# keys of an artifact's config that say where or how its file is stored remotely or by
-# version: its staged copy is one local file
-_STAGE_DROPS = ("versioned", "credentials", "fs_args")
+# keys of an artifact's config that its staged copy, one local file, has no use for
+# (an artifact is a local file: ``artifact_files``)
+_STAGE_DROPS = ("versioned", "credentials")
 
 
 def stage_artifact(spec: ProjectSpec, name: str, data: Any, folder: Path) -> Path:
