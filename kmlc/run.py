@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -258,15 +259,39 @@ def _session(spec: ProjectSpec, pipeline: str, options: RunOptions) -> Any:
 
 
 def _check_inputs_exist(compiled: CompiledProject, selected: Any, pipeline: str) -> None:
-    """Local files the pipeline reads but no selected node writes must exist before the run
-    opens: ``kmlc run inference`` before any training names them and what produces them."""
+    """What the pipeline reads but no selected node writes must be there before the run
+    opens: local files that exist, and no in-memory value (a name the file declares no
+    dataset for, which only a node of another pipeline produces; Kedro refuses such a run
+    as it starts). ``kmlc run inference`` before any training, or a pipeline cut from the
+    nodes that feed it, names them and what produces them."""
     from kedro.io import AbstractDataset
 
     from kmlc.compiler.catalog import resolve_path
+    from kmlc.config.params import is_param_input
 
     spec = compiled.spec
+    inputs = sorted(selected.inputs())
+    memory = [name for name in inputs if name not in spec.datasets and not is_param_input(name)]
+    if memory:
+        selected_nodes = set(selected.nodes)
+        # a pipeline that runs the selection with its feeders: the same one unfiltered
+        # (the selection cut them off), else all nodes, else another by name
+        wider = sorted((other for other, p in compiled.pipelines.items()
+                        if selected_nodes <= set(p.nodes) and set(memory) <= p.all_outputs()),
+                       key=lambda other: (other != pipeline, other != "__default__", other))
+        command = ("`kmlc run`" if wider and wider[0] == "__default__"
+                   else f"`kmlc run {wider[0]}`" if wider else "")
+        if wider and wider[0] == pipeline:
+            command += " with no node filter"
+        them = "them" if len(memory) > 1 else "it"
+        run = f"{command} runs {them} with the nodes that produce {them}, or " if wider else ""
+        raise RunError(f"pipeline '{pipeline}' needs values that other nodes produce in "
+                       f"memory: {', '.join(memory)}",
+                       hint=f"{run}declare {them} under `datasets:` (for example "
+                            f"pickle.PickleDataset) to keep {them} between runs",
+                       code="KMLC604")
     missing: list[str] = []
-    for name in sorted(selected.inputs()):
+    for name in inputs:
         ds = spec.datasets.get(name)
         path = next((ds.config[k] for k in ("filepath", "path")
                      if ds is not None and isinstance(ds.config.get(k), str)), None)
@@ -281,8 +306,13 @@ def _check_inputs_exist(compiled: CompiledProject, selected: Any, pipeline: str)
             continue
         if not exists:
             missing.append(f"{name} ({path})")
-    if not missing:
-        return
+    if missing:
+        _missing_inputs(compiled, pipeline, missing, "files that do not exist yet")
+
+
+def _missing_inputs(compiled: CompiledProject, pipeline: str, missing: list[str],
+                    what: str) -> None:
+    """Refuse the run: ``missing`` (names, each maybe followed by its path) are not there."""
     names = {item.split(" ")[0] for item in missing}
     producers = [other for other, p in compiled.pipelines.items()
                  if other not in ("__default__", pipeline) and names <= p.all_outputs()]
@@ -296,7 +326,7 @@ def _check_inputs_exist(compiled: CompiledProject, selected: Any, pipeline: str)
         hint = f"run the nodes that produce {them} first: {', '.join(nodes)}"
     else:
         hint = f"no node produces {them}: create {them} first"
-    raise RunError(f"pipeline '{pipeline}' needs files that do not exist yet: {', '.join(missing)}",
+    raise RunError(f"pipeline '{pipeline}' needs {what}: {', '.join(missing)}",
                    hint=hint, code="KMLC604")
 
 
@@ -554,8 +584,9 @@ def _execute(compiled: CompiledProject, selected: Any, catalog: Any, runner: Any
 
 
 def _node_from_message(message: str, pipeline: Any) -> str | None:
+    """The node a runner's error names (Kedro: "… of node fit: …"), if it names one."""
     for node in pipeline.nodes:
-        if node.name in message:
+        if re.search(rf"\bnode:? '?{re.escape(node.name)}(?:'|:|\s|$)", message):
             return str(node.name)
     return None
 

@@ -206,6 +206,27 @@ def test_inference_before_training_names_the_missing_files(mini) -> None:
     assert not (path.parent / "mlflow.db").exists()  # checked before any run is opened
 
 
+def test_a_pipeline_cut_from_the_nodes_feeding_it_is_refused_before_the_run(mini) -> None:
+    """Kedro refuses a run whose in-memory inputs nothing produces; kmlc says which, and
+    how to run them, before any run is opened (not "node 'x' failed")."""
+    from mini_project import MINI_YAML
+
+    path = mini(MINI_YAML.replace("model:\n", "pipelines:\n  scoring: {nodes: [evaluate, "
+                                  "check]}\nmodel:\n"))
+    result = CliRunner().invoke(main, ["run", "scoring", "-f", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: pipeline 'scoring' needs values that other nodes produce in memory: "
+        "features (`kmlc run` runs it with the nodes that produce it, or declare it "
+        "under `datasets:` (for example pickle.PickleDataset) to keep it between runs) "
+        "[KMLC604]"]
+    with pytest.raises(RunError) as info:
+        _run(path, from_nodes=("evaluate",))
+    assert "`kmlc run training` with no node filter runs it" in info.value.hint
+    assert not (path.parent / "mlflow.db").exists() or not _client(path.parent).search_runs(
+        [e.experiment_id for e in _client(path.parent).search_experiments()])
+
+
 def test_missing_raw_input_is_named_before_the_run(mini) -> None:
     path = mini()
     (path.parent / "data" / "01_raw" / "labels.csv").unlink()
