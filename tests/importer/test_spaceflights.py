@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import re
 import shutil
 import subprocess
 import sys
@@ -22,39 +21,21 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from ruamel.yaml import YAML
+from starters import render
 
 from kmlc.cli import main
 
-TEMPLATE = (Path(__file__).resolve().parents[1] / "data" / "kedro_starters"
-            / "spaceflights-pandas" / "template")
 VALUES = {"project_name": "Spaceflights Pandas", "repo_name": "spaceflights-pandas",
           "python_package": "spaceflights_pandas", "kedro_version": "1.7.0",
           "tools": "['None']", "example_pipeline": "True"}
-PLACEHOLDER = re.compile(r"\{\{\s*cookiecutter\.(\w+)[^}]*\}\}")
 ENV = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true"}
-
-
-def render(dst: Path) -> Path:
-    """The starter as ``kedro new --starter spaceflights-pandas`` writes it (minus docs)."""
-    for src in TEMPLATE.rglob("*"):
-        if not src.is_file():
-            continue
-        target = dst / PLACEHOLDER.sub(lambda m: VALUES[m.group(1)],
-                                       src.relative_to(TEMPLATE).as_posix())
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if src.suffix in (".py", ".yml", ".toml", ".md"):
-            text = PLACEHOLDER.sub(lambda m: VALUES[m.group(1)], src.read_text("utf-8"))
-            target.write_text(text, "utf-8")
-        else:
-            shutil.copyfile(src, target)
-    return dst
 
 
 @pytest.fixture
 def spaceflights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     path, modules = list(sys.path), set(sys.modules)
     monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "true")
-    yield render(tmp_path / "spaceflights-pandas")
+    yield render("spaceflights-pandas", VALUES, tmp_path / "spaceflights-pandas")
     sys.path[:] = path
     for name in set(sys.modules) - modules:
         if name.startswith("spaceflights_pandas"):
