@@ -460,8 +460,9 @@ class ModelJob:
         try:
             self.staged[name] = str(stage_artifact(self.session.spec, name, data,
                                                    self._folder))
-        except Exception as exc:  # reported when the model is due
-            self._probe_error = exc
+        except Exception as exc:  # the model reads the catalog's file, as without a copy
+            self.session.notes.append(f"the model packs '{name}' from its file: it could "
+                                      f"not be copied as saved ({type(exc).__name__}: {exc})")
 
     def _start(self) -> None:
         s = self.session
