@@ -446,7 +446,7 @@ class ModelJob:
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
         with self._lock:
             # None: the value is not here (a Dask worker saved it, the cache restored it)
-            if dataset_name in self.waiting and data is not None and self._probe_error is None:
+            if dataset_name in self.waiting and data is not None:
                 self._stage(dataset_name, data)
             self.waiting.discard(dataset_name)
             if not self.waiting and self.job is None:

@@ -109,9 +109,9 @@ def check_reachable(uri: str, timeout: float | None = None) -> None:
                                 "does not exist")
 
 
-def _retryable(exc: BaseException, also: tuple[str, ...] = ()) -> bool:
+def _retryable(exc: BaseException) -> bool:
     text = str(exc).lower()
-    return any(marker in text for marker in (*_RETRY_MARKERS, *also))
+    return any(marker in text for marker in _RETRY_MARKERS)
 
 
 def _attempts() -> int:
@@ -123,14 +123,13 @@ def _attempts() -> int:
 
 
 def with_retry(fn: Callable[..., T], *args: Any, attempts: int | None = None,
-               also: tuple[str, ...] = (), **kwargs: Any) -> T:
+               **kwargs: Any) -> T:
     """Call ``fn``, retrying with jittered backoff where the store is busy or locked.
 
     sqlite answers "database is locked" when another connection holds a write lock
     longer than MLflow's busy timeout (MLflow 3 waits 20 s, then gives up); a short
     backoff is all that is needed. ``attempts`` (default: ``KMLC_STORE_ATTEMPTS``, else
-    12) bounds the calls; each retry is logged at DEBUG on ``kmlc.tracking.store``;
-    ``also``: more (lower-case) error fragments that mean "try again shortly".
+    12) bounds the calls; each retry is logged at DEBUG on ``kmlc.tracking.store``.
     A store still busy after the last attempt is a ``TrackingError``; any other error
     is raised as it is, at once.
     """
@@ -141,7 +140,7 @@ def with_retry(fn: Callable[..., T], *args: Any, attempts: int | None = None,
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
-            if not _retryable(exc, also):
+            if not _retryable(exc):
                 raise
             reason = _first_line(exc)
             if attempt == attempts:
