@@ -296,10 +296,6 @@ def build_model_args(spec: ProjectSpec, input_data: Any | None, folder: Path,
     plan = plan_from_spec(spec)
     files = artifact_files(spec, plan, staged)
     paths, imports = code_paths(spec, plan, folder / "code")
-    plan_path = folder / PLAN_FILE
-    plan_path.write_text(spec.secrets.mask(plan.to_json()), encoding="utf-8")
-    artifacts = {name: str(path) for name, path in files.items()}
-    artifacts[PLAN_ARTIFACT] = str(plan_path)
     signature = example = None
     if probe is None and input_data is not None:
         probe = probe_model(spec, input_data, staged)
@@ -307,7 +303,6 @@ def build_model_args(spec: ProjectSpec, input_data: Any | None, folder: Path,
         from mlflow.models import infer_signature
 
         plan = plan.with_mutations(probe.copies)
-        plan_path.write_text(spec.secrets.mask(plan.to_json()), encoding="utf-8")
         if model_spec.signature == "auto":
             signature = infer_signature(probe.sample, probe.output)
             signature.params = _param_schema(probe.params)
@@ -317,7 +312,10 @@ def build_model_args(spec: ProjectSpec, input_data: Any | None, folder: Path,
         plan = plan.with_mutations({step.name: {name: "deepcopy" for name in step.input_names()
                                                 if not is_param_input(name)}
                                     for step in plan.steps})
-        plan_path.write_text(spec.secrets.mask(plan.to_json()), encoding="utf-8")
+    plan_path = folder / PLAN_FILE  # the plan with its copy modes, secrets masked
+    plan_path.write_text(spec.secrets.mask(plan.to_json()), encoding="utf-8")
+    artifacts = {name: str(path) for name, path in files.items()}
+    artifacts[PLAN_ARTIFACT] = str(plan_path)
     return {
         "python_model": str(RUNTIME_FILE),
         "artifacts": artifacts,
