@@ -266,7 +266,7 @@ def _check_inputs_exist(compiled: CompiledProject, selected: Any, pipeline: str)
     nodes that feed it, names them and what produces them."""
     from kedro.io import AbstractDataset
 
-    from kmlc.compiler.catalog import resolve_path
+    from kmlc.compiler.catalog import local_path
     from kmlc.config.params import is_param_input
 
     spec = compiled.spec
@@ -293,19 +293,17 @@ def _check_inputs_exist(compiled: CompiledProject, selected: Any, pipeline: str)
     missing: list[str] = []
     for name in inputs:
         ds = spec.datasets.get(name)
-        path = next((ds.config[k] for k in ("filepath", "path")
-                     if ds is not None and isinstance(ds.config.get(k), str)), None)
-        if ds is None or path is None or ds.type.startswith("mlflow.") or (
-                "://" in path and not path.startswith("file://")):
+        local = local_path(ds, spec.root) if ds is not None and not ds.is_mlflow else None
+        if ds is None or local is None:
             continue  # memory, MLflow or remote: Kedro reports those when it loads them
         config = {**{k: v for k, v in ds.config.items() if k != "run_id"},
-                  "filepath" if "filepath" in ds.config else "path": resolve_path(path, spec.root)}
+                  "filepath" if "filepath" in ds.config else "path": str(local)}
         try:
             exists = AbstractDataset.from_config(name, config).exists()
         except Exception:  # the run reports a dataset that cannot be built
             continue
         if not exists:
-            missing.append(f"{name} ({path})")
+            missing.append(f"{name} ({ds.filepath})")
     if missing:
         _missing_inputs(compiled, pipeline, missing, "files that do not exist yet")
 

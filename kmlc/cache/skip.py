@@ -26,7 +26,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 
 from kmlc.cache.index import CACHE_VERSION, INDEX_FILE, CacheIndex
-from kmlc.compiler.catalog import resolve_path
+from kmlc.compiler.catalog import local_path
 from kmlc.compiler.fingerprint import node_fingerprint
 from kmlc.config.params import is_param_input
 from kmlc.config.spec import ProjectSpec
@@ -106,8 +106,7 @@ class RunCache:
             return "metric"
         if ds.is_mlflow:
             return "unrestorable"  # an MLflow flavor model lives in the run that logged it
-        path = ds.filepath
-        if path is None or ("://" in path and not path.startswith("file://")):
+        if local_path(ds, self.spec.root) is None:
             return "opaque"  # remote or not a file: its content cannot be hashed here
         return "versioned" if ds.config.get("versioned") else "file"
 
@@ -119,8 +118,9 @@ class RunCache:
     def _read_content(self, name: str) -> str | None:
         kind = self._kind(name)
         if kind == "file":
-            path = str(self.spec.datasets[name].filepath).removeprefix("file://")
-            return self.index.content_hash(Path(resolve_path(path, self.spec.root)))
+            path = local_path(self.spec.datasets[name], self.spec.root)
+            assert path is not None  # a "file" has one
+            return self.index.content_hash(path)
         if kind == "versioned" and self.catalog is not None:
             dataset = self.catalog.get(name)
             dataset = getattr(dataset, "_inner", dataset)  # track: wraps it

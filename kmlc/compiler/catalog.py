@@ -36,6 +36,15 @@ def resolve_path(value: str, root: Path) -> str:
     return str((root / value).resolve())
 
 
+def local_path(ds: DatasetSpec, root: Path) -> Path | None:
+    """The local file or folder of a dataset (relative to ``root``, ``file://`` dropped);
+    None for a dataset without one or with a remote URL."""
+    raw = ds.filepath
+    if raw is None or ("://" in raw and not raw.startswith("file://")):
+        return None
+    return Path(resolve_path(raw.removeprefix("file://"), root))
+
+
 def dataset_config(ds: DatasetSpec, root: Path, save_version: str | None = None,
                    tracking_uri: str | None = None) -> dict[str, Any]:
     """The Kedro catalog entry of one dataset, as Kedro's ``from_config`` takes it.

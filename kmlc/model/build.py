@@ -26,7 +26,7 @@ from kmlc.compiler.plan import PLAN_ARTIFACT, PLAN_FILE, PLAN_VERSION, Inference
 from kmlc.config.functions import code_path
 from kmlc.config.params import is_param_input
 from kmlc.config.secrets import Secrets
-from kmlc.config.spec import ProjectSpec
+from kmlc.config.spec import PATH_KEYS, ProjectSpec
 from kmlc.errors import ExportError
 from kmlc.model.closure import (
     distribution_table,
@@ -105,7 +105,7 @@ def stage_artifact(spec: ProjectSpec, name: str, data: Any, folder: Path) -> Pat
 
     ds = spec.datasets[name]
     config = {k: v for k, v in ds.config.items() if k not in _STAGE_DROPS}
-    key = "filepath" if "filepath" in config else "path"
+    key = next(k for k in PATH_KEYS if k in config)
     target = folder / name / Path(str(config[key])).name
     target.parent.mkdir(parents=True, exist_ok=True)
     config[key] = str(target)
