@@ -172,10 +172,8 @@ class RunCache:
         """The names of the nodes that run, in order; ``skipped`` holds the others."""
         running: set[str] = set()
         for node in self.pipeline.nodes:
-            upstream = any(self.producer[i].name in running for i in node.inputs
-                           if i in self.producer)
-            record = None
-            if node.name not in self.force and not upstream and self._cacheable(node):
+            if (node.name not in self.force and not self._fed_by(node, running)
+                    and self._cacheable(node)):
                 key = self.key(node)
                 record = self.index.records.get(key) if key is not None else None
                 if record is not None and self._still_there(node, record):
@@ -192,11 +190,9 @@ class RunCache:
             for node in self.pipeline.nodes:
                 if node.name in running:
                     continue
-                upstream = any(self.producer[i].name in running for i in node.inputs
-                               if i in self.producer)
                 needed = any(c.name in running for o in node.outputs
                              if self._kind(o) == "memory" for c in self.consumers.get(o, ()))
-                if upstream or needed:
+                if self._fed_by(node, running) or needed:
                     running.add(node.name)
                     self.skipped.pop(node.name, None)
                     changed = True
@@ -206,6 +202,11 @@ class RunCache:
             self.outputs.pop(name, None)
             self.metrics.pop(name, None)
         return self.run
+
+    def _fed_by(self, node: Any, running: set[str]) -> bool:
+        """Whether a node that runs produces one of ``node``'s inputs."""
+        return any(self.producer[i].name in running for i in node.inputs
+                   if i in self.producer)
 
     def _still_there(self, node: Any, record: Any) -> bool:
         if not isinstance(record, Mapping):
