@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from tools import which
 
 from kmlc.cli import main
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _graph(file: Path, *args: str) -> str:
@@ -61,18 +60,18 @@ nodes:
     assert '<g class="namespace">' in html and ">prep</text>" in html
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install "
-                                               "chromium; .ci/run installs it)")
 def test_html_renders_offline_in_chromium(iris_file: Path, tmp_path: Path) -> None:
+    chromium = which("chromium", "chromium-browser",
+                     reason="Chromium is not installed (apt-get install chromium; .ci/run "
+                            "installs it)")
     page = tmp_path / "graph.html"
     out = _graph(iris_file, "-o", str(page))
     assert "6 nodes, 16 datasets" in out
     source = page.read_text()
     assert "http" not in source.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "<script" not in source
-    assert CHROMIUM is not None
     dom = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
          page.as_uri()], capture_output=True, text=True, timeout=120, check=True).stdout
     names = {name: kind for kind, name in re.findall(
         r'<g class="(?:node|dataset) (\w+)" data-name="([^"]+)"', dom)}

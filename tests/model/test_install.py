@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from tools import which
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -73,10 +73,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.mark.skipif(shutil.which("pyenv") is None,
-                    reason="MLflow's virtualenv environment manager needs pyenv")
 def test_served_with_the_virtualenv_environment_manager(spaceflights_model, tmp_path: Path
                                                         ) -> None:
+    which("pyenv", reason="MLflow's virtualenv environment manager needs pyenv")
     import pandas as pd
     from mlflow.models import Model
 

@@ -21,6 +21,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from tools import missing
 from tracking_servers import MlflowServer, Postgres, Unavailable, write_mini
 
 # fixture name -> the server it needs
@@ -57,7 +58,7 @@ class ServerFarm:
     def get(self, name: str) -> MlflowServer:
         server = self.launch(name)
         if server is None:
-            pytest.skip(self.postgres_skip or f"server {name} unavailable")
+            missing(self.postgres_skip or f"server {name} unavailable")
         if not server.started_in:
             waited = time.perf_counter()
             server.wait()
