@@ -171,6 +171,8 @@ mlruns/
 data/06_models/
 data/07_model_output/
 data/08_reporting/
+# what kmlc export-model -o build/... writes
+build/
 __pycache__/
 """
 
