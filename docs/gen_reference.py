@@ -98,8 +98,8 @@ def _children(schema: dict[str, Any], node: dict[str, Any], path: str,
     if isinstance(items, dict) and _resolve(schema, items).get("properties"):
         yield from _children(schema, _resolve(schema, items), f"{path}[]", when)
     extra = node.get("additionalProperties")
-    if isinstance(extra, dict) and _resolve(schema, extra).get("properties") or (
-            isinstance(extra, dict) and _resolve(schema, extra).get("allOf")):
+    if isinstance(extra, dict) and (_resolve(schema, extra).get("properties")
+                                    or _resolve(schema, extra).get("allOf")):
         yield from _children(schema, _resolve(schema, extra), f"{path}.<name>", when)
     for alternative in node.get("oneOf", ()):
         alternative = _resolve(schema, alternative)
