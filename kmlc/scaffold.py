@@ -260,6 +260,26 @@ def _signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+@contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """While the staging folder is written, SIGTERM raises SystemExit (as Ctrl-C raises
+    KeyboardInterrupt), so the folder is removed on the way out rather than left behind."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -291,7 +311,8 @@ def init_project(target: Path, name: str | None = None) -> InitResult:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX, dir=target.parent))
     try:
-        _write(staging, files)
+        with _terminate_as_exit():
+            _write(staging, files)
         staging.chmod(0o777 & ~_umask())  # mkdtemp's 0o700 would make the project private
         with _signals_held():
             if exists:

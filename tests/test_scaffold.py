@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -148,3 +150,31 @@ def test_the_project_folder_gets_the_umask_mode_not_a_temporary_folders(tmp_path
     finally:
         os.umask(previous)
     assert (tmp_path / "demo").stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_init_leaves_the_whole_project_or_nothing(tmp_path: Path,
+                                                                 signum: int) -> None:
+    """`kmlc init` stopped by a signal at moments spread over its life: each time the
+    target is either absent (no staging folder left beside it) or the complete project."""
+    started = time.monotonic()
+    subprocess.run([KMLC, "init", str(tmp_path / "timed")], check=True, capture_output=True)
+    duration = time.monotonic() - started
+    outcomes = set()
+    for attempt, delay in enumerate([duration * step / 10 for step in range(12)]):
+        parent = tmp_path / f"attempt{attempt}"
+        parent.mkdir()
+        process = subprocess.Popen([KMLC, "init", "demo"], cwd=parent, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE,
+                                   env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+        time.sleep(delay)
+        process.send_signal(signum)
+        process.communicate(timeout=60)
+        left = sorted(p.name for p in parent.iterdir())
+        if left:
+            assert left == ["demo"], left
+            assert _tree(parent / "demo") == FILES
+            outcomes.add("whole")
+        else:
+            outcomes.add("nothing")
+    assert "nothing" in outcomes  # the signals did land while init was working
