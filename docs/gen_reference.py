@@ -3,7 +3,8 @@
 - ``reference/mlproject.md``: every key of ``mlproject.yml``, read from the JSON Schema
   (``schemas/mlproject.schema.json``): its description, type, default, whether it is
   required, and an example taken from the schema's ``examples`` or else from a file the
-  tests validate (the README's tour, ``examples/*/mlproject.yml``).
+  tests validate (the README's tour, the project of ``kmlc init``,
+  ``examples/*/mlproject.yml``).
 - ``reference/cli.md``: every command, argument and option of ``kmlc``, read from click
   (``kmlc.cli.main``).
 
@@ -45,7 +46,7 @@ def _type(schema: dict[str, Any], node: dict[str, Any]) -> str:
     """A short, readable type: ``string``, ``list of string``, ``mapping of name to X``."""
     node = _resolve(schema, node)
     if "const" in node:
-        return f"`{json.dumps(node['const'])}`"
+        return f"the value `{json.dumps(node['const'])}`"
     if "enum" in node:
         return "one of " + ", ".join(f"`{v}`" for v in node["enum"])
     for key in ("oneOf", "anyOf"):
@@ -153,6 +154,10 @@ def _example_documents() -> list[tuple[str, Any]]:
     block = re.search(r"```yaml\n(.*?)```", tour, re.S)
     if block:
         documents.append(("the README's tour", yaml.safe_load(block.group(1))))
+    from kmlc.scaffold import project_files
+
+    documents.append(("the project `kmlc init` writes",
+                      yaml.safe_load(project_files("demo")["mlproject.yml"])))
     for path in sorted((REPO / "examples").glob("*/mlproject.yml")):
         documents.append((str(path.relative_to(REPO)), yaml.safe_load(path.read_text("utf-8"))))
     return documents

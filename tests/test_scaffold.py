@@ -100,6 +100,9 @@ def test_name_option_names_the_experiment_and_the_module(tmp_path: Path,
     result = CliRunner().invoke(main, ["init", "--name", "House prices"])
     assert result.exit_code == 0, result.output
     assert "house_prices_nodes.py" in _tree(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [  # no staging folder left inside
+        ".gitignore", "README.md", "data", "house_prices_nodes.py", "mlproject.schema.json",
+        "mlproject.yml"]
     assert result.output.splitlines()[-1] == "next: kmlc validate && kmlc run training"
     checked = check_project(tmp_path / "mlproject.yml")
     assert checked.errors == [] and checked.warnings == []
