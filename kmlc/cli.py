@@ -596,3 +596,23 @@ def import_kedro_cmd(project_dir: Path, output: Path | None, env: str | None,
         click.echo(f"{result.output} does not validate yet: fix the errors above", err=True)
         sys.exit(1)
     click.echo(f"{result.output}: valid")
+
+
+@main.command("init")
+@click.argument("directory", default=".", type=click.Path(file_okay=True, path_type=Path))
+@click.option("--name", default=None,
+              help="The project's name (default: the folder's name).")
+def init_cmd(directory: Path, name: str | None) -> None:
+    """Start a new project in DIRECTORY (new or empty): it validates and trains as written."""
+    from kmlc.scaffold import init_project
+
+    try:
+        result = init_project(directory, name=name)
+    except KmlcError as exc:
+        fail(exc)
+        return
+    click.echo(f"project '{result.name}' written to {directory}:")
+    for relative in result.files:
+        click.echo(f"  {relative}")
+    where = "" if Path(directory) == Path(".") else f"cd {directory} && "
+    click.echo(f"next: {where}kmlc validate && kmlc run training")

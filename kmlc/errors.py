@@ -14,6 +14,7 @@ Codes are stable and grouped by stage:
 - ``KMLC6xx`` running (tracking, nodes)
 - ``KMLC7xx`` exporting and serving models
 - ``KMLC8xx`` importing a Kedro project (`kmlc import-kedro`)
+- ``KMLC9xx`` starting a project (`kmlc init`)
 """
 
 from __future__ import annotations
