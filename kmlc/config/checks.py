@@ -50,7 +50,7 @@ def run_checks(doc: Document, root: Path, code_dirs: list[Path],
     if not result.errors:
         _check_graph(doc, result)
     _check_paths(doc, root, result)
-    _check_types(doc, result)
+    _check_types(doc, code_dirs, result)
     _check_functions(doc, code_dirs, result)
     if not result.errors and "model" in doc.data:
         _check_binding(doc, result)
@@ -398,13 +398,13 @@ def _path_problem(value: str, root: Path, allow_outside: bool) -> str | None:
     return f"'{value}' resolves outside the project folder"
 
 
-def _check_types(doc: Document, result: CheckResult) -> None:
+def _check_types(doc: Document, code_dirs: list[Path], result: CheckResult) -> None:
     from kmlc.config.dataset_types import flavor_problem, type_problem
 
     for name, cfg in (doc.data.get("datasets") or {}).items():
         if "{" in cfg["type"]:
             continue  # a factory's placeholder: checked once resolved, at run
-        problem = type_problem(cfg["type"])
+        problem = type_problem(cfg["type"], code_dirs)
         if problem:
             message, hint = problem
             result.errors.append(doc.error(message, ("datasets", name, "type"), code="KMLC331",
