@@ -330,11 +330,17 @@ def _missing_inputs(compiled: CompiledProject, pipeline: str, missing: list[str]
 
 @contextmanager
 def _code_on_pythonpath(spec: ProjectSpec) -> Iterator[None]:
-    """The project's code folders on PYTHONPATH for the run (runner worker processes)."""
+    """The project's code folders on ``sys.path`` and PYTHONPATH for the whole run, as
+    ``kedro run`` has its ``src``: a node that starts a Python process copying ``sys.path``
+    (MLflow's requirement inference in ``log_model``) or imports a project module late
+    finds them, and so do runner worker processes."""
+    from kmlc.config.functions import code_path
+
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join([*map(str, spec.code), *filter(None, [saved])])
     try:
-        yield
+        with code_path(spec.code):
+            yield
     finally:
         if saved is None:
             os.environ.pop("PYTHONPATH", None)
