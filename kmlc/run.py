@@ -473,6 +473,15 @@ class ModelJob:
         probe = None
         if self._probe_error is not None:
             return
+        if self._sample is None and self._input is not None:
+            # training did not read model.input (kedro-mlflow's input_name for data only
+            # inference sees): the worker loads it from the catalog, if it is there
+            from kmlc.model.build import model_input_missing
+
+            why = model_input_missing(s.spec)
+            if why is not None:
+                s.notes.append(f"the model has no signature and no input example: its input "
+                               f"'{self._input}' could not be read ({why})")
         if self._sample is not None:  # else the worker loads model.input itself
             from kmlc.model.build import probe_model
 

@@ -516,10 +516,11 @@ def _check_binding(doc: Document, result: CheckResult) -> None:
     if not graph.has_training or not graph.nodes:
         return
     # a cycle among the inference nodes is one among all nodes: _check_graph reported it
-    for label, inputs in (("training", graph.training_inputs), ("inference", graph.inputs)):
-        if model_input not in inputs:
-            error(f"model.input '{model_input}' is not an input of the {label} pipeline",
-                  ("model", "input"), did_you_mean(model_input, inputs), "KMLC502")
+    # training need not read it: kedro-mlflow's input_name may be data only inference sees
+    # (the signature and example then come from the dataset as the catalog loads it)
+    if model_input not in graph.inputs:
+        error(f"model.input '{model_input}' is not an input of the inference pipeline",
+              ("model", "input"), did_you_mean(model_input, graph.inputs), "KMLC502")
     train_io = graph.training_outputs | graph.training_inputs
     for name in graph.needed:
         where = (*graph.readers(name)[0].path, "inputs")
