@@ -94,7 +94,7 @@ def convert_project(project: KedroProject, output_dir: Path,
         conv.unconverted.append(Unconverted(*problem))
 
     if project.parameters:
-        doc["parameters"] = project.parameters
+        doc["parameters"] = _in_file_order(project, "parameters", project.parameters)
         conv.sections["parameters"] = f"from {project.describe('parameters')}"
         for (kind, path), _ in project.interpolations.items():
             if kind == "parameters":
@@ -135,10 +135,27 @@ def _rel(target: Path, start: Path) -> str:
     return Path(os.path.relpath(target.resolve(), start.resolve())).as_posix()
 
 
+def _in_file_order(project: KedroProject, kind: str, values: Mapping[str, Any]
+                   ) -> dict[str, Any]:
+    """``values`` (top-level keys of one config kind) in the order the files write them.
+
+    Kedro's config loader merges its files in set order, which changes from process to
+    process (string hashing): two imports of one project must write the same bytes."""
+    files = {file: index for index, file in enumerate(project.files.get(kind, []))}
+
+    def place(key: str) -> tuple[int, int, str]:
+        found = project.origins.get((kind, str(key)))
+        if found is None:
+            return (len(files), 0, str(key))
+        return (files.get(found.file, len(files)), found.line, str(key))
+
+    return {key: values[key] for key in sorted(values, key=place)}
+
+
 def _datasets(conv: Conversion, project: KedroProject, output_dir: Path) -> None:
     datasets: dict[str, Any] = {}
     uses_credentials: str | None = None  # where the first dataset naming credentials is
-    for name, config in project.catalog.items():
+    for name, config in _in_file_order(project, "catalog", project.catalog).items():
         where = project.origin("catalog", name)
         if not isinstance(config, Mapping):
             conv.unconverted.append(Unconverted(where, f"dataset '{name}' is not a mapping",

@@ -1,0 +1,42 @@
+"""``kmlc import-kedro`` on the forms real kedro-mlflow projects have (issue 23, items 6, 8, 9)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from kedro_projects import FLAT, write_files
+from mini_project import kmlc_exe
+
+ENV = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true"}
+
+
+def _import(project: Path, output: Path, seed: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([kmlc_exe(), "import-kedro", str(project), "-o", str(output)],
+                          env={**ENV, "PYTHONHASHSEED": seed}, capture_output=True, text=True,
+                          timeout=300, cwd=project)
+
+
+def test_two_imports_of_one_project_write_the_same_bytes(tmp_path: Path) -> None:
+    """Kedro merges a kind's config files in set order, which string hashing changes from
+    process to process: the written file follows the files' own order instead."""
+    files = dict(FLAT)
+    for letter in "abcdefgh":  # several files per kind, as modular projects have
+        files[f"conf/base/catalog_{letter}.yml"] = (
+            f"extra_{letter}_one: {{type: json.JSONDataset, filepath: data/{letter}1.json}}\n"
+            f"extra_{letter}_two: {{type: json.JSONDataset, filepath: data/{letter}2.json}}\n")
+        files[f"conf/base/parameters_{letter}.yml"] = f"param_{letter}: {{value: 1}}\n"
+    project = write_files(tmp_path / "project", files)
+    texts = []
+    for seed in ("1", "2", "3", "4"):
+        done = _import(project, tmp_path / f"import-{seed}.yml", seed)
+        assert done.returncode == 0, done.stdout + done.stderr
+        texts.append((tmp_path / f"import-{seed}.yml").read_bytes())
+    assert all(text == texts[0] for text in texts)
+    text = texts[0].decode()
+    # catalog.yml first, then catalog_a.yml ... in the order of the files and their lines
+    positions = [text.index(f"  {name}:") for name in
+                 ("raw_data", "report", "extra_a_one", "extra_a_two", "extra_b_one",
+                  "extra_h_two")]
+    assert positions == sorted(positions)
