@@ -395,7 +395,7 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
                 session.notes.extend(getattr(runner, "notes", ()))  # e.g. lost Dask workers
                 if cache is not None:  # the nodes that completed, even in a failed run
                     cache.finish(session.run_id, succeeded, session.notes)
-            logged = model.finish() if model is not None else None
+            logged = model.result() if model is not None else None
     except (KmlcError, KeyboardInterrupt) as exc:
         exc.run_id = session.run_id or None  # type: ignore[union-attr]
         exc.notes_ = tuple(session.notes)  # type: ignore[union-attr]
@@ -438,6 +438,9 @@ class ModelJob:
         # this run's copies of the artifacts it saved, made as each is saved
         self._folder: Path | None = None
         self.staged: dict[str, str] = {}
+        self._logged: Any = None  # what finish() returned, or the error it raised
+        self._error: BaseException | None = None
+        self._finished = False
 
     @hook_impl
     def after_dataset_loaded(self, dataset_name: str, data: Any) -> None:
@@ -445,6 +448,28 @@ class ModelJob:
             from kmlc.model.build import first_rows
 
             self._sample = first_rows(data)
+
+    @hook_impl(tryfirst=True)
+    def after_pipeline_run(self) -> None:
+        """The model is logged before the project's hooks see the end of the run, as
+        kedro-mlflow's MlflowHook does: a project hook that registers or loads the model
+        in its ``after_pipeline_run`` finds it. Its error is raised once the hooks ran."""
+        try:
+            self.result()
+        except BaseException:  # kept in self._error: the run reports it after the hooks
+            pass
+
+    def result(self) -> Any:
+        """The logged model: ``finish()`` once, its result or error kept for later calls."""
+        if not self._finished:
+            self._finished = True
+            try:
+                self._logged = self.finish()
+            except BaseException as exc:
+                self._error = exc
+        if self._error is not None:
+            raise self._error
+        return self._logged
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:

@@ -48,3 +48,38 @@ def test_nodes_see_the_code_folders_on_sys_path_for_the_whole_run(mini, tmp_path
     assert sys.path == before  # and nothing is left behind once the run is over
     assert os.environ.get("PYTHONPATH") is None or str(path.parent / "lib") not in \
         os.environ["PYTHONPATH"].split(os.pathsep)
+
+
+MODEL_HOOK = '''\
+import json
+from pathlib import Path
+
+from kedro.framework.hooks import hook_impl
+
+
+class ModelHook:
+    """A project hook that looks for the run's model at the end, as one that registers it."""
+
+    @hook_impl
+    def after_pipeline_run(self, run_params):
+        from mlflow.tracking import MlflowClient
+
+        root = Path(run_params["project_path"])
+        client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        models = client.search_logged_models(experiment_ids=experiments)
+        (root / "hook.json").write_text(json.dumps({
+            "pipeline": run_params["pipeline_name"],
+            "models": [[m.name, str(getattr(m.status, "name", m.status))] for m in models]}))
+'''
+
+
+def test_project_hooks_see_the_model_logged_at_the_end_of_the_run(mini) -> None:
+    """kedro-mlflow's hook logs the model before project hooks see the end of the run."""
+    path = mini(MINI_YAML + "hooks: [model_hooks.ModelHook]\n")
+    (path.parent / "model_hooks.py").write_text(MODEL_HOOK)
+    result = run_pipeline(load_project(path), "training", RunOptions(progress=False))
+    assert result.status == "FINISHED" and result.model_uri
+    seen = json.loads((path.parent / "hook.json").read_text())
+    assert seen["pipeline"] == "training"
+    assert ["model", "READY"] in seen["models"], seen  # the bound model, finished
