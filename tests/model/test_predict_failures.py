@@ -80,3 +80,62 @@ def test_an_mlflow_error_inside_a_step_is_not_a_signature_problem(
     assert line == ("error: -i rows.csv: step 'clean' of the model failed: MlflowException: "
                     "Registered Model with name=no-such-model not found [KMLC713]")
     assert (tmp_path / "store.db").exists()  # the model's call went to the store given
+
+
+# ------------------------------------------ export-model's check (issue 23, items 10 and 12)
+
+REGISTRY_NODES = '''\
+import mlflow
+
+from mini_nodes import clean
+
+
+def clean_with_registry(instances):
+    """A step that reads the project's registry at predict time (a models:/ lookup)."""
+    mlflow.MlflowClient().get_registered_model("base-model")
+    return clean(instances)
+'''
+
+
+def _export(path: Path, out: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    monkeypatch.chdir(path.parent)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    result = CliRunner().invoke(main, ["export-model", "-f", str(path), "--from-local",
+                                       "-o", str(out)])
+    assert "Traceback" not in result.output
+    return result.exit_code, result.output
+
+
+def test_the_fresh_process_check_keeps_the_projects_store_and_writes_no_bytecode(
+        trained_template: tuple[Path, str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlflow.tracking import MlflowClient
+
+    path, _ = trained_template
+    (path.parent / "registry_nodes.py").write_text(REGISTRY_NODES)
+    variant = path.with_name("registry.yml")
+    variant.write_text(path.read_text().replace("func: mini_nodes.clean",
+                                                "func: registry_nodes.clean_with_registry"))
+    MlflowClient(f"sqlite:///{path.parent / 'mlflow.db'}").create_registered_model("base-model")
+    out = tmp_path / "model"
+    code, output = _export(variant, out, monkeypatch)
+    assert code == 0, output
+    assert f"written: {out} (loaded and predicted its input example in a fresh process)" \
+        in output
+    assert not [p for p in out.rglob("__pycache__")]
+    assert not [p for p in out.rglob("*.pyc")]
+
+
+def test_export_says_what_it_checked_without_an_input_example(
+        trained_template: tuple[Path, str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    path, _ = trained_template
+    variant = path.with_name("no-example.yml")
+    variant.write_text(path.read_text().replace(
+        "model:\n  input: instances\n", "model:\n  input: instances\n  input_example: false\n"))
+    out = tmp_path / "model"
+    code, output = _export(variant, out, monkeypatch)
+    assert code == 0, output
+    assert f"written: {out} (loaded in a fresh process; no input example to predict)" in output
+    assert "predicted" not in output
+    assert not [p for p in out.rglob("__pycache__")]
