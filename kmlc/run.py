@@ -253,7 +253,7 @@ def _session(spec: ProjectSpec, pipeline: str, options: RunOptions) -> Any:
     session = RunSession(spec, pipeline, runner=str(options.runner),
                          tracking_uri=options.tracking_uri, run_name=options.run_name,
                          command=options.command)
-    model = spec.model is not None and pipeline == "training"
+    model = spec.model is not None and pipeline == spec.model.pipeline
     session.warm((ModelJob.WARM, {}) if model else None)
     return session
 
@@ -573,7 +573,7 @@ class ModelJob:
 def _model_job(session: Any, selected: Any) -> ModelJob | None:
     """The model job of a training run that produces every artifact its model packs."""
     spec = session.spec
-    if spec.model is None or session.pipeline != "training":
+    if spec.model is None or session.pipeline != spec.model.pipeline:
         return None
     from kmlc.compiler.plan import plan_from_spec
 

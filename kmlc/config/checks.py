@@ -513,6 +513,13 @@ def _check_binding(doc: Document, result: CheckResult) -> None:
     if not graph.nodes:
         error("no node is tagged 'inference'", ("model",), "tag the inference nodes [inference]",
               "KMLC501")
+    bound = data["model"].get("pipeline", "training")
+    named = sorted(data.get("pipelines") or {})
+    if bound != "training" and bound not in named:
+        error(f"model.pipeline '{bound}' is not a pipeline: name one under `pipelines:` (its "
+              "run logs the model) or leave it out for `training`", ("model", "pipeline"),
+              did_you_mean(bound, named, f"add `{bound}: {{tags: [training]}}` under "
+                           "pipelines:"), "KMLC506")
     if not graph.has_training or not graph.nodes:
         return
     # a cycle among the inference nodes is one among all nodes: _check_graph reported it

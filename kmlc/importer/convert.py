@@ -248,12 +248,10 @@ def _nodes_and_pipelines(conv: Conversion, project: KedroProject, rename: Any,
         if kmlc_name is None:
             continue
         members[kmlc_name] = [n.name for n in pipe.nodes]
-        if is_pipeline_ml(pipe) and kmlc_name != "training":
-            conv.unconverted.append(Unconverted(
-                registry, f"pipeline '{kedro_name}' is a PipelineML: kmlc logs the model at "
-                "the end of `kmlc run training`",
-                f"run `kmlc run training` where you ran `kedro run -p {kedro_name}`, or "
-                f"import with --pipelines training={kedro_name}"))
+        if is_pipeline_ml(pipe) and kmlc_name != "training" and kedro_name == model_from:
+            # the bound pipeline keeps the project's name (its hooks may check it):
+            # `kmlc run NAME` logs the model, as `kedro run -p NAME` did
+            conv.document["model"]["pipeline"] = kmlc_name
         elif kmlc_name in _BOUND:
             for name in members[kmlc_name]:
                 extra_tags.setdefault(name, set()).add(kmlc_name)

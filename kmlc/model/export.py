@@ -90,12 +90,13 @@ def _resolve_run(client: Any, spec: ProjectSpec, run_id: str | None, latest: boo
         return run_id
     if not latest:
         raise ExportError("give --run-id ID, --latest or --from-local")
+    bound = spec.model.pipeline if spec.model else "training"  # the run that logs the model
     experiment = client.get_experiment_by_name(spec.tracking.experiment)
     if experiment is None:
         raise ExportError(f"experiment '{spec.tracking.experiment}' has no runs yet",
-                          hint="run `kmlc run training` first")
+                          hint=f"run `kmlc run {bound}` first")
     runs = client.search_runs([experiment.experiment_id],
-                              "tags.`kmlc.pipeline` = 'training' and "
+                              f"tags.`kmlc.pipeline` = '{bound}' and "
                               "attributes.status = 'FINISHED'",
                               order_by=["attributes.start_time DESC"], max_results=20)
     artifact_path = spec.model.artifact_path if spec.model else "model"
@@ -104,7 +105,7 @@ def _resolve_run(client: Any, spec: ProjectSpec, run_id: str | None, latest: boo
                 or client.list_artifacts(run.info.run_id, artifact_path)):
             return str(run.info.run_id)
     raise ExportError(f"no finished training run with a model in experiment "
-                      f"'{spec.tracking.experiment}'", hint="run `kmlc run training` first")
+                      f"'{spec.tracking.experiment}'", hint=f"run `kmlc run {bound}` first")
 
 
 def _prepare_output(output: Path, force: bool) -> None:

@@ -652,3 +652,12 @@ def test_decorated_or_rebound_functions_are_imported(
     path = _static_project(write_project, demo_yaml, module, source, flag)
     check_project(path)
     assert flag.exists()
+
+
+def test_model_pipeline_names_a_pipeline(check: Callable[..., LoadResult]) -> None:
+    """model.pipeline: the bound training pipeline under the name a Kedro project gave it."""
+    assert check(("  input: instances\n", "  input: instances\n  pipeline: etl\n")).errors == []
+    err = _only(check(("  input: instances\n", "  input: instances\n  pipeline: etll\n")),
+                "KMLC506")
+    assert err.path == "model.pipeline"
+    assert err.hint == "did you mean 'etl'?"

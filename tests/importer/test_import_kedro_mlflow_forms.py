@@ -40,3 +40,47 @@ def test_two_imports_of_one_project_write_the_same_bytes(tmp_path: Path) -> None
                  ("raw_data", "report", "extra_a_one", "extra_a_two", "extra_b_one",
                   "extra_h_two")]
     assert positions == sorted(positions)
+
+
+TRAIN_HOOK = '''\
+import json
+from pathlib import Path
+
+from kedro.framework.hooks import hook_impl
+
+
+class RegisterWhenTrained:
+    """As the project's own hook: acts at the end of its `train` pipeline only."""
+
+    @hook_impl
+    def after_pipeline_run(self, run_params):
+        if run_params["pipeline_name"] == "train":
+            Path(run_params["project_path"], "trained.json").write_text(
+                json.dumps({"pipeline": run_params["pipeline_name"]}))
+'''
+
+
+def test_the_bound_pipeline_keeps_the_name_the_project_gave_it(tmp_path: Path) -> None:
+    from ruamel.yaml import YAML
+
+    files = dict(FLAT)
+    registry = "src/imp_flat/pipeline_registry.py"
+    assert '"training": training' in files[registry]
+    files[registry] = files[registry].replace('"training": training', '"train": training')
+    files["src/imp_flat/train_hook.py"] = TRAIN_HOOK
+    project = write_files(tmp_path / "project", files)
+    done = _import(project, project / "mlproject.yml", "0")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PipelineML" not in done.stdout + done.stderr  # nothing left to do by hand
+    path = project / "mlproject.yml"
+    doc = YAML(typ="safe", pure=True).load(path)
+    assert doc["model"]["pipeline"] == "train"
+    assert "train" in doc["pipelines"]
+    path.write_text(path.read_text() + "hooks: [imp_flat.train_hook.RegisterWhenTrained]\n")
+    for pipeline in ("etl", "train"):
+        run = subprocess.run([kmlc_exe(), "run", pipeline, "-q"], cwd=project, env=ENV,
+                             capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stdout + run.stderr
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "model logged: " in run.stdout, run.stdout
+    assert (project / "trained.json").read_text() == '{"pipeline": "train"}'
