@@ -84,3 +84,36 @@ def test_the_bound_pipeline_keeps_the_name_the_project_gave_it(tmp_path: Path) -
     assert run.returncode == 0, run.stdout + run.stderr
     assert "model logged: " in run.stdout, run.stdout
     assert (project / "trained.json").read_text() == '{"pipeline": "train"}'
+
+
+def test_a_registry_importing_kedro_mlflow_imports_without_it(tmp_path: Path) -> None:
+    """kedro-mlflow is not installed here (as for most kmlc users): the registry's
+    `from kedro_mlflow.pipeline import pipeline_ml_factory` gets kmlc's stand-in."""
+    import importlib.util
+
+    assert importlib.util.find_spec("kedro_mlflow") is None
+    files = dict(FLAT)
+    registry = "src/imp_flat/pipeline_registry.py"
+    files[registry] = files[registry].replace("from imp_flat.pipeline_ml import",
+                                              "from kedro_mlflow.pipeline import")
+    hook = "    from kedro_mlflow.framework.hooks import MlflowHook\n"
+    files["src/imp_flat/settings.py"] = files["src/imp_flat/settings.py"].replace(
+        "    import json\n", "    import json\n" + hook, 1)
+    project = write_files(tmp_path / "project", files)
+    done = _import(project, project / "mlproject.yml", "0")
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = (project / "mlproject.yml").read_text()
+    assert "model:\n  input: instances\n" in text
+    assert "valid" in done.stdout.splitlines()[-1]
+
+    # a name the stand-in does not offer: said exactly, in one line
+    files[registry] = files[registry].replace(
+        "from kedro_mlflow.pipeline import pipeline_ml_factory",
+        "from kedro_mlflow.pipeline import pipeline_ml_factory\n"
+        "        from kedro_mlflow.io.metrics import MlflowMetricDataset")
+    other = write_files(tmp_path / "other", files)
+    done = _import(other, other / "mlproject.yml", "0")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "the project imports 'kedro_mlflow.io' from kedro-mlflow" in done.stderr, done.stderr
+    assert "install kedro-mlflow" in done.stderr
