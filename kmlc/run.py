@@ -454,10 +454,9 @@ class ModelJob:
         """The model is logged before the project's hooks see the end of the run, as
         kedro-mlflow's MlflowHook does: a project hook that registers or loads the model
         in its ``after_pipeline_run`` finds it. Its error is raised once the hooks ran."""
-        try:
+        # kept in self._error: the run reports it after the hooks
+        with contextlib.suppress(BaseException):
             self.result()
-        except BaseException:  # kept in self._error: the run reports it after the hooks
-            pass
 
     def result(self) -> Any:
         """The logged model: ``finish()`` once, its result or error kept for later calls."""

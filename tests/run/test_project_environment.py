@@ -11,7 +11,8 @@ from mini_project import MINI_NODES, MINI_YAML
 
 from kmlc import RunOptions, load_project, run_pipeline
 
-PROBE_NODES = MINI_NODES.replace("import time\n", "import os\nimport subprocess\nimport sys\nimport time\n") + '''
+PROBE_NODES = MINI_NODES.replace(
+    "import time\n", "import os\nimport subprocess\nimport sys\nimport time\n") + '''
 
 def probe(report):
     """What MLflow's requirement inference does: a fresh Python given this sys.path."""
