@@ -117,3 +117,26 @@ def test_a_registry_importing_kedro_mlflow_imports_without_it(tmp_path: Path) ->
     assert "Traceback" not in done.stderr
     assert "the project imports 'kedro_mlflow.io' from kedro-mlflow" in done.stderr, done.stderr
     assert "install kedro-mlflow" in done.stderr
+
+
+def test_an_input_name_only_inference_reads_is_imported_and_valid(tmp_path: Path) -> None:
+    """pipeline_ml_factory(..., input_name="future_instances"), data training never reads
+    (issue 23, item 4): imported as model.input, and the file validates."""
+    files = dict(FLAT)
+    science = "src/imp_flat/pipelines/data_science/pipeline.py"
+    files[science] = files[science].replace(
+        'Node(predict, ["coefficients", "instances", "params:features"]',
+        'Node(predict, ["coefficients", "future_instances", "params:features"]')
+    registry = "src/imp_flat/pipeline_registry.py"
+    files[registry] = files[registry].replace('input_name="instances"',
+                                              'input_name="future_instances"')
+    files["conf/base/catalog.yml"] += """
+        future_instances:
+          type: pandas.ParquetDataset
+          filepath: data/02_intermediate/future.parquet
+        """
+    project = write_files(tmp_path / "project", files)
+    done = _import(project, project / "mlproject.yml", "0")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "valid" in done.stdout.splitlines()[-1], done.stdout
+    assert "model:\n  input: future_instances\n" in (project / "mlproject.yml").read_text()
