@@ -32,7 +32,7 @@ PROVIDED = {
 def _pipeline_ml_class() -> type:
     from kedro.pipeline import Pipeline
 
-    class PipelineML(Pipeline):  # type: ignore[misc]
+    class PipelineML(Pipeline):
         """kedro-mlflow's binding as the import reads it: the training nodes, plus the rest."""
 
         def __init__(self, nodes: Any, *args: Any, inference: Any, input_name: str,
