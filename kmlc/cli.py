@@ -491,7 +491,10 @@ def export_model_cmd(file: Path, env: str | None, params: tuple[str, ...], run_i
     if result.model_uri:
         click.echo(f"model: {result.model_uri}")
     if result.output:
-        checked = " (loaded and predicted in a fresh process)" if result.checked else ""
+        checked = ("" if not result.checked
+                   else " (loaded and predicted its input example in a fresh process)"
+                   if result.predicted else
+                   " (loaded in a fresh process; no input example to predict)")
         click.echo(f"written: {result.output}{checked}")
     if result.registered:
         suffix = f", alias '{alias}'" if alias else ""

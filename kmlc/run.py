@@ -253,7 +253,7 @@ def _session(spec: ProjectSpec, pipeline: str, options: RunOptions) -> Any:
     session = RunSession(spec, pipeline, runner=str(options.runner),
                          tracking_uri=options.tracking_uri, run_name=options.run_name,
                          command=options.command)
-    model = spec.model is not None and pipeline == "training"
+    model = spec.model is not None and pipeline == spec.model.pipeline
     session.warm((ModelJob.WARM, {}) if model else None)
     return session
 
@@ -330,11 +330,17 @@ def _missing_inputs(compiled: CompiledProject, pipeline: str, missing: list[str]
 
 @contextmanager
 def _code_on_pythonpath(spec: ProjectSpec) -> Iterator[None]:
-    """The project's code folders on PYTHONPATH for the run (runner worker processes)."""
+    """The project's code folders on ``sys.path`` and PYTHONPATH for the whole run, as
+    ``kedro run`` has its ``src``: a node that starts a Python process copying ``sys.path``
+    (MLflow's requirement inference in ``log_model``) or imports a project module late
+    finds them, and so do runner worker processes."""
+    from kmlc.config.functions import code_path
+
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join([*map(str, spec.code), *filter(None, [saved])])
     try:
-        yield
+        with code_path(spec.code):
+            yield
     finally:
         if saved is None:
             os.environ.pop("PYTHONPATH", None)
@@ -389,7 +395,7 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
                 session.notes.extend(getattr(runner, "notes", ()))  # e.g. lost Dask workers
                 if cache is not None:  # the nodes that completed, even in a failed run
                     cache.finish(session.run_id, succeeded, session.notes)
-            logged = model.finish() if model is not None else None
+            logged = model.result() if model is not None else None
     except (KmlcError, KeyboardInterrupt) as exc:
         exc.run_id = session.run_id or None  # type: ignore[union-attr]
         exc.notes_ = tuple(session.notes)  # type: ignore[union-attr]
@@ -432,6 +438,9 @@ class ModelJob:
         # this run's copies of the artifacts it saved, made as each is saved
         self._folder: Path | None = None
         self.staged: dict[str, str] = {}
+        self._logged: Any = None  # what finish() returned, or the error it raised
+        self._error: BaseException | None = None
+        self._finished = False
 
     @hook_impl
     def after_dataset_loaded(self, dataset_name: str, data: Any) -> None:
@@ -439,6 +448,27 @@ class ModelJob:
             from kmlc.model.build import first_rows
 
             self._sample = first_rows(data)
+
+    @hook_impl(tryfirst=True)
+    def after_pipeline_run(self) -> None:
+        """The model is logged before the project's hooks see the end of the run, as
+        kedro-mlflow's MlflowHook does: a project hook that registers or loads the model
+        in its ``after_pipeline_run`` finds it. Its error is raised once the hooks ran."""
+        # kept in self._error: the run reports it after the hooks
+        with contextlib.suppress(BaseException):
+            self.result()
+
+    def result(self) -> Any:
+        """The logged model: ``finish()`` once, its result or error kept for later calls."""
+        if not self._finished:
+            self._finished = True
+            try:
+                self._logged = self.finish()
+            except BaseException as exc:
+                self._error = exc
+        if self._error is not None:
+            raise self._error
+        return self._logged
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
@@ -467,6 +497,15 @@ class ModelJob:
         probe = None
         if self._probe_error is not None:
             return
+        if self._sample is None and self._input is not None:
+            # training did not read model.input (kedro-mlflow's input_name for data only
+            # inference sees): the worker loads it from the catalog, if it is there
+            from kmlc.model.build import model_input_missing
+
+            why = model_input_missing(s.spec)
+            if why is not None:
+                s.notes.append(f"the model has no signature and no input example: its input "
+                               f"'{self._input}' could not be read ({why})")
         if self._sample is not None:  # else the worker loads model.input itself
             from kmlc.model.build import probe_model
 
@@ -533,7 +572,7 @@ class ModelJob:
 def _model_job(session: Any, selected: Any) -> ModelJob | None:
     """The model job of a training run that produces every artifact its model packs."""
     spec = session.spec
-    if spec.model is None or session.pipeline != "training":
+    if spec.model is None or session.pipeline != spec.model.pipeline:
         return None
     from kmlc.compiler.plan import plan_from_spec
 

@@ -11,6 +11,7 @@ pipelines into ``__default__``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -21,6 +22,12 @@ from kmlc.config.spec import NodeSpec, PipelineSpec, ProjectSpec, io_shape
 __all__ = ["build_pipelines"]
 
 BOUND_PIPELINES = ("training", "inference")
+
+# Kedro warns (once per process, ten lines under rich) about any dataset name with a '.'
+# read outside its node's namespace; the README recommends "{namespace}.regressor" for
+# namespaced datasets, and `kmlc validate` checks the names itself
+warnings.filterwarnings("ignore", message=r"One or more dataset names contain '\.'",
+                        category=UserWarning, module=r"kedro\.pipeline\.node")
 
 
 def _kedro_node(spec: NodeSpec, func: Callable[..., Any]) -> Node:

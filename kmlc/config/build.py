@@ -94,6 +94,7 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
                    for name, p in (data.get("pipelines") or {}).items()},
         model=None if model is None else ModelSpec(
             input=model["input"],
+            pipeline=model.get("pipeline", "training"),
             artifact_path=model.get("artifact_path", "model"),
             signature=model.get("signature", "auto"),
             input_example=model.get("input_example", True),

@@ -50,7 +50,7 @@ def run_checks(doc: Document, root: Path, code_dirs: list[Path],
     if not result.errors:
         _check_graph(doc, result)
     _check_paths(doc, root, result)
-    _check_types(doc, result)
+    _check_types(doc, code_dirs, result)
     _check_functions(doc, code_dirs, result)
     if not result.errors and "model" in doc.data:
         _check_binding(doc, result)
@@ -398,13 +398,13 @@ def _path_problem(value: str, root: Path, allow_outside: bool) -> str | None:
     return f"'{value}' resolves outside the project folder"
 
 
-def _check_types(doc: Document, result: CheckResult) -> None:
+def _check_types(doc: Document, code_dirs: list[Path], result: CheckResult) -> None:
     from kmlc.config.dataset_types import flavor_problem, type_problem
 
     for name, cfg in (doc.data.get("datasets") or {}).items():
         if "{" in cfg["type"]:
             continue  # a factory's placeholder: checked once resolved, at run
-        problem = type_problem(cfg["type"])
+        problem = type_problem(cfg["type"], code_dirs)
         if problem:
             message, hint = problem
             result.errors.append(doc.error(message, ("datasets", name, "type"), code="KMLC331",
@@ -513,13 +513,21 @@ def _check_binding(doc: Document, result: CheckResult) -> None:
     if not graph.nodes:
         error("no node is tagged 'inference'", ("model",), "tag the inference nodes [inference]",
               "KMLC501")
+    bound = data["model"].get("pipeline", "training")
+    named = sorted(data.get("pipelines") or {})
+    if bound != "training" and bound not in named:
+        error(f"model.pipeline '{bound}' is not a pipeline: name one under `pipelines:` (its "
+              "run logs the model) or leave it out for `training`", ("model", "pipeline"),
+              did_you_mean(bound, named, f"add `{bound}: {{tags: [training]}}` under "
+                           "pipelines:"), "KMLC506")
     if not graph.has_training or not graph.nodes:
         return
     # a cycle among the inference nodes is one among all nodes: _check_graph reported it
-    for label, inputs in (("training", graph.training_inputs), ("inference", graph.inputs)):
-        if model_input not in inputs:
-            error(f"model.input '{model_input}' is not an input of the {label} pipeline",
-                  ("model", "input"), did_you_mean(model_input, inputs), "KMLC502")
+    # training need not read it: kedro-mlflow's input_name may be data only inference sees
+    # (the signature and example then come from the dataset as the catalog loads it)
+    if model_input not in graph.inputs:
+        error(f"model.input '{model_input}' is not an input of the inference pipeline",
+              ("model", "input"), did_you_mean(model_input, graph.inputs), "KMLC502")
     train_io = graph.training_outputs | graph.training_inputs
     for name in graph.needed:
         where = (*graph.readers(name)[0].path, "inputs")

@@ -12,7 +12,9 @@ import importlib.machinery
 import importlib.util
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from kmlc.config.spec import MLFLOW_DATASET_TYPES
 from kmlc.errors import did_you_mean
@@ -71,8 +73,11 @@ def _all_short_names() -> list[str]:
             "MemoryDataset", "CachedDataset", "SharedMemoryDataset"]
 
 
-def type_problem(type_name: str) -> tuple[str, str | None] | None:
-    """``(message, hint)`` when ``type_name`` names no dataset class, else ``None``."""
+def type_problem(type_name: str, folders: Sequence[Path] = ()) -> tuple[str, str | None] | None:
+    """``(message, hint)`` when ``type_name`` names no dataset class, else ``None``.
+
+    A full import path is looked for in ``folders`` (the project's ``code:``) first, as
+    the node functions are: a dataset class of the project's own is found there."""
     if type_name.startswith("kedro_mlflow."):
         cls = kedro_mlflow_class(type_name)
         replacement = KEDRO_MLFLOW_TYPES[cls] if cls else "a `mlflow.*` type or `track:`"
@@ -97,35 +102,97 @@ def type_problem(type_name: str) -> tuple[str, str | None] | None:
         group = module.split(".")[1]
         if group in _groups() and "." not in module[len("kedro_datasets."):]:
             return None if cls in _classes(group) else _unknown(type_name)
-    if not _module_exists(module):
+    if not _module_exists(module, folders):
         return _unknown(type_name)
     return None
 
 
-def _module_exists(module: str) -> bool:
-    """Whether ``module`` can be imported, found without importing (running) any package.
+def _module_exists(module: str, folders: Sequence[Path] = ()) -> bool:
+    """Whether ``module`` can be imported with ``folders`` first on the path, found without
+    importing (running) any package.
 
     ``importlib.util.find_spec("a.b")`` imports ``a`` first; instead the top-level name is
-    looked up alone and each submodule in its parent's ``submodule_search_locations``.
+    looked up alone (in ``folders``, then as Python would) and each submodule in its
+    parent's search locations, read from the parent's spec: a namespace package (a folder
+    without ``__init__.py``) included, whose parent need not be imported. Any layout, and
+    any finder that fails, gives an answer, never an exception.
     """
     parts = module.split(".")
     if not all(part.isidentifier() for part in parts):
         return False
     try:
-        spec = importlib.util.find_spec(parts[0])
-        for depth in range(1, len(parts)):
-            if spec is None:
-                return False
-            name = ".".join(parts[: depth + 1])
-            if ".".join(parts[:depth]) in sys.modules:
-                spec = importlib.util.find_spec(name)  # the parent is imported already
-                continue
-            locations = spec.submodule_search_locations
-            if locations is None:
-                return False
-            spec = importlib.machinery.PathFinder.find_spec(name, list(locations))
-    except (ImportError, ValueError, AttributeError, OSError):
+        return _find(parts, [str(f) for f in folders])
+    except Exception:  # a broken finder or path entry: a module not found, not a traceback
         return False
+
+
+def _search_locations(spec: importlib.machinery.ModuleSpec) -> list[str] | None:
+    """Where a package's submodules are looked for; ``None`` for a plain module.
+
+    A namespace package's ``_NamespacePath`` recomputes itself from its parent module,
+    which must then be imported; the list it was made from is read instead."""
+    locations = spec.submodule_search_locations
+    if locations is None:
+        return None
+    if isinstance(locations, list):
+        return [str(entry) for entry in locations]
+    made_from = getattr(locations, "_path", None)
+    if isinstance(made_from, list):
+        return [str(entry) for entry in made_from]
+    return [str(entry) for entry in locations]
+
+
+def _path_finder(entry: str) -> Any:
+    """The finder Python uses for the path entry ``entry`` (a folder, a zip file...)."""
+    cached = sys.path_importer_cache.get(entry)
+    if cached is not None:
+        return cached
+    for hook in sys.path_hooks:
+        try:
+            return hook(entry)
+        except ImportError:
+            continue
+    return None
+
+
+def _spec_in(name: str, locations: list[str]) -> importlib.machinery.ModuleSpec | None:
+    """``name`` looked for in ``locations`` as ``PathFinder`` does, except that a namespace
+    package's portions are returned as a plain list: ``PathFinder`` wraps them in a
+    ``_NamespacePath``, which needs the parent package imported (a ``KeyError`` else)."""
+    portions: list[str] = []
+    for entry in locations:
+        finder = _path_finder(entry)
+        find = getattr(finder, "find_spec", None)
+        spec = find(name) if find is not None else None
+        if spec is None:
+            continue
+        if spec.loader is not None:
+            return spec
+        portions.extend(spec.submodule_search_locations or ())
+    if not portions:
+        return None
+    spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+    spec.submodule_search_locations = portions
+    return spec
+
+
+def _find(parts: list[str], folders: list[str]) -> bool:
+    spec = _spec_in(parts[0], folders) if folders else None
+    if spec is None:
+        spec = importlib.util.find_spec(parts[0])
+    for depth in range(1, len(parts)):
+        if spec is None:
+            return False
+        name = ".".join(parts[: depth + 1])
+        parent = sys.modules.get(".".join(parts[:depth]))
+        parent_path = getattr(parent, "__path__", None) if parent is not None else None
+        if parent_path is not None:  # the parent is imported already: its own path
+            locations: list[str] | None = [str(entry) for entry in parent_path]
+        else:
+            locations = _search_locations(spec)
+        if locations is None:
+            return False
+        spec = _spec_in(name, locations)
     return spec is not None
 
 

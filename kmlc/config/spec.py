@@ -268,6 +268,7 @@ class PromoteSpec:
 @dataclass(frozen=True)
 class ModelSpec:
     input: str
+    pipeline: str = "training"  # the bound training pipeline's name: its run logs the model
     artifact_path: str = "model"
     signature: Literal["auto", "none"] = "auto"
     input_example: bool = True

@@ -94,7 +94,7 @@ def convert_project(project: KedroProject, output_dir: Path,
         conv.unconverted.append(Unconverted(*problem))
 
     if project.parameters:
-        doc["parameters"] = project.parameters
+        doc["parameters"] = _in_file_order(project, "parameters", project.parameters)
         conv.sections["parameters"] = f"from {project.describe('parameters')}"
         for (kind, path), _ in project.interpolations.items():
             if kind == "parameters":
@@ -135,10 +135,27 @@ def _rel(target: Path, start: Path) -> str:
     return Path(os.path.relpath(target.resolve(), start.resolve())).as_posix()
 
 
+def _in_file_order(project: KedroProject, kind: str, values: Mapping[str, Any]
+                   ) -> dict[str, Any]:
+    """``values`` (top-level keys of one config kind) in the order the files write them.
+
+    Kedro's config loader merges its files in set order, which changes from process to
+    process (string hashing): two imports of one project must write the same bytes."""
+    files = {file: index for index, file in enumerate(project.files.get(kind, []))}
+
+    def place(key: str) -> tuple[int, int, str]:
+        found = project.origins.get((kind, str(key)))
+        if found is None:
+            return (len(files), 0, str(key))
+        return (files.get(found.file, len(files)), found.line, str(key))
+
+    return {key: values[key] for key in sorted(values, key=place)}
+
+
 def _datasets(conv: Conversion, project: KedroProject, output_dir: Path) -> None:
     datasets: dict[str, Any] = {}
     uses_credentials: str | None = None  # where the first dataset naming credentials is
-    for name, config in project.catalog.items():
+    for name, config in _in_file_order(project, "catalog", project.catalog).items():
         where = project.origin("catalog", name)
         if not isinstance(config, Mapping):
             conv.unconverted.append(Unconverted(where, f"dataset '{name}' is not a mapping",
@@ -231,12 +248,10 @@ def _nodes_and_pipelines(conv: Conversion, project: KedroProject, rename: Any,
         if kmlc_name is None:
             continue
         members[kmlc_name] = [n.name for n in pipe.nodes]
-        if is_pipeline_ml(pipe) and kmlc_name != "training":
-            conv.unconverted.append(Unconverted(
-                registry, f"pipeline '{kedro_name}' is a PipelineML: kmlc logs the model at "
-                "the end of `kmlc run training`",
-                f"run `kmlc run training` where you ran `kedro run -p {kedro_name}`, or "
-                f"import with --pipelines training={kedro_name}"))
+        if is_pipeline_ml(pipe) and kmlc_name != "training" and kedro_name == model_from:
+            # the bound pipeline keeps the project's name (its hooks may check it):
+            # `kmlc run NAME` logs the model, as `kedro run -p NAME` did
+            conv.document["model"]["pipeline"] = kmlc_name
         elif kmlc_name in _BOUND:
             for name in members[kmlc_name]:
                 extra_tags.setdefault(name, set()).add(kmlc_name)

@@ -82,9 +82,38 @@ def load_kedro_project(path: Path, env: str | None = None) -> KedroProject:
     if "kedro.framework.project" not in sys.modules:  # Kedro's INFO lines stay quiet
         quiet = resources.files("kmlc").joinpath("logging.yml")
         os.environ.setdefault("KEDRO_LOGGING_CONFIG", str(quiet))
-    with warnings.catch_warnings():
+    from kmlc.importer.stand_in import kedro_mlflow_stand_in
+
+    with warnings.catch_warnings(), kedro_mlflow_stand_in() as standing_in:
         warnings.simplefilter("ignore")  # deprecations inside Kedro and OmegaConf
-        return _load(path, env)
+        try:
+            return _load(path, env)
+        except KedroImportError as exc:
+            missing = _missing_kedro_mlflow(exc)
+            if standing_in and missing:
+                raise KedroImportError(
+                    f"{exc.message}: the project imports {missing} from kedro-mlflow, "
+                    "beyond the names kmlc stands in for without it (pipeline_ml_factory, "
+                    "PipelineML, MlflowHook)",
+                    hint="install kedro-mlflow in this environment for the import, or "
+                         "import only those names") from exc
+            raise
+
+
+def _missing_kedro_mlflow(exc: BaseException) -> str | None:
+    """The kedro-mlflow module or name behind ``exc`` (a project importing more of
+    kedro-mlflow than the stand-in offers), or None."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ImportError):
+            name = getattr(cause, "name", None) or ""
+            if name.startswith("kedro_mlflow"):
+                text = str(cause)
+                if "cannot import name" in text:  # from kedro_mlflow.x import y
+                    return f"'{text.split(chr(39))[1]}' (from {name})"
+                return f"'{name}'"
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _load(path: Path, env: str | None) -> KedroProject:

@@ -320,7 +320,8 @@ def build_model_args(spec: ProjectSpec, input_data: Any | None, folder: Path,
         "python_model": str(RUNTIME_FILE),
         "artifacts": artifacts,
         "code_paths": [str(p) for p in paths],
-        "signature": signature,
+        # False: MLflow infers none from the example (`signature: none` means no signature)
+        "signature": False if model_spec.signature == "none" else signature,
         "input_example": example,
         "pip_requirements": requirements(spec, plan, imports, files),
         "metadata": {"kmlc_project": spec.name, "kmlc_plan_version": PLAN_VERSION},
@@ -417,8 +418,8 @@ def warm_model_build() -> None:
         distribution_table()
 
 
-def load_model_input(spec: ProjectSpec) -> Any | None:
-    """A fresh load of ``model.input`` from its dataset (None for a memory dataset)."""
+def _model_input_dataset(spec: ProjectSpec) -> Any | None:
+    """The dataset of ``model.input`` as the catalog builds it (None for a memory one)."""
     from kedro.io import AbstractDataset
 
     from kmlc.compiler.catalog import dataset_config
@@ -430,7 +431,32 @@ def load_model_input(spec: ProjectSpec) -> Any | None:
     config = dataset_config(ds, spec.root)
     if isinstance(config.get("credentials"), str):
         config["credentials"] = spec.credentials.get(config["credentials"])
-    return AbstractDataset.from_config(ds.name, config).load()
+    return AbstractDataset.from_config(ds.name, config)
+
+
+def model_input_missing(spec: ProjectSpec) -> str | None:
+    """Why ``model.input`` cannot be loaded for the example (it is not there), or None.
+
+    kedro-mlflow's ``input_name`` may name data only inference reads, which need not
+    exist when training runs: the model then has no signature and no input example."""
+    assert spec.model is not None
+    try:
+        with code_path(spec.code):  # a dataset class of the project's own
+            dataset = _model_input_dataset(spec)
+            if dataset is None or dataset.exists():
+                return None
+    except Exception as exc:  # loading it reports the real problem
+        return f"{type(exc).__name__}: {exc}"
+    return "it does not exist yet"
+
+
+def load_model_input(spec: ProjectSpec) -> Any | None:
+    """A fresh load of ``model.input`` from its dataset (None for a memory dataset, or a
+    dataset that does not exist: a model input only inference reads, not there yet)."""
+    dataset = _model_input_dataset(spec)
+    if dataset is None or not dataset.exists():
+        return None
+    return dataset.load()
 
 
 def prepare_bound_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,

@@ -30,24 +30,48 @@ class ExportResult:
     registered: str | None = None
     version: str | None = None
     checked: bool = False
+    predicted: bool = False  # the check predicted the model's input example (it had one)
 
 
 
 
 
-def check_model(path: Path, timeout: float = 300) -> None:
-    """Load ``path`` in a fresh process, outside the project, and predict its example."""
-    script = (
-        "import sys, mlflow.pyfunc\n"
-        "m = mlflow.pyfunc.load_model(sys.argv[1])\n"
-        "ex = m.input_example\n"
-        "out = m.predict(ex) if ex is not None else None\n"
-        "print('ok', type(out).__name__)\n"
-    )
+_CHECK_SCRIPT = """\
+import sys, mlflow.pyfunc
+m = mlflow.pyfunc.load_model(sys.argv[1])
+ex = m.input_example
+if ex is None:
+    print("loaded")
+    sys.exit(0)
+try:
+    m.predict(ex)
+except Exception as exc:
+    step = getattr(exc, "kmlc_step", None)
+    where = f"step '{step}' failed" if step else "predict failed"
+    sys.stderr.write(f"{where} on the input example: {type(exc).__name__}: {exc}\\n")
+    sys.exit(1)
+print("predicted")
+"""
+
+
+def check_model(path: Path, timeout: float = 300, tracking_uri: str | None = None,
+                registry_uri: str | None = None) -> bool:
+    """Load ``path`` in a fresh process, outside the project, and predict its example.
+
+    Returns whether an input example was predicted (a model without one is only loaded).
+    The process writes no bytecode (the folder ships none) and keeps the project's
+    tracking and registry URIs for the model's own calls (a step loading ``models:/…``).
+    """
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if tracking_uri:
+        env["MLFLOW_TRACKING_URI"] = tracking_uri
+    if registry_uri:
+        env["MLFLOW_REGISTRY_URI"] = registry_uri
     with tempfile.TemporaryDirectory(prefix="kmlc-check-") as cwd:
         try:
-            done = subprocess.run([sys.executable, "-I", "-c", script, str(path.resolve())],
+            done = subprocess.run([sys.executable, "-I", "-B", "-c", _CHECK_SCRIPT,
+                                   str(path.resolve())],
                                   cwd=cwd, env=env, capture_output=True, text=True,
                                   timeout=timeout)
         except subprocess.TimeoutExpired as exc:
@@ -58,6 +82,7 @@ def check_model(path: Path, timeout: float = 300) -> None:
             "the exported model fails when loaded outside the project: "
             + (last[0] if last else f"exit code {done.returncode}"),
             hint="nothing was written; the full error:\n" + done.stderr[-4000:])
+    return done.stdout.strip().splitlines()[-1:] == ["predicted"]
 
 
 def _resolve_run(client: Any, spec: ProjectSpec, run_id: str | None, latest: bool) -> str:
@@ -65,12 +90,13 @@ def _resolve_run(client: Any, spec: ProjectSpec, run_id: str | None, latest: boo
         return run_id
     if not latest:
         raise ExportError("give --run-id ID, --latest or --from-local")
+    bound = spec.model.pipeline if spec.model else "training"  # the run that logs the model
     experiment = client.get_experiment_by_name(spec.tracking.experiment)
     if experiment is None:
         raise ExportError(f"experiment '{spec.tracking.experiment}' has no runs yet",
-                          hint="run `kmlc run training` first")
+                          hint=f"run `kmlc run {bound}` first")
     runs = client.search_runs([experiment.experiment_id],
-                              "tags.`kmlc.pipeline` = 'training' and "
+                              f"tags.`kmlc.pipeline` = '{bound}' and "
                               "attributes.status = 'FINISHED'",
                               order_by=["attributes.start_time DESC"], max_results=20)
     artifact_path = spec.model.artifact_path if spec.model else "model"
@@ -79,7 +105,7 @@ def _resolve_run(client: Any, spec: ProjectSpec, run_id: str | None, latest: boo
                 or client.list_artifacts(run.info.run_id, artifact_path)):
             return str(run.info.run_id)
     raise ExportError(f"no finished training run with a model in experiment "
-                      f"'{spec.tracking.experiment}'", hint="run `kmlc run training` first")
+                      f"'{spec.tracking.experiment}'", hint=f"run `kmlc run {bound}` first")
 
 
 def _prepare_output(output: Path, force: bool) -> None:
@@ -133,6 +159,7 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
                     if spec.tracking.registry_uri else None)
     model_uri: str | None = None
     client: Any = None
+    predicted = False
     if from_local:
         staging_root = Path(tempfile.mkdtemp(prefix="kmlc-export-",
                                              dir=output.parent if output else None))
@@ -140,7 +167,7 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
             staged = staging_root / "model"
             save_pipeline_model(spec, staged, _load_input(spec))
             if check:
-                check_model(staged)
+                predicted = check_model(staged, tracking_uri=uri, registry_uri=registry_uri)
             if register:
                 tracking.check_reachable(uri)
                 client = MlflowClient(uri, registry_uri)
@@ -173,7 +200,8 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
                         f"cannot download {model_uri}: {exc}")) from exc
                 scrub_mlmodel(Path(local), spec.secrets)
                 if check:
-                    check_model(Path(local))
+                    predicted = check_model(Path(local), tracking_uri=uri,
+                                            registry_uri=registry_uri)
                 _commit(Path(local), output)
             finally:
                 shutil.rmtree(staging_root, ignore_errors=True)
@@ -184,7 +212,7 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
         if client is None:
             client = MlflowClient(uri, registry_uri)
         version = register_model(client, model_uri, register, alias)
-    return ExportResult(model_uri, output, register, version, check)
+    return ExportResult(model_uri, output, register, version, check, predicted)
 
 
 def _load_input(spec: ProjectSpec) -> Any:

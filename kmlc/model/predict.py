@@ -91,6 +91,20 @@ def _check_params(model: Any, params: Mapping[str, Any]) -> None:
                           code="KMLC712", hint=hint)
 
 
+def _step_failure(model: Any, data: Any, path: str, exc: Exception,
+                  step: str | None) -> ExportError:
+    """A failure inside the model, reported as that step's (never as a signature problem):
+    a model without a signature checks no column before its steps see the rows."""
+    where = f"step '{step}' of the model failed" if step else "the model failed"
+    hint = None
+    if (isinstance(exc, KeyError) and model.metadata.get_input_schema() is None
+            and hasattr(data, "columns")):  # most likely a column the step looked up
+        hint = (f"the model has no signature to check the input against; -i {path} has "
+                f"the columns: {', '.join(map(str, data.columns))}")
+    return ExportError(f"-i {path}: {where}: {type(exc).__name__}: "
+                       f"{_first_line(str(exc) or repr(exc))}", code="KMLC713", hint=hint)
+
+
 def predict_file(model_uri: str, input_path: str, output_path: str | None = None, *,
                  input_type: str | None = None, output_type: str | None = None,
                  params: Mapping[str, Any] | None = None) -> Any:
@@ -109,7 +123,11 @@ def predict_file(model_uri: str, input_path: str, output_path: str | None = None
     _check_columns(model, data, input_path)
     try:
         result = model.predict(data, params=dict(params) if params else None)
-    except MlflowException as exc:  # the input does not fit the signature (types, shapes)
+    except Exception as exc:
+        step = getattr(exc, "kmlc_step", None)
+        if step is not None or not isinstance(exc, MlflowException):
+            raise _step_failure(model, data, input_path, exc, step) from exc
+        # the input does not fit the signature (types, shapes)
         message = str(exc.message)
         _, found, detail = message.rpartition(". Error: ")  # drop the dump of the whole input
         raise ExportError(f"-i {input_path} does not fit the model's signature: "

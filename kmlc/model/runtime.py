@@ -20,6 +20,7 @@ model was logged or set by ``copy_mode``), so no call sees what another changed.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import json
@@ -96,6 +97,7 @@ class PipelineRuntime:
         # pyfunc param name (dotted, no "params:") -> where it lives in the values
         self.param_targets: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
         self._param_defaults: dict[str, Any] = {}
+        self._step_names: list[str] = []
 
     def load_context(self, context: Any) -> None:
         with open(context.artifacts[PLAN_ARTIFACT], encoding="utf-8") as handle:
@@ -119,6 +121,7 @@ class PipelineRuntime:
                             if copies.get(name) in _COPIERS)
             steps.append((func, names, keywords, step["outputs"], copiers))
         self._steps = steps
+        self._step_names = [str(step.get("name") or step["func"]) for step in plan["steps"]]
         targets: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
         defaults: dict[str, Any] = {}
         for key, value in plan["params"].items():
@@ -150,11 +153,18 @@ class PipelineRuntime:
     def predict(self, context, model_input, params=None):
         values = self._with_params(params) if params else dict(self._values)
         values[self.plan["input"]] = model_input
-        for func, names, keywords, outputs, copiers in self._steps:
-            args = [values[name] for name in names]
-            for index, copier in copiers:
-                args[index] = copier(args[index])
-            result = func(**dict(zip(keywords, args, strict=True))) if keywords else func(*args)
+        for index, (func, names, keywords, outputs, copiers) in enumerate(self._steps):
+            try:
+                args = [values[name] for name in names]
+                for position, copier in copiers:
+                    args[position] = copier(args[position])
+                result = (func(**dict(zip(keywords, args, strict=True))) if keywords
+                          else func(*args))
+            except Exception as exc:  # the step that failed, for whoever reports it
+                if getattr(exc, "kmlc_step", None) is None:
+                    with contextlib.suppress(Exception):
+                        exc.kmlc_step = self._step_names[index]  # type: ignore[attr-defined]
+                raise
             if outputs is not None:
                 store_outputs(values, outputs, result)
         return values[self.plan["output"]]

@@ -226,3 +226,31 @@ def test_a_named_node_namespace_is_read_without_importing_kedro(tmp_path: Path) 
     compiled = compile_project(load_project(path))
     assert [n.name for n in compiled.pipeline("__default__", namespaces=["post"]).nodes] == [
         "post.sc"]
+
+
+def test_namespaced_dataset_names_bring_no_kedro_warning(tmp_path: Path) -> None:
+    """The README's "{namespace}.metrics", read by a node outside the namespace: Kedro's
+    UserWarning about '.' in dataset names is not shown by any command (issue 23, item 14)."""
+    import os
+    import subprocess
+
+    from mini_project import kmlc_exe
+
+    text = UNTRACKED.replace("pipelines:\n", """\
+  - func: ds_nodes.compare
+    name: compare_node
+    inputs: [active_modelling_pipeline.metrics, candidate_modelling_pipeline.metrics]
+    outputs: comparison
+pipelines:
+""", 1)
+    path = write_spaceflights(tmp_path, text)
+    with (tmp_path / "ds_nodes.py").open("a") as handle:
+        handle.write("\n\ndef compare(a, b):\n    return max(a['r2_score'], b['r2_score'])\n")
+    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true",
+           "PYTHONWARNINGS": "default"}
+    for command in (["validate"], ["plan", "--format", "text"], ["graph"], ["run", "-q"]):
+        done = subprocess.run([kmlc_exe(), *command, "-f", str(path)], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "contain '.' characters" not in done.stdout + done.stderr, command
+        assert "UserWarning" not in done.stderr, (command, done.stderr)

@@ -452,9 +452,8 @@ def test_no_inference_nodes(check: Callable[..., LoadResult]) -> None:
 def test_model_input_not_read(check: Callable[..., LoadResult]) -> None:
     result = check(("  input: instances\n", "  input: instance\n"))
     errors = [e for e in result.errors if e.code == "KMLC502"]
-    assert [(e.line, e.column, e.path) for e in errors] == [(35, 10, "model.input")] * 2
+    assert [(e.line, e.column, e.path) for e in errors] == [(35, 10, "model.input")]
     assert [e.message for e in errors] == [
-        "model.input 'instance' is not an input of the training pipeline",
         "model.input 'instance' is not an input of the inference pipeline",
     ]
     assert errors[0].hint == "did you mean 'instances'?"
@@ -653,3 +652,12 @@ def test_decorated_or_rebound_functions_are_imported(
     path = _static_project(write_project, demo_yaml, module, source, flag)
     check_project(path)
     assert flag.exists()
+
+
+def test_model_pipeline_names_a_pipeline(check: Callable[..., LoadResult]) -> None:
+    """model.pipeline: the bound training pipeline under the name a Kedro project gave it."""
+    assert check(("  input: instances\n", "  input: instances\n  pipeline: etl\n")).errors == []
+    err = _only(check(("  input: instances\n", "  input: instances\n  pipeline: etll\n")),
+                "KMLC506")
+    assert err.path == "model.pipeline"
+    assert err.hint == "did you mean 'etl'?"

@@ -41,7 +41,7 @@ def test_export_env_and_params_reach_the_exported_model(trained_template, tmp_pa
     code, _, output = _cli("export-model", "-f", str(path), "--from-local", "-o", str(out),
                            "--env", "strict", "--params", "threshold=0.25")
     assert code == 0, output
-    assert "loaded and predicted in a fresh process" in output
+    assert "loaded and predicted its input example in a fresh process" in output
     assert _plan_params(out) == {"params:threshold": 0.25}  # --params over --env
 
 

@@ -38,7 +38,7 @@ def test_export_run_to_folder_is_checked_and_path_free(trained_template, tmp_pat
     out = tmp_path / "exported"
     code, output = _cli("export-model", "-f", str(path), "--run-id", run_id, "-o", str(out))
     assert code == 0, output
-    assert "loaded and predicted in a fresh process" in output
+    assert "loaded and predicted its input example in a fresh process" in output
     text = "\n".join(p.read_text(errors="ignore") for p in out.rglob("*") if p.is_file())
     assert str(path.parent) not in text
     model = mlflow.pyfunc.load_model(str(out))
