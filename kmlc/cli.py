@@ -290,28 +290,44 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
     """Run PIPELINE (default: all nodes) with MLflow tracking."""
     import signal
 
-    from kmlc.tracking import worker as tracking_worker
+    from kmlc.config.loader import load_project
+    from kmlc.config.selection import check_selection
 
     # Ctrl-C interrupts the run even when the process inherited SIGINT ignored (started in
     # the background with `&`, nohup, some CI runners)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     runner = _dask_address(runner, address)
-    # first of all: the worker imports MLflow while this process imports Kedro, loads
-    # the file and compiles the project
-    tracking_worker.start(verbose=verbose)
-    from kmlc.config.loader import load_project
-    from kmlc.run import NodeFailure, RunOptions, run_pipeline
-
-    secrets = Secrets()
+    selection = {"tags": _comma(tags), "nodes": _comma(nodes),
+                 "from_nodes": _comma(from_nodes), "to_nodes": _comma(to_nodes),
+                 "from_inputs": _comma(from_inputs), "to_outputs": _comma(to_outputs),
+                 "namespaces": _comma(namespaces)}
+    # first of all, what needs only the file: a refusal comes before Kedro and MLflow
+    # are imported and before the tracking worker starts
     try:
         spec = load_project(file, env=env, params=params, runner=runner, address=address,
                             tracking_uri=tracking_uri)
-        secrets = spec.secrets
-        options = RunOptions(runner=runner, address=address, tags=_comma(tags),
-                             nodes=_comma(nodes),
-                             from_nodes=_comma(from_nodes), to_nodes=_comma(to_nodes),
-                             from_inputs=_comma(from_inputs), to_outputs=_comma(to_outputs),
-                             namespaces=_comma(namespaces), load_versions=load_versions,
+    except KmlcError as exc:
+        fail(exc)
+        return
+    try:
+        check_selection(spec, pipeline, **selection)
+    except KmlcError as exc:
+        fail(exc, spec.secrets)
+        return
+    # then the worker imports MLflow while this process imports Kedro and compiles
+    from kmlc.tracking import worker as tracking_worker
+
+    tracking_worker.start(verbose=verbose)
+    from kmlc.run import NodeFailure, RunOptions, run_pipeline
+
+    secrets = spec.secrets
+    try:
+        options = RunOptions(runner=runner, address=address, tags=selection["tags"],
+                             nodes=selection["nodes"], from_nodes=selection["from_nodes"],
+                             to_nodes=selection["to_nodes"],
+                             from_inputs=selection["from_inputs"],
+                             to_outputs=selection["to_outputs"],
+                             namespaces=selection["namespaces"], load_versions=load_versions,
                              quiet=quiet, run_name=run_name, tracking_uri=tracking_uri,
                              verbose=verbose, cache=cache, force_nodes=_comma(force_nodes))
         with secrets.masked_logs():
