@@ -48,7 +48,8 @@ def _check_params(ctx: click.Context, param: click.Parameter,
 def project_options(func: F) -> F:
     func = click.option("--params", "params", multiple=True, metavar="KEY.PATH=VALUE",
                         callback=_check_params,
-                        help="Override a parameter (repeatable); values are YAML scalars.")(func)
+                        help="Override a parameter (repeatable); values are YAML scalars of "
+                             "the parameter's type (KEY.PATH:=VALUE: any type).")(func)
     func = click.option("--env", "env", default=None, metavar="NAME",
                         help="Merge environments.NAME over the file.")(func)
     return file_option(func)

@@ -57,6 +57,10 @@ REFUSALS = {
     "params": (["training", "--params", "model.cc=2"],
                "error: parameters.model.cc: parameter 'model.cc' is not defined in "
                "`parameters` (did you mean 'model.c'?) [KMLC111]"),
+    "params type": (["training", "--params", "model.c=abc"],
+                    "error: parameters.model.c: parameter 'model.c' is a number in the file "
+                    "(0.5), but --params gives text (\"abc\") (to replace it with text: "
+                    "--params model.c:=abc) [KMLC116]"),
     "env": (["training", "--env", "prod"], "environment 'prod' is not defined"),
     "file": (["training", "-f", "broken.yml"],
              "error: datasests: unknown key 'datasests' (did you mean 'datasets'?)"),
