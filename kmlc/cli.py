@@ -344,6 +344,9 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
             say("".join(traceback.format_exception(exc.error)).rstrip(), secrets, err=True)
         run_id = getattr(exc, "run_id", None)
         say(f"error: {exc} [{exc.code}]", secrets, err=True)
+        where = None if verbose else _user_frame(exc.error, spec)
+        if where:
+            say(where, secrets, err=True)
         for note in getattr(exc, "notes_", ()):
             say(f"note: {note}", secrets, err=True)
         if run_id:
@@ -374,6 +377,33 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
     if result.promotion is not None:
         click.echo(f"promotion: {result.promotion.line()}")
     click.echo(f"open it: kmlc ui -f {file}")
+
+
+def _user_frame(error: BaseException, spec: Any) -> str | None:
+    """The frame of the project's own code that raised ``error`` (the innermost one in a
+    code folder, outside any installed package), as ``  at FILE:LINE, in FUNC`` and the
+    line; None when the traceback never passes through the project's code."""
+    import os
+    import traceback
+
+    folders = [str(Path(folder).resolve()) for folder in spec.code]
+    own = str(Path(__file__).resolve().parent) + os.sep  # kmlc's own frames: never the user's
+    mine = None
+    for frame in traceback.extract_tb(error.__traceback__):
+        path = os.path.abspath(frame.filename)
+        parts = Path(path).parts
+        if "site-packages" in parts or "dist-packages" in parts or path.startswith(own):
+            continue
+        if any(path.startswith(folder + os.sep) for folder in folders):
+            mine = frame
+    if mine is None:
+        return None
+    shown = os.path.relpath(mine.filename)
+    if shown.startswith(".."):
+        shown = os.path.abspath(mine.filename)
+    line = (mine.line or "").strip()
+    return (f"  at {shown}:{mine.lineno}, in {mine.name}" + (f"\n    {line}" if line else "")
+            + "\n  (-v: the full traceback)")
 
 
 @main.command()
