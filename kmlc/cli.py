@@ -23,10 +23,29 @@ F = TypeVar("F", bound=Callable[..., Any])
 __all__ = ["main"]
 
 
+def _find_file(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """Without ``-f``, ``mlproject.yml`` here or in the nearest parent folder that has one
+    (as git, Kedro and dbt find their project), said on stderr when it is not here."""
+    import os
+
+    from click.core import ParameterSource
+
+    if ctx.get_parameter_source("file") is not ParameterSource.DEFAULT or value.exists():
+        return value
+    for folder in Path.cwd().parents:
+        candidate = folder / value
+        if candidate.is_file():
+            found = Path(os.path.relpath(candidate))
+            click.echo(f"using {found} (no {value} here; found in a parent folder)", err=True)
+            return found
+    return value
+
+
 def file_option(func: F) -> F:
     return click.option(
         "-f", "--file", "file", default="mlproject.yml", show_default=True,
-        type=click.Path(dir_okay=False, path_type=Path), help="The project file.",
+        type=click.Path(dir_okay=False, path_type=Path), callback=_find_file,
+        help="The project file (default: here, else in the nearest parent folder).",
     )(func)
 
 

@@ -178,3 +178,27 @@ def test_a_node_failure_shows_the_users_frame_that_raised(
     code, out = _kmlc("run", "training", "--nodes", "check", "-v")
     assert code == 1 and "Traceback (most recent call last)" in out
     assert "  at checks.py:3" not in out and "-v: the full traceback" not in out
+
+
+def test_run_from_a_subfolder_finds_the_file_in_a_parent_and_says_which(
+        mini, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """As git, Kedro and dbt: without -f, the nearest parent folder's mlproject.yml."""
+    path = mini()
+    below = path.parent / "data" / "01_raw"
+    monkeypatch.chdir(below)
+    result = CliRunner().invoke(main, ["validate"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "using ../../mlproject.yml (no mlproject.yml here; found in a " \
+                            "parent folder)\n"
+    assert "\n../../mlproject.yml: valid: 5 nodes" in result.stdout
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    result = CliRunner().invoke(main, ["run", "inference", "--nodes", "clean",
+                                       "--tracking-uri", store])
+    assert result.exit_code == 0, result.output
+    assert "using ../../mlproject.yml" in result.stderr
+    run = MlflowClient(store).get_run(_run_id(result.stdout))
+    assert run.data.tags["kmlc.pipeline"] == "inference"
+    # -f given: taken as it is, never looked up
+    result = CliRunner().invoke(main, ["validate", "-f", "mlproject.yml"])
+    assert result.exit_code == 1 and "file not found: mlproject.yml" in result.stderr
+    assert "using" not in result.stderr
