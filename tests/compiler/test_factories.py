@@ -120,7 +120,9 @@ def test_a_name_no_factory_matches_keeps_did_you_mean(tmp_path: Path) -> None:
     # "{layer}_{name}" would match any a_b name, as in Kedro: without it, a close name
     close = check_project(_project(tmp_path, text.replace("cars_cvs", "cars_csv").replace(
         "inputs: primary_cars", "inputs: primary_cats"))).errors
-    assert [(e.code, e.hint) for e in close] == [("KMLC303", "did you mean 'primary_cars'?")]
+    assert [(e.code, e.hint) for e in close] == [
+        ("KMLC303", "did you mean 'primary_cars', the output of node 'clean' that no node "
+                    "reads?")]
 
 
 def test_a_factory_whose_entry_uses_an_unknown_placeholder_is_located(tmp_path: Path) -> None:
