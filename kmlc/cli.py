@@ -140,7 +140,8 @@ def validate(file: Path, env: str | None, params: tuple[str, ...], fmt: str, str
 @click.argument("pipeline", required=False)
 @project_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the JSON manifest to this file (e.g. target/manifest.json).")
+              help="Write the JSON manifest to this file (e.g. target/manifest.json) "
+                   "and print only where it went.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None,
               help="Output format (default: text on a terminal, json otherwise).")
 def plan(pipeline: str | None, file: Path, env: str | None, params: tuple[str, ...],
@@ -155,16 +156,17 @@ def plan(pipeline: str | None, file: Path, env: str | None, params: tuple[str, .
     except KmlcError as exc:
         fail(exc)
         return
-    if output is not None:
+    if output is not None:  # the file is the manifest; the terminal gets where it went
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(manifest_json(manifest), encoding="utf-8")
-    fmt = fmt or ("text" if sys.stdout.isatty() or output is not None else "json")
+        names = ", ".join(manifest["pipelines"])
+        click.echo(f"manifest written to {output} (pipelines: {names})")
+        return
+    fmt = fmt or ("text" if sys.stdout.isatty() else "json")
     if fmt == "json":
         click.echo(manifest_json(manifest), nl=False)
     else:
         click.echo(format_summary(manifest, _cache_states(spec, manifest)))
-        if output is not None:
-            click.echo(f"\nmanifest written to {output}")
 
 
 def _cache_states(spec: Any, manifest: dict[str, Any]) -> dict[str, dict[str, str]]:
