@@ -203,7 +203,7 @@ def graph(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
     try:
         spec = load_project(file, env=env, params=params)
         with code_path(spec.code):
-            drawn = pipeline_graph(compile_project(spec), pipeline)
+            drawn = pipeline_graph(compile_project(spec, run=False), pipeline)
     except KmlcError as exc:
         fail(exc)
         return

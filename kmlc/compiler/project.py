@@ -16,7 +16,7 @@ from kedro.pipeline import Pipeline
 
 from kmlc.compiler.catalog import build_catalog
 from kmlc.compiler.pipelines import build_pipelines
-from kmlc.config.functions import FunctionImportError, import_function
+from kmlc.config.functions import FunctionImportError, import_function, static_stand_in
 from kmlc.config.selection import check_selection
 from kmlc.config.spec import ProjectSpec
 from kmlc.errors import ConfigError, ConfigErrors, RunError
@@ -75,11 +75,21 @@ def _load_hook(path: str, spec: ProjectSpec) -> Any:
     return target() if isinstance(target, type) else target
 
 
-def compile_project(spec: ProjectSpec) -> CompiledProject:
-    """Import functions and hooks and build the pipelines of ``spec``."""
+def compile_project(spec: ProjectSpec, *, run: bool = True) -> CompiledProject:
+    """Import functions and hooks and build the pipelines of ``spec``.
+
+    ``run=False``: for what only reads the pipelines (``kmlc plan``, ``kmlc graph``): a
+    plain function is read from its source (``static_stand_in``: same signature, same
+    source hash, never called) instead of imported, and the hooks are not loaded.
+    """
     functions: dict[str, Callable[..., Any]] = {}
     errors: list[ConfigError] = []
+    sources: dict[str, Any] = {}
     for n in spec.nodes:
+        stand_in = None if run else static_stand_in(n.func, list(spec.code), sources)
+        if stand_in is not None:
+            functions[n.name] = stand_in
+            continue
         try:
             functions[n.name] = import_function(n.func, list(spec.code))
         except FunctionImportError as exc:
@@ -90,5 +100,5 @@ def compile_project(spec: ProjectSpec) -> CompiledProject:
                 key_path=(*(src.key_path if src else ()), "func"), hint=exc.hint, code=exc.code))
     if errors:
         raise ConfigErrors(errors)
-    hooks = tuple(_load_hook(path, spec) for path in spec.hooks)
+    hooks = tuple(_load_hook(path, spec) for path in spec.hooks) if run else ()
     return CompiledProject(spec, functions, build_pipelines(spec, functions), hooks)
