@@ -107,7 +107,7 @@ def main() -> int:
                                                  None))
         times = c.interleave(fns, args.repeats)
     rows = []
-    for kind, (_, kedro_args, _) in kinds.items():
+    for kind in kinds:
         mine = times[f"kmlc {kind}"]
         theirs = times.get(f"kedro {kind}")
         verdict = "ok" if statistics.median(mine) <= TARGET else "OVER"

@@ -150,8 +150,8 @@ def test_a_node_failure_shows_the_users_frame_that_raised(
     whole traceback instead."""
     from mini_project import MINI_NODES
 
-    nodes = MINI_NODES.replace(
-        "    if fail:\n", "    import checks\n\n    checks.must_be_small(sleep + 2)\n    if fail:\n")
+    nodes = MINI_NODES.replace("    if fail:\n", "    import checks\n\n"
+                               "    checks.must_be_small(sleep + 2)\n    if fail:\n")
     nodes = nodes.replace("def clean(instances: pd.DataFrame) -> pd.DataFrame:\n",
                           "def clean(instances: pd.DataFrame) -> pd.DataFrame:\n"
                           "    instances = instances[['id', 'x1', 'x2', 'nope']]\n")
