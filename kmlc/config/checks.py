@@ -568,10 +568,16 @@ def _check_binding(doc: Document, result: CheckResult) -> None:
     if not graph.has_training or not graph.nodes:
         return
     # a cycle among the inference nodes is one among all nodes: _check_graph reported it
-    for label, inputs in (("training", graph.training_inputs), ("inference", graph.inputs)):
-        if model_input not in inputs:
-            error(f"model.input '{model_input}' is not an input of the {label} pipeline",
-                  ("model", "input"), did_you_mean(model_input, inputs), "KMLC502")
+    # one error naming the pipelines that lack it (a misspelt name: both of them)
+    lacking = [(label, inputs) for label, inputs in (("training", graph.training_inputs),
+                                                     ("inference", graph.inputs))
+               if model_input not in inputs]
+    if lacking:
+        labels = " and ".join(label for label, _ in lacking)
+        error(f"model.input '{model_input}' is not an input of the {labels} pipeline"
+              + ("s" if len(lacking) > 1 else ""), ("model", "input"),
+              did_you_mean(model_input, sorted({n for _, ins in lacking for n in ins})),
+              "KMLC502")
     train_io = graph.training_outputs | graph.training_inputs
     for name in graph.needed:
         where = (*graph.readers(name)[0].path, "inputs")
