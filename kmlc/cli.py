@@ -332,7 +332,8 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
         fail(exc)
         return
     try:
-        check_selection(spec, pipeline, **selection)
+        check_selection(spec, pipeline, **selection, force_nodes=_comma(force_nodes),
+                        load_versions=load_versions)
     except KmlcError as exc:
         fail(exc, spec.secrets)
         return

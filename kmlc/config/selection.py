@@ -9,12 +9,12 @@ imports Kedro or MLflow or starts its tracking worker.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from kmlc.config.spec import NodeSpec, ProjectSpec
 from kmlc.errors import RunError, did_you_mean
 
-__all__ = ["BOUND_PIPELINES", "check_selection", "pipeline_members"]
+__all__ = ["BOUND_PIPELINES", "check_load_versions", "check_selection", "pipeline_members"]
 
 BOUND_PIPELINES = ("training", "inference")  # made from the node tags of that name
 
@@ -46,8 +46,11 @@ def _namespaces(node: NodeSpec) -> list[str]:
 def check_selection(spec: ProjectSpec, name: str, *, tags: Sequence[str] = (),
                     nodes: Sequence[str] = (), from_nodes: Sequence[str] = (),
                     to_nodes: Sequence[str] = (), from_inputs: Sequence[str] = (),
-                    to_outputs: Sequence[str] = (), namespaces: Sequence[str] = ()) -> None:
-    """Refuse (``RunError``) a pipeline or a filter name that pipeline ``name`` lacks."""
+                    to_outputs: Sequence[str] = (), namespaces: Sequence[str] = (),
+                    force_nodes: Sequence[str] = (),
+                    load_versions: Mapping[str, str] | None = None) -> None:
+    """Refuse (``RunError``) a pipeline or a filter name that pipeline ``name`` lacks, a
+    ``--force-nodes`` node it lacks, a ``--load-versions`` dataset that is not versioned."""
     members = pipeline_members(spec)
     if name not in members:
         hint = did_you_mean(name, members, f"pipelines: {', '.join(sorted(members))}")
@@ -55,7 +58,7 @@ def check_selection(spec: ProjectSpec, name: str, *, tags: Sequence[str] = (),
     chosen = members[name]
     known = [n.name for n in chosen]
     for option, names in (("--nodes", nodes), ("--from-nodes", from_nodes),
-                          ("--to-nodes", to_nodes)):
+                          ("--to-nodes", to_nodes), ("--force-nodes", force_nodes)):
         for node_name in names:
             if node_name not in known:
                 raise RunError(f"{option}: node '{node_name}' is not in pipeline '{name}'",
@@ -85,3 +88,17 @@ def check_selection(spec: ProjectSpec, name: str, *, tags: Sequence[str] = (),
                 hint=did_you_mean(namespace, known_ns, (
                     f"namespaces: {', '.join(known_ns)}" if known_ns else
                     "this pipeline has no namespaced node")), code="KMLC603")
+    check_load_versions(spec, load_versions or {})
+
+
+def check_load_versions(spec: ProjectSpec, load_versions: Mapping[str, str]) -> None:
+    """``--load-versions`` names only versioned datasets of the file."""
+    versioned = sorted(name for name, ds in spec.datasets.items()
+                       if ds.config.get("versioned") and not ds.is_factory)
+    for name in load_versions:
+        if name not in versioned:
+            raise RunError(
+                f"--load-versions: '{name}' is not a versioned dataset",
+                hint=did_you_mean(name, versioned, (
+                    f"versioned datasets: {', '.join(versioned)}" if versioned
+                    else "set `versioned: true` on the dataset")), code="KMLC604")

@@ -1,7 +1,8 @@
 """`kmlc run` refuses what needs only the file before it imports Kedro or MLflow.
 
 An unknown pipeline, a filter naming a node, dataset, tag or namespace the pipeline
-does not have, a misspelt ``--params`` or ``--env`` and an invalid file are refused
+does not have (``--force-nodes`` too), a ``--load-versions`` dataset that is not
+versioned, a misspelt ``--params`` or ``--env`` and an invalid file are refused
 before the tracking worker starts and before ``kmlc.run``, Kedro's runners or MLflow
 are imported. Each refusal runs in one fresh interpreter (the modules a test process
 imported elsewhere do not count), which reports what it had imported after each.
@@ -54,6 +55,12 @@ REFUSALS = {
     "namespace": (["--namespace", "post"],
                   "error: --namespace: no node of pipeline '__default__' is in namespace "
                   "'post' (this pipeline has no namespaced node) [KMLC603]"),
+    "force-nodes": (["training", "--force-nodes", "evaluat"],
+                    "error: --force-nodes: node 'evaluat' is not in pipeline 'training' "
+                    "(did you mean 'evaluate'?) [KMLC603]"),
+    "load-versions": (["training", "--load-versions", "classifer:2026-01-31T10.00.00.000Z"],
+                      "error: --load-versions: 'classifer' is not a versioned dataset (set "
+                      "`versioned: true` on the dataset) [KMLC604]"),
     "params": (["training", "--params", "model.cc=2"],
                "error: parameters.model.cc: parameter 'model.cc' is not defined in "
                "`parameters` (did you mean 'model.c'?) [KMLC111]"),
