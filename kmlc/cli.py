@@ -23,10 +23,29 @@ F = TypeVar("F", bound=Callable[..., Any])
 __all__ = ["main"]
 
 
+def _find_file(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    """Without ``-f``, ``mlproject.yml`` here or in the nearest parent folder that has one
+    (as git, Kedro and dbt find their project), said on stderr when it is not here."""
+    import os
+
+    from click.core import ParameterSource
+
+    if ctx.get_parameter_source("file") is not ParameterSource.DEFAULT or value.exists():
+        return value
+    for folder in Path.cwd().parents:
+        candidate = folder / value
+        if candidate.is_file():
+            found = Path(os.path.relpath(candidate))
+            click.echo(f"using {found} (no {value} here; found in a parent folder)", err=True)
+            return found
+    return value
+
+
 def file_option(func: F) -> F:
     return click.option(
         "-f", "--file", "file", default="mlproject.yml", show_default=True,
-        type=click.Path(dir_okay=False, path_type=Path), help="The project file.",
+        type=click.Path(dir_okay=False, path_type=Path), callback=_find_file,
+        help="The project file (default: here, else in the nearest parent folder).",
     )(func)
 
 
@@ -48,7 +67,8 @@ def _check_params(ctx: click.Context, param: click.Parameter,
 def project_options(func: F) -> F:
     func = click.option("--params", "params", multiple=True, metavar="KEY.PATH=VALUE",
                         callback=_check_params,
-                        help="Override a parameter (repeatable); values are YAML scalars.")(func)
+                        help="Override a parameter (repeatable); values are YAML scalars of "
+                             "the parameter's type (KEY.PATH:=VALUE: any type).")(func)
     func = click.option("--env", "env", default=None, metavar="NAME",
                         help="Merge environments.NAME over the file.")(func)
     return file_option(func)
@@ -120,7 +140,8 @@ def validate(file: Path, env: str | None, params: tuple[str, ...], fmt: str, str
 @click.argument("pipeline", required=False)
 @project_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the JSON manifest to this file (e.g. target/manifest.json).")
+              help="Write the JSON manifest to this file (e.g. target/manifest.json) "
+                   "and print only where it went.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None,
               help="Output format (default: text on a terminal, json otherwise).")
 def plan(pipeline: str | None, file: Path, env: str | None, params: tuple[str, ...],
@@ -135,16 +156,17 @@ def plan(pipeline: str | None, file: Path, env: str | None, params: tuple[str, .
     except KmlcError as exc:
         fail(exc)
         return
-    if output is not None:
+    if output is not None:  # the file is the manifest; the terminal gets where it went
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(manifest_json(manifest), encoding="utf-8")
-    fmt = fmt or ("text" if sys.stdout.isatty() or output is not None else "json")
+        names = ", ".join(manifest["pipelines"])
+        click.echo(f"manifest written to {output} (pipelines: {names})")
+        return
+    fmt = fmt or ("text" if sys.stdout.isatty() else "json")
     if fmt == "json":
         click.echo(manifest_json(manifest), nl=False)
     else:
         click.echo(format_summary(manifest, _cache_states(spec, manifest)))
-        if output is not None:
-            click.echo(f"\nmanifest written to {output}")
 
 
 def _cache_states(spec: Any, manifest: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -181,7 +203,7 @@ def graph(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
     try:
         spec = load_project(file, env=env, params=params)
         with code_path(spec.code):
-            drawn = pipeline_graph(compile_project(spec), pipeline)
+            drawn = pipeline_graph(compile_project(spec, run=False), pipeline)
     except KmlcError as exc:
         fail(exc)
         return
@@ -290,28 +312,45 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
     """Run PIPELINE (default: all nodes) with MLflow tracking."""
     import signal
 
-    from kmlc.tracking import worker as tracking_worker
+    from kmlc.config.loader import load_project
+    from kmlc.config.selection import check_selection
 
     # Ctrl-C interrupts the run even when the process inherited SIGINT ignored (started in
     # the background with `&`, nohup, some CI runners)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     runner = _dask_address(runner, address)
-    # first of all: the worker imports MLflow while this process imports Kedro, loads
-    # the file and compiles the project
-    tracking_worker.start(verbose=verbose)
-    from kmlc.config.loader import load_project
-    from kmlc.run import NodeFailure, RunOptions, run_pipeline
-
-    secrets = Secrets()
+    selection = {"tags": _comma(tags), "nodes": _comma(nodes),
+                 "from_nodes": _comma(from_nodes), "to_nodes": _comma(to_nodes),
+                 "from_inputs": _comma(from_inputs), "to_outputs": _comma(to_outputs),
+                 "namespaces": _comma(namespaces)}
+    # first of all, what needs only the file: a refusal comes before Kedro and MLflow
+    # are imported and before the tracking worker starts
     try:
         spec = load_project(file, env=env, params=params, runner=runner, address=address,
                             tracking_uri=tracking_uri)
-        secrets = spec.secrets
-        options = RunOptions(runner=runner, address=address, tags=_comma(tags),
-                             nodes=_comma(nodes),
-                             from_nodes=_comma(from_nodes), to_nodes=_comma(to_nodes),
-                             from_inputs=_comma(from_inputs), to_outputs=_comma(to_outputs),
-                             namespaces=_comma(namespaces), load_versions=load_versions,
+    except KmlcError as exc:
+        fail(exc)
+        return
+    try:
+        check_selection(spec, pipeline, **selection, force_nodes=_comma(force_nodes),
+                        load_versions=load_versions)
+    except KmlcError as exc:
+        fail(exc, spec.secrets)
+        return
+    # then the worker imports MLflow while this process imports Kedro and compiles
+    from kmlc.tracking import worker as tracking_worker
+
+    tracking_worker.start(verbose=verbose)
+    from kmlc.run import NodeFailure, RunOptions, run_pipeline
+
+    secrets = spec.secrets
+    try:
+        options = RunOptions(runner=runner, address=address, tags=selection["tags"],
+                             nodes=selection["nodes"], from_nodes=selection["from_nodes"],
+                             to_nodes=selection["to_nodes"],
+                             from_inputs=selection["from_inputs"],
+                             to_outputs=selection["to_outputs"],
+                             namespaces=selection["namespaces"], load_versions=load_versions,
                              quiet=quiet, run_name=run_name, tracking_uri=tracking_uri,
                              verbose=verbose, cache=cache, force_nodes=_comma(force_nodes))
         with secrets.masked_logs():
@@ -327,6 +366,9 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
             say("".join(traceback.format_exception(exc.error)).rstrip(), secrets, err=True)
         run_id = getattr(exc, "run_id", None)
         say(f"error: {exc} [{exc.code}]", secrets, err=True)
+        where = None if verbose else _user_frame(exc.error, spec)
+        if where:
+            say(where, secrets, err=True)
         for note in getattr(exc, "notes_", ()):
             say(f"note: {note}", secrets, err=True)
         if run_id:
@@ -357,6 +399,33 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
     if result.promotion is not None:
         click.echo(f"promotion: {result.promotion.line()}")
     click.echo(f"open it: kmlc ui -f {file}")
+
+
+def _user_frame(error: BaseException, spec: Any) -> str | None:
+    """The frame of the project's own code that raised ``error`` (the innermost one in a
+    code folder, outside any installed package), as ``  at FILE:LINE, in FUNC`` and the
+    line; None when the traceback never passes through the project's code."""
+    import os
+    import traceback
+
+    folders = [str(Path(folder).resolve()) for folder in spec.code]
+    own = str(Path(__file__).resolve().parent) + os.sep  # kmlc's own frames: never the user's
+    mine = None
+    for frame in traceback.extract_tb(error.__traceback__):
+        path = os.path.abspath(frame.filename)
+        parts = Path(path).parts
+        if "site-packages" in parts or "dist-packages" in parts or path.startswith(own):
+            continue
+        if any(path.startswith(folder + os.sep) for folder in folders):
+            mine = frame
+    if mine is None:
+        return None
+    shown = os.path.relpath(mine.filename)
+    if shown.startswith(".."):
+        shown = os.path.abspath(mine.filename)
+    line = (mine.line or "").strip()
+    return (f"  at {shown}:{mine.lineno}, in {mine.name}" + (f"\n    {line}" if line else "")
+            + "\n  (-v: the full traceback)")
 
 
 @main.command()

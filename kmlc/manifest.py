@@ -130,7 +130,7 @@ def build_manifest(spec: ProjectSpec, pipeline: str | None = None,
                    compiled: CompiledProject | None = None) -> dict[str, Any]:
     """The manifest of ``spec``; ``pipeline`` keeps only that pipeline and what it uses."""
     with code_path(spec.code):
-        compiled = compiled or compile_project(spec)
+        compiled = compiled or compile_project(spec, run=False)  # imports no node module
         names = [pipeline] if pipeline else sorted(compiled.pipelines)
         pipelines = {name: compiled.pipeline(name) for name in names}
         own = {n.name for n in spec.nodes}

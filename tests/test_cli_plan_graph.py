@@ -22,6 +22,9 @@ def test_plan_env_params_and_output_file(write_project, tmp_path: Path) -> None:
                            "--output", str(out))
     assert code == 0, output
     assert json.loads(out.read_text())["parameters"]["alpha"] == 0.9  # from the prod overlay
+    # with -o the terminal gets one line saying where the manifest went, not the manifest
+    assert output == (f"manifest written to {out} (pipelines: __default__, etl, inference, "
+                      "training)\n")
     code, output = _invoke("plan", "--file", str(path), "--env", "prod", "--params",
                            "alpha=0.3", "--format", "json", "--output", str(out))
     assert code == 0, output

@@ -172,3 +172,36 @@ def test_spaceflights_namespaces_and_factories(tmp_path: Path) -> None:
     assert manifest["datasets"]["{namespace}.regressor"]["kind"] == "factory"
     graph = CliRunner().invoke(main, ["graph", "-f", str(file)]).output
     assert 'subgraph ns_candidate_modelling_pipeline["candidate_modelling_pipeline"]' in graph
+
+
+def test_plan_and_graph_import_no_node_module(iris_file: Path, tmp_path: Path) -> None:
+    """The summary and the drawing read the node functions from their source: neither the
+    iris nodes nor what they import (scikit-learn, matplotlib, pandas) is imported, and
+    each node's hash is the one computed from the imported function."""
+    code = ("import json, sys\n"
+            "from click.testing import CliRunner\n"
+            "from kmlc.cli import main\n"
+            "out = {}\n"
+            "for args in (['plan', 'training', '--format', 'text'], ['graph', 'training']):\n"
+            f"    result = CliRunner().invoke(main, [*args, '-f', {str(iris_file)!r}])\n"
+            "    assert result.exit_code == 0, result.output\n"
+            "    out[args[0]] = result.output\n"
+            "out['imported'] = sorted(m for m in ('iris_nodes', 'sklearn', 'matplotlib',\n"
+            "                                     'pandas') if m in sys.modules)\n"
+            "print(json.dumps(out))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.splitlines()[-1])
+    assert out["imported"] == []
+    assert "fit_classifier" in out["graph"]
+    from kmlc.compiler.fingerprint import node_fingerprint
+    from kmlc.compiler.project import compile_project
+    from kmlc.config.functions import code_path
+
+    spec = load_project(iris_file)
+    with code_path(spec.code):
+        compiled = compile_project(spec)  # imported, as a run has them
+        for node in compiled.pipeline("training").nodes:
+            assert f"{node.name} [iris_nodes.{node.name}] " \
+                   f"{node_fingerprint(node, spec)[7:19]}" in out["plan"]

@@ -16,6 +16,7 @@ from kedro.io import DataCatalog, SharedMemoryDataCatalog
 from kedro.io.core import DatasetError, generate_timestamp
 
 from kmlc.config.params import ALL_PARAMS, PARAMS_PREFIX, param_items
+from kmlc.config.selection import check_load_versions
 from kmlc.config.spec import (
     MLFLOW_DATASET_CLASSES,
     PATH_KEYS,
@@ -23,7 +24,7 @@ from kmlc.config.spec import (
     ProjectSpec,
     resolve_tracking_uri,
 )
-from kmlc.errors import ConfigError, ConfigErrors, RunError, did_you_mean
+from kmlc.errors import ConfigError, ConfigErrors
 
 __all__ = ["build_catalog", "catalog_config", "param_entries", "resolve_path"]
 
@@ -90,18 +91,6 @@ def catalog_config(spec: ProjectSpec, save_version: str | None = None,
             for name, ds in spec.datasets.items()}
 
 
-def _check_load_versions(spec: ProjectSpec, load_versions: Mapping[str, str]) -> None:
-    versioned = sorted(name for name, ds in spec.datasets.items()
-                       if ds.config.get("versioned") and not ds.is_factory)
-    for name in load_versions:
-        if name not in versioned:
-            raise RunError(
-                f"--load-versions: '{name}' is not a versioned dataset",
-                hint=did_you_mean(name, versioned, (
-                    f"versioned datasets: {', '.join(versioned)}" if versioned
-                    else "set `versioned: true` on the dataset")), code="KMLC604")
-
-
 def param_entries(parameters: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
     """``("parameters", all)`` and ``("params:a.b", value)`` for every dotted path."""
     yield ALL_PARAMS, dict(parameters)
@@ -121,7 +110,7 @@ def build_catalog(spec: ProjectSpec, *, shared_memory: bool = False,
     """
     cls = SharedMemoryDataCatalog if shared_memory else DataCatalog
     save_version = generate_timestamp()
-    _check_load_versions(spec, load_versions or {})
+    check_load_versions(spec, load_versions or {})
     catalog = cls.from_config(catalog_config(spec, save_version, tracking_uri),
                               dict(spec.credentials),
                               load_versions=dict(load_versions or {}),

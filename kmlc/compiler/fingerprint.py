@@ -30,6 +30,9 @@ def _source(func: Callable[..., Any]) -> tuple[str, str]:
 
     The module is read from its file, as the next fresh process would import it.
     """
+    static = getattr(func, "kmlc_source", None)  # read from the source, never imported
+    if static is not None:
+        return static
     target = inspect.unwrap(func)
     try:
         own = inspect.getsource(target)

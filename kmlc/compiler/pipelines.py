@@ -17,11 +17,11 @@ from typing import Any
 
 from kedro.pipeline import Node, Pipeline, node, pipeline
 
+from kmlc.config.selection import pipeline_members
 from kmlc.config.spec import NodeSpec, PipelineSpec, ProjectSpec, io_shape
 
 __all__ = ["build_pipelines"]
 
-BOUND_PIPELINES = ("training", "inference")
 
 # Kedro warns (once per process, ten lines under rich) about any dataset name with a '.'
 # read outside its node's namespace; the README recommends "{namespace}.regressor" for
@@ -54,17 +54,5 @@ def build_pipelines(spec: ProjectSpec, functions: Mapping[str, Callable[..., Any
     for pdef in spec.pipelines.values():
         if pdef.namespace:
             built.update((copy.name, copy) for copy in _copies(pdef, spec, built))
-    nodes = {n.name: built[n.name] for n in spec.nodes}  # the order of the file
-    out: dict[str, Pipeline] = {"__default__": Pipeline(list(nodes.values()))}
-    for tag in BOUND_PIPELINES:
-        chosen = [nodes[n.name] for n in spec.nodes if tag in n.tags]
-        if chosen:
-            out[tag] = Pipeline(chosen)
-    for name, pdef in spec.pipelines.items():
-        if pdef.namespace:
-            chosen = [nodes[n.name] for n in spec.nodes if n.pipeline == name]
-        else:
-            chosen = [nodes[n.name] for n in spec.nodes
-                      if n.name in pdef.nodes or set(n.tags) & set(pdef.tags)]
-        out[name] = Pipeline(chosen)
-    return out
+    return {name: Pipeline([built[n.name] for n in members])
+            for name, members in pipeline_members(spec).items()}

@@ -16,9 +16,10 @@ from kedro.pipeline import Pipeline
 
 from kmlc.compiler.catalog import build_catalog
 from kmlc.compiler.pipelines import build_pipelines
-from kmlc.config.functions import FunctionImportError, import_function
+from kmlc.config.functions import FunctionImportError, import_function, static_stand_in
+from kmlc.config.selection import check_selection
 from kmlc.config.spec import ProjectSpec
-from kmlc.errors import ConfigError, ConfigErrors, RunError, did_you_mean
+from kmlc.errors import ConfigError, ConfigErrors, RunError
 
 __all__ = ["CompiledProject", "compile_project"]
 
@@ -45,34 +46,10 @@ class CompiledProject:
         """The named pipeline, filtered as ``kedro run`` filters it (``Pipeline.filter``):
         ``--tags``, ``--nodes``, ``--from-nodes``, ``--to-nodes``, ``--from-inputs``,
         ``--to-outputs`` and ``--namespaces``."""
-        if name not in self.pipelines:
-            hint = did_you_mean(name, self.pipelines,
-                                f"pipelines: {', '.join(sorted(self.pipelines))}")
-            raise RunError(f"pipeline '{name}' does not exist", hint=hint, code="KMLC602")
+        check_selection(self.spec, name, tags=tags, nodes=nodes, from_nodes=from_nodes,
+                        to_nodes=to_nodes, from_inputs=from_inputs, to_outputs=to_outputs,
+                        namespaces=namespaces)
         pipeline = self.pipelines[name]
-        known = {n.name for n in pipeline.nodes}
-        for option, names in (("--nodes", nodes), ("--from-nodes", from_nodes),
-                              ("--to-nodes", to_nodes)):
-            for node_name in names:
-                if node_name not in known:
-                    raise RunError(f"{option}: node '{node_name}' is not in pipeline '{name}'",
-                                   hint=did_you_mean(node_name, sorted(known)),
-                                   code="KMLC603")
-        datasets = sorted(pipeline.datasets())
-        for option, names in (("--from-inputs", from_inputs), ("--to-outputs", to_outputs)):
-            for ds_name in names:
-                if ds_name not in datasets:
-                    raise RunError(f"{option}: dataset '{ds_name}' is not used by pipeline "
-                                   f"'{name}'", hint=did_you_mean(ds_name, datasets),
-                                   code="KMLC603")
-        known_ns = {prefix for n in pipeline.nodes for prefix in n.namespace_prefixes if prefix}
-        for namespace in namespaces:
-            if namespace not in known_ns:
-                raise RunError(
-                    f"--namespace: no node of pipeline '{name}' is in namespace '{namespace}'",
-                    hint=did_you_mean(namespace, sorted(known_ns), (
-                        f"namespaces: {', '.join(sorted(known_ns))}" if known_ns else
-                        "this pipeline has no namespaced node")), code="KMLC603")
         if tags or nodes or from_nodes or to_nodes or from_inputs or to_outputs or namespaces:
             try:
                 pipeline = pipeline.filter(tags=list(tags) or None,
@@ -98,11 +75,21 @@ def _load_hook(path: str, spec: ProjectSpec) -> Any:
     return target() if isinstance(target, type) else target
 
 
-def compile_project(spec: ProjectSpec) -> CompiledProject:
-    """Import functions and hooks and build the pipelines of ``spec``."""
+def compile_project(spec: ProjectSpec, *, run: bool = True) -> CompiledProject:
+    """Import functions and hooks and build the pipelines of ``spec``.
+
+    ``run=False``: for what only reads the pipelines (``kmlc plan``, ``kmlc graph``): a
+    plain function is read from its source (``static_stand_in``: same signature, same
+    source hash, never called) instead of imported, and the hooks are not loaded.
+    """
     functions: dict[str, Callable[..., Any]] = {}
     errors: list[ConfigError] = []
+    sources: dict[str, Any] = {}
     for n in spec.nodes:
+        stand_in = None if run else static_stand_in(n.func, list(spec.code), sources)
+        if stand_in is not None:
+            functions[n.name] = stand_in
+            continue
         try:
             functions[n.name] = import_function(n.func, list(spec.code))
         except FunctionImportError as exc:
@@ -113,5 +100,5 @@ def compile_project(spec: ProjectSpec) -> CompiledProject:
                 key_path=(*(src.key_path if src else ()), "func"), hint=exc.hint, code=exc.code))
     if errors:
         raise ConfigErrors(errors)
-    hooks = tuple(_load_hook(path, spec) for path in spec.hooks)
+    hooks = tuple(_load_hook(path, spec) for path in spec.hooks) if run else ()
     return CompiledProject(spec, functions, build_pipelines(spec, functions), hooks)

@@ -8,6 +8,7 @@ a run, only ``kmlc validate --strict``.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import json
 from dataclasses import dataclass, field
@@ -151,6 +152,7 @@ def _check_names(doc: Document, result: CheckResult) -> None:
     read_params: set[str] = set()
     reads_all = False
     consumed: set[str] = set()
+    unknown: dict[str, list[tuple[NodeDef, KeyPath]]] = {}  # in file order
     for node in nodes:
         for name, suffix in node_io(node.inputs):
             path = node.where("inputs", suffix, name)
@@ -167,16 +169,49 @@ def _check_names(doc: Document, result: CheckResult) -> None:
             elif (name not in datasets and name not in produced
                   and not ("@" in name and strip_transcoding(name) in producers)
                   and not factories.match(name)):
-                hint = did_you_mean(name, known) or (
-                    f"no dataset factory matches it: {', '.join(factories.patterns)}"
-                    if factories.patterns else None)
-                result.errors.append(doc.error(
-                    f"input '{name}' is not a declared dataset nor any node's output", path,
-                    code="KMLC303", hint=hint))
+                unknown.setdefault(name, []).append((node, path))
             consumed.add(name)
-    for name in produced:
-        if name not in datasets:
-            factories.match(name)
+    for node in nodes:  # in file order: the factory lines of `kmlc validate` follow it
+        for name, _ in node_io(node.outputs):
+            if name not in datasets:
+                factories.match(name)
+    dropped = _dropped_outputs(nodes, datasets, consumed, result)
+    roots: set[str] = set()  # dropped outputs an unknown input is a misspelling of
+    for name, readers in unknown.items():
+        close = difflib.get_close_matches(name, list(dropped), n=1)
+        if close:  # the root is where one of the two is misspelt: said once
+            out = close[0]
+            maker, out_path = dropped[out]
+            roots.add(out)
+            if len(readers) > 1:  # read in several places: the output is the odd one
+                names = ", ".join(f"'{n.name}'" for n, _ in readers)
+                result.errors.append(doc.error(
+                    f"output '{out}' of node '{maker.name}' is read by no node, while "
+                    f"'{name}' is read by nodes {names} and made by none", out_path,
+                    code="KMLC303", hint=f"did you mean '{name}'?"))
+                continue
+            hint = f"did you mean '{out}', the output of node '{maker.name}' that no node reads?"
+        else:
+            hint = did_you_mean(name, known) or (
+                f"no dataset factory matches it: {', '.join(factories.patterns)}"
+                if factories.patterns else None)
+        for _, path in readers:
+            result.errors.append(doc.error(
+                f"input '{name}' is not a declared dataset nor any node's output", path,
+                code="KMLC303", hint=hint))
+    unmade = sorted(name for name in datasets if "{" not in name and name in consumed
+                    and name not in produced)
+    model = "model" in data
+    for out, (maker, out_path) in dropped.items():
+        if out in roots or (model and "inference" in maker.tags and "training" not in maker.tags):
+            continue  # said above; or the answer of the model the file binds
+        close = difflib.get_close_matches(out, unmade, n=1)
+        result.warnings.append(doc.error(
+            f"output '{out}' of node '{maker.name}' is read by no node and kept nowhere: "
+            "its value is dropped", out_path, code="KMLC352", severity="warning",
+            hint=(f"did you mean '{close[0]}', a dataset that nodes read and no node makes?"
+                  if close else "declare it under `datasets:` to keep it, or remove the "
+                  "output")))
     for name in datasets:
         if "{" in name:
             if name not in factories.used:
@@ -194,6 +229,23 @@ def _check_names(doc: Document, result: CheckResult) -> None:
                 result.warnings.append(doc.error(
                     f"parameter '{key}' is not read by any node", ("parameters", key), key=True,
                     code="KMLC351", severity="warning"))
+
+
+def _dropped_outputs(nodes: list[NodeDef], datasets: dict[str, Any],
+                     consumed: set[str], result: CheckResult
+                     ) -> dict[str, tuple[NodeDef, KeyPath]]:
+    """The node outputs nothing reads and nothing keeps: in memory (no `datasets:` entry,
+    no factory) and read by no node. Each with its node and where it is written."""
+    read = {strip_transcoding(name) for name in consumed}
+    out: dict[str, tuple[NodeDef, KeyPath]] = {}
+    for node in nodes:
+        for name, suffix in node_io(node.outputs):
+            base = strip_transcoding(name)
+            if (is_param_input(name) or name in datasets or base in read
+                    or name in result.factory_matches):
+                continue
+            out.setdefault(name, (node, node.where("outputs", suffix, name)))
+    return out
 
 
 _RUNTIME = {"{default}": {"type": "kedro.io.MemoryDataset"}}  # Kedro's own default

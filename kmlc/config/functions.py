@@ -245,3 +245,39 @@ def static_signature(func: str, folders: Sequence[Path],
     if functions is None or attr not in functions:
         return None
     return _signature_of(functions[attr])
+
+
+def static_stand_in(func: str, folders: Sequence[Path],
+                    modules: dict[str, Any] | None = None) -> Callable[..., Any] | None:
+    """A stand-in for ``func`` built from its source, without importing its module: it has
+    the function's signature, names and source (``kmlc_source``: the function's own
+    source as ``inspect.getsource`` gives it, and its module file) and raises if called.
+
+    For what reads a project without running it (``kmlc plan``, ``kmlc graph``): only
+    the plain case of ``static_signature``; ``None`` otherwise (import the function).
+    """
+    module_name, attr = split_func(func)
+    signature = static_signature(func, folders, modules)
+    path = _module_file(module_name, folders) if signature is not None else None
+    if signature is None or path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            whole = handle.read()
+    except OSError:
+        return None
+    definition = _plain_functions(module_name, folders) if modules is None else modules.get(
+        module_name)
+    if not definition or attr not in definition:
+        return None
+    lines = whole.splitlines(keepends=True)
+    own = "".join(inspect.getblock(lines[definition[attr].lineno - 1:]))
+
+    def stand_in(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"{func} was read from its source, not imported: it cannot run")
+
+    stand_in.__signature__ = signature  # type: ignore[attr-defined]
+    stand_in.__name__ = stand_in.__qualname__ = attr
+    stand_in.__module__ = module_name
+    stand_in.kmlc_source = (own, whole)  # type: ignore[attr-defined]
+    return stand_in

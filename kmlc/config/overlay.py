@@ -8,6 +8,7 @@ override still name the line where the override was written.
 from __future__ import annotations
 
 import copy
+import json
 import shlex
 from collections.abc import Sequence
 from typing import Any
@@ -32,7 +33,7 @@ def apply_overlays(doc: Document, env: str | None, params: Sequence[str] = ()) -
     for item in params:
         keys, value = parse_param_override(item)
         try:
-            _set_parameter(out, keys, value, item)
+            _set_parameter(out, keys, value, item, new_type=_new_type(item))
         except ConfigError as exc:
             errors.append(exc)
     if len(errors) > 1:
@@ -89,10 +90,16 @@ def _move_subtree(doc: Document, source: KeyPath, target: KeyPath) -> None:
                 index[(*target, *path[n:])] = pos
 
 
+def _new_type(item: str) -> bool:
+    """``a.b:=VALUE``: the value replaces the parameter whatever the type of either."""
+    return item.partition("=")[0].strip().endswith(":")
+
+
 def parse_param_override(item: str) -> tuple[list[str], Any]:
-    """Split ``a.b=1`` into ``(["a", "b"], 1)``, the value parsed as YAML."""
+    """Split ``a.b=1`` (or ``a.b:=1``) into ``(["a", "b"], 1)``, the value parsed as YAML."""
     key, sep, raw = item.partition("=")
     key = key.strip()
+    key = key[:-1] if key.endswith(":") else key
     if not sep or not key or any(not part for part in key.split(".")):
         raise ConfigError(
             f"--params '{item}' is not of the form key.path=value", file="--params",
@@ -105,11 +112,50 @@ def parse_param_override(item: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
-def _set_parameter(doc: Document, keys: list[str], value: Any, item: str) -> None:
+def type_name(value: Any) -> str:
+    """The kind of a parameter value, as an override is checked against it."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "null" if value is None else type(value).__name__
+
+
+def _type_problem(keys: list[str], old: Any, value: Any, item: str) -> ConfigError | None:
+    """An override whose value is not of the kind of the value it replaces (numbers are
+    one kind; a null in the file takes any value)."""
+    was, given = type_name(old), type_name(value)
+    if old is None or was == given:
+        return None
+    dotted = ".".join(keys)
+    shown = json.dumps(value, default=str)
+    raw = item.partition("=")[2]
+    hints = []
+    if was == "text" and given in ("a number", "a boolean", "null"):
+        quoted = shlex.quote(f'{dotted}="{raw}"')
+        hints.append(f"to give it as text, quote it: --params {quoted}")
+    hints.append(f"to replace it with {given}: --params {shlex.quote(f'{dotted}:={raw}')}")
+    return ConfigError(
+        f"parameter '{dotted}' is {was} in the file ({json.dumps(old, default=str)}), "
+        f"but --params gives {given} ({shown})",
+        file=f"--params {shlex.quote(item)}", key_path=("parameters", *keys),
+        code="KMLC116", hint="; ".join(hints))
+
+
+def _set_parameter(doc: Document, keys: list[str], value: Any, item: str,
+                   new_type: bool = False) -> None:
     """Override one parameter path the file (or the environment) defines.
 
     A path that matches no parameter is an error (a misspelt override would otherwise
-    be silently ignored), reported on the command line with the closest path.
+    be silently ignored), reported on the command line with the closest path; so is a
+    value of another kind than the file's (number, text, boolean, list, mapping), unless
+    written ``key:=value``.
     """
     params = doc.data.get("parameters")
     option = f"--params {shlex.quote(item)}"
@@ -142,6 +188,9 @@ def _set_parameter(doc: Document, keys: list[str], value: Any, item: str) -> Non
                               hint=hint)
         if depth < len(keys) - 1:
             target = target[key]
+    problem = None if new_type else _type_problem(keys, target[keys[-1]], value, item)
+    if problem is not None:
+        raise problem
     target[keys[-1]] = value
     path: KeyPath = ("parameters", *keys)
     for index in (doc.key_pos, doc.value_pos):

@@ -118,7 +118,8 @@ def read_document(path: Path, display: str | None = None) -> Document:
     except FileNotFoundError:
         raise ConfigError(
             f"file not found: {path}", file=name, code="KMLC101",
-            hint="pass -f PATH or run in the folder that holds mlproject.yml",
+            hint="pass -f PATH, or run in the folder that holds mlproject.yml or a folder "
+                 "below it",
         ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}", file=name, code="KMLC101") from exc

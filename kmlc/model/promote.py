@@ -17,7 +17,7 @@ from typing import Any
 from kmlc.config.spec import ProjectSpec, PromoteSpec
 from kmlc.errors import ExportError
 
-__all__ = ["Promotion", "decide", "promote_run", "promote_version"]
+__all__ = ["Promotion", "decide", "promote_run", "promote_version", "unreadable"]
 
 TAG = "kmlc.promotion"  # promoted | rejected; .reason, .alias, .numbers beside it
 
@@ -34,24 +34,75 @@ class Promotion:
     numbers: Mapping[str, Any] = field(default_factory=dict)
     previous_version: str | None = None
 
+    @property
+    def unchanged(self) -> bool:
+        """The alias pointed at this version already: nothing moved."""
+        return self.previous_version is not None and self.previous_version == self.version
+
     def line(self) -> str:
+        if self.unchanged:
+            return (f"alias '{self.alias}' already points at {self.name} version "
+                    f"{self.version}: nothing moved")
+        if not self.version:  # the gate could not be read: nothing was registered
+            return f"alias '{self.alias}' not moved, no version registered: {self.reason}"
         verb = "moved to" if self.promoted else "not moved to"
         return (f"alias '{self.alias}' {verb} {self.name} version {self.version}: "
                 f"{self.reason}")
 
 
 class _Reads(dict[str, Any]):
-    """A mapping that remembers which keys the gate read."""
+    """A mapping that remembers which keys the gate read, and which it lacked."""
 
     def __init__(self, values: Mapping[str, Any], seen: dict[str, Any], prefix: str):
         super().__init__(values)
         self._seen = seen
         self._prefix = prefix
+        self.missing: list[str] = []
 
     def __getitem__(self, key: str) -> Any:
-        value = super().__getitem__(key)
+        try:
+            value = super().__getitem__(key)
+        except KeyError:
+            self.missing.append(str(key))
+            raise
         self._seen[f"{self._prefix}{key}"] = value
         return value
+
+
+def _lacking(reads: _Reads, what: str) -> str | None:
+    """``the run logged no metric 'r2' (its metrics: mae, rmse)``, when the gate lacked one."""
+    if not reads.missing:
+        return None
+    names = ", ".join(f"'{name}'" for name in dict.fromkeys(reads.missing))
+    have = ", ".join(sorted(reads)) or "none"
+    plural = "s" if len(set(reads.missing)) > 1 else ""
+    return f"the run has no {what}{plural} {names} (its {what}s: {have})"
+
+
+def unreadable(promote: PromoteSpec, metrics: Mapping[str, float],
+               params: Mapping[str, Any]) -> str | None:
+    """Why the gate cannot be evaluated on a run's ``metrics`` and ``params`` (a metric or
+    parameter it reads, or the metric to compare, that the run lacks), else None."""
+    import jinja2
+
+    gate = promote.gate()
+    if gate is not None:
+        reads = (_Reads(metrics, {}, "metrics."), _Reads(params, {}, "params."))
+        try:
+            value = gate(metrics=reads[0], params=reads[1])
+            if isinstance(value, jinja2.Undefined):
+                str(value)
+        except jinja2.UndefinedError:
+            lacking = _lacking(reads[0], "metric") or _lacking(reads[1], "parameter")
+            if lacking:
+                return f"the gate `{promote.when}` cannot be evaluated: {lacking}"
+        except (TypeError, ValueError, ArithmeticError):
+            pass  # evaluated, and failed: a rejection, said by decide
+    if promote.metric is not None and promote.metric not in metrics:
+        have = ", ".join(sorted(metrics)) or "none"
+        return (f"the run logged no metric '{promote.metric}' to compare with the current "
+                f"version (its metrics: {have})")
+    return None
 
 
 def decide(promote: PromoteSpec, metrics: Mapping[str, float], params: Mapping[str, Any],
@@ -62,13 +113,15 @@ def decide(promote: PromoteSpec, metrics: Mapping[str, float], params: Mapping[s
     numbers: dict[str, Any] = {}
     gate = promote.gate()
     if gate is not None:
+        reads = (_Reads(metrics, numbers, "metrics."), _Reads(params, numbers, "params."))
         try:
-            value = gate(metrics=_Reads(metrics, numbers, "metrics."),
-                         params=_Reads(params, numbers, "params."))
+            value = gate(metrics=reads[0], params=reads[1])
             if isinstance(value, jinja2.Undefined):
                 str(value)
         except jinja2.UndefinedError as exc:
-            return False, f"the gate `{promote.when}` cannot be evaluated: {exc.message}", numbers
+            lacking = (_lacking(reads[0], "metric") or _lacking(reads[1], "parameter")
+                       or exc.message)
+            return False, f"the gate `{promote.when}` cannot be evaluated: {lacking}", numbers
         except (TypeError, ValueError, ArithmeticError) as exc:
             return False, f"the gate `{promote.when}` failed: {exc}", numbers
         if not value:
@@ -77,7 +130,9 @@ def decide(promote: PromoteSpec, metrics: Mapping[str, float], params: Mapping[s
         return True, (f"`{promote.when}` holds" if promote.when else "no gate"), numbers
     metric = promote.metric
     if metric not in metrics:
-        return False, f"the run logged no metric '{metric}' to compare", numbers
+        have = ", ".join(sorted(metrics)) or "none"
+        return False, (f"the run logged no metric '{metric}' to compare with the current "
+                       f"version (its metrics: {have})"), numbers
     numbers[f"metrics.{metric}"] = metrics[metric]
     held = f"`{promote.when}` holds and " if promote.when else ""
     if current is None:
@@ -173,6 +228,10 @@ def promote_run(spec: ProjectSpec, run_id: str, *, tracking_uri: str | None = No
     if versions:
         version = str(max(int(v.version) for v in versions))
     else:
+        run = with_retry(client.get_run, run_id)
+        why = unreadable(model.promote, run.data.metrics, run.data.params)
+        if why is not None:  # a version that could never be promoted: none is registered
+            return Promotion(False, model.promote.alias, name, "", why)
         try:
             version = register_model(client, f"runs:/{run_id}/{model.artifact_path}", name)
         except MlflowException as exc:

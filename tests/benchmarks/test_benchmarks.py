@@ -56,3 +56,20 @@ def test_a_benchmark_runs_quick(argv: list[str], tmp_path: Path) -> None:
     assert SPREAD.search(done.stdout), done.stdout[-3000:]
     if argv[0] == "bench_run.py":
         assert re.search(r"\| sequential \| cold worker +\|", done.stdout), done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_refusal_benchmark_runs_quick(tmp_path: Path) -> None:
+    """bench_refusal.py: each kmlc refusal really refused (the script checks its message)
+    and timed beside kedro run's refusal of the same mistake."""
+    env = {k: v for k, v in os.environ.items() if k != "KMLC_KMF_PYTHON"}
+    done = subprocess.run([sys.executable, str(HERE / "bench_refusal.py"), "--quick",
+                           "--repeats", "1"], cwd=tmp_path, env={**env, **c.QUIET_ENV},
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {line.split("|")[1].strip(): line for line in done.stdout.splitlines()
+            if line.startswith("| ") and "mistake" not in line}
+    assert set(rows) == {"unknown pipeline", "--nodes", "--params typo"}, done.stdout
+    assert SPREAD.search(rows["unknown pipeline"].split("|")[4]), rows  # kedro run's column
+    assert "runs the pipeline" in rows["--params typo"]

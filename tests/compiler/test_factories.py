@@ -120,7 +120,9 @@ def test_a_name_no_factory_matches_keeps_did_you_mean(tmp_path: Path) -> None:
     # "{layer}_{name}" would match any a_b name, as in Kedro: without it, a close name
     close = check_project(_project(tmp_path, text.replace("cars_cvs", "cars_csv").replace(
         "inputs: primary_cars", "inputs: primary_cats"))).errors
-    assert [(e.code, e.hint) for e in close] == [("KMLC303", "did you mean 'primary_cars'?")]
+    assert [(e.code, e.hint) for e in close] == [
+        ("KMLC303", "did you mean 'primary_cars', the output of node 'clean' that no node "
+                    "reads?")]
 
 
 def test_a_factory_whose_entry_uses_an_unknown_placeholder_is_located(tmp_path: Path) -> None:
@@ -146,3 +148,31 @@ def test_a_factory_naming_credentials_is_checked_and_matches_carry_them(tmp_path
     assert spec.datasets["cars_csv"].config["credentials"] == "store"
     assert spec.credentials["store"] == {"key": 1}
     assert compile_project(spec).catalog().exists("cars_csv")
+
+
+def test_validate_lists_the_factory_datasets_in_file_order_on_every_call(
+        tmp_path: Path) -> None:
+    """The "made by the factory" lines come out in the same (file) order whatever the
+    process's string hash seed (a set's order used to decide it)."""
+    import os
+    import subprocess
+
+    outputs = ", ".join(f"{layer}_{name}" for layer, name in (
+        ("zeta", "a"), ("alpha", "b"), ("mid", "c"), ("beta", "d"), ("omega", "e")))
+    path = _project(tmp_path, YAML + "  - {name: spread, func: fnodes.spread, inputs: "
+                    f"primary_cars, outputs: [{outputs}]}}\n")
+    (tmp_path / "fnodes.py").write_text(NODES + "\n\ndef spread(cars):\n"
+                                        "    return cars, cars, cars, cars, cars\n")
+    seen = set()
+    for seed in ("1", "2", "3", "4"):
+        done = subprocess.run([sys.executable, "-c", "from kmlc.cli import main; main()",
+                               "validate", "-f", str(path)],
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONHASHSEED": seed})
+        assert done.returncode == 0, done.stderr
+        seen.add(done.stdout)
+    assert len(seen) == 1, seen
+    made = [line.split("'")[1] for line in seen.pop().splitlines()
+            if "made by the factory" in line]
+    assert made == ["cars_csv", "primary_cars", "lines_csv_count", "zeta_a", "alpha_b",
+                    "mid_c", "beta_d", "omega_e"]

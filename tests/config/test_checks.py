@@ -107,6 +107,65 @@ def test_undeclared_input_without_suggestion(check: Callable[..., LoadResult]) -
     assert err.hint is None
 
 
+def test_a_misspelt_output_read_in_several_places_is_one_error_at_the_output(
+        check: Callable[..., LoadResult]) -> None:
+    """`features` misspelt where it is made: one error at the output, not one per reader
+    suggesting the misspelling."""
+    result = check(("outputs: features", "outputs: featrues"))
+    assert [(e.code, e.line, e.column, e.path) for e in result.errors] == [
+        ("KMLC303", 15, 14, "nodes[0].outputs")]
+    err = result.errors[0]
+    assert err.message == ("output 'featrues' of node 'clean' is read by no node, while "
+                           "'features' is read by nodes 'fit', 'evaluate', 'predict' and made "
+                           "by none")
+    assert err.hint == "did you mean 'features'?"
+    assert result.warnings == []
+
+
+def test_a_misspelt_output_read_once_suggests_it_not_another_name(
+        check: Callable[..., LoadResult]) -> None:
+    """x_test made as x_tset: the reader's error suggests x_tset, never y_test (a name that
+    exists and is fine), and x_tset gets no warning of its own."""
+    result = check(("outputs: model_file", "outputs: [model_file, x_tset, y_test]"),
+                   ("inputs: {model: model_file, features: features}",
+                    "inputs: {model: model_file, features: x_test}"),
+                   ("inputs: [model_file, features]", "inputs: [model_file, features, y_test]"))
+    errors = [(e.code, e.path, e.message, e.hint) for e in result.errors
+              if e.code == "KMLC303"]
+    assert errors == [("KMLC303", "nodes[2].inputs.features",
+                       "input 'x_test' is not a declared dataset nor any node's output",
+                       "did you mean 'x_tset', the output of node 'fit' that no node reads?")]
+    assert not [w for w in result.warnings if "x_tset" in w.message]
+
+
+def test_an_output_nothing_reads_nor_keeps_is_a_located_warning(
+        check: Callable[..., LoadResult]) -> None:
+    result = check(("outputs: model_file", "outputs: [model_file, history]"))
+    assert result.errors == []
+    (warning,) = result.warnings
+    assert _where(warning) == ("KMLC352", 20, 27, "nodes[1].outputs[1]")
+    assert warning.message == ("output 'history' of node 'fit' is read by no node and kept "
+                               "nowhere: its value is dropped")
+    assert warning.hint == "declare it under `datasets:` to keep it, or remove the output"
+    # declared, it is kept: no warning
+    declared = check(("outputs: model_file", "outputs: [model_file, history]"),
+                     ("  score: {type: mlflow.metric}\n",
+                      "  score: {type: mlflow.metric}\n  history: {type: pickle.PickleDataset, "
+                      "filepath: data/history.pkl}\n"))
+    assert declared.errors == [] and declared.warnings == []
+
+
+def test_a_misspelt_output_beside_a_declared_dataset_nobody_makes(
+        check: Callable[..., LoadResult]) -> None:
+    """model_file declared and read, made as model_fiel: the warning suggests model_file."""
+    result = check(("outputs: model_file", "outputs: model_fiel"))
+    assert result.errors == []
+    (warning,) = result.warnings
+    assert warning.code == "KMLC352" and "'model_fiel'" in warning.message
+    assert warning.hint == ("did you mean 'model_file', a dataset that nodes read and no "
+                            "node makes?")
+
+
 @pytest.mark.parametrize(
     ("param", "hint"),
     [
@@ -148,7 +207,7 @@ def test_reading_all_parameters_uses_every_parameter(check: Callable[..., LoadRe
     result = check(("  alpha: 0.5\n", "  alpha: 0.5\n  unused: 1\n"),
                    ("  - name: predict", "  - {name: all, func: demo_nodes.use_all, "
                     "inputs: parameters, outputs: p_all}\n  - name: predict"), nodes=nodes)
-    assert result.warnings == []
+    assert [w.code for w in result.warnings] == ["KMLC352"]  # p_all itself, read by none
 
 
 def test_graph_checks_wait_for_clean_names(check: Callable[..., LoadResult]) -> None:

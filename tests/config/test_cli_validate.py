@@ -192,10 +192,11 @@ def test_warning_about_a_command_line_value_names_it(write_project: WriteProject
                                                      validate: Callable[..., Result],
                                                      demo_yaml: str) -> None:
     write_project(edit_text(demo_yaml, ("  alpha: 0.5\n", "  alpha: 0.5\n  unused: 1\n")))
-    result = validate("--params", "unused={a: 1}", "--excerpt")
+    # a mapping for a number: a new type, asked for with `:=`
+    result = validate("--params", "unused:={a: 1}", "--excerpt")
     assert result.exit_code == 0
     assert result.stdout.splitlines()[0] == (
-        "--params 'unused={a: 1}': warning: parameters.unused: parameter 'unused' is not read "
+        "--params 'unused:={a: 1}': warning: parameters.unused: parameter 'unused' is not read "
         "by any node [KMLC351]")
 
 

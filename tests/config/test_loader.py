@@ -65,7 +65,7 @@ def test_rendered_text_and_hash(write_project: WriteProject) -> None:
 
 def test_environment_and_params(write_project: WriteProject) -> None:
     path = write_project()
-    spec = load_project(path, env="prod", params=["split.seed=11", "alpha=x"])
+    spec = load_project(path, env="prod", params=["split.seed=11", "alpha:=x"])
     assert spec.env == "prod"
     assert spec.tracking.experiment == "demo-prod"
     assert spec.parameters == {"alpha": "x", "split": {"ratio": 0.2, "seed": 11}}

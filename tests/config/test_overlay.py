@@ -170,6 +170,48 @@ def test_params_override_must_match_a_parameter(doc: Document, item: str, path: 
                         f"in `parameters` ({hint})")
 
 
+@pytest.mark.parametrize(
+    ("item", "message", "hint"),
+    [
+        ("split.ratio=abc", "parameter 'split.ratio' is a number in the file (0.2), but "
+         "--params gives text (\"abc\")", "to replace it with text: --params split.ratio:=abc"),
+        ("alpha=true", "parameter 'alpha' is a number in the file (0.5), but --params gives a "
+         "boolean (true)", "to replace it with a boolean: --params alpha:=true"),
+        ("split=3", "parameter 'split' is a mapping in the file ({\"ratio\": 0.2, \"seed\": 7}), "
+         "but --params gives a number (3)", "to replace it with a number: --params split:=3"),
+        ("split.seed=[1, 2]", "parameter 'split.seed' is a number in the file (7), but "
+         "--params gives a list ([1, 2])",
+         "to replace it with a list: --params 'split.seed:=[1, 2]'"),
+    ],
+)
+def test_params_override_of_another_type_is_refused_naming_both(
+        doc: Document, item: str, message: str, hint: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        apply_overlays(doc, None, [item])
+    err = info.value
+    assert (err.code, err.message, err.hint) == ("KMLC116", message, hint)
+    assert err.path == "parameters." + item.partition("=")[0]
+
+
+def test_params_override_of_text_by_a_number_says_how_to_quote(demo_yaml: str) -> None:
+    doc = parse_text(demo_yaml.replace("alpha: 0.5", "alpha: fast"), "m.yml")
+    with pytest.raises(ConfigError) as info:
+        apply_overlays(doc, None, ["alpha=12"])
+    assert info.value.message == ("parameter 'alpha' is text in the file (\"fast\"), but "
+                                  "--params gives a number (12)")
+    assert info.value.hint == ("to give it as text, quote it: --params 'alpha=\"12\"'; to "
+                               "replace it with a number: --params alpha:=12")
+    assert apply_overlays(doc, None, ['alpha="12"']).data["parameters"]["alpha"] == "12"
+
+
+def test_params_override_new_type_and_same_kinds(doc: Document) -> None:
+    # `key:=value` replaces the parameter whatever its type; int and float are one kind
+    out = apply_overlays(doc, None, ["split.ratio:=abc", "alpha=1", "split.seed=7.5"])
+    assert out.data["parameters"] == {"alpha": 1, "split": {"ratio": "abc", "seed": 7.5}}
+    assert out.overrides[("parameters", "split", "ratio")] == "--params split.ratio:=abc"
+    assert parse_param_override("a.b:=[1]") == (["a", "b"], [1])
+
+
 def test_params_override_quotes_the_option(doc: Document) -> None:
     with pytest.raises(ConfigError) as info:
         apply_overlays(doc, None, ["nope=[1, 2]"])

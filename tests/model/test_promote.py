@@ -74,6 +74,13 @@ def test_gate_decides_on_real_runs(tmp_path: Path) -> None:
     assert _alias(client) == "1"
     assert len(client.search_model_versions("name='mini'")) == 3  # no new version
     assert client.get_run(str(first.run_id)).data.tags["kmlc.promotion"] == "promoted"
+    # 5. again: the alias points at that version already, and the line says nothing moved
+    done = CliRunner().invoke(main, ["promote", "-f", str(path), "--run-id",
+                                     str(first.run_id)])
+    assert done.exit_code == 0, done.output
+    assert "promotion: alias 'champion' already points at mini version 1: nothing moved" \
+        in done.output
+    assert "moved to" not in done.output
 
     done = CliRunner().invoke(main, ["promote", "-f", str(path), "--run-id", "nope"])
     assert done.exit_code == 1 and "run 'nope' was not found" in done.output
@@ -90,3 +97,39 @@ def test_decide_modes_and_missing_metrics() -> None:
     assert passed and numbers == {"metrics.acc": 0.95, "params.c": "1.0"}
     passed, reason, _ = decide(gate, {"loss": 0.1}, {"c": "1.0"}, None)
     assert not passed and "cannot be evaluated" in reason and "acc" in reason
+
+
+def test_promote_a_run_without_the_gates_metric_names_it_and_registers_nothing(
+        tmp_path: Path) -> None:
+    """The gate reads best_r2, the run logged r2 and mae: said so, and no version is made
+    (one that could never be promoted)."""
+    path = write_mini(tmp_path / "proj", _with_promote(
+        "    alias: champion\n    when: \"metrics['best_r2'] > 0.5\"\n"))
+    store = f"sqlite:///{path.parent / 'mlflow.db'}"
+    client = MlflowClient(store)
+    run = client.create_run(client.create_experiment("mini"))
+    client.log_metric(run.info.run_id, "r2", 0.7)
+    client.log_metric(run.info.run_id, "mae", 0.1)
+    client.set_terminated(run.info.run_id)
+    done = CliRunner().invoke(main, ["promote", "-f", str(path), "--run-id", run.info.run_id,
+                                     "--tracking-uri", store])
+    assert done.exit_code == 0, done.output
+    assert done.output == (
+        "promotion: alias 'champion' not moved, no version registered: the gate "
+        "`metrics['best_r2'] > 0.5` cannot be evaluated: the run has no metric 'best_r2' "
+        "(its metrics: mae, r2)\n")
+    assert client.search_model_versions("name='mini'") == []
+
+
+def test_gate_lacking_names_the_missing_metric_or_parameter() -> None:
+    gate = PromoteSpec("champion", when="metrics['best_r2'] > 0.5 and params['c'] == '1'")
+    passed, reason, _ = decide(gate, {"r2": 0.7}, {"c": "1"}, None)
+    assert not passed
+    assert reason.endswith("cannot be evaluated: the run has no metric 'best_r2' (its "
+                           "metrics: r2)")
+    passed, reason, _ = decide(gate, {"best_r2": 0.7}, {"alpha": "1"}, None)
+    assert reason.endswith("the run has no parameter 'c' (its parameters: alpha)")
+    compare = PromoteSpec("champion", metric="rmse", mode="min")
+    assert decide(compare, {"mae": 0.1}, {}, None)[1] == (
+        "the run logged no metric 'rmse' to compare with the current version (its metrics: "
+        "mae)")

@@ -134,3 +134,71 @@ def test_verbose_shows_the_traceback_quiet_does_not(mini) -> None:
     code, out = _kmlc("run", "training", "-f", str(path), "--nodes", "check", "--verbose",
                       "--params", "fail=true")
     assert code == 1 and "Traceback (most recent call last)" in out
+
+
+HELPER = """\
+def must_be_small(value):
+    if value > 1:
+        raise ValueError(f"{value} is too large")
+"""
+
+
+def test_a_node_failure_shows_the_users_frame_that_raised(
+        mini, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under the one-line error: the innermost frame of the project's code (a helper it
+    calls, or the node's line that called a library), with the line itself; -v shows the
+    whole traceback instead."""
+    from mini_project import MINI_NODES
+
+    nodes = MINI_NODES.replace("    if fail:\n", "    import checks\n\n"
+                               "    checks.must_be_small(sleep + 2)\n    if fail:\n")
+    nodes = nodes.replace("def clean(instances: pd.DataFrame) -> pd.DataFrame:\n",
+                          "def clean(instances: pd.DataFrame) -> pd.DataFrame:\n"
+                          "    instances = instances[['id', 'x1', 'x2', 'nope']]\n")
+    path = mini(nodes=nodes)
+    (path.parent / "checks.py").write_text(HELPER)
+    (path.parent / "data/08_reporting").mkdir(parents=True)
+    (path.parent / "data/08_reporting/report.json").write_text('{"accuracy": 1.0}')
+    monkeypatch.chdir(path.parent)
+    code, out = _kmlc("run", "training", "--nodes", "check")
+    assert code == 1 and "Traceback" not in out, out
+    lines = out.splitlines()
+    assert "error: node 'check' failed: ValueError: 2 is too large [KMLC610]" in lines, out
+    at = lines.index("error: node 'check' failed: ValueError: 2 is too large [KMLC610]")
+    assert lines[at + 1:at + 4] == ["  at checks.py:3, in must_be_small",
+                                    '    raise ValueError(f"{value} is too large")',
+                                    "  (-v: the full traceback)"]
+    # raised inside pandas: the node's own line that called it
+    code, out = _kmlc("run", "inference", "--nodes", "clean")
+    assert code == 1
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("error: node 'clean' failed"))
+    assert lines[at + 1:at + 3] == ["  at mini_nodes.py:10, in clean",
+                                    "    instances = instances[['id', 'x1', 'x2', 'nope']]"]
+    code, out = _kmlc("run", "training", "--nodes", "check", "-v")
+    assert code == 1 and "Traceback (most recent call last)" in out
+    assert "  at checks.py:3" not in out and "-v: the full traceback" not in out
+
+
+def test_run_from_a_subfolder_finds_the_file_in_a_parent_and_says_which(
+        mini, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """As git, Kedro and dbt: without -f, the nearest parent folder's mlproject.yml."""
+    path = mini()
+    below = path.parent / "data" / "01_raw"
+    monkeypatch.chdir(below)
+    result = CliRunner().invoke(main, ["validate"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "using ../../mlproject.yml (no mlproject.yml here; found in a " \
+                            "parent folder)\n"
+    assert "\n../../mlproject.yml: valid: 5 nodes" in result.stdout
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    result = CliRunner().invoke(main, ["run", "inference", "--nodes", "clean",
+                                       "--tracking-uri", store])
+    assert result.exit_code == 0, result.output
+    assert "using ../../mlproject.yml" in result.stderr
+    run = MlflowClient(store).get_run(_run_id(result.stdout))
+    assert run.data.tags["kmlc.pipeline"] == "inference"
+    # -f given: taken as it is, never looked up
+    result = CliRunner().invoke(main, ["validate", "-f", "mlproject.yml"])
+    assert result.exit_code == 1 and "file not found: mlproject.yml" in result.stderr
+    assert "using" not in result.stderr
