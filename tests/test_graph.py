@@ -6,12 +6,10 @@ import re
 import subprocess
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from tools import which
 
 from kmlc.cli import main
-
 
 
 def _graph(file: Path, *args: str) -> str:
@@ -78,7 +76,7 @@ def test_html_renders_offline_in_chromium(iris_file: Path, tmp_path: Path) -> No
     assert {"clean", "split", "fit_scaler", "fit_classifier", "evaluate", "predict"} <= set(names)
     assert names["predict"] == "inference" and names["scaler"] == "packed"
     shot = tmp_path / "graph.png"
-    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
                     "--hide-scrollbars", "--window-size=1780,340", f"--screenshot={shot}",
                     page.as_uri()], capture_output=True, timeout=120, check=True, cwd=tmp_path)
     from PIL import Image
