@@ -10,6 +10,7 @@ content of the node's inputs to it. A secret's value is in neither as it is (see
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import inspect
@@ -107,10 +108,8 @@ def local_key(root: Path) -> bytes:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(secrets.token_bytes(32))
-        try:
-            os.link(tmp, path)  # never replaces a key another run made meanwhile
-        except FileExistsError:
-            pass
+        with contextlib.suppress(FileExistsError):  # never replaces another run's key
+            os.link(tmp, path)
     finally:
         os.unlink(tmp)
     return path.read_bytes()

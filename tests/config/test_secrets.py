@@ -17,13 +17,13 @@ from kmlc.cli import main
 from kmlc.compiler.fingerprint import SECRET_KEY_FILE, node_fingerprint, node_hash
 from kmlc.compiler.project import compile_project
 from kmlc.config.functions import code_path
-from kmlc.config.params import param_inputs
-from kmlc.config.spec import io_shape
-from kmlc.manifest import build_manifest, manifest_json
 from kmlc.config.loader import check_project, load_project
+from kmlc.config.params import param_inputs
 from kmlc.config.render import render_document
 from kmlc.config.secrets import Secrets, redact_uri, uri_secrets
 from kmlc.config.source import load_value, parse_text
+from kmlc.config.spec import io_shape
+from kmlc.manifest import build_manifest, manifest_json
 
 SECRET = "s3cr3t-Planted-42"
 PLANT = "\"{{ env('KMLC_TEST_SECRET', secret=true) }}\""
@@ -269,10 +269,11 @@ def test_a_value_computed_from_a_secret_is_a_secret(monkeypatch: pytest.MonkeyPa
 def test_a_secret_that_looks_like_a_number_is_masked(
         write_project: WriteProject, demo_yaml: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KMLC_TEST_PIN", "987654321987")
+    pin = "env('KMLC_TEST_PIN', secret=true)"
     text = edit_text(demo_yaml, ("  alpha: 0.5\n", "  alpha: 0.5\n"
-                                 "  pin: \"{{ env('KMLC_TEST_PIN', secret=true) }}\"\n"
-                                 "  size: \"{{ env('KMLC_TEST_PIN', secret=true) | length }}\"\n"
-                                 "  half: \"{{ (env('KMLC_TEST_PIN', secret=true) | int) / 2 }}\"\n"))
+                                 f'  pin: "{{{{ {pin} }}}}"\n'
+                                 f'  size: "{{{{ {pin} | length }}}}"\n'
+                                 f'  half: "{{{{ ({pin} | int) / 2 }}}}"\n'))
     spec = load_project(write_project(text))
     assert spec.parameters["pin"] == 987654321987  # nodes get the number
     logged = yaml.safe_load(spec.rendered_text)["parameters"]
