@@ -21,7 +21,6 @@ from kmlc.compiler.plan import plan_from_spec
 from kmlc.compiler.project import CompiledProject, compile_project
 from kmlc.config.functions import code_path
 from kmlc.config.params import ALL_PARAMS, PARAMS_PREFIX, is_param_input, param_inputs
-from kmlc.config.secrets import MASK
 from kmlc.config.spec import DatasetSpec, ProjectSpec, io_shape
 from kmlc.errors import ExportError, RunError
 
@@ -81,7 +80,7 @@ def _masked_reads(reads: Mapping[str, Any], spec: ProjectSpec) -> dict[str, Any]
         if name == ALL_PARAMS:
             out[name] = spec.secrets.mask_document({"parameters": value})["parameters"]
         elif spec.secrets.param_is_secret(name[len(PARAMS_PREFIX):]):
-            out[name] = MASK
+            out[name] = spec.secrets.mask_value(value)
         else:
             out[name] = value
     return out

@@ -107,12 +107,22 @@ class Secrets:
                 return True
         return False
 
+    def mask_value(self, value: Any) -> Any:
+        """A value computed from a secret: its text masked where it holds a secret's text
+        (``http://u:***@host`` stays readable), else ``***`` whole (``pin: 4821``,
+        ``size: 18``)."""
+        if isinstance(value, str):
+            masked = self.mask(value)
+            if masked != value:
+                return masked
+        return MASK
+
     def mask_document(self, data: Any) -> Any:
-        """``data``, a rendered document, with the value at every secret path replaced by
-        ``***`` and every other value masked (``mask_data``)."""
+        """``data``, a rendered document, with the value at every secret path masked
+        (``mask_value``) and every other value masked as text (``mask_data``)."""
         def walk(value: Any, path: tuple[Any, ...]) -> Any:
             if path in secret_paths:
-                return MASK
+                return self.mask_value(value)
             if isinstance(value, Mapping):
                 return {k: walk(v, (*path, k)) for k, v in value.items()}
             if isinstance(value, list):

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from kmlc.config.params import flatten_params
-from kmlc.config.secrets import MASK, Secrets, redact_uri
+from kmlc.config.secrets import Secrets, redact_uri
 from kmlc.config.spec import mask_secrets, resolve_tracking_uri
 from kmlc.errors import TrackingError
 
@@ -369,7 +369,8 @@ def param_pairs(params: Mapping[str, Any], *, flatten: bool = False, sep: str = 
         # a parameter computed from a secret is masked whole, however short its text
         secret = isinstance(secrets, Secrets) and secrets.param_is_secret(
             str(key), sep if flatten else ".")
-        text = MASK if secret else mask_secrets(str(value), secrets)
+        text = (str(secrets.mask_value(value)) if secret and isinstance(secrets, Secrets)
+                else mask_secrets(str(value), secrets))
         if len(text) > MAX_PARAM_VALUE:
             if long_values == "fail":
                 raise TrackingError(
