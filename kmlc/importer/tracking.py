@@ -78,8 +78,8 @@ def convert_tracking(config: Mapping[str, Any], rename: Callable[[str], str | No
     if uri:
         text = str(uri)
         if "://" in text and not text.lower().startswith("file:"):
-            key = ("server", "mlflow_tracking_uri")
-            put(("uri",), key, _without_password(text, TRACKING_PASSWORD, key, problems))
+            where = ("server", "mlflow_tracking_uri")
+            put(("uri",), where, _without_password(text, TRACKING_PASSWORD, where, problems))
         else:
             problems.append(("server.mlflow_tracking_uri",
                              f"the file store '{text}' is not converted (MLflow 3 refuses "
@@ -87,11 +87,12 @@ def convert_tracking(config: Mapping[str, Any], rename: Callable[[str], str | No
                              "set tracking.uri to a database or server URI"))
     registry = _get(config, "server", "mlflow_registry_uri")
     if registry:
-        key = ("server", "mlflow_registry_uri")
+        where = ("server", "mlflow_registry_uri")
         tracking_password = urlsplit(str(uri)).password if uri and "@" in str(uri) else None
         variable = (TRACKING_PASSWORD if tracking_password is not None
                     and tracking_password == _password(str(registry)) else REGISTRY_PASSWORD)
-        put(("registry_uri",), key, _without_password(str(registry), variable, key, problems))
+        put(("registry_uri",), where,
+            _without_password(str(registry), variable, where, problems))
     if _get(config, "server", "credentials"):
         problems.append(("server.credentials", "MLflow credentials exported as environment "
                          "variables are not converted",
