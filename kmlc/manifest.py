@@ -20,7 +20,7 @@ from kmlc.compiler.fingerprint import node_fingerprint, node_hash
 from kmlc.compiler.plan import plan_from_spec
 from kmlc.compiler.project import CompiledProject, compile_project
 from kmlc.config.functions import code_path
-from kmlc.config.params import is_param_input, param_inputs
+from kmlc.config.params import ALL_PARAMS, PARAMS_PREFIX, is_param_input, param_inputs
 from kmlc.config.spec import DatasetSpec, ProjectSpec, io_shape
 from kmlc.errors import ExportError, RunError
 
@@ -71,6 +71,19 @@ def _dataset_entry(name: str, spec: ProjectSpec, packed: set[str]) -> dict[str, 
     if ds.is_factory:
         entry["kind"] = "factory"
     return entry
+
+
+def _masked_reads(reads: Mapping[str, Any], spec: ProjectSpec) -> dict[str, Any]:
+    """A node's parameter inputs with every value computed from a secret masked whole."""
+    out: dict[str, Any] = {}
+    for name, value in reads.items():
+        if name == ALL_PARAMS:
+            out[name] = spec.secrets.mask_document({"parameters": value})["parameters"]
+        elif spec.secrets.param_is_secret(name[len(PARAMS_PREFIX):]):
+            out[name] = spec.secrets.mask_value(value)
+        else:
+            out[name] = value
+    return out
 
 
 def _logged_params(pipeline: Any, spec: ProjectSpec) -> dict[str, Any]:
@@ -148,7 +161,8 @@ def build_manifest(spec: ProjectSpec, pipeline: str | None = None,
                          f"{func.__module__}.{getattr(func, '__qualname__', func.__name__)}"),
                 "inputs": io_shape(getattr(node, "_inputs", node.inputs)),
                 "outputs": io_shape(getattr(node, "_outputs", node.outputs)),
-                "tags": sorted(node.tags), "namespace": node.namespace, "params": reads,
+                "tags": sorted(node.tags), "namespace": node.namespace,
+                "params": _masked_reads(reads, spec),
                 "hash": node_fingerprint(node, spec),
             }
         datasets = {name: _dataset_entry(name, spec, plan_artifacts)
@@ -158,7 +172,8 @@ def build_manifest(spec: ProjectSpec, pipeline: str | None = None,
             "kmlc_version": __version__,
             "project": {"name": spec.name, "file": spec.path.name, "env": spec.env,
                         "rendered_hash": spec.rendered_hash},
-            "parameters": dict(spec.parameters),
+            "parameters": spec.secrets.mask_document(
+                {"parameters": dict(spec.parameters)})["parameters"],
             "pipelines": {name: {"nodes": [n.name for n in p.nodes],
                                  "inputs": sorted(p.inputs()), "outputs": sorted(p.outputs()),
                                  "logged": _logged_params(p, spec),

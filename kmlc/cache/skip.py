@@ -134,7 +134,8 @@ class RunCache:
 
     def _static_hash(self, node: Any) -> str:
         if node.name not in self._static:
-            self._static[node.name] = node_fingerprint(node, self.spec)
+            # keyed: a changed secret parameter still changes the key
+            self._static[node.name] = node_fingerprint(node, self.spec, keyed=True)
         return self._static[node.name]
 
     def key(self, node: Any) -> str | None:

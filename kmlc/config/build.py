@@ -111,8 +111,8 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
         credentials=credentials,
         secrets=secrets,
         # masked before dumping, so that the logged file stays YAML (``***`` is an alias)
-        rendered_text=(logged := text if secrets.mask(text) == text
-                       else _dump(secrets.mask_data(data))),
+        rendered_text=(logged := text if secrets.mask(text) == text and not secrets.paths
+                       else _dump(secrets.mask_document(data))),
         # the hash of the file as logged, secrets masked: equal to the artifact's hash, and
         # no offline guessing of a secret from the hash of an otherwise public text
         rendered_hash=hashlib.sha256(logged.encode()).hexdigest(),

@@ -18,6 +18,7 @@ from typing import Any
 from kmlc.config.functions import FunctionImportError, import_function, static_signature
 from kmlc.config.inference import inference_graph
 from kmlc.config.kedro_forms import interpolation_problem
+from kmlc.config.localpath import local_part
 from kmlc.config.nodes import NodeDef, expand_nodes, strip_transcoding, tag_list
 from kmlc.config.params import PARAMS_PREFIX, has_param, is_param_input, param_paths
 from kmlc.config.source import Document, KeyPath
@@ -397,6 +398,34 @@ def _check_graph(doc: Document, result: CheckResult) -> None:
                 code="KMLC313", severity="warning", hint=did_you_mean(pname, known)))
 
 
+_OUTSIDE_WHAT = {"code": "code folder", "credentials": "credentials file",
+                 "logging": "logging config file"}
+
+
+def _check_outside(doc: Document, root: Path, result: CheckResult) -> None:
+    """A warning for each file kmlc reads besides datasets (``code:``, ``credentials:``,
+    ``logging:``) that lies outside the project folder."""
+    entries: list[tuple[KeyPath, Any]] = [(("credentials",), doc.data.get("credentials")),
+                                          (("logging",), doc.data.get("logging"))]
+    code = doc.data.get("code")
+    if isinstance(code, list):
+        entries += [(("code", i), entry) for i, entry in enumerate(code)]
+    for path, value in entries:
+        if not isinstance(value, str) or "\0" in value:
+            continue
+        try:
+            target = (root / value).resolve()
+        except (OSError, ValueError, RuntimeError):
+            continue  # reported where the file is read
+        if not target.is_relative_to(root):
+            how = "is" if Path(value).is_absolute() else "resolves"
+            result.warnings.append(doc.error(
+                f"{_OUTSIDE_WHAT[str(path[0])]} '{value}' {how} outside the project folder",
+                path, code="KMLC323", severity="warning",
+                hint="kmlc reads it from there; a run elsewhere (a Dask worker, another "
+                     "machine, a copy of the project) will not find it"))
+
+
 def _check_paths(doc: Document, root: Path, result: CheckResult) -> None:
     resolved_root = root.resolve()
     logging_file = doc.data.get("logging")
@@ -404,6 +433,7 @@ def _check_paths(doc: Document, root: Path, result: CheckResult) -> None:
         result.errors.append(doc.error(
             f"logging config file '{logging_file}' does not exist", ("logging",),
             code="KMLC322", hint="a path relative to this file, or a dictConfig mapping"))
+    _check_outside(doc, resolved_root, result)
     for name, cfg in (doc.data.get("datasets") or {}).items():
         for key in PATH_KEYS:
             value = cfg.get(key)
@@ -431,9 +461,10 @@ def _check_paths(doc: Document, root: Path, result: CheckResult) -> None:
 
 
 def _path_problem(value: str, root: Path, allow_outside: bool) -> str | None:
-    """Why the dataset path ``value`` is refused, or ``None``; URLs are never checked."""
-    local = value[len("file://"):] if value.startswith("file://") else value
-    if "://" in local:
+    """Why the dataset path ``value`` is refused, or ``None``; remote URLs are never
+    checked, local ones (``file://``, ``FILE://``, ``local://``...: ``local_part``) are."""
+    local = local_part(value)
+    if local is None:
         return None
     if "\0" in local:
         return f"{json.dumps(value)} contains a NUL character"

@@ -113,7 +113,8 @@ def _check(file: Path, display: str, env: str | None, params: Sequence[str],
     secrets = Secrets([*rendered.secrets, *(v for u in uris if isinstance(u, str)
                                             for v in uri_secrets(u)),
                        *filter(None, map(os.environ.get, _MLFLOW_SECRETS)),
-                       *(str(_at(doc.data, path)) for path in overridden)])
+                       *(str(_at(doc.data, path)) for path in overridden)],
+                      (*rendered.secret_paths, *overridden))
     errors = schema_errors(doc)
     # namespaced copies of nodes may pack datasets too: once the document is well formed,
     # the refusals read every node the project runs

@@ -4,7 +4,12 @@ Rendering happens after parsing, value by value, so every line number stays exac
 The environment is a ``SandboxedEnvironment`` with ``StrictUndefined``: an unknown
 name or an attempt to reach ``__class__`` is a ``ConfigError`` on that value's line.
 The sandbox is also bounded (``_LimitedSandbox``): no value may grow past ``MAX_SIZE``
-and each value has a budget of work, so ``{{ 'a' * 10**10 }}`` is an error, not a hang.
+and each value has a budget of work, so ``{{ 'a' * 10**10 }}`` is an error, not a hang;
+the whole file has a budget too (``MAX_TOTAL`` characters rendered, ``MAX_SECONDS``), and
+the value where it runs out is the error.
+A value computed from a secret (``env(..., secret=true)`` called while rendering it, a
+read of a secret parameter, the secret's text in it) is a secret: its key path is
+recorded and its text (at least ``MIN_DERIVED`` long) joins the secrets to mask.
 A value that is a single ``{{ expression }}`` takes the YAML type of its result; null,
 booleans and numbers are kept as the expression computed them.
 """
@@ -16,6 +21,7 @@ import functools
 import math
 import os
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,6 +46,13 @@ MAX_SIZE = 1_000_000
 MAX_INT_BITS = 4096
 #: what one value may spend in all: characters printed, calls, and items of every ``range``
 MAX_WORK = 2_000_000
+#: what all the values of one file may render in all (characters and items)
+MAX_TOTAL = 20_000_000
+#: how long rendering one file may take, in seconds
+MAX_SECONDS = 30.0
+#: a value computed from a secret is masked as text when at least this long (shorter: by
+#: its key only, or every "1" of every output would be masked)
+MIN_DERIVED = 4
 #: a call (of a macro, a global, a method) costs as much work as printing this many characters
 _CALL_COST = 10
 _FLAGS = r"%[#0\- +]*"
@@ -216,6 +229,7 @@ class _LimitedSandbox(ImmutableSandboxedEnvironment):
     def __init__(self, **options: Any):
         super().__init__(finalize=self._finalize, **options)
         self.work = 0
+        self.deadline = math.inf  # when the file's time budget runs out (time.monotonic)
         for name, func in list(self.filters.items()):
             self.filters[name] = _bounded_filter(func, name)
         self.globals["range"] = self._range
@@ -239,6 +253,9 @@ class _LimitedSandbox(ImmutableSandboxedEnvironment):
         self.work += amount
         if self.work > MAX_WORK:
             raise _TooBig(f"the value takes over {MAX_WORK:,} steps to render")
+        if time.monotonic() > self.deadline:
+            raise _TooBig(f"the file's templates take over {MAX_SECONDS:g} s to render; "
+                          "this value is over the budget")
 
     def _finalize(self, value: Any) -> Any:
         self.spend(_weight(value, MAX_WORK))
@@ -338,7 +355,10 @@ class _Renderer:
         self.secrets = secrets
         self.secret_paths: list[KeyPath] = []
         self._secret_used = False
+        self.total = 0  # what every value rendered so far weighs
+        self.over_budget = False  # the file's budget ran out: the other values stay as written
         self.env = _LimitedSandbox(undefined=jinja2.StrictUndefined, autoescape=False)
+        self.env.deadline = time.monotonic() + MAX_SECONDS
         self.env.globals.update(env=self._env, now=_now)
 
     def _env(self, name: str, default: Any = _MISSING, secret: bool = False) -> Any:
@@ -357,19 +377,69 @@ class _Renderer:
             return {k: self.walk(v, (*path, k), errors) for k, v in value.items()}
         if isinstance(value, list):
             return [self.walk(v, (*path, i), errors) for i, v in enumerate(value)]
-        if isinstance(value, str) and ("{{" in value or "{%" in value):
+        if isinstance(value, str) and ("{{" in value or "{%" in value) and not self.over_budget:
             self._secret_used = False
             try:
+                self._check_total(path)
                 result = self.render(value)
-                if self._secret_used or (isinstance(result, str)
-                                         and any(s in result for s in self.secrets)):
-                    self.secret_paths.append(path)
+                self.total += _weight(result, MAX_TOTAL)
+                text = "" if result is None else str(result)
+                if (self._secret_used or self._reads_secret_params(value)
+                        or any(s in text for s in self.secrets)):
+                    self._taint(path, result)
                 return result
             except ConfigError as exc:
                 exc.file, exc.line, exc.column = self.doc.where(path)
                 exc.key_path = path
                 errors.append(exc)
+                self.over_budget = (self.total > MAX_TOTAL
+                                    or time.monotonic() > self.env.deadline)
         return value
+
+    def _check_total(self, path: KeyPath) -> None:
+        """Refuse the value at ``path`` once the document's templates built or spent too
+        much: each value is bounded, but thousands of them are not."""
+        if self.total > MAX_TOTAL:
+            raise ConfigError(
+                f"template not allowed: the file's templates render over {MAX_TOTAL:,} "
+                "characters in all; this value is over the budget", code="KMLC114",
+                hint="the sandbox bounds what one file may compute; build large values "
+                     "in a node")
+        if time.monotonic() > self.env.deadline:
+            raise ConfigError(
+                f"template not allowed: the file's templates take over {MAX_SECONDS:g} s to "
+                "render; this value is over the budget", code="KMLC114",
+                hint="the sandbox bounds what one file may compute; compute in a node")
+
+    def _taint(self, path: KeyPath, result: Any) -> None:
+        """The value at ``path`` was computed from a secret: it is one (any length of it
+        is masked by its key; its text, when long enough to mean something, everywhere)."""
+        self.secret_paths.append(path)
+        if isinstance(result, bool) or result is None:
+            return
+        if any(s in str(result) for s in self.secrets):
+            return  # masked where the secret is (``http://host?t=***``) and by its key
+        forms = {str(result)}
+        if isinstance(result, float):
+            forms.add(repr(result))
+        self.secrets.update(f for f in forms if len(f) >= MIN_DERIVED)
+
+    def _reads_secret_params(self, text: str) -> bool:
+        """Whether the template ``text`` reads a secret parameter (or a mapping or list
+        holding one, or all of ``params``): read statically, conservatively."""
+        secret = [tuple(p[1:]) for p in self.secret_paths if p[:1] == ("parameters",)]
+        if not secret or "params" not in text:
+            return False
+        try:
+            tree = self.env.parse(text)
+        except jinja2.TemplateSyntaxError:
+            return False  # rendering reports it
+        params = self.env.globals.get("params")
+        for read in _params_reads(tree):
+            touched = _resolve(params, read)
+            if any(s[:len(touched)] == touched or touched[:len(s)] == s for s in secret):
+                return True
+        return False
 
     def render(self, text: str) -> Any:
         self.env.reset_budget()
@@ -431,6 +501,62 @@ class _Renderer:
             _check_weight(value, "the value")
             value = str(value)  # as Jinja would print it: a list stays its text
         return _as_scalar(value)
+
+
+_ANY = object()  # a step of a ``params`` read that is not a constant: any key
+
+
+def _params_reads(tree: nodes.Node) -> list[tuple[Any, ...]]:
+    """Every read of ``params`` in ``tree``, as its constant steps (``params.a['b'].c``:
+    ``('a', 'b', 'c')``; a computed step ends with ``_ANY``)."""
+    reads: list[tuple[Any, ...]] = []
+
+    def chain(node: nodes.Node) -> tuple[Any, ...] | None:
+        if isinstance(node, nodes.Name):
+            return () if node.name == "params" else None
+        if isinstance(node, nodes.Getattr):
+            base = chain(node.node)
+            return None if base is None else (*base, node.attr)
+        if isinstance(node, nodes.Getitem):
+            base = chain(node.node)
+            if base is None:
+                return None
+            step = node.arg.value if isinstance(node.arg, nodes.Const) else _ANY
+            return (*base, step)
+        return None
+
+    def visit(node: nodes.Node) -> None:
+        steps = chain(node)
+        if steps is not None:
+            reads.append(steps)
+            while isinstance(node, nodes.Getattr | nodes.Getitem):
+                if isinstance(node, nodes.Getitem):
+                    visit(node.arg)
+                node = node.node
+            return
+        for child in node.iter_child_nodes():
+            visit(child)
+
+    visit(tree)
+    return reads
+
+
+def _resolve(params: Any, steps: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The key path of the value of ``params`` a read reaches: its steps up to the first
+    one that is not a key of the value there (a method such as ``items``, a computed key),
+    which reads the whole value there."""
+    value, path = params, []
+    for step in steps:
+        if isinstance(value, dict) and step is not _ANY and step in value:
+            value = value[step]
+        elif (isinstance(value, list) and isinstance(step, int) and not isinstance(step, bool)
+              and -len(value) <= step < len(value)):
+            step %= len(value)
+            value = value[step]
+        else:
+            break
+        path.append(step)
+    return tuple(path)
 
 
 def _now(fmt: str | None = None) -> Any:

@@ -51,11 +51,18 @@ def uri_secrets(uri: str | None) -> set[str]:
 
 
 class Secrets:
-    """A set of secret values; iterating gives them longest first (the masking order)."""
+    """A set of secret values; iterating gives them longest first (the masking order).
 
-    def __init__(self, values: Iterable[str] = ()):
+    ``paths``: the key paths of the document whose values are secret, or computed from
+    one (``RenderResult.secret_paths``). A value too short to be masked as text (``{{
+    env('PIN', secret=true) | length }}``) is still masked where it is shown by its key:
+    the logged file, the manifest, the parameters logged to MLflow.
+    """
+
+    def __init__(self, values: Iterable[str] = (), paths: Iterable[KeyPath] = ()):
         self._values = tuple(sorted({str(v) for v in values if v not in (None, "")},
                                     key=lambda v: (-len(v), v)))
+        self.paths: tuple[KeyPath, ...] = tuple(dict.fromkeys(tuple(p) for p in paths))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
@@ -83,7 +90,47 @@ class Secrets:
         return f"Secrets({len(self._values)} values)"
 
     def __or__(self, other: Iterable[str]) -> Secrets:
-        return Secrets([*self._values, *other])
+        return Secrets([*self._values, *other],
+                       [*self.paths, *(other.paths if isinstance(other, Secrets) else ())])
+
+    def param_is_secret(self, dotted: str, sep: str = ".") -> bool:
+        """Whether the parameter ``dotted`` (``a.b``; ``parameters``: all of them) is, or
+        holds, or is part of a secret value."""
+        if dotted == "parameters":
+            return any(p[:1] == ("parameters",) for p in self.paths)
+        parts = tuple(dotted.split(sep))
+        for path in self.paths:
+            if path[:1] != ("parameters",):
+                continue
+            secret = tuple(str(p) for p in path[1:])
+            if secret[:len(parts)] == parts or parts[:len(secret)] == secret:
+                return True
+        return False
+
+    def mask_value(self, value: Any) -> Any:
+        """A value computed from a secret: its text masked where it holds a secret's text
+        (``http://u:***@host`` stays readable), else ``***`` whole (``pin: 4821``,
+        ``size: 18``)."""
+        if isinstance(value, str):
+            masked = self.mask(value)
+            if masked != value:
+                return masked
+        return MASK
+
+    def mask_document(self, data: Any) -> Any:
+        """``data``, a rendered document, with the value at every secret path masked
+        (``mask_value``) and every other value masked as text (``mask_data``)."""
+        def walk(value: Any, path: tuple[Any, ...]) -> Any:
+            if path in secret_paths:
+                return self.mask_value(value)
+            if isinstance(value, Mapping):
+                return {k: walk(v, (*path, k)) for k, v in value.items()}
+            if isinstance(value, list):
+                return [walk(v, (*path, i)) for i, v in enumerate(value)]
+            return value
+
+        secret_paths = set(self.paths)
+        return self.mask_data(walk(data, ()) if secret_paths else data)
 
     def found_in(self, text: str) -> bool:
         """Whether ``text`` holds a secret (or a URI password)."""
@@ -97,9 +144,13 @@ class Secrets:
         return redact_uri(text)
 
     def mask_data(self, value: Any) -> Any:
-        """``value`` with every string in it (keys too) masked; other leaves kept."""
+        """``value`` with every string in it (keys too) masked, and every number whose
+        text holds a secret (``pin: 987654321987``) replaced by ``***``; other leaves kept."""
         if isinstance(value, str):
             return self.mask(value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            text = str(value)
+            return MASK if self.mask(text) != text else value
         if isinstance(value, Mapping):
             return {self.mask_data(k): self.mask_data(v) for k, v in value.items()}
         if isinstance(value, list | tuple):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 __all__ = ["convert_tracking"]
 
@@ -21,6 +22,38 @@ def _get(config: Mapping[str, Any], *keys: str) -> Any:
             return None
         value = value.get(key)
     return value
+
+
+#: the variables a password found in a store's URI is read from (``env(..., secret=true)``)
+TRACKING_PASSWORD = "MLFLOW_TRACKING_PASSWORD"
+REGISTRY_PASSWORD = "KMLC_REGISTRY_PASSWORD"
+
+
+def _password(uri: str) -> str | None:
+    try:
+        return urlsplit(uri).password
+    except ValueError:
+        return None
+
+
+def _without_password(uri: str, variable: str, key: tuple[str, ...],
+                      problems: list[Problem]) -> str:
+    """``uri`` with its password (``scheme://user:PASSWORD@host``) replaced by a template
+    reading it, as a secret, from ``variable``; the user is told to set it."""
+    password = _password(uri)
+    if not password:
+        return uri
+    parts = urlsplit(uri)
+    user = parts.netloc.rpartition("@")[0].partition(":")[0]
+    host = parts.netloc.rpartition("@")[2]
+    template = "{{ env('" + variable + "', secret=true) }}"
+    netloc = f"{user}:{template}@{host}"
+    problems.append((".".join(key), "the password in the URI is not copied into "
+                     f"mlproject.yml: it is read from the environment variable {variable} "
+                     "(a secret, masked wherever kmlc shows or logs it)",
+                     f"set {variable} to the password as the URI wrote it (percent-encoded) "
+                     "before `kmlc run`"))
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def convert_tracking(config: Mapping[str, Any], rename: Callable[[str], str | None]
@@ -44,8 +77,9 @@ def convert_tracking(config: Mapping[str, Any], rename: Callable[[str], str | No
     uri = _get(config, "server", "mlflow_tracking_uri")
     if uri:
         text = str(uri)
-        if "://" in text and not text.startswith("file:"):
-            put(("uri",), ("server", "mlflow_tracking_uri"), text)
+        if "://" in text and not text.lower().startswith("file:"):
+            where = ("server", "mlflow_tracking_uri")
+            put(("uri",), where, _without_password(text, TRACKING_PASSWORD, where, problems))
         else:
             problems.append(("server.mlflow_tracking_uri",
                              f"the file store '{text}' is not converted (MLflow 3 refuses "
@@ -53,7 +87,12 @@ def convert_tracking(config: Mapping[str, Any], rename: Callable[[str], str | No
                              "set tracking.uri to a database or server URI"))
     registry = _get(config, "server", "mlflow_registry_uri")
     if registry:
-        put(("registry_uri",), ("server", "mlflow_registry_uri"), str(registry))
+        where = ("server", "mlflow_registry_uri")
+        tracking_password = urlsplit(str(uri)).password if uri and "@" in str(uri) else None
+        variable = (TRACKING_PASSWORD if tracking_password is not None
+                    and tracking_password == _password(str(registry)) else REGISTRY_PASSWORD)
+        put(("registry_uri",), where,
+            _without_password(str(registry), variable, where, problems))
     if _get(config, "server", "credentials"):
         problems.append(("server.credentials", "MLflow credentials exported as environment "
                          "variables are not converted",

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from kmlc.config.params import flatten_params
-from kmlc.config.secrets import redact_uri
+from kmlc.config.secrets import Secrets, redact_uri
 from kmlc.config.spec import mask_secrets, resolve_tracking_uri
 from kmlc.errors import TrackingError
 
@@ -366,7 +366,11 @@ def param_pairs(params: Mapping[str, Any], *, flatten: bool = False, sep: str = 
     pairs: list[tuple[str, str]] = []
     tags: list[tuple[str, str]] = []
     for key, value in flat.items():
-        text = mask_secrets(str(value), secrets)
+        # a parameter computed from a secret is masked whole, however short its text
+        secret = isinstance(secrets, Secrets) and secrets.param_is_secret(
+            str(key), sep if flatten else ".")
+        text = (str(secrets.mask_value(value)) if secret and isinstance(secrets, Secrets)
+                else mask_secrets(str(value), secrets))
         if len(text) > MAX_PARAM_VALUE:
             if long_values == "fail":
                 raise TrackingError(

@@ -596,7 +596,10 @@ def test_nul_byte_in_filepath_is_a_config_error(check: Callable[..., LoadResult]
     assert err.message == '"data/\\u0000x.csv" contains a NUL character'
 
 
-@pytest.mark.parametrize("filepath", ["/etc/passwd", "file:///etc/passwd", "/"])
+@pytest.mark.parametrize("filepath", ["/etc/passwd", "file:///etc/passwd", "/",
+                                      "FILE:///etc/passwd", "File:///etc/passwd",
+                                      "local:///etc/passwd", "LOCAL:///etc/passwd",
+                                      "file://host/etc/passwd"])
 def test_absolute_path_outside_the_project(check: Callable[..., LoadResult],
                                            filepath: str) -> None:
     err = _only(check(("filepath: data/instances.csv", f"filepath: {filepath}")), "KMLC320")
@@ -612,6 +615,57 @@ def test_absolute_path_allowed_on_request_or_inside(check: Callable[..., LoadRes
     inside = tmp_path.resolve() / "data" / "instances.csv"
     assert check(("filepath: data/instances.csv", f"filepath: {inside}")).errors == []
     assert check(("filepath: data/instances.csv", f"filepath: file://{inside}")).errors == []
+
+
+def test_fsspecs_local_protocols_are_the_ones_kedro_writes_locally() -> None:
+    """Every protocol ``local_part`` takes as local is one fsspec serves from the disk,
+    and the path it gives is the one Kedro hands to that file system."""
+    import fsspec
+    from fsspec.implementations.local import LocalFileSystem
+    from fsspec.registry import known_implementations
+    from kedro.io.core import get_protocol_and_path
+
+    from kmlc.config.localpath import local_part, local_protocols
+
+    assert {"file", "local"} <= local_protocols()
+    for protocol in local_protocols():
+        try:
+            assert isinstance(fsspec.filesystem(protocol), LocalFileSystem), protocol
+        except ImportError:  # registered, its package not installed (morefs): refused all the same
+            assert "LocalFileSystem" in known_implementations[protocol]["class"]
+        for spelling in (protocol, protocol.upper()):
+            url = f"{spelling}:///tmp/x.csv"
+            kedro_protocol, kedro_path = get_protocol_and_path(url)
+            assert kedro_protocol.lower() == protocol and local_part(url) == kedro_path
+    assert local_part("s3://bucket/x.csv") is None and local_part("data/x.csv") == "data/x.csv"
+
+
+@pytest.mark.parametrize(("old", "new", "path", "what"), [
+    ("name: demo\n", "name: demo\ncode: [., ../shared]\n", "code[1]",
+     "code folder '../shared' resolves"),
+    ("name: demo\n", "name: demo\ncredentials: ../creds.yml\n", "credentials",
+     "credentials file '../creds.yml' resolves"),
+    ("name: demo\n", "name: demo\nlogging: ../log.yml\n", "logging",
+     "logging config file '../log.yml' resolves"),
+])
+def test_files_read_from_outside_the_project_are_warned_about(
+        write_project: WriteProject, demo_yaml: str, demo_nodes: str, tmp_path: Path,
+        old: str, new: str, path: str, what: str) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "creds.yml").write_text("db: {password: x}\n")
+    (tmp_path / "log.yml").write_text("version: 1\n")
+    (project / "demo_nodes.py").write_text(demo_nodes)
+    file = project / "mlproject.yml"
+    file.write_text(edit_text(demo_yaml, (old, new)))
+    result = check_project(file)
+    assert result.errors == [] and result.spec is not None
+    [warning] = [w for w in result.warnings if w.code == "KMLC323"]
+    assert (warning.severity, warning.path, warning.line) == ("warning", path, 3)
+    assert warning.message == f"{what} outside the project folder"
+    inside = check_project(write_project(demo_yaml))
+    assert [w for w in inside.warnings if w.code == "KMLC323"] == []
 
 
 def test_allow_outside_never_reaches_kedro(write_project: WriteProject, demo_yaml: str) -> None:

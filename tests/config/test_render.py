@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kmlc.config.render import render_document
+from kmlc.config import render
+from kmlc.config.render import MAX_TOTAL, render_document
 from kmlc.config.source import parse_text
 from kmlc.errors import ConfigErrors
 
@@ -258,3 +262,49 @@ def test_runaway_templates_are_stopped(expression: str) -> None:
 )
 def test_ordinary_templates_stay_within_the_limits(value: str, expected: Any) -> None:
     assert _render(f"name: {value}\n")["name"] == expected
+
+
+@pytest.mark.timeout(120)
+def test_a_file_of_many_big_values_is_refused_where_its_budget_runs_out(tmp_path: Path) -> None:
+    """3,000 values each under the limit of one value would build 3 GB: ``kmlc validate``
+    (a real process, its address space capped at 1.5 GB) refuses the file at the value
+    where the file's budget runs out, once, in seconds."""
+    lines = ["version: 1", "name: big", "parameters:"]
+    lines += [f"  p{i}: \"{{{{ 'a' * 999999 }}}}\"" for i in range(3000)]
+    (tmp_path / "mlproject.yml").write_text("\n".join(lines) + "\n")
+    limit = 1_500_000_000
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", "import resource, sys; from kmlc.cli import main; "
+         f"resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit})); "
+         "sys.argv = ['kmlc', 'validate']; main()"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=110)
+    took = time.monotonic() - started
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and "MemoryError" not in done.stderr
+    errors = [line for line in done.stdout.splitlines() + done.stderr.splitlines()
+              if ": error: " in line]
+    budget = MAX_TOTAL // 999_999 + 1  # the first value past the budget
+    assert errors == [
+        f"mlproject.yml:{budget + 4}:{len(f'  p{budget}: ') + 1}: error: parameters.p{budget}: "
+        f"template not allowed: the file's templates render over {MAX_TOTAL:,} characters "
+        "in all; this value is over the budget (the sandbox bounds what one file may "
+        "compute; build large values in a node) [KMLC114]"], errors
+    assert took < 60, took
+
+
+@pytest.mark.timeout(60)
+def test_a_file_whose_templates_take_too_long_is_refused_where_its_time_runs_out(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Values each within their own budget of work, but slow all together: the value
+    rendering when the file's time runs out is the one error."""
+    monkeypatch.setattr(render, "MAX_SECONDS", 1.0)
+    slow = "{% for i in range(100) %}{% for j in range(300) %}{% endfor %}{% endfor %}x"
+    text = "version: 1\nparameters:\n" + "".join(f'  p{i}: "{slow}"\n' for i in range(400))
+    started = time.monotonic()
+    errors = _errors(text).errors
+    assert time.monotonic() - started < 10
+    assert len(errors) == 1 and errors[0].code == "KMLC114", errors
+    assert "take over 1 s to render; this value is over the budget" in errors[0].message
+    assert errors[0].path.startswith("parameters.p") and errors[0].path != "parameters.p0"
+    assert errors[0].line == int(errors[0].path.removeprefix("parameters.p")) + 3

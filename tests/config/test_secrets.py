@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -11,10 +14,16 @@ from click.testing import CliRunner
 from project_text import WriteProject, edit_text
 
 from kmlc.cli import main
+from kmlc.compiler.fingerprint import SECRET_KEY_FILE, node_fingerprint, node_hash
+from kmlc.compiler.project import compile_project
+from kmlc.config.functions import code_path
 from kmlc.config.loader import check_project, load_project
+from kmlc.config.params import param_inputs
 from kmlc.config.render import render_document
 from kmlc.config.secrets import Secrets, redact_uri, uri_secrets
-from kmlc.config.source import parse_text
+from kmlc.config.source import load_value, parse_text
+from kmlc.config.spec import io_shape
+from kmlc.manifest import build_manifest, manifest_json
 
 SECRET = "s3cr3t-Planted-42"
 PLANT = "\"{{ env('KMLC_TEST_SECRET', secret=true) }}\""
@@ -213,3 +222,144 @@ def test_a_secret_packed_by_namespaced_inference_copies_is_refused(
     assert [e.path for e in refused] == ["datasets.model_file.load_args.encoding"], \
         result.errors
     assert "'model_file' is packed into a model" in refused[0].message
+
+
+# ------------------------------------------------------------ values computed from a secret
+
+DERIVED_DOC = (
+    "parameters:\n"
+    "  pin: \"{{ env('KMLC_TEST_PIN', secret=true) }}\"\n"
+    "  upper: \"{{ env('KMLC_TEST_SECRET', secret=true) | upper }}\"\n"
+    "  reversed: \"{{ env('KMLC_TEST_SECRET', secret=true)[::-1] }}\"\n"
+    "  head: \"{{ env('KMLC_TEST_SECRET', secret=true)[:12] }}\"\n"
+    "  joined: \"{{ 'id-' ~ env('KMLC_TEST_SECRET', secret=true)[3:9] ~ '-x' }}\"\n"
+    "  size: \"{{ env('KMLC_TEST_SECRET', secret=true) | length }}\"\n"
+    "  plain: 3\n"
+    "  nested: {a: 1, b: \"{{ env('KMLC_TEST_SECRET', secret=true)[1:] }}\"}\n"
+    "tracking:\n"
+    "  tags:\n"
+    "    lower: \"{{ params.upper | lower }}\"\n"
+    "    plain: \"{{ params.plain * 2 }}\"\n"
+    "    sibling: \"{{ params.nested.a }}\"\n"
+    "    whole: \"{{ params.nested | tojson }}\"\n"
+    "    loop: \"{% for k, v in params.items() %}{{ v }}{% endfor %}\"\n"
+    "    computed: \"{{ params['pl' ~ 'ain'] }}\"\n")
+
+
+def test_a_value_computed_from_a_secret_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Filters, slices, concatenations, a number, and reads of a secret parameter taint
+    the value (its key path is secret, its text masked); reads of plain ones do not."""
+    monkeypatch.setenv("KMLC_TEST_PIN", "987654321987")
+    result = render_document(parse_text(DERIVED_DOC, "m.yml"))
+    params = result.doc.data["parameters"]
+    assert params["pin"] == 987654321987 and params["size"] == len(SECRET)
+    tainted = {".".join(map(str, p)) for p in result.secret_paths}
+    assert tainted == {
+        "parameters.pin", "parameters.upper", "parameters.reversed", "parameters.head",
+        "parameters.joined", "parameters.size", "parameters.nested.b", "tracking.tags.lower",
+        "tracking.tags.whole", "tracking.tags.loop", "tracking.tags.computed"}
+    masking = Secrets(result.secrets)
+    for value in (SECRET.upper(), SECRET[::-1], SECRET[:12], f"id-{SECRET[3:9]}-x",
+                  SECRET[1:], SECRET.lower(), "987654321987"):
+        assert masking.mask(f"x {value} y") == "x *** y", value
+    # too short to be masked as text ("18" everywhere would be): masked by its key only
+    assert "18" not in masking
+
+
+def test_a_secret_that_looks_like_a_number_is_masked(
+        write_project: WriteProject, demo_yaml: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KMLC_TEST_PIN", "987654321987")
+    pin = "env('KMLC_TEST_PIN', secret=true)"
+    text = edit_text(demo_yaml, ("  alpha: 0.5\n", "  alpha: 0.5\n"
+                                 f'  pin: "{{{{ {pin} }}}}"\n'
+                                 f'  size: "{{{{ {pin} | length }}}}"\n'
+                                 f'  half: "{{{{ ({pin} | int) / 2 }}}}"\n'))
+    spec = load_project(write_project(text))
+    assert spec.parameters["pin"] == 987654321987  # nodes get the number
+    logged = yaml.safe_load(spec.rendered_text)["parameters"]
+    assert logged["pin"] == logged["size"] == logged["half"] == "***"
+    assert "987654321987" not in spec.rendered_text and "493827160993" not in spec.rendered_text
+    assert spec.secrets.mask_data({"n": 987654321987, "f": 493827160993.5, "ok": 12}) == {
+        "n": "***", "f": "***", "ok": 12}
+
+
+# ------------------------------------------------------------ the node hash and a weak secret
+
+PIN_PARAM = "  pin: \"{{ env('KMLC_TEST_PIN', secret=true) }}\"\n"
+
+
+def _pin_project(write_project: WriteProject, demo_yaml: str, demo_nodes: str) -> Path:
+    text = edit_text(demo_yaml, ("  alpha: 0.5\n", "  alpha: 0.5\n" + PIN_PARAM),
+                     ("inputs: [features, params:alpha, params:split]",
+                      "inputs: [features, params:alpha, params:split, params:pin]"))
+    nodes = demo_nodes.replace("def fit(features, alpha, split):",
+                               "def fit(features, alpha, split, pin):")
+    return write_project(text, nodes)
+
+
+def _manifest(path: Path, pin: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv("KMLC_TEST_PIN", pin)
+    sys.modules.pop("demo_nodes", None)
+    try:
+        return build_manifest(load_project(path))
+    finally:
+        sys.modules.pop("demo_nodes", None)
+
+
+def test_the_manifest_reveals_nothing_about_a_4_digit_pin(
+        write_project: WriteProject, demo_yaml: str, demo_nodes: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every one of the 10,000 PINs, hashed as the node hash hashes a parameter, matches
+    nothing in the manifest; and the manifest is the same whatever the PIN."""
+    path = _pin_project(write_project, demo_yaml, demo_nodes)
+    manifest = _manifest(path, "4821", monkeypatch)
+    published = manifest["nodes"]["fit"]["hash"]
+    text = manifest_json(manifest)
+    assert "4821" not in text and manifest["nodes"]["fit"]["params"]["params:pin"] == "***"
+
+    monkeypatch.setenv("KMLC_TEST_PIN", "4821")
+    spec = load_project(path)
+    with code_path(spec.code):
+        node = {n.name: n for n in compile_project(spec).pipeline("training").nodes}["fit"]
+        reads = param_inputs(tuple(node.inputs), spec.parameters)
+        configs = {d: {"type": spec.datasets[d].type, **spec.datasets[d].config}
+                   if d in spec.datasets else None
+                   for d in (*node.inputs, *node.outputs) if d not in reads}
+        shapes = (io_shape(node._inputs), io_shape(node._outputs))
+        matches = [candidate for candidate in (load_value(f"{i:04d}") for i in range(10_000))
+                   if node_hash(node.func, {**reads, "params:pin": candidate}, configs,
+                                *shapes) == published]
+    sys.modules.pop("demo_nodes", None)
+    assert reads["params:pin"] == 4821 and matches == []
+    # nor is anything else in the manifest a function of the PIN
+    for pin in ("0000", "1234", "9999"):
+        assert manifest_json(_manifest(path, pin, monkeypatch)) == text
+
+
+def test_the_run_cache_key_still_changes_with_the_secret(
+        write_project: WriteProject, demo_yaml: str, demo_nodes: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache's node hash keys the secret with a local key (``.kmlc/secret.key``,
+    the owner's only): a changed PIN still invalidates, the key never leaves the folder."""
+    path = _pin_project(write_project, demo_yaml, demo_nodes)
+    root = path.parent
+
+    def keyed(pin: str) -> str:
+        monkeypatch.setenv("KMLC_TEST_PIN", pin)
+        spec = load_project(path)
+        with code_path(spec.code):
+            node = {n.name: n for n in compile_project(spec).pipeline("training").nodes}["fit"]
+            try:
+                return node_fingerprint(node, spec, keyed=True)
+            finally:
+                sys.modules.pop("demo_nodes", None)
+
+    assert not (root / SECRET_KEY_FILE).exists()
+    first = keyed("4821")
+    key_file = root / SECRET_KEY_FILE
+    assert key_file.stat().st_mode & 0o777 == 0o600 and len(key_file.read_bytes()) == 32
+    assert keyed("4821") == first and keyed("4822") != first
+    published = _manifest(path, "4821", monkeypatch)["nodes"]["fit"]["hash"]
+    assert published != first  # the published hash is not the private one
+    key_file.unlink()  # another key: another hash, which no record of the old key matches
+    assert keyed("4821") != first

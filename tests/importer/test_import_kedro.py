@@ -355,3 +355,40 @@ def test_a_broken_registry_is_one_line(tmp_path: Path, import_kedro: Any) -> Non
     assert "`kedro registry list` shows the same error" in result.output
     assert "Traceback" not in result.output
     assert not (project / "mlproject.yml").exists()
+
+
+def test_a_password_in_the_tracking_uri_is_not_copied(tmp_path: Path, import_kedro: Any,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """``mlflow_tracking_uri`` with a password: the file reads it with ``env(...,
+    secret=true)`` from the variable the output names; the password is in no output."""
+    password = "pw-Zq7-imp0rt"
+    files = dict(FLAT)
+    files["conf/local/mlflow.yml"] = files["conf/local/mlflow.yml"].replace(
+        "mlflow_tracking_uri: sqlite:///mlflow.db",
+        f"mlflow_tracking_uri: postgresql://kmlc:{password}@127.0.0.1:9/mlflow").replace(
+        "mlflow_registry_uri: null",
+        f"mlflow_registry_uri: postgresql://kmlc:{password}@127.0.0.1:9/registry")
+    project = write_files(tmp_path / "flat", files)
+    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
+    result = import_kedro(str(project))
+    text = (project / "mlproject.yml").read_text("utf-8")
+    assert password not in text and password not in result.output
+    template = "{{ env('MLFLOW_TRACKING_PASSWORD', secret=true) }}"
+    doc = _load(project / "mlproject.yml")
+    assert doc["tracking"]["uri"] == f"postgresql://kmlc:{template}@127.0.0.1:9/mlflow"
+    assert doc["tracking"]["registry_uri"] == f"postgresql://kmlc:{template}@127.0.0.1:9/registry"
+    assert ("conf/local/mlflow.yml: server.mlflow_tracking_uri: the password in the URI is not "
+            "copied into mlproject.yml: it is read from the environment variable "
+            "MLFLOW_TRACKING_PASSWORD") in result.output
+    assert "set MLFLOW_TRACKING_PASSWORD to the password" in result.output
+    # unset, validate says so; set, the file is valid and the run gets the real address
+    assert result.exit_code == 1 and "does not validate yet" in result.output
+    assert "environment variable 'MLFLOW_TRACKING_PASSWORD' is not set" in result.output
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
+    checked = CliRunner().invoke(main, ["validate", "-f", str(project / "mlproject.yml")])
+    assert checked.exit_code == 0 and password not in checked.output, checked.output
+    from kmlc.config.loader import load_project
+
+    spec = load_project(project / "mlproject.yml")
+    assert spec.tracking.uri == f"postgresql://kmlc:{password}@127.0.0.1:9/mlflow"
+    assert password not in spec.rendered_text and password in spec.secrets

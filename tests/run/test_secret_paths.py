@@ -3,7 +3,9 @@
 The fields come from the JSON Schema (``schemas/mlproject.schema.json``): every value
 that may be a string (and every open mapping, such as ``parameters`` or ``load_args``,
 gets a new key) is a place where a template, hence ``env('X', secret=true)``, can go.
-Each field is planted in the mini project with a secret of its own. ``kmlc validate``
+Each field is planted in the mini project with a secret of its own, used as it is or
+through a filter, a slice or a concatenation (the value computed from it is a secret
+too, and searched for as well). ``kmlc validate``
 either refuses it with a located error (and the secret in no message), or accepts it;
 the accepted fields that cannot interact are planted together in one project, which is
 validated, trained, exported (``export-model -o``) and predicted with, as real processes;
@@ -107,6 +109,15 @@ CREDENTIALS = "credentials file (datasets.instances.credentials: db)"
 SKIPPED = {"environments.*.*": "an environment's values are the fields above, once merged"}
 
 
+# (expression of the secret, the value it computes); every derived value is a secret too
+_FORMS: tuple[tuple[str, Any], ...] = (
+    ("{}", lambda s: s),
+    ("{} | upper", str.upper),
+    ("{}[::-1]", lambda s: s[::-1]),
+    ("'k-' ~ {}[2:]", lambda s: "k-" + s[2:]),
+)
+
+
 @dataclass
 class Planting:
     field: str
@@ -121,10 +132,23 @@ class Planting:
         return f"KMLC_SECRET_{self.index:03d}"
 
     @property
+    def form(self) -> int:
+        """How the field computes its value from the secret: as it is, a filter, a slice,
+        a slice in a concatenation (in turn, field by field)."""
+        return self.index % len(_FORMS)
+
+    @property
     def template(self) -> str:
-        secret = "{{ env('" + self.env + "', secret=true) }}"
+        secret = "{{ " + _FORMS[self.form][0].format(f"env('{self.env}', secret=true)") + " }}"
         # a store's address holds a secret as its password (an unreachable server)
         return f"http://kmlc:{secret}@127.0.0.1:9" if self.field in _URIS else secret
+
+    @property
+    def searched(self) -> tuple[str, ...]:
+        """What must be nowhere: the secret and the value the field computed from it."""
+        if self.field == CREDENTIALS:
+            return (self.secret,)
+        return (self.secret, _FORMS[self.form][1](self.secret))
 
 
 def _set(data: dict[str, Any], keys: list[Any], value: Any) -> None:
@@ -254,7 +278,8 @@ def test_a_planted_secret_goes_nowhere(tmp_path: Path) -> None:
         text = runner.invoke(main, ["validate", "-f", str(root / "mlproject.yml")], env=env)
         js = runner.invoke(main, ["validate", "-f", str(root / "mlproject.yml"), "--format",
                                   "json"], env=env)
-        assert item.secret not in text.output + js.output, (item.field, text.output)
+        for secret in item.searched:
+            assert secret not in text.output + js.output, (item.field, text.output)
         assert text.exit_code == js.exit_code, item.field
         if text.exit_code == 0:
             accepted.append(item)
@@ -264,7 +289,7 @@ def test_a_planted_secret_goes_nowhere(tmp_path: Path) -> None:
         assert re.search(r":\d+:\d+: error: ", text.output), item.field
         item.codes = sorted({e["code"] for e in errors})
         item.outcome = "refused by validate"
-        assert _leaks(root, "", item.secret) == []
+        assert [leak for secret in item.searched for leak in _leaks(root, "", secret)] == []
 
     # the tracking store's address: a group of its own (an unreachable one stops the run)
     groups = [[i for i in accepted if i.field != "tracking.uri"]]
@@ -273,7 +298,8 @@ def test_a_planted_secret_goes_nowhere(tmp_path: Path) -> None:
         project = tmp_path / f"group{number}"
         outputs, steps = _group_run(project, group, keys_of)
         for item in group:
-            leaks = _leaks(project, outputs, item.secret)
+            leaks = [leak for secret in item.searched
+                     for leak in _leaks(project, outputs, secret)]
             assert leaks == [], (item.field, leaks)
             item.outcome = f"accepted; absent everywhere ({', '.join(steps)})"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
-from secret_project import SECRET, TOKEN_ENV, files_holding, sqlite_dump, write_secret_project
+from secret_project import SECRET, SECRET_ENV, files_holding, sqlite_dump, write_secret_project
 from tracking_servers import RUN_LINE, MlflowServer, kmlc_argv, quiet_env
 
 from kmlc.config.secrets import MASK
@@ -81,7 +81,7 @@ def test_credentials_never_reach_the_server(sqlite_server: MlflowServer,
     root = tmp_path / "proj"
     path = write_secret_project(root)
     done, calls = calls_during(sqlite_server, kmlc_argv(path, sqlite_server.uri),
-                               **{TOKEN_ENV: SECRET})
+                               **SECRET_ENV)
     assert done.returncode == 0, done.stderr[-3000:]
     assert SECRET not in done.stdout + done.stderr
     assert f"POST {API}runs/create" in calls
