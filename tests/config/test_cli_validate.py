@@ -94,8 +94,8 @@ def test_missing_file(validate: Callable[..., Result]) -> None:
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         "1 error found",
-        "nope.yml: error: file not found: nope.yml (pass -f PATH or run in the folder that "
-        "holds mlproject.yml) [KMLC101]"]
+        "nope.yml: error: file not found: nope.yml (pass -f PATH, or run in the folder that "
+        "holds mlproject.yml or a folder below it) [KMLC101]"]
 
 
 def test_json_output_valid(write_project: WriteProject, validate: Callable[..., Result]) -> None:
