@@ -16,6 +16,7 @@ import contextlib
 import math
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -31,6 +32,7 @@ from kmlc.errors import KmlcError, RunError
 from kmlc.run import RunOptions, _terminate_as_interrupt, run_pipeline
 from kmlc.sweep.factor import SweepPlan, plan_sweep, private_path
 from kmlc.sweep.space import Search, Trial, params_command, search_for
+from kmlc.tracking.worker import DISABLE_ENV
 
 __all__ = ["SWEEP_FOLDER", "SweepResult", "TrialResult", "run_sweep", "sweep_pipeline"]
 
@@ -120,6 +122,22 @@ class _Board:
         self.echo(line)
 
 
+_FORKED: _Loop | None = None  # the sweep whose trials this forked process runs
+
+
+def _child_start() -> None:
+    """A trial process: out of the terminal's process group (its sweep tells it when to
+    stop), Ctrl-C ignored outside the nodes, MLflow called from this process."""
+    os.setpgrp()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ[DISABLE_ENV] = "0"
+
+
+def _forked_trial(trial: Trial) -> TrialResult:
+    assert _FORKED is not None
+    return _FORKED._trial(trial)
+
+
 def run_sweep(spec: ProjectSpec, pipeline: str | None = None,
               options: RunOptions | None = None, *, file: str | None = None,
               echo: Callable[[str], None] | None = None) -> SweepResult:
@@ -176,6 +194,7 @@ class _Loop:
         self.folder: Path | None = None
         self.logged: Any = None
         self.notes: list[str] = []
+        self.pid = os.getpid()
 
     # ------------------------------------------------------------------ the run
     def run(self) -> None:
@@ -210,18 +229,71 @@ class _Loop:
 
     def _trials(self) -> TrialResult | None:
         """Run the trials; the failed trial that stopped the sweep (fail_fast), if any."""
+        if self.sweep.parallel > 1:
+            return self._parallel_trials()
         while True:
             trial = self.search.ask()
             if trial is None:
                 return None
-            result = self._trial(trial)
-            self.results.append(result)
-            self.search.tell(trial, result.value if result.status == "FINISHED" else None)
-            self.board.add(result)
-            if result.status == "FAILED" and self.sweep.fail_fast:
-                total = self.search.total
-                self.skipped = max(0, total - self.search.asked) if total else 0
-                return result
+            if self._finished(self._trial(trial)):
+                return self.results[-1]
+
+    def _finished(self, result: TrialResult) -> bool:
+        """Record a finished trial; True when it stops the sweep (fail_fast)."""
+        self.results.append(result)
+        self.search.tell(result.trial, result.value if result.status == "FINISHED" else None)
+        self.board.add(result)
+        if result.status == "FAILED" and self.sweep.fail_fast:
+            total = self.search.total
+            self.skipped = max(0, total - self.search.asked) if total else 0
+            return True
+        return False
+
+    def _parallel_trials(self) -> TrialResult | None:
+        """``parallel`` trials at once, each in a process forked from this one after the
+        shared nodes ran: every trial reads their outputs without a copy or a pickle,
+        and has its own MLflow run published in its own environment."""
+        from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+        from multiprocessing import get_context
+
+        import mlflow.tracking  # noqa: F401  (imported once here, not once per trial process)
+
+        global _FORKED
+        _FORKED = self
+        pending: dict[Future[TrialResult], Trial] = {}
+        stopped: TrialResult | None = None
+        pool = ProcessPoolExecutor(max_workers=self.sweep.parallel,
+                                   mp_context=get_context("fork"), initializer=_child_start)
+        try:
+            while True:
+                while stopped is None and len(pending) < self.sweep.parallel:
+                    trial = self.search.ask()
+                    if trial is None:
+                        break
+                    pending[pool.submit(_forked_trial, replace(trial, handle=None))] = trial
+                if not pending:
+                    return stopped
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    result = replace(future.result(), trial=pending.pop(future))
+                    if self._finished(result) and stopped is None:
+                        stopped = result
+        except KeyboardInterrupt:
+            # the trials' processes are in a process group of their own: this process
+            # tells each to stop; a running node raises, its run is closed as KILLED
+            for process in list(getattr(pool, "_processes", {}).values()):
+                with contextlib.suppress(OSError):
+                    os.kill(process.pid, signal.SIGINT)
+            for future, trial in pending.items():
+                with contextlib.suppress(BaseException):
+                    future.result(timeout=60)
+                error = future.exception(timeout=0) if future.done() else None
+                self.results.append(TrialResult(trial, getattr(error, "run_id", None),
+                                                "KILLED", None, 0.0, "interrupted"))
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            _FORKED = None
 
     def _trial_spec(self, trial: Trial) -> ProjectSpec:
         spec = self.spec
@@ -267,7 +339,10 @@ class _Loop:
         return TrialResult(trial, run_id, status, value, seconds, error, metrics)
 
     def _metrics(self, run_id: str) -> dict[str, float]:
-        tracker = self.session.tracker
+        from kmlc.tracking.worker import tracker as process_tracker
+
+        # a forked trial never writes to its parent's tracking worker
+        tracker = self.session.tracker if os.getpid() == self.pid else process_tracker()
         return dict(tracker.wait_job(tracker.start_job(
             "kmlc.sweep.record:run_metrics",
             {"tracking_uri": self.session.uri, "run_id": run_id})))

@@ -244,3 +244,29 @@ def test_cli_sweep_prints_the_leaderboard_and_the_command(tmp_path: Path) -> Non
                                    "tags.kmlc.sweep = 'grid'")
     assert parent.info.run_name == "my-sweep"
     assert parent.data.tags["kmlc.runner"] == "thread"
+
+
+def test_parallel_trials_each_log_to_their_own_run(tmp_path: Path) -> None:
+    path = write_sweep_project(tmp_path, SWEEP_YAML.replace(
+        "{values: [0.01, 1.0, 100.0]}", "{values: [0.01, 1.0, 10.0, 100.0]}").replace(
+        "  direction: maximize\n", "  direction: maximize\n  parallel: 2\n"))
+    result = _sweep(path, params=("fail_alpha=10.0",))
+    client = _client(tmp_path)
+    children = _children(client, result.run_id)
+    assert [c.data.params["model.alpha"] for c in children] == ["0.01", "1.0", "10.0", "100.0"]
+    assert [c.info.status for c in children] == ["FINISHED", "FINISHED", "FAILED", "FINISHED"]
+    for child in children:
+        if child.info.status != "FINISHED":
+            continue
+        folder = client.download_artifacts(child.info.run_id, "reports", str(tmp_path))
+        report = pd.read_json(Path(folder) / "report.json", typ="series")
+        assert str(report["alpha"]) == child.data.params["model.alpha"]  # its own run
+        assert report["r2"] == pytest.approx(child.data.metrics["r2"])
+    assert client.get_run(result.run_id).data.tags["kmlc.sweep.failed"] == "1"
+    # two trials ran at once: a later trial started before an earlier one ended
+    spans = sorted((c.info.start_time, c.info.end_time) for c in children)
+    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))
+    best = max(children[:2] + children[3:], key=lambda c: c.data.metrics["r2"])
+    assert result.best is not None and result.best.run_id == best.info.run_id
+    with open(tmp_path / "data/models/regressor.pkl", "rb") as f:
+        assert str(pickle.load(f).alpha) == best.data.params["model.alpha"]
