@@ -270,3 +270,29 @@ def test_parallel_trials_each_log_to_their_own_run(tmp_path: Path) -> None:
     assert result.best is not None and result.best.run_id == best.info.run_id
     with open(tmp_path / "data/models/regressor.pkl", "rb") as f:
         assert str(pickle.load(f).alpha) == best.data.params["model.alpha"]
+
+
+def test_cli_sweep_env_params_tracking_uri_verbose_and_quiet(tmp_path: Path) -> None:
+    path = write_sweep_project(tmp_path, SWEEP_YAML + """environments:
+  one:
+    sweep:
+      parameters:
+        model.alpha: {values: [5.0]}
+""")
+    other = tmp_path / "other.db"
+    result = CliRunner().invoke(main, ["sweep", "training", "-f", str(path), "--env", "one",
+                                       "--params", "prep.scale=3.0", "-q",
+                                       "--tracking-uri", f"sqlite:///{other}"])
+    assert result.exit_code == 0, result.output
+    assert "1 trials, 0 failed" in result.output
+    assert not (tmp_path / "mlflow.db").exists()
+    client = MlflowClient(f"sqlite:///{other}")
+    runs = client.search_runs([client.get_experiment_by_name("sweepy").experiment_id])
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    (child,) = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert parent.data.params["prep.scale"] == "3.0"  # --params reached the shared nodes
+    assert child.data.params["model.alpha"] == "5.0"  # --env chose the swept values
+    result = CliRunner().invoke(main, ["sweep", "-f", str(path), "--env", "one", "-v",
+                                       "--tracking-uri", f"sqlite:///{other}"])
+    assert result.exit_code == 0, result.output
+    assert len(client.search_runs([parent.info.experiment_id])) == 4
