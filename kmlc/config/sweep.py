@@ -71,7 +71,8 @@ def check_sweep(doc: Document, nodes: list[NodeDef],
     for i, candidate in enumerate(candidates):
         if candidate not in namespaces:
             errors.append(doc.error(
-                f"candidate '{candidate}' is not a namespace of any node", ("sweep", "candidates", i),
+                f"candidate '{candidate}' is not a namespace of any node",
+                ("sweep", "candidates", i),
                 code="KMLC531", hint=did_you_mean(candidate, namespaces, (
                     f"namespaces: {', '.join(namespaces)}" if namespaces else
                     "a candidate is a namespaced pipeline (`pipelines: NAME: {namespace: NAME, "

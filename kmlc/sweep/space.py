@@ -64,9 +64,9 @@ def _draw(param: SweepParam, rng: random.Random) -> Any:
         return rng.choice(param.values)
     assert param.low is not None and param.high is not None
     if param.type == "int":
-        low, high = int(math.ceil(param.low)), int(math.floor(param.high))
+        low, high = math.ceil(param.low), math.floor(param.high)
         if param.log:
-            return int(round(math.exp(rng.uniform(math.log(low), math.log(high)))))
+            return round(math.exp(rng.uniform(math.log(low), math.log(high))))
         return rng.randint(low, high)
     if param.log:
         return math.exp(rng.uniform(math.log(param.low), math.log(param.high)))

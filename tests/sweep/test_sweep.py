@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
 import signal
@@ -102,7 +103,8 @@ def test_parent_and_children_in_the_store(swept) -> None:
     assert list(board["r2"]) == pytest.approx(r2)
     assert list(board["run_id"]) == [c.info.run_id for c in children]
     assert "leaderboard.json" in {a.path for a in client.list_artifacts(result.run_id)}
-    assert result.command == f"kmlc run training --params model.alpha={best.data.params['model.alpha']}"
+    alpha = best.data.params["model.alpha"]
+    assert result.command == f"kmlc run training --params model.alpha={alpha}"
     # the split ran once for the three trials
     assert counter.read_text().splitlines() == ["split"]
 
@@ -265,7 +267,7 @@ def test_parallel_trials_each_log_to_their_own_run(tmp_path: Path) -> None:
     assert client.get_run(result.run_id).data.tags["kmlc.sweep.failed"] == "1"
     # two trials ran at once: a later trial started before an earlier one ended
     spans = sorted((c.info.start_time, c.info.end_time) for c in children)
-    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))
+    assert any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans))
     best = max(children[:2] + children[3:], key=lambda c: c.data.metrics["r2"])
     assert result.best is not None and result.best.run_id == best.info.run_id
     with open(tmp_path / "data/models/regressor.pkl", "rb") as f:
