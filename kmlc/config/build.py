@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from kmlc.config.checks import CheckResult, run_checks
 from kmlc.config.nodes import mapping_of, tag_list
@@ -177,7 +177,8 @@ def _sweep(doc: Document) -> SweepSpec | None:
             param = SweepParam(path, values=tuple(entry["values"]))
         else:
             current = param_value(doc.data.get("parameters") or {}, path)
-            kind = entry.get("type") or ("int" if isinstance(current, int) else "float")
+            given = entry.get("type") or ("int" if isinstance(current, int) else "float")
+            kind: Literal["int", "float"] = "int" if given == "int" else "float"
             param = SweepParam(path, low=entry["low"], high=entry["high"],
                                log=bool(entry.get("log", False)), type=kind)
         params.append(replace(param, candidate=param_candidate(path, candidates),

@@ -80,9 +80,9 @@ def plan_sweep(spec: ProjectSpec, sweep: SweepSpec, pipeline_name: str,
     shared = tuple(n.name for n in pipeline.nodes if n.name not in reasons)
     per_trial = [n.name for n in pipeline.nodes if n.name in reasons]
     trial_nodes: dict[str | None, tuple[str, ...]] = {}
-    for candidate in sweep.candidates or (None,):
-        others = set().union(*(t for c, t in tainted.items() if c != candidate))
-        trial_nodes[candidate] = tuple(n for n in per_trial if n not in others)
+    for chosen in sweep.candidates or (None,):
+        others = set().union(*(t for c, t in tainted.items() if c != chosen))
+        trial_nodes[chosen] = tuple(n for n in per_trial if n not in others)
     run_by_some = set().union(*trial_nodes.values()) if trial_nodes else set()
     not_run = tuple(n for n in per_trial if n not in run_by_some)
     by_name = {n.name: n for n in pipeline.nodes}
