@@ -78,6 +78,8 @@ class RunOptions:
     parent_run_id: str | None = None
     run_tags: Mapping[str, str] = field(default_factory=dict)
     model: bool = True  # False: a training run logs no bound model (a sweep logs the best)
+    base_tags: Mapping[str, str] | None = None  # the run's tags, computed once by a sweep
+    logging: bool = True  # False: logging is set up already (a sweep's trials)
 
 
 def _make_runner(name: str, options: RunOptions | None = None,
@@ -227,7 +229,8 @@ def run_pipeline(spec: ProjectSpec, pipeline: str = "__default__",
     """
     options = options or RunOptions()
     options = replace(options, runner=options.runner or spec.runner.type)
-    _quiet(options.verbose, spec, options.quiet)
+    if options.logging:
+        _quiet(options.verbose, spec, options.quiet)
     owned = session is None
     session = _session(spec, pipeline, options) if owned else session
     compiled = compiled or compile_project(spec)
@@ -287,7 +290,8 @@ def _session(spec: ProjectSpec, pipeline: str, options: RunOptions) -> Any:
         extra["mlflow.parentRunId"] = options.parent_run_id  # as mlflow.start_run(nested=True)
     session = RunSession(spec, pipeline, runner=str(options.runner),
                          tracking_uri=options.tracking_uri, run_name=options.run_name,
-                         command=options.command, extra_tags=extra)
+                         command=options.command, extra_tags=extra,
+                         base_tags=options.base_tags)
     model = spec.model is not None and pipeline == "training" and options.model
     session.warm((ModelJob.WARM, {}) if model else None)
     return session

@@ -29,7 +29,7 @@ from kmlc.compiler.catalog import local_path
 from kmlc.compiler.project import CompiledProject, compile_project
 from kmlc.config.spec import ProjectSpec, SweepSpec
 from kmlc.errors import KmlcError, RunError
-from kmlc.run import RunOptions, _terminate_as_interrupt, run_pipeline
+from kmlc.run import RunOptions, _quiet, _terminate_as_interrupt, run_pipeline
 from kmlc.sweep.factor import SweepPlan, plan_sweep, private_path
 from kmlc.sweep.space import Search, Trial, params_command, search_for
 from kmlc.tracking.worker import DISABLE_ENV
@@ -167,6 +167,7 @@ def run_sweep(spec: ProjectSpec, pipeline: str | None = None,
                          extra_tags={"kmlc.sweep": sweep.method,
                                      "kmlc.sweep.metric": sweep.metric})
     session.warm()
+    _quiet(options.verbose, spec, options.quiet)
     loop = _Loop(spec, sweep, name, options, compiled, plan, search, session, echo, file)
     loop.notes.extend(notes)
     try:
@@ -199,6 +200,8 @@ class _Loop:
     # ------------------------------------------------------------------ the run
     def run(self) -> None:
         run_id = self.session.wait_open()
+        # the trials share the sweep's provenance tags and logging, set up once
+        self.options = replace(self.options, base_tags=self.session.tags(), logging=False)
         self.folder = self.spec.root / SWEEP_FOLDER / run_id
         try:
             if self.plan.shared:
