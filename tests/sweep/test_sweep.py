@@ -79,6 +79,10 @@ def test_parent_and_children_in_the_store(swept) -> None:
     children = _children(client, result.run_id)
     assert [c.data.params["model.alpha"] for c in children] == ["0.01", "1.0", "100.0"]
     assert all(c.info.status == "FINISHED" for c in children)
+    for child in children:  # the sweep's provenance, not the parent's sweep tags
+        assert child.data.tags["kmlc.pipeline"] == "training"
+        assert child.data.tags["kmlc.file_hash"] == tags["kmlc.file_hash"]
+        assert "kmlc.sweep" not in child.data.tags
     assert all("mlflow.parentRunId" not in c.data.tags or c.data.tags["mlflow.parentRunId"]
                == result.run_id for c in children)
     # each child has its own metrics and artifacts; the parent the shared parameters
@@ -190,8 +194,11 @@ def test_fail_fast_stops_the_sweep(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_sigint_leaves_the_parent_and_the_running_trial_killed(tmp_path: Path) -> None:
-    path = write_sweep_project(tmp_path)
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_sigint_leaves_the_parent_and_the_running_trial_killed(tmp_path: Path,
+                                                               parallel: int) -> None:
+    path = write_sweep_project(tmp_path, SWEEP_YAML.replace(
+        "  direction: maximize\n", f"  direction: maximize\n  parallel: {parallel}\n"))
     marker = tmp_path / "fitting.txt"
     env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true",
            "KMLC_TEST_MARKER": str(marker)}
@@ -211,9 +218,12 @@ def test_sigint_leaves_the_parent_and_the_running_trial_killed(tmp_path: Path) -
     runs = client.search_runs([experiment.experiment_id])
     (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert parent.info.status == "KILLED"
-    children = _children(client, parent.info.run_id)
-    assert [c.info.status for c in children] == ["FINISHED", "KILLED"]
-    assert parent.data.tags["kmlc.sweep.trials"] == "2"  # the leaderboard is kept
+    children = {c.info.run_name: c.info.status for c in _children(client, parent.info.run_id)}
+    assert children["trial-1"] == "FINISHED" and children["trial-2"] == "KILLED"
+    assert "RUNNING" not in children.values()
+    if parallel == 1:
+        assert list(children) == ["trial-1", "trial-2"]
+        assert parent.data.tags["kmlc.sweep.trials"] == "2"  # the leaderboard is kept
 
 
 def test_plan_shows_what_runs_once_and_per_trial(tmp_path: Path) -> None:
