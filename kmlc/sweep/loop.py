@@ -148,6 +148,10 @@ def run_sweep(spec: ProjectSpec, pipeline: str | None = None,
                        hint="add sweep: {parameters: {...}, metric: ..., direction: ...}")
     echo = echo or (lambda line: print(line, file=sys.stderr, flush=True))
     name = sweep_pipeline(spec, pipeline)
+    if name in spec.tracking.disable_for:
+        raise RunError(f"tracking is disabled for pipeline '{name}': a sweep compares its "
+                       "trials by the metrics they log", code="KMLC634",
+                       hint=f"remove '{name}' from tracking.disable_for to sweep it")
     options = options or RunOptions()
     notes = []
     runner = options.runner or spec.runner.type

@@ -308,3 +308,15 @@ def test_cli_sweep_env_params_tracking_uri_verbose_and_quiet(tmp_path: Path) -> 
                                        "--tracking-uri", f"sqlite:///{other}"])
     assert result.exit_code == 0, result.output
     assert len(client.search_runs([parent.info.experiment_id])) == 4
+
+
+def test_a_sweep_without_tracking_or_without_sweep_is_refused(tmp_path: Path) -> None:
+    path = write_sweep_project(tmp_path, SWEEP_YAML.replace(
+        "parameters:\n", "tracking: {disable_for: [training]}\nparameters:\n", 1))
+    result = CliRunner().invoke(main, ["sweep", "-f", str(path)])
+    assert result.exit_code == 1
+    assert "tracking is disabled for pipeline 'training'" in result.output
+    path.write_text(SWEEP_YAML.split("sweep:\n")[0])
+    result = CliRunner().invoke(main, ["sweep", "-f", str(path)])
+    assert result.exit_code == 1 and "the file has no `sweep:` section" in result.output
+    assert not (tmp_path / "mlflow.db").exists()  # nothing was opened
