@@ -237,7 +237,12 @@ class _Loop:
     def _trials(self) -> TrialResult | None:
         """Run the trials; the failed trial that stopped the sweep (fail_fast), if any."""
         if self.sweep.parallel > 1:
-            return self._parallel_trials()
+            from multiprocessing import get_all_start_methods
+
+            if "fork" in get_all_start_methods():
+                return self._parallel_trials()
+            self.notes.append("parallel trials need processes forked from this one, which "
+                              "this platform cannot do: the trials ran one at a time")
         while True:
             trial = self.search.ask()
             if trial is None:
