@@ -35,6 +35,8 @@ _LAZY = {
     "export_model": "kmlc.model.export",
     "log_pipeline_model": "kmlc.model.build",
     "import_kedro": "kmlc.importer",
+    "run_sweep": "kmlc.sweep.loop",
+    "SweepResult": "kmlc.sweep.loop",
 }
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "RunError",
     "RunOptions",
     "RunResult",
+    "SweepResult",
     "TrackingError",
     "__version__",
     "check_project",
@@ -57,6 +60,7 @@ __all__ = [
     "load_project",
     "log_pipeline_model",
     "run_pipeline",
+    "run_sweep",
 ]
 
 

@@ -144,12 +144,17 @@ def validate(file: Path, env: str | None, params: tuple[str, ...], fmt: str, str
                    "and print only where it went.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None,
               help="Output format (default: text on a terminal, json otherwise).")
+@click.option("--sweep", "show_sweep", is_flag=True,
+              help="Show how `kmlc sweep` splits the pipeline: what runs once, per trial.")
 def plan(pipeline: str | None, file: Path, env: str | None, params: tuple[str, ...],
-         output: Path | None, fmt: str | None) -> None:
+         output: Path | None, fmt: str | None, show_sweep: bool) -> None:
     """Show what `kmlc run` would do, as a manifest, without running anything."""
     from kmlc.config.loader import load_project
     from kmlc.manifest import build_manifest, format_summary, manifest_json
 
+    if show_sweep:
+        _plan_sweep(file, env, params, pipeline)
+        return
     try:
         spec = load_project(file, env=env, params=params)
         manifest = build_manifest(spec, pipeline)
@@ -167,6 +172,30 @@ def plan(pipeline: str | None, file: Path, env: str | None, params: tuple[str, .
         click.echo(manifest_json(manifest), nl=False)
     else:
         click.echo(format_summary(manifest, _cache_states(spec, manifest)))
+
+
+def _plan_sweep(file: Path, env: str | None, params: tuple[str, ...],
+                pipeline: str | None) -> None:
+    from kmlc.compiler.project import compile_project
+    from kmlc.config.functions import code_path
+    from kmlc.config.loader import load_project
+    from kmlc.sweep.factor import format_plan, plan_sweep
+    from kmlc.sweep.loop import sweep_pipeline
+    from kmlc.sweep.space import search_for
+
+    try:
+        spec = load_project(file, env=env, params=params)
+        if spec.sweep is None:
+            raise KmlcError("the file has no `sweep:` section", code="KMLC630")
+        name = sweep_pipeline(spec, pipeline)
+        with code_path(spec.code):
+            split = plan_sweep(spec, spec.sweep, name, compile_project(spec).pipeline(name))
+        total = search_for(spec.sweep).total if spec.sweep.method != "optuna" else (
+            spec.sweep.trials)
+    except KmlcError as exc:
+        fail(exc)
+        return
+    click.echo(format_plan(split, spec.sweep, total))
 
 
 def _cache_states(spec: Any, manifest: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -426,6 +455,77 @@ def _user_frame(error: BaseException, spec: Any) -> str | None:
     line = (mine.line or "").strip()
     return (f"  at {shown}:{mine.lineno}, in {mine.name}" + (f"\n    {line}" if line else "")
             + "\n  (-v: the full traceback)")
+
+
+@main.command("sweep")
+@click.argument("pipeline", required=False)
+@project_options
+@click.option("--runner", type=click.Choice(["sequential", "thread"]), default=None,
+              help="The runner of each trial's nodes (default: the file's, else sequential).")
+@click.option("--trials", type=click.IntRange(min=1), default=None,
+              help="Run at most this many trials (overrides sweep.trials).")
+@click.option("--run-name", default=None, help="The parent run's name (default: sweep-PIPELINE).")
+@click.option("--tracking-uri", default=None, help="Override tracking.uri.")
+@click.option("-v", "--verbose", is_flag=True, help="Kedro's INFO logs and full tracebacks.")
+@click.option("-q", "--quiet", is_flag=True, help="Hide the node loggers' INFO lines.")
+def sweep_cmd(pipeline: str | None, file: Path, env: str | None, params: tuple[str, ...],
+              runner: str | None, trials: int | None, run_name: str | None,
+              tracking_uri: str | None, verbose: bool, quiet: bool) -> None:
+    """Run the trials of `sweep:` as nested MLflow runs under one parent run."""
+    import signal
+    from dataclasses import replace
+
+    from kmlc.tracking import worker as tracking_worker
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    tracking_worker.start(verbose=verbose)
+    from kmlc.config.loader import load_project
+    from kmlc.run import RunOptions
+    from kmlc.sweep.loop import run_sweep
+
+    secrets = Secrets()
+    try:
+        spec = load_project(file, env=env, params=params, runner=runner,
+                            tracking_uri=tracking_uri)
+        secrets = spec.secrets
+        if spec.sweep is not None and trials is not None:
+            spec = replace(spec, sweep=replace(spec.sweep, trials=trials))
+        options = RunOptions(runner=runner, quiet=quiet, run_name=run_name,
+                             tracking_uri=tracking_uri, verbose=verbose)
+        with secrets.masked_logs():
+            result = run_sweep(spec, pipeline, options, file=str(file))
+    except KeyboardInterrupt as exc:
+        run_id = getattr(exc, "run_id", None)
+        click.echo("interrupted" + (f": sweep run {run_id} marked KILLED" if run_id else ""),
+                   err=True)
+        sys.exit(130)
+    except KmlcError as exc:
+        for note in getattr(exc, "notes_", ()):
+            say(f"note: {note}", secrets, err=True)
+        run_id = getattr(exc, "run_id", None)
+        if run_id:
+            click.echo(f"sweep run {run_id}: what was logged before the error is kept",
+                       err=True)
+        fail(exc, secrets)
+        return
+    for note in result.notes:
+        say(f"note: {note}", secrets, err=True)
+    failed = sum(t.status == "FAILED" for t in result.trials)
+    click.echo(f"sweep {result.run_id} {result.status} (pipeline '{result.pipeline}'): "
+               f"{len(result.trials)} trials, {failed} failed, {result.skipped} skipped")
+    best = result.best
+    if best is not None:
+        click.echo(f"best: trial {best.trial.number} ({best.trial.label or 'defaults'}) "
+                   f"{spec.sweep.metric if spec.sweep else ''}={best.value:.6g}, run {best.run_id}")
+        click.echo(f"reproduce it: {result.command}")
+    if result.model_uri:
+        click.echo(f"model logged from the best trial: {result.model_uri}")
+    if result.registered_version and spec.model is not None:
+        click.echo(f"model registered: {spec.model.registered_name} version "
+                   f"{result.registered_version}")
+    if result.promotion is not None:
+        click.echo(f"promotion: {result.promotion.line()}")
+    click.echo(f"open it: kmlc ui -f {file}")
 
 
 @main.command()

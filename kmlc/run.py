@@ -51,6 +51,7 @@ class RunResult:
     promotion: Any = None  # model.promote's decision (kmlc.model.promote.Promotion)
     cache_line: str | None = None  # what the run cache skipped, for the terminal
     skipped: tuple[str, ...] = ()  # the nodes the run cache skipped
+    outputs: Mapping[str, Any] = field(default_factory=dict)  # the values asked for by `keep`
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,12 @@ class RunOptions:
     command: str | None = None
     cache: bool | None = None  # None: the file's `cache:`
     force_nodes: Sequence[str] = ()  # with the cache: run these nodes anyway
+    # a sweep's trial: the run is nested under this one, with these extra tags
+    parent_run_id: str | None = None
+    run_tags: Mapping[str, str] = field(default_factory=dict)
+    model: bool = True  # False: a training run logs no bound model (a sweep logs the best)
+    base_tags: Mapping[str, str] | None = None  # the run's tags, computed once by a sweep
+    logging: bool = True  # False: logging is set up already (a sweep's trials)
 
 
 def _make_runner(name: str, options: RunOptions | None = None,
@@ -210,12 +217,22 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 def run_pipeline(spec: ProjectSpec, pipeline: str = "__default__",
                  options: RunOptions | None = None,
-                 compiled: CompiledProject | None = None) -> RunResult:
-    """Run ``pipeline`` of ``spec`` with MLflow tracking (unless disabled for it)."""
+                 compiled: CompiledProject | None = None, *,
+                 values: Mapping[str, Any] | None = None, keep: Sequence[str] = (),
+                 session: Any = None) -> RunResult:
+    """Run ``pipeline`` of ``spec`` with MLflow tracking (unless disabled for it).
+
+    The seams of a sweep (``kmlc.sweep``): ``values`` are datasets' values put in the
+    catalog before the run (what ran once, for every trial); ``keep`` names the datasets
+    whose values the result hands back (``RunResult.outputs``); ``session`` is a run
+    already open (the sweep's parent) to run in, left open.
+    """
     options = options or RunOptions()
     options = replace(options, runner=options.runner or spec.runner.type)
-    _quiet(options.verbose, spec, options.quiet)
-    session = _session(spec, pipeline, options)
+    if options.logging:
+        _quiet(options.verbose, spec, options.quiet)
+    owned = session is None
+    session = _session(spec, pipeline, options) if owned else session
     compiled = compiled or compile_project(spec)
     selected = compiled.pipeline(pipeline, tags=options.tags, nodes=options.nodes,
                                  from_nodes=options.from_nodes, to_nodes=options.to_nodes,
@@ -233,10 +250,28 @@ def run_pipeline(spec: ProjectSpec, pipeline: str = "__default__",
             print("warning: --force-nodes has no effect without the cache (--cache or "
                   "`cache: true`): every node runs", file=sys.stderr)
     runner = _make_runner(str(options.runner), options, compiled)
-    _check_inputs_exist(compiled, selected, pipeline)
+    _check_inputs_exist(compiled, selected, pipeline, set(values or ()))
     # a Dask runner connects to its cluster (and ships the code) before the run opens
     with _code_on_pythonpath(spec), (runner if hasattr(runner, "__enter__") else nullcontext()):
-        return _run(spec, pipeline, options, compiled, selected, runner, session, cache)
+        return _run(spec, pipeline, options, compiled, selected, runner, session, cache,
+                    _Seams(dict(values or {}), tuple(keep), owned))
+
+
+@dataclass(frozen=True)
+class _Seams:
+    values: dict[str, Any]
+    keep: tuple[str, ...]
+    owned: bool  # the run is this call's to open and close
+
+
+def _preload(catalog: Any, seams: _Seams) -> Any:
+    for name, value in seams.values.items():
+        catalog[name] = value
+    return catalog
+
+
+def _kept(catalog: Any, seams: _Seams) -> dict[str, Any]:
+    return {name: catalog.load(name) for name in seams.keep}
 
 
 def _session(spec: ProjectSpec, pipeline: str, options: RunOptions) -> Any:
@@ -250,15 +285,20 @@ def _session(spec: ProjectSpec, pipeline: str, options: RunOptions) -> Any:
         return None
     from kmlc.tracking.session import RunSession
 
+    extra = dict(options.run_tags)
+    if options.parent_run_id:
+        extra["mlflow.parentRunId"] = options.parent_run_id  # as mlflow.start_run(nested=True)
     session = RunSession(spec, pipeline, runner=str(options.runner),
                          tracking_uri=options.tracking_uri, run_name=options.run_name,
-                         command=options.command)
-    model = spec.model is not None and pipeline == spec.model.pipeline
+                         command=options.command, extra_tags=extra,
+                         base_tags=options.base_tags)
+    model = spec.model is not None and pipeline == spec.model.pipeline and options.model
     session.warm((ModelJob.WARM, {}) if model else None)
     return session
 
 
-def _check_inputs_exist(compiled: CompiledProject, selected: Any, pipeline: str) -> None:
+def _check_inputs_exist(compiled: CompiledProject, selected: Any, pipeline: str,
+                        given: set[str] | None = None) -> None:
     """What the pipeline reads but no selected node writes must be there before the run
     opens: local files that exist, and no in-memory value (a name the file declares no
     dataset for, which only a node of another pipeline produces; Kedro refuses such a run
@@ -270,7 +310,7 @@ def _check_inputs_exist(compiled: CompiledProject, selected: Any, pipeline: str)
     from kmlc.config.params import is_param_input
 
     spec = compiled.spec
-    inputs = sorted(selected.inputs())
+    inputs = sorted(set(selected.inputs()) - (given or set()))
     memory = [name for name in inputs if name not in spec.datasets and not is_param_input(name)]
     if memory:
         selected_nodes = set(selected.nodes)
@@ -349,11 +389,12 @@ def _code_on_pythonpath(spec: ProjectSpec) -> Iterator[None]:
 
 
 def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: CompiledProject,
-         selected: Any, runner: Any, session: Any, cache: Any = None) -> RunResult:
+         selected: Any, runner: Any, session: Any, cache: Any = None,
+         seams: _Seams = _Seams({}, (), True)) -> RunResult:
     shared = options.runner == "parallel"
     if session is None:
-        catalog = compiled.catalog(shared_memory=shared,
-                                   load_versions=options.load_versions)
+        catalog = _preload(compiled.catalog(shared_memory=shared,
+                                            load_versions=options.load_versions), seams)
         runnable = cache.runnable(catalog) if cache is not None else selected
         succeeded, notes = False, list[str]()
         try:
@@ -365,18 +406,21 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
                 cache.finish(None, succeeded, notes)
         return RunResult(None, "FINISHED", pipeline, None, notes=tuple(notes),
                          cache_line=cache.line() if cache is not None else None,
-                         skipped=tuple(cache.skipped) if cache is not None else ())
+                         skipped=tuple(cache.skipped) if cache is not None else (),
+                         outputs=_kept(catalog, seams))
     from kmlc.tracking.active import ActiveRunNode
 
     failure = FailureHook()
     logged: Any = None
+    kept: dict[str, Any] = {}
     try:
-        with session:  # the run opens in the tracking worker while the catalog is built
-            catalog = compiled.catalog(shared_memory=shared, tracking_uri=session.uri,
-                                       load_versions=options.load_versions)
+        # the run opens in the tracking worker while the catalog is built
+        with session if seams.owned else nullcontext():
+            catalog = _preload(compiled.catalog(shared_memory=shared, tracking_uri=session.uri,
+                                                load_versions=options.load_versions), seams)
             hook = TrackingHook(spec, session.tracker, session.uri, session.wait_open(),
                                 selected if cache is not None else None)
-            model = _model_job(session, selected)
+            model = _model_job(session, selected) if options.model else None
             runnable = selected if cache is None else cache.runnable(catalog, session, model)
             # node code calling MLflow's fluent API lands in this run, in any runner
             active = runnable.__class__([n._copy(func=ActiveRunNode(n.func))
@@ -396,6 +440,7 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
                 if cache is not None:  # the nodes that completed, even in a failed run
                     cache.finish(session.run_id, succeeded, session.notes)
             logged = model.result() if model is not None else None
+            kept = _kept(catalog, seams)
     except (KmlcError, KeyboardInterrupt) as exc:
         exc.run_id = session.run_id or None  # type: ignore[union-attr]
         exc.notes_ = tuple(session.notes)  # type: ignore[union-attr]
@@ -405,7 +450,7 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
                      getattr(logged, "registered_version", None),
                      getattr(logged, "promotion", None),
                      cache.line() if cache is not None else None,
-                     tuple(cache.skipped) if cache is not None else ())
+                     tuple(cache.skipped) if cache is not None else (), kept)
 
 
 class ModelJob:

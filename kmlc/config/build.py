@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from kmlc.config.checks import CheckResult, run_checks
 from kmlc.config.nodes import mapping_of, tag_list
@@ -28,6 +28,8 @@ from kmlc.config.spec import (
     PromoteSpec,
     RunnerSpec,
     SourceRef,
+    SweepParam,
+    SweepSpec,
     TrackingSpec,
     io_shape,
 )
@@ -119,6 +121,7 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
         runner=RunnerSpec(**(data.get("runner") or {})),
         logging=data.get("logging"),
         cache=bool(data.get("cache", False)),
+        sweep=_sweep(doc),
     )
 
 
@@ -158,3 +161,32 @@ def _promote(data: dict[str, Any] | None) -> PromoteSpec | None:
     better = data.get("better_than_current") or {}
     return PromoteSpec(alias=data["alias"], when=data.get("when"), metric=better.get("metric"),
                        mode=better.get("mode", "max"))
+
+
+def _sweep(doc: Document) -> SweepSpec | None:
+    from kmlc.config.params import param_value
+    from kmlc.config.sweep import param_candidate
+
+    data = doc.data.get("sweep")
+    if data is None:
+        return None
+    candidates = tuple(data.get("candidates") or ())
+    params = []
+    for path, entry in (data.get("parameters") or {}).items():
+        where = ("sweep", "parameters", path)
+        if "values" in entry:
+            param = SweepParam(path, values=tuple(entry["values"]))
+        else:
+            current = param_value(doc.data.get("parameters") or {}, path)
+            given = entry.get("type") or ("int" if isinstance(current, int) else "float")
+            kind: Literal["int", "float"] = "int" if given == "int" else "float"
+            param = SweepParam(path, low=entry["low"], high=entry["high"],
+                               log=bool(entry.get("log", False)), type=kind)
+        params.append(replace(param, candidate=param_candidate(path, candidates),
+                              source=_ref(doc, where)))
+    return SweepSpec(metric=data["metric"], direction=data["direction"],
+                     parameters=tuple(params), candidates=candidates,
+                     method=data.get("method", "grid"), trials=data.get("trials"),
+                     seed=data.get("seed"), parallel=int(data.get("parallel", 1)),
+                     fail_fast=bool(data.get("fail_fast", False)),
+                     pipeline=data.get("pipeline"), source=_ref(doc, ("sweep",)))

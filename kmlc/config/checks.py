@@ -58,6 +58,10 @@ def run_checks(doc: Document, root: Path, code_dirs: list[Path],
         _check_binding(doc, result)
     if (doc.data.get("model") or {}).get("promote") is not None:
         _check_promote(doc, result)
+    if doc.data.get("sweep") is not None:
+        from kmlc.config.sweep import check_sweep
+
+        result.errors.extend(check_sweep(doc, result.nodes, result.factory_matches))
     return result
 
 

@@ -34,6 +34,8 @@ __all__ = [
     "PromoteSpec",
     "RunnerSpec",
     "SourceRef",
+    "SweepParam",
+    "SweepSpec",
     "TrackingSpec",
     "io_names",
     "io_shape",
@@ -289,6 +291,37 @@ class RunnerSpec:
 
 
 @dataclass(frozen=True)
+class SweepParam:
+    """One swept parameter: ``values`` to try, or a range ``low``..``high``."""
+
+    path: str  # dotted, as ``params:`` reads it
+    values: tuple[Any, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    type: Literal["int", "float"] = "float"
+    candidate: str | None = None  # varied only in this candidate's trials
+    source: SourceRef | None = None
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """``sweep:``: what ``kmlc sweep`` varies, how it searches and what it optimises."""
+
+    metric: str
+    direction: Literal["maximize", "minimize"]
+    parameters: tuple[SweepParam, ...] = ()
+    candidates: tuple[str, ...] = ()
+    method: Literal["grid", "random", "optuna"] = "grid"
+    trials: int | None = None
+    seed: int | None = None
+    parallel: int = 1
+    fail_fast: bool = False
+    pipeline: str | None = None
+    source: SourceRef | None = None
+
+
+@dataclass(frozen=True)
 class ProjectSpec:
     """A validated ``mlproject.yml``."""
 
@@ -311,6 +344,7 @@ class ProjectSpec:
     runner: RunnerSpec = field(default_factory=RunnerSpec)
     logging: Mapping[str, Any] | str | None = None  # a dictConfig, or a file holding one
     cache: bool = False  # `kmlc run` skips nodes whose inputs, code and params did not change
+    sweep: SweepSpec | None = None
 
     @property
     def root(self) -> Path:

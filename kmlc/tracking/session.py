@@ -17,7 +17,7 @@ import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -109,8 +109,11 @@ class RunSession:
 
     def __init__(self, spec: ProjectSpec, pipeline: str, *, runner: str = "sequential",
                  tracking_uri: str | None = None, run_name: str | None = None,
-                 command: str | None = None):
+                 command: str | None = None, extra_tags: Mapping[str, str] | None = None,
+                 base_tags: Mapping[str, str] | None = None):
         self.spec = spec
+        self.base_tags = dict(base_tags) if base_tags is not None else None  # else run_tags
+        self.extra_tags = dict(extra_tags or {})  # e.g. a sweep's mlflow.parentRunId
         self.pipeline = pipeline
         self.uri = store.resolve_tracking_uri(tracking_uri or spec.tracking.uri, spec.root)
         self.registry_uri = (store.resolve_tracking_uri(spec.tracking.registry_uri, spec.root)
@@ -127,6 +130,13 @@ class RunSession:
         self._pending: Any = None
         self._environment: Any = None
         self._open_args: tuple[Any, ...] = ()
+
+    def tags(self) -> dict[str, str]:
+        """The run's own tags: provenance, versions, the command (``run_tags``)."""
+        if self.base_tags is None:
+            self.base_tags = run_tags(self.spec, self.pipeline, runner=self.runner,
+                                      command=self.command)
+        return dict(self.base_tags)
 
     def warm(self, job: tuple[str, dict[str, Any]] | None = None) -> None:
         """Have the worker open the store (and start ``job``, e.g. importing what the
@@ -148,9 +158,7 @@ class RunSession:
         self._open_args = (self.uri, self.registry_uri, spec.tracking.experiment,
                            str(root) if root is not None else None,
                            spec.secrets.mask(self.run_name),
-                           spec.secrets.mask_data(run_tags(spec, self.pipeline,
-                                                           runner=self.runner,
-                                                           command=self.command)),
+                           spec.secrets.mask_data({**self.tags(), **self.extra_tags}),
                            spec.rendered_text, http)
         try:
             self._pending = self.tracker.request_open(*self._open_args)

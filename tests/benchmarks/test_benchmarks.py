@@ -45,7 +45,8 @@ def test_spread_is_median_with_min_max() -> None:
     ["bench_validate.py", "--quick", "--repeats", "1", "--cli-repeats", "1", "--nodes", "20"],
     ["bench_run.py", "--quick", "--nodes", "5", "--repeats", "1", "--cli-repeats", "1",
      "--runners", "sequential"],
-], ids=["validate", "run"])
+    ["bench_sweep.py", "--quick"],
+], ids=["validate", "run", "sweep"])
 def test_a_benchmark_runs_quick(argv: list[str], tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "KMLC_KMF_PYTHON"}
     done = subprocess.run([sys.executable, str(HERE / argv[0]), *argv[1:]], cwd=tmp_path,
@@ -54,6 +55,8 @@ def test_a_benchmark_runs_quick(argv: list[str], tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert "machine: " in done.stdout
     assert SPREAD.search(done.stdout), done.stdout[-3000:]
+    if argv[0] == "bench_sweep.py":
+        assert "| kmlc sweep " in done.stdout and "2 x kmlc run --params" in done.stdout
     if argv[0] == "bench_run.py":
         assert re.search(r"\| sequential \| cold worker +\|", done.stdout), done.stdout
 

@@ -93,7 +93,7 @@ def test_unknown_key_far_from_any_lists_the_valid_keys(demo_yaml: str) -> None:
     err = _one(_edit(demo_yaml, "name: demo\n", "name: demo\nzzz: 1\n"))
     assert err.hint == ("valid keys: $schema, cache, code, credentials, datasets, environments, "
                         "hooks, logging, model, name, nodes, parameters, pipelines, runner, "
-                        "tracking, version")
+                        "sweep, tracking, version")
 
 
 def test_every_unknown_key_is_reported(demo_yaml: str) -> None:

@@ -1,0 +1,449 @@
+"""Sweep stage, the loop: ``sweep:`` -> one parent MLflow run, one nested run per trial.
+
+``run_sweep`` opens the parent run, runs the nodes no swept parameter reaches once
+(``run_pipeline`` in the parent run, keeping what they hand on in memory), then each
+trial through ``run_pipeline`` as a child run (``mlflow.parentRunId``) with the trial's
+parameters, what ran once preloaded and its persisted outputs in a folder of its own.
+A failing trial is a FAILED child and the sweep goes on (unless ``fail_fast``);
+Ctrl-C leaves the running child and the parent KILLED. At the end the best trial's
+files are copied into place, its model is logged into its run (and promoted through
+``model.promote``), and the parent gets the leaderboard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from kmlc.compiler.catalog import local_path
+from kmlc.compiler.project import CompiledProject, compile_project
+from kmlc.config.spec import ProjectSpec, SweepSpec
+from kmlc.errors import KmlcError, RunError
+from kmlc.run import RunOptions, _quiet, _terminate_as_interrupt, run_pipeline
+from kmlc.sweep.factor import SweepPlan, plan_sweep, private_path
+from kmlc.sweep.space import Search, Trial, params_command, search_for
+from kmlc.tracking.worker import DISABLE_ENV
+
+__all__ = ["SWEEP_FOLDER", "SweepResult", "TrialResult", "run_sweep", "sweep_pipeline"]
+
+SWEEP_FOLDER = Path(".kmlc") / "sweeps"  # under the project: one folder per sweep run
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    trial: Trial
+    run_id: str | None
+    status: str  # FINISHED, FAILED or KILLED
+    value: float | None
+    seconds: float
+    error: str | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    run_id: str
+    status: str
+    pipeline: str
+    tracking_uri: str
+    trials: tuple[TrialResult, ...]
+    best: TrialResult | None
+    command: str | None  # the `kmlc run` that reproduces the best trial
+    skipped: int = 0
+    model_uri: str | None = None
+    registered_version: str | None = None
+    promotion: Any = None
+    notes: tuple[str, ...] = ()
+    folder: Path | None = None  # the trials' private files
+
+
+def sweep_pipeline(spec: ProjectSpec, pipeline: str | None) -> str:
+    """The pipeline a sweep runs: the argument, else ``sweep.pipeline``, else training."""
+    if pipeline:
+        return pipeline
+    if spec.sweep is not None and spec.sweep.pipeline:
+        return spec.sweep.pipeline
+    return "training" if "training" in spec.pipeline_names else "__default__"
+
+
+def _with_values(parameters: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """``parameters`` with each dotted path of ``values`` set (the mappings copied)."""
+    out = dict(parameters)
+    for path, value in values.items():
+        parts = path.split(".")
+        node = out
+        for part in parts[:-1]:
+            node[part] = dict(node[part])
+            node = node[part]
+        node[parts[-1]] = value
+    return out
+
+
+def _better(sweep: SweepSpec, a: float, b: float) -> bool:
+    return a > b if sweep.direction == "maximize" else a < b
+
+
+def _number(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+class _Board:
+    """The live leaderboard: one plain line per finished trial, on stderr."""
+
+    def __init__(self, sweep: SweepSpec, total: int | None, echo: Callable[[str], None]):
+        self.sweep = sweep
+        self.total = total
+        self.echo = echo
+        self.best: TrialResult | None = None
+
+    def add(self, result: TrialResult) -> None:
+        value = result.value
+        if value is not None and (self.best is None or self.best.value is None
+                                  or _better(self.sweep, value, self.best.value)):
+            self.best = result
+        of = f"/{self.total}" if self.total else ""
+        metric = f"{self.sweep.metric}={_number(value)}" if value is not None else (
+            f"{self.sweep.metric}=-")
+        star = " *" if self.best is result else ""
+        line = (f"trial {result.trial.number}{of}  {result.trial.label or '(defaults)'}  "
+                f"{metric}  {result.seconds:.1f}s  {result.status}{star}")
+        if result.error:
+            line += f"  ({result.error.splitlines()[0][:200]})"
+        self.echo(line)
+
+
+_FORKED: _Loop | None = None  # the sweep whose trials this forked process runs
+
+
+def _child_start() -> None:
+    """A trial process: out of the terminal's process group (its sweep tells it when to
+    stop), Ctrl-C ignored outside the nodes, MLflow called from this process."""
+    os.setpgrp()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ[DISABLE_ENV] = "0"
+
+
+def _forked_trial(trial: Trial) -> TrialResult:
+    assert _FORKED is not None
+    return _FORKED._trial(trial)
+
+
+def run_sweep(spec: ProjectSpec, pipeline: str | None = None,
+              options: RunOptions | None = None, *, file: str | None = None,
+              echo: Callable[[str], None] | None = None) -> SweepResult:
+    """Run the sweep of ``spec`` (see the module docstring)."""
+    sweep = spec.sweep
+    if sweep is None:
+        raise RunError("the file has no `sweep:` section", code="KMLC630",
+                       hint="add sweep: {parameters: {...}, metric: ..., direction: ...}")
+    echo = echo or (lambda line: print(line, file=sys.stderr, flush=True))
+    name = sweep_pipeline(spec, pipeline)
+    if name in spec.tracking.disable_for:
+        raise RunError(f"tracking is disabled for pipeline '{name}': a sweep compares its "
+                       "trials by the metrics they log", code="KMLC634",
+                       hint=f"remove '{name}' from tracking.disable_for to sweep it")
+    options = options or RunOptions()
+    notes = []
+    runner = options.runner or spec.runner.type
+    if runner not in ("sequential", "thread"):  # trials share values held in this process
+        notes.append(f"the trials run their nodes on the sequential runner, not {runner}")
+        runner = "sequential"
+    options = replace(options, runner=runner, progress=False, cache=False, model=False)
+    compiled = compile_project(spec)
+    plan = plan_sweep(spec, sweep, name, compiled.pipeline(name))
+    search = search_for(sweep)
+    from kmlc.tracking.session import RunSession
+
+    session = RunSession(spec, name, runner=str(options.runner),
+                         tracking_uri=options.tracking_uri,
+                         run_name=options.run_name or f"sweep-{name}",
+                         command=options.command,
+                         extra_tags={"kmlc.sweep": sweep.method,
+                                     "kmlc.sweep.metric": sweep.metric})
+    session.warm()
+    _quiet(options.verbose, spec, options.quiet)
+    loop = _Loop(spec, sweep, name, options, compiled, plan, search, session, echo, file)
+    loop.notes.extend(notes)
+    try:
+        with _terminate_as_interrupt(), session:
+            loop.run()
+    except (KmlcError, KeyboardInterrupt) as exc:
+        exc.run_id = session.run_id or None  # type: ignore[union-attr]
+        exc.notes_ = (*session.notes, *loop.notes)  # type: ignore[union-attr]
+        raise
+    return loop.result()
+
+
+class _Loop:
+    def __init__(self, spec: ProjectSpec, sweep: SweepSpec, pipeline: str,
+                 options: RunOptions, compiled: CompiledProject, plan: SweepPlan,
+                 search: Search, session: Any, echo: Callable[[str], None],
+                 file: str | None):
+        self.spec, self.sweep, self.pipeline = spec, sweep, pipeline
+        self.options, self.compiled, self.plan = options, compiled, plan
+        self.search, self.session, self.echo, self.file = search, session, echo, file
+        self.results: list[TrialResult] = []
+        self.skipped = 0
+        self.shared: dict[str, Any] = {}
+        self.board = _Board(sweep, search.total, echo)
+        self.folder: Path | None = None
+        self.logged: Any = None
+        self.notes: list[str] = []
+        self.pid = os.getpid()
+
+    # ------------------------------------------------------------------ the run
+    def run(self) -> None:
+        run_id = self.session.wait_open()
+        # the trials share the sweep's provenance tags and logging, set up once
+        self.options = replace(self.options, base_tags=self.session.tags(), logging=False)
+        self.folder = self.spec.root / SWEEP_FOLDER / run_id
+        try:
+            if self.plan.shared:
+                started = time.perf_counter()
+                shared = run_pipeline(self.spec, self.pipeline,
+                                      replace(self.options, nodes=self.plan.shared),
+                                      self.compiled, keep=self.plan.handoff,
+                                      session=self.session)
+                self.shared = dict(shared.outputs)
+                self.echo(f"ran once: {len(self.plan.shared)} nodes in "
+                          f"{time.perf_counter() - started:.1f}s; trials run "
+                          f"{max(len(n) for n in self.plan.trial_nodes.values())} nodes each")
+            stopped = self._trials()
+        finally:
+            self._record()
+        best = self.best()
+        if best is not None:
+            self._publish(best)
+            self._model(best)
+        if stopped is not None:
+            raise RunError(f"trial {stopped.trial.number} failed and `fail_fast` stopped the "
+                           f"sweep: {stopped.error}", code="KMLC632")
+        if best is None:
+            ran = [r for r in self.results if r.status == "FINISHED"]
+            why = (f"no trial logged the metric '{self.sweep.metric}'" if ran
+                   else "every trial failed")
+            raise RunError(f"the sweep has no best trial: {why}", code="KMLC633")
+
+    def _trials(self) -> TrialResult | None:
+        """Run the trials; the failed trial that stopped the sweep (fail_fast), if any."""
+        if self.sweep.parallel > 1:
+            from multiprocessing import get_all_start_methods
+
+            if "fork" in get_all_start_methods():
+                return self._parallel_trials()
+            self.notes.append("parallel trials need processes forked from this one, which "
+                              "this platform cannot do: the trials ran one at a time")
+        while True:
+            trial = self.search.ask()
+            if trial is None:
+                return None
+            if self._finished(self._trial(trial)):
+                return self.results[-1]
+
+    def _finished(self, result: TrialResult) -> bool:
+        """Record a finished trial; True when it stops the sweep (fail_fast)."""
+        self.results.append(result)
+        self.search.tell(result.trial, result.value if result.status == "FINISHED" else None)
+        self.board.add(result)
+        if result.status == "FAILED" and self.sweep.fail_fast:
+            total = self.search.total
+            self.skipped = max(0, total - self.search.asked) if total else 0
+            return True
+        return False
+
+    def _parallel_trials(self) -> TrialResult | None:
+        """``parallel`` trials at once, each in a process forked from this one after the
+        shared nodes ran: every trial reads their outputs without a copy or a pickle,
+        and has its own MLflow run published in its own environment."""
+        from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+        from multiprocessing import get_context
+
+        import mlflow.tracking  # noqa: F401  (imported once here, not once per trial process)
+
+        global _FORKED
+        _FORKED = self
+        pending: dict[Future[TrialResult], Trial] = {}
+        stopped: TrialResult | None = None
+        pool = ProcessPoolExecutor(max_workers=self.sweep.parallel,
+                                   mp_context=get_context("fork"), initializer=_child_start)
+        try:
+            while True:
+                while stopped is None and len(pending) < self.sweep.parallel:
+                    trial = self.search.ask()
+                    if trial is None:
+                        break
+                    pending[pool.submit(_forked_trial, replace(trial, handle=None))] = trial
+                if not pending:
+                    return stopped
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    result = replace(future.result(), trial=pending.pop(future))
+                    if self._finished(result) and stopped is None:
+                        stopped = result
+        except KeyboardInterrupt:
+            # the trials' processes are in a process group of their own: this process
+            # tells each to stop; a running node raises, its run is closed as KILLED
+            for process in list(getattr(pool, "_processes", {}).values()):
+                with contextlib.suppress(OSError):
+                    os.kill(process.pid, signal.SIGINT)
+            for future, trial in pending.items():
+                with contextlib.suppress(BaseException):
+                    future.result(timeout=60)
+                error = future.exception(timeout=0) if future.done() else None
+                self.results.append(TrialResult(trial, getattr(error, "run_id", None),
+                                                "KILLED", None, 0.0, "interrupted"))
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            _FORKED = None
+
+    def _trial_spec(self, trial: Trial) -> ProjectSpec:
+        spec = self.spec
+        assert self.folder is not None
+        folder = self.folder / f"trial-{trial.number:03d}"
+        datasets = dict(spec.datasets)
+        for name in self.plan.private:
+            ds = datasets[name]
+            key = "filepath" if "filepath" in ds.config else "path"
+            datasets[name] = replace(ds, config={**ds.config,
+                                                 key: str(private_path(spec, name, folder))})
+        return replace(spec, parameters=_with_values(spec.parameters, trial.values),
+                       datasets=datasets)
+
+    def _trial(self, trial: Trial) -> TrialResult:
+        spec = self._trial_spec(trial)
+        tags = {"kmlc.sweep.trial": str(trial.number)}
+        if trial.candidate:
+            tags["kmlc.sweep.candidate"] = trial.candidate
+        options = replace(self.options, nodes=self.plan.trial_nodes[trial.candidate],
+                          parent_run_id=self.session.run_id, run_tags=tags,
+                          run_name=f"trial-{trial.number}")
+        started = time.perf_counter()
+        status, run_id, error = "FINISHED", None, None
+        try:
+            ran = run_pipeline(spec, self.pipeline, options,
+                               replace(self.compiled, spec=spec), values=self.shared)
+            run_id = ran.run_id
+        except KeyboardInterrupt as exc:
+            run_id = getattr(exc, "run_id", None)
+            self.results.append(TrialResult(trial, run_id, "KILLED", None,
+                                            time.perf_counter() - started, "interrupted"))
+            raise
+        except KmlcError as exc:
+            status, run_id, error = "FAILED", getattr(exc, "run_id", None), str(exc)
+        seconds = time.perf_counter() - started
+        metrics = self._metrics(run_id) if run_id and status == "FINISHED" else {}
+        value = metrics.get(self.sweep.metric)
+        if value is not None and math.isnan(value):
+            value = None
+        if status == "FINISHED" and value is None:
+            error = f"logged no metric '{self.sweep.metric}'"
+        return TrialResult(trial, run_id, status, value, seconds, error, metrics)
+
+    def _metrics(self, run_id: str) -> dict[str, float]:
+        from kmlc.tracking.worker import tracker as process_tracker
+
+        # a forked trial never writes to its parent's tracking worker
+        tracker = self.session.tracker if os.getpid() == self.pid else process_tracker()
+        return dict(tracker.wait_job(tracker.start_job(
+            "kmlc.sweep.record:run_metrics",
+            {"tracking_uri": self.session.uri, "run_id": run_id})))
+
+    def best(self) -> TrialResult | None:
+        return self.board.best
+
+    # ------------------------------------------------------------------ the end
+    def _publish(self, best: TrialResult) -> None:
+        """Copy the best trial's files into place, each file replaced atomically."""
+        assert self.folder is not None
+        folder = self.folder / f"trial-{best.trial.number:03d}"
+        for name in self.plan.private:
+            source = private_path(self.spec, name, folder)
+            target = local_path(self.spec.datasets[name], self.spec.root)
+            if target is None or not source.exists():
+                continue
+            if source.is_dir():  # a folder (versioned, partitioned): merged, nothing removed
+                shutil.copytree(source, target, dirs_exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+            os.close(handle)
+            try:
+                shutil.copy2(source, tmp)
+                os.replace(tmp, target)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+
+    def _model(self, best: TrialResult) -> None:
+        """The bound model, built from the best trial's files, logged into its run."""
+        spec = self.spec
+        if spec.model is None or self.pipeline != "training" or best.run_id is None:
+            return
+        tracker = self.session.tracker
+        best_spec = replace(spec, parameters=_with_values(spec.parameters, best.trial.values))
+        try:
+            self.logged = tracker.wait_job(tracker.start_job(
+                "kmlc.model.build:log_pipeline_model",
+                {"spec": best_spec, "run_id": best.run_id, "tracking_uri": self.session.uri,
+                 "registry_uri": self.session.registry_uri}))
+        except KmlcError as exc:
+            self.notes.append(f"the best trial's model could not be logged: {exc.message}")
+
+    def _record(self) -> None:
+        """The parent's leaderboard, best trial and counts (also after a failure)."""
+        sweep = self.sweep
+        paths = list(dict.fromkeys(p for r in self.results for p in r.trial.values))
+        columns = ["trial", "candidate", *paths, sweep.metric, "seconds", "status", "run_id"]
+        rows = [[r.trial.number, r.trial.candidate or "",
+                 *(r.trial.values.get(p, "") for p in paths),
+                 r.value if r.value is not None else "", round(r.seconds, 3), r.status,
+                 r.run_id or ""] for r in self.results]
+        best = self.best()
+        tags = {"kmlc.sweep.trials": str(len(self.results)),
+                "kmlc.sweep.failed": str(sum(r.status == "FAILED" for r in self.results)),
+                "kmlc.sweep.skipped": str(self.skipped)}
+        best_params: dict[str, Any] = {}
+        if best is not None:
+            tags["kmlc.sweep.best_run_id"] = best.run_id or ""
+            tags["kmlc.sweep.best_trial"] = str(best.trial.number)
+            tags["kmlc.sweep.command"] = self.command(best)
+            best_params = dict(best.trial.values)
+            if best.trial.candidate:
+                best_params["candidate"] = best.trial.candidate
+        tracker = self.session.tracker
+        try:
+            tracker.wait_job(tracker.start_job("kmlc.sweep.record:record_sweep", {
+                "tracking_uri": self.session.uri, "run_id": self.session.run_id,
+                "columns": columns, "rows": rows,
+                "best_params": {k: str(v) for k, v in best_params.items()},
+                "best_metrics": dict(best.metrics) if best is not None else {},
+                "tags": tags}))
+        except KmlcError as exc:
+            self.notes.append(f"the sweep's leaderboard could not be logged: {exc.message}")
+
+    def command(self, best: TrialResult) -> str:
+        return params_command(self.pipeline, best.trial, self.file)
+
+    def result(self) -> SweepResult:
+        best = self.best()
+        logged = self.logged
+        assert self.session.run_id
+        return SweepResult(self.session.run_id, self.session.status, self.pipeline,
+                           self.session.uri, tuple(self.results), best,
+                           self.command(best) if best is not None else None, self.skipped,
+                           getattr(logged, "model_uri", None),
+                           getattr(logged, "registered_version", None),
+                           getattr(logged, "promotion", None),
+                           (*self.session.notes, *self.notes), self.folder)

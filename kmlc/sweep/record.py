@@ -1,0 +1,56 @@
+"""Sweep stage, MLflow side: what the parent run of a sweep holds.
+
+These functions run where MLflow is loaded (the tracking worker's jobs,
+``Tracker.start_job``): a trial's metrics read back, and the parent's leaderboard (an
+MLflow table and a CSV artifact), the best trial's parameters and metrics, and the
+tags counting the trials.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["record_sweep", "run_metrics"]
+
+
+def run_metrics(*, tracking_uri: str, run_id: str) -> dict[str, float]:
+    """The latest value of every metric of ``run_id``."""
+    from mlflow.tracking import MlflowClient
+
+    from kmlc.tracking.store import with_retry
+
+    run = with_retry(MlflowClient(tracking_uri).get_run, run_id)
+    return {str(k): float(v) for k, v in run.data.metrics.items()}
+
+
+def record_sweep(*, tracking_uri: str, run_id: str, columns: Sequence[str],
+                 rows: Sequence[Sequence[Any]], best_params: Mapping[str, str],
+                 best_metrics: Mapping[str, float], tags: Mapping[str, str]) -> None:
+    """The leaderboard, the best trial and the counts, into the parent run ``run_id``."""
+    import os
+    import time
+
+    # log_table reads the table back first: no download bar on the user's terminal
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.tracking import MlflowClient
+
+    from kmlc.tracking.store import with_retry
+
+    client = MlflowClient(tracking_uri)
+    table = {column: [row[i] for row in rows] for i, column in enumerate(columns)}
+    if rows:
+        with_retry(client.log_table, run_id, table, "leaderboard.json")
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    with_retry(client.log_text, run_id, text.getvalue(), "leaderboard.csv")
+    now = int(time.time() * 1000)
+    with_retry(client.log_batch, run_id,
+               metrics=[Metric(f"best.{k}", float(v), now, 0) for k, v in best_metrics.items()],
+               params=[Param(f"best.{k}", str(v)) for k, v in best_params.items()],
+               tags=[RunTag(k, str(v)) for k, v in tags.items()])

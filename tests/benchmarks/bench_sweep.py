@@ -1,0 +1,188 @@
+"""Benchmark: ``kmlc sweep`` against the floor and against one run per trial.
+
+The project: ``prepare`` burns ~2 s of CPU (a calibrated loop) and hands a table on in
+memory; ``fit`` reads it and the swept parameter ``model.k`` and burns ~0.2 s;
+``evaluate`` logs a metric. The sweep is a grid of ``--trials`` values (16 by default).
+Three contenders, each a fresh process, interleaved within each run (wall time,
+median with min-max):
+
+- ``kmlc sweep``: one parent MLflow run, one nested run per trial, ``prepare`` once;
+- the floor: a hand-written loop in one process (prepare once, fit ``--trials`` times,
+  one nested MLflow run per trial logged with MLflow's fluent API directly, on sqlite);
+- ``--trials`` x ``kmlc run training --params model.k=V``: what a kedro-mlflow user does
+  today (``kedro run --params`` per value; ``kmlc run`` is the faster of the two, so the
+  ratio is a lower bound).
+
+Targets: the sweep <= 1.3x the floor; the runs one by one >= 8x the sweep.
+
+Run: ``python tests/benchmarks/bench_sweep.py [--quick] [--trials N] [--repeats N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as c
+
+NODES = '''\
+"""Node functions of the swept project: a slow shared preparation, a quick fit."""
+
+PREP_WORK = {prep}
+FIT_WORK = {fit}
+
+
+def _burn(seed, work):
+    total = seed
+    for i in range(work):
+        total = (total * 31 + i) % 1_000_003
+    return total
+
+
+def prepare(raw):
+    return {{"rows": raw["x"], "base": _burn(sum(raw["x"]), PREP_WORK)}}
+
+
+def fit(table, k):
+    return {{"k": k, "value": _burn(table["base"] + k, FIT_WORK)}}
+
+
+def evaluate(model):
+    return {{"score": float(model["value"] % 1000) / 1000.0}}
+'''
+
+FLOOR = '''\
+"""The floor: prepare once, fit N times, one nested MLflow run per fit (by hand)."""
+import sys
+
+import mlflow
+
+sys.path.insert(0, sys.argv[1])
+import swept_nodes as n  # noqa: E402
+
+mlflow.set_tracking_uri(sys.argv[2])
+mlflow.set_experiment("floor")
+values = [int(v) for v in sys.argv[3].split(",")]
+with mlflow.start_run(run_name="sweep"):
+    table = n.prepare({"x": [1, 2, 3]})
+    best = None
+    for k in values:
+        with mlflow.start_run(run_name=f"trial-{k}", nested=True):
+            mlflow.log_param("model.k", k)
+            score = n.evaluate(n.fit(table, k))["score"]
+            mlflow.log_metric("score", score)
+            best = score if best is None else max(best, score)
+    mlflow.log_metric("best.score", best)
+'''
+
+
+def calibrate(seconds: float) -> int:
+    """Loop iterations of ``_burn`` taking about ``seconds`` of CPU here."""
+    namespace: dict[str, object] = {}
+    exec(NODES.format(prep=1, fit=1), namespace)  # our own benchmark code
+    start = time.process_time()
+    namespace["_burn"](1, 300_000)  # type: ignore[operator]
+    once = time.process_time() - start
+    return max(1000, int(300_000 * seconds / once))
+
+
+def write_project(folder: Path, prep: int, fit: int, trials: int) -> Path:
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    (folder / "data" / "raw.json").write_text('{"x": [1, 2, 3]}', encoding="utf-8")
+    (folder / "swept_nodes.py").write_text(NODES.format(prep=prep, fit=fit), encoding="utf-8")
+    values = ", ".join(str(k) for k in range(trials))
+    (folder / "mlproject.yml").write_text(f"""\
+version: 1
+name: swept
+tracking: {{uri: sqlite:///mlflow.db}}
+parameters:
+  model: {{k: 0}}
+datasets:
+  raw: {{type: json.JSONDataset, filepath: data/raw.json}}
+  metrics: {{type: mlflow.metrics}}
+nodes:
+  - {{name: prepare, func: swept_nodes.prepare, inputs: raw, outputs: table, tags: [training]}}
+  - {{name: fit, func: swept_nodes.fit, inputs: [table, params:model.k], outputs: model,
+     tags: [training]}}
+  - {{name: evaluate, func: swept_nodes.evaluate, inputs: model, outputs: metrics,
+     tags: [training]}}
+sweep:
+  parameters:
+    model.k: {{values: [{values}]}}
+  metric: score
+  direction: maximize
+""", encoding="utf-8")
+    (folder / "floor.py").write_text(FLOOR, encoding="utf-8")
+    return folder / "mlproject.yml"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke only: 2 trials, 0.2 s + 0.02 s of work, 1 repeat")
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=c.MIN_RUNS)
+    parser.add_argument("--prep", type=float, default=2.0, help="CPU seconds of prepare")
+    parser.add_argument("--fit", type=float, default=0.2, help="CPU seconds of each fit")
+    args = parser.parse_args()
+    if args.quick:
+        args.trials, args.repeats, args.prep, args.fit = 2, 1, 0.2, 0.02
+    print(c.machine())
+    kmlc = c.kmlc_executable()
+    prep, fit = calibrate(args.prep), calibrate(args.fit)
+    print(f"calibrated: prepare ~{args.prep} s, fit ~{args.fit} s of CPU; "
+          f"{args.trials} trials")
+    root = Path(tempfile.mkdtemp(prefix="kmlc-bench-sweep-"))
+    try:
+        path = write_project(root / "swept", prep, fit, args.trials)
+        folder = path.parent
+        floor_uri = f"sqlite:///{folder / 'floor.db'}"
+        values = ",".join(str(k) for k in range(args.trials))
+
+        def sweep() -> None:
+            c.timed_subprocess([kmlc, "sweep", "-f", str(path)], cwd=folder)
+
+        def floor() -> None:
+            c.timed_subprocess([sys.executable, str(folder / "floor.py"), str(folder),
+                                floor_uri, values], cwd=folder)
+
+        def one_by_one() -> None:
+            for k in range(args.trials):
+                c.timed_subprocess([kmlc, "run", "training", "-f", str(path), "--params",
+                                    f"model.k={k}"], cwd=folder)
+
+        # the sqlite stores are created once, outside the clock
+        c.timed_subprocess([kmlc, "run", "training", "-f", str(path)], cwd=folder)
+        floor()
+        times = c.interleave({"floor": floor, "sweep": sweep, "runs": one_by_one},
+                             args.repeats, warmup=False)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    sweep_m, floor_m, runs_m = (statistics.median(times[k]) for k in ("sweep", "floor", "runs"))
+    c.table(f"{args.trials} trials, prepare ~{args.prep} s once, fit ~{args.fit} s per trial "
+            "(wall time of the whole command)",
+            ["contender", "wall: median (min-max)", "/ floor", "/ kmlc sweep"],
+            [["floor: hand-written loop, nested MLflow runs", c.spread(times["floor"]),
+              "1.00x", c.fmt_ratio(floor_m / sweep_m)],
+             ["kmlc sweep", c.spread(times["sweep"]),
+              c.ratio_spread(times["sweep"], times["floor"]), "1.00x"],
+             [f"{args.trials} x kmlc run --params", c.spread(times["runs"]),
+              c.fmt_ratio(runs_m / floor_m), c.ratio_spread(times["runs"], times["sweep"])]])
+    ok_floor = sweep_m <= 1.3 * floor_m
+    ok_runs = runs_m >= 8 * sweep_m
+    print(f"target: kmlc sweep <= 1.3x the floor: {'met' if ok_floor else 'NOT met'} "
+          f"({sweep_m / floor_m:.2f}x)")
+    print(f"target: {args.trials} runs >= 8x kmlc sweep: {'met' if ok_runs else 'NOT met'} "
+          f"({runs_m / sweep_m:.2f}x)")
+    return 0 if args.quick or (ok_floor and ok_runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
