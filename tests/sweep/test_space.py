@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from kmlc.config.spec import SweepParam, SweepSpec
 from kmlc.sweep.space import params_command, search_for
 
@@ -55,7 +53,6 @@ def test_random_is_reproducible_and_stays_in_its_ranges() -> None:
 
 
 def test_optuna_asks_and_learns_from_what_it_is_told() -> None:
-    pytest.importorskip("optuna")
     sweep = SweepSpec("loss", "minimize", method="optuna", trials=30, seed=1, parameters=(
         SweepParam("x", low=-10.0, high=10.0),
         SweepParam("choice", values=("a", "b")),
