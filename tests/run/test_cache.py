@@ -187,8 +187,8 @@ def test_a_deleted_or_modified_output_reruns_its_producer(tmp_path: Path) -> Non
     _run(path, "--cache")
     (path.parent / "data" / "total.pkl").write_bytes(b"not the pickle add wrote")
     ran, _, _ = _run(path, "--cache")
-    # add makes total again; shift too, whose memory output add needs; report reads total
-    assert ran == ["shift", "add", "report"]
+    # add makes total again from the value shift kept in the cache; report reads total
+    assert ran == ["add", "report"]
     (path.parent / "data" / "doubled.pkl").unlink()
     ran, _, _ = _run(path, "--cache")
     assert ran == ALL
@@ -203,10 +203,11 @@ def test_no_cache_force_nodes_and_cache_true_in_the_file(tmp_path: Path) -> None
     assert not [line for line in out.splitlines() if line.startswith("cache:")]
     assert "warning: --force-nodes has no effect without the cache" in out
     assert "kmlc.cache.skipped" not in _client(path).get_run(run_id).data.tags
-    # forcing add also runs shift (add needs its memory output) and report (reads total)
+    # forcing add runs report too (it reads total); add gets the value shift kept
     ran, run_id, _ = _run(path, "--force-nodes", "add")
-    assert ran == ["shift", "add", "report"]
-    assert _client(path).get_run(run_id).data.tags["kmlc.cache.skipped_nodes"] == "double"
+    assert ran == ["add", "report"]
+    assert _client(path).get_run(run_id).data.tags["kmlc.cache.skipped_nodes"] == (
+        "double,shift")
     assert _run(path, "--force-nodes", "double,report")[0] == ALL
     _, _, out = _run(path, "--force-nodes", "ad", code=1)
     assert "--force-nodes: node 'ad' is not in pipeline '__default__'" in out
@@ -218,8 +219,8 @@ def test_a_failing_node_records_what_finished_before_it(tmp_path: Path) -> None:
     ran, _, out = _run(path, "--cache", "--params", "fail=true", code=1)
     assert ran == ["double", "shift", "add"]
     ran, _, _ = _run(path, "--cache")
-    # double is reused; shift runs again because add (changed parameter) needs its memory output
-    assert ran == ["shift", "add", "report"]
+    # double and shift are reused (add gets shifted from the value shift kept in the cache)
+    assert ran == ["add", "report"]
     failed = re.search(r"run (\w+) marked FAILED", out)
     assert failed, out
     index = json.loads((path.parent / ".kmlc" / "cache.json").read_text())
@@ -261,8 +262,9 @@ def test_a_node_that_logs_an_mlflow_flavor_model_is_never_skipped(
     client = _client(path)
     ran = _cache_artifact(client, run_id, tmp_path / "dl")["ran"]
     assert "fit" in ran and "evaluate" in ran  # evaluate reads what fit wrote
-    assert "clean" in ran  # its memory output is needed by fit
-    assert client.get_run(run_id).data.tags["kmlc.cache.skipped"] == "0"
+    assert "clean" not in ran  # fit gets its memory output from the value clean kept
+    assert _cache_artifact(client, run_id, tmp_path / "dl2")["handed_on"]
+    assert client.get_run(run_id).data.tags["kmlc.cache.skipped"] == "1"
     experiment = client.get_run(run_id).info.experiment_id
     assert {m.source_run_id for m in client.search_logged_models([experiment])
             if m.name == "sk_model"} >= {run_id}
