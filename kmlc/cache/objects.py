@@ -82,8 +82,8 @@ class ObjectStore:
                 pickle.dump(value, writer, protocol=pickle.HIGHEST_PROTOCOL)
             digits = writer.digest.hexdigest()
             target = self.folder / f"{digits}.pkl"
-            if target.exists():
-                Path(temp).unlink()
+            if target.exists() and self.check(f"sha256:{digits}") is None:
+                Path(temp).unlink()  # kept already (a damaged copy is replaced)
             else:
                 os.replace(temp, target)
             return f"sha256:{digits}", None

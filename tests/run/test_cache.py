@@ -241,6 +241,65 @@ def test_a_corrupt_index_is_a_warning_and_is_rebuilt(tmp_path: Path) -> None:
     assert _run(path, "--cache")[0] == []
 
 
+def _records(path: Path) -> tuple[Path, dict]:
+    index = path.parent / ".kmlc" / "cache.json"
+    return index, json.loads(index.read_text())
+
+
+def _edit_record(path: Path, node: str, edit) -> None:
+    index, data = _records(path)
+    (key,) = [k for k, r in data["records"].items() if r["node"] == node]
+    data["records"][key] = edit(data["records"][key])
+    index.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(("node", "edit", "problem", "ran"), [
+    ("report", lambda r: {**r, "metrics": {"score": "abc"}},
+     "its value for metric 'score' is not valid", ["report"]),
+    ("report", lambda r: {**r, "metrics": {}}, "it has no value for metric 'score'",
+     ["report"]),
+    ("add", lambda r: {**r, "outputs": ["total"]}, "its outputs is not a mapping",
+     ["add", "report"]),
+    ("add", lambda r: {**r, "outputs": {"total": 3}}, "it has no content hash for output 'total'",
+     ["add", "report"]),
+    ("double", lambda r: "{broken", "it is a str, not a mapping", ALL),
+    ("shift", lambda r: {**r, "memory": {"shifted": "sha256:zz"}},
+     "its reference for memory output 'shifted' is not a sha256 reference",
+     ["shift", "add", "report"]),
+    ("report", lambda r: {**r, "run_id": 7}, "its run_id is not a string", ["report"]),
+])
+def test_a_record_that_does_not_validate_is_ignored_with_a_warning(
+        tmp_path: Path, node: str, edit, problem: str, ran: list[str]) -> None:
+    path = _chain(tmp_path / "p")
+    _, first, _ = _run(path, "--cache")
+    _edit_record(path, node, edit)
+    names, run_id, out = _run(path, "--cache")
+    assert names == ran
+    assert (f"warning: the cache record of node '{node}' in "
+            f"{path.parent / '.kmlc' / 'cache.json'} is not valid ({problem}") in out
+    assert "it is ignored, the node runs" in out and "Traceback" not in out
+    assert _client(path).get_run(run_id).info.status == "FINISHED"
+    assert _client(path).get_run(run_id).data.metrics == _client(path).get_run(
+        first).data.metrics
+    names, _, out = _run(path, "--cache")  # recorded again, valid
+    assert names == [] and "warning" not in out
+
+
+def test_a_kept_memory_value_that_is_damaged_makes_its_producer_run(tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p")
+    _run(path, "--cache")
+    _, data = _records(path)
+    (ref,) = [r["memory"]["shifted"] for r in data["records"].values() if r["node"] == "shift"]
+    kept = path.parent / ".kmlc" / "objects" / (ref.split(":")[1] + ".pkl")
+    kept.write_bytes(kept.read_bytes()[:-3] + b"abc")  # the disk flipped a few bytes
+    ran, _, out = _run(path, "--cache", "--params", "offset=2")  # add reads shifted
+    assert ran == ["shift", "add", "report"]
+    assert ("warning: the cache record of node 'shift' (run " in out
+            and f"cannot hand on 'shifted': its kept value {kept.name} is corrupt" in out)
+    ran, _, out = _run(path, "--cache", "--params", "offset=3")  # shift kept it again
+    assert ran == ["add", "report"] and "warning" not in out
+
+
 def test_tracking_disabled_pipelines_are_cached_too(tmp_path: Path) -> None:
     text = CHAIN_YAML.replace("  score: {type: mlflow.metric}\n", "").replace(
         "  summary: {type: json.JSONDataset, filepath: data/summary.json, track: "

@@ -87,14 +87,16 @@ def test_a_run_overlapping_another_never_lends_it_its_outputs(tmp_path: Path,
                                              "func: race_nodes.evaluate"))
     marker = tmp_path / "go"
     a = _kmlc(path, "1.0", marker)
-    deadline = time.monotonic() + 300
-    while not Path(f"{marker}.reached").exists():  # A saved its classifier, and waits
-        assert a.poll() is None, a.communicate()[0]
-        assert time.monotonic() < deadline, "run A never reached evaluate"
-        time.sleep(0.05)
-    out_b = _done(_kmlc(path, "0.01"))  # B rewrites the classifier while A is running
-    assert "cache: no node skipped (5 ran)" in out_b
-    marker.touch()
+    try:
+        deadline = time.monotonic() + 300
+        while not Path(f"{marker}.reached").exists():  # A saved its classifier, and waits
+            assert a.poll() is None, a.communicate()[0]
+            assert time.monotonic() < deadline, "run A never reached evaluate"
+            time.sleep(0.05)
+        out_b = _done(_kmlc(path, "0.01"))  # B rewrites the classifier while A is running
+        assert "cache: no node skipped (5 ran)" in out_b, out_b
+    finally:
+        marker.touch()  # A goes on (and ends) whatever happened to B
     out_a = _done(a)
     out_c = _done(_kmlc(path, "1.0"))
 
