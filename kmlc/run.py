@@ -228,7 +228,8 @@ def run_pipeline(spec: ProjectSpec, pipeline: str = "__default__",
     if options.force_nodes or (spec.cache if options.cache is None else options.cache):
         from kmlc.cache import RunCache  # nothing is hashed or imported without the cache
 
-        cache = RunCache(spec, selected, force=options.force_nodes, pipeline_name=pipeline)
+        cache = RunCache(spec, selected, force=options.force_nodes, pipeline_name=pipeline,
+                         limit=spec.cache_memory_limit)
         _cache_warnings(cache)  # e.g. an unreadable index: rebuilt, never fatal
         if not (spec.cache if options.cache is None else options.cache):
             cache = None  # --force-nodes without the cache: every node runs anyway

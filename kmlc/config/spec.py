@@ -310,6 +310,7 @@ class ProjectSpec:
     runner: RunnerSpec = field(default_factory=RunnerSpec)
     logging: Mapping[str, Any] | str | None = None  # a dictConfig, or a file holding one
     cache: bool = False  # `kmlc run` skips nodes whose inputs, code and params did not change
+    cache_memory_limit: int = 256 * 1024 * 1024  # bytes: the largest memory output it keeps
 
     @property
     def root(self) -> Path:

@@ -300,6 +300,97 @@ def test_a_kept_memory_value_that_is_damaged_makes_its_producer_run(tmp_path: Pa
     assert ran == ["add", "report"] and "warning" not in out
 
 
+UNPICKLABLE = CHAIN_NODES.replace(
+    "    return [v + 0.5 for v in doubled]",
+    "    return {'values': [v + 0.5 for v in doubled], 'how': lambda v: v + 0.5}").replace(
+    "    return sum(shifted) + offset", "    return sum(shifted['values']) + offset")
+
+
+def test_memory_values_not_kept_make_their_producer_run_and_the_line_says_why(
+        tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p")
+    (path.parent / "chain_nodes.py").write_text(UNPICKLABLE)
+    _, _, out = _run(path, "--cache")
+    line = next(x for x in out.splitlines() if x.startswith("cache:"))
+    assert line.startswith("cache: no node skipped (4 ran); memory outputs not kept (their "
+                           "consumers rerun with their producer): shifted (cannot be pickled")
+    ran, _, out = _run(path, "--cache", "--params", "offset=2")  # add reads shifted
+    assert ran == ["shift", "add", "report"] and "shifted (cannot be pickled" in out
+    assert not list((path.parent / ".kmlc" / "objects").glob("*.tmp"))
+    # over the limit of the file's `cache:` mapping: not kept either
+    path = _chain(tmp_path / "q", CHAIN_YAML + "cache: {memory_limit_mb: 0.00001}\n")
+    assert _run(path)[0] == ALL
+    ran, _, out = _run(path, "--params", "offset=2")
+    assert ran == ["shift", "add", "report"]
+    assert "shifted (larger than the cache's limit of 10 B)" in out
+    assert not list((path.parent / ".kmlc" / "objects").iterdir())
+    path.write_text(CHAIN_YAML + "cache: {enabled: false}\n")
+    assert _run(path)[0] == ALL and "cache:" not in _run(path)[2]
+
+
+def test_cache_prune_removes_only_kept_values_no_record_needs(tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p")
+    _run(path, "--cache")
+    _run(path, "--cache", "--params", "scale=3")  # a second record of shift, its own value
+    objects = path.parent / ".kmlc" / "objects"
+    kept = sorted(objects.glob("*.pkl"))
+    assert len(kept) == 2
+    stray = objects / ("0" * 64 + ".pkl")  # a value no record names (a pruned record's)
+    stray.write_bytes(b"x")
+    mine = objects / "notes.txt"  # not the cache's: never removed
+    mine.write_text("mine")
+    prune = CliRunner().invoke(main, ["cache", "prune", "--file", str(path)])
+    assert prune.exit_code == 0, prune.output
+    assert "dropped 0 records, removed 1 kept values" in prune.output
+    assert sorted(objects.glob("*.pkl")) == kept and mine.exists()
+    again = ("--cache", "--params", "scale=3", "--params", "offset=2")
+    assert _run(path, *again)[0] == ["add", "report"]
+    prune = CliRunner().invoke(main, ["cache", "prune", "-f", str(path), "--max-size", "0"])
+    assert prune.exit_code == 0, prune.output
+    assert "removed 2 kept values" in prune.output and "0 kept values left" in prune.output
+    assert not list(objects.glob("*.pkl")) and mine.exists()
+    assert (path.parent / "data" / "doubled.pkl").exists()  # the project's files stay
+    # the records of shift went with their values: it runs again, the others are reused
+    assert _run(path, *again)[0] == ["shift", "add", "report"]
+    (path.parent / ".kmlc" / "cache.json").write_text("{broken")
+    prune = CliRunner().invoke(main, ["cache", "prune", "--file", str(path)])
+    assert prune.exit_code == 1 and "nothing was removed" in prune.output
+    assert list(objects.glob("*.pkl"))
+
+
+def _iris(root: Path) -> Path:
+    import shutil
+
+    iris = Path(__file__).resolve().parents[2] / "examples" / "iris"
+    (root / "data").mkdir(parents=True)
+    shutil.copytree(iris / "data" / "01_raw", root / "data" / "01_raw")
+    for name in ("mlproject.yml", "iris_nodes.py"):
+        shutil.copy(iris / name, root / name)
+    return root / "mlproject.yml"
+
+
+@pytest.mark.slow
+def test_iris_a_new_model_c_reruns_only_the_nodes_that_read_it_and_those_after(
+        tmp_path: Path) -> None:
+    """Issue 24's acceptance: the split hands its outputs on in memory, yet only
+    fit_classifier (reads model.c) and evaluate (after it) run; the run's metrics are
+    those of an uncached run with the same parameter."""
+    path = _iris(tmp_path / "iris")
+    _, first, out = _run(path, "training", "--cache")
+    assert "cache: no node skipped (5 ran)" in out
+    _, run_id, out = _run(path, "training", "--cache", "--params", "model.c=2")
+    assert f"cache: skipped 3 of 5 nodes (cached from run {first})" in out
+    client = _client(path)
+    summary = _cache_artifact(client, run_id, tmp_path / "dl")
+    assert summary["ran"] == ["fit_classifier", "evaluate"]
+    assert summary["handed_on"] == ["x_test", "x_train", "y_test", "y_train"]
+    fresh = _iris(tmp_path / "fresh")
+    _, reference, _ = _run(fresh, "training", "--params", "model.c=2")
+    assert client.get_run(run_id).data.metrics == _client(fresh).get_run(
+        reference).data.metrics
+    assert client.get_run(run_id).data.params["model.c"] == "2"
+
+
 def test_tracking_disabled_pipelines_are_cached_too(tmp_path: Path) -> None:
     text = CHAIN_YAML.replace("  score: {type: mlflow.metric}\n", "").replace(
         "  summary: {type: json.JSONDataset, filepath: data/summary.json, track: "
