@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kmlc.config.checks import CheckResult, run_checks
+from kmlc.config.metric_keys import namespace_prefix
 from kmlc.config.nodes import mapping_of, tag_list
 from kmlc.config.secrets import Secrets
 from kmlc.config.source import Document
@@ -30,6 +31,7 @@ from kmlc.config.spec import (
     SourceRef,
     TrackingSpec,
     io_shape,
+    node_io,
 )
 
 __all__ = ["build_spec"]
@@ -52,6 +54,12 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
                 for name, cfg in (data.get("datasets") or {}).items()}
     for name, (pattern, cfg) in checks.factory_matches.items():
         datasets[name] = replace(_dataset(doc, pattern, cfg), name=name, pattern=pattern)
+    producers = {out: n for n in checks.nodes for out, _ in node_io(n.outputs)}
+    for name, ds in datasets.items():  # a namespaced copy's metrics: under its namespace
+        if ds.type == "mlflow.metrics" and "prefix" not in ds.config:
+            prefix = namespace_prefix(name, ds.config, producers.get(name))
+            if prefix:
+                datasets[name] = replace(ds, config={**ds.config, "prefix": prefix})
     tracking = data.get("tracking") or {}
     params = tracking.get("params") or {}
     ui = tracking.get("ui") or {}

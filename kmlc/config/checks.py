@@ -49,6 +49,8 @@ def run_checks(doc: Document, root: Path, code_dirs: list[Path],
     _check_names(doc, result)
     if not result.errors:
         _check_graph(doc, result)
+    if not result.errors:
+        _check_metric_keys(doc, result)
     _check_paths(doc, root, result)
     _check_types(doc, result)
     _check_functions(doc, code_dirs, result)
@@ -254,6 +256,23 @@ class _Factories:
             entry = {**entry, "credentials": self.credentials[pattern]}
         self.result.factory_matches[name] = (pattern, entry)
         return True
+
+
+def _check_metric_keys(doc: Document, result: CheckResult) -> None:
+    """Two datasets that would write one MLflow key in one run: refused, both located."""
+    from kmlc.config.metric_keys import collisions, metric_writers
+
+    writers = metric_writers(result.nodes, doc.data.get("datasets") or {},
+                             result.factory_matches)
+    for first, second, label in collisions(writers):
+        file, line, column = doc.where(first.where, key=first.where[0] in ("datasets", "pipelines"))
+        result.errors.append(doc.error(
+            f"metric datasets '{first.dataset}' and '{second.dataset}' would both write "
+            f"{label} in one run (the first is at {file}:{line}:{column})", second.where,
+            key=second.where[0] in ("datasets", "pipelines"), code="KMLC316",
+            hint="give one its own `key:` (mlflow.metric) or `prefix:` (mlflow.metrics); "
+                 "a namespaced copy's metrics are logged under its namespace unless its "
+                 "dataset sets one"))
 
 
 def _check_kedro_forms(doc: Document, result: CheckResult) -> None:

@@ -226,3 +226,60 @@ def test_a_named_node_namespace_is_read_without_importing_kedro(tmp_path: Path) 
     compiled = compile_project(load_project(path))
     assert [n.name for n in compiled.pipeline("__default__", namespaces=["post"]).nodes] == [
         "post.sc"]
+
+
+MLFLOW_METRICS = SPACEFLIGHTS_YAML.replace(
+    '''  "{namespace}.metrics":
+    type: json.JSONDataset
+    filepath: "data/08_reporting/{namespace}/metrics.json"
+''', '''  "{namespace}.metrics": {type: mlflow.metrics}
+''')
+
+
+def test_each_namespaced_copy_logs_its_metrics_under_its_namespace(tmp_path: Path) -> None:
+    path = write_spaceflights(tmp_path / "kmlc", MLFLOW_METRICS)
+    result = CliRunner().invoke(main, ["run", "-f", str(path), "--namespace",
+                                       ",".join(NAMESPACES)])
+    assert result.exit_code == 0, result.output
+    client = MlflowClient(f"sqlite:///{path.parent / 'mlflow.db'}")
+    run = client.search_runs([client.get_experiment_by_name("spaceflights").experiment_id])[0]
+    names = ("r2_score", "mae", "max_error")
+    assert set(run.data.metrics) == {f"{ns}.{m}" for ns in NAMESPACES for m in names}
+    reference = kedro_reference(tmp_path / "kedro")
+    for ns in NAMESPACES:  # each candidate's own values, none overwritten by the other
+        assert run.data.metrics[f"{ns}.r2_score"] == pytest.approx(
+            reference["metrics"][ns]["r2_score"])
+    # a prefix the dataset sets itself is kept
+    spec = load_project(write_spaceflights(tmp_path / "own", MLFLOW_METRICS.replace(
+        "{type: mlflow.metrics}", '{type: mlflow.metrics, prefix: "{namespace}_m"}')))
+    assert spec.datasets[f"{NAMESPACES[0]}.metrics"].config["prefix"] == f"{NAMESPACES[0]}_m"
+
+
+def test_two_datasets_writing_one_metric_key_are_refused_with_both_locations(
+        tmp_path: Path) -> None:
+    text = MLFLOW_METRICS.replace("{type: mlflow.metrics}", "{type: mlflow.metrics, "
+                                  "prefix: test}")
+    [(code, path, line, message)] = _errors(tmp_path / "a", text)
+    lines = text.splitlines()
+    assert (code, path) == ("KMLC316", "pipelines.candidate_modelling_pipeline")
+    assert line == lines.index("  candidate_modelling_pipeline:", lines.index("pipelines:")) + 1
+    first = lines.index("  active_modelling_pipeline:", lines.index("pipelines:")) + 1
+    assert ("metric datasets 'active_modelling_pipeline.metrics' and "
+            "'candidate_modelling_pipeline.metrics' would both write the keys 'test.*' in "
+            "one run (the first is at ") in message and f"mlproject.yml:{first}:3)" in message
+    assert "`prefix:`" in message
+    # two mlflow.metric datasets with one key, each at its own line
+    text = SPACEFLIGHTS_YAML.replace("datasets:\n", "datasets:\n"
+                                     "  score_a: {type: mlflow.metric, key: score}\n"
+                                     "  score_b: {type: mlflow.metric, key: score}\n", 1)
+    text = text.replace("pipelines:\n", (
+        "  - {name: a, func: extra.score, inputs: model_input_table, outputs: score_a}\n"
+        "  - {name: b, func: extra.score, inputs: model_input_table, outputs: score_b}\n"
+        "pipelines:\n"), 1)
+    path = write_spaceflights(tmp_path / "b", text)
+    (path.parent / "extra.py").write_text("def score(table):\n    return len(table)\n")
+    errors = check_project(path).errors
+    assert [(e.code, e.path) for e in errors] == [("KMLC316", "datasets.score_b")]
+    first = text.splitlines().index("  score_a: {type: mlflow.metric, key: score}") + 1
+    assert "would both write key 'score' in one run (the first is at " in errors[0].message
+    assert f"mlproject.yml:{first}:3)" in errors[0].message

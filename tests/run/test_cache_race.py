@@ -78,6 +78,7 @@ def _line(out: str, start: str) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # three iris runs one after the other: minutes on a loaded machine
 @pytest.mark.parametrize("attempt", range(int(os.environ.get("KMLC_RACE_REPEAT", "1"))))
 def test_a_run_overlapping_another_never_lends_it_its_outputs(tmp_path: Path,
                                                               attempt: int) -> None:
