@@ -102,7 +102,7 @@ def compile_project(spec: ProjectSpec) -> CompiledProject:
     """Import functions and hooks and build the pipelines of ``spec``."""
     functions: dict[str, Callable[..., Any]] = {}
     errors: list[ConfigError] = []
-    for n in spec.nodes:
+    for n in (*spec.nodes, *spec.templates):
         try:
             functions[n.name] = import_function(n.func, list(spec.code))
         except FunctionImportError as exc:

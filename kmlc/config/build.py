@@ -15,7 +15,7 @@ from typing import Any
 
 from kmlc.config.checks import CheckResult, run_checks
 from kmlc.config.metric_keys import namespace_prefix
-from kmlc.config.nodes import mapping_of, tag_list
+from kmlc.config.nodes import NodeDef, mapping_of, tag_list
 from kmlc.config.secrets import Secrets
 from kmlc.config.source import Document
 from kmlc.config.spec import (
@@ -87,13 +87,8 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
         ),
         parameters=data.get("parameters") or {},
         datasets=datasets,
-        nodes=tuple(
-            NodeSpec(name=n.name, func=n.func, inputs=io_shape(n.inputs, tuple),
-                     outputs=io_shape(n.outputs, tuple),
-                     tags=n.tags, source=_ref(doc, n.path), namespace=n.namespace,
-                     pipeline=n.pipeline, template=n.template)
-            for n in checks.nodes
-        ),
+        nodes=tuple(_node(doc, n) for n in checks.nodes),
+        templates=tuple(_node(doc, n) for n in checks.templates),
         pipelines={name: PipelineSpec(name, tag_list(p.get("tags")),
                                       tuple(p.get("nodes") or ()), _ref(doc, ("pipelines", name)),
                                       p.get("namespace"), mapping_of(p.get("inputs")),
@@ -130,6 +125,12 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
         cache_memory_limit=int(float((data.get("cache") if isinstance(data.get("cache"), dict)
                                       else {}).get("memory_limit_mb", 256)) * 1024 * 1024),
     )
+
+
+def _node(doc: Document, n: NodeDef) -> NodeSpec:
+    return NodeSpec(name=n.name, func=n.func, inputs=io_shape(n.inputs, tuple),
+                    outputs=io_shape(n.outputs, tuple), tags=n.tags, source=_ref(doc, n.path),
+                    namespace=n.namespace, pipeline=n.pipeline, template=n.template)
 
 
 def _dataset(doc: Document, name: str, cfg: dict[str, Any]) -> DatasetSpec:

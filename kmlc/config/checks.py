@@ -31,7 +31,8 @@ __all__ = ["CheckResult", "run_checks"]
 class CheckResult:
     errors: list[ConfigError] = field(default_factory=list)
     warnings: list[ConfigError] = field(default_factory=list)
-    nodes: list[NodeDef] = field(default_factory=list)
+    nodes: list[NodeDef] = field(default_factory=list)  # the nodes that run
+    templates: list[NodeDef] = field(default_factory=list)  # `template: true`: copied only
     # dataset name -> (the factory pattern it matched, the entry Kedro resolved)
     factory_matches: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
@@ -44,8 +45,11 @@ def run_checks(doc: Document, root: Path, code_dirs: list[Path],
     """
     result = CheckResult()
     _check_kedro_forms(doc, result)
-    result.nodes, problems = expanded if expanded is not None else expand_nodes(doc)
+    every, problems = expanded if expanded is not None else expand_nodes(doc)
+    result.nodes = [n for n in every if not n.is_template]
+    result.templates = [n for n in every if n.is_template]
     result.errors.extend(problems)
+    _check_templates(doc, result)
     _check_names(doc, result)
     if not result.errors:
         _check_graph(doc, result)
@@ -258,6 +262,22 @@ class _Factories:
         return True
 
 
+def _check_templates(doc: Document, result: CheckResult) -> None:
+    """A template node that no namespaced pipeline copies would never run: refused."""
+    copied = {n.template for n in result.nodes if n.template}
+    namespaced = [p for p, d in (doc.data.get("pipelines") or {}).items()
+                  if isinstance(d, dict) and d.get("namespace")]
+    for node in result.templates:
+        if node.name not in copied:
+            result.errors.append(doc.error(
+                f"node '{node.name}' is a template (`template: true`) but no namespaced "
+                "pipeline copies it: it would never run", (*node.path, "template"), key=True,
+                code="KMLC317", hint=(f"select it in the `nodes:` or `tags:` of one of: "
+                                      f"{', '.join(namespaced)}" if namespaced else
+                                      "add a pipeline with `namespace:` that selects it, or "
+                                      "remove `template: true`")))
+
+
 def _check_metric_keys(doc: Document, result: CheckResult) -> None:
     """Two datasets that would write one MLflow key in one run: refused, both located."""
     from kmlc.config.metric_keys import collisions, metric_writers
@@ -327,9 +347,9 @@ def _check_graph(doc: Document, result: CheckResult) -> None:
                     f"the nodes form a cycle: {chain}", (*nodes[cycle[0]].path, "inputs"),
                     code="KMLC310"))
                 break
-    tags = {t for n in nodes for t in n.tags}
+    tags = {t for n in (*nodes, *result.templates) for t in n.tags}
     names = [n.name for n in nodes]
-    templates = [n.name for n in nodes if n.pipeline is None]
+    templates = [n.name for n in (*nodes, *result.templates) if n.pipeline is None]
     for pname, pdef in (doc.data.get("pipelines") or {}).items():
         namespaced = bool(pdef.get("namespace"))
         selected = 0

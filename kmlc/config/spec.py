@@ -311,6 +311,7 @@ class ProjectSpec:
     logging: Mapping[str, Any] | str | None = None  # a dictConfig, or a file holding one
     cache: bool = False  # `kmlc run` skips nodes whose inputs, code and params did not change
     cache_memory_limit: int = 256 * 1024 * 1024  # bytes: the largest memory output it keeps
+    templates: tuple[NodeSpec, ...] = ()  # `template: true`: copied by namespaces, never run
 
     @property
     def root(self) -> Path:

@@ -283,3 +283,49 @@ def test_two_datasets_writing_one_metric_key_are_refused_with_both_locations(
     first = text.splitlines().index("  score_a: {type: mlflow.metric, key: score}") + 1
     assert "would both write key 'score' in one run (the first is at " in errors[0].message
     assert f"mlproject.yml:{first}:3)" in errors[0].message
+
+
+def _templates(text: str) -> str:
+    """The spaceflights nodes marked `template: true`, without the un-namespaced
+    `model_options` they needed until then."""
+    for name in ("split_data_node", "train_model_node", "evaluate_model_node"):
+        text = text.replace(f"    name: {name}\n", f"    name: {name}\n    template: true\n")
+    lines = text.splitlines(keepends=True)
+    del lines[lines.index("parameters:\n") + 1]  # the top-level model_options
+    return "".join(lines)
+
+
+def test_template_nodes_run_only_as_their_copies_and_need_no_unnamespaced_params(
+        tmp_path: Path) -> None:
+    text = _templates(UNTRACKED)
+    assert "\n  model_options:" not in text
+    path = write_spaceflights(tmp_path / "kmlc", text)
+    result = check_project(path)
+    assert result.errors == [] and not [w for w in result.warnings if w.code == "KMLC304"]
+    compiled = compile_project(load_project(path))
+    reference = kedro_reference(tmp_path / "kedro", namespaces=NAMESPACES)
+    copies = sorted(n for n in reference["nodes"] if n.startswith(NAMESPACES))
+    assert len(copies) == 6
+    for pipeline in compiled.pipelines.values():  # no pipeline holds a template
+        assert all(n.name.startswith(NAMESPACES) for n in pipeline.nodes)
+    assert sorted(n.name for n in compiled.pipelines["__default__"].nodes) == copies
+    run = CliRunner().invoke(main, ["run", "-f", str(path)])
+    assert run.exit_code == 0, run.output
+    assert run.output.count("Model has a coefficient R^2 of") == 2  # the copies only
+    for ns in NAMESPACES:
+        assert _metrics(path.parent, ns) == reference["metrics"][ns]
+
+
+def test_a_template_no_namespaced_pipeline_copies_is_refused(tmp_path: Path) -> None:
+    text = _templates(SPACEFLIGHTS_YAML).replace(
+        "    nodes: [split_data_node, train_model_node, evaluate_model_node]\n",
+        "    nodes: [split_data_node, train_model_node]\n").replace(
+        "    tags: [modelling]\n    inputs: model_input_table\n",
+        "    nodes: [split_data_node, train_model_node]\n    inputs: model_input_table\n")
+    errors = _errors(tmp_path, text)
+    assert [(c, p) for c, p, _, _ in errors] == [("KMLC317", "nodes[2].template")]
+    assert errors[0][2] == text.splitlines().index("    template: true", text.splitlines()
+                                                   .index("    name: evaluate_model_node")) + 1
+    assert "node 'evaluate_model_node' is a template (`template: true`) but no namespaced " \
+           "pipeline copies it" in errors[0][3]
+    assert "active_modelling_pipeline, candidate_modelling_pipeline" in errors[0][3]
