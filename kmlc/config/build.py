@@ -120,10 +120,10 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
         rendered_hash=hashlib.sha256(logged.encode()).hexdigest(),
         runner=RunnerSpec(**(data.get("runner") or {})),
         logging=data.get("logging"),
-        cache=(bool(data["cache"].get("enabled", True)) if isinstance(data.get("cache"), dict)
-               else bool(data.get("cache", False))),
-        cache_memory_limit=int(float((data.get("cache") if isinstance(data.get("cache"), dict)
-                                      else {}).get("memory_limit_mb", 256)) * 1024 * 1024),
+        cache=(bool(cache.get("enabled", True)) if isinstance(cache := data.get("cache"), dict)
+               else bool(cache)),
+        cache_memory_limit=int(float(cache.get("memory_limit_mb", 256) if isinstance(
+            cache, dict) else 256) * 1024 * 1024),
     )
 
 

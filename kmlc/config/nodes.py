@@ -4,8 +4,9 @@
 flat list of ``NodeDef``: a node without ``name`` gets Kedro's generated name, a node
 ``namespace:`` prefixes its name, and a pipeline with ``namespace`` adds namespaced
 copies of the nodes it selects. A node with ``template: true`` is kept (``is_template``)
-for its copies only: the checks and the compiler leave it out of every pipeline. Names are computed by Kedro itself (``kedro.pipeline.node``
-and ``kedro.pipeline.pipeline`` on stand-in functions), imported only when a file uses
+for its copies only: the checks and the compiler leave it out of every pipeline. Names
+are computed by Kedro itself (``kedro.pipeline.node`` and ``kedro.pipeline.pipeline`` on
+stand-in functions), imported only when a file uses
 one of these forms, so a flat file is still validated without importing Kedro.
 
 Each ``NodeDef`` keeps the key path of the YAML that defined it and, for a copy, the
