@@ -141,13 +141,14 @@ class ObjectStore:
         for path in self.files():
             if path.name in keep:
                 continue
-            if _TEMP.match(path.name) and path.stat().st_mtime > stale:
-                continue  # another run may be writing it now
             try:
-                size = path.stat().st_size
+                stat = path.stat()
+                if _TEMP.match(path.name) and stat.st_mtime > stale:
+                    continue  # another run may be writing it now
                 path.unlink()
             except FileNotFoundError:
                 continue
+            size = stat.st_size
             removed.append(path)
             freed += size
         return removed, freed
