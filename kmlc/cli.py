@@ -528,6 +528,35 @@ def sweep_cmd(pipeline: str | None, file: Path, env: str | None, params: tuple[s
     click.echo(f"open it: kmlc ui -f {file}")
 
 
+@main.group()
+def cache() -> None:
+    """The run cache beside the project (`kmlc run --cache`)."""
+
+
+@cache.command("prune")
+@file_option
+@click.option("--max-size", "max_size", type=click.FloatRange(min=0), default=None,
+              metavar="MB", help="Also drop the oldest records until the memory values "
+              "the others keep fit in MB (their nodes run again next time).")
+def cache_prune(file: Path, max_size: float | None) -> None:
+    """Remove the memory values the cache keeps that no record needs."""
+    from kmlc.cache.prune import prune_cache
+
+    if not file.is_file():
+        fail(ConfigError(f"file not found: {file}", file=str(file), code="KMLC101"))
+        return
+    try:
+        result = prune_cache(file.resolve().parent,
+                             None if max_size is None else int(max_size * 1024 * 1024))
+    except KmlcError as exc:
+        fail(exc)
+        return
+    mb = 1024 * 1024
+    say(f"cache: dropped {result.records_dropped} records, removed "
+        f"{result.objects_removed} kept values ({result.bytes_freed / mb:.1f} MB); "
+        f"{result.objects_kept} kept values left ({result.bytes_kept / mb:.1f} MB)")
+
+
 @main.command()
 @file_option
 @click.option("--host", default=None, help="Host to bind (default: tracking.ui.host).")

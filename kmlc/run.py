@@ -127,6 +127,7 @@ def _parallel_runner() -> Any:
 
     class ProgressParallelRunner(ParallelRunner):
         progress: ProgressHook | None = None
+        cache: Any = None  # the run cache (kmlc.cache.RunCache), which no hook reaches here
         _pool: TimedPool | None = None
 
         def _get_executor(self, max_workers: int) -> Any:
@@ -139,6 +140,8 @@ def _parallel_runner() -> Any:
         def _release_datasets(  # type: ignore[override]  # called on the instance, after each node
                 self, node: Any, *args: Any, **kwargs: Any) -> None:
             super()._release_datasets(node, *args, **kwargs)  # after each node, here
+            if self.cache is not None:
+                self.cache.saved_elsewhere(node)
             if self.progress is not None and self._pool is not None:
                 started = self._pool.submitted.pop(node.name, self.progress.started)
                 self.progress.node_done(node.name, time.perf_counter() - started)
@@ -242,14 +245,16 @@ def run_pipeline(spec: ProjectSpec, pipeline: str = "__default__",
     if options.force_nodes or (spec.cache if options.cache is None else options.cache):
         from kmlc.cache import RunCache  # nothing is hashed or imported without the cache
 
-        cache = RunCache(spec, selected, force=options.force_nodes, pipeline_name=pipeline)
-        for warning in cache.warnings:  # e.g. an unreadable index: rebuilt, never fatal
-            print(f"warning: {warning}", file=sys.stderr)
+        cache = RunCache(spec, selected, force=options.force_nodes, pipeline_name=pipeline,
+                         limit=spec.cache_memory_limit)
+        _cache_warnings(cache)  # e.g. an unreadable index: rebuilt, never fatal
         if not (spec.cache if options.cache is None else options.cache):
             cache = None  # --force-nodes without the cache: every node runs anyway
             print("warning: --force-nodes has no effect without the cache (--cache or "
                   "`cache: true`): every node runs", file=sys.stderr)
     runner = _make_runner(str(options.runner), options, compiled)
+    if cache is not None and hasattr(runner, "cache"):
+        runner.cache = cache  # the parallel runner tells it when a node's result is back
     _check_inputs_exist(compiled, selected, pipeline, set(values or ()))
     # a Dask runner connects to its cluster (and ships the code) before the run opens
     with _code_on_pythonpath(spec), (runner if hasattr(runner, "__enter__") else nullcontext()):
@@ -272,6 +277,13 @@ def _preload(catalog: Any, seams: _Seams) -> Any:
 
 def _kept(catalog: Any, seams: _Seams) -> dict[str, Any]:
     return {name: catalog.load(name) for name in seams.keep}
+
+
+def _cache_warnings(cache: Any) -> None:
+    """Print what the run cache found wrong and worked around (a damaged index or record:
+    the nodes concerned run)."""
+    for warning in cache.new_warnings() if cache is not None else ():
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _session(spec: ProjectSpec, pipeline: str, options: RunOptions) -> Any:
@@ -396,6 +408,7 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
         catalog = _preload(compiled.catalog(shared_memory=shared,
                                             load_versions=options.load_versions), seams)
         runnable = cache.runnable(catalog) if cache is not None else selected
+        _cache_warnings(cache)
         succeeded, notes = False, list[str]()
         try:
             _execute(compiled, runnable, catalog, runner, pipeline, options,
@@ -422,6 +435,7 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
                                 selected if cache is not None else None)
             model = _model_job(session, selected) if options.model else None
             runnable = selected if cache is None else cache.runnable(catalog, session, model)
+            _cache_warnings(cache)
             # node code calling MLflow's fluent API lands in this run, in any runner
             active = runnable.__class__([n._copy(func=ActiveRunNode(n.func))
                                          for n in runnable.nodes])

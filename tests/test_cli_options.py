@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from kmlc.cli import main
 
 TESTS = Path(__file__).resolve().parent
-ROW = re.compile(r"^\| *([a-z][a-z-]*) *\| *(--?[a-z][a-z-]*) *\| *(.*?) *\|$")
+ROW = re.compile(r"^\| *([a-z][a-z -]*?) *\| *(--?[a-z][a-z-]*) *\| *(.*?) *\|$")
 
 
 def _table() -> dict[tuple[str, str], list[str]]:
@@ -28,7 +28,11 @@ def _table() -> dict[tuple[str, str], list[str]]:
 
 def _options() -> dict[tuple[str, str], click.Option]:
     found = {}
-    for name, command in main.commands.items():
+    commands = dict(main.commands)
+    for name, command in main.commands.items():  # a group's commands: "group command"
+        if isinstance(command, click.Group):
+            commands.update((f"{name} {sub}", c) for sub, c in command.commands.items())
+    for name, command in commands.items():
         for param in command.params:
             if isinstance(param, click.Option):
                 long = next((o for o in param.opts if o.startswith("--")), param.opts[0])

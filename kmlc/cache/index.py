@@ -60,10 +60,13 @@ class CacheIndex:
         self._new[key] = value
 
     def save(self) -> None:
-        """Write the index atomically, keeping records another run wrote meanwhile."""
+        """Write the index atomically, keeping records another run wrote meanwhile (and
+        leaving out those ``kmlc cache prune`` removed meanwhile)."""
         on_disk = CacheIndex.load(self.path)
-        records = {**on_disk.records, **self.records, **self._new}
-        files = {**on_disk.files, **self.files}
+        self.write({**on_disk.records, **self._new}, {**on_disk.files, **self.files})
+
+    def write(self, records: dict[str, Any], files: dict[str, list[Any]]) -> None:
+        """Write exactly these records and stat entries, atomically."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps({"version": CACHE_VERSION, "records": records, "files": files},
                           indent=1, sort_keys=True)

@@ -26,6 +26,8 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 
 from kmlc.cache.index import CACHE_VERSION, INDEX_FILE, CacheIndex
+from kmlc.cache.objects import DEFAULT_LIMIT, OBJECTS_DIR, ObjectStore
+from kmlc.cache.records import record_problem
 from kmlc.compiler.catalog import local_path
 from kmlc.compiler.fingerprint import node_fingerprint
 from kmlc.config.params import is_param_input
@@ -65,11 +67,13 @@ class RunCache:
     """The cache of one ``kmlc run``; see the module docstring."""
 
     def __init__(self, spec: ProjectSpec, pipeline: Any, *, force: Sequence[str] = (),
-                 pipeline_name: str = "", catalog: Any = None):
+                 pipeline_name: str = "", catalog: Any = None, limit: int = DEFAULT_LIMIT):
         self.spec = spec
         self.pipeline = pipeline
         self.index = CacheIndex.load(spec.root / INDEX_FILE)
+        self.objects = ObjectStore(spec.root / OBJECTS_DIR, limit)
         self.warnings = [self.index.warning] if self.index.warning else []
+        self._warned = 0
         self.producer = {out: n for n in pipeline.nodes for out in n.outputs}
         self.consumers: dict[str, list[Any]] = {}
         for n in pipeline.nodes:
@@ -86,12 +90,17 @@ class RunCache:
         self.keys: dict[str, str | None] = {}
         self.outputs: dict[str, dict[str, str]] = {}  # node -> output -> content hash
         self.metrics: dict[str, dict[str, Any]] = {}  # node -> metric output -> value
+        self.memory: dict[str, dict[str, str]] = {}  # node -> memory output -> object
         self.skipped: dict[str, Skip] = {}
         self.run: list[str] = []
+        self.not_kept: dict[str, str] = {}  # memory output -> why the cache did not keep it
+        self.restored: dict[str, Any] = {}  # memory output -> the value a skipped node left
         self._content: dict[str, str | None] = {}
         self._static: dict[str, str] = {}
-        self._pending: dict[str, set[str]] = {}
-        self._completed: list[str] = []
+        # node -> output -> what this process saw it save: the content hash of a file (its
+        # version), the object of a memory value; None: saved, nothing to record of it
+        self._saved: dict[str, dict[str, str | None]] = {}
+        self._ran: set[str] = set()
         self._lock = threading.Lock()
 
     # -- what a dataset is and holds ------------------------------------------------------
@@ -155,12 +164,19 @@ class RunCache:
                     return None
                 inputs[name] = _digest(self.metrics[producer.name][name])
             else:
-                content = self._content_of(name)
+                content = self._input_content(name, producer)
                 if content is None:
                     return None
                 inputs[name] = content
         return _digest({"cache_version": CACHE_VERSION, "node": self._static_hash(node),
                         "inputs": inputs})
+
+    def _input_content(self, name: str, producer: Any) -> str | None:
+        """The content of a persisted input: as its producer saved it, when the producer
+        ran in this run (another run may have rewritten the file since), else as found."""
+        if producer is not None and producer.name in self._ran:
+            return self._saved.get(producer.name, {}).get(name)
+        return self._content_of(name)
 
     def _cacheable(self, node: Any) -> bool:
         """A node without outputs runs for its side effects: it is never skipped."""
@@ -170,57 +186,96 @@ class RunCache:
     # -- the decision --------------------------------------------------------------------
 
     def decide(self) -> list[str]:
-        """The names of the nodes that run, in order; ``skipped`` holds the others."""
+        """The names of the nodes that run, in order; ``skipped`` holds the others.
+
+        A skipped node whose memory output a running node reads hands it on from the
+        value it kept; when it kept none (or it cannot be read back), it runs too.
+        """
         running: set[str] = set()
         for node in self.pipeline.nodes:
             if (node.name not in self.force and not self._fed_by(node, running)
                     and self._cacheable(node)):
                 key = self.key(node)
-                record = self.index.records.get(key) if key is not None else None
+                record = self._usable(node, self.index.records.get(key)) if key else None
                 if record is not None and self._still_there(node, record):
                     assert key is not None
                     self.keys[node.name] = key
-                    self.outputs[node.name] = dict(record.get("outputs", {}))
-                    self.metrics[node.name] = dict(record.get("metrics", {}))
+                    self.outputs[node.name] = dict(record["outputs"])
+                    self.metrics[node.name] = dict(record["metrics"])
+                    self.memory[node.name] = dict(record.get("memory", {}))
                     self.skipped[node.name] = Skip(key, record.get("run_id"))
                     continue
             running.add(node.name)
         changed = True
-        while changed:  # to a fixed point: a memory output a running node needs is remade
+        while changed:  # to a fixed point: a memory value that cannot be handed on is remade
             changed = False
             for node in self.pipeline.nodes:
                 if node.name in running:
                     continue
-                needed = any(c.name in running for o in node.outputs
-                             if self._kind(o) == "memory" for c in self.consumers.get(o, ()))
-                if self._fed_by(node, running) or needed:
+                if self._fed_by(node, running) or not self._hand_on(node, running):
                     running.add(node.name)
                     self.skipped.pop(node.name, None)
                     changed = True
         self.run = [n.name for n in self.pipeline.nodes if n.name in running]
+        self._ran = set(self.run)
         for name in self.run:
             self.keys.pop(name, None)
             self.outputs.pop(name, None)
             self.metrics.pop(name, None)
+            self.memory.pop(name, None)
+        self.restored = {name: value for name, value in self.restored.items()
+                         if self.producer[name].name not in running}
         return self.run
+
+    def _usable(self, node: Any, record: Any) -> Any:
+        """``record`` if it holds what skipping ``node`` needs; else None, with a warning
+        (a damaged index must cost a rerun, never the run)."""
+        if record is None:
+            return None
+        kinds = {o: self._kind(o) for o in node.outputs}
+        types = {o: self.spec.datasets[o].type for o, k in kinds.items() if k == "metric"}
+        problem = record_problem(record, kinds, types)
+        if problem is None:
+            return record
+        self.warnings.append(f"the cache record of node '{node.name}' in {self.index.path} "
+                             f"is not valid ({problem}): it is ignored, the node runs")
+        return None
+
+    def _hand_on(self, node: Any, running: set[str]) -> bool:
+        """Whether every memory output of skipped ``node`` that a running node reads can be
+        handed on from the value the node kept (read back here when the run has a
+        catalog; only checked for ``kmlc plan``)."""
+        for name in node.outputs:
+            if self._kind(name) != "memory" or name in self.restored or not any(
+                    c.name in running for c in self.consumers.get(name, ())):
+                continue
+            ref = self.memory.get(node.name, {}).get(name)
+            if ref is None:
+                return False  # not kept: the node runs to make it
+            if self.catalog is None:
+                problem = self.objects.check(ref)
+                value = None
+            else:
+                value, problem = self.objects.get(ref)
+            if problem is not None:
+                run = self.skipped[node.name].from_run or "-"
+                self.warnings.append(f"the cache record of node '{node.name}' (run {run}) "
+                                     f"cannot hand on '{name}': {problem}; the node runs")
+                return False
+            self.restored[name] = value
+        return True
 
     def _fed_by(self, node: Any, running: set[str]) -> bool:
         """Whether a node that runs produces one of ``node``'s inputs."""
         return any(self.producer[i].name in running for i in node.inputs
                    if i in self.producer)
 
-    def _still_there(self, node: Any, record: Any) -> bool:
-        if not isinstance(record, Mapping):
-            return False  # a hand-edited index: the node runs and is recorded again
-        outputs, metrics = record.get("outputs"), record.get("metrics")
-        if not isinstance(outputs, Mapping) or not isinstance(metrics, Mapping):
-            return False
+    def _still_there(self, node: Any, record: Mapping[str, Any]) -> bool:
+        """Whether the bytes of each persisted output are still those the record names."""
+        outputs = record["outputs"]
         for name in node.outputs:
-            kind = self._kind(name)
-            if kind in ("file", "versioned"):
-                if outputs.get(name) is None or self._content_of(name) != outputs[name]:
-                    return False
-            elif kind == "metric" and name not in metrics:
+            if self._kind(name) in ("file", "versioned") and (
+                    self._content_of(name) != outputs[name]):
                 return False
         return True
 
@@ -240,9 +295,15 @@ class RunCache:
     def runnable(self, catalog: Any, session: Any = None, model: Any = None) -> Any:
         """The part of the pipeline that runs. A tracked run (``session``) gets the skipped
         nodes' metrics and tracked files, and tags and an artifact saying what was skipped;
-        the ``model`` job learns that the artifacts of skipped nodes are on disk already."""
+        the ``model`` job learns that the artifacts of skipped nodes are on disk already;
+        the memory values skipped nodes kept go into the catalog for the nodes that run."""
         self.catalog = catalog
         running = self.decide()
+        for name, value in self.restored.items():
+            if name in catalog:  # declared (e.g. a MemoryDataset with its copy_mode)
+                catalog.save(name, value)
+            else:
+                catalog[name] = value
         if session is not None:
             self.restore(catalog)
             session.tracker.log_params(session.uri, session.run_id, [],
@@ -261,10 +322,19 @@ class RunCache:
             return self.pipeline.__class__([])
         return self.pipeline.only_nodes(*running)
 
+    def new_warnings(self) -> list[str]:
+        """The warnings not yet returned (the run prints them as they come)."""
+        fresh = self.warnings[self._warned:]
+        self._warned = len(self.warnings)
+        return fresh
+
     def finish(self, run_id: str | None, succeeded: bool, notes: list[str]) -> None:
-        """``record``; an index that cannot be written is a note, not a failed run."""
+        """``record``; an index that cannot be written is a note, not a failed run.
+
+        (``succeeded`` or not, a node is recorded once this process saw it save every
+        output.)"""
         try:
-            self.record(run_id, succeeded)
+            self.record(run_id)
         except OSError as exc:
             notes.append(f"the cache index could not be written: {exc}")
 
@@ -272,7 +342,8 @@ class RunCache:
         """What this run skipped: node -> {key, from_run}, for the run's artifact."""
         return {"nodes": {name: {"key": s.key, "from_run": s.from_run}
                           for name, s in self.skipped.items()},
-                "ran": list(self.run), "cache_version": CACHE_VERSION}
+                "ran": list(self.run), "handed_on": sorted(self.restored),
+                "cache_version": CACHE_VERSION}
 
     def tags(self) -> dict[str, str]:
         runs = sorted({s.from_run for s in self.skipped.values() if s.from_run})
@@ -283,12 +354,15 @@ class RunCache:
     def line(self) -> str:
         """One line for the terminal."""
         total = len(self.pipeline.nodes)
-        if not self.skipped:
-            return f"cache: no node skipped ({total} ran)"
         runs = sorted({s.from_run for s in self.skipped.values() if s.from_run})
         source = (f" (cached from run {runs[0]})" if len(runs) == 1 else
                   f" (cached from runs {', '.join(runs)})" if runs else "")
-        return f"cache: skipped {len(self.skipped)} of {total} nodes{source}"
+        line = (f"cache: skipped {len(self.skipped)} of {total} nodes{source}" if self.skipped
+                else f"cache: no node skipped ({total} ran)")
+        if self.not_kept:
+            line += "; memory outputs not kept (their consumers rerun with their producer): " \
+                + "; ".join(f"{name} ({why})" for name, why in sorted(self.not_kept.items()))
+        return line
 
     # -- recording what ran -------------------------------------------------------------------
 
@@ -305,45 +379,72 @@ class RunCache:
                     break
         with self._lock:
             self.metrics[node.name] = values
-            self._pending[node.name] = set(node.outputs)
-            self._settle(node.name)
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any, node: Any = None) -> None:
+        """What ``node`` saved, taken now: the bytes of a file as this node wrote them
+        (read at the end of the run, they may be another run's), its memory values kept."""
         if node is None:
             return
+        kind = self._kind(dataset_name)
+        value: str | None = None
+        if kind in ("file", "versioned"):
+            value = self._saved_content(dataset_name)
+        elif (kind == "memory" and data is not None and self._cacheable(node)
+              and self.consumers.get(dataset_name)):
+            value, why = self.objects.put(data)
+            if why is not None:
+                with self._lock:
+                    self.not_kept[dataset_name] = why
         with self._lock:
-            self._pending.get(node.name, set()).discard(dataset_name)
-            self._settle(node.name)
+            self._saved.setdefault(node.name, {})[dataset_name] = value
 
-    def _settle(self, name: str) -> None:
-        if name in self._pending and not self._pending[name]:
-            del self._pending[name]
-            self._completed.append(name)
+    def saved_elsewhere(self, node: Any) -> None:
+        """``node`` ran in a worker process (no hook here) and its result is back: its
+        files are taken as they are now, its memory values are not kept."""
+        for name in node.outputs:
+            if name not in self._saved.get(node.name, {}):
+                self.after_dataset_saved(name, None, node)
 
-    def record(self, run_id: str | None, succeeded: bool) -> None:
-        """Record every node that completed (all of them when the run succeeded)."""
-        done = set(self.run) if succeeded else set(self._completed)
+    def _saved_content(self, name: str) -> str | None:
+        if self._kind(name) == "file":
+            path = local_path(self.spec.datasets[name], self.spec.root)
+            assert path is not None  # a "file" has one
+            return self.index.content_hash(path)
+        if self.catalog is None:
+            return None
+        dataset = self.catalog.get(name)
+        dataset = getattr(dataset, "_inner", dataset)  # track: wraps it
+        try:
+            return f"version:{dataset.resolve_save_version()}"
+        except Exception:
+            return None
+
+    def record(self, run_id: str | None) -> None:
+        """Record every node of this run that this process saw save all its outputs."""
         for node in self.pipeline.nodes:
-            if node.name not in done or node.name not in self.run:
+            saved = self._saved.get(node.name, {})
+            if (node.name not in self._ran or not self._cacheable(node)
+                    or not set(node.outputs) <= set(saved)):
                 continue
             expected = {o for o in node.outputs if self._kind(o) == "metric"}
             # no hook saw a node run in another process: only nodes without metrics are known
             metrics = self.metrics.get(node.name, None if expected else {})
-            if not self._cacheable(node) or metrics is None or set(metrics) != expected:
-                continue  # e.g. metrics of a node run in another process: not known here
-            for out in node.outputs:
-                self._content.pop(out, None)
+            if metrics is None or set(metrics) != expected:
+                continue
             key = self.key(node)
-            outputs = {o: self._content_of(o) for o in node.outputs
+            outputs = {o: saved[o] for o in node.outputs
                        if self._kind(o) in ("file", "versioned")}
             if key is None or any(v is None for v in outputs.values()):
                 continue
+            memory = {o: str(saved[o]) for o in node.outputs
+                      if self._kind(o) == "memory" and saved[o] is not None}
             self.keys[node.name] = key
             self.outputs[node.name] = {k: str(v) for k, v in outputs.items()}
+            self.memory[node.name] = memory
             self.index.record(key, {"node": node.name, "run_id": run_id,
                                     "outputs": self.outputs[node.name], "metrics": metrics,
-                                    "time": int(time.time())})
+                                    "memory": memory, "time": int(time.time())})
         self.index.save()
 
 

@@ -6,7 +6,8 @@ selects nodes by tags or names, and ``__default__`` holds every node. An entry w
 inputs=..., outputs=..., parameters=..., tags=...)`` makes the namespaced copies of the
 nodes it selects. The copies are nodes like any other: they join ``__default__`` and
 every pipeline their tags select, as they would in a Kedro registry that sums its
-pipelines into ``__default__``.
+pipelines into ``__default__``. Template nodes (``template: true``) are built only to be
+copied: they are in no pipeline.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def _kedro_node(spec: NodeSpec, func: Callable[..., Any]) -> Node:
 def _copies(pdef: PipelineSpec, spec: ProjectSpec, built: Mapping[str, Node]) -> list[Node]:
     """The namespaced copies of ``pdef``, made by Kedro from the template nodes."""
     names = {n.template for n in spec.nodes if n.pipeline == pdef.name}
-    templates = [built[n.name] for n in spec.nodes if n.name in names]
+    templates = [built[n.name] for n in (*spec.nodes, *spec.templates) if n.name in names]
     extra = list(pdef.tags) if pdef.nodes else None
     copied = pipeline(Pipeline(templates), namespace=pdef.namespace,
                       inputs=dict(pdef.inputs) or None, outputs=dict(pdef.outputs) or None,
@@ -50,7 +51,8 @@ def _copies(pdef: PipelineSpec, spec: ProjectSpec, built: Mapping[str, Node]) ->
 def build_pipelines(spec: ProjectSpec, functions: Mapping[str, Callable[..., Any]]
                     ) -> dict[str, Pipeline]:
     """Build every named pipeline; ``functions`` maps node names to imported callables."""
-    built = {n.name: _kedro_node(n, functions[n.name]) for n in spec.nodes if n.pipeline is None}
+    built = {n.name: _kedro_node(n, functions[n.name])
+             for n in (*spec.nodes, *spec.templates) if n.pipeline is None}
     for pdef in spec.pipelines.values():
         if pdef.namespace:
             built.update((copy.name, copy) for copy in _copies(pdef, spec, built))

@@ -85,7 +85,7 @@ def compile_project(spec: ProjectSpec, *, run: bool = True) -> CompiledProject:
     functions: dict[str, Callable[..., Any]] = {}
     errors: list[ConfigError] = []
     sources: dict[str, Any] = {}
-    for n in spec.nodes:
+    for n in (*spec.nodes, *spec.templates):
         stand_in = None if run else static_stand_in(n.func, list(spec.code), sources)
         if stand_in is not None:
             functions[n.name] = stand_in

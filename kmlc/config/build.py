@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kmlc.config.checks import CheckResult, run_checks
-from kmlc.config.nodes import mapping_of, tag_list
+from kmlc.config.metric_keys import namespace_prefix
+from kmlc.config.nodes import NodeDef, mapping_of, tag_list
 from kmlc.config.secrets import Secrets
 from kmlc.config.source import Document
 from kmlc.config.spec import (
@@ -32,6 +33,7 @@ from kmlc.config.spec import (
     SweepSpec,
     TrackingSpec,
     io_shape,
+    node_io,
 )
 
 __all__ = ["build_spec"]
@@ -54,6 +56,12 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
                 for name, cfg in (data.get("datasets") or {}).items()}
     for name, (pattern, cfg) in checks.factory_matches.items():
         datasets[name] = replace(_dataset(doc, pattern, cfg), name=name, pattern=pattern)
+    producers = {out: n for n in checks.nodes for out, _ in node_io(n.outputs)}
+    for name, ds in datasets.items():  # a namespaced copy's metrics: under its namespace
+        if ds.type == "mlflow.metrics" and "prefix" not in ds.config:
+            prefix = namespace_prefix(name, ds.config, producers.get(name))
+            if prefix:
+                datasets[name] = replace(ds, config={**ds.config, "prefix": prefix})
     tracking = data.get("tracking") or {}
     params = tracking.get("params") or {}
     ui = tracking.get("ui") or {}
@@ -81,13 +89,8 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
         ),
         parameters=data.get("parameters") or {},
         datasets=datasets,
-        nodes=tuple(
-            NodeSpec(name=n.name, func=n.func, inputs=io_shape(n.inputs, tuple),
-                     outputs=io_shape(n.outputs, tuple),
-                     tags=n.tags, source=_ref(doc, n.path), namespace=n.namespace,
-                     pipeline=n.pipeline, template=n.template)
-            for n in checks.nodes
-        ),
+        nodes=tuple(_node(doc, n) for n in checks.nodes),
+        templates=tuple(_node(doc, n) for n in checks.templates),
         pipelines={name: PipelineSpec(name, tag_list(p.get("tags")),
                                       tuple(p.get("nodes") or ()), _ref(doc, ("pipelines", name)),
                                       p.get("namespace"), mapping_of(p.get("inputs")),
@@ -120,9 +123,18 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
         rendered_hash=hashlib.sha256(logged.encode()).hexdigest(),
         runner=RunnerSpec(**(data.get("runner") or {})),
         logging=data.get("logging"),
-        cache=bool(data.get("cache", False)),
+        cache=(bool(cache.get("enabled", True)) if isinstance(cache := data.get("cache"), dict)
+               else bool(cache)),
+        cache_memory_limit=int(float(cache.get("memory_limit_mb", 256) if isinstance(
+            cache, dict) else 256) * 1024 * 1024),
         sweep=_sweep(doc),
     )
+
+
+def _node(doc: Document, n: NodeDef) -> NodeSpec:
+    return NodeSpec(name=n.name, func=n.func, inputs=io_shape(n.inputs, tuple),
+                    outputs=io_shape(n.outputs, tuple), tags=n.tags, source=_ref(doc, n.path),
+                    namespace=n.namespace, pipeline=n.pipeline, template=n.template)
 
 
 def _dataset(doc: Document, name: str, cfg: dict[str, Any]) -> DatasetSpec:

@@ -33,7 +33,8 @@ __all__ = ["CheckResult", "run_checks"]
 class CheckResult:
     errors: list[ConfigError] = field(default_factory=list)
     warnings: list[ConfigError] = field(default_factory=list)
-    nodes: list[NodeDef] = field(default_factory=list)
+    nodes: list[NodeDef] = field(default_factory=list)  # the nodes that run
+    templates: list[NodeDef] = field(default_factory=list)  # `template: true`: copied only
     # dataset name -> (the factory pattern it matched, the entry Kedro resolved)
     factory_matches: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
@@ -46,11 +47,16 @@ def run_checks(doc: Document, root: Path, code_dirs: list[Path],
     """
     result = CheckResult()
     _check_kedro_forms(doc, result)
-    result.nodes, problems = expanded if expanded is not None else expand_nodes(doc)
+    every, problems = expanded if expanded is not None else expand_nodes(doc)
+    result.nodes = [n for n in every if not n.is_template]
+    result.templates = [n for n in every if n.is_template]
     result.errors.extend(problems)
+    _check_templates(doc, result)
     _check_names(doc, result)
     if not result.errors:
         _check_graph(doc, result)
+    if not result.errors:
+        _check_metric_keys(doc, result)
     _check_paths(doc, root, result)
     _check_types(doc, code_dirs, result)
     _check_functions(doc, code_dirs, result)
@@ -313,6 +319,39 @@ class _Factories:
         return True
 
 
+def _check_templates(doc: Document, result: CheckResult) -> None:
+    """A template node that no namespaced pipeline copies would never run: refused."""
+    copied = {n.template for n in result.nodes if n.template}
+    namespaced = [p for p, d in (doc.data.get("pipelines") or {}).items()
+                  if isinstance(d, dict) and d.get("namespace")]
+    for node in result.templates:
+        if node.name not in copied:
+            result.errors.append(doc.error(
+                f"node '{node.name}' is a template (`template: true`) but no namespaced "
+                "pipeline copies it: it would never run", (*node.path, "template"), key=True,
+                code="KMLC317", hint=(f"select it in the `nodes:` or `tags:` of one of: "
+                                      f"{', '.join(namespaced)}" if namespaced else
+                                      "add a pipeline with `namespace:` that selects it, or "
+                                      "remove `template: true`")))
+
+
+def _check_metric_keys(doc: Document, result: CheckResult) -> None:
+    """Two datasets that would write one MLflow key in one run: refused, both located."""
+    from kmlc.config.metric_keys import collisions, metric_writers
+
+    writers = metric_writers(result.nodes, doc.data.get("datasets") or {},
+                             result.factory_matches)
+    for first, second, label in collisions(writers):
+        file, line, column = doc.where(first.where, key=first.where[0] in ("datasets", "pipelines"))
+        result.errors.append(doc.error(
+            f"metric datasets '{first.dataset}' and '{second.dataset}' would both write "
+            f"{label} in one run (the first is at {file}:{line}:{column})", second.where,
+            key=second.where[0] in ("datasets", "pipelines"), code="KMLC316",
+            hint="give one its own `key:` (mlflow.metric) or `prefix:` (mlflow.metrics); "
+                 "a namespaced copy's metrics are logged under its namespace unless its "
+                 "dataset sets one"))
+
+
 def _check_kedro_forms(doc: Document, result: CheckResult) -> None:
     """Kedro's ``${...}`` interpolation is refused where it is written, with kmlc's form."""
 
@@ -365,9 +404,9 @@ def _check_graph(doc: Document, result: CheckResult) -> None:
                     f"the nodes form a cycle: {chain}", (*nodes[cycle[0]].path, "inputs"),
                     code="KMLC310"))
                 break
-    tags = {t for n in nodes for t in n.tags}
+    tags = {t for n in (*nodes, *result.templates) for t in n.tags}
     names = [n.name for n in nodes]
-    templates = [n.name for n in nodes if n.pipeline is None]
+    templates = [n.name for n in (*nodes, *result.templates) if n.pipeline is None]
     for pname, pdef in (doc.data.get("pipelines") or {}).items():
         namespaced = bool(pdef.get("namespace"))
         selected = 0

@@ -3,8 +3,10 @@
 ``expand_nodes`` turns ``nodes:`` and the namespaced entries of ``pipelines:`` into one
 flat list of ``NodeDef``: a node without ``name`` gets Kedro's generated name, a node
 ``namespace:`` prefixes its name, and a pipeline with ``namespace`` adds namespaced
-copies of the nodes it selects. Names are computed by Kedro itself (``kedro.pipeline.node``
-and ``kedro.pipeline.pipeline`` on stand-in functions), imported only when a file uses
+copies of the nodes it selects. A node with ``template: true`` is kept (``is_template``)
+for its copies only: the checks and the compiler leave it out of every pipeline. Names
+are computed by Kedro itself (``kedro.pipeline.node`` and ``kedro.pipeline.pipeline`` on
+stand-in functions), imported only when a file uses
 one of these forms, so a flat file is still validated without importing Kedro.
 
 Each ``NodeDef`` keeps the key path of the YAML that defined it and, for a copy, the
@@ -42,6 +44,7 @@ class NodeDef:
     pipeline: str | None = None  # the namespaced pipeline that made this copy
     template: str | None = None  # the name of the node this one copies
     renamed: Mapping[str, KeyPath] = field(default_factory=dict)
+    is_template: bool = False  # `template: true`: only copied, never run itself
 
     def where(self, key: str, suffix: KeyPath, name: str) -> KeyPath:
         """Where ``name`` (an input or output at ``suffix``) is written in the file."""
@@ -109,7 +112,7 @@ def expand_nodes(doc: Document) -> tuple[list[NodeDef], list[ConfigError]]:
     if not _needs_kedro(data):
         return [NodeDef(f"{n['namespace']}.{n['name']}" if n.get("namespace") else n["name"],
                         n["func"], n.get("inputs"), n.get("outputs"), tag_list(n.get("tags")),
-                        ("nodes", i), n.get("namespace"))
+                        ("nodes", i), n.get("namespace"), is_template=bool(n.get("template")))
                 for i, n in enumerate(data["nodes"])], []
     with warnings.catch_warnings():  # Kedro's advice on dotted dataset names: not ours to give
         warnings.simplefilter("ignore", UserWarning)
@@ -132,7 +135,7 @@ def _expand(doc: Document) -> tuple[list[NodeDef], list[ConfigError]]:
         namespace = n.get("namespace")
         plain.append(NodeDef(f"{namespace}.{name}" if namespace else name, n["func"],
                              n.get("inputs"), n.get("outputs"), tag_list(n.get("tags")),
-                             ("nodes", i), namespace))
+                             ("nodes", i), namespace, is_template=bool(n.get("template"))))
     copies: list[NodeDef] = []
     for pname, pdef in (data.get("pipelines") or {}).items():
         if isinstance(pdef, dict) and pdef.get("namespace"):

@@ -345,6 +345,8 @@ class ProjectSpec:
     logging: Mapping[str, Any] | str | None = None  # a dictConfig, or a file holding one
     cache: bool = False  # `kmlc run` skips nodes whose inputs, code and params did not change
     sweep: SweepSpec | None = None
+    cache_memory_limit: int = 256 * 1024 * 1024  # bytes: the largest memory output it keeps
+    templates: tuple[NodeSpec, ...] = ()  # `template: true`: copied by namespaces, never run
 
     @property
     def root(self) -> Path:

@@ -254,3 +254,106 @@ pipelines:
         assert done.returncode == 0, done.stdout + done.stderr
         assert "contain '.' characters" not in done.stdout + done.stderr, command
         assert "UserWarning" not in done.stderr, (command, done.stderr)
+
+
+MLFLOW_METRICS = SPACEFLIGHTS_YAML.replace(
+    '''  "{namespace}.metrics":
+    type: json.JSONDataset
+    filepath: "data/08_reporting/{namespace}/metrics.json"
+''', '''  "{namespace}.metrics": {type: mlflow.metrics}
+''')
+
+
+def test_each_namespaced_copy_logs_its_metrics_under_its_namespace(tmp_path: Path) -> None:
+    path = write_spaceflights(tmp_path / "kmlc", MLFLOW_METRICS)
+    result = CliRunner().invoke(main, ["run", "-f", str(path), "--namespace",
+                                       ",".join(NAMESPACES)])
+    assert result.exit_code == 0, result.output
+    client = MlflowClient(f"sqlite:///{path.parent / 'mlflow.db'}")
+    run = client.search_runs([client.get_experiment_by_name("spaceflights").experiment_id])[0]
+    names = ("r2_score", "mae", "max_error")
+    assert set(run.data.metrics) == {f"{ns}.{m}" for ns in NAMESPACES for m in names}
+    reference = kedro_reference(tmp_path / "kedro")
+    for ns in NAMESPACES:  # each candidate's own values, none overwritten by the other
+        assert run.data.metrics[f"{ns}.r2_score"] == pytest.approx(
+            reference["metrics"][ns]["r2_score"])
+    # a prefix the dataset sets itself is kept
+    spec = load_project(write_spaceflights(tmp_path / "own", MLFLOW_METRICS.replace(
+        "{type: mlflow.metrics}", '{type: mlflow.metrics, prefix: "{namespace}_m"}')))
+    assert spec.datasets[f"{NAMESPACES[0]}.metrics"].config["prefix"] == f"{NAMESPACES[0]}_m"
+
+
+def test_two_datasets_writing_one_metric_key_are_refused_with_both_locations(
+        tmp_path: Path) -> None:
+    text = MLFLOW_METRICS.replace("{type: mlflow.metrics}", "{type: mlflow.metrics, "
+                                  "prefix: test}")
+    [(code, path, line, message)] = _errors(tmp_path / "a", text)
+    lines = text.splitlines()
+    assert (code, path) == ("KMLC316", "pipelines.candidate_modelling_pipeline")
+    assert line == lines.index("  candidate_modelling_pipeline:", lines.index("pipelines:")) + 1
+    first = lines.index("  active_modelling_pipeline:", lines.index("pipelines:")) + 1
+    assert ("metric datasets 'active_modelling_pipeline.metrics' and "
+            "'candidate_modelling_pipeline.metrics' would both write the keys 'test.*' in "
+            "one run (the first is at ") in message and f"mlproject.yml:{first}:3)" in message
+    assert "`prefix:`" in message
+    # two mlflow.metric datasets with one key, each at its own line
+    text = SPACEFLIGHTS_YAML.replace("datasets:\n", "datasets:\n"
+                                     "  score_a: {type: mlflow.metric, key: score}\n"
+                                     "  score_b: {type: mlflow.metric, key: score}\n", 1)
+    text = text.replace("pipelines:\n", (
+        "  - {name: a, func: extra.score, inputs: model_input_table, outputs: score_a}\n"
+        "  - {name: b, func: extra.score, inputs: model_input_table, outputs: score_b}\n"
+        "pipelines:\n"), 1)
+    path = write_spaceflights(tmp_path / "b", text)
+    (path.parent / "extra.py").write_text("def score(table):\n    return len(table)\n")
+    errors = check_project(path).errors
+    assert [(e.code, e.path) for e in errors] == [("KMLC316", "datasets.score_b")]
+    first = text.splitlines().index("  score_a: {type: mlflow.metric, key: score}") + 1
+    assert "would both write key 'score' in one run (the first is at " in errors[0].message
+    assert f"mlproject.yml:{first}:3)" in errors[0].message
+
+
+def _templates(text: str) -> str:
+    """The spaceflights nodes marked `template: true`, without the un-namespaced
+    `model_options` they needed until then."""
+    for name in ("split_data_node", "train_model_node", "evaluate_model_node"):
+        text = text.replace(f"    name: {name}\n", f"    name: {name}\n    template: true\n")
+    lines = text.splitlines(keepends=True)
+    del lines[lines.index("parameters:\n") + 1]  # the top-level model_options
+    return "".join(lines)
+
+
+def test_template_nodes_run_only_as_their_copies_and_need_no_unnamespaced_params(
+        tmp_path: Path) -> None:
+    text = _templates(UNTRACKED)
+    assert "\n  model_options:" not in text
+    path = write_spaceflights(tmp_path / "kmlc", text)
+    result = check_project(path)
+    assert result.errors == [] and not [w for w in result.warnings if w.code == "KMLC304"]
+    compiled = compile_project(load_project(path))
+    reference = kedro_reference(tmp_path / "kedro", namespaces=NAMESPACES)
+    copies = sorted(n for n in reference["nodes"] if n.startswith(NAMESPACES))
+    assert len(copies) == 6
+    for pipeline in compiled.pipelines.values():  # no pipeline holds a template
+        assert all(n.name.startswith(NAMESPACES) for n in pipeline.nodes)
+    assert sorted(n.name for n in compiled.pipelines["__default__"].nodes) == copies
+    run = CliRunner().invoke(main, ["run", "-f", str(path)])
+    assert run.exit_code == 0, run.output
+    assert run.output.count("Model has a coefficient R^2 of") == 2  # the copies only
+    for ns in NAMESPACES:
+        assert _metrics(path.parent, ns) == reference["metrics"][ns]
+
+
+def test_a_template_no_namespaced_pipeline_copies_is_refused(tmp_path: Path) -> None:
+    text = _templates(SPACEFLIGHTS_YAML).replace(
+        "    nodes: [split_data_node, train_model_node, evaluate_model_node]\n",
+        "    nodes: [split_data_node, train_model_node]\n").replace(
+        "    tags: [modelling]\n    inputs: model_input_table\n",
+        "    nodes: [split_data_node, train_model_node]\n    inputs: model_input_table\n")
+    errors = _errors(tmp_path, text)
+    assert [(c, p) for c, p, _, _ in errors] == [("KMLC317", "nodes[2].template")]
+    assert errors[0][2] == text.splitlines().index("    template: true", text.splitlines()
+                                                   .index("    name: evaluate_model_node")) + 1
+    assert "node 'evaluate_model_node' is a template (`template: true`) but no namespaced " \
+           "pipeline copies it" in errors[0][3]
+    assert "active_modelling_pipeline, candidate_modelling_pipeline" in errors[0][3]

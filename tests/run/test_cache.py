@@ -187,8 +187,8 @@ def test_a_deleted_or_modified_output_reruns_its_producer(tmp_path: Path) -> Non
     _run(path, "--cache")
     (path.parent / "data" / "total.pkl").write_bytes(b"not the pickle add wrote")
     ran, _, _ = _run(path, "--cache")
-    # add makes total again; shift too, whose memory output add needs; report reads total
-    assert ran == ["shift", "add", "report"]
+    # add makes total again from the value shift kept in the cache; report reads total
+    assert ran == ["add", "report"]
     (path.parent / "data" / "doubled.pkl").unlink()
     ran, _, _ = _run(path, "--cache")
     assert ran == ALL
@@ -203,10 +203,11 @@ def test_no_cache_force_nodes_and_cache_true_in_the_file(tmp_path: Path) -> None
     assert not [line for line in out.splitlines() if line.startswith("cache:")]
     assert "warning: --force-nodes has no effect without the cache" in out
     assert "kmlc.cache.skipped" not in _client(path).get_run(run_id).data.tags
-    # forcing add also runs shift (add needs its memory output) and report (reads total)
+    # forcing add runs report too (it reads total); add gets the value shift kept
     ran, run_id, _ = _run(path, "--force-nodes", "add")
-    assert ran == ["shift", "add", "report"]
-    assert _client(path).get_run(run_id).data.tags["kmlc.cache.skipped_nodes"] == "double"
+    assert ran == ["add", "report"]
+    assert _client(path).get_run(run_id).data.tags["kmlc.cache.skipped_nodes"] == (
+        "double,shift")
     assert _run(path, "--force-nodes", "double,report")[0] == ALL
     _, _, out = _run(path, "--force-nodes", "ad", code=1)
     assert "--force-nodes: node 'ad' is not in pipeline '__default__'" in out
@@ -218,8 +219,8 @@ def test_a_failing_node_records_what_finished_before_it(tmp_path: Path) -> None:
     ran, _, out = _run(path, "--cache", "--params", "fail=true", code=1)
     assert ran == ["double", "shift", "add"]
     ran, _, _ = _run(path, "--cache")
-    # double is reused; shift runs again because add (changed parameter) needs its memory output
-    assert ran == ["shift", "add", "report"]
+    # double and shift are reused (add gets shifted from the value shift kept in the cache)
+    assert ran == ["add", "report"]
     failed = re.search(r"run (\w+) marked FAILED", out)
     assert failed, out
     index = json.loads((path.parent / ".kmlc" / "cache.json").read_text())
@@ -238,6 +239,156 @@ def test_a_corrupt_index_is_a_warning_and_is_rebuilt(tmp_path: Path) -> None:
     assert "Traceback" not in out
     assert json.loads(index.read_text())["version"] == 1
     assert _run(path, "--cache")[0] == []
+
+
+def _records(path: Path) -> tuple[Path, dict]:
+    index = path.parent / ".kmlc" / "cache.json"
+    return index, json.loads(index.read_text())
+
+
+def _edit_record(path: Path, node: str, edit) -> None:
+    index, data = _records(path)
+    (key,) = [k for k, r in data["records"].items() if r["node"] == node]
+    data["records"][key] = edit(data["records"][key])
+    index.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(("node", "edit", "problem", "ran"), [
+    ("report", lambda r: {**r, "metrics": {"score": "abc"}},
+     "its value for metric 'score' is not valid", ["report"]),
+    ("report", lambda r: {**r, "metrics": {}}, "it has no value for metric 'score'",
+     ["report"]),
+    ("add", lambda r: {**r, "outputs": ["total"]}, "its outputs is not a mapping",
+     ["add", "report"]),
+    ("add", lambda r: {**r, "outputs": {"total": 3}}, "it has no content hash for output 'total'",
+     ["add", "report"]),
+    ("double", lambda r: "{broken", "it is a str, not a mapping", ALL),
+    ("shift", lambda r: {**r, "memory": {"shifted": "sha256:zz"}},
+     "its reference for memory output 'shifted' is not a sha256 reference",
+     ["shift", "add", "report"]),
+    ("report", lambda r: {**r, "run_id": 7}, "its run_id is not a string", ["report"]),
+])
+def test_a_record_that_does_not_validate_is_ignored_with_a_warning(
+        tmp_path: Path, node: str, edit, problem: str, ran: list[str]) -> None:
+    path = _chain(tmp_path / "p")
+    _, first, _ = _run(path, "--cache")
+    _edit_record(path, node, edit)
+    names, run_id, out = _run(path, "--cache")
+    assert names == ran
+    assert (f"warning: the cache record of node '{node}' in "
+            f"{path.parent / '.kmlc' / 'cache.json'} is not valid ({problem}") in out
+    assert "it is ignored, the node runs" in out and "Traceback" not in out
+    assert _client(path).get_run(run_id).info.status == "FINISHED"
+    assert _client(path).get_run(run_id).data.metrics == _client(path).get_run(
+        first).data.metrics
+    names, _, out = _run(path, "--cache")  # recorded again, valid
+    assert names == [] and "warning" not in out
+
+
+def test_a_kept_memory_value_that_is_damaged_makes_its_producer_run(tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p")
+    _run(path, "--cache")
+    _, data = _records(path)
+    (ref,) = [r["memory"]["shifted"] for r in data["records"].values() if r["node"] == "shift"]
+    kept = path.parent / ".kmlc" / "objects" / (ref.split(":")[1] + ".pkl")
+    kept.write_bytes(kept.read_bytes()[:-3] + b"abc")  # the disk flipped a few bytes
+    ran, _, out = _run(path, "--cache", "--params", "offset=2")  # add reads shifted
+    assert ran == ["shift", "add", "report"]
+    assert ("warning: the cache record of node 'shift' (run " in out
+            and f"cannot hand on 'shifted': its kept value {kept.name} is corrupt" in out)
+    ran, _, out = _run(path, "--cache", "--params", "offset=3")  # shift kept it again
+    assert ran == ["add", "report"] and "warning" not in out
+
+
+UNPICKLABLE = CHAIN_NODES.replace(
+    "    return [v + 0.5 for v in doubled]",
+    "    return {'values': [v + 0.5 for v in doubled], 'how': lambda v: v + 0.5}").replace(
+    "    return sum(shifted) + offset", "    return sum(shifted['values']) + offset")
+
+
+def test_memory_values_not_kept_make_their_producer_run_and_the_line_says_why(
+        tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p")
+    (path.parent / "chain_nodes.py").write_text(UNPICKLABLE)
+    _, _, out = _run(path, "--cache")
+    line = next(x for x in out.splitlines() if x.startswith("cache:"))
+    assert line.startswith("cache: no node skipped (4 ran); memory outputs not kept (their "
+                           "consumers rerun with their producer): shifted (cannot be pickled")
+    ran, _, out = _run(path, "--cache", "--params", "offset=2")  # add reads shifted
+    assert ran == ["shift", "add", "report"] and "shifted (cannot be pickled" in out
+    assert not list((path.parent / ".kmlc" / "objects").glob("*.tmp"))
+    # over the limit of the file's `cache:` mapping: not kept either
+    path = _chain(tmp_path / "q", CHAIN_YAML + "cache: {memory_limit_mb: 0.00001}\n")
+    assert _run(path)[0] == ALL
+    ran, _, out = _run(path, "--params", "offset=2")
+    assert ran == ["shift", "add", "report"]
+    assert "shifted (larger than the cache's limit of 10 B)" in out
+    assert not list((path.parent / ".kmlc" / "objects").iterdir())
+    path.write_text(CHAIN_YAML + "cache: {enabled: false}\n")
+    assert _run(path)[0] == ALL and "cache:" not in _run(path)[2]
+
+
+def test_cache_prune_removes_only_kept_values_no_record_needs(tmp_path: Path) -> None:
+    path = _chain(tmp_path / "p")
+    _run(path, "--cache")
+    _run(path, "--cache", "--params", "scale=3")  # a second record of shift, its own value
+    objects = path.parent / ".kmlc" / "objects"
+    kept = sorted(objects.glob("*.pkl"))
+    assert len(kept) == 2
+    stray = objects / ("0" * 64 + ".pkl")  # a value no record names (a pruned record's)
+    stray.write_bytes(b"x")
+    mine = objects / "notes.txt"  # not the cache's: never removed
+    mine.write_text("mine")
+    prune = CliRunner().invoke(main, ["cache", "prune", "--file", str(path)])
+    assert prune.exit_code == 0, prune.output
+    assert "dropped 0 records, removed 1 kept values" in prune.output
+    assert sorted(objects.glob("*.pkl")) == kept and mine.exists()
+    again = ("--cache", "--params", "scale=3", "--params", "offset=2")
+    assert _run(path, *again)[0] == ["add", "report"]
+    prune = CliRunner().invoke(main, ["cache", "prune", "-f", str(path), "--max-size", "0"])
+    assert prune.exit_code == 0, prune.output
+    assert "removed 2 kept values" in prune.output and "0 kept values left" in prune.output
+    assert not list(objects.glob("*.pkl")) and mine.exists()
+    assert (path.parent / "data" / "doubled.pkl").exists()  # the project's files stay
+    # the records of shift went with their values: it runs again, the others are reused
+    assert _run(path, *again)[0] == ["shift", "add", "report"]
+    (path.parent / ".kmlc" / "cache.json").write_text("{broken")
+    prune = CliRunner().invoke(main, ["cache", "prune", "--file", str(path)])
+    assert prune.exit_code == 1 and "nothing was removed" in prune.output
+    assert list(objects.glob("*.pkl"))
+
+
+def _iris(root: Path) -> Path:
+    import shutil
+
+    iris = Path(__file__).resolve().parents[2] / "examples" / "iris"
+    (root / "data").mkdir(parents=True)
+    shutil.copytree(iris / "data" / "01_raw", root / "data" / "01_raw")
+    for name in ("mlproject.yml", "iris_nodes.py"):
+        shutil.copy(iris / name, root / name)
+    return root / "mlproject.yml"
+
+
+@pytest.mark.slow
+def test_iris_a_new_model_c_reruns_only_the_nodes_that_read_it_and_those_after(
+        tmp_path: Path) -> None:
+    """Issue 24's acceptance: the split hands its outputs on in memory, yet only
+    fit_classifier (reads model.c) and evaluate (after it) run; the run's metrics are
+    those of an uncached run with the same parameter."""
+    path = _iris(tmp_path / "iris")
+    _, first, out = _run(path, "training", "--cache")
+    assert "cache: no node skipped (5 ran)" in out
+    _, run_id, out = _run(path, "training", "--cache", "--params", "model.c=2")
+    assert f"cache: skipped 3 of 5 nodes (cached from run {first})" in out
+    client = _client(path)
+    summary = _cache_artifact(client, run_id, tmp_path / "dl")
+    assert summary["ran"] == ["fit_classifier", "evaluate"]
+    assert summary["handed_on"] == ["x_test", "x_train", "y_test", "y_train"]
+    fresh = _iris(tmp_path / "fresh")
+    _, reference, _ = _run(fresh, "training", "--params", "model.c=2")
+    assert client.get_run(run_id).data.metrics == _client(fresh).get_run(
+        reference).data.metrics
+    assert client.get_run(run_id).data.params["model.c"] == "2"
 
 
 def test_tracking_disabled_pipelines_are_cached_too(tmp_path: Path) -> None:
@@ -261,8 +412,9 @@ def test_a_node_that_logs_an_mlflow_flavor_model_is_never_skipped(
     client = _client(path)
     ran = _cache_artifact(client, run_id, tmp_path / "dl")["ran"]
     assert "fit" in ran and "evaluate" in ran  # evaluate reads what fit wrote
-    assert "clean" in ran  # its memory output is needed by fit
-    assert client.get_run(run_id).data.tags["kmlc.cache.skipped"] == "0"
+    assert "clean" not in ran  # fit gets its memory output from the value clean kept
+    assert _cache_artifact(client, run_id, tmp_path / "dl2")["handed_on"]
+    assert client.get_run(run_id).data.tags["kmlc.cache.skipped"] == "1"
     experiment = client.get_run(run_id).info.experiment_id
     assert {m.source_run_id for m in client.search_logged_models([experiment])
             if m.name == "sk_model"} >= {run_id}
