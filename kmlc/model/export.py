@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kmlc.compiler.catalog import local_path
 from kmlc.config.spec import ProjectSpec
 from kmlc.errors import ExportError
 from kmlc.model.build import quiet_mlflow, register_model, save_pipeline_model, scrub_mlmodel
@@ -82,18 +83,65 @@ def _resolve_run(client: Any, spec: ProjectSpec, run_id: str | None, latest: boo
                       f"'{spec.tracking.experiment}'", hint="run `kmlc run training` first")
 
 
-def _prepare_output(output: Path, force: bool) -> None:
-    if output.exists() and (not output.is_dir() or any(output.iterdir())) and not force:
-        raise ExportError(f"{output} exists and is not empty", hint="pass --force to replace it")
+EXPORT_MARKER = ".kmlc-export"  # written into every folder export-model writes
+
+
+def _is_export(folder: Path) -> bool:
+    """A model folder an earlier export wrote: kmlc's marker, or an MLflow ``MLmodel``."""
+    return (folder / EXPORT_MARKER).is_file() or (folder / "MLmodel").is_file()
+
+
+def _prepare_output(output: Path, force: bool, keep: dict[str, Path]) -> None:
+    """Refuse an ``--output`` that would replace what is not a previous export.
+
+    ``keep``: what no export may replace, by what it is (the project folder, the
+    store's database and artifact folders); neither they nor a folder holding one of
+    them is ever an output, even with ``--force``.
+    """
+    for what, path in keep.items():
+        path = path.resolve()
+        if output == path or output in path.parents:
+            inside = "is" if output == path else "holds"
+            raise ExportError(f"--output {output} {inside} the {what} ({path}): an export "
+                              "replaces its output folder, so it must be a folder of its own",
+                              hint="give a new folder, e.g. --output exported_model")
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        if not force:
+            raise ExportError(f"{output} exists and is not empty",
+                              hint="pass --force to replace it")
+        if not output.is_dir() or not _is_export(output):
+            raise ExportError(f"--force replaces only a model folder exported before; "
+                              f"{output} is not one (no MLmodel file in it)",
+                              hint="give a new folder, or remove this one yourself")
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(f"cannot create {output.parent}: {exc}") from exc
 
 
+def _protected(spec: ProjectSpec, uri: str) -> dict[str, Path]:
+    """What an export must never replace: the project and its local store."""
+    keep = {"project folder": spec.root, "project file": spec.path}
+    database = tracking.sqlite_path(uri)
+    if database is not None:
+        keep["tracking store"] = database
+        artifacts = tracking.local_artifact_root(uri)
+        if artifacts is not None:
+            keep["tracking store's artifact folder"] = artifacts
+    for name, ds in spec.datasets.items():  # the project's data, wherever it is kept
+        local = local_path(ds, spec.root) if not ds.is_mlflow else None
+        if local is not None:
+            keep[f"file of dataset '{name}'"] = local
+    return keep
+
+
 def _commit(staged: Path, output: Path) -> None:
     """Move the checked model into place: a rename, never a half-written folder."""
     output.parent.mkdir(parents=True, exist_ok=True)
+    (staged / EXPORT_MARKER).write_text("a model folder written by kmlc export-model\n",
+                                        encoding="utf-8")
+    if output.exists() and not _is_export(output):  # checked before; never lose a folder
+        raise ExportError(f"{output} is no longer a model folder exported before: left as is")
     if output.exists():
         trash = output.with_name(f".{output.name}.old-{os.getpid()}")
         output.rename(trash)
@@ -124,11 +172,11 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
                           hint="add `model: {input: <dataset>}` to bind training to inference")
     if output is None and register is None:
         raise ExportError("nothing to do: give --output DIR and/or --register NAME")
-    if output is not None:
-        output = output.resolve()
-        _prepare_output(output, force)
     quiet_mlflow()
     uri = tracking.resolve_tracking_uri(tracking_uri or spec.tracking.uri, spec.root)
+    if output is not None:
+        output = output.resolve()
+        _prepare_output(output, force, _protected(spec, uri))
     registry_uri = (tracking.resolve_tracking_uri(spec.tracking.registry_uri, spec.root)
                     if spec.tracking.registry_uri else None)
     model_uri: str | None = None

@@ -1,0 +1,50 @@
+"""Faults around a logged model: what export-model and predict refuse, with real runs,
+a real sqlite store and the real `kmlc` command in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from mini_project import kmlc_exe
+
+
+def _kmlc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return subprocess.run([kmlc_exe(), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def _snapshot(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()}
+
+
+def test_force_never_replaces_the_project_its_store_or_a_parent(trained_template) -> None:
+    path, _ = trained_template
+    root = path.parent
+    before = _snapshot(root)
+    for target, what in ((".", "the project folder"), ("..", "holds the project folder"),
+                         ("mlartifacts", "the tracking store's artifact folder"),
+                         ("data", "holds the file of dataset")):
+        done = _kmlc("export-model", "--latest", "-o", target, "--force", "--no-check",
+                     cwd=root)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert what in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert _snapshot(root) == before  # nothing removed, nothing added
+    # a folder that is not a previous export is never replaced, --force or not
+    other = root.parent / "notes"
+    other.mkdir(exist_ok=True)
+    (other / "todo.txt").write_text("keep me")
+    done = _kmlc("export-model", "--latest", "-o", str(other), "--force", "--no-check", cwd=root)
+    assert done.returncode == 1 and "not one (no MLmodel file in it)" in done.stderr, done.stderr
+    assert (other / "todo.txt").read_text() == "keep me"
+    # a previous export is replaced with --force, and carries kmlc's marker
+    out = root.parent / "exported"
+    assert _kmlc("export-model", "--latest", "-o", str(out), "--no-check",
+                 cwd=root).returncode == 0
+    assert (out / ".kmlc-export").is_file() and (out / "MLmodel").is_file()
+    done = _kmlc("export-model", "--latest", "-o", str(out), "--force", "--no-check", cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert (out / "MLmodel").is_file()
