@@ -317,8 +317,7 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
         with secrets.masked_logs():
             result = run_pipeline(spec, pipeline, options)
     except KeyboardInterrupt as exc:
-        run_id = getattr(exc, "run_id", None)
-        click.echo("interrupted" + (f": run {run_id} marked KILLED" if run_id else ""), err=True)
+        click.echo(_interrupted(exc), err=True)
         sys.exit(130)
     except NodeFailure as exc:
         if verbose:
@@ -357,6 +356,23 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
     if result.promotion is not None:
         click.echo(f"promotion: {result.promotion.line()}")
     click.echo(f"open it: kmlc ui -f {file}")
+
+
+def _interrupted(exc: KeyboardInterrupt) -> str:
+    """The line of an interrupted run: which signal, and how the run was left."""
+    import signal
+
+    text = str(exc.args[0]) if exc.args else ""
+    number = text.removeprefix("signal ")
+    name = signal.Signals(int(number)).name if number.isdigit() else "SIGINT"
+    run_id, status = getattr(exc, "run_id", None), getattr(exc, "status", None)
+    if not run_id:
+        return f"interrupted ({name}): no run was opened"
+    if status == "FINISHED":
+        return (f"interrupted ({name}) after run {run_id} closed as FINISHED: what follows "
+                "the run (registering its model) may not be done")
+    return (f"interrupted: run {run_id} marked {status or 'KILLED'} ({name}); its model, if "
+            "any, is not registered")
 
 
 @main.command()

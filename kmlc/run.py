@@ -234,8 +234,10 @@ def run_pipeline(spec: ProjectSpec, pipeline: str = "__default__",
                   "`cache: true`): every node runs", file=sys.stderr)
     runner = _make_runner(str(options.runner), options, compiled)
     _check_inputs_exist(compiled, selected, pipeline)
-    # a Dask runner connects to its cluster (and ships the code) before the run opens
-    with _code_on_pythonpath(spec), (runner if hasattr(runner, "__enter__") else nullcontext()):
+    # a Dask runner connects to its cluster (and ships the code) before the run opens;
+    # SIGTERM is an interrupt for the whole run, as Ctrl-C: the run closes as KILLED
+    with _code_on_pythonpath(spec), _terminate_as_interrupt(), \
+            (runner if hasattr(runner, "__enter__") else nullcontext()):
         return _run(spec, pipeline, options, compiled, selected, runner, session, cache)
 
 
@@ -377,21 +379,30 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
                                          for n in runnable.nodes])
             succeeded = False
             try:
-                _execute(compiled, active, catalog, runner, pipeline, options,
-                         extra_hooks=(hook, *filter(None, [model, cache])), failure=failure)
-                succeeded = True
+                try:
+                    # the model is made READY by its after_pipeline_run hook
+                    _execute(compiled, active, catalog, runner, pipeline, options,
+                             extra_hooks=(hook, *filter(None, [model, cache])),
+                             failure=failure)
+                    succeeded = True
+                finally:
+                    session.failed_node = failure.node
+                    session.notes.extend(getattr(runner, "notes", ()))  # lost Dask workers
+                    if cache is not None:  # the nodes that completed, even in a failed run
+                        cache.finish(session.run_id, succeeded, session.notes)
+                logged = model.finish() if model is not None else None
             except BaseException:
-                if model is not None:
+                if model is not None:  # a run that does not finish leaves no model
                     model.discard()
                 raise
-            finally:
-                session.failed_node = failure.node
-                session.notes.extend(getattr(runner, "notes", ()))  # e.g. lost Dask workers
-                if cache is not None:  # the nodes that completed, even in a failed run
-                    cache.finish(session.run_id, succeeded, session.notes)
-            logged = model.finish() if model is not None else None
+        if model is not None and session.status != "FINISHED":
+            model.discard()  # closed as FAILED (e.g. its parameters could not be logged)
+            logged = None
+        if model is not None and logged is not None:
+            logged = model.register()  # only now: the run is FINISHED
     except (KmlcError, KeyboardInterrupt) as exc:
         exc.run_id = session.run_id or None  # type: ignore[union-attr]
+        exc.status = session.status  # type: ignore[union-attr]
         exc.notes_ = tuple(session.notes)  # type: ignore[union-attr]
         raise
     return RunResult(session.run_id, session.status, pipeline, session.uri,
@@ -418,11 +429,14 @@ class ModelJob:
     _PREPARE = "kmlc.model.build:prepare_bound_model"
     _FINISH = "kmlc.model.build:finish_bound_model"
     _DISCARD = "kmlc.model.build:discard_bound_model"
+    _REGISTER = "kmlc.model.build:register_bound_model"
 
     def __init__(self, session: Any, artifacts: set[str]):
         self.session = session
         self.waiting = set(artifacts)
         self.job: int | None = None
+        self.model_id: str | None = None  # once prepared and READY
+        self.logged: Any = None  # the READY model (kmlc.model.build.LoggedPipelineModel)
         self._lock = threading.Lock()
         spec = session.spec
         # a declared dataset: its first rows as read (a memory input has no example)
@@ -483,9 +497,19 @@ class ModelJob:
         tracker = self.session.tracker
         return tracker.wait_job(tracker.start_job(target, kwargs))
 
+    @hook_impl(tryfirst=True)
+    def after_pipeline_run(self) -> None:
+        """Every node ran: the model is made READY now, before the project's own
+        ``after_pipeline_run`` hooks (kedro-mlflow logs its model there too)."""
+        self.finish()
+
     def finish(self) -> Any:
+        """Make the model READY in the run (once); it is registered after the run closes
+        as FINISHED (``register``)."""
         s = self.session
         with self._lock:
+            if self.logged is not None or self.job == -1:
+                return self.logged
             if self.job is None and self._probe_error is None:
                 self._start()
             job, self.job = self.job, -1
@@ -495,9 +519,11 @@ class ModelJob:
                 raise TrackingError(error.message if isinstance(error, KmlcError)
                                     else f"{type(error).__name__}: {error}") from error
             assert job is not None
-            model_id = s.tracker.wait_job(job)
-            return self._call(self._FINISH, spec=s.spec, run_id=s.run_id, tracking_uri=s.uri,
-                              registry_uri=s.registry_uri, model_id=model_id)
+            self.model_id = s.tracker.wait_job(job)
+            self.logged = self._call(self._FINISH, spec=s.spec, run_id=s.run_id,
+                                     tracking_uri=s.uri, registry_uri=s.registry_uri,
+                                     model_id=self.model_id, register=False)
+            return self.logged
         except TrackingError as exc:
             raise TrackingError(
                 f"the pipeline ran, but its model could not be logged to run {s.run_id} on "
@@ -507,19 +533,36 @@ class ModelJob:
         finally:
             self._clean()
 
+    def register(self) -> Any:
+        """The run closed as FINISHED: register its READY model and apply model.promote."""
+        s = self.session
+        if self.logged is None or s.status != "FINISHED" or not s.spec.model.registered_name:
+            return self.logged
+        try:
+            return self._call(self._REGISTER, spec=s.spec, run_id=s.run_id, tracking_uri=s.uri,
+                              registry_uri=s.registry_uri, model_id=self.model_id)
+        except TrackingError as exc:
+            raise TrackingError(
+                f"run {s.run_id} FINISHED and its model is logged ({self.logged.model_uri}), "
+                f"but it could not be registered: {exc.message}",
+                hint=f"`kmlc export-model --run-id {s.run_id} --register "
+                     f"{s.spec.model.registered_name}` registers it") from exc
+
     def discard(self) -> None:
-        """The run failed: a model already being built is marked FAILED."""
+        """The run failed or was interrupted: a model being built, or already READY, is
+        marked FAILED and deleted (a run that did not finish leaves no model)."""
         with self._lock:
             job, self.job = self.job, -1
-        if job is None or job < 0:
-            self._clean()
-            return
         s = self.session
         try:
             with contextlib.suppress(Exception):  # the run's own error matters more
-                model_id = s.tracker.wait_job(job)
-                self._call(self._DISCARD, run_id=s.run_id, tracking_uri=s.uri,
-                           model_id=model_id)
+                model_id = self.model_id
+                if model_id is None and job is not None and job >= 0:
+                    model_id = s.tracker.wait_job(job)
+                if model_id is not None:
+                    self._call(self._DISCARD, run_id=s.run_id, tracking_uri=s.uri,
+                               model_id=model_id)
+                self.logged = None
         finally:
             self._clean()
 

@@ -29,7 +29,7 @@ from kmlc.errors import TrackingError
 from kmlc.tracking import store
 from kmlc.tracking.worker import FallbackTracker, Remote, tracker
 
-__all__ = ["RUN_ENV", "RunSession", "run_environment", "run_tags"]
+__all__ = ["RUN_ENV", "RunSession", "interrupts_deferred", "run_environment", "run_tags"]
 
 _MAX_TAG = 5000
 # what node code sees of the run: MLflow's own variables (its fluent API reads them)
@@ -102,6 +102,35 @@ def run_environment(values: dict[str, str | None]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block is done (the run is being closed: a run
+    closed halfway, or reported as killed once it was closed as FINISHED, is worse than
+    a second's wait); a second signal interrupts at once. A signal that waited is raised
+    as ``KeyboardInterrupt`` after the block."""
+    import signal
+
+    caught: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        caught.append(signum)
+        if len(caught) > 1:
+            raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: signals are not ours to handle
+        yield
+        return
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old if old is not None else signal.SIG_DFL)
+    if caught:
+        raise KeyboardInterrupt(f"signal {caught[0]}")
 
 
 class RunSession:
@@ -210,7 +239,8 @@ class RunSession:
             node = getattr(exc, "node", None) or self.failed_node
             if node:
                 tags["kmlc.failed_node"] = node
-        self._close(tags, failing=exc is not None)
+        with interrupts_deferred():
+            self._close(tags, failing=exc is not None)
 
     def _close(self, tags: dict[str, str], *, failing: bool) -> None:
         tags = self.spec.secrets.mask_data(tags)
