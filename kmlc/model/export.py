@@ -19,6 +19,7 @@ from kmlc.compiler.catalog import local_path
 from kmlc.config.spec import ProjectSpec
 from kmlc.errors import ExportError
 from kmlc.model.build import quiet_mlflow, register_model, save_pipeline_model, scrub_mlmodel
+from kmlc.model.state import check_run_model
 from kmlc.tracking import store as tracking
 
 __all__ = ["ExportResult", "check_model", "export_model"]
@@ -207,6 +208,7 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
         tracking.check_reachable(uri)
         client = MlflowClient(uri, registry_uri)
         chosen = _resolve_run(client, spec, run_id, latest)
+        check_run_model(client, chosen, spec.model.artifact_path)  # never a half-built one
         model_uri = f"runs:/{chosen}/{spec.model.artifact_path}"
         if output is not None:
             staging_root = Path(tempfile.mkdtemp(prefix="kmlc-export-", dir=output.parent))

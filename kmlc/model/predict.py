@@ -100,6 +100,12 @@ def predict_file(model_uri: str, input_path: str, output_path: str | None = None
 
     quiet_mlflow()
     data = _load_input(input_path, input_type)
+    if model_uri.startswith(("models:/", "runs:/")):  # never a half-built model
+        from mlflow.tracking import MlflowClient
+
+        from kmlc.model.state import check_model_uri
+
+        check_model_uri(MlflowClient(), model_uri)
     try:
         model = mlflow.pyfunc.load_model(model_uri)
     except Exception as exc:

@@ -7,6 +7,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+from faults import GATED, half_built_run
 from mini_project import kmlc_exe
 
 
@@ -48,3 +50,22 @@ def test_force_never_replaces_the_project_its_store_or_a_parent(trained_template
     done = _kmlc("export-model", "--latest", "-o", str(out), "--force", "--no-check", cwd=root)
     assert done.returncode == 0, done.stderr
     assert (out / "MLmodel").is_file()
+
+
+@pytest.mark.slow
+def test_a_half_built_model_is_neither_exported_nor_served(mini, tmp_path: Path) -> None:
+    path = mini(GATED)
+    root = path.parent
+    run_id, model_id = half_built_run(path, tmp_path / "gate")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    done = _kmlc("export-model", "--run-id", run_id, "-o", str(tmp_path / "out"), cwd=root)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"run {run_id} is KILLED and its model {model_id} is PENDING" in done.stderr
+    assert "[KMLC713]" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
+    for model_uri in (f"models:/{model_id}", f"runs:/{run_id}/model"):
+        done = _kmlc("predict", "-m", model_uri, "-i", "data/01_raw/instances.csv",
+                     "--tracking-uri", uri, cwd=root)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "is KILLED" in done.stderr and "PENDING" in done.stderr, done.stderr
+        assert done.stdout == ""

@@ -7,68 +7,22 @@ signal alone must end the run.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from mini_project import MINI_YAML, kmlc_exe
+from faults import REGISTERED, env, wait_for, write_gate_hook
+from mini_project import kmlc_exe
 from mlflow.tracking import MlflowClient
-
-GATE_HOOK = '''\
-"""A hook that stops at one moment of the run while KMLC_TEST_GATE names a folder."""
-
-import os
-import time
-from pathlib import Path
-
-from kedro.framework.hooks import hook_impl
-
-
-def _gate(moment):
-    folder = os.environ.get("KMLC_TEST_GATE")
-    if not folder or os.environ.get("KMLC_TEST_MOMENT") != moment:
-        return
-    Path(folder, "reached").write_text(moment)
-    deadline = time.monotonic() + 120
-    while not Path(folder, "go").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-class Gate:
-    @hook_impl
-    def after_pipeline_run(self):
-        _gate("after_pipeline_run")
-'''
-
-REGISTERED = MINI_YAML.replace("model:\n  input: instances\n",
-                               "model:\n  input: instances\n  registered_name: mini-model\n"
-                               "  alias: champion\n") + "hooks: [gate_hook.Gate]\n"
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true", **extra}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return env
-
-
-def _wait_for(check, seconds: float = 120.0, what: str = "") -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
 
 @pytest.mark.slow
 def test_an_interrupted_run_registers_nothing_and_moves_no_alias(mini, tmp_path: Path) -> None:
     path = mini(REGISTERED)
     root = path.parent
-    (root / "gate_hook.py").write_text(GATE_HOOK)
-    first = subprocess.run([kmlc_exe(), "run", "training", "-f", str(path)], env=_env(),
+    write_gate_hook(root)
+    first = subprocess.run([kmlc_exe(), "run", "training", "-f", str(path)], env=env(),
                            capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
@@ -80,9 +34,9 @@ def test_an_interrupted_run_registers_nothing_and_moves_no_alias(mini, tmp_path:
         proc = subprocess.Popen(
             [kmlc_exe(), "run", "training", "-f", str(path)], stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True,
-            env=_env(KMLC_TEST_GATE=str(gate), KMLC_TEST_MOMENT="after_pipeline_run"))
+            env=env(KMLC_TEST_GATE=str(gate), KMLC_TEST_MOMENT="after_pipeline_run"))
         try:
-            _wait_for(lambda: (gate / "reached").exists() or proc.poll() is not None,
+            wait_for(lambda: (gate / "reached").exists() or proc.poll() is not None,
                       what="the hook")  # noqa: B023
             assert proc.poll() is None, proc.communicate()
             (run,) = client.search_runs([experiment], "attributes.status = 'RUNNING'")
@@ -103,7 +57,7 @@ def test_an_interrupted_run_registers_nothing_and_moves_no_alias(mini, tmp_path:
             name = signal.Signals(signum).name
             assert f"run {run.info.run_id} marked KILLED ({name})" in err, err
             assert "Traceback" not in err, err
-        _wait_for(lambda: client.get_run(run.info.run_id).info.status != "RUNNING",  # noqa: B023
+        wait_for(lambda: client.get_run(run.info.run_id).info.status != "RUNNING",  # noqa: B023
                   what="the worker to close the run")
         assert client.get_run(run.info.run_id).info.status == "KILLED"
         versions = client.search_model_versions("name = 'mini-model'")
