@@ -504,6 +504,8 @@ def export_model_cmd(file: Path, env: str | None, params: tuple[str, ...], run_i
     except KmlcError as exc:
         fail(exc, secrets)
         return
+    if result.why:
+        click.echo(result.why)
     if result.model_uri:
         click.echo(f"model: {result.model_uri}")
     if result.output:

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ class ExportResult:
     registered: str | None = None
     version: str | None = None
     checked: bool = False
+    why: str | None = None  # --latest: which run it took, and why
 
 
 
@@ -62,9 +64,13 @@ def check_model(path: Path, timeout: float = 300) -> None:
             hint="nothing was written; the full error:\n" + done.stderr[-4000:])
 
 
-def _resolve_run(client: Any, spec: ProjectSpec, run_id: str | None, latest: bool) -> str:
+def _resolve_run(client: Any, spec: ProjectSpec, run_id: str | None,
+                 latest: bool) -> tuple[str, str | None]:
+    """The run to export, and (``--latest``) why that one."""
+    from kmlc.tracking.session import PROJECT_TAG, project_identity
+
     if run_id:
-        return run_id
+        return run_id, None
     if not latest:
         raise ExportError("give --run-id ID, --latest or --from-local")
     experiment = client.get_experiment_by_name(spec.tracking.experiment)
@@ -74,14 +80,35 @@ def _resolve_run(client: Any, spec: ProjectSpec, run_id: str | None, latest: boo
     runs = client.search_runs([experiment.experiment_id],
                               "tags.`kmlc.pipeline` = 'training' and "
                               "attributes.status = 'FINISHED'",
-                              order_by=["attributes.start_time DESC"], max_results=20)
+                              order_by=["attributes.start_time DESC"], max_results=200)
     artifact_path = spec.model.artifact_path if spec.model else "model"
+    here = project_identity(spec)
+    others: list[str] = []
     for run in runs:
+        tags = run.data.tags
+        # a run of an older kmlc has no project tag: its source file says whose it is
+        of = tags.get(PROJECT_TAG) or tags.get("mlflow.source.name")
+        if of != here:
+            others.append(f"{run.info.run_id} of {of or 'an unknown project'}")
+            continue
         if (tracking.logged_model_location(client, run.info.run_id, artifact_path)
                 or client.list_artifacts(run.info.run_id, artifact_path)):
-            return str(run.info.run_id)
-    raise ExportError(f"no finished training run with a model in experiment "
-                      f"'{spec.tracking.experiment}'", hint="run `kmlc run training` first")
+            started = time.strftime("%Y-%m-%d %H:%M:%S",
+                                    time.localtime(run.info.start_time / 1000))
+            why = (f"--latest took run {run.info.run_id} (started {started}): the newest "
+                   f"FINISHED training run of {here} with a model in experiment "
+                   f"'{spec.tracking.experiment}'")
+            if others:
+                why += (f"; {len(others)} newer run{'s' if len(others) > 1 else ''} of "
+                        f"another project skipped ({', '.join(others[:3])}"
+                        f"{', …' if len(others) > 3 else ''})")
+            return str(run.info.run_id), why
+    skipped = (f"; {len(others)} finished training run{'s' if len(others) > 1 else ''} "
+               f"there {'are' if len(others) > 1 else 'is'} of other projects sharing the "
+               "store" if others else "")
+    raise ExportError(f"no finished training run of {here} with a model in experiment "
+                      f"'{spec.tracking.experiment}'{skipped}",
+                      hint="run `kmlc run training` first, or pass --run-id")
 
 
 EXPORT_MARKER = ".kmlc-export"  # written into every folder export-model writes
@@ -182,6 +209,7 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
                     if spec.tracking.registry_uri else None)
     model_uri: str | None = None
     client: Any = None
+    why: str | None = None
     if from_local:
         staging_root = Path(tempfile.mkdtemp(prefix="kmlc-export-",
                                              dir=output.parent if output else None))
@@ -207,7 +235,7 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
     else:
         tracking.check_reachable(uri)
         client = MlflowClient(uri, registry_uri)
-        chosen = _resolve_run(client, spec, run_id, latest)
+        chosen, why = _resolve_run(client, spec, run_id, latest)
         check_run_model(client, chosen, spec.model.artifact_path)  # never a half-built one
         model_uri = f"runs:/{chosen}/{spec.model.artifact_path}"
         if output is not None:
@@ -234,7 +262,7 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
         if client is None:
             client = MlflowClient(uri, registry_uri)
         version = register_model(client, model_uri, register, alias)
-    return ExportResult(model_uri, output, register, version, check)
+    return ExportResult(model_uri, output, register, version, check, why)
 
 
 def _load_input(spec: ProjectSpec) -> Any:

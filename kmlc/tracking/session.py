@@ -29,9 +29,17 @@ from kmlc.errors import TrackingError
 from kmlc.tracking import store
 from kmlc.tracking.worker import FallbackTracker, Remote, tracker
 
-__all__ = ["RUN_ENV", "RunSession", "interrupts_deferred", "run_environment", "run_tags"]
+__all__ = ["PROJECT_TAG", "RUN_ENV", "RunSession", "interrupts_deferred", "project_identity",
+           "run_environment", "run_tags"]
 
 _MAX_TAG = 5000
+PROJECT_TAG = "kmlc.project"  # which project a run is of, in a store several projects share
+
+
+def project_identity(spec: ProjectSpec) -> str:
+    """What identifies the project in its runs: its file's absolute path."""
+    return str(spec.path.resolve())
+
 # what node code sees of the run: MLflow's own variables (its fluent API reads them)
 RUN_ENV = (store.RUN_ID_ENV, "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID",
            "MLFLOW_REGISTRY_URI")
@@ -76,6 +84,7 @@ def run_tags(spec: ProjectSpec, pipeline: str, *, runner: str,
         "kmlc.file_hash": spec.rendered_hash,
         "kmlc.runner": runner,
         "mlflow.source.name": str(spec.path),
+        PROJECT_TAG: project_identity(spec),
         "mlflow.source.type": "LOCAL",
     }
     user = _user()

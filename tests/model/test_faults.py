@@ -69,3 +69,28 @@ def test_a_half_built_model_is_neither_exported_nor_served(mini, tmp_path: Path)
         assert done.returncode == 1, done.stdout + done.stderr
         assert "is KILLED" in done.stderr and "PENDING" in done.stderr, done.stderr
         assert done.stdout == ""
+
+
+def test_latest_takes_the_latest_run_of_this_project_in_a_shared_store(tmp_path: Path) -> None:
+    from mini_project import MINI_YAML, write_mini
+
+    from kmlc import RunOptions, load_project, run_pipeline
+
+    ours = write_mini(tmp_path / "ours")
+    store = f"sqlite:///{tmp_path / 'ours' / 'mlflow.db'}"
+    theirs = write_mini(tmp_path / "theirs",  # the same experiment name, the same store
+                        MINI_YAML.replace("tracking:\n", f"tracking:\n  uri: {store}\n"))
+    mine = run_pipeline(load_project(ours), "training", RunOptions(progress=False)).run_id
+    other = run_pipeline(load_project(theirs), "training", RunOptions(progress=False)).run_id
+    done = _kmlc("export-model", "--latest", "--no-check", "-o", str(tmp_path / "out"),
+                 cwd=ours.parent)
+    assert done.returncode == 0, done.stderr
+    assert f"model: runs:/{mine}/model" in done.stdout, done.stdout
+    assert (f"--latest took run {mine}" in done.stdout and f"of {ours.resolve()}" in
+            done.stdout), done.stdout
+    assert f"1 newer run of another project skipped ({other} of {theirs.resolve()})" \
+        in done.stdout, done.stdout
+    # the other project's --latest takes its own run, from the same store
+    done = _kmlc("export-model", "--latest", "--no-check", "-o", str(tmp_path / "out2"),
+                 cwd=theirs.parent)
+    assert done.returncode == 0 and f"model: runs:/{other}/model" in done.stdout, done.stdout
