@@ -530,14 +530,16 @@ def export_model_cmd(file: Path, env: str | None, params: tuple[str, ...], run_i
               help="Tracking store for runs:/ and models:/ URIs.")
 @click.option("--param", "model_params", multiple=True, metavar="KEY=VALUE",
               help="Override an inference parameter (repeatable).")
+@click.option("--force", is_flag=True, help="Replace an existing --output file.")
+@click.option("-v", "--verbose", is_flag=True, help="Full tracebacks.")
 def predict(model_uri: str, input_path: str, output_path: str | None, input_type: str | None,
             output_type: str | None, tracking_uri: str | None,
-            model_params: tuple[str, ...]) -> None:
+            model_params: tuple[str, ...], force: bool, verbose: bool) -> None:
     """Batch prediction on a file with any pyfunc model."""
     import os
 
     from kmlc.config.source import load_value
-    from kmlc.model.predict import predict_file
+    from kmlc.model.predict import check_output, predict_file
 
     if tracking_uri:
         os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
@@ -551,9 +553,15 @@ def predict(model_uri: str, input_path: str, output_path: str | None, input_type
         except ValueError:
             overrides[key] = raw
     try:
+        if output_path:
+            check_output(output_path, force)  # before anything is loaded
         result = predict_file(model_uri, input_path, output_path, input_type=input_type,
                               output_type=output_type, params=overrides or None)
     except KmlcError as exc:
+        if verbose and exc.__cause__ is not None:
+            import traceback
+
+            click.echo("".join(traceback.format_exception(exc.__cause__)).rstrip(), err=True)
         fail(exc)
         return
     if output_path:

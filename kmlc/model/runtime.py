@@ -92,7 +92,7 @@ class PipelineRuntime:
         self.plan: dict[str, Any] = {}
         self._values: dict[str, Any] = {}
         self._steps: list[tuple[Callable[..., Any], tuple[str, ...], tuple[str, ...] | None,
-                                Any, tuple[tuple[int, Copier], ...]]] = []
+                                Any, tuple[tuple[int, Copier], ...], tuple[str, str]]] = []
         # pyfunc param name (dotted, no "params:") -> where it lives in the values
         self.param_targets: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
         self._param_defaults: dict[str, Any] = {}
@@ -117,7 +117,8 @@ class PipelineRuntime:
             copies = step.get("copies") or {}
             copiers = tuple((i, _COPIERS[copies[name]]) for i, name in enumerate(names)
                             if copies.get(name) in _COPIERS)
-            steps.append((func, names, keywords, step["outputs"], copiers))
+            steps.append((func, names, keywords, step["outputs"], copiers,
+                          (step.get("name") or step["func"], step["func"])))
         self._steps = steps
         targets: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
         defaults: dict[str, Any] = {}
@@ -150,11 +151,20 @@ class PipelineRuntime:
     def predict(self, context, model_input, params=None):
         values = self._with_params(params) if params else dict(self._values)
         values[self.plan["input"]] = model_input
-        for func, names, keywords, outputs, copiers in self._steps:
+        for func, names, keywords, outputs, copiers, step in self._steps:
             args = [values[name] for name in names]
             for index, copier in copiers:
                 args[index] = copier(args[index])
-            result = func(**dict(zip(keywords, args, strict=True))) if keywords else func(*args)
+            try:
+                result = (func(**dict(zip(keywords, args, strict=True))) if keywords
+                          else func(*args))
+            except Exception as exc:  # which step failed, for the caller to name it
+                if getattr(exc, "kmlc_step", None) is None:
+                    try:
+                        exc.kmlc_step = step  # type: ignore[attr-defined]
+                    except (AttributeError, TypeError):
+                        pass
+                raise
             if outputs is not None:
                 store_outputs(values, outputs, result)
         return values[self.plan["output"]]

@@ -94,3 +94,47 @@ def test_latest_takes_the_latest_run_of_this_project_in_a_shared_store(tmp_path:
     done = _kmlc("export-model", "--latest", "--no-check", "-o", str(tmp_path / "out2"),
                  cwd=theirs.parent)
     assert done.returncode == 0 and f"model: runs:/{other}/model" in done.stdout, done.stdout
+
+
+def test_a_failing_step_is_one_line_naming_it_and_v_shows_the_traceback(
+        trained_template, tmp_path: Path) -> None:
+    path, run_id = trained_template
+    root = path.parent
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    rows = (root / "data/01_raw/instances.csv").read_text().splitlines()
+    for cell, message in (("nan", "Input X contains NaN"), ("inf", "Input X contains infinity")):
+        bad = tmp_path / f"{cell}.csv"
+        bad.write_text("\n".join([rows[0], rows[1], rows[2].rsplit(",", 1)[0] + f",{cell}"]))
+        done = _kmlc("predict", "-m", f"runs:/{run_id}/model", "-i", str(bad),
+                     "--tracking-uri", uri, cwd=root)
+        assert done.returncode == 1 and done.stdout == "", done.stdout + done.stderr
+        (line,) = done.stderr.strip().splitlines()  # one line, no traceback
+        assert line.startswith(f"error: -i {bad}: step 'predict' (mini_nodes.predict, "
+                               "mini_nodes.py:"), line
+        assert f"failed: ValueError: {message}" in line and line.endswith("[KMLC714]"), line
+    done = _kmlc("predict", "-m", f"runs:/{run_id}/model", "-i", str(bad), "--tracking-uri",
+                 uri, "-v", cwd=root)
+    assert done.returncode == 1
+    assert "Traceback (most recent call last)" in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(f"error: -i {bad}: step 'predict'")
+
+
+def test_predict_output_never_replaces_a_file_without_force(trained_template,
+                                                            tmp_path: Path) -> None:
+    path, run_id = trained_template
+    root = path.parent
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    training_input = root / "data/01_raw/instances.csv"
+    before = training_input.read_bytes()
+    done = _kmlc("predict", "-m", f"runs:/{run_id}/model", "-i", str(training_input),
+                 "-o", str(training_input), "--tracking-uri", uri, cwd=root)
+    assert done.returncode == 1, done.stderr
+    assert f"-o {training_input} exists" in done.stderr and "--force" in done.stderr
+    assert training_input.read_bytes() == before
+    out = tmp_path / "predictions.csv"
+    out.write_text("old\n")
+    done = _kmlc("predict", "-m", f"runs:/{run_id}/model", "-i", str(training_input),
+                 "-o", str(out), "--force", "--tracking-uri", uri, cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert out.read_text().startswith("id,proba,label") and len(out.read_text().splitlines()) == 41
+    assert [p.name for p in tmp_path.iterdir()] == ["predictions.csv"]  # no staged file left
