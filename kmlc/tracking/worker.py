@@ -120,6 +120,10 @@ class Operations:
         except TrackingError:
             raise
         except Exception as exc:
+            path = tracking.sqlite_path(uri)
+            known = tracking.store_problem(path, exc) if path is not None else None
+            if known is not None:  # a full disk, a half-built store: named, with what to do
+                raise known from exc
             raise TrackingError(redact_uri(f"cannot open a run on {uri}: {exc}")) from exc
         run_id = str(run.info.run_id)
         self.open_runs[run_id] = uri

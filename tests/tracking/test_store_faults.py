@@ -1,0 +1,90 @@
+"""A disk that fills while the sqlite store is created: on a real, small tmpfs.
+
+Mounting needs root (and a kernel that lets this process mount); where it cannot, the
+tests are skipped and say why.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mini_project import kmlc_exe
+
+
+def _mount(folder: Path, size: str, remount: bool = False) -> subprocess.CompletedProcess[str]:
+    options = f"remount,size={size}" if remount else f"size={size}"
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                          capture_output=True, text=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 512 KiB tmpfs (an empty MLflow store is about 1 MB): remount it bigger to free space."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    done = _mount(disk, "512k") if hasattr(os, "geteuid") and os.geteuid() == 0 else None
+    if done is None or done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root): "
+                    + (done.stderr.strip() if done is not None else "not root"))
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true",
+           "KMLC_CACHE_DIR": str(tmp_path / "cache")}  # the seed template: not on the disk
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return env
+
+
+def _run(path: Path, store: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([kmlc_exe(), "run", "training", "-f", str(path), "--tracking-uri",
+                           store], env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_a_disk_full_while_the_store_is_created_leaves_nothing_broken(
+        mini, small_disk: Path, tmp_path: Path) -> None:
+    path = mini()
+    store = f"sqlite:///{small_disk / 'mlflow.db'}"
+    done = _run(path, store, _env(tmp_path))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"cannot create the tracking store {small_disk / 'mlflow.db'}" in done.stderr
+    assert "full" in done.stderr, done.stderr
+    # one clean line: no traceback of kmlc's, none of MLflow's logged above it
+    assert "Traceback" not in done.stderr and " ERROR " not in done.stderr, done.stderr
+    assert [p.name for p in small_disk.iterdir()] == []  # no half-built store left
+    assert _mount(small_disk, "64m", remount=True).returncode == 0  # space is freed
+    done = _run(path, store, _env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert " FINISHED " in done.stdout
+
+
+@pytest.mark.slow
+def test_a_half_built_store_is_named_with_what_to_do(mini, small_disk: Path,
+                                                     tmp_path: Path) -> None:
+    path = mini()
+    database = small_disk / "mlflow.db"
+    # MLflow itself creating a store on the full disk (as `mlflow ui` would) leaves it
+    # half-built: the tables of its migrations up to where the disk filled
+    script = ("import sys\nfrom mlflow.tracking import MlflowClient\n"
+              "MlflowClient(sys.argv[1]).search_experiments()\n")
+    made = subprocess.run([sys.executable, "-c", script, f"sqlite:///{database}"],
+                          capture_output=True, text=True, env=_env(tmp_path), cwd=tmp_path)
+    assert made.returncode != 0 and database.exists(), made.stderr[-2000:]
+    assert _mount(small_disk, "64m", remount=True).returncode == 0
+    done = _run(path, f"sqlite:///{database}", _env(tmp_path))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"the tracking store {database} is half-built" in done.stderr, done.stderr
+    assert f"delete {database} and run again" in done.stderr
+    assert "Traceback" not in done.stderr and " ERROR " not in done.stderr, done.stderr
+    database.unlink()
+    done = _run(path, f"sqlite:///{database}", _env(tmp_path))
+    assert done.returncode == 0, done.stderr
