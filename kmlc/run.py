@@ -615,6 +615,9 @@ def _execute(compiled: CompiledProject, selected: Any, catalog: Any, runner: Any
     except KeyboardInterrupt:
         raise
     except Exception as exc:
+        interrupt = _interrupt_in(exc)
+        if interrupt is not None:  # a library wrapped the Ctrl-C / SIGTERM in its own error
+            raise interrupt from exc
         manager.hook.on_pipeline_error(error=exc, run_params=run_params, pipeline=selected,
                                        catalog=catalog)
         failed = failure.node or _node_from_message(str(exc), selected)
@@ -623,6 +626,23 @@ def _execute(compiled: CompiledProject, selected: Any, catalog: Any, runner: Any
         progress.close()
     manager.hook.after_pipeline_run(run_params=run_params, run_result={}, pipeline=selected,
                                     catalog=catalog)
+
+
+def _interrupt_in(exc: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt behind ``exc``, when one is in its chain of causes.
+
+    A signal can land inside code that turns whatever it catches into an error of its
+    own (Python 3.11 wraps an error raised in ``__set_name__``, as a SIGINT inside
+    matplotlib's save is, in a ``RuntimeError``): the run was interrupted, it did not fail.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return KeyboardInterrupt(*current.args)
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _node_from_message(message: str, pipeline: Any) -> str | None:

@@ -78,9 +78,8 @@ def half_built_run(path: Path, gate: Path) -> tuple[str, str]:
     import signal
     import subprocess
 
-    from mlflow.tracking import MlflowClient
-
     from mini_project import kmlc_exe
+    from mlflow.tracking import MlflowClient
 
     write_gate_hook(path.parent)
     gate.mkdir(parents=True, exist_ok=True)

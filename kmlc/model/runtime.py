@@ -20,6 +20,7 @@ model was logged or set by ``copy_mode``), so no call sees what another changed.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import json
@@ -160,10 +161,8 @@ class PipelineRuntime:
                           else func(*args))
             except Exception as exc:  # which step failed, for the caller to name it
                 if getattr(exc, "kmlc_step", None) is None:
-                    try:
+                    with contextlib.suppress(AttributeError, TypeError):
                         exc.kmlc_step = step  # type: ignore[attr-defined]
-                    except (AttributeError, TypeError):
-                        pass
                 raise
             if outputs is not None:
                 store_outputs(values, outputs, result)
