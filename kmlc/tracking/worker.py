@@ -127,7 +127,18 @@ class Operations:
             raise TrackingError(redact_uri(f"cannot open a run on {uri}: {exc}")) from exc
         run_id = str(run.info.run_id)
         self.open_runs[run_id] = uri
-        tracking.with_retry(client.log_text, run_id, text, "mlproject.yml")
+        try:
+            tracking.with_retry(client.log_text, run_id, text, "mlproject.yml")
+        except Exception as exc:  # e.g. a read-only artifact folder: the run FAILED, said why
+            cause = f"{type(exc).__name__}: {exc}"
+            with contextlib.suppress(Exception):  # the cause matters more
+                self.close_run(uri, run_id, "FAILED", {
+                    "kmlc.error": f"cannot write the run's artifacts: {cause}"[:5000]})
+            raise TrackingError(
+                f"run {run_id} marked FAILED: cannot write its artifacts to "
+                f"{redact_uri(run.info.artifact_uri)}: {cause}",
+                hint="nothing was run; make the artifact folder writable (or free its disk) "
+                     "and run again") from exc
         return run_id, experiment_id
 
     def warm(self, uri: str, registry: str | None, http: tuple[int | None, int | None],

@@ -88,3 +88,29 @@ def test_a_half_built_store_is_named_with_what_to_do(mini, small_disk: Path,
     database.unlink()
     done = _run(path, f"sqlite:///{database}", _env(tmp_path))
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.slow
+def test_a_read_only_artifact_folder_fails_the_run_with_the_real_cause(
+        mini, tmp_path: Path) -> None:
+    path = mini()
+    artifacts = path.parent / "mlartifacts"
+    artifacts.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(artifacts)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:  # root alone writes through file modes: a read-only mount
+        pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.strip()}")
+    try:
+        done = subprocess.run([kmlc_exe(), "run", "training", "-f", str(path)],
+                              env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    finally:
+        subprocess.run(["umount", "-l", str(artifacts)], capture_output=True)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "marked FAILED: cannot write its artifacts" in done.stderr, done.stderr
+    assert "Read-only file system" in done.stderr and "Traceback" not in done.stderr
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{path.parent / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("mini").experiment_id])
+    assert run.info.status == "FAILED"
+    assert "Read-only file system" in run.data.tags["kmlc.error"]
