@@ -57,7 +57,7 @@ def env(**extra: str) -> dict[str, str]:
     return env
 
 
-def wait_for(check: Callable[[], object], seconds: float = 120.0, what: str = "") -> None:
+def wait_for(check: Callable[[], object], seconds: float = 300.0, what: str = "") -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if check():

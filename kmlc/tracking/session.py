@@ -66,6 +66,16 @@ def _user() -> str | None:
         return None
 
 
+HOST_TAG, PID_TAG = "kmlc.host", "kmlc.pid"  # the process running the run
+
+
+def process_tags() -> dict[str, str]:
+    """Which process runs the run: a later run on this host closes it if it is gone."""
+    import socket
+
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+
+
 def run_tags(spec: ProjectSpec, pipeline: str, *, runner: str,
              command: str | None = None) -> dict[str, str]:
     """The tags of a run: provenance, versions, the command line (secrets masked)."""
@@ -87,6 +97,7 @@ def run_tags(spec: ProjectSpec, pipeline: str, *, runner: str,
         PROJECT_TAG: project_identity(spec),
         "mlflow.source.type": "LOCAL",
     }
+    tags.update(process_tags())
     user = _user()
     if user:
         tags["mlflow.user"] = user

@@ -114,3 +114,50 @@ def test_a_read_only_artifact_folder_fails_the_run_with_the_real_cause(
     (run,) = client.search_runs([client.get_experiment_by_name("mini").experiment_id])
     assert run.info.status == "FAILED"
     assert "Read-only file system" in run.data.tags["kmlc.error"]
+
+
+@pytest.mark.slow
+def test_a_disk_that_fills_during_a_run_leaves_no_run_running_for_ever(
+        mini, small_disk: Path, tmp_path: Path) -> None:
+    from faults import GATED, wait_for, write_gate_hook
+    from mlflow.tracking import MlflowClient
+
+    assert _mount(small_disk, "64m", remount=True).returncode == 0
+    path = mini(GATED)
+    write_gate_hook(path.parent)
+    store = f"sqlite:///{small_disk / 'mlflow.db'}"
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    env = {**_env(tmp_path), "KMLC_TEST_GATE": str(gate),
+           "KMLC_TEST_MOMENT": "before_node_run:check"}
+    proc = subprocess.Popen([kmlc_exe(), "run", "training", "-f", str(path), "--tracking-uri",
+                             store], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    filler = small_disk / "filler"
+    try:
+        wait_for(lambda: (gate / "reached").exists() or proc.poll() is not None,
+                 what="the hook")
+        assert proc.poll() is None, proc.communicate()
+        with filler.open("wb") as handle:  # the disk fills while the run runs
+            try:
+                while True:
+                    handle.write(b"\0" * (1 << 16))
+                    handle.flush()
+            except OSError:
+                pass
+    finally:
+        (gate / "go").write_text("")
+    _out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err
+    assert " ERROR " not in err and "Traceback" not in err, err  # kmlc's lines only
+    filler.unlink()  # space is freed
+    client = MlflowClient(store)
+    (first,) = client.search_runs([client.get_experiment_by_name("mini").experiment_id])
+    assert first.info.status != "FINISHED"
+    done = _run(path, store, _env(tmp_path))  # the next run on this host
+    assert done.returncode == 0, done.stderr
+    after = client.get_run(first.info.run_id)
+    assert after.info.status in ("KILLED", "FAILED"), after.info.status
+    if first.info.status == "RUNNING":  # left RUNNING by the full disk: closed by the next
+        assert f"pid {first.data.tags['kmlc.pid']}) ended without closing the run" in \
+            after.data.tags["kmlc.error"]
