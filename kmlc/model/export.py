@@ -168,7 +168,8 @@ def _commit(staged: Path, output: Path) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     (staged / EXPORT_MARKER).write_text("a model folder written by kmlc export-model\n",
                                         encoding="utf-8")
-    if output.exists() and not _is_export(output):  # checked before; never lose a folder
+    if (output.exists() and not _is_export(output)  # checked before; never lose a folder
+            and not (output.is_dir() and not any(output.iterdir()))):
         raise ExportError(f"{output} is no longer a model folder exported before: left as is")
     if output.exists():
         trash = output.with_name(f".{output.name}.old-{os.getpid()}")
