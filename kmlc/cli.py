@@ -295,6 +295,7 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
     # Ctrl-C interrupts the run even when the process inherited SIGINT ignored (started in
     # the background with `&`, nohup, some CI runners)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)  # as Ctrl-C, from the first moment: exit 130
     runner = _dask_address(runner, address)
     # first of all: the worker imports MLflow while this process imports Kedro, loads
     # the file and compiles the project
@@ -356,6 +357,10 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
     if result.promotion is not None:
         click.echo(f"promotion: {result.promotion.line()}")
     click.echo(f"open it: kmlc ui -f {file}")
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _interrupted(exc: KeyboardInterrupt) -> str:

@@ -116,3 +116,34 @@ def test_a_sigint_that_a_library_wraps_in_its_own_error_is_an_interrupt(mini,
     client = MlflowClient(f"sqlite:///{path.parent / 'mlflow.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name("mini").experiment_id])
     assert run.info.status == "KILLED"
+
+
+def test_sigterm_before_any_run_exits_130_with_a_line(mini, tmp_path: Path) -> None:
+    # a project whose code waits at import: SIGTERM lands while the file is compiled
+    path = mini(nodes=MINI_NODES.replace("import time\n", '''import time
+import os
+from pathlib import Path
+
+_gate = os.environ.get("KMLC_TEST_GATE")
+if _gate:
+    Path(_gate, "reached").write_text("import")
+    while not Path(_gate, "go").exists():
+        time.sleep(0.05)
+''', 1))
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    proc = subprocess.Popen([kmlc_exe(), "run", "training", "-f", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env(KMLC_TEST_GATE=str(gate)))
+    try:
+        wait_for(lambda: (gate / "reached").exists() or proc.poll() is not None,
+                 what="the import")
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        (gate / "go").write_text("")
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted (SIGTERM): no run was opened" in err and "Traceback" not in err, err
