@@ -347,6 +347,7 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
     # Ctrl-C interrupts the run even when the process inherited SIGINT ignored (started in
     # the background with `&`, nohup, some CI runners)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)  # as Ctrl-C, from the first moment: exit 130
     runner = _dask_address(runner, address)
     selection = {"tags": _comma(tags), "nodes": _comma(nodes),
                  "from_nodes": _comma(from_nodes), "to_nodes": _comma(to_nodes),
@@ -385,8 +386,7 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
         with secrets.masked_logs():
             result = run_pipeline(spec, pipeline, options)
     except KeyboardInterrupt as exc:
-        run_id = getattr(exc, "run_id", None)
-        click.echo("interrupted" + (f": run {run_id} marked KILLED" if run_id else ""), err=True)
+        click.echo(_interrupted(exc), err=True)
         sys.exit(130)
     except NodeFailure as exc:
         if verbose:
@@ -557,6 +557,27 @@ def cache_prune(file: Path, max_size: float | None) -> None:
         f"{result.objects_kept} kept values left ({result.bytes_kept / mb:.1f} MB)")
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _interrupted(exc: KeyboardInterrupt) -> str:
+    """The line of an interrupted run: which signal, and how the run was left."""
+    import signal
+
+    text = str(exc.args[0]) if exc.args else ""
+    number = text.removeprefix("signal ")
+    name = signal.Signals(int(number)).name if number.isdigit() else "SIGINT"
+    run_id, status = getattr(exc, "run_id", None), getattr(exc, "status", None)
+    if not run_id:
+        return f"interrupted ({name}): no run was opened"
+    if status == "FINISHED":
+        return (f"interrupted ({name}) after run {run_id} closed as FINISHED: what follows "
+                "the run (registering its model) may not be done")
+    return (f"interrupted: run {run_id} marked {status or 'KILLED'} ({name}); its model, if "
+            "any, is not registered")
+
+
 @main.command()
 @file_option
 @click.option("--host", default=None, help="Host to bind (default: tracking.ui.host).")
@@ -686,6 +707,8 @@ def export_model_cmd(file: Path, env: str | None, params: tuple[str, ...], run_i
     except KmlcError as exc:
         fail(exc, secrets)
         return
+    if result.why:
+        click.echo(result.why)
     if result.model_uri:
         click.echo(f"model: {result.model_uri}")
     if result.output:
@@ -713,14 +736,16 @@ def export_model_cmd(file: Path, env: str | None, params: tuple[str, ...], run_i
               help="Tracking store for runs:/ and models:/ URIs.")
 @click.option("--param", "model_params", multiple=True, metavar="KEY=VALUE",
               help="Override an inference parameter (repeatable).")
+@click.option("--force", is_flag=True, help="Replace an existing --output file.")
+@click.option("-v", "--verbose", is_flag=True, help="Full tracebacks.")
 def predict(model_uri: str, input_path: str, output_path: str | None, input_type: str | None,
             output_type: str | None, tracking_uri: str | None,
-            model_params: tuple[str, ...]) -> None:
+            model_params: tuple[str, ...], force: bool, verbose: bool) -> None:
     """Batch prediction on a file with any pyfunc model."""
     import os
 
     from kmlc.config.source import load_value
-    from kmlc.model.predict import predict_file
+    from kmlc.model.predict import check_output, predict_file
 
     if tracking_uri:
         os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
@@ -734,9 +759,15 @@ def predict(model_uri: str, input_path: str, output_path: str | None, input_type
         except ValueError:
             overrides[key] = raw
     try:
+        if output_path:
+            check_output(output_path, force)  # before anything is loaded
         result = predict_file(model_uri, input_path, output_path, input_type=input_type,
                               output_type=output_type, params=overrides or None)
     except KmlcError as exc:
+        if verbose and exc.__cause__ is not None:
+            import traceback
+
+            click.echo("".join(traceback.format_exception(exc.__cause__)).rstrip(), err=True)
         fail(exc)
         return
     if output_path:

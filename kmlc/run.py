@@ -257,7 +257,9 @@ def run_pipeline(spec: ProjectSpec, pipeline: str = "__default__",
         runner.cache = cache  # the parallel runner tells it when a node's result is back
     _check_inputs_exist(compiled, selected, pipeline, set(values or ()))
     # a Dask runner connects to its cluster (and ships the code) before the run opens
-    with _code_on_pythonpath(spec), (runner if hasattr(runner, "__enter__") else nullcontext()):
+    # SIGTERM is an interrupt for the whole run, as Ctrl-C: the run closes as KILLED
+    with _code_on_pythonpath(spec), _terminate_as_interrupt(), \
+            (runner if hasattr(runner, "__enter__") else nullcontext()):
         return _run(spec, pipeline, options, compiled, selected, runner, session, cache,
                     _Seams(dict(values or {}), tuple(keep), owned))
 
@@ -441,22 +443,31 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
                                          for n in runnable.nodes])
             succeeded = False
             try:
-                _execute(compiled, active, catalog, runner, pipeline, options,
-                         extra_hooks=(hook, *filter(None, [model, cache])), failure=failure)
-                succeeded = True
+                try:
+                    # the model is made READY by its after_pipeline_run hook
+                    _execute(compiled, active, catalog, runner, pipeline, options,
+                             extra_hooks=(hook, *filter(None, [model, cache])),
+                             failure=failure)
+                    succeeded = True
+                finally:
+                    session.failed_node = failure.node
+                    session.notes.extend(getattr(runner, "notes", ()))  # lost Dask workers
+                    if cache is not None:  # the nodes that completed, even in a failed run
+                        cache.finish(session.run_id, succeeded, session.notes)
+                logged = model.result() if model is not None else None
             except BaseException:
-                if model is not None:
+                if model is not None:  # a run that does not finish leaves no model
                     model.discard()
                 raise
-            finally:
-                session.failed_node = failure.node
-                session.notes.extend(getattr(runner, "notes", ()))  # e.g. lost Dask workers
-                if cache is not None:  # the nodes that completed, even in a failed run
-                    cache.finish(session.run_id, succeeded, session.notes)
-            logged = model.result() if model is not None else None
             kept = _kept(catalog, seams)
+        if model is not None and session.status != "FINISHED":
+            model.discard()  # closed as FAILED (e.g. its parameters could not be logged)
+            logged = None
+        if model is not None and logged is not None:
+            logged = model.register()  # only now: the run is FINISHED
     except (KmlcError, KeyboardInterrupt) as exc:
         exc.run_id = session.run_id or None  # type: ignore[union-attr]
+        exc.status = session.status  # type: ignore[union-attr]
         exc.notes_ = tuple(session.notes)  # type: ignore[union-attr]
         raise
     return RunResult(session.run_id, session.status, pipeline, session.uri,
@@ -483,11 +494,14 @@ class ModelJob:
     _PREPARE = "kmlc.model.build:prepare_bound_model"
     _FINISH = "kmlc.model.build:finish_bound_model"
     _DISCARD = "kmlc.model.build:discard_bound_model"
+    _REGISTER = "kmlc.model.build:register_bound_model"
 
     def __init__(self, session: Any, artifacts: set[str]):
         self.session = session
         self.waiting = set(artifacts)
         self.job: int | None = None
+        self.model_id: str | None = None  # once prepared and READY
+        self.logged: Any = None  # the READY model (kmlc.model.build.LoggedPipelineModel)
         self._lock = threading.Lock()
         spec = session.spec
         # a declared dataset: its first rows as read (a memory input has no example)
@@ -582,8 +596,12 @@ class ModelJob:
         return tracker.wait_job(tracker.start_job(target, kwargs))
 
     def finish(self) -> Any:
+        """Make the model READY in the run (once); it is registered after the run closes
+        as FINISHED (``register``)."""
         s = self.session
         with self._lock:
+            if self.logged is not None or self.job == -1:
+                return self.logged
             if self.job is None and self._probe_error is None:
                 self._start()
             job, self.job = self.job, -1
@@ -593,9 +611,11 @@ class ModelJob:
                 raise TrackingError(error.message if isinstance(error, KmlcError)
                                     else f"{type(error).__name__}: {error}") from error
             assert job is not None
-            model_id = s.tracker.wait_job(job)
-            return self._call(self._FINISH, spec=s.spec, run_id=s.run_id, tracking_uri=s.uri,
-                              registry_uri=s.registry_uri, model_id=model_id)
+            self.model_id = s.tracker.wait_job(job)
+            self.logged = self._call(self._FINISH, spec=s.spec, run_id=s.run_id,
+                                     tracking_uri=s.uri, registry_uri=s.registry_uri,
+                                     model_id=self.model_id, register=False)
+            return self.logged
         except TrackingError as exc:
             raise TrackingError(
                 f"the pipeline ran, but its model could not be logged to run {s.run_id} on "
@@ -605,19 +625,36 @@ class ModelJob:
         finally:
             self._clean()
 
+    def register(self) -> Any:
+        """The run closed as FINISHED: register its READY model and apply model.promote."""
+        s = self.session
+        if self.logged is None or s.status != "FINISHED" or not s.spec.model.registered_name:
+            return self.logged
+        try:
+            return self._call(self._REGISTER, spec=s.spec, run_id=s.run_id, tracking_uri=s.uri,
+                              registry_uri=s.registry_uri, model_id=self.model_id)
+        except TrackingError as exc:
+            raise TrackingError(
+                f"run {s.run_id} FINISHED and its model is logged ({self.logged.model_uri}), "
+                f"but it could not be registered: {exc.message}",
+                hint=f"`kmlc export-model --run-id {s.run_id} --register "
+                     f"{s.spec.model.registered_name}` registers it") from exc
+
     def discard(self) -> None:
-        """The run failed: a model already being built is marked FAILED."""
+        """The run failed or was interrupted: a model being built, or already READY, is
+        marked FAILED and deleted (a run that did not finish leaves no model)."""
         with self._lock:
             job, self.job = self.job, -1
-        if job is None or job < 0:
-            self._clean()
-            return
         s = self.session
         try:
             with contextlib.suppress(Exception):  # the run's own error matters more
-                model_id = s.tracker.wait_job(job)
-                self._call(self._DISCARD, run_id=s.run_id, tracking_uri=s.uri,
-                           model_id=model_id)
+                model_id = self.model_id
+                if model_id is None and job is not None and job >= 0:
+                    model_id = s.tracker.wait_job(job)
+                if model_id is not None:
+                    self._call(self._DISCARD, run_id=s.run_id, tracking_uri=s.uri,
+                               model_id=model_id)
+                self.logged = None
         finally:
             self._clean()
 
@@ -670,6 +707,9 @@ def _execute(compiled: CompiledProject, selected: Any, catalog: Any, runner: Any
     except KeyboardInterrupt:
         raise
     except Exception as exc:
+        interrupt = _interrupt_in(exc)
+        if interrupt is not None:  # a library wrapped the Ctrl-C / SIGTERM in its own error
+            raise interrupt from exc
         manager.hook.on_pipeline_error(error=exc, run_params=run_params, pipeline=selected,
                                        catalog=catalog)
         failed = failure.node or _node_from_message(str(exc), selected)
@@ -678,6 +718,23 @@ def _execute(compiled: CompiledProject, selected: Any, catalog: Any, runner: Any
         progress.close()
     manager.hook.after_pipeline_run(run_params=run_params, run_result={}, pipeline=selected,
                                     catalog=catalog)
+
+
+def _interrupt_in(exc: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt behind ``exc``, when one is in its chain of causes.
+
+    A signal can land inside code that turns whatever it catches into an error of its
+    own (Python 3.11 wraps an error raised in ``__set_name__``, as a SIGINT inside
+    matplotlib's save is, in a ``RuntimeError``): the run was interrupted, it did not fail.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return KeyboardInterrupt(*current.args)
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _node_from_message(message: str, pipeline: Any) -> str | None:

@@ -49,6 +49,7 @@ __all__ = [
     "prepare_bound_model",
     "probe_model",
     "quiet_mlflow",
+    "register_bound_model",
     "register_model",
     "requirements",
     "save_pipeline_model",
@@ -488,8 +489,12 @@ def prepare_bound_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
 
 
 def finish_bound_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
-                       registry_uri: str | None, model_id: str) -> LoggedPipelineModel:
-    """Mark the prepared model READY in its run and register it if the file says so."""
+                       registry_uri: str | None, model_id: str,
+                       register: bool = True) -> LoggedPipelineModel:
+    """Mark the prepared model READY in its run and (``register``) register it if the
+    file says so. A tracked run passes ``register=False`` and calls
+    ``register_bound_model`` once the run is closed as FINISHED: a run that is
+    interrupted or fails after its model is READY registers nothing, moves no alias."""
     from mlflow.tracking import MlflowClient
 
     from kmlc.tracking.store import finalize_model
@@ -498,6 +503,29 @@ def finish_bound_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
     assert model_spec is not None
     client = MlflowClient(tracking_uri, registry_uri)
     finalize_model(client, run_id, model_id)
+    logged = LoggedPipelineModel(f"models:/{model_id}",
+                                 f"runs:/{run_id}/{model_spec.artifact_path}", model_id)
+    if not register:
+        return logged
+    return register_bound_model(spec, run_id=run_id, tracking_uri=tracking_uri,
+                                registry_uri=registry_uri, model_id=model_id)
+
+
+def register_bound_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
+                         registry_uri: str | None, model_id: str) -> LoggedPipelineModel:
+    """Register the READY model of FINISHED run ``run_id`` (``model.registered_name``) and
+    apply ``model.promote``; any other run is refused."""
+    from mlflow.tracking import MlflowClient
+
+    from kmlc.tracking.store import with_retry
+
+    model_spec = spec.model
+    assert model_spec is not None
+    client = MlflowClient(tracking_uri, registry_uri)
+    status = with_retry(client.get_run, run_id).info.status
+    if status != "FINISHED":
+        raise ExportError(f"run {run_id} is {status}: only a FINISHED run registers its model "
+                          "or moves an alias")
     model_uri = f"models:/{model_id}"
     version = None
     promotion = None
@@ -514,7 +542,8 @@ def finish_bound_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
 
 
 def discard_bound_model(*, run_id: str, tracking_uri: str, model_id: str) -> None:
-    """The run failed after the model was prepared: the model is marked FAILED, deleted.
+    """The run failed (or was interrupted) after the model was prepared, or made READY:
+    the model is marked FAILED, deleted.
 
     A failed run logs no model, as when nothing had been prepared yet.
     """

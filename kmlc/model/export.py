@@ -11,13 +11,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kmlc.compiler.catalog import local_path
 from kmlc.config.spec import ProjectSpec
 from kmlc.errors import ExportError
 from kmlc.model.build import quiet_mlflow, register_model, save_pipeline_model, scrub_mlmodel
+from kmlc.model.state import check_run_model
 from kmlc.tracking import store as tracking
 
 __all__ = ["ExportResult", "check_model", "export_model"]
@@ -31,6 +34,7 @@ class ExportResult:
     version: str | None = None
     checked: bool = False
     predicted: bool = False  # the check predicted the model's input example (it had one)
+    why: str | None = None  # --latest: which run it took, and why
 
 
 
@@ -47,6 +51,8 @@ try:
     m.predict(ex)
 except Exception as exc:
     step = getattr(exc, "kmlc_step", None)
+    if isinstance(step, (tuple, list)):  # (the step's name, its function)
+        step = step[0]
     where = f"step '{step}' failed" if step else "predict failed"
     sys.stderr.write(f"{where} on the input example: {type(exc).__name__}: {exc}\\n")
     sys.exit(1)
@@ -85,9 +91,13 @@ def check_model(path: Path, timeout: float = 300, tracking_uri: str | None = Non
     return done.stdout.strip().splitlines()[-1:] == ["predicted"]
 
 
-def _resolve_run(client: Any, spec: ProjectSpec, run_id: str | None, latest: bool) -> str:
+def _resolve_run(client: Any, spec: ProjectSpec, run_id: str | None,
+                 latest: bool) -> tuple[str, str | None]:
+    """The run to export, and (``--latest``) why that one."""
+    from kmlc.tracking.session import PROJECT_TAG, project_identity
+
     if run_id:
-        return run_id
+        return run_id, None
     if not latest:
         raise ExportError("give --run-id ID, --latest or --from-local")
     bound = spec.model.pipeline if spec.model else "training"  # the run that logs the model
@@ -98,28 +108,97 @@ def _resolve_run(client: Any, spec: ProjectSpec, run_id: str | None, latest: boo
     runs = client.search_runs([experiment.experiment_id],
                               f"tags.`kmlc.pipeline` = '{bound}' and "
                               "attributes.status = 'FINISHED'",
-                              order_by=["attributes.start_time DESC"], max_results=20)
+                              order_by=["attributes.start_time DESC"], max_results=200)
     artifact_path = spec.model.artifact_path if spec.model else "model"
+    here = project_identity(spec)
+    others: list[str] = []
     for run in runs:
+        tags = run.data.tags
+        # a run of an older kmlc has no project tag: its source file says whose it is
+        of = tags.get(PROJECT_TAG) or tags.get("mlflow.source.name")
+        if of != here:
+            others.append(f"{run.info.run_id} of {of or 'an unknown project'}")
+            continue
         if (tracking.logged_model_location(client, run.info.run_id, artifact_path)
                 or client.list_artifacts(run.info.run_id, artifact_path)):
-            return str(run.info.run_id)
-    raise ExportError(f"no finished training run with a model in experiment "
-                      f"'{spec.tracking.experiment}'", hint=f"run `kmlc run {bound}` first")
+            started = time.strftime("%Y-%m-%d %H:%M:%S",
+                                    time.localtime(run.info.start_time / 1000))
+            why = (f"--latest took run {run.info.run_id} (started {started}): the newest "
+                   f"FINISHED {bound} run of {here} with a model in experiment "
+                   f"'{spec.tracking.experiment}'")
+            if others:
+                why += (f"; {len(others)} newer run{'s' if len(others) > 1 else ''} of "
+                        f"another project skipped ({', '.join(others[:3])}"
+                        f"{', …' if len(others) > 3 else ''})")
+            return str(run.info.run_id), why
+    skipped = (f"; {len(others)} finished training run{'s' if len(others) > 1 else ''} "
+               f"there {'are' if len(others) > 1 else 'is'} of other projects sharing the "
+               "store" if others else "")
+    raise ExportError(f"no finished training run of {here} with a model in experiment "
+                      f"'{spec.tracking.experiment}'{skipped}",
+                      hint=f"run `kmlc run {bound}` first, or pass --run-id")
 
 
-def _prepare_output(output: Path, force: bool) -> None:
-    if output.exists() and (not output.is_dir() or any(output.iterdir())) and not force:
-        raise ExportError(f"{output} exists and is not empty", hint="pass --force to replace it")
+EXPORT_MARKER = ".kmlc-export"  # written into every folder export-model writes
+
+
+def _is_export(folder: Path) -> bool:
+    """A model folder an earlier export wrote: kmlc's marker, or an MLflow ``MLmodel``."""
+    return (folder / EXPORT_MARKER).is_file() or (folder / "MLmodel").is_file()
+
+
+def _prepare_output(output: Path, force: bool, keep: dict[str, Path]) -> None:
+    """Refuse an ``--output`` that would replace what is not a previous export.
+
+    ``keep``: what no export may replace, by what it is (the project folder, the
+    store's database and artifact folders); neither they nor a folder holding one of
+    them is ever an output, even with ``--force``.
+    """
+    for what, path in keep.items():
+        path = path.resolve()
+        if output == path or output in path.parents:
+            inside = "is" if output == path else "holds"
+            raise ExportError(f"--output {output} {inside} the {what} ({path}): an export "
+                              "replaces its output folder, so it must be a folder of its own",
+                              hint="give a new folder, e.g. --output exported_model")
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        if not force:
+            raise ExportError(f"{output} exists and is not empty",
+                              hint="pass --force to replace it")
+        if not output.is_dir() or not _is_export(output):
+            raise ExportError(f"--force replaces only a model folder exported before; "
+                              f"{output} is not one (no MLmodel file in it)",
+                              hint="give a new folder, or remove this one yourself")
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(f"cannot create {output.parent}: {exc}") from exc
 
 
+def _protected(spec: ProjectSpec, uri: str) -> dict[str, Path]:
+    """What an export must never replace: the project and its local store."""
+    keep = {"project folder": spec.root, "project file": spec.path}
+    database = tracking.sqlite_path(uri)
+    if database is not None:
+        keep["tracking store"] = database
+        artifacts = tracking.local_artifact_root(uri)
+        if artifacts is not None:
+            keep["tracking store's artifact folder"] = artifacts
+    for name, ds in spec.datasets.items():  # the project's data, wherever it is kept
+        local = local_path(ds, spec.root) if not ds.is_mlflow else None
+        if local is not None:
+            keep[f"file of dataset '{name}'"] = local
+    return keep
+
+
 def _commit(staged: Path, output: Path) -> None:
     """Move the checked model into place: a rename, never a half-written folder."""
     output.parent.mkdir(parents=True, exist_ok=True)
+    (staged / EXPORT_MARKER).write_text("a model folder written by kmlc export-model\n",
+                                        encoding="utf-8")
+    if (output.exists() and not _is_export(output)  # checked before; never lose a folder
+            and not (output.is_dir() and not any(output.iterdir()))):
+        raise ExportError(f"{output} is no longer a model folder exported before: left as is")
     if output.exists():
         trash = output.with_name(f".{output.name}.old-{os.getpid()}")
         output.rename(trash)
@@ -150,16 +229,17 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
                           hint="add `model: {input: <dataset>}` to bind training to inference")
     if output is None and register is None:
         raise ExportError("nothing to do: give --output DIR and/or --register NAME")
-    if output is not None:
-        output = output.resolve()
-        _prepare_output(output, force)
     quiet_mlflow()
     uri = tracking.resolve_tracking_uri(tracking_uri or spec.tracking.uri, spec.root)
+    if output is not None:
+        output = output.resolve()
+        _prepare_output(output, force, _protected(spec, uri))
     registry_uri = (tracking.resolve_tracking_uri(spec.tracking.registry_uri, spec.root)
                     if spec.tracking.registry_uri else None)
     model_uri: str | None = None
     client: Any = None
     predicted = False
+    why: str | None = None
     if from_local:
         staging_root = Path(tempfile.mkdtemp(prefix="kmlc-export-",
                                              dir=output.parent if output else None))
@@ -185,7 +265,8 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
     else:
         tracking.check_reachable(uri)
         client = MlflowClient(uri, registry_uri)
-        chosen = _resolve_run(client, spec, run_id, latest)
+        chosen, why = _resolve_run(client, spec, run_id, latest)
+        check_run_model(client, chosen, spec.model.artifact_path)  # never a half-built one
         model_uri = f"runs:/{chosen}/{spec.model.artifact_path}"
         if output is not None:
             staging_root = Path(tempfile.mkdtemp(prefix="kmlc-export-", dir=output.parent))
@@ -212,7 +293,7 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
         if client is None:
             client = MlflowClient(uri, registry_uri)
         version = register_model(client, model_uri, register, alias)
-    return ExportResult(model_uri, output, register, version, check, predicted)
+    return ExportResult(model_uri, output, register, version, check, predicted, why)
 
 
 def _load_input(spec: ProjectSpec) -> Any:

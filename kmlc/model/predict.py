@@ -10,7 +10,7 @@ from kmlc.config.secrets import redact_uri
 from kmlc.errors import ExportError, did_you_mean
 from kmlc.model.build import quiet_mlflow
 
-__all__ = ["predict_file"]
+__all__ = ["check_output", "predict_file"]
 
 
 _BY_SUFFIX = {".csv": "pandas.CSVDataset", ".parquet": "pandas.ParquetDataset",
@@ -91,20 +91,6 @@ def _check_params(model: Any, params: Mapping[str, Any]) -> None:
                           code="KMLC712", hint=hint)
 
 
-def _step_failure(model: Any, data: Any, path: str, exc: Exception,
-                  step: str | None) -> ExportError:
-    """A failure inside the model, reported as that step's (never as a signature problem):
-    a model without a signature checks no column before its steps see the rows."""
-    where = f"step '{step}' of the model failed" if step else "the model failed"
-    hint = None
-    if (isinstance(exc, KeyError) and model.metadata.get_input_schema() is None
-            and hasattr(data, "columns")):  # most likely a column the step looked up
-        hint = (f"the model has no signature to check the input against; -i {path} has "
-                f"the columns: {', '.join(map(str, data.columns))}")
-    return ExportError(f"-i {path}: {where}: {type(exc).__name__}: "
-                       f"{_first_line(str(exc) or repr(exc))}", code="KMLC713", hint=hint)
-
-
 def predict_file(model_uri: str, input_path: str, output_path: str | None = None, *,
                  input_type: str | None = None, output_type: str | None = None,
                  params: Mapping[str, Any] | None = None) -> Any:
@@ -114,6 +100,12 @@ def predict_file(model_uri: str, input_path: str, output_path: str | None = None
 
     quiet_mlflow()
     data = _load_input(input_path, input_type)
+    if model_uri.startswith(("models:/", "runs:/")):  # never a half-built model
+        from mlflow.tracking import MlflowClient
+
+        from kmlc.model.state import check_model_uri
+
+        check_model_uri(MlflowClient(), model_uri)
     try:
         model = mlflow.pyfunc.load_model(model_uri)
     except Exception as exc:
@@ -126,7 +118,7 @@ def predict_file(model_uri: str, input_path: str, output_path: str | None = None
     except Exception as exc:
         step = getattr(exc, "kmlc_step", None)
         if step is not None or not isinstance(exc, MlflowException):
-            raise _step_failure(model, data, input_path, exc, step) from exc
+            raise _step_failure(exc, input_path, model, data) from exc
         # the input does not fit the signature (types, shapes)
         message = str(exc.message)
         _, found, detail = message.rpartition(". Error: ")  # drop the dump of the whole input
@@ -137,10 +129,77 @@ def predict_file(model_uri: str, input_path: str, output_path: str | None = None
             name is not None for name in result.index.names):
         result = result.reset_index()  # keep a named index (e.g. ids) as columns
     if output_path:
-        out = _dataset(output_path, output_type, "output")
         if not hasattr(result, "to_csv") and output_type is None:
             import pandas as pd
 
             result = pd.DataFrame(result)
-        out.save(result)
+        _save(result, output_path, output_type)
     return result
+
+
+def check_output(output_path: str, force: bool) -> None:
+    """``-o`` names a file that exists: refused without ``--force`` (it may be an input)."""
+    if "://" in output_path:
+        return
+    if Path(output_path).is_dir():
+        raise ExportError(f"-o {output_path} is a folder", code="KMLC715",
+                          hint="give a file name, e.g. -o predictions.csv")
+    if Path(output_path).exists() and not force:
+        raise ExportError(f"-o {output_path} exists", code="KMLC715",
+                          hint="pass --force to replace it, or give another file")
+
+
+def _save(result: Any, output_path: str, output_type: str | None) -> None:
+    """Write the predictions; a local file is written beside it, then renamed over it:
+    never a half-written file, and the old one stays whole if writing fails."""
+    import os
+    import tempfile
+
+    if "://" in output_path:
+        _dataset(output_path, output_type, "output").save(result)
+        return
+    target = Path(output_path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    kind = output_type or _BY_SUFFIX.get(target.suffix.lower())
+    fd, staged = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix,
+                                  dir=target.parent)
+    os.close(fd)
+    try:
+        _dataset(staged, kind, "output").save(result)
+        os.replace(staged, target)
+    except OSError as exc:
+        raise ExportError(f"-o {output_path}: cannot write it: {exc}", code="KMLC715") from exc
+    finally:
+        Path(staged).unlink(missing_ok=True)
+
+
+def _step_failure(exc: Exception, input_path: str, model: Any = None,
+                  data: Any = None) -> ExportError:
+    """One line for an error raised inside a step of the model: which step, where in
+    its function, the error; the full traceback is ``kmlc predict -v``'s."""
+    import traceback
+
+    step = getattr(exc, "kmlc_step", None)
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = ""
+    if step is not None:
+        name, func = step
+        module, _, attr = func.partition(":") if ":" in func else func.rpartition(".")
+        # the step function's own frame: the outermost one in the module defining it
+        module_file = "/" + module.replace(".", "/")
+        for frame in frames:
+            if module and Path(frame.filename).with_suffix("").as_posix().endswith(module_file):
+                where = f", {Path(frame.filename).name}:{frame.lineno}"
+                break
+        what = f"step '{name}' ({module}.{attr}{where})" if module else f"step '{name}'"
+    else:
+        what = "the model"
+    message = _first_line(str(exc) or repr(exc)) or "(no message)"
+    hint = "the full traceback: kmlc predict -v"
+    if (isinstance(exc, KeyError) and model is not None
+            and model.metadata.get_input_schema() is None and hasattr(data, "columns")):
+        # most likely a column the step looked up: a model without a signature checks none
+        hint = (f"the model has no signature to check the input against; -i {input_path} "
+                f"has the columns: {', '.join(map(str, data.columns))}; {hint}")
+    return ExportError(f"-i {input_path}: {what} failed: {type(exc).__name__}: {message}",
+                       code="KMLC714", hint=hint)

@@ -77,7 +77,7 @@ def probe_mutations(model: Any, sample: Any) -> tuple[dict[str, dict[str, str]],
     values: dict[str, Any] = dict(model._values)
     values[model.plan["input"]] = sample
     mutated: dict[str, dict[str, str]] = {}
-    for step, (func, names, keywords, outputs, _) in zip(model.plan["steps"], model._steps,
+    for step, (func, names, keywords, outputs, *_) in zip(model.plan["steps"], model._steps,
                                                         strict=True):
         args = [_copied(values[name]) for name in names]
         before = [fingerprint(arg) for arg in args]

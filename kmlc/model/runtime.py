@@ -93,11 +93,10 @@ class PipelineRuntime:
         self.plan: dict[str, Any] = {}
         self._values: dict[str, Any] = {}
         self._steps: list[tuple[Callable[..., Any], tuple[str, ...], tuple[str, ...] | None,
-                                Any, tuple[tuple[int, Copier], ...]]] = []
+                                Any, tuple[tuple[int, Copier], ...], tuple[str, str]]] = []
         # pyfunc param name (dotted, no "params:") -> where it lives in the values
         self.param_targets: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
         self._param_defaults: dict[str, Any] = {}
-        self._step_names: list[str] = []
 
     def load_context(self, context: Any) -> None:
         with open(context.artifacts[PLAN_ARTIFACT], encoding="utf-8") as handle:
@@ -119,9 +118,9 @@ class PipelineRuntime:
             copies = step.get("copies") or {}
             copiers = tuple((i, _COPIERS[copies[name]]) for i, name in enumerate(names)
                             if copies.get(name) in _COPIERS)
-            steps.append((func, names, keywords, step["outputs"], copiers))
+            steps.append((func, names, keywords, step["outputs"], copiers,
+                          (step.get("name") or step["func"], step["func"])))
         self._steps = steps
-        self._step_names = [str(step.get("name") or step["func"]) for step in plan["steps"]]
         targets: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
         defaults: dict[str, Any] = {}
         for key, value in plan["params"].items():
@@ -153,17 +152,17 @@ class PipelineRuntime:
     def predict(self, context, model_input, params=None):
         values = self._with_params(params) if params else dict(self._values)
         values[self.plan["input"]] = model_input
-        for index, (func, names, keywords, outputs, copiers) in enumerate(self._steps):
+        for func, names, keywords, outputs, copiers, step in self._steps:
+            args = [values[name] for name in names]
+            for index, copier in copiers:
+                args[index] = copier(args[index])
             try:
-                args = [values[name] for name in names]
-                for position, copier in copiers:
-                    args[position] = copier(args[position])
                 result = (func(**dict(zip(keywords, args, strict=True))) if keywords
                           else func(*args))
-            except Exception as exc:  # the step that failed, for whoever reports it
+            except Exception as exc:  # which step failed, for the caller to name it
                 if getattr(exc, "kmlc_step", None) is None:
-                    with contextlib.suppress(Exception):
-                        exc.kmlc_step = self._step_names[index]  # type: ignore[attr-defined]
+                    with contextlib.suppress(AttributeError, TypeError):
+                        exc.kmlc_step = step  # type: ignore[attr-defined]
                 raise
             if outputs is not None:
                 store_outputs(values, outputs, result)

@@ -29,9 +29,17 @@ from kmlc.errors import TrackingError
 from kmlc.tracking import store
 from kmlc.tracking.worker import FallbackTracker, Remote, tracker
 
-__all__ = ["RUN_ENV", "RunSession", "run_environment", "run_tags"]
+__all__ = ["PROJECT_TAG", "RUN_ENV", "RunSession", "interrupts_deferred", "project_identity",
+           "run_environment", "run_tags"]
 
 _MAX_TAG = 5000
+PROJECT_TAG = "kmlc.project"  # which project a run is of, in a store several projects share
+
+
+def project_identity(spec: ProjectSpec) -> str:
+    """What identifies the project in its runs: its file's absolute path."""
+    return str(spec.path.resolve())
+
 # what node code sees of the run: MLflow's own variables (its fluent API reads them)
 RUN_ENV = (store.RUN_ID_ENV, "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID",
            "MLFLOW_REGISTRY_URI")
@@ -58,6 +66,16 @@ def _user() -> str | None:
         return None
 
 
+HOST_TAG, PID_TAG = "kmlc.host", "kmlc.pid"  # the process running the run
+
+
+def process_tags() -> dict[str, str]:
+    """Which process runs the run: a later run on this host closes it if it is gone."""
+    import socket
+
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+
+
 def run_tags(spec: ProjectSpec, pipeline: str, *, runner: str,
              command: str | None = None) -> dict[str, str]:
     """The tags of a run: provenance, versions, the command line (secrets masked)."""
@@ -76,8 +94,10 @@ def run_tags(spec: ProjectSpec, pipeline: str, *, runner: str,
         "kmlc.file_hash": spec.rendered_hash,
         "kmlc.runner": runner,
         "mlflow.source.name": str(spec.path),
+        PROJECT_TAG: project_identity(spec),
         "mlflow.source.type": "LOCAL",
     }
+    tags.update(process_tags())
     user = _user()
     if user:
         tags["mlflow.user"] = user
@@ -102,6 +122,35 @@ def run_environment(values: dict[str, str | None]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block is done (the run is being closed: a run
+    closed halfway, or reported as killed once it was closed as FINISHED, is worse than
+    a second's wait); a second signal interrupts at once. A signal that waited is raised
+    as ``KeyboardInterrupt`` after the block."""
+    import signal
+
+    caught: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        caught.append(signum)
+        if len(caught) > 1:
+            raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: signals are not ours to handle
+        yield
+        return
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old if old is not None else signal.SIG_DFL)
+    if caught:
+        raise KeyboardInterrupt(f"signal {caught[0]}")
 
 
 class RunSession:
@@ -218,7 +267,8 @@ class RunSession:
             node = getattr(exc, "node", None) or self.failed_node
             if node:
                 tags["kmlc.failed_node"] = node
-        self._close(tags, failing=exc is not None)
+        with interrupts_deferred():
+            self._close(tags, failing=exc is not None)
 
     def _close(self, tags: dict[str, str], *, failing: bool) -> None:
         tags = self.spec.secrets.mask_data(tags)

@@ -29,6 +29,7 @@ __all__ = [
     "RUN_ID_ENV",
     "check_reachable",
     "configure_http",
+    "create_sqlite_store",
     "ensure_experiment",
     "finalize_model",
     "local_artifact_root",
@@ -39,6 +40,7 @@ __all__ = [
     "open_client",
     "param_pairs",
     "resolve_tracking_uri",
+    "store_problem",
     "with_retry",
 ]
 
@@ -58,15 +60,19 @@ _log = logging.getLogger(__name__)
 
 
 class _BusyStoreFilter(logging.Filter):
-    """Drops MLflow's traceback of a busy store: ``with_retry`` retries it, then reports it.
+    """Drops MLflow's traceback of a store error: kmlc reports it, on one line.
 
     MLflow's sqlite sessions log every ``OperationalError`` with its traceback before
-    raising it; for "database is locked" that is noise on the user's terminal.
+    raising it: "database is locked" (``with_retry`` retries it, then reports it), "database
+    or disk is full", a read-only file... The error is raised all the same, and kmlc's own
+    line names it; the traceback above it is noise on the user's terminal.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
-            return not _retryable(Exception(record.getMessage()))
+            message = record.getMessage()
+            return not (message.startswith("SQLAlchemy database error")
+                        or _retryable(Exception(message)))
         except Exception:  # a broken record is logging's to report
             return True
 
@@ -206,13 +212,95 @@ def open_client(uri: str, registry_uri: str | None = None) -> Any:
     if path is not None:
         with _folder_lock(path.parent):
             if not path.exists():
-                seed_sqlite_store(path)
+                create_sqlite_store(path)
             else:
                 _wait_for_creator(path)
             client = MlflowClient(uri, registry_uri)
-            with_retry(client.search_experiments, max_results=1)
+            try:
+                with_retry(client.search_experiments, max_results=1)
+            except TrackingError:
+                raise
+            except Exception as exc:
+                raise _store_error(path, exc) from exc
         return client
     return MlflowClient(uri, registry_uri)
+
+
+def create_sqlite_store(path: Path) -> None:
+    """Create a new sqlite store at ``path``, whole or not at all.
+
+    The store is built in a temporary file beside ``path`` (a copy of kmlc's seed, else
+    MLflow's own migrations) and renamed to ``path`` once complete: a disk that fills, or a
+    process killed, meanwhile leaves no half-built store behind, only the error.
+    """
+    if seed_sqlite_store(path):
+        return
+    from mlflow.tracking import MlflowClient
+
+    staged = path.with_name(f".{path.name}.{os.getpid()}.new")
+    try:
+        with_retry(MlflowClient(f"sqlite:///{staged}").search_experiments, max_results=1)
+        os.replace(staged, path)
+    except Exception as exc:
+        raise TrackingError(f"cannot create the tracking store {path}: {_cause(exc)}",
+                            hint="nothing was left behind; free space (or fix the folder's "
+                                 "permissions) and run again") from exc
+    finally:
+        for leftover in (staged, staged.with_name(staged.name + "-journal")):
+            with contextlib.suppress(OSError):
+                leftover.unlink(missing_ok=True)
+
+
+def _cause(exc: BaseException) -> str:
+    """The first line of the innermost cause (the driver's or the OS's own words)."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__).removeprefix("(sqlite3.OperationalError) ")
+
+
+def _has_runs(path: Path) -> bool | None:
+    """Whether the sqlite store at ``path`` records any run (None: it cannot be read)."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True,
+                                                timeout=1)) as db:
+            tables = {row[0] for row in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "runs" not in tables:
+                return False
+            return bool(db.execute("SELECT count(*) FROM runs").fetchone()[0])
+    except sqlite3.Error:
+        return None
+
+
+def _store_error(path: Path, exc: BaseException) -> TrackingError:
+    """The error of a sqlite store MLflow cannot open, named with what to do."""
+    known = store_problem(path, exc)
+    if known is not None:
+        return known
+    return TrackingError(f"the tracking store {path} cannot be opened: {_cause(exc)}",
+                         hint="if it was made by a newer MLflow, or an upgrade was cut off, "
+                              "back it up and run `mlflow db upgrade` on it")
+
+
+def store_problem(path: Path, exc: BaseException) -> TrackingError | None:
+    """A full disk or a half-built store behind ``exc``, named with what to do (None:
+    neither)."""
+    cause = _cause(exc)
+    text = cause.lower()
+    if "disk is full" in text or "no space left" in text:
+        return TrackingError(f"the tracking store {path} cannot be written: {cause}",
+                             hint="free space on its disk and run again; what the store "
+                                  "held is kept")
+    if any(marker in text for marker in ("already exists", "no such table", "no such column",
+                                         "duplicate column")) and not _has_runs(path):
+        return TrackingError(
+            f"the tracking store {path} is half-built: its creation was cut off (a full "
+            f"disk, a killed process) and MLflow cannot finish it ({cause}); it holds no run",
+            hint=f"delete {path} and run again: kmlc creates a store whole or not at all")
+    return None
 
 
 _CREATION_QUIET = 5.0  # s without a write after which a store is no longer being created

@@ -120,11 +120,52 @@ class Operations:
         except TrackingError:
             raise
         except Exception as exc:
+            path = tracking.sqlite_path(uri)
+            known = tracking.store_problem(path, exc) if path is not None else None
+            if known is not None:  # a full disk, a half-built store: named, with what to do
+                raise known from exc
             raise TrackingError(redact_uri(f"cannot open a run on {uri}: {exc}")) from exc
         run_id = str(run.info.run_id)
         self.open_runs[run_id] = uri
-        tracking.with_retry(client.log_text, run_id, text, "mlproject.yml")
+        try:
+            tracking.with_retry(client.log_text, run_id, text, "mlproject.yml")
+        except Exception as exc:  # e.g. a read-only artifact folder: the run FAILED, said why
+            cause = f"{type(exc).__name__}: {exc}"
+            with contextlib.suppress(Exception):  # the cause matters more
+                self.close_run(uri, run_id, "FAILED", {
+                    "kmlc.error": f"cannot write the run's artifacts: {cause}"[:5000]})
+            raise TrackingError(
+                f"run {run_id} marked FAILED: cannot write its artifacts to "
+                f"{redact_uri(run.info.artifact_uri)}: {cause}",
+                hint="nothing was run; make the artifact folder writable (or free its disk) "
+                     "and run again") from exc
+        self.close_orphans(client, experiment_id, run_id)
         return run_id, experiment_id
+
+    def close_orphans(self, client: Any, experiment_id: str, opened: str) -> None:
+        """Close as KILLED the runs of this host left RUNNING by a kmlc process that is
+        gone (its store could not be written when it ended: a full disk, a lost server).
+
+        A run records its host and process id (``kmlc.host``, ``kmlc.pid``); one whose
+        process still lives, or that another host runs, is left alone. Never raises.
+        """
+        import socket
+
+        with contextlib.suppress(Exception):
+            host = socket.gethostname()
+            runs = client.search_runs([experiment_id], "attributes.status = 'RUNNING'",
+                                      max_results=100)
+            for run in runs:
+                tags = run.data.tags
+                pid = tags.get("kmlc.pid", "")
+                if (run.info.run_id == opened or tags.get("kmlc.host") != host
+                        or not pid.isdigit() or _alive(int(pid))):
+                    continue
+                with contextlib.suppress(Exception):
+                    client.set_tag(run.info.run_id, "kmlc.error",
+                                   f"the kmlc process (pid {pid}) ended without closing the "
+                                   f"run; closed as KILLED by run {opened}")
+                    client.set_terminated(run.info.run_id, "KILLED")
 
     def warm(self, uri: str, registry: str | None, http: tuple[int | None, int | None],
              job: tuple[str, dict[str, Any]] | None = None) -> None:
@@ -224,6 +265,17 @@ class Operations:
         for run_id, uri in list(self.open_runs.items()):
             with contextlib.suppress(Exception):  # best effort on the way out
                 self.close_run(uri, run_id, "KILLED", {"kmlc.error": _ABANDONED})
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host exists (one of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists
+        return True
+    return True
 
 
 # ---------------------------------------------------------------- main process side

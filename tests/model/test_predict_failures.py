@@ -57,10 +57,11 @@ def test_a_missing_column_without_signature_is_the_steps_failure(
     result = _predict(tmp_path, monkeypatch, "-m", unsigned_model, "-i", "part.csv")
     assert result.exit_code == 1
     line, = result.stderr.splitlines()
-    assert line.startswith("error: -i part.csv: step 'clean' of the model failed: KeyError: ")
-    assert "'x2'" in line
+    assert line.startswith("error: -i part.csv: step 'clean' (")
+    assert " failed: KeyError: " in line and "'x2'" in line
     assert line.endswith("(the model has no signature to check the input against; -i "
-                         "part.csv has the columns: id, x1) [KMLC713]")
+                         "part.csv has the columns: id, x1; the full traceback: kmlc "
+                         "predict -v) [KMLC714]")
     # and the whole file predicts
     (tmp_path / "full.csv").write_text("id,x1,x2\n1,0.5,0.1\n2,0.1,0.9\n")
     ok = _predict(tmp_path, monkeypatch, "-m", unsigned_model, "-i", "full.csv")
@@ -77,8 +78,9 @@ def test_an_mlflow_error_inside_a_step_is_not_a_signature_problem(
                       "--tracking-uri", store)
     assert result.exit_code == 1
     line, = result.stderr.splitlines()
-    assert line == ("error: -i rows.csv: step 'clean' of the model failed: MlflowException: "
-                    "Registered Model with name=no-such-model not found [KMLC713]")
+    assert line.startswith("error: -i rows.csv: step 'clean' (")
+    assert line.endswith(" failed: MlflowException: Registered Model with name=no-such-model "
+                         "not found (the full traceback: kmlc predict -v) [KMLC714]")
     assert (tmp_path / "store.db").exists()  # the model's call went to the store given
 
 
