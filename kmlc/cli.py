@@ -348,6 +348,8 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
         click.echo(f"pipeline '{pipeline}' finished (tracking disabled for it)")
         return
     click.echo(f"run {result.run_id} {result.status} (pipeline '{pipeline}')")
+    if result.target is not None:
+        say(f"tracking: {result.target.describe()}", secrets)
     if result.model_uri:
         click.echo(f"model logged: {result.model_uri}")
     if result.registered_version:
@@ -367,19 +369,20 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
 def ui(file: Path, host: str | None, port: int | None, tracking_uri: str | None) -> None:
     """Start the MLflow UI on the project's tracking store."""
     from kmlc.config.loader import load_project
-    from kmlc.tracking.store import resolve_tracking_uri
+    from kmlc.config.target import tracking_target
 
     try:
         spec = load_project(file)
+        target = tracking_target(spec, tracking_uri)
     except KmlcError as exc:
         fail(exc)
         return
-    uri = resolve_tracking_uri(tracking_uri or spec.tracking.uri, spec.root)
+    uri = target.uri
     host, port = host or spec.tracking.ui_host, port or spec.tracking.ui_port
     argv = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
             "--host", host, "--port", str(port)]
-    if spec.tracking.registry_uri:
-        argv += ["--registry-store-uri", spec.tracking.registry_uri]
+    if target.registry_uri:
+        argv += ["--registry-store-uri", target.registry_uri]
     secrets = spec.secrets
     sys.exit(_serve_ui(argv, host, port, lambda url: say(
         f"MLflow UI on {url} (store: {uri})", secrets)))

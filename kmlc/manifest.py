@@ -22,7 +22,7 @@ from kmlc.compiler.project import CompiledProject, compile_project
 from kmlc.config.functions import code_path
 from kmlc.config.params import is_param_input, param_inputs
 from kmlc.config.spec import DatasetSpec, ProjectSpec, io_shape
-from kmlc.errors import ExportError, RunError
+from kmlc.errors import ExportError, KmlcError, RunError
 
 __all__ = ["MANIFEST_VERSION", "build_manifest", "dataset_kind", "format_summary",
            "manifest_json", "node_hash"]
@@ -89,13 +89,22 @@ def _logged_params(pipeline: Any, spec: ProjectSpec) -> dict[str, Any]:
 
 
 def _tracking(spec: ProjectSpec) -> dict[str, Any]:
+    from kmlc.config.target import tracking_target
+
     t = spec.tracking
-    return {"uri": t.uri, "registry_uri": t.registry_uri,
-            "experiment": t.experiment or spec.name, "run_name": t.run_name,
-            "tags": dict(t.tags),
-            "params": {"flatten": t.params.flatten, "sep": t.params.sep,
-                       "long_values": t.params.long_values},
-            "disable_for": list(t.disable_for)}
+    out: dict[str, Any] = {
+        "uri": t.uri, "uri_from": None, "registry_uri": t.registry_uri,
+        "registry_uri_from": None, "experiment": t.experiment or spec.name,
+        "run_name": t.run_name, "tags": dict(t.tags),
+        "params": {"flatten": t.params.flatten, "sep": t.params.sep,
+                   "long_values": t.params.long_values},
+        "disable_for": list(t.disable_for)}
+    try:
+        target = tracking_target(spec)
+    except KmlcError as exc:  # a file store: the run would stop here
+        return {**out, "error": str(exc)}
+    return {**out, "uri": target.given, "uri_from": target.source,
+            "registry_uri": target.registry_given, "registry_uri_from": target.registry_source}
 
 
 def _model(spec: ProjectSpec) -> dict[str, Any] | None:
@@ -223,7 +232,13 @@ def format_summary(manifest: Mapping[str, Any],
         lines.append(f"  {name}: {d['kind']} {d['type']}" + (f" ({', '.join(extra)})"
                                                             if extra else ""))
     t = manifest["tracking"]
-    lines.append(f"\ntracking: {t['uri']} experiment {t['experiment']}")
+    if t.get("error"):
+        lines.append(f"\ntracking: error: {t['error']}")
+    else:
+        lines.append(f"\ntracking: {t['uri']} (from {t['uri_from']}) experiment "
+                     f"{t['experiment']}")
+    if t.get("registry_uri"):
+        lines.append(f"registry: {t['registry_uri']} (from {t['registry_uri_from']})")
     model = manifest["model"]
     if model:
         plan = model["inference_plan"]

@@ -51,6 +51,7 @@ class RunResult:
     promotion: Any = None  # model.promote's decision (kmlc.model.promote.Promotion)
     cache_line: str | None = None  # what the run cache skipped, for the terminal
     skipped: tuple[str, ...] = ()  # the nodes the run cache skipped
+    target: Any = None  # where the run went and why (kmlc.config.target.TrackingTarget)
 
 
 @dataclass(frozen=True)
@@ -399,7 +400,7 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
                      getattr(logged, "registered_version", None),
                      getattr(logged, "promotion", None),
                      cache.line() if cache is not None else None,
-                     tuple(cache.skipped) if cache is not None else ())
+                     tuple(cache.skipped) if cache is not None else (), session.target)
 
 
 class ModelJob:

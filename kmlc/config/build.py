@@ -18,7 +18,6 @@ from kmlc.config.nodes import mapping_of, tag_list
 from kmlc.config.secrets import Secrets
 from kmlc.config.source import Document
 from kmlc.config.spec import (
-    DEFAULT_TRACKING_URI,
     DatasetSpec,
     ModelSpec,
     NodeSpec,
@@ -64,7 +63,7 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
         version=data["version"],
         code=tuple(code_dirs),
         tracking=TrackingSpec(
-            uri=tracking.get("uri") or DEFAULT_TRACKING_URI,
+            uri=tracking.get("uri") or None,
             registry_uri=tracking.get("registry_uri"),
             experiment=tracking.get("experiment") or data["name"],
             run_name=tracking.get("run_name"),

@@ -81,7 +81,7 @@ class ParamsSpec:
 
 @dataclass(frozen=True)
 class TrackingSpec:
-    uri: str = DEFAULT_TRACKING_URI
+    uri: str | None = None  # None: not in the file (``kmlc.config.target``)
     registry_uri: str | None = None
     experiment: str = ""
     run_name: str | None = None

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kmlc.config.spec import ProjectSpec
+from kmlc.config.target import tracking_target
 from kmlc.errors import ExportError
 from kmlc.model.build import quiet_mlflow, register_model, save_pipeline_model, scrub_mlmodel
 from kmlc.tracking import store as tracking
@@ -128,9 +129,8 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
         output = output.resolve()
         _prepare_output(output, force)
     quiet_mlflow()
-    uri = tracking.resolve_tracking_uri(tracking_uri or spec.tracking.uri, spec.root)
-    registry_uri = (tracking.resolve_tracking_uri(spec.tracking.registry_uri, spec.root)
-                    if spec.tracking.registry_uri else None)
+    target = tracking_target(spec, tracking_uri)
+    uri, registry_uri = target.uri, target.registry_uri
     model_uri: str | None = None
     client: Any = None
     if from_local:
