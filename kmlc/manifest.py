@@ -23,6 +23,7 @@ from kmlc.config.functions import code_path
 from kmlc.config.params import is_param_input, param_inputs
 from kmlc.config.spec import DatasetSpec, ProjectSpec, io_shape
 from kmlc.errors import ExportError, KmlcError, RunError
+from kmlc.tracking.lineage import persisted_inputs
 
 __all__ = ["MANIFEST_VERSION", "build_manifest", "dataset_kind", "format_summary",
            "manifest_json", "node_hash"]
@@ -170,6 +171,7 @@ def build_manifest(spec: ProjectSpec, pipeline: str | None = None,
             "parameters": dict(spec.parameters),
             "pipelines": {name: {"nodes": [n.name for n in p.nodes],
                                  "inputs": sorted(p.inputs()), "outputs": sorted(p.outputs()),
+                                 "dataset_inputs": persisted_inputs(spec, p.inputs()),
                                  "logged": _logged_params(p, spec),
                                  "tracked": name not in spec.tracking.disable_for}
                           for name, p in pipelines.items()},
@@ -213,6 +215,8 @@ def format_summary(manifest: Mapping[str, Any],
             lines.append(f"  {i:>2}. {node_name} [{n['func']}] {n['hash'][7:19]}"
                          + (f" (cache: {state})" if state else ""))
             lines.append(f"      {_names(n['inputs'])} -> {_names(n['outputs'])}")
+        if p.get("dataset_inputs"):
+            lines.append("  dataset inputs (lineage): " + ", ".join(p["dataset_inputs"]))
         logged = p["logged"]
         if logged.get("error"):
             lines.append(f"  logs: error: {logged['error']}")

@@ -31,6 +31,7 @@ from kmlc.compiler.project import CompiledProject, compile_project
 from kmlc.config.secrets import redact_uri
 from kmlc.config.spec import RUNNERS, ProjectSpec
 from kmlc.errors import KmlcError, RunError, TrackingError
+from kmlc.tracking.lineage import LineageHook
 from kmlc.tracking.run_hooks import FailureHook, ProgressHook, TrackingHook
 
 __all__ = ["RUNNERS", "RunResult", "run_pipeline"]
@@ -372,16 +373,20 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
             hook = TrackingHook(spec, session.tracker, session.uri, session.wait_open(),
                                 selected if cache is not None else None)
             model = _model_job(session, selected)
+            lineage = LineageHook(spec, selected, pipeline)
             runnable = selected if cache is None else cache.runnable(catalog, session, model)
             # node code calling MLflow's fluent API lands in this run, in any runner
             active = runnable.__class__([n._copy(func=ActiveRunNode(n.func))
                                          for n in runnable.nodes])
             succeeded = False
+            interrupted = False
             try:
                 _execute(compiled, active, catalog, runner, pipeline, options,
-                         extra_hooks=(hook, *filter(None, [model, cache])), failure=failure)
+                         extra_hooks=(hook, lineage, *filter(None, [model, cache])),
+                         failure=failure)
                 succeeded = True
-            except BaseException:
+            except BaseException as exc:
+                interrupted = isinstance(exc, KeyboardInterrupt)
                 if model is not None:
                     model.discard()
                 raise
@@ -390,7 +395,10 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
                 session.notes.extend(getattr(runner, "notes", ()))  # e.g. lost Dask workers
                 if cache is not None:  # the nodes that completed, even in a failed run
                     cache.finish(session.run_id, succeeded, session.notes)
-            logged = model.finish() if model is not None else None
+                # what a failed run read is lineage too; a model logs it when it is built
+                if not interrupted and (model is None or not succeeded):
+                    _log_lineage(session, lineage)
+            logged = model.finish(lineage) if model is not None else None
     except (KmlcError, KeyboardInterrupt) as exc:
         exc.run_id = session.run_id or None  # type: ignore[union-attr]
         exc.notes_ = tuple(session.notes)  # type: ignore[union-attr]
@@ -401,6 +409,26 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
                      getattr(logged, "promotion", None),
                      cache.line() if cache is not None else None,
                      tuple(cache.skipped) if cache is not None else (), session.target)
+
+
+def _log_lineage(session: Any, lineage: LineageHook) -> list[tuple[str, str]]:
+    """The run's persisted inputs logged as its dataset inputs, in the tracking worker;
+    ``(name, digest)`` of each. A store that refuses them costs a note, not the run."""
+    records = lineage.records()
+    if not records:
+        return []
+    tracker = session.tracker
+    try:
+        job = tracker.start_job(_LINEAGE, {
+            "tracking_uri": session.uri, "run_id": session.run_id, "records": records,
+            "root": str(session.spec.root)})
+        return list(tracker.wait_job(job))
+    except KmlcError as exc:
+        session.notes.append(f"the run's dataset inputs could not be logged: {exc.message}")
+        return []
+
+
+_LINEAGE = "kmlc.tracking.lineage:log_dataset_inputs"
 
 
 class ModelJob:
@@ -484,7 +512,10 @@ class ModelJob:
         tracker = self.session.tracker
         return tracker.wait_job(tracker.start_job(target, kwargs))
 
-    def finish(self) -> Any:
+    def finish(self, lineage: LineageHook | None = None) -> Any:
+        """The model made READY, with the run's params and metrics; the run's dataset
+        inputs (``lineage``) are logged first, once the model's job is done (the worker
+        forgets a finished job when another starts), and named on its metrics."""
         s = self.session
         with self._lock:
             if self.job is None and self._probe_error is None:
@@ -497,8 +528,10 @@ class ModelJob:
                                     else f"{type(error).__name__}: {error}") from error
             assert job is not None
             model_id = s.tracker.wait_job(job)
+            datasets = _log_lineage(s, lineage) if lineage is not None else []
             return self._call(self._FINISH, spec=s.spec, run_id=s.run_id, tracking_uri=s.uri,
-                              registry_uri=s.registry_uri, model_id=model_id)
+                              registry_uri=s.registry_uri, model_id=model_id,
+                              datasets=list(datasets))
         except TrackingError as exc:
             raise TrackingError(
                 f"the pipeline ran, but its model could not be logged to run {s.run_id} on "

@@ -16,7 +16,7 @@ import importlib.util
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -462,15 +462,25 @@ def prepare_bound_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
 
 
 def finish_bound_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
-                       registry_uri: str | None, model_id: str) -> LoggedPipelineModel:
-    """Mark the prepared model READY in its run and register it if the file says so."""
+                       registry_uri: str | None, model_id: str,
+                       datasets: Sequence[tuple[str, str]] = ()) -> LoggedPipelineModel:
+    """Give the prepared model its run's parameters and metrics, mark it READY in its run
+    and register it if the file says so.
+
+    ``datasets``: ``(name, digest)`` of the run's dataset inputs (``kmlc.tracking.lineage``);
+    the model's metrics name ``model.input`` among them, else the only one.
+    """
     from mlflow.tracking import MlflowClient
 
-    from kmlc.tracking.store import finalize_model
+    from kmlc.tracking.store import attach_run_to_model, finalize_model
 
     model_spec = spec.model
     assert model_spec is not None
     client = MlflowClient(tracking_uri, registry_uri)
+    named = dict(datasets)
+    link = ((model_spec.input, named[model_spec.input]) if model_spec.input in named
+            else datasets[0] if len(datasets) == 1 else None)
+    attach_run_to_model(client, run_id, model_id, link)
     finalize_model(client, run_id, model_id)
     model_uri = f"models:/{model_id}"
     version = None
