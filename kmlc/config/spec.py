@@ -274,6 +274,7 @@ class ModelSpec:
     registered_name: str | None = None
     alias: str | None = None
     pip_requirements: Literal["auto"] | tuple[str, ...] = "auto"
+    extra_pip_requirements: tuple[str, ...] = ()  # added to pip_requirements'
     promote: PromoteSpec | None = None
     source: SourceRef | None = None
 

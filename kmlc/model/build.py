@@ -161,13 +161,37 @@ _BUILDING = threading.Lock()
 
 def requirements(spec: ProjectSpec, plan: InferencePlan, imports: set[str],
                  files: Mapping[str, Path]) -> list[str]:
-    """``pip_requirements: auto``: what inference needs, pinned to this environment.
+    """The model's requirements: ``pip_requirements`` plus ``extra_pip_requirements``.
 
-    The runtime's own stack, the distributions the inference modules import, the ones
-    each packed artifact's dataset type imports and the ones its pickle names.
+    ``auto``: what inference needs, pinned to this environment: the runtime's own stack,
+    the distributions the inference modules import, the ones each packed artifact's
+    dataset type imports and the ones its pickle names. An extra requirement naming a
+    distribution already listed replaces that line (the user's constraint wins).
     """
+    extra = list(spec.model.extra_pip_requirements) if spec.model is not None else []
     if spec.model is not None and spec.model.pip_requirements != "auto":
-        return list(spec.model.pip_requirements)
+        return _with_extra(list(spec.model.pip_requirements), extra)
+    return _with_extra(_auto_requirements(spec, plan, imports, files), extra)
+
+
+def _requirement_name(line: str) -> str | None:
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    try:
+        return str(canonicalize_name(Requirement(line).name))
+    except InvalidRequirement:
+        return None  # a URL or an option line: kept as written
+
+
+def _with_extra(base: list[str], extra: list[str]) -> list[str]:
+    replaced = {name for name in map(_requirement_name, extra) if name is not None}
+    kept = [line for line in base if _requirement_name(line) not in replaced]
+    return list(dict.fromkeys([*kept, *extra]))
+
+
+def _auto_requirements(spec: ProjectSpec, plan: InferencePlan, imports: set[str],
+                       files: Mapping[str, Path]) -> list[str]:
     names = set(imports)
     for artifact in plan.artifacts:
         names |= _dataset_imports(str(artifact.config.get("type", "")))

@@ -15,12 +15,24 @@ from mlflow.tracking import MlflowClient
 from kmlc.config.loader import load_project
 from kmlc.config.target import tracking_target
 
+# what inference imports by name at run time, which no code scan sees, and a constraint
+# that replaces auto's pin
+EXTRA = "  extra_pip_requirements: [pyarrow>=15, 'scikit-learn>=1.0']\n"
 
-@pytest.fixture
-def trained(trained_template: tuple[Path, str]) -> tuple[MlflowClient, Path, str]:
-    path, run_id = trained_template
-    uri = tracking_target(load_project(path)).uri
-    return MlflowClient(uri), path, run_id
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[MlflowClient, Path, str]:
+    """One training run of the mini project with extra requirements: (client, file, run)."""
+    from mini_project import MINI_YAML, write_mini
+
+    from kmlc import RunOptions, run_pipeline
+
+    text = MINI_YAML.replace("model:\n  input: instances\n",
+                             "model:\n  input: instances\n" + EXTRA)
+    path = write_mini(tmp_path_factory.mktemp("logged") / "proj", text)
+    spec = load_project(path)
+    result = run_pipeline(spec, "training", RunOptions(progress=False))
+    return MlflowClient(tracking_target(spec).uri), path, str(result.run_id)
 
 
 def _model(client: MlflowClient, run_id: str):
@@ -92,3 +104,34 @@ def test_plan_lists_the_dataset_inputs_a_run_logs(mini) -> None:
     result = CliRunner().invoke(main, ["plan", "inference", "-f", str(path), "--format",
                                        "text"])
     assert "dataset inputs (lineage): classifier, instances" in result.output
+
+
+def test_extra_requirements_are_added_to_the_inferred_ones(trained) -> None:
+    from importlib.metadata import version
+
+    client, _, run_id = trained
+    model = _model(client, run_id)
+    location = Path(model.artifact_location.removeprefix("file://"))
+    lines = (location / "requirements.txt").read_text().split()
+    assert f"pandas=={version('pandas')}" in lines  # auto's, pinned
+    assert f"kedro=={version('kedro')}" in lines
+    assert "pyarrow>=15" in lines  # the extra one
+    assert "scikit-learn>=1.0" in lines  # replaces auto's pin
+    assert not any(line.startswith("scikit-learn==") for line in lines)
+
+
+def test_explicit_and_extra_requirements_in_the_spec_and_the_plan(mini) -> None:
+    from click.testing import CliRunner
+    from mini_project import MINI_YAML
+
+    from kmlc.cli import main
+
+    path = mini(MINI_YAML.replace("model:\n  input: instances\n",
+                                  "model:\n  input: instances\n  pip_requirements: "
+                                  "[scikit-learn, pandas]\n" + EXTRA))
+    spec = load_project(path)
+    assert spec.model.pip_requirements == ("scikit-learn", "pandas")
+    assert spec.model.extra_pip_requirements == ("pyarrow>=15", "scikit-learn>=1.0")
+    result = CliRunner().invoke(main, ["plan", "-f", str(path), "--format", "json"])
+    assert json.loads(result.output)["model"]["requirements"] == [
+        "pandas", "pyarrow>=15", "scikit-learn>=1.0"]
