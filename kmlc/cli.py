@@ -54,6 +54,23 @@ def project_options(func: F) -> F:
     return file_option(func)
 
 
+def _complete_pipeline(ctx: click.Context, param: click.Parameter,
+                       incomplete: str) -> list[str]:
+    """Shell completion of a PIPELINE argument: the pipelines of the project file (``-f``,
+    else ./mlproject.yml), read as YAML only: no code is imported, nothing is printed."""
+    from kmlc.config.source import read_document
+    from kmlc.config.spec import pipeline_names
+
+    try:
+        data = read_document(Path(ctx.params.get("file") or "mlproject.yml")).data
+        tags = [tag for node in data.get("nodes") or () if isinstance(node, dict)
+                for tag in (node.get("tags") or ()) if isinstance(tag, str)]
+        names = pipeline_names([str(k) for k in data.get("pipelines") or {}], tags)
+    except Exception:  # a file that does not load completes nothing; validate says why
+        return []
+    return [name for name in names if name.startswith(incomplete)]
+
+
 def say(text: str, secrets: Secrets | None = None, err: bool = False) -> None:
     """Print ``text`` with every secret (and any URI's ``user:password@``) masked."""
     click.echo((secrets or Secrets()).mask(text), err=err)
@@ -80,8 +97,9 @@ def main() -> None:
 
 @main.command()
 @project_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Output format.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
+              show_default=True,
+              help="Output format (github: workflow annotations at the file's lines).")
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
 @click.option("--excerpt/--no-excerpt", default=None,
               help="Show the offending lines (default: on a terminal).")
@@ -92,7 +110,7 @@ def main() -> None:
 def validate(file: Path, env: str | None, params: tuple[str, ...], fmt: str, strict: bool,
              excerpt: bool | None, runner: str | None, address: str | None) -> None:
     """Check the file: schema, names, graph, functions and model binding."""
-    from kmlc.config.diagnostics import format_json, format_text
+    from kmlc.config.diagnostics import format_github, format_json, format_text
     from kmlc.config.loader import check_project
 
     runner = _dask_address(runner, address)
@@ -100,6 +118,12 @@ def validate(file: Path, env: str | None, params: tuple[str, ...], fmt: str, str
     failed = bool(result.errors) or (strict and bool(result.warnings))
     if fmt == "json":
         click.echo(format_json(result.errors, result.warnings))
+        sys.exit(1 if failed else 0)
+    if fmt == "github":
+        if result.errors or result.warnings:
+            click.echo(format_github(result.errors, result.warnings))
+        else:
+            click.echo(f"{file}: valid")
         sys.exit(1 if failed else 0)
     show = sys.stdout.isatty() if excerpt is None else excerpt
     if result.errors or result.warnings:
@@ -117,7 +141,7 @@ def validate(file: Path, env: str | None, params: tuple[str, ...], fmt: str, str
 
 
 @main.command()
-@click.argument("pipeline", required=False)
+@click.argument("pipeline", required=False, shell_complete=_complete_pipeline)
 @project_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the JSON manifest to this file (e.g. target/manifest.json).")
@@ -164,7 +188,7 @@ def _cache_states(spec: Any, manifest: dict[str, Any]) -> dict[str, dict[str, st
 
 
 @main.command()
-@click.argument("pipeline", default="__default__")
+@click.argument("pipeline", default="__default__", shell_complete=_complete_pipeline)
 @project_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write to this file (.html: a page that opens offline; else Mermaid).")
@@ -252,7 +276,7 @@ def _check_load_versions(ctx: click.Context, param: click.Parameter,
 
 
 @main.command()
-@click.argument("pipeline", default="__default__")
+@click.argument("pipeline", default="__default__", shell_complete=_complete_pipeline)
 @project_options
 @click.option("--runner", type=click.Choice(RUNNERS), default=None,
               help="Kedro runner, or dask (default: the file's runner, else sequential).")

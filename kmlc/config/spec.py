@@ -39,6 +39,7 @@ __all__ = [
     "io_shape",
     "mask_secrets",
     "node_io",
+    "pipeline_names",
     "resolve_tracking_uri",
 ]
 
@@ -181,6 +182,15 @@ def resolve_tracking_uri(uri: str, root: Path) -> str:
             f"tracking uri '{redact_uri(uri)}' is a file store, which MLflow 3 no longer accepts",
             hint="use a database, e.g. 'sqlite:///mlflow.db' (the default), or a server URL")
     return uri
+
+
+def pipeline_names(declared: Iterable[str], tags: Iterable[str]) -> tuple[str, ...]:
+    """The pipelines a project has: ``__default__``, those under ``pipelines:``, and
+    ``training``/``inference`` where a node carries that tag."""
+    names = {"__default__", *declared}
+    seen = set(tags)
+    names.update(name for name in ("training", "inference") if name in seen)
+    return tuple(sorted(names))
 
 
 def split_func(func: str) -> tuple[str, str]:
@@ -329,10 +339,7 @@ class ProjectSpec:
 
     @property
     def pipeline_names(self) -> tuple[str, ...]:
-        names = {"__default__", *self.pipelines}
-        tags = {tag for node in self.nodes for tag in node.tags}
-        names.update(name for name in ("training", "inference") if name in tags)
-        return tuple(sorted(names))
+        return pipeline_names(self.pipelines, (tag for node in self.nodes for tag in node.tags))
 
     def node(self, name: str) -> NodeSpec:
         for node in self.nodes:
