@@ -102,6 +102,7 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
                               if not isinstance(model.get("pip_requirements"), list)
                               else tuple(model["pip_requirements"])),
             extra_pip_requirements=tuple(model.get("extra_pip_requirements") or ()),
+            keys=tuple(model.get("keys") or ()),
             promote=_promote(model.get("promote")),
             source=_ref(doc, ("model",)),
         ),

@@ -285,6 +285,7 @@ class ModelSpec:
     alias: str | None = None
     pip_requirements: Literal["auto"] | tuple[str, ...] = "auto"
     extra_pip_requirements: tuple[str, ...] = ()  # added to pip_requirements'
+    keys: tuple[str, ...] = ()  # input columns the predictions carry back (row keys)
     promote: PromoteSpec | None = None
     source: SourceRef | None = None
 
