@@ -414,17 +414,18 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
 def _log_lineage(session: Any, lineage: LineageHook) -> list[tuple[str, str]]:
     """The run's persisted inputs logged as its dataset inputs, in the tracking worker;
     ``(name, digest)`` of each. A store that refuses them costs a note, not the run."""
-    records = lineage.records()
-    if not records:
-        return []
     tracker = session.tracker
     try:
+        records = lineage.records()
+        if not records:
+            return []
         job = tracker.start_job(_LINEAGE, {
             "tracking_uri": session.uri, "run_id": session.run_id, "records": records,
             "root": str(session.spec.root)})
         return list(tracker.wait_job(job))
-    except KmlcError as exc:
-        session.notes.append(f"the run's dataset inputs could not be logged: {exc.message}")
+    except Exception as exc:  # called while a node's error may be on its way: never masks it
+        reason = exc.message if isinstance(exc, KmlcError) else f"{type(exc).__name__}: {exc}"
+        session.notes.append(f"the run's dataset inputs could not be logged: {reason}")
         return []
 
 
@@ -523,6 +524,8 @@ class ModelJob:
             job, self.job = self.job, -1
         try:
             if self._probe_error is not None:
+                if lineage is not None:
+                    _log_lineage(s, lineage)
                 error = self._probe_error
                 raise TrackingError(error.message if isinstance(error, KmlcError)
                                     else f"{type(error).__name__}: {error}") from error

@@ -135,3 +135,18 @@ def test_explicit_and_extra_requirements_in_the_spec_and_the_plan(mini) -> None:
     result = CliRunner().invoke(main, ["plan", "-f", str(path), "--format", "json"])
     assert json.loads(result.output)["model"]["requirements"] == [
         "pandas", "pyarrow>=15", "scikit-learn>=1.0"]
+
+
+def test_a_run_without_a_model_logs_its_inputs_too(trained) -> None:
+    from kmlc import RunOptions, run_pipeline
+
+    client, path, _ = trained
+    result = run_pipeline(load_project(path), "inference", RunOptions(progress=False))
+    inputs = client.get_run(str(result.run_id)).inputs.dataset_inputs
+    tags = {i.dataset.name: {t.key: t.value for t in i.tags} for i in inputs}
+    assert sorted(tags) == ["classifier", "instances"]  # the packed model file is read too
+    assert {t["mlflow.data.context"] for t in tags.values()} == {"inference"}
+    file = path.parent / "data" / "06_models" / "classifier.pkl"
+    assert tags["classifier"]["kmlc.content_hash"] == (
+        "sha256:" + hashlib.sha256(file.read_bytes()).hexdigest())
+    assert next(i for i in inputs if i.dataset.name == "classifier").dataset.schema is None
