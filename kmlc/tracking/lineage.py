@@ -9,8 +9,9 @@ from its first rows. The digest is kmlc's content hash of the file (the run cach
 the whole hash is the input's ``kmlc.content_hash`` tag. A dataset kmlc cannot read here
 (remote) gets the hash of its catalog config instead (tag ``kmlc.digest_of: config``).
 
-``LineageHook`` collects the rows in the process that runs Kedro; ``log_dataset_inputs``
-hashes and logs in the tracking worker, where MLflow is loaded. The logged model names
+``LineageHook`` collects the rows in the process that runs Kedro (the run hashes the files,
+with the run cache's hasher); ``log_dataset_inputs`` logs them in the tracking worker,
+where MLflow is loaded. The logged model names
 the same dataset on its metrics (``kmlc.tracking.store.attach_run_to_model``).
 """
 
@@ -85,38 +86,22 @@ class LineageHook:
         return out
 
 
-def _content_hash(record: dict[str, Any], index: Any) -> tuple[str, str]:
-    """(hash, what it is of): the file's content, else the dataset's config."""
-    from pathlib import Path
-
-    if record["path"] is not None:
-        found = index.content_hash(Path(record["path"]))
-        if found is not None:
-            return found, "content"
-    return record["config_hash"], "config"
-
-
-def log_dataset_inputs(*, tracking_uri: str, run_id: str, records: Sequence[dict[str, Any]],
-                       root: str | None = None) -> list[tuple[str, str]]:
-    """Log ``records`` (``LineageHook.records``) as dataset inputs of run ``run_id``.
-
-    Runs where MLflow is loaded (the tracking worker); the run cache's index of the project
-    at ``root``, if any, spares reading files it hashed before (read, never written).
-    Returns ``(name, digest)`` of each dataset logged.
+def log_dataset_inputs(*, tracking_uri: str, run_id: str, records: Sequence[dict[str, Any]]
+                       ) -> list[tuple[str, str]]:
+    """Log ``records`` (``LineageHook.records``, each with the ``content_hash`` of its file,
+    or None) as dataset inputs of run ``run_id``, where MLflow is loaded (the tracking
+    worker). Returns ``(name, digest)`` of each dataset logged.
     """
-    from pathlib import Path
-
     from mlflow.entities import Dataset, DatasetInput, InputTag
     from mlflow.tracking import MlflowClient
 
-    from kmlc.cache.index import INDEX_FILE, CacheIndex
     from kmlc.tracking.store import with_retry
 
-    index = CacheIndex.load(Path(root) / INDEX_FILE) if root else CacheIndex(Path())
     inputs = []
     logged = []
     for record in records:
-        full, of = _content_hash(record, index)
+        full, of = ((record["content_hash"], "content") if record.get("content_hash")
+                    else (record["config_hash"], "config"))
         digest = full.removeprefix("sha256:")[:DIGEST_CHARS]
         schema = profile = None
         if record["sample"] is not None:
