@@ -18,6 +18,7 @@ from pathlib import Path
 
 from kmlc.config.secrets import redact_uri
 from kmlc.config.spec import DEFAULT_TRACKING_URI, ProjectSpec, resolve_tracking_uri
+from kmlc.errors import TrackingError
 
 __all__ = ["REGISTRY_ENV", "TRACKING_ENV", "TrackingTarget", "given_tracking_uri",
            "tracking_target"]
@@ -78,13 +79,21 @@ def tracking_target(spec: ProjectSpec, tracking_uri: str | None = None,
     """
     env = os.environ if environ is None else environ
     given, source = given_tracking_uri(tracking_uri, spec.tracking.uri, env)
-    uri = resolve_tracking_uri(given, Path.cwd() if source == TRACKING_ENV else spec.root)
+    uri = _resolved(given, source, Path.cwd() if source == TRACKING_ENV else spec.root)
     if spec.tracking.registry_uri:
         registry, registry_source = spec.tracking.registry_uri, FILE_REGISTRY
-        resolved = resolve_tracking_uri(registry, spec.root)
+        resolved = _resolved(registry, registry_source, spec.root)
     elif env.get(REGISTRY_ENV):
         registry, registry_source = env[REGISTRY_ENV], REGISTRY_ENV
-        resolved = resolve_tracking_uri(registry, Path.cwd())
+        resolved = _resolved(registry, registry_source, Path.cwd())
     else:
         return TrackingTarget(uri, source, given)
     return TrackingTarget(uri, source, given, resolved, registry_source, registry)
+
+
+def _resolved(uri: str, source: str, root: Path) -> str:
+    """``resolve_tracking_uri``, its refusal naming where the URI came from."""
+    try:
+        return resolve_tracking_uri(uri, root)
+    except TrackingError as exc:
+        raise TrackingError(f"{exc.message} (from {source})", hint=exc.hint) from exc

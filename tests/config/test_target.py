@@ -132,3 +132,15 @@ def test_a_run_goes_where_the_variable_says_and_its_summary_says_so(
     run_id = result.output.split("run ", 1)[1].split()[0]
     assert MlflowClient(f"sqlite:///{store}").get_run(run_id).info.status == "FINISHED"
     assert not (path.parent / "mlflow.db").exists()
+
+
+def test_a_file_store_in_the_variable_is_refused_naming_the_variable(write_project,
+                                                                     monkeypatch) -> None:
+    from kmlc.errors import TrackingError
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "file:./mlruns")  # MLflow 2's habit
+    with pytest.raises(TrackingError, match=r"is a file store.*\(from MLFLOW_TRACKING_URI\)"):
+        tracking_target(load_project(_project(write_project)))
+    # the file's own URI comes first: the variable is not read
+    path = _project(write_project, f"tracking: {{uri: {_FILE_URI}}}\n")
+    assert tracking_target(load_project(path)).source == "tracking.uri"
