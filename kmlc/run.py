@@ -419,14 +419,6 @@ def _log_lineage(session: Any, lineage: LineageHook) -> list[tuple[str, str]]:
         records = lineage.records()
         if not records:
             return []
-        from kmlc.cache.index import INDEX_FILE, CacheIndex
-
-        # kmlc's content hash, as the run cache takes it; its index's stat cache spares
-        # reading a file it hashed before (read here, never written)
-        index = CacheIndex.load(session.spec.root / INDEX_FILE)
-        for record in records:
-            record["content_hash"] = (index.content_hash(Path(record["path"]))
-                                      if record["path"] is not None else None)
         job = tracker.start_job(_LINEAGE, {
             "tracking_uri": session.uri, "run_id": session.run_id, "records": records})
         return list(tracker.wait_job(job))

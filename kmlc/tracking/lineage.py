@@ -9,9 +9,8 @@ from its first rows. The digest is kmlc's content hash of the file (the run cach
 the whole hash is the input's ``kmlc.content_hash`` tag. A dataset kmlc cannot read here
 (remote) gets the hash of its catalog config instead (tag ``kmlc.digest_of: config``).
 
-``LineageHook`` collects the rows in the process that runs Kedro (the run hashes the files,
-with the run cache's hasher); ``log_dataset_inputs`` logs them in the tracking worker,
-where MLflow is loaded. The logged model names
+``LineageHook`` collects the rows in the process that runs Kedro; ``log_dataset_inputs``
+hashes and logs in the tracking worker, where MLflow is loaded. The logged model names
 the same dataset on its metrics (``kmlc.tracking.store.attach_run_to_model``).
 """
 
@@ -20,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
@@ -27,10 +27,12 @@ from kedro.framework.hooks import hook_impl
 from kmlc.config.params import is_param_input
 from kmlc.config.spec import ProjectSpec
 
-__all__ = ["DIGEST_CHARS", "LineageHook", "log_dataset_inputs", "persisted_inputs"]
+__all__ = ["DIGEST_CHARS", "LineageHook", "content_digest", "log_dataset_inputs",
+           "persisted_inputs"]
 
 DIGEST_CHARS = 36  # MLflow's limit on a dataset digest
 _SAMPLE_ROWS = 100
+_CHUNK = 1 << 20
 _MEMORY = ("MemoryDataset", "SharedMemoryDataset")
 
 
@@ -86,11 +88,36 @@ class LineageHook:
         return out
 
 
+def content_digest(path: Path) -> str | None:
+    """kmlc's content hash of a file or folder, as the run cache computes it
+    (``kmlc.cache.index.CacheIndex.content_hash``, without its stat cache; a test keeps
+    the two equal): ``sha256:`` of the bytes, or of a folder's sorted ``path\0hash``
+    lines. None when nothing is there. Here so that a run without the cache imports none
+    of it."""
+    def file_hash(file: Path) -> str:
+        digest = hashlib.sha256()
+        with file.open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+        return "sha256:" + digest.hexdigest()
+
+    try:
+        if path.is_dir():
+            digest = hashlib.sha256()
+            for file in sorted(p for p in path.rglob("*") if p.is_file()):
+                digest.update(f"{file.relative_to(path).as_posix()}\0{file_hash(file)}\n"
+                              .encode())
+            return "sha256:" + digest.hexdigest()
+        return file_hash(path)
+    except FileNotFoundError:
+        return None
+
+
 def log_dataset_inputs(*, tracking_uri: str, run_id: str, records: Sequence[dict[str, Any]]
                        ) -> list[tuple[str, str]]:
-    """Log ``records`` (``LineageHook.records``, each with the ``content_hash`` of its file,
-    or None) as dataset inputs of run ``run_id``, where MLflow is loaded (the tracking
-    worker). Returns ``(name, digest)`` of each dataset logged.
+    """Log ``records`` (``LineageHook.records``) as dataset inputs of run ``run_id``, where
+    MLflow is loaded (the tracking worker), each file hashed here (``content_digest``).
+    Returns ``(name, digest)`` of each dataset logged.
     """
     from mlflow.entities import Dataset, DatasetInput, InputTag
     from mlflow.tracking import MlflowClient
@@ -100,8 +127,8 @@ def log_dataset_inputs(*, tracking_uri: str, run_id: str, records: Sequence[dict
     inputs = []
     logged = []
     for record in records:
-        full, of = ((record["content_hash"], "content") if record.get("content_hash")
-                    else (record["config_hash"], "config"))
+        found = content_digest(Path(record["path"])) if record["path"] is not None else None
+        full, of = (found, "content") if found else (record["config_hash"], "config")
         digest = full.removeprefix("sha256:")[:DIGEST_CHARS]
         schema = profile = None
         if record["sample"] is not None:
