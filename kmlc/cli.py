@@ -74,6 +74,23 @@ def project_options(func: F) -> F:
     return file_option(func)
 
 
+def _complete_pipeline(ctx: click.Context, param: click.Parameter,
+                       incomplete: str) -> list[str]:
+    """Shell completion of a PIPELINE argument: the pipelines of the project file (``-f``,
+    else ./mlproject.yml), read as YAML only: no code is imported, nothing is printed."""
+    from kmlc.config.source import read_document
+    from kmlc.config.spec import pipeline_names
+
+    try:
+        data = read_document(Path(ctx.params.get("file") or "mlproject.yml")).data
+        tags = [tag for node in data.get("nodes") or () if isinstance(node, dict)
+                for tag in (node.get("tags") or ()) if isinstance(tag, str)]
+        names = pipeline_names([str(k) for k in data.get("pipelines") or {}], tags)
+    except Exception:  # a file that does not load completes nothing; validate says why
+        return []
+    return [name for name in names if name.startswith(incomplete)]
+
+
 def say(text: str, secrets: Secrets | None = None, err: bool = False) -> None:
     """Print ``text`` with every secret (and any URI's ``user:password@``) masked."""
     click.echo((secrets or Secrets()).mask(text), err=err)
@@ -100,8 +117,9 @@ def main() -> None:
 
 @main.command()
 @project_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Output format.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
+              show_default=True,
+              help="Output format (github: workflow annotations at the file's lines).")
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
 @click.option("--excerpt/--no-excerpt", default=None,
               help="Show the offending lines (default: on a terminal).")
@@ -112,7 +130,7 @@ def main() -> None:
 def validate(file: Path, env: str | None, params: tuple[str, ...], fmt: str, strict: bool,
              excerpt: bool | None, runner: str | None, address: str | None) -> None:
     """Check the file: schema, names, graph, functions and model binding."""
-    from kmlc.config.diagnostics import format_json, format_text
+    from kmlc.config.diagnostics import format_github, format_json, format_text
     from kmlc.config.loader import check_project
 
     runner = _dask_address(runner, address)
@@ -120,6 +138,12 @@ def validate(file: Path, env: str | None, params: tuple[str, ...], fmt: str, str
     failed = bool(result.errors) or (strict and bool(result.warnings))
     if fmt == "json":
         click.echo(format_json(result.errors, result.warnings))
+        sys.exit(1 if failed else 0)
+    if fmt == "github":
+        if result.errors or result.warnings:
+            click.echo(format_github(result.errors, result.warnings))
+        else:
+            click.echo(f"{file}: valid")
         sys.exit(1 if failed else 0)
     show = sys.stdout.isatty() if excerpt is None else excerpt
     if result.errors or result.warnings:
@@ -137,7 +161,7 @@ def validate(file: Path, env: str | None, params: tuple[str, ...], fmt: str, str
 
 
 @main.command()
-@click.argument("pipeline", required=False)
+@click.argument("pipeline", required=False, shell_complete=_complete_pipeline)
 @project_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the JSON manifest to this file (e.g. target/manifest.json) "
@@ -215,7 +239,7 @@ def _cache_states(spec: Any, manifest: dict[str, Any]) -> dict[str, dict[str, st
 
 
 @main.command()
-@click.argument("pipeline", default="__default__")
+@click.argument("pipeline", default="__default__", shell_complete=_complete_pipeline)
 @project_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write to this file (.html: a page that opens offline; else Mermaid).")
@@ -303,7 +327,7 @@ def _check_load_versions(ctx: click.Context, param: click.Parameter,
 
 
 @main.command()
-@click.argument("pipeline", default="__default__")
+@click.argument("pipeline", default="__default__", shell_complete=_complete_pipeline)
 @project_options
 @click.option("--runner", type=click.Choice(RUNNERS), default=None,
               help="Kedro runner, or dask (default: the file's runner, else sequential).")
@@ -419,6 +443,8 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
         click.echo(f"pipeline '{pipeline}' finished (tracking disabled for it)")
         return
     click.echo(f"run {result.run_id} {result.status} (pipeline '{pipeline}')")
+    if result.target is not None:
+        say(f"tracking: {result.target.describe()}", secrets)
     if result.model_uri:
         click.echo(f"model logged: {result.model_uri}")
     if result.registered_version:
@@ -586,19 +612,20 @@ def _interrupted(exc: KeyboardInterrupt) -> str:
 def ui(file: Path, host: str | None, port: int | None, tracking_uri: str | None) -> None:
     """Start the MLflow UI on the project's tracking store."""
     from kmlc.config.loader import load_project
-    from kmlc.tracking.store import resolve_tracking_uri
+    from kmlc.config.target import tracking_target
 
     try:
         spec = load_project(file)
+        target = tracking_target(spec, tracking_uri)
     except KmlcError as exc:
         fail(exc)
         return
-    uri = resolve_tracking_uri(tracking_uri or spec.tracking.uri, spec.root)
+    uri = target.uri
     host, port = host or spec.tracking.ui_host, port or spec.tracking.ui_port
     argv = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
             "--host", host, "--port", str(port)]
-    if spec.tracking.registry_uri:
-        argv += ["--registry-store-uri", spec.tracking.registry_uri]
+    if target.registry_uri:
+        argv += ["--registry-store-uri", target.registry_uri]
     secrets = spec.secrets
     sys.exit(_serve_ui(argv, host, port, lambda url: say(
         f"MLflow UI on {url} (store: {uri})", secrets)))

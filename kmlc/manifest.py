@@ -22,7 +22,8 @@ from kmlc.compiler.project import CompiledProject, compile_project
 from kmlc.config.functions import code_path
 from kmlc.config.params import ALL_PARAMS, PARAMS_PREFIX, is_param_input, param_inputs
 from kmlc.config.spec import DatasetSpec, ProjectSpec, io_shape
-from kmlc.errors import ExportError, RunError
+from kmlc.errors import ExportError, KmlcError, RunError
+from kmlc.tracking.lineage import persisted_inputs
 
 __all__ = ["MANIFEST_VERSION", "build_manifest", "dataset_kind", "format_summary",
            "manifest_json", "node_hash"]
@@ -102,13 +103,22 @@ def _logged_params(pipeline: Any, spec: ProjectSpec) -> dict[str, Any]:
 
 
 def _tracking(spec: ProjectSpec) -> dict[str, Any]:
+    from kmlc.config.target import tracking_target
+
     t = spec.tracking
-    return {"uri": t.uri, "registry_uri": t.registry_uri,
-            "experiment": t.experiment or spec.name, "run_name": t.run_name,
-            "tags": dict(t.tags),
-            "params": {"flatten": t.params.flatten, "sep": t.params.sep,
-                       "long_values": t.params.long_values},
-            "disable_for": list(t.disable_for)}
+    out: dict[str, Any] = {
+        "uri": t.uri, "uri_from": None, "registry_uri": t.registry_uri,
+        "registry_uri_from": None, "experiment": t.experiment or spec.name,
+        "run_name": t.run_name, "tags": dict(t.tags),
+        "params": {"flatten": t.params.flatten, "sep": t.params.sep,
+                   "long_values": t.params.long_values},
+        "disable_for": list(t.disable_for)}
+    try:
+        target = tracking_target(spec)
+    except KmlcError as exc:  # a file store: the run would stop here
+        return {**out, "error": str(exc)}
+    return {**out, "uri": target.given, "uri_from": target.source,
+            "registry_uri": target.registry_given, "registry_uri_from": target.registry_source}
 
 
 def _model(spec: ProjectSpec) -> dict[str, Any] | None:
@@ -176,6 +186,7 @@ def build_manifest(spec: ProjectSpec, pipeline: str | None = None,
                 {"parameters": dict(spec.parameters)})["parameters"],
             "pipelines": {name: {"nodes": [n.name for n in p.nodes],
                                  "inputs": sorted(p.inputs()), "outputs": sorted(p.outputs()),
+                                 "dataset_inputs": persisted_inputs(spec, p.inputs()),
                                  "logged": _logged_params(p, spec),
                                  "tracked": name not in spec.tracking.disable_for}
                           for name, p in pipelines.items()},
@@ -219,6 +230,8 @@ def format_summary(manifest: Mapping[str, Any],
             lines.append(f"  {i:>2}. {node_name} [{n['func']}] {n['hash'][7:19]}"
                          + (f" (cache: {state})" if state else ""))
             lines.append(f"      {_names(n['inputs'])} -> {_names(n['outputs'])}")
+        if p.get("dataset_inputs"):
+            lines.append("  dataset inputs (lineage): " + ", ".join(p["dataset_inputs"]))
         logged = p["logged"]
         if logged.get("error"):
             lines.append(f"  logs: error: {logged['error']}")
@@ -238,7 +251,13 @@ def format_summary(manifest: Mapping[str, Any],
         lines.append(f"  {name}: {d['kind']} {d['type']}" + (f" ({', '.join(extra)})"
                                                             if extra else ""))
     t = manifest["tracking"]
-    lines.append(f"\ntracking: {t['uri']} experiment {t['experiment']}")
+    if t.get("error"):
+        lines.append(f"\ntracking: error: {t['error']}")
+    else:
+        lines.append(f"\ntracking: {t['uri']} (from {t['uri_from']}) experiment "
+                     f"{t['experiment']}")
+    if t.get("registry_uri"):
+        lines.append(f"registry: {t['registry_uri']} (from {t['registry_uri_from']})")
     model = manifest["model"]
     if model:
         plan = model["inference_plan"]

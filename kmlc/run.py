@@ -31,6 +31,7 @@ from kmlc.compiler.project import CompiledProject, compile_project
 from kmlc.config.secrets import redact_uri
 from kmlc.config.spec import RUNNERS, ProjectSpec
 from kmlc.errors import KmlcError, RunError, TrackingError
+from kmlc.tracking.lineage import LineageHook
 from kmlc.tracking.run_hooks import FailureHook, ProgressHook, TrackingHook
 
 __all__ = ["RUNNERS", "RunResult", "run_pipeline"]
@@ -52,6 +53,7 @@ class RunResult:
     cache_line: str | None = None  # what the run cache skipped, for the terminal
     skipped: tuple[str, ...] = ()  # the nodes the run cache skipped
     outputs: Mapping[str, Any] = field(default_factory=dict)  # the values asked for by `keep`
+    target: Any = None  # where the run went and why (kmlc.config.target.TrackingTarget)
 
 
 @dataclass(frozen=True)
@@ -436,24 +438,35 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
             hook = TrackingHook(spec, session.tracker, session.uri, session.wait_open(),
                                 selected if cache is not None else None)
             model = _model_job(session, selected) if options.model else None
+            lineage = LineageHook(spec, selected, pipeline)
+            if model is not None:
+                model.lineage = lineage  # logged by the model's finish, before READY
             runnable = selected if cache is None else cache.runnable(catalog, session, model)
             _cache_warnings(cache)
             # node code calling MLflow's fluent API lands in this run, in any runner
             active = runnable.__class__([n._copy(func=ActiveRunNode(n.func))
                                          for n in runnable.nodes])
             succeeded = False
+            interrupted = False
             try:
+                interrupted = False
                 try:
                     # the model is made READY by its after_pipeline_run hook
                     _execute(compiled, active, catalog, runner, pipeline, options,
-                             extra_hooks=(hook, *filter(None, [model, cache])),
+                             extra_hooks=(hook, lineage, *filter(None, [model, cache])),
                              failure=failure)
                     succeeded = True
+                except BaseException as exc:
+                    interrupted = isinstance(exc, KeyboardInterrupt)
+                    raise
                 finally:
                     session.failed_node = failure.node
                     session.notes.extend(getattr(runner, "notes", ()))  # lost Dask workers
                     if cache is not None:  # the nodes that completed, even in a failed run
                         cache.finish(session.run_id, succeeded, session.notes)
+                    # what a failed run read is lineage too; a model logs it when it is built
+                    if not interrupted and (model is None or not succeeded):
+                        _log_lineage(session, lineage)
                 logged = model.result() if model is not None else None
             except BaseException:
                 if model is not None:  # a run that does not finish leaves no model
@@ -475,7 +488,28 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
                      getattr(logged, "registered_version", None),
                      getattr(logged, "promotion", None),
                      cache.line() if cache is not None else None,
-                     tuple(cache.skipped) if cache is not None else (), kept)
+                     tuple(cache.skipped) if cache is not None else (), kept,
+                     session.target)
+
+
+def _log_lineage(session: Any, lineage: LineageHook) -> list[tuple[str, str]]:
+    """The run's persisted inputs logged as its dataset inputs, in the tracking worker;
+    ``(name, digest)`` of each. A store that refuses them costs a note, not the run."""
+    tracker = session.tracker
+    try:
+        records = lineage.records()
+        if not records:
+            return []
+        job = tracker.start_job(_LINEAGE, {
+            "tracking_uri": session.uri, "run_id": session.run_id, "records": records})
+        return list(tracker.wait_job(job))
+    except Exception as exc:  # called while a node's error may be on its way: never masks it
+        reason = exc.message if isinstance(exc, KmlcError) else f"{type(exc).__name__}: {exc}"
+        session.notes.append(f"the run's dataset inputs could not be logged: {reason}")
+        return []
+
+
+_LINEAGE = "kmlc.tracking.lineage:log_dataset_inputs"
 
 
 class ModelJob:
@@ -514,6 +548,7 @@ class ModelJob:
         self._logged: Any = None  # what finish() returned, or the error it raised
         self._error: BaseException | None = None
         self._finished = False
+        self.lineage: LineageHook | None = None  # the run's dataset inputs, set by the run
 
     @hook_impl
     def after_dataset_loaded(self, dataset_name: str, data: Any) -> None:
@@ -596,8 +631,10 @@ class ModelJob:
         return tracker.wait_job(tracker.start_job(target, kwargs))
 
     def finish(self) -> Any:
-        """Make the model READY in the run (once); it is registered after the run closes
-        as FINISHED (``register``)."""
+        """Make the model READY in the run (once), with the run's params and metrics; the
+        run's dataset inputs (``self.lineage``) are logged first, once the model's job is
+        done (the worker forgets a finished job when another starts), and named on its
+        metrics. It is registered after the run closes as FINISHED (``register``)."""
         s = self.session
         with self._lock:
             if self.logged is not None or self.job == -1:
@@ -607,14 +644,18 @@ class ModelJob:
             job, self.job = self.job, -1
         try:
             if self._probe_error is not None:
+                if self.lineage is not None:
+                    _log_self.lineage(s, self.lineage)
                 error = self._probe_error
                 raise TrackingError(error.message if isinstance(error, KmlcError)
                                     else f"{type(error).__name__}: {error}") from error
             assert job is not None
             self.model_id = s.tracker.wait_job(job)
+            datasets = _log_lineage(s, self.lineage) if self.lineage is not None else []
             self.logged = self._call(self._FINISH, spec=s.spec, run_id=s.run_id,
                                      tracking_uri=s.uri, registry_uri=s.registry_uri,
-                                     model_id=self.model_id, register=False)
+                                     model_id=self.model_id, register=False,
+                                     datasets=list(datasets))
             return self.logged
         except TrackingError as exc:
             raise TrackingError(

@@ -23,8 +23,8 @@ from kmlc.config.spec import (
     PATH_KEYS,
     DatasetSpec,
     ProjectSpec,
-    resolve_tracking_uri,
 )
+from kmlc.config.target import tracking_target
 from kmlc.errors import ConfigError, ConfigErrors
 
 __all__ = ["build_catalog", "catalog_config", "param_entries", "resolve_path"]
@@ -91,7 +91,7 @@ def dataset_config(ds: DatasetSpec, root: Path, save_version: str | None = None,
 
 def catalog_config(spec: ProjectSpec, save_version: str | None = None,
                    tracking_uri: str | None = None) -> dict[str, dict[str, Any]]:
-    uri = tracking_uri or resolve_tracking_uri(spec.tracking.uri, spec.root)
+    uri = tracking_uri or tracking_target(spec).uri
     return {name: dataset_config(ds, spec.root, save_version, uri)
             for name, ds in spec.datasets.items()}
 

@@ -75,6 +75,7 @@ class InferencePlan:
     modules: tuple[str, ...] = ()
     # `copy_mode` of the datasets inference reads, as the file sets them
     copy_modes: Mapping[str, str] = field(default_factory=dict)
+    keys: tuple[str, ...] = ()  # model.keys: columns the predictions carry from the rows
 
     def with_mutations(self, mutated: Mapping[str, Mapping[str, str]]) -> InferencePlan:
         """This plan, each step copying the inputs it was seen to change (step -> name -> mode).
@@ -103,6 +104,7 @@ class InferencePlan:
             "params": dict(self.params),
             "modules": list(self.modules),
             "copy_modes": dict(self.copy_modes),
+            "keys": list(self.keys),
         }
 
     def to_json(self) -> str:
@@ -138,4 +140,4 @@ def plan_from_spec(spec: ProjectSpec) -> InferencePlan:
                   for n in graph.order)
     output = graph.free_outputs[0] if graph.free_outputs else ""
     return InferencePlan(spec.model.input, output, steps, tuple(artifacts), params, modules,
-                         copy_modes)
+                         copy_modes, spec.model.keys)

@@ -19,7 +19,6 @@ from kmlc.config.nodes import NodeDef, mapping_of, tag_list
 from kmlc.config.secrets import Secrets
 from kmlc.config.source import Document
 from kmlc.config.spec import (
-    DEFAULT_TRACKING_URI,
     DatasetSpec,
     ModelSpec,
     NodeSpec,
@@ -74,7 +73,7 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
         version=data["version"],
         code=tuple(code_dirs),
         tracking=TrackingSpec(
-            uri=tracking.get("uri") or DEFAULT_TRACKING_URI,
+            uri=tracking.get("uri") or None,
             registry_uri=tracking.get("registry_uri"),
             experiment=tracking.get("experiment") or data["name"],
             run_name=tracking.get("run_name"),
@@ -108,6 +107,8 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
             pip_requirements=(model.get("pip_requirements", "auto")
                               if not isinstance(model.get("pip_requirements"), list)
                               else tuple(model["pip_requirements"])),
+            extra_pip_requirements=tuple(model.get("extra_pip_requirements") or ()),
+            keys=tuple(model.get("keys") or ()),
             promote=_promote(model.get("promote")),
             source=_ref(doc, ("model",)),
         ),

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from kmlc.errors import ConfigError
 
-__all__ = ["excerpt", "format_json", "format_text"]
+__all__ = ["excerpt", "format_github", "format_json", "format_text"]
 
 
 def excerpt(error: ConfigError, text: str, context: int = 1) -> str:
@@ -51,3 +51,29 @@ def format_text(errors: Sequence[ConfigError], warnings: Sequence[ConfigError], 
 def format_json(errors: Sequence[ConfigError], warnings: Sequence[ConfigError]) -> str:
     """A JSON list of ``{file, line, column, path, code, message, hint, severity}``."""
     return json.dumps([e.to_dict() for e in [*errors, *warnings]], indent=2)
+
+
+def _github_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _github_property(text: str) -> str:
+    return _github_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def format_github(errors: Sequence[ConfigError], warnings: Sequence[ConfigError]) -> str:
+    """GitHub Actions workflow commands, one per problem:
+    ``::error file=F,line=L,col=C,title=CODE KEY.PATH::message (hint)``, which GitHub shows
+    on the file's line in a pull request. A problem without a position (a missing file,
+    a ``--params`` value) names the file only."""
+    out = []
+    for item in [*errors, *warnings]:
+        props = [f"file={_github_property(item.file)}"]
+        if item.line > 0:
+            props += [f"line={item.line}", f"col={max(item.column, 1)}"]
+        title = f"{item.code} {item.path}" if item.path else item.code
+        props.append(f"title={_github_property(title)}")
+        message = item.message + (f" ({item.hint})" if item.hint else "")
+        level = "error" if item.severity == "error" else "warning"
+        out.append(f"::{level} {','.join(props)}::{_github_data(message)}")
+    return "\n".join(out)

@@ -13,6 +13,7 @@ from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
 from kmlc.config.source import Document
+from kmlc.config.target import given_tracking_uri
 from kmlc.errors import ConfigError
 
 __all__ = ["check_runner", "is_remote_address"]
@@ -98,9 +99,9 @@ def check_runner(doc: Document, runner: str | None = None, address: str | None =
                     f"relative local path '{value}': {why} would resolve it on their own "
                     "disks", ("datasets", name, key), code="KMLC361", hint=_SHARED_HINT))
     tracking = data.get("tracking") or {}
-    uri = tracking_uri or tracking.get("uri") or "sqlite:///mlflow.db"
+    uri, source = given_tracking_uri(tracking_uri, tracking.get("uri"))
     local, relative = _local_store(uri)
-    where = ("tracking", "uri") if "uri" in tracking and not tracking_uri else (
+    where = ("tracking", "uri") if source == "tracking.uri" else (
         ("tracking",) if "tracking" in data else ("runner",) if "runner" in data else ())
     if local and relative:
         errors.append(doc.error(

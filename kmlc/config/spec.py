@@ -41,6 +41,7 @@ __all__ = [
     "io_shape",
     "mask_secrets",
     "node_io",
+    "pipeline_names",
     "resolve_tracking_uri",
 ]
 
@@ -83,7 +84,7 @@ class ParamsSpec:
 
 @dataclass(frozen=True)
 class TrackingSpec:
-    uri: str = DEFAULT_TRACKING_URI
+    uri: str | None = None  # None: not in the file (``kmlc.config.target``)
     registry_uri: str | None = None
     experiment: str = ""
     run_name: str | None = None
@@ -185,6 +186,15 @@ def resolve_tracking_uri(uri: str, root: Path) -> str:
     return uri
 
 
+def pipeline_names(declared: Iterable[str], tags: Iterable[str]) -> tuple[str, ...]:
+    """The pipelines a project has: ``__default__``, those under ``pipelines:``, and
+    ``training``/``inference`` where a node carries that tag."""
+    names = {"__default__", *declared}
+    seen = set(tags)
+    names.update(name for name in ("training", "inference") if name in seen)
+    return tuple(sorted(names))
+
+
 def split_func(func: str) -> tuple[str, str]:
     """Split ``pkg.mod.fn`` or ``pkg.mod:fn`` into module and attribute path."""
     if ":" in func:
@@ -277,6 +287,8 @@ class ModelSpec:
     registered_name: str | None = None
     alias: str | None = None
     pip_requirements: Literal["auto"] | tuple[str, ...] = "auto"
+    extra_pip_requirements: tuple[str, ...] = ()  # added to pip_requirements'
+    keys: tuple[str, ...] = ()  # input columns the predictions carry back (row keys)
     promote: PromoteSpec | None = None
     source: SourceRef | None = None
 
@@ -365,10 +377,7 @@ class ProjectSpec:
 
     @property
     def pipeline_names(self) -> tuple[str, ...]:
-        names = {"__default__", *self.pipelines}
-        tags = {tag for node in self.nodes for tag in node.tags}
-        names.update(name for name in ("training", "inference") if name in tags)
-        return tuple(sorted(names))
+        return pipeline_names(self.pipelines, (tag for node in self.nodes for tag in node.tags))
 
     def node(self, name: str) -> NodeSpec:
         for node in self.nodes:

@@ -16,7 +16,7 @@ import importlib.util
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -162,13 +162,37 @@ _BUILDING = threading.Lock()
 
 def requirements(spec: ProjectSpec, plan: InferencePlan, imports: set[str],
                  files: Mapping[str, Path]) -> list[str]:
-    """``pip_requirements: auto``: what inference needs, pinned to this environment.
+    """The model's requirements: ``pip_requirements`` plus ``extra_pip_requirements``.
 
-    The runtime's own stack, the distributions the inference modules import, the ones
-    each packed artifact's dataset type imports and the ones its pickle names.
+    ``auto``: what inference needs, pinned to this environment: the runtime's own stack,
+    the distributions the inference modules import, the ones each packed artifact's
+    dataset type imports and the ones its pickle names. An extra requirement naming a
+    distribution already listed replaces that line (the user's constraint wins).
     """
+    extra = list(spec.model.extra_pip_requirements) if spec.model is not None else []
     if spec.model is not None and spec.model.pip_requirements != "auto":
-        return list(spec.model.pip_requirements)
+        return _with_extra(list(spec.model.pip_requirements), extra)
+    return _with_extra(_auto_requirements(spec, plan, imports, files), extra)
+
+
+def _requirement_name(line: str) -> str | None:
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    try:
+        return str(canonicalize_name(Requirement(line).name))
+    except InvalidRequirement:
+        return None  # a URL or an option line: kept as written
+
+
+def _with_extra(base: list[str], extra: list[str]) -> list[str]:
+    replaced = {name for name in map(_requirement_name, extra) if name is not None}
+    kept = [line for line in base if _requirement_name(line) not in replaced]
+    return list(dict.fromkeys([*kept, *extra]))
+
+
+def _auto_requirements(spec: ProjectSpec, plan: InferencePlan, imports: set[str],
+                       files: Mapping[str, Path]) -> list[str]:
     names = set(imports)
     for artifact in plan.artifacts:
         names |= _dataset_imports(str(artifact.config.get("type", "")))
@@ -490,18 +514,28 @@ def prepare_bound_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
 
 def finish_bound_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
                        registry_uri: str | None, model_id: str,
-                       register: bool = True) -> LoggedPipelineModel:
-    """Mark the prepared model READY in its run and (``register``) register it if the
-    file says so. A tracked run passes ``register=False`` and calls
-    ``register_bound_model`` once the run is closed as FINISHED: a run that is
-    interrupted or fails after its model is READY registers nothing, moves no alias."""
+                       register: bool = True,
+                       datasets: Sequence[tuple[str, str]] = ()) -> LoggedPipelineModel:
+    """Give the prepared model its run's parameters and metrics, mark it READY in its run
+    and (``register``) register it if the file says so. A tracked run passes
+    ``register=False`` and calls ``register_bound_model`` once the run is closed as
+    FINISHED: a run that is interrupted or fails after its model is READY registers
+    nothing, moves no alias.
+
+    ``datasets``: ``(name, digest)`` of the run's dataset inputs (``kmlc.tracking.lineage``);
+    the model's metrics name ``model.input`` among them, else the only one.
+    """
     from mlflow.tracking import MlflowClient
 
-    from kmlc.tracking.store import finalize_model
+    from kmlc.tracking.store import attach_run_to_model, finalize_model
 
     model_spec = spec.model
     assert model_spec is not None
     client = MlflowClient(tracking_uri, registry_uri)
+    named = dict(datasets)
+    link = ((model_spec.input, named[model_spec.input]) if model_spec.input in named
+            else datasets[0] if len(datasets) == 1 else None)
+    attach_run_to_model(client, run_id, model_id, link)
     finalize_model(client, run_id, model_id)
     logged = LoggedPipelineModel(f"models:/{model_id}",
                                  f"runs:/{run_id}/{model_spec.artifact_path}", model_id)

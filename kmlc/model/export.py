@@ -18,6 +18,7 @@ from typing import Any
 
 from kmlc.compiler.catalog import local_path
 from kmlc.config.spec import ProjectSpec
+from kmlc.config.target import tracking_target
 from kmlc.errors import ExportError
 from kmlc.model.build import quiet_mlflow, register_model, save_pipeline_model, scrub_mlmodel
 from kmlc.model.state import check_run_model
@@ -230,12 +231,11 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
     if output is None and register is None:
         raise ExportError("nothing to do: give --output DIR and/or --register NAME")
     quiet_mlflow()
-    uri = tracking.resolve_tracking_uri(tracking_uri or spec.tracking.uri, spec.root)
+    target = tracking_target(spec, tracking_uri)
+    uri, registry_uri = target.uri, target.registry_uri
     if output is not None:
         output = output.resolve()
         _prepare_output(output, force, _protected(spec, uri))
-    registry_uri = (tracking.resolve_tracking_uri(spec.tracking.registry_uri, spec.root)
-                    if spec.tracking.registry_uri else None)
     model_uri: str | None = None
     client: Any = None
     predicted = False

@@ -16,7 +16,7 @@ import hashlib
 import pickle
 from typing import Any
 
-from kmlc.model.runtime import store_outputs
+from kmlc.model.runtime import store_outputs, with_keys
 
 __all__ = ["fingerprint", "probe_mutations"]
 
@@ -87,4 +87,6 @@ def probe_mutations(model: Any, sample: Any) -> tuple[dict[str, dict[str, str]],
                 mutated.setdefault(step["name"], {})[name] = copy_mode_of(values[name])
         if outputs is not None:
             store_outputs(values, outputs, result)
-    return mutated, values[model.plan["output"]]
+    output = values[model.plan["output"]]
+    keys = model.plan.get("keys") or []  # the output as predict returns it: with the keys
+    return mutated, with_keys(output, sample, keys) if keys else output

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kmlc.config.spec import ProjectSpec, PromoteSpec
+from kmlc.config.target import tracking_target
 from kmlc.errors import ExportError
 
 __all__ = ["Promotion", "decide", "promote_run", "promote_version", "unreadable"]
@@ -203,16 +204,15 @@ def promote_run(spec: ProjectSpec, run_id: str, *, tracking_uri: str | None = No
     from mlflow.tracking import MlflowClient
 
     from kmlc.model.build import quiet_mlflow, register_model
-    from kmlc.tracking.store import resolve_tracking_uri, with_retry
+    from kmlc.tracking.store import with_retry
 
     model = spec.model
     if model is None or model.promote is None or not model.registered_name:
         raise ExportError("the project has no model.promote (with model.registered_name)",
                           hint="add model.registered_name and model.promote to the file")
     quiet_mlflow()
-    uri = resolve_tracking_uri(tracking_uri or spec.tracking.uri, spec.root)
-    registry = (resolve_tracking_uri(spec.tracking.registry_uri, spec.root)
-                if spec.tracking.registry_uri else None)
+    target = tracking_target(spec, tracking_uri)
+    uri, registry = target.uri, target.registry_uri
     client = MlflowClient(uri, registry)
     try:
         with_retry(client.get_run, run_id)

@@ -166,7 +166,45 @@ class PipelineRuntime:
                 raise
             if outputs is not None:
                 store_outputs(values, outputs, result)
-        return values[self.plan["output"]]
+        output = values[self.plan["output"]]
+        keys = self.plan.get("keys") or []
+        return with_keys(output, model_input, keys) if keys else output
+
+
+def with_keys(output: Any, rows: Any, keys: list[str]) -> Any:
+    """``output`` with the key columns first: taken from its own columns or index where
+    inference kept them, else from ``rows`` (the input) row by row. An index made only of
+    keys becomes a plain range: the keys are columns, which serving keeps (it drops the
+    index)."""
+    import pandas as pd
+
+    if isinstance(output, pd.Series):
+        output = output.to_frame(output.name if output.name is not None else "prediction")
+    if not isinstance(output, pd.DataFrame):
+        raise TypeError(f"model.keys needs predictions as a DataFrame or Series, not "
+                        f"{type(output).__name__}")
+    out = output.copy()
+    index_names = [name for name in out.index.names if name is not None]
+    moved = [key for key in keys if key not in out.columns and key in index_names]
+    if moved:
+        out = out.reset_index(level=moved, drop=False)
+        if set(index_names) <= set(keys):
+            out = out.reset_index(drop=True)
+    for key in keys:
+        if key in out.columns:
+            continue
+        source = None
+        if isinstance(rows, pd.DataFrame):
+            source = rows[key] if key in rows.columns else (
+                rows.index.get_level_values(key) if key in rows.index.names else None)
+        if source is None:
+            raise KeyError(f"model.keys: '{key}' is neither a column or index of the "
+                           "predictions nor a column of the rows sent")
+        if len(source) != len(out):
+            raise ValueError(f"model.keys: '{key}' cannot be taken from the rows sent: "
+                             f"{len(source)} rows in, {len(out)} predictions out")
+        out.insert(0, key, list(source))
+    return out[[*keys, *(c for c in out.columns if c not in keys)]]
 
 
 if __name__ != "kmlc.model.runtime":  # executed by MLflow as the model's code

@@ -25,6 +25,7 @@ from typing import Any
 
 from kmlc.config.secrets import redact_uri
 from kmlc.config.spec import ProjectSpec, mask_secrets
+from kmlc.config.target import tracking_target
 from kmlc.errors import TrackingError
 from kmlc.tracking import store
 from kmlc.tracking.worker import FallbackTracker, Remote, tracker
@@ -164,9 +165,9 @@ class RunSession:
         self.base_tags = dict(base_tags) if base_tags is not None else None  # else run_tags
         self.extra_tags = dict(extra_tags or {})  # e.g. a sweep's mlflow.parentRunId
         self.pipeline = pipeline
-        self.uri = store.resolve_tracking_uri(tracking_uri or spec.tracking.uri, spec.root)
-        self.registry_uri = (store.resolve_tracking_uri(spec.tracking.registry_uri, spec.root)
-                             if spec.tracking.registry_uri else None)
+        self.target = tracking_target(spec, tracking_uri)
+        self.uri = self.target.uri
+        self.registry_uri = self.target.registry_uri
         self.run_name = run_name or spec.tracking.run_name or pipeline
         self.runner = runner
         self.command = command

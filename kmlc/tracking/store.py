@@ -27,6 +27,7 @@ from kmlc.errors import TrackingError
 __all__ = [
     "ATTEMPTS_ENV",
     "RUN_ID_ENV",
+    "attach_run_to_model",
     "check_reachable",
     "configure_http",
     "create_sqlite_store",
@@ -555,3 +556,36 @@ def finalize_model(client: Any, run_id: str, model_id: str, *, ok: bool = True) 
         return
     with_retry(client.log_outputs, run_id, [LoggedModelOutput(model_id, 0)])
     with_retry(client.finalize_logged_model, model_id, LoggedModelStatus.READY)
+
+
+def attach_run_to_model(client: Any, run_id: str, model_id: str,
+                        dataset: tuple[str, str] | None = None) -> None:
+    """Give the LoggedModel ``model_id`` its run's parameters and latest metrics.
+
+    MLflow's model views and ``search_logged_models`` read a model's own params and
+    metrics, not its source run's. Each metric's latest point (MLflow's ``latest``:
+    highest step, then newest) is logged again with the model's id: the run's metric
+    table already holds that very point, so only the model gains it. ``dataset``
+    (``(name, digest)`` of a dataset input of the run) is named on each of the model's
+    metrics: MLflow links a model to the data it was evaluated with through them.
+    """
+    from mlflow.entities import Metric
+
+    run = with_retry(client.get_run, run_id)
+    params = dict(run.data.params)
+    keys = sorted(params)
+    for start in range(0, len(keys), BATCH_PARAMS):
+        with_retry(client.log_model_params, model_id,
+                   {key: params[key] for key in keys[start:start + BATCH_PARAMS]})
+    metrics = []
+    for key in sorted(run.data.metrics):
+        history = with_retry(client.get_metric_history, run_id, key)
+        if not history:
+            continue
+        latest = max(history, key=lambda m: (m.step, m.timestamp))
+        metrics.append(Metric(key, latest.value, latest.timestamp, latest.step,
+                              model_id=model_id,
+                              dataset_name=dataset[0] if dataset else None,
+                              dataset_digest=dataset[1] if dataset else None))
+    for start in range(0, len(metrics), BATCH_METRICS):
+        with_retry(client.log_batch, run_id, metrics=metrics[start:start + BATCH_METRICS])

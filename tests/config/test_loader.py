@@ -10,7 +10,7 @@ import pytest
 from project_text import WriteProject, edit_text
 
 from kmlc.config.loader import check_project, load_project
-from kmlc.config.spec import DEFAULT_TRACKING_URI, ProjectSpec
+from kmlc.config.spec import ProjectSpec
 from kmlc.errors import ConfigErrors
 
 
@@ -33,7 +33,7 @@ def test_spec_of_the_demo(write_project: WriteProject) -> None:
     assert spec.root == path.parent.resolve()
     assert spec.version == 1
     assert spec.code == (path.parent.resolve(),)
-    assert spec.tracking.uri == DEFAULT_TRACKING_URI
+    assert spec.tracking.uri is None  # not in the file: kmlc.config.target decides
     assert spec.tracking.experiment == "demo"
     assert spec.parameters == {"alpha": 0.5, "split": {"ratio": 0.2, "seed": 7}}
     assert spec.pipeline_names == ("__default__", "etl", "inference", "training")

@@ -1,0 +1,99 @@
+"""Config stage: where a command's runs and models go, and where that was decided.
+
+``tracking_target`` is the one home of the rule (MLflow's own convention for its
+variables): the tracking URI is the first that is set of ``--tracking-uri``, the file's
+``tracking.uri`` (after ``--env``), ``MLFLOW_TRACKING_URI``, then ``sqlite:///mlflow.db``
+beside the file; the registry URI, of the file's ``tracking.registry_uri`` and
+``MLFLOW_REGISTRY_URI``, else the tracking store. Relative sqlite paths resolve against the
+file's folder, except the environment's, which resolve against the current folder (as
+MLflow resolves them). Nothing here imports MLflow.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from kmlc.config.secrets import redact_uri
+from kmlc.config.spec import DEFAULT_TRACKING_URI, ProjectSpec, resolve_tracking_uri
+from kmlc.errors import TrackingError
+
+__all__ = ["REGISTRY_ENV", "TRACKING_ENV", "TrackingTarget", "given_tracking_uri",
+           "tracking_target"]
+
+TRACKING_ENV = "MLFLOW_TRACKING_URI"
+REGISTRY_ENV = "MLFLOW_REGISTRY_URI"
+CLI = "--tracking-uri"
+FILE = "tracking.uri"
+FILE_REGISTRY = "tracking.registry_uri"
+DEFAULT = "default"
+
+
+@dataclass(frozen=True)
+class TrackingTarget:
+    """The resolved tracking and registry URIs, each with where it came from.
+
+    ``source``: ``--tracking-uri``, ``tracking.uri``, ``MLFLOW_TRACKING_URI`` or
+    ``default``; ``registry_source``: ``tracking.registry_uri``, ``MLFLOW_REGISTRY_URI``
+    or None (``registry_uri`` is None: the registry is the tracking store). ``given`` and
+    ``registry_given`` are the URIs as their source wrote them (``kmlc plan`` shows those:
+    a manifest names no folder of this machine).
+    """
+
+    uri: str
+    source: str
+    given: str
+    registry_uri: str | None = None
+    registry_source: str | None = None
+    registry_given: str | None = None
+
+    def describe(self) -> str:
+        """``URI (from SOURCE)``, credentials redacted, for a terminal."""
+        text = f"{redact_uri(self.uri)} (from {self.source})"
+        if self.registry_uri is not None:
+            text += f"; registry {redact_uri(self.registry_uri)} (from {self.registry_source})"
+        return text
+
+
+def given_tracking_uri(tracking_uri: str | None, file_uri: str | None,
+                       environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The tracking URI as its source wrote it, and that source (see the module docstring).
+
+    ``tracking_uri``: the command line's; ``file_uri``: the file's ``tracking.uri``.
+    """
+    env = os.environ if environ is None else environ
+    for value, source in ((tracking_uri, CLI), (file_uri, FILE),
+                          (env.get(TRACKING_ENV), TRACKING_ENV)):
+        if value:
+            return value, source
+    return DEFAULT_TRACKING_URI, DEFAULT
+
+
+def tracking_target(spec: ProjectSpec, tracking_uri: str | None = None,
+                    environ: Mapping[str, str] | None = None) -> TrackingTarget:
+    """Where ``spec``'s runs go; ``tracking_uri`` is the command line's ``--tracking-uri``.
+
+    ``environ`` defaults to ``os.environ``. A file store is refused (``TrackingError``).
+    """
+    env = os.environ if environ is None else environ
+    given, source = given_tracking_uri(tracking_uri, spec.tracking.uri, env)
+    uri = _resolved(given, source, Path.cwd() if source == TRACKING_ENV else spec.root)
+    if spec.tracking.registry_uri:
+        registry, registry_source = spec.tracking.registry_uri, FILE_REGISTRY
+        resolved = _resolved(registry, registry_source, spec.root)
+    elif env.get(REGISTRY_ENV):
+        registry, registry_source = env[REGISTRY_ENV], REGISTRY_ENV
+        resolved = _resolved(registry, registry_source, Path.cwd())
+    else:
+        return TrackingTarget(uri, source, given)
+    return TrackingTarget(uri, source, given, resolved, registry_source, registry)
+
+
+def _resolved(uri: str, source: str, root: Path) -> str:
+    """``resolve_tracking_uri``, its refusal naming where the URI came from."""
+    try:
+        return resolve_tracking_uri(uri, root)
+    except TrackingError as exc:
+        raise TrackingError(f"{exc.message} (from {source})", hint=exc.hint) from exc
