@@ -645,7 +645,7 @@ class ModelJob:
         try:
             if self._probe_error is not None:
                 if self.lineage is not None:
-                    _log_self.lineage(s, self.lineage)
+                    _log_lineage(s, self.lineage)
                 error = self._probe_error
                 raise TrackingError(error.message if isinstance(error, KmlcError)
                                     else f"{type(error).__name__}: {error}") from error
