@@ -153,3 +153,33 @@ def mini(tmp_path: Path) -> Callable[..., Path]:
         return write_mini(tmp_path / "proj", text, nodes)
 
     return write
+
+
+_BUILTIN_SCOPED = {"tmp_path_factory", "worker_id", "testrun_uid", "monkeysession"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``-n N --dist loadgroup``), a costly shared fixture is made once:
+    the tests that use a session-scoped fixture of ours (a trained project, the MLflow
+    servers) go to one worker per fixture, those that use a module-scoped one to one worker
+    per file; every other test is handed to whichever worker is free."""
+    server_dir = Path(__file__).resolve().parent / "server"
+    for item in items:
+        path = Path(str(item.path)).resolve()
+        if server_dir in path.parents:
+            group = "server"
+        else:
+            info = getattr(item, "_fixtureinfo", None)
+            defs = info.name2fixturedefs if info is not None else {}
+            group = None
+            for name in getattr(item, "fixturenames", ()):
+                if name in _BUILTIN_SCOPED or name not in defs:
+                    continue
+                scope = defs[name][-1].scope
+                if scope == "session":
+                    group = f"session:{name}"
+                    break
+                if scope in ("module", "package") and group is None:
+                    group = f"file:{path}"
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
