@@ -100,7 +100,8 @@ def _children(schema: dict[str, Any], node: dict[str, Any], path: str,
         yield from _children(schema, _resolve(schema, items), f"{path}[]", when)
     extra = node.get("additionalProperties")
     if isinstance(extra, dict) and (_resolve(schema, extra).get("properties")
-                                    or _resolve(schema, extra).get("allOf")):
+                                    or _resolve(schema, extra).get("allOf")
+                                    or _resolve(schema, extra).get("oneOf")):
         yield from _children(schema, _resolve(schema, extra), f"{path}.<name>", when)
     for alternative in node.get("oneOf", ()):
         alternative = _resolve(schema, alternative)

@@ -458,6 +458,8 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
                     succeeded = True
                 except BaseException as exc:
                     interrupted = isinstance(exc, KeyboardInterrupt)
+                    if model is not None:  # before another job: the worker keeps one result
+                        model.discard()
                     raise
                 finally:
                     session.failed_node = failure.node

@@ -164,6 +164,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     servers) go to one worker per fixture, those that use a module-scoped one to one worker
     per file; every other test is handed to whichever worker is free."""
     server_dir = Path(__file__).resolve().parent / "server"
+    groups: dict[str, str | None] = {}
     for item in items:
         path = Path(str(item.path)).resolve()
         if server_dir in path.parents:
@@ -183,3 +184,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                     group = f"file:{path}"
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
+        groups[item.nodeid] = group
+    if getattr(config.option, "numprocesses", None):
+        # the long groups are handed out first, so that they never start last and alone
+        # (a stable sort: each group and file keeps its order)
+        items.sort(key=lambda item: _GROUP_ORDER.get(
+            (groups[item.nodeid] or "").partition(":")[0], 3))
+
+
+_GROUP_ORDER = {"server": 0, "session": 1, "file": 2}

@@ -344,6 +344,8 @@ class _Loop:
         seconds = time.perf_counter() - started
         metrics = self._metrics(run_id) if run_id and status == "FINISHED" else {}
         value = metrics.get(self.sweep.metric)
+        if value is None and trial.candidate:  # a namespaced copy logs under its namespace
+            value = metrics.get(f"{trial.candidate}.{self.sweep.metric}")
         if value is not None and math.isnan(value):
             value = None
         if status == "FINISHED" and value is None:

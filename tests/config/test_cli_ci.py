@@ -110,7 +110,8 @@ def test_pipeline_names_are_completed_from_the_file(write_project, tmp_path: Pat
     assert _complete("kmlc run tr", path.parent) == ["training"]
     assert _complete("kmlc plan in", path.parent) == ["inference"]
     assert _complete("kmlc graph e", path.parent) == ["etl"]
-    elsewhere = tmp_path / "elsewhere"
+    # a folder with no mlproject.yml in it nor in any folder above it
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-elsewhere"
     elsewhere.mkdir()
     assert _complete(f"kmlc run -f {path} ", elsewhere) == [
         "__default__", "etl", "inference", "training"]

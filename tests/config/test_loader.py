@@ -190,8 +190,12 @@ def test_validating_writes_nothing(write_project: WriteProject, tmp_path: Path) 
 
 
 def test_errors_are_sorted_by_position(write_project: WriteProject, demo_yaml: str) -> None:
-    result = check_project(write_project(edit_text(demo_yaml, ("  input: instances\n",
-                                                           "  input: instance\n"))))
+    # two mistakes of one kind, lines apart
+    result = check_project(write_project(edit_text(
+        demo_yaml, ("type: pandas.CSVDataset, filepath: data/predictions.csv",
+                    "type: pandas.CSVDatset, filepath: data/predictions.csv"),
+        ("type: pandas.CSVDataset, filepath: data/instances.csv",
+         "type: pandas.CSVDatset, filepath: data/instances.csv"))))
     positions = [(e.line, e.column) for e in result.errors]
     assert len(positions) >= 2
     assert positions == sorted(positions)

@@ -22,9 +22,16 @@ _CLI_URI = "sqlite:///from-cli.db"
 
 
 def _project(write_project, tracking: str = "", envs: str = "") -> Path:
-    from conftest import DEMO_YAML
+    # the root conftest's DEMO_YAML, by path: `import conftest` may name another folder's
+    import importlib.util
 
-    return write_project(DEMO_YAML.replace("name: demo\n", f"name: demo\n{tracking}{envs}", 1),
+    root = Path(__file__).resolve().parent.parent / "conftest.py"
+    found = importlib.util.spec_from_file_location("kmlc_tests_root_conftest", root)
+    assert found is not None and found.loader is not None
+    module = importlib.util.module_from_spec(found)
+    found.loader.exec_module(module)
+    text = module.DEMO_YAML.replace("name: demo\n", f"name: demo\n{tracking}{envs}", 1)
+    return write_project(text,
                          files={"data/instances.csv": "x\n1\n2\n3\n"})
 
 

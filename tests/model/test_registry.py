@@ -61,7 +61,10 @@ def test_export_registers_in_the_projects_store_whatever_mlflows_global_uri(
     environment variable): export-model reads and registers in the project's store."""
     import mlflow
 
-    path = write_mini(tmp_path / "proj", MINI_YAML)
+    # the file names its store: MLflow's set_tracking_uri also sets MLFLOW_TRACKING_URI,
+    # which names the store only where the file names none (MLflow's convention)
+    path = write_mini(tmp_path / "proj", MINI_YAML.replace(
+        "tracking:\n", "tracking:\n  uri: sqlite:///mlflow.db\n", 1))
     root = path.parent
     result = run_pipeline(load_project(path), "training", RunOptions(progress=False))
     assert result.status == "FINISHED"
