@@ -430,7 +430,10 @@ class _Loop:
                 "tracking_uri": self.session.uri, "run_id": self.session.run_id,
                 "columns": columns, "rows": rows,
                 "best_params": {k: str(v) for k, v in best_params.items()},
-                "best_metrics": dict(best.metrics) if best is not None else {},
+                # the sweep's metric under its own name too (a candidate logs it namespaced)
+                "best_metrics": ({**best.metrics, sweep.metric: best.value}
+                                 if best is not None and best.value is not None
+                                 else dict(best.metrics) if best is not None else {}),
                 "tags": tags}))
         except KmlcError as exc:
             self.notes.append(f"the sweep's leaderboard could not be logged: {exc.message}")
