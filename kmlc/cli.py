@@ -428,12 +428,7 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
             click.echo(f"run {run_id} marked FAILED; what was logged before is kept", err=True)
         sys.exit(1)
     except KmlcError as exc:
-        for note in getattr(exc, "notes_", ()):
-            say(f"note: {note}", secrets, err=True)
-        run_id = getattr(exc, "run_id", None)
-        if run_id:
-            click.echo(f"run {run_id}: what was logged before the error is kept", err=True)
-        fail(exc, secrets)
+        _fail_after_run(exc, secrets, "run")
         return
     for note in result.notes:
         say(f"note: {note}", secrets, err=True)
@@ -455,6 +450,17 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
         click.echo(f"promotion: {result.promotion.line()}")
     click.echo(f"open it: kmlc ui -f {file}")
 
+
+
+def _fail_after_run(exc: KmlcError, secrets: Secrets, label: str) -> None:
+    """A run (or sweep) that ended in an error: its notes, that what it logged is kept,
+    then the error's line and exit 1."""
+    for note in getattr(exc, "notes_", ()):
+        say(f"note: {note}", secrets, err=True)
+    run_id = getattr(exc, "run_id", None)
+    if run_id:
+        click.echo(f"{label} {run_id}: what was logged before the error is kept", err=True)
+    fail(exc, secrets)
 
 def _user_frame(error: BaseException, spec: Any) -> str | None:
     """The frame of the project's own code that raised ``error`` (the innermost one in a
@@ -526,13 +532,7 @@ def sweep_cmd(pipeline: str | None, file: Path, env: str | None, params: tuple[s
                    err=True)
         sys.exit(130)
     except KmlcError as exc:
-        for note in getattr(exc, "notes_", ()):
-            say(f"note: {note}", secrets, err=True)
-        run_id = getattr(exc, "run_id", None)
-        if run_id:
-            click.echo(f"sweep run {run_id}: what was logged before the error is kept",
-                       err=True)
-        fail(exc, secrets)
+        _fail_after_run(exc, secrets, "sweep run")
         return
     for note in result.notes:
         say(f"note: {note}", secrets, err=True)
