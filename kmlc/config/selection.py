@@ -9,7 +9,7 @@ imports Kedro or MLflow or starts its tracking worker.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from kmlc.config.spec import NodeSpec, ProjectSpec
 from kmlc.errors import RunError, did_you_mean
@@ -72,24 +72,25 @@ def check_selection(spec: ProjectSpec, name: str, *, tags: Sequence[str] = (),
                 raise RunError(f"{option}: dataset '{ds_name}' is not used by pipeline "
                                f"'{name}'", hint=did_you_mean(ds_name, datasets),
                                code="KMLC603")
-    known_tags = sorted({tag for n in chosen for tag in n.tags})
-    for tag in tags:
-        if tag not in known_tags:
-            raise RunError(
-                f"--tags: no node of pipeline '{name}' has tag '{tag}'",
-                hint=did_you_mean(tag, known_tags, (
-                    f"tags: {', '.join(known_tags)}" if known_tags else
-                    "no node of this pipeline has a tag")), code="KMLC603")
-    known_ns = sorted({prefix for n in chosen for prefix in _namespaces(n)})
-    for namespace in namespaces:
-        if namespace not in known_ns:
-            raise RunError(
-                f"--namespace: no node of pipeline '{name}' is in namespace '{namespace}'",
-                hint=did_you_mean(namespace, known_ns, (
-                    f"namespaces: {', '.join(known_ns)}" if known_ns else
-                    "this pipeline has no namespaced node")), code="KMLC603")
+    _check_known(tags, sorted({tag for n in chosen for tag in n.tags}),
+                 lambda tag: f"--tags: no node of pipeline '{name}' has tag '{tag}'",
+                 "tags", "no node of this pipeline has a tag")
+    _check_known(namespaces, sorted({prefix for n in chosen for prefix in _namespaces(n)}),
+                 lambda ns: f"--namespace: no node of pipeline '{name}' is in namespace '{ns}'",
+                 "namespaces", "this pipeline has no namespaced node")
     check_load_versions(spec, load_versions or {})
 
+
+
+def _check_known(values: Sequence[str], known: list[str], message: Callable[[str], str],
+                 kind: str, none: str) -> None:
+    """Each of ``values`` is one of ``known``, else KMLC603 with a did-you-mean (or the
+    ``kind`` listed, or ``none`` when there is none)."""
+    for value in values:
+        if value not in known:
+            raise RunError(message(value), hint=did_you_mean(
+                value, known, f"{kind}: {', '.join(known)}" if known else none),
+                code="KMLC603")
 
 def check_load_versions(spec: ProjectSpec, load_versions: Mapping[str, str]) -> None:
     """``--load-versions`` names only versioned datasets of the file."""
