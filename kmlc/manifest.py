@@ -89,8 +89,8 @@ def _masked_reads(reads: Mapping[str, Any], spec: ProjectSpec) -> dict[str, Any]
 
 def _logged_params(pipeline: Any, spec: ProjectSpec) -> dict[str, Any]:
     """What ``kmlc run PIPELINE`` logs: MLflow params and (for long values) tags."""
+    from kmlc.tracking.batch import param_pairs
     from kmlc.tracking.run_hooks import params_read
-    from kmlc.tracking.store import param_pairs
 
     options = spec.tracking.params
     try:

@@ -322,7 +322,7 @@ def _check_inputs_exist(compiled: CompiledProject, selected: Any, pipeline: str,
     nodes that feed it, names them and what produces them."""
     from kedro.io import AbstractDataset
 
-    from kmlc.compiler.catalog import local_path
+    from kmlc.config.localpath import local_path
     from kmlc.config.params import is_param_input
 
     spec = compiled.spec

@@ -28,8 +28,8 @@ from kedro.framework.hooks import hook_impl
 from kmlc.cache.index import CACHE_VERSION, INDEX_FILE, CacheIndex
 from kmlc.cache.objects import DEFAULT_LIMIT, OBJECTS_DIR, ObjectStore
 from kmlc.cache.records import record_problem
-from kmlc.compiler.catalog import local_path
 from kmlc.compiler.fingerprint import node_fingerprint
+from kmlc.config.localpath import local_path
 from kmlc.config.params import is_param_input
 from kmlc.config.spec import ProjectSpec
 from kmlc.errors import RunError, did_you_mean

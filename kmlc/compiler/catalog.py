@@ -15,7 +15,7 @@ from typing import Any
 from kedro.io import DataCatalog, SharedMemoryDataCatalog
 from kedro.io.core import DatasetError, generate_timestamp
 
-from kmlc.config.localpath import local_part
+from kmlc.config.localpath import resolve_path
 from kmlc.config.params import ALL_PARAMS, PARAMS_PREFIX, param_items
 from kmlc.config.selection import check_load_versions
 from kmlc.config.spec import (
@@ -27,28 +27,8 @@ from kmlc.config.spec import (
 from kmlc.config.target import tracking_target
 from kmlc.errors import ConfigError, ConfigErrors
 
-__all__ = ["build_catalog", "catalog_config", "param_entries", "resolve_path"]
+__all__ = ["build_catalog", "catalog_config", "param_entries"]
 
-
-
-def resolve_path(value: str, root: Path) -> str:
-    """Resolve a relative local path against ``root``; leave URLs and absolute paths
-    (``local_part`` tells a local path, in any of fsspec's local protocols, from a URL)."""
-    local = local_part(value)
-    if local is None or Path(local).is_absolute():
-        return value
-    return str((root / local).resolve())
-
-
-def local_path(ds: DatasetSpec, root: Path) -> Path | None:
-    """The local file or folder of a dataset (relative to ``root``; ``file://``,
-    ``FILE://``, ``local://`` dropped as Kedro drops them); None for a dataset without one
-    or with a remote URL."""
-    raw = ds.filepath
-    local = None if raw is None else local_part(raw)
-    if local is None:
-        return None
-    return Path(resolve_path(local, root))
 
 
 def dataset_config(ds: DatasetSpec, root: Path, save_version: str | None = None,

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import functools
 import re
+from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-__all__ = ["local_part", "local_protocols"]
+if TYPE_CHECKING:
+    from kmlc.config.spec import DatasetSpec
+
+__all__ = ["local_part", "local_path", "local_protocols", "resolve_path"]
 
 _WINDOWS_DRIVE = re.compile(r"^[a-zA-Z]:[\\/]")
 _PROTOCOL = re.compile(r"^([a-zA-Z0-9]+)://")  # Kedro's own test (kedro.io.core)
@@ -56,3 +61,23 @@ def local_part(value: str) -> str | None:
     if parts.fragment:
         path = f"{path}#{parts.fragment}"
     return path
+
+
+def resolve_path(value: str, root: Path) -> str:
+    """Resolve a relative local path against ``root``; leave URLs and absolute paths
+    (``local_part`` tells a local path, in any of fsspec's local protocols, from a URL)."""
+    local = local_part(value)
+    if local is None or Path(local).is_absolute():
+        return value
+    return str((root / local).resolve())
+
+
+def local_path(ds: DatasetSpec, root: Path) -> Path | None:
+    """The local file or folder of a dataset (relative to ``root``; ``file://``,
+    ``FILE://``, ``local://`` dropped as Kedro drops them); None for a dataset without one
+    or with a remote URL."""
+    raw = ds.filepath
+    local = None if raw is None else local_part(raw)
+    if local is None:
+        return None
+    return Path(resolve_path(local, root))

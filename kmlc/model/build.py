@@ -37,6 +37,7 @@ from kmlc.model.closure import (
     pinned,
     ship_modules,
 )
+from kmlc.tracking.client import open_client
 
 __all__ = [
     "LoggedPipelineModel",
@@ -496,9 +497,7 @@ def prepare_bound_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
     the inference plan's run on the first rows, done by the caller (``probe_model``);
     ``staged``: this run's copies of the artifacts it saved (``stage_artifact``).
     """
-    from mlflow.tracking import MlflowClient
-
-    from kmlc.tracking.store import log_model_folder
+    from kmlc.tracking.logged_models import log_model_folder
 
     model_spec = spec.model
     assert model_spec is not None
@@ -506,7 +505,7 @@ def prepare_bound_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
         if input_data is None and probe is None:
             input_data = load_model_input(spec)
         return log_model_folder(
-            MlflowClient(tracking_uri), run_id, model_spec.artifact_path,
+            open_client(tracking_uri), run_id, model_spec.artifact_path,
             lambda path, mlflow_model: save_pipeline_model(spec, Path(path), input_data,
                                                            mlflow_model, probe, staged),
             model_type="kmlc-pipeline", finalize=False)
@@ -525,13 +524,11 @@ def finish_bound_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
     ``datasets``: ``(name, digest)`` of the run's dataset inputs (``kmlc.tracking.lineage``);
     the model's metrics name ``model.input`` among them, else the only one.
     """
-    from mlflow.tracking import MlflowClient
-
-    from kmlc.tracking.store import attach_run_to_model, finalize_model
+    from kmlc.tracking.logged_models import attach_run_to_model, finalize_model
 
     model_spec = spec.model
     assert model_spec is not None
-    client = MlflowClient(tracking_uri, registry_uri)
+    client = open_client(tracking_uri, registry_uri)
     named = dict(datasets)
     link = ((model_spec.input, named[model_spec.input]) if model_spec.input in named
             else datasets[0] if len(datasets) == 1 else None)
@@ -549,13 +546,11 @@ def register_bound_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
                          registry_uri: str | None, model_id: str) -> LoggedPipelineModel:
     """Register the READY model of FINISHED run ``run_id`` (``model.registered_name``) and
     apply ``model.promote``; any other run is refused."""
-    from mlflow.tracking import MlflowClient
-
-    from kmlc.tracking.store import with_retry
+    from kmlc.tracking.retry import with_retry
 
     model_spec = spec.model
     assert model_spec is not None
-    client = MlflowClient(tracking_uri, registry_uri)
+    client = open_client(tracking_uri, registry_uri)
     status = with_retry(client.get_run, run_id).info.status
     if status != "FINISHED":
         raise ExportError(f"run {run_id} is {status}: only a FINISHED run registers its model "
@@ -581,11 +576,10 @@ def discard_bound_model(*, run_id: str, tracking_uri: str, model_id: str) -> Non
 
     A failed run logs no model, as when nothing had been prepared yet.
     """
-    from mlflow.tracking import MlflowClient
+    from kmlc.tracking.logged_models import finalize_model
+    from kmlc.tracking.retry import with_retry
 
-    from kmlc.tracking.store import finalize_model, with_retry
-
-    client = MlflowClient(tracking_uri)
+    client = open_client(tracking_uri)
     finalize_model(client, run_id, model_id, ok=False)
     with_retry(client.delete_logged_model, model_id)
 
@@ -600,7 +594,7 @@ def register_model(client: Any, model_uri: str, name: str, alias: str | None = N
     """
     from mlflow.exceptions import MlflowException
 
-    from kmlc.tracking.store import with_retry
+    from kmlc.tracking.retry import with_retry
 
     try:
         with_retry(client.create_registered_model, name)

@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kmlc.compiler.catalog import local_path
+from kmlc.config.localpath import local_path
 from kmlc.config.spec import ProjectSpec
 from kmlc.config.target import tracking_target
 from kmlc.errors import ExportError
 from kmlc.model.build import quiet_mlflow, register_model, save_pipeline_model, scrub_mlmodel
 from kmlc.model.state import check_run_model
-from kmlc.tracking import store as tracking
+from kmlc.tracking import client as tracking
+from kmlc.tracking.client import open_client
+from kmlc.tracking.logged_models import logged_model_location
 
 __all__ = ["ExportResult", "check_model", "export_model"]
 
@@ -120,7 +122,7 @@ def _resolve_run(client: Any, spec: ProjectSpec, run_id: str | None,
         if of != here:
             others.append(f"{run.info.run_id} of {of or 'an unknown project'}")
             continue
-        if (tracking.logged_model_location(client, run.info.run_id, artifact_path)
+        if (logged_model_location(client, run.info.run_id, artifact_path)
                 or client.list_artifacts(run.info.run_id, artifact_path)):
             started = time.strftime("%Y-%m-%d %H:%M:%S",
                                     time.localtime(run.info.start_time / 1000))
@@ -221,9 +223,7 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
     (``register_model``), never MLflow's process-wide tracking URI.
     """
     import mlflow
-    from mlflow.tracking import MlflowClient
 
-    from kmlc.tracking import store as tracking
 
     if spec.model is None:
         raise ExportError(f"{spec.path} has no `model:` section",
@@ -250,7 +250,7 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
                 predicted = check_model(staged, tracking_uri=uri, registry_uri=registry_uri)
             if register:
                 tracking.check_reachable(uri)
-                client = MlflowClient(uri, registry_uri)
+                client = open_client(uri, registry_uri)
                 experiment = tracking.ensure_experiment(client, spec.tracking.experiment,
                                                         tracking.local_artifact_root(uri))
                 run = client.create_run(experiment, run_name="export-model",
@@ -264,7 +264,7 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
             shutil.rmtree(staging_root, ignore_errors=True)
     else:
         tracking.check_reachable(uri)
-        client = MlflowClient(uri, registry_uri)
+        client = open_client(uri, registry_uri)
         chosen, why = _resolve_run(client, spec, run_id, latest)
         check_run_model(client, chosen, spec.model.artifact_path)  # never a half-built one
         model_uri = f"runs:/{chosen}/{spec.model.artifact_path}"
@@ -272,7 +272,7 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
             staging_root = Path(tempfile.mkdtemp(prefix="kmlc-export-", dir=output.parent))
             try:
                 try:
-                    location = tracking.logged_model_location(
+                    location = logged_model_location(
                         client, chosen, spec.model.artifact_path) or model_uri
                     local = mlflow.artifacts.download_artifacts(
                         location, dst_path=str(staging_root), tracking_uri=uri)
@@ -291,7 +291,7 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
         if model_uri is None:
             raise ExportError("nothing to register")
         if client is None:
-            client = MlflowClient(uri, registry_uri)
+            client = open_client(uri, registry_uri)
         version = register_model(client, model_uri, register, alias)
     return ExportResult(model_uri, output, register, version, check, predicted, why)
 

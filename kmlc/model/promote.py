@@ -17,6 +17,7 @@ from typing import Any
 from kmlc.config.spec import ProjectSpec, PromoteSpec
 from kmlc.config.target import tracking_target
 from kmlc.errors import ExportError
+from kmlc.tracking.client import open_client
 
 __all__ = ["Promotion", "decide", "promote_run", "promote_version", "unreadable"]
 
@@ -153,7 +154,7 @@ def decide(promote: PromoteSpec, metrics: Mapping[str, float], params: Mapping[s
 def _current(client: Any, name: str, alias: str) -> Any | None:
     from mlflow.exceptions import MlflowException
 
-    from kmlc.tracking.store import with_retry
+    from kmlc.tracking.retry import with_retry
 
     try:
         return with_retry(client.get_model_version_by_alias, name, alias)
@@ -166,7 +167,7 @@ def _current(client: Any, name: str, alias: str) -> Any | None:
 def promote_version(client: Any, promote: PromoteSpec, name: str, version: str,
                     run_id: str) -> Promotion:
     """Decide on ``name`` version ``version`` of ``run_id``; move the alias if it passes."""
-    from kmlc.tracking.store import with_retry
+    from kmlc.tracking.retry import with_retry
 
     run = with_retry(client.get_run, run_id)
     current = _current(client, name, promote.alias)
@@ -201,10 +202,9 @@ def promote_run(spec: ProjectSpec, run_id: str, *, tracking_uri: str | None = No
     registered gets a version first.
     """
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
 
     from kmlc.model.build import quiet_mlflow, register_model
-    from kmlc.tracking.store import with_retry
+    from kmlc.tracking.retry import with_retry
 
     model = spec.model
     if model is None or model.promote is None or not model.registered_name:
@@ -213,7 +213,7 @@ def promote_run(spec: ProjectSpec, run_id: str, *, tracking_uri: str | None = No
     quiet_mlflow()
     target = tracking_target(spec, tracking_uri)
     uri, registry = target.uri, target.registry_uri
-    client = MlflowClient(uri, registry)
+    client = open_client(uri, registry)
     try:
         with_retry(client.get_run, run_id)
     except MlflowException as exc:

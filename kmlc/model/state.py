@@ -26,7 +26,7 @@ def run_logged_model(client: Any, run_id: str, name: str) -> Any | None:
     A model is linked to its run's outputs only once READY; a half-built one is found
     by its source run.
     """
-    from kmlc.tracking.store import with_retry
+    from kmlc.tracking.retry import with_retry
 
     run = with_retry(client.get_run, run_id)
     found = with_retry(client.search_logged_models, [run.info.experiment_id],
@@ -53,7 +53,7 @@ def _check(what: str, model: Any | None, run: Any) -> None:
 
 def check_run_model(client: Any, run_id: str, name: str) -> None:
     """Refuse run ``run_id``'s model ``name`` unless the run FINISHED and it is READY."""
-    from kmlc.tracking.store import with_retry
+    from kmlc.tracking.retry import with_retry
 
     run = with_retry(client.get_run, run_id)
     _check(f"runs:/{run_id}/{name}", run_logged_model(client, run_id, name), run)
@@ -68,7 +68,7 @@ def check_model_uri(client: Any, uri: str) -> None:
     """
     from mlflow.exceptions import MlflowException
 
-    from kmlc.tracking.store import with_retry
+    from kmlc.tracking.retry import with_retry
 
     try:
         if uri.startswith("runs:/"):

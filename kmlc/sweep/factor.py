@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kmlc.compiler.catalog import local_path
+from kmlc.config.localpath import local_path
 from kmlc.config.params import ALL_PARAMS, PARAMS_PREFIX
 from kmlc.config.spec import ProjectSpec, SweepSpec
 

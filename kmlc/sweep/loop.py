@@ -25,8 +25,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kmlc.compiler.catalog import local_path
 from kmlc.compiler.project import CompiledProject, compile_project
+from kmlc.config.localpath import local_path
 from kmlc.config.spec import ProjectSpec, SweepSpec
 from kmlc.errors import KmlcError, RunError
 from kmlc.run import RunOptions, _quiet, _terminate_as_interrupt, run_pipeline

@@ -13,16 +13,17 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kmlc.tracking.client import open_client
+from kmlc.tracking.retry import with_retry
+
 __all__ = ["record_sweep", "run_metrics"]
 
 
 def run_metrics(*, tracking_uri: str, run_id: str) -> dict[str, float]:
     """The latest value of every metric of ``run_id``."""
-    from mlflow.tracking import MlflowClient
 
-    from kmlc.tracking.store import with_retry
 
-    run = with_retry(MlflowClient(tracking_uri).get_run, run_id)
+    run = with_retry(open_client(tracking_uri).get_run, run_id)
     return {str(k): float(v) for k, v in run.data.metrics.items()}
 
 
@@ -36,11 +37,9 @@ def record_sweep(*, tracking_uri: str, run_id: str, columns: Sequence[str],
     # log_table reads the table back first: no download bar on the user's terminal
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
     from mlflow.entities import Metric, Param, RunTag
-    from mlflow.tracking import MlflowClient
 
-    from kmlc.tracking.store import with_retry
 
-    client = MlflowClient(tracking_uri)
+    client = open_client(tracking_uri)
     table = {column: [row[i] for row in rows] for i, column in enumerate(columns)}
     if rows:
         with_retry(client.log_table, run_id, table, "leaderboard.json")

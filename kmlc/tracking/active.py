@@ -19,7 +19,11 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from kmlc.tracking.store import RUN_ID_ENV
+from kmlc.tracking.client import open_client
+from kmlc.tracking.retry import with_retry
+
+RUN_ID_ENV = "MLFLOW_RUN_ID"  # the run kmlc opened, for its datasets and node code
+
 
 __all__ = ["ActiveRunNode"]
 
@@ -28,11 +32,9 @@ _runs: dict[str, Any] = {}  # run id -> Run, fetched once per process
 
 def _run(run_id: str) -> Any:
     if run_id not in _runs:
-        from mlflow.tracking import MlflowClient
 
-        from kmlc.tracking.store import with_retry
 
-        _runs[run_id] = with_retry(MlflowClient(os.environ.get("MLFLOW_TRACKING_URI")).get_run,
+        _runs[run_id] = with_retry(open_client(os.environ.get("MLFLOW_TRACKING_URI")).get_run,
                                    run_id)
     return _runs[run_id]
 

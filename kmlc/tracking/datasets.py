@@ -23,13 +23,12 @@ from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 
-from kmlc.tracking.store import (
-    RUN_ID_ENV,
-    log_metric_tuples,
-    log_model_folder,
-    logged_model_location,
-    with_retry,
-)
+from kmlc.tracking.active import RUN_ID_ENV
+from kmlc.tracking.batch import log_metric_tuples
+from kmlc.tracking.client import open_client
+from kmlc.tracking.logged_models import log_model_folder, logged_model_location
+from kmlc.tracking.retry import with_retry
+from kmlc.tracking.worker import current
 
 __all__ = [
     "MlflowMetricDataset",
@@ -57,9 +56,8 @@ class _MlflowDataset(AbstractDataset[Any, Any]):
     @property
     def _client(self) -> Any:
         if self._client_cache is None:
-            from mlflow.tracking import MlflowClient
 
-            self._client_cache = MlflowClient(self._tracking_uri)
+            self._client_cache = open_client(self._tracking_uri)
         return self._client_cache
 
     def _target_run(self, *, saving: bool) -> str:
@@ -83,7 +81,6 @@ def _now_ms() -> int:
 
 def _worker_for(tracking_uri: str | None) -> Any:
     """The tracking worker of this process, if it runs (it serves any store URI)."""
-    from kmlc.tracking.worker import current
 
     return current() if tracking_uri else None
 
@@ -285,7 +282,6 @@ class MlflowModelDataset(_MlflowDataset):
             shutil.rmtree(folder, ignore_errors=True)
 
     def save(self, data: Any) -> None:
-        from mlflow.tracking import MlflowClient
 
         if self._model_uri:
             raise DatasetError(f"this mlflow.model dataset reads {self._model_uri}; it "
@@ -303,7 +299,7 @@ class MlflowModelDataset(_MlflowDataset):
         def save(path: str, mlflow_model: Any) -> None:
             module.save_model(**{first: data}, path=path, mlflow_model=mlflow_model, **args)
 
-        log_model_folder(MlflowClient(self._tracking_uri), run_id, self._artifact_path,
+        log_model_folder(open_client(self._tracking_uri), run_id, self._artifact_path,
                          save, model_type=self._flavor)
 
     def _exists(self) -> bool:
@@ -379,23 +375,21 @@ class TrackedArtifactDataset(AbstractDataset[Any, Any]):
         if remote is not None:
             remote.log_artifact(self._tracking_uri, run_id, str(path), target, folder)
             return
-        from mlflow.tracking import MlflowClient
 
-        client = MlflowClient(self._tracking_uri)
+        client = open_client(self._tracking_uri)
         log = client.log_artifacts if folder else client.log_artifact
         with_retry(log, run_id, str(path), target)
 
     def load(self) -> Any:
         if not self._run_id:
             return self._inner.load()
-        from mlflow.tracking import MlflowClient
 
         name = Path(str(getattr(self._inner, "_filepath", "") or
                         getattr(self._inner, "_path", ""))).name
         remote = "/".join(filter(None, [self._artifact_path, name]))
         folder = tempfile.mkdtemp(prefix="kmlc-artifact-")
         try:
-            local = with_retry(MlflowClient(self._tracking_uri).download_artifacts,
+            local = with_retry(open_client(self._tracking_uri).download_artifacts,
                                self._run_id, remote, folder)
             config = dict(self._config)
             config.pop("versioned", None)

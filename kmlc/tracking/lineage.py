@@ -11,7 +11,7 @@ the whole hash is the input's ``kmlc.content_hash`` tag. A dataset kmlc cannot r
 
 ``LineageHook`` collects the rows in the process that runs Kedro; ``log_dataset_inputs``
 hashes and logs in the tracking worker, where MLflow is loaded. The logged model names
-the same dataset on its metrics (``kmlc.tracking.store.attach_run_to_model``).
+the same dataset on its metrics (``kmlc.tracking.logged_models.attach_run_to_model``).
 """
 
 from __future__ import annotations
@@ -24,8 +24,11 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+from kmlc.config.localpath import local_path
 from kmlc.config.params import is_param_input
 from kmlc.config.spec import ProjectSpec
+from kmlc.tracking.client import open_client
+from kmlc.tracking.retry import with_retry
 
 __all__ = ["DIGEST_CHARS", "LineageHook", "content_digest", "log_dataset_inputs",
            "persisted_inputs"]
@@ -67,7 +70,6 @@ class LineageHook:
 
     def records(self) -> list[dict[str, Any]]:
         """Plain data (picklable) for ``log_dataset_inputs``: no file is read here."""
-        from kmlc.compiler.catalog import local_path
 
         out = []
         for name in self.names:
@@ -120,9 +122,7 @@ def log_dataset_inputs(*, tracking_uri: str, run_id: str, records: Sequence[dict
     Returns ``(name, digest)`` of each dataset logged.
     """
     from mlflow.entities import Dataset, DatasetInput, InputTag
-    from mlflow.tracking import MlflowClient
 
-    from kmlc.tracking.store import with_retry
 
     inputs = []
     logged = []
@@ -144,7 +144,7 @@ def log_dataset_inputs(*, tracking_uri: str, run_id: str, records: Sequence[dict
         inputs.append(DatasetInput(dataset, tags))
         logged.append((record["name"], digest))
     if inputs:
-        with_retry(MlflowClient(tracking_uri).log_inputs, run_id, datasets=inputs)
+        with_retry(open_client(tracking_uri).log_inputs, run_id, datasets=inputs)
     return logged
 
 

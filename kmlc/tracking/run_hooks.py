@@ -54,7 +54,7 @@ class TrackingHook:
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
                             catalog: Any) -> None:
-        from kmlc.tracking.store import param_pairs
+        from kmlc.tracking.batch import param_pairs
 
         options = self.spec.tracking.params
         logged = self.pipeline if self.pipeline is not None else pipeline

@@ -27,7 +27,8 @@ from kmlc.config.secrets import redact_uri
 from kmlc.config.spec import ProjectSpec, mask_secrets
 from kmlc.config.target import tracking_target
 from kmlc.errors import TrackingError
-from kmlc.tracking import store
+from kmlc.tracking import client as store
+from kmlc.tracking.active import RUN_ID_ENV
 from kmlc.tracking.worker import FallbackTracker, Remote, tracker
 
 __all__ = ["PROJECT_TAG", "RUN_ENV", "RunSession", "interrupts_deferred", "project_identity",
@@ -42,7 +43,7 @@ def project_identity(spec: ProjectSpec) -> str:
     return str(spec.path.resolve())
 
 # what node code sees of the run: MLflow's own variables (its fluent API reads them)
-RUN_ENV = (store.RUN_ID_ENV, "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID",
+RUN_ENV = (RUN_ID_ENV, "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID",
            "MLFLOW_REGISTRY_URI")
 
 

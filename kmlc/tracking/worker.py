@@ -36,6 +36,7 @@ from typing import IO, Any, Protocol
 
 from kmlc.config.secrets import redact_uri
 from kmlc.errors import KmlcError, TrackingError
+from kmlc.tracking.retry import with_retry
 
 __all__ = ["FallbackTracker", "Operations", "Remote", "Tracker", "current", "start", "tracker"]
 
@@ -96,7 +97,7 @@ class Operations:
         self._job_numbers = itertools.count(1)
 
     def client(self, uri: str, registry: str | None = None) -> Any:
-        from kmlc.tracking.store import open_client
+        from kmlc.tracking.client import open_client
 
         key = (uri, registry)
         if key not in self._clients:
@@ -107,7 +108,7 @@ class Operations:
                  artifact_root: str | None, run_name: str, tags: dict[str, str],
                  text: str, http: tuple[int | None, int | None]) -> tuple[str, str]:
         """Experiment created or restored, run created with ``tags``, ``text`` logged."""
-        from kmlc.tracking import store as tracking
+        from kmlc.tracking import client as tracking
 
         tracking.configure_http(*http)
         tracking.check_reachable(uri, http[1])
@@ -115,7 +116,7 @@ class Operations:
             client = self.client(uri, registry)
             experiment_id = tracking.ensure_experiment(
                 client, experiment, Path(artifact_root) if artifact_root else None)
-            run = tracking.with_retry(client.create_run, experiment_id, run_name=run_name,
+            run = with_retry(client.create_run, experiment_id, run_name=run_name,
                                       tags=tags)
         except TrackingError:
             raise
@@ -128,7 +129,7 @@ class Operations:
         run_id = str(run.info.run_id)
         self.open_runs[run_id] = uri
         try:
-            tracking.with_retry(client.log_text, run_id, text, "mlproject.yml")
+            with_retry(client.log_text, run_id, text, "mlproject.yml")
         except Exception as exc:  # e.g. a read-only artifact folder: the run FAILED, said why
             cause = f"{type(exc).__name__}: {exc}"
             with contextlib.suppress(Exception):  # the cause matters more
@@ -174,7 +175,7 @@ class Operations:
         does not exist yet is not created (the run may never be asked for: the project
         may not compile); only MLflow's database layer is loaded. Never raises:
         ``open_run`` reports what is wrong with the store."""
-        from kmlc.tracking import store as tracking
+        from kmlc.tracking import client as tracking
 
         with contextlib.suppress(Exception):  # first: the run opens as soon as asked
             tracking.configure_http(*http)
@@ -193,19 +194,18 @@ class Operations:
 
     def log_params(self, uri: str, run_id: str, params: Sequence[Pair],
                    tags: Sequence[Pair] = ()) -> None:
-        from kmlc.tracking.store import log_param_pairs
+        from kmlc.tracking.batch import log_param_pairs
 
         log_param_pairs(self.client(uri), run_id, params, tags)
 
     def log_metrics(self, uri: str, run_id: str,
                     metrics: Sequence[tuple[str, float, int, int]]) -> None:
-        from kmlc.tracking.store import log_metric_tuples
+        from kmlc.tracking.batch import log_metric_tuples
 
         log_metric_tuples(self.client(uri), run_id, metrics)
 
     def log_artifact(self, uri: str, run_id: str, path: str, artifact_path: str | None,
                      folder: bool) -> None:
-        from kmlc.tracking.store import with_retry
 
         client = self.client(uri)
         if folder:
@@ -219,7 +219,7 @@ class Operations:
 
         A run whose parameters could not be logged is closed as FAILED, not FINISHED.
         """
-        from kmlc.tracking.store import with_retry
+        from kmlc.tracking.retry import with_retry
 
         problem = self.failed.pop(run_id, None)
         if problem is not None and status == "FINISHED":

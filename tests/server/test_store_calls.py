@@ -15,7 +15,7 @@ from secret_project import SECRET, SECRET_ENV, files_holding, sqlite_dump, write
 from tracking_servers import RUN_LINE, MlflowServer, kmlc_argv, quiet_env
 
 from kmlc.config.secrets import MASK
-from kmlc.tracking.store import BATCH_PARAMS
+from kmlc.tracking.batch import BATCH_PARAMS
 
 pytestmark = pytest.mark.slow
 

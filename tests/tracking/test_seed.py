@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from kmlc.tracking.store import open_client, seed_sqlite_store
+from kmlc.tracking.client import open_client, seed_sqlite_store
 
 
 def _rows(db: Path, query: str) -> list[tuple[object, ...]]:

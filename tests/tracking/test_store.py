@@ -1,4 +1,4 @@
-"""kmlc.tracking.store and kmlc.tracking.datasets against a real sqlite MLflow store."""
+"""kmlc.tracking (client, retry, batch, datasets) against a real sqlite MLflow store."""
 
 from __future__ import annotations
 
@@ -20,8 +20,10 @@ from mini_project import kmlc_exe, write_mini
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from kmlc.config.spec import resolve_tracking_uri
 from kmlc.errors import TrackingError
-from kmlc.tracking import store as tracking
+from kmlc.tracking import active, batch, retry
+from kmlc.tracking import client as clients
 from kmlc.tracking.datasets import (
     MlflowMetricDataset,
     MlflowMetricHistoryDataset,
@@ -34,10 +36,10 @@ from kmlc.tracking.datasets import (
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[MlflowClient, str]]:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = tracking.open_client(uri)
-    experiment = tracking.ensure_experiment(client, "t", tmp_path / "mlartifacts")
+    client = clients.open_client(uri)
+    experiment = clients.ensure_experiment(client, "t", tmp_path / "mlartifacts")
     run_id = client.create_run(experiment).info.run_id
-    monkeypatch.setenv(tracking.RUN_ID_ENV, run_id)
+    monkeypatch.setenv(active.RUN_ID_ENV, run_id)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", experiment)
     previous = mlflow.get_tracking_uri()
@@ -47,20 +49,20 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Mlf
 
 
 def test_resolve_tracking_uri(tmp_path: Path) -> None:
-    assert tracking.resolve_tracking_uri("sqlite:///mlflow.db", tmp_path) == (
+    assert resolve_tracking_uri("sqlite:///mlflow.db", tmp_path) == (
         f"sqlite:///{tmp_path.resolve()}/mlflow.db")
-    assert tracking.resolve_tracking_uri("sqlite:////abs/x.db", tmp_path) == "sqlite:////abs/x.db"
-    assert tracking.resolve_tracking_uri("http://h:5000", tmp_path) == "http://h:5000"
+    assert resolve_tracking_uri("sqlite:////abs/x.db", tmp_path) == "sqlite:////abs/x.db"
+    assert resolve_tracking_uri("http://h:5000", tmp_path) == "http://h:5000"
     with pytest.raises(TrackingError, match="file store"):
-        tracking.resolve_tracking_uri("./mlruns", tmp_path)
+        resolve_tracking_uri("./mlruns", tmp_path)
     with pytest.raises(TrackingError, match="file store"):
-        tracking.resolve_tracking_uri("file:///tmp/mlruns", tmp_path)
+        resolve_tracking_uri("file:///tmp/mlruns", tmp_path)
 
 
 def _log_params(client, run_id: str, params: dict, **options) -> int:
     """What the tracking hook and the worker do: prepare the pairs, log them in batches."""
-    pairs, tags = tracking.param_pairs(params, **options)
-    tracking.log_param_pairs(client, run_id, pairs, tags)
+    pairs, tags = batch.param_pairs(params, **options)
+    batch.log_param_pairs(client, run_id, pairs, tags)
     return len(pairs)
 
 
@@ -75,7 +77,7 @@ def test_params_are_batched_and_long_values_handled(store) -> None:
     _log_params(client, run_id, {"cut": "y" * 7000}, long_values="truncate")
     _log_params(client, run_id, long, long_values="tag")
     run = client.get_run(run_id)
-    assert len(run.data.params["cut"]) == tracking.MAX_PARAM_VALUE
+    assert len(run.data.params["cut"]) == batch.MAX_PARAM_VALUE
     assert run.data.tags["param.long"] == "x" * 7000
     _log_params(client, run_id, {"nested": {"a": 1, "b": {"c": 2}}}, flatten=True,
                 sep="/", secrets=("2",))
@@ -128,14 +130,14 @@ def test_a_short_sqlite_lock_is_waited_out_by_mlflow(
         store, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A lock shorter than MLflow's busy timeout: the write waits, no retry is needed."""
     client, run_id = store
-    caplog.set_level(logging.DEBUG, logger="kmlc.tracking.store")
+    caplog.set_level(logging.DEBUG, logger="kmlc.tracking.retry")
     started = time.perf_counter()
     with write_lock(tmp_path / "mlflow.db", 1.5):
-        tracking.log_param_pairs(client, run_id, [("a", "1")])
+        batch.log_param_pairs(client, run_id, [("a", "1")])
         waited = time.perf_counter() - started
     assert client.get_run(run_id).data.params == {"a": "1"}
     assert waited >= 1.4  # it did wait for the lock
-    assert not [r for r in caplog.records if r.name == "kmlc.tracking.store"]
+    assert not [r for r in caplog.records if r.name == "kmlc.tracking.retry"]
 
 
 @pytest.mark.slow
@@ -143,13 +145,13 @@ def test_a_write_blocked_by_a_held_sqlite_lock_is_retried(
         store, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """The lock outlasts MLflow's own wait, then goes: kmlc's retry lands the parameters."""
     client, run_id = store
-    caplog.set_level(logging.DEBUG, logger="kmlc.tracking.store")
+    caplog.set_level(logging.DEBUG, logger="kmlc.tracking.retry")
     started = time.perf_counter()
     with write_lock(tmp_path / "mlflow.db", MLFLOW_BUSY_TIMEOUT + 1.5):
-        tracking.log_param_pairs(client, run_id, [("a", "1"), ("b", "2")])
+        batch.log_param_pairs(client, run_id, [("a", "1"), ("b", "2")])
         waited = time.perf_counter() - started
     assert client.get_run(run_id).data.params == {"a": "1", "b": "2"}
-    retries = [r.getMessage() for r in caplog.records if r.name == "kmlc.tracking.store"]
+    retries = [r.getMessage() for r in caplog.records if r.name == "kmlc.tracking.retry"]
     assert len(retries) >= 1, "the write succeeded without kmlc retrying it"
     assert retries[0].startswith("tracking store busy ((sqlite3.OperationalError) database "
                                  "is locked) in log_batch; attempt 1 of 12 failed")
@@ -158,7 +160,7 @@ def test_a_write_blocked_by_a_held_sqlite_lock_is_retried(
 
 def test_other_store_errors_are_not_retried(store, caplog: pytest.LogCaptureFixture) -> None:
     client, _ = store
-    caplog.set_level(logging.DEBUG, logger="kmlc.tracking.store")
+    caplog.set_level(logging.DEBUG, logger="kmlc.tracking.retry")
     calls = []
 
     def get_missing_run() -> None:
@@ -166,9 +168,9 @@ def test_other_store_errors_are_not_retried(store, caplog: pytest.LogCaptureFixt
         client.get_run("0" * 32)
 
     with pytest.raises(MlflowException, match="not found"):
-        tracking.with_retry(get_missing_run)
+        retry.with_retry(get_missing_run)
     assert len(calls) == 1
-    assert not [r for r in caplog.records if r.name == "kmlc.tracking.store"]
+    assert not [r for r in caplog.records if r.name == "kmlc.tracking.retry"]
 
 
 @pytest.mark.slow
@@ -178,9 +180,9 @@ def test_a_lock_held_past_the_retry_budget_fails_the_run_clearly(tmp_path: Path)
     root = tmp_path / "proj"
     write_mini(root)
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    tracking.ensure_experiment(tracking.open_client(uri), "mini", root / "mlartifacts")
+    clients.ensure_experiment(clients.open_client(uri), "mini", root / "mlartifacts")
     env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true",
-           tracking.ATTEMPTS_ENV: "1"}
+           retry.ATTEMPTS_ENV: "1"}
     with write_lock(root / "mlflow.db", None):
         done = subprocess.run([kmlc_exe(), "run", "training"], cwd=root, env=env,
                               capture_output=True, text=True, timeout=240)
@@ -264,7 +266,7 @@ def test_versioned_tracked_artifact(store, tmp_path: Path) -> None:
 
 
 def test_datasets_outside_a_run_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(tracking.RUN_ID_ENV, raising=False)
+    monkeypatch.delenv(active.RUN_ID_ENV, raising=False)
     with pytest.raises(Exception, match="no MLflow run"):
         MlflowMetricDataset(key="a").save(1.0)
 
