@@ -16,7 +16,9 @@ on the worker's stdin, answered in order on a pipe of their own. Only ``log_para
 does not wait for its answer; an error in it is reported by the next request that
 waits, at the latest by ``close_run``, which then marks the run FAILED. The worker
 ignores SIGINT and SIGTERM (the main process decides how the run ends) and, when the
-main process goes away without closing a run, closes it as KILLED.
+main process goes away without closing a run, closes it as KILLED. Work of the layers
+above (building the model, a sweep's records) comes as jobs from the table those layers
+fill (``kmlc.tracking.jobs``): the worker names no module of theirs.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import IO, Any, Protocol
 
 from kmlc.config.secrets import redact_uri
 from kmlc.errors import KmlcError, TrackingError
+from kmlc.tracking.jobs import Job
 from kmlc.tracking.retry import with_retry
 
 __all__ = ["FallbackTracker", "Operations", "Remote", "Tracker", "current", "start", "tracker"]
@@ -43,7 +46,7 @@ __all__ = ["FallbackTracker", "Operations", "Remote", "Tracker", "current", "sta
 DISABLE_ENV = "KMLC_TRACKING_WORKER"
 _ABANDONED = "the kmlc process ended before closing the run"
 _OPERATIONS = frozenset({"warm", "open_run", "log_params", "log_metrics", "log_artifact",
-                         "close_run", "start_job", "wait_job"})
+                         "close_run", "run_job", "wait_job"})
 
 Pair = tuple[str, str]
 Metric = tuple[str, float, int, int]
@@ -56,7 +59,7 @@ class Tracker(Protocol):
     def usable(self) -> bool: ...
 
     def warm(self, uri: str, registry: str | None, http: tuple[int | None, int | None],
-             job: tuple[str, dict[str, Any]] | None = None) -> None:
+             job: Job | None = None) -> None:
         """Open the store and start ``job`` ahead of the run; never raises."""
         ...
 
@@ -75,8 +78,9 @@ class Tracker(Protocol):
     def close_run(self, uri: str, run_id: str, status: str,
                   tags: dict[str, str]) -> tuple[str, str | None]: ...
 
-    def start_job(self, target: str, kwargs: dict[str, Any]) -> int:
-        """Start ``module:function(**kwargs)`` on a thread where MLflow is loaded."""
+    def start_job(self, function: Callable[..., Any], kwargs: dict[str, Any]) -> int:
+        """Start ``function(**kwargs)``, a job of ``kmlc.tracking.jobs``, on a thread
+        where MLflow is loaded."""
         ...
 
     def wait_job(self, job: int) -> Any:
@@ -94,6 +98,7 @@ class Operations:
         self.open_runs: dict[str, str] = {}  # run id -> store uri
         self.failed: dict[str, str] = {}  # run id -> first error of a request not waited for
         self._jobs: dict[int, Any] = {}
+        self._unawaited: set[int] = set()  # jobs nobody waits for (the warm-ups)
         self._job_numbers = itertools.count(1)
 
     def client(self, uri: str, registry: str | None = None) -> Any:
@@ -169,9 +174,9 @@ class Operations:
                     client.set_terminated(run.info.run_id, "KILLED")
 
     def warm(self, uri: str, registry: str | None, http: tuple[int | None, int | None],
-             job: tuple[str, dict[str, Any]] | None = None) -> None:
+             job: Job | None = None) -> None:
         """Get ready for a run before it is asked for: the store opened, then ``job``
-        (``module:function``, kwargs) started on a thread of its own. A sqlite store that
+        started on a thread of its own, nobody waiting for it. A sqlite store that
         does not exist yet is not created (the run may never be asked for: the project
         may not compile); only MLflow's database layer is loaded. Never raises:
         ``open_run`` reports what is wrong with the store."""
@@ -186,7 +191,7 @@ class Operations:
                 self.client(uri, registry)
         if job is not None:
             with contextlib.suppress(Exception):
-                self.start_job(*job)
+                self._unawaited.add(self.run_job(job))
 
     def request_open(self, *args: Any) -> Callable[[], tuple[str, str]]:
         opened = self.open_run(*args)
@@ -232,33 +237,39 @@ class Operations:
         self.open_runs.pop(run_id, None)
         return status, problem
 
-    def start_job(self, target: str, kwargs: dict[str, Any]) -> int:
-        """Run ``module:function(**kwargs)`` on a thread of its own; returns a job number.
+    def start_job(self, function: Callable[..., Any], kwargs: dict[str, Any]) -> int:
+        """Run ``function(**kwargs)`` on a thread of its own; returns a job number.
 
         Used for work that needs MLflow and may overlap the nodes (the model of a
-        training run is built while the last nodes run). The caller names the
-        function, so this module depends on nothing downstream of it.
+        training run is built while the last nodes run). ``function`` is a job of
+        the table (``kmlc.tracking.jobs``), which the layers above fill: this module
+        depends on nothing downstream of it.
         """
-        import importlib
+        return self.run_job(Job(function, kwargs))
+
+    def run_job(self, job: Job) -> int:
+        """Run ``job`` (opened on its thread, when it came sealed from the main process)."""
         from concurrent.futures import ThreadPoolExecutor
 
         self.forget_jobs()
-        module, _, name = target.partition(":")
-        function = getattr(importlib.import_module(module), name)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kmlc-job")
-        job = next(self._job_numbers)
-        self._jobs[job] = pool.submit(function, **kwargs)
+        number = next(self._job_numbers)
+        self._jobs[number] = pool.submit(job)
         pool.shutdown(wait=False)
-        return job
+        return number
 
     def wait_job(self, job: int) -> Any:
+        self._unawaited.discard(job)
         return self._jobs.pop(job).result()
 
     def forget_jobs(self) -> None:
-        """Drop finished jobs nobody waits for (the warm-up of each model)."""
-        for job, future in list(self._jobs.items()):
-            if future.done():
+        """Drop the finished jobs nobody waits for (the warm-up of each model); a job
+        someone will wait for keeps its result until then."""
+        for job in list(self._unawaited):
+            future = self._jobs.get(job)
+            if future is None or future.done():
                 self._jobs.pop(job, None)
+                self._unawaited.discard(job)
 
     def abandon(self) -> None:
         """Close every run still open as KILLED (the main process went away)."""
@@ -361,7 +372,7 @@ class Remote:
         return self.answer(self.send(name, *args))
 
     def warm(self, uri: str, registry: str | None, http: tuple[int | None, int | None],
-             job: tuple[str, dict[str, Any]] | None = None) -> None:
+             job: Job | None = None) -> None:
         """As ``Operations.warm``, in the worker, without waiting for it: the main
         process goes on compiling the project while the worker opens the store."""
         self.send("warm", uri, registry, http, job, wait=False)
@@ -370,8 +381,9 @@ class Remote:
         seq = self.send("open_run", *args)
         return lambda: self.answer(seq)
 
-    def start_job(self, target: str, kwargs: dict[str, Any]) -> int:
-        return int(self.call("start_job", target, kwargs))
+    def start_job(self, function: Callable[..., Any], kwargs: dict[str, Any]) -> int:
+        # sealed: the worker imports the job's module on the job's thread, not here
+        return int(self.call("run_job", Job(function, kwargs)))
 
     def wait_job(self, job: int) -> Any:
         return self.call("wait_job", job)
