@@ -27,7 +27,7 @@ def _run_with_metric(tmp_path: Path) -> tuple[str, str]:
 
 
 def test_a_function_outside_the_table_is_refused_here_and_in_the_worker(tmp_path: Path) -> None:
-    with pytest.raises(TrackingError, match="posix.getcwd is not a tracking job"):
+    with pytest.raises(TrackingError, match=r"posix\.getcwd is not a tracking job"):
         Job(os.getcwd)
     with pytest.raises(TrackingError, match="not a tracking job"):
         Operations().start_job(os.getcwd, {})
@@ -38,7 +38,7 @@ def test_a_function_outside_the_table_is_refused_here_and_in_the_worker(tmp_path
     remote = Remote()
     try:
         job = remote.call("run_job", forged)
-        with pytest.raises(TrackingError, match="posix.getcwd is not a tracking job"):
+        with pytest.raises(TrackingError, match=r"posix\.getcwd is not a tracking job"):
             remote.wait_job(job)
     finally:
         remote.close()
