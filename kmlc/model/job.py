@@ -144,7 +144,7 @@ class ModelJob:
                 self._error = exc
         if self._error is not None:
             raise self._error
-        return self._logged  # type: ignore[no-any-return]
+        return self._logged
 
     def close(self, status: str) -> LoggedPipelineModel | None:
         """The run closed as ``status``: a FINISHED run's READY model registered (and
@@ -233,7 +233,7 @@ class ModelJob:
         if self.logged is None or s.status != "FINISHED" or not s.spec.model.registered_name:
             return self.logged
         try:
-            return self._call(register_bound_model, spec=s.spec, run_id=s.run_id,  # type: ignore[no-any-return]
+            return self._call(register_bound_model, spec=s.spec, run_id=s.run_id,
                               tracking_uri=s.uri, registry_uri=s.registry_uri,
                               model_id=self.model_id)
         except TrackingError as exc:
