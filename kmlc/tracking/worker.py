@@ -36,8 +36,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+import kmlc
 from kmlc.config.secrets import redact_uri
 from kmlc.errors import KmlcError, TrackingError
+from kmlc.tracking import client as tracking
+from kmlc.tracking.batch import log_metric_tuples, log_param_pairs
+from kmlc.tracking.client import open_client
 from kmlc.tracking.jobs import Job
 from kmlc.tracking.retry import with_retry
 
@@ -102,8 +106,6 @@ class Operations:
         self._job_numbers = itertools.count(1)
 
     def client(self, uri: str, registry: str | None = None) -> Any:
-        from kmlc.tracking.client import open_client
-
         key = (uri, registry)
         if key not in self._clients:
             self._clients[key] = open_client(uri, registry)
@@ -113,8 +115,6 @@ class Operations:
                  artifact_root: str | None, run_name: str, tags: dict[str, str],
                  text: str, http: tuple[int | None, int | None]) -> tuple[str, str]:
         """Experiment created or restored, run created with ``tags``, ``text`` logged."""
-        from kmlc.tracking import client as tracking
-
         tracking.configure_http(*http)
         tracking.check_reachable(uri, http[1])
         try:
@@ -180,8 +180,6 @@ class Operations:
         does not exist yet is not created (the run may never be asked for: the project
         may not compile); only MLflow's database layer is loaded. Never raises:
         ``open_run`` reports what is wrong with the store."""
-        from kmlc.tracking import client as tracking
-
         with contextlib.suppress(Exception):  # first: the run opens as soon as asked
             tracking.configure_http(*http)
             path = tracking.sqlite_path(uri)
@@ -199,14 +197,10 @@ class Operations:
 
     def log_params(self, uri: str, run_id: str, params: Sequence[Pair],
                    tags: Sequence[Pair] = ()) -> None:
-        from kmlc.tracking.batch import log_param_pairs
-
         log_param_pairs(self.client(uri), run_id, params, tags)
 
     def log_metrics(self, uri: str, run_id: str,
                     metrics: Sequence[tuple[str, float, int, int]]) -> None:
-        from kmlc.tracking.batch import log_metric_tuples
-
         log_metric_tuples(self.client(uri), run_id, metrics)
 
     def log_artifact(self, uri: str, run_id: str, path: str, artifact_path: str | None,
@@ -224,8 +218,6 @@ class Operations:
 
         A run whose parameters could not be logged is closed as FAILED, not FINISHED.
         """
-        from kmlc.tracking.retry import with_retry
-
         problem = self.failed.pop(run_id, None)
         if problem is not None and status == "FINISHED":
             status = "FAILED"
@@ -296,8 +288,6 @@ class Remote:
     """The main process's handle on a worker process; safe to share between threads."""
 
     def __init__(self, verbose: bool = False) -> None:
-        import kmlc
-
         here = str(Path(kmlc.__file__).resolve().parent.parent)
         env = dict(os.environ)
         env["KMLC_VERBOSE"] = "1" if verbose else "0"
