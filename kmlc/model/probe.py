@@ -1,4 +1,8 @@
-"""Model stage, probing: which inference step changes which of its inputs.
+"""Model stage, probing: the inference plan run once on the first rows of ``model.input``.
+
+``probe_model`` runs it in the process that ran training (the node modules are loaded
+there; no MLflow is needed): its output gives the signature, the rows the input
+example. On the way it finds which inference step changes which of its inputs.
 
 Kedro hands every node its own copy of each input (``MemoryDataset``), so node code
 may change its inputs in place. The logged model keeps that promise at the price of
