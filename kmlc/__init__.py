@@ -33,7 +33,7 @@ _LAZY = {
     "RunOptions": "kmlc.run",
     "RunResult": "kmlc.run",
     "export_model": "kmlc.model.export",
-    "log_pipeline_model": "kmlc.model.build",
+    "log_pipeline_model": "kmlc.model.logged",
     "import_kedro": "kmlc.importer",
     "run_sweep": "kmlc.sweep.loop",
     "SweepResult": "kmlc.sweep.loop",

@@ -8,15 +8,11 @@ FINISHED, FAILED (a node raised; everything logged so far is kept) or KILLED.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
-import shutil
 import signal
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
@@ -25,13 +21,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from kedro.framework.hooks import hook_impl
-
 from kmlc.compiler.project import CompiledProject, compile_project
-from kmlc.config.secrets import redact_uri
 from kmlc.config.spec import RUNNERS, ProjectSpec
-from kmlc.errors import KmlcError, RunError, TrackingError
-from kmlc.tracking.lineage import LineageHook
+from kmlc.errors import KmlcError, RunError
+from kmlc.model.job import model_job, warm_up
+from kmlc.tracking.lineage import LineageHook, log_run_inputs
 from kmlc.tracking.run_hooks import FailureHook, ProgressHook, TrackingHook
 
 __all__ = ["RUNNERS", "RunResult", "run_pipeline"]
@@ -309,7 +303,7 @@ def _session(spec: ProjectSpec, pipeline: str, options: RunOptions) -> Any:
                          command=options.command, extra_tags=extra,
                          base_tags=options.base_tags)
     model = spec.model is not None and pipeline == spec.model.pipeline and options.model
-    session.warm((ModelJob.WARM, {}) if model else None)
+    session.warm(warm_up() if model else None)
     return session
 
 
@@ -437,10 +431,8 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
                                                 load_versions=options.load_versions), seams)
             hook = TrackingHook(spec, session.tracker, session.uri, session.wait_open(),
                                 selected if cache is not None else None)
-            model = _model_job(session, selected) if options.model else None
             lineage = LineageHook(spec, selected, pipeline)
-            if model is not None:
-                model.lineage = lineage  # logged by the model's finish, before READY
+            model = model_job(session, selected, lineage) if options.model else None
             runnable = selected if cache is None else cache.runnable(catalog, session, model)
             _cache_warnings(cache)
             # node code calling MLflow's fluent API lands in this run, in any runner
@@ -448,8 +440,8 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
                                          for n in runnable.nodes])
             succeeded = False
             interrupted = False
-            try:
-                interrupted = False
+            # the model job discards its model when the run does not finish
+            with model if model is not None else nullcontext():
                 try:
                     # the model is made READY by its after_pipeline_run hook
                     _execute(compiled, active, catalog, runner, pipeline, options,
@@ -458,28 +450,19 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
                     succeeded = True
                 except BaseException as exc:
                     interrupted = isinstance(exc, KeyboardInterrupt)
-                    if model is not None:  # before another job: the worker keeps one result
-                        model.discard()
                     raise
                 finally:
                     session.failed_node = failure.node
                     session.notes.extend(getattr(runner, "notes", ()))  # lost Dask workers
                     if cache is not None:  # the nodes that completed, even in a failed run
                         cache.finish(session.run_id, succeeded, session.notes)
-                    # what a failed run read is lineage too; a model logs it when it is built
-                    if not interrupted and (model is None or not succeeded):
-                        _log_lineage(session, lineage)
-                logged = model.result() if model is not None else None
-            except BaseException:
-                if model is not None:  # a run that does not finish leaves no model
-                    model.discard()
-                raise
+                    if not interrupted:  # what a failed run read is lineage too (once)
+                        log_run_inputs(session, lineage)
+                if model is not None:
+                    model.result()  # the model's error, if it could not be made READY
             kept = _kept(catalog, seams)
-        if model is not None and session.status != "FINISHED":
-            model.discard()  # closed as FAILED (e.g. its parameters could not be logged)
-            logged = None
-        if model is not None and logged is not None:
-            logged = model.register()  # only now: the run is FINISHED
+        if model is not None:
+            logged = model.close(session.status)  # registered only if FINISHED
     except (KmlcError, KeyboardInterrupt) as exc:
         exc.run_id = session.run_id or None  # type: ignore[union-attr]
         exc.status = session.status  # type: ignore[union-attr]
@@ -492,237 +475,6 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
                      cache.line() if cache is not None else None,
                      tuple(cache.skipped) if cache is not None else (), kept,
                      session.target)
-
-
-def _log_lineage(session: Any, lineage: LineageHook) -> list[tuple[str, str]]:
-    """The run's persisted inputs logged as its dataset inputs, in the tracking worker;
-    ``(name, digest)`` of each. A store that refuses them costs a note, not the run."""
-    tracker = session.tracker
-    try:
-        records = lineage.records()
-        if not records:
-            return []
-        job = tracker.start_job(_LINEAGE, {
-            "tracking_uri": session.uri, "run_id": session.run_id, "records": records})
-        return list(tracker.wait_job(job))
-    except Exception as exc:  # called while a node's error may be on its way: never masks it
-        reason = exc.message if isinstance(exc, KmlcError) else f"{type(exc).__name__}: {exc}"
-        session.notes.append(f"the run's dataset inputs could not be logged: {reason}")
-        return []
-
-
-_LINEAGE = "kmlc.tracking.lineage:log_dataset_inputs"
-
-
-class ModelJob:
-    """The bound model of a training run, built in the tracking worker.
-
-    It starts as soon as training has saved every artifact the model packs (a Kedro
-    ``after_dataset_saved`` hook), so that building it overlaps the last nodes, or at
-    the end of the run otherwise; it is made READY (and registered) only when the run
-    succeeded, and marked FAILED when it did not. The inference plan's probe on the
-    first rows of ``model.input`` (as training read them: ``after_dataset_loaded``) runs
-    here, where the node modules are loaded; the worker, which has MLflow loaded, builds
-    and logs the model from it.
-    """
-
-    WARM = "kmlc.model.build:warm_model_build"  # started by the session's warm-up
-    _PREPARE = "kmlc.model.build:prepare_bound_model"
-    _FINISH = "kmlc.model.build:finish_bound_model"
-    _DISCARD = "kmlc.model.build:discard_bound_model"
-    _REGISTER = "kmlc.model.build:register_bound_model"
-
-    def __init__(self, session: Any, artifacts: set[str]):
-        self.session = session
-        self.waiting = set(artifacts)
-        self.job: int | None = None
-        self.model_id: str | None = None  # once prepared and READY
-        self.logged: Any = None  # the READY model (kmlc.model.build.LoggedPipelineModel)
-        self._lock = threading.Lock()
-        spec = session.spec
-        # a declared dataset: its first rows as read (a memory input has no example)
-        self._input = spec.model.input if spec.model.input in spec.datasets else None
-        self._sample: Any = None
-        self._probe_error: Exception | None = None
-        # this run's copies of the artifacts it saved, made as each is saved
-        self._folder: Path | None = None
-        self.staged: dict[str, str] = {}
-        self._logged: Any = None  # what finish() returned, or the error it raised
-        self._error: BaseException | None = None
-        self._finished = False
-        self.lineage: LineageHook | None = None  # the run's dataset inputs, set by the run
-
-    @hook_impl
-    def after_dataset_loaded(self, dataset_name: str, data: Any) -> None:
-        if dataset_name == self._input and self._sample is None:
-            from kmlc.model.build import first_rows
-
-            self._sample = first_rows(data)
-
-    @hook_impl(tryfirst=True)
-    def after_pipeline_run(self) -> None:
-        """The model is logged before the project's hooks see the end of the run, as
-        kedro-mlflow's MlflowHook does: a project hook that registers or loads the model
-        in its ``after_pipeline_run`` finds it. Its error is raised once the hooks ran."""
-        # kept in self._error: the run reports it after the hooks
-        with contextlib.suppress(BaseException):
-            self.result()
-
-    def result(self) -> Any:
-        """The logged model: ``finish()`` once, its result or error kept for later calls."""
-        if not self._finished:
-            self._finished = True
-            try:
-                self._logged = self.finish()
-            except BaseException as exc:
-                self._error = exc
-        if self._error is not None:
-            raise self._error
-        return self._logged
-
-    @hook_impl
-    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
-        with self._lock:
-            # None: the value is not here (a Dask worker saved it, the cache restored it)
-            if dataset_name in self.waiting and data is not None:
-                self._stage(dataset_name, data)
-            self.waiting.discard(dataset_name)
-            if not self.waiting and self.job is None:
-                self._start()
-
-    def _stage(self, name: str, data: Any) -> None:
-        from kmlc.model.build import stage_artifact
-
-        if self._folder is None:
-            self._folder = Path(tempfile.mkdtemp(prefix="kmlc-artifacts-"))
-        try:
-            self.staged[name] = str(stage_artifact(self.session.spec, name, data,
-                                                   self._folder))
-        except Exception as exc:  # the model reads the catalog's file, as without a copy
-            self.session.notes.append(f"the model packs '{name}' from its file: it could "
-                                      f"not be copied as saved ({type(exc).__name__}: {exc})")
-
-    def _start(self) -> None:
-        s = self.session
-        probe = None
-        if self._probe_error is not None:
-            return
-        if self._sample is None and self._input is not None:
-            # training did not read model.input (kedro-mlflow's input_name for data only
-            # inference sees): the worker loads it from the catalog, if it is there
-            from kmlc.model.build import model_input_missing
-
-            why = model_input_missing(s.spec)
-            if why is not None:
-                s.notes.append(f"the model has no signature and no input example: its input "
-                               f"'{self._input}' could not be read ({why})")
-        if self._sample is not None:  # else the worker loads model.input itself
-            from kmlc.model.build import probe_model
-
-            try:
-                probe = probe_model(s.spec, self._sample, self.staged)
-            except Exception as exc:  # reported when the model is due, as the worker's
-                self._probe_error = exc
-                return
-        self.job = s.tracker.start_job(self._PREPARE, {"spec": s.spec, "run_id": s.run_id,
-                                                       "tracking_uri": s.uri, "probe": probe,
-                                                       "staged": dict(self.staged)})
-
-    def _call(self, target: str, **kwargs: Any) -> Any:
-        tracker = self.session.tracker
-        return tracker.wait_job(tracker.start_job(target, kwargs))
-
-    def finish(self) -> Any:
-        """Make the model READY in the run (once), with the run's params and metrics; the
-        run's dataset inputs (``self.lineage``) are logged first, once the model's job is
-        done (the worker forgets a finished job when another starts), and named on its
-        metrics. It is registered after the run closes as FINISHED (``register``)."""
-        s = self.session
-        with self._lock:
-            if self.logged is not None or self.job == -1:
-                return self.logged
-            if self.job is None and self._probe_error is None:
-                self._start()
-            job, self.job = self.job, -1
-        try:
-            if self._probe_error is not None:
-                if self.lineage is not None:
-                    _log_lineage(s, self.lineage)
-                error = self._probe_error
-                raise TrackingError(error.message if isinstance(error, KmlcError)
-                                    else f"{type(error).__name__}: {error}") from error
-            assert job is not None
-            self.model_id = s.tracker.wait_job(job)
-            datasets = _log_lineage(s, self.lineage) if self.lineage is not None else []
-            self.logged = self._call(self._FINISH, spec=s.spec, run_id=s.run_id,
-                                     tracking_uri=s.uri, registry_uri=s.registry_uri,
-                                     model_id=self.model_id, register=False,
-                                     datasets=list(datasets))
-            return self.logged
-        except TrackingError as exc:
-            raise TrackingError(
-                f"the pipeline ran, but its model could not be logged to run {s.run_id} on "
-                f"{redact_uri(s.uri)}: {exc.message}",
-                hint="the local outputs are intact; `kmlc export-model --from-local` builds "
-                     "the model from them") from exc
-        finally:
-            self._clean()
-
-    def register(self) -> Any:
-        """The run closed as FINISHED: register its READY model and apply model.promote."""
-        s = self.session
-        if self.logged is None or s.status != "FINISHED" or not s.spec.model.registered_name:
-            return self.logged
-        try:
-            return self._call(self._REGISTER, spec=s.spec, run_id=s.run_id, tracking_uri=s.uri,
-                              registry_uri=s.registry_uri, model_id=self.model_id)
-        except TrackingError as exc:
-            raise TrackingError(
-                f"run {s.run_id} FINISHED and its model is logged ({self.logged.model_uri}), "
-                f"but it could not be registered: {exc.message}",
-                hint=f"`kmlc export-model --run-id {s.run_id} --register "
-                     f"{s.spec.model.registered_name}` registers it") from exc
-
-    def discard(self) -> None:
-        """The run failed or was interrupted: a model being built, or already READY, is
-        marked FAILED and deleted (a run that did not finish leaves no model)."""
-        with self._lock:
-            job, self.job = self.job, -1
-        s = self.session
-        try:
-            with contextlib.suppress(Exception):  # the run's own error matters more
-                model_id = self.model_id
-                if model_id is None and job is not None and job >= 0:
-                    model_id = s.tracker.wait_job(job)
-                if model_id is not None:
-                    self._call(self._DISCARD, run_id=s.run_id, tracking_uri=s.uri,
-                               model_id=model_id)
-                self.logged = None
-        finally:
-            self._clean()
-
-    def _clean(self) -> None:
-        """Remove this run's copies of its artifacts (the model has what it needs)."""
-        if self._folder is not None:
-            shutil.rmtree(self._folder, ignore_errors=True)
-            self._folder = None
-
-
-def _model_job(session: Any, selected: Any) -> ModelJob | None:
-    """The model job of a training run that produces every artifact its model packs."""
-    spec = session.spec
-    if spec.model is None or session.pipeline != spec.model.pipeline:
-        return None
-    from kmlc.compiler.plan import plan_from_spec
-
-    # the training outputs it packs (the training inputs it packs are on disk already)
-    artifacts = {a.name for a in plan_from_spec(spec).artifacts if a.produced}
-    missing = sorted(artifacts - set(selected.all_outputs()))
-    if missing:
-        session.notes.append("no model logged: this filtered run does not produce "
-                             + ", ".join(missing))
-        return None
-    return ModelJob(session, artifacts)
 
 
 def _execute(compiled: CompiledProject, selected: Any, catalog: Any, runner: Any,

@@ -17,7 +17,6 @@ import shutil
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 __all__ = ["ModuleClosure", "distribution_table", "distributions", "imports_of",
@@ -183,6 +182,8 @@ def _search_path_state() -> tuple[tuple[str, int], ...]:
 def distribution_table() -> dict[str, list[str]]:
     """Top-level module -> distributions; reads every installed distribution's files once
     (again only when a folder of ``sys.path`` changed: something was installed)."""
+    from importlib import metadata  # lazy: ~40 ms (email, zipfile...), only when building
+
     global _TABLE
     state = _search_path_state()
     if _TABLE is None or _TABLE[0] != state:
@@ -202,6 +203,8 @@ def distributions(top_level: Iterable[str], local: Iterable[str] = ()) -> list[s
 
 def pinned(dists: Iterable[str]) -> list[str]:
     """``name==version`` of each installed distribution (kmlc never: models don't import it)."""
+    from importlib import metadata  # lazy: see distribution_table
+
     out = []
     for dist in dict.fromkeys(dists):
         if dist.lower() == "kmlc":

@@ -16,15 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kmlc.compiler.project import compile_project
 from kmlc.config.localpath import local_path
 from kmlc.config.spec import ProjectSpec
 from kmlc.config.target import tracking_target
 from kmlc.errors import ExportError
-from kmlc.model.build import quiet_mlflow, register_model, save_pipeline_model, scrub_mlmodel
+from kmlc.model.build import quiet_mlflow, save_pipeline_model, scrub_mlmodel
+from kmlc.model.registry import register_model
 from kmlc.model.state import check_run_model
 from kmlc.tracking import client as tracking
 from kmlc.tracking.client import open_client
 from kmlc.tracking.logged_models import logged_model_location
+from kmlc.tracking.session import PROJECT_TAG, project_identity
 
 __all__ = ["ExportResult", "check_model", "export_model"]
 
@@ -97,8 +100,6 @@ def check_model(path: Path, timeout: float = 300, tracking_uri: str | None = Non
 def _resolve_run(client: Any, spec: ProjectSpec, run_id: str | None,
                  latest: bool) -> tuple[str, str | None]:
     """The run to export, and (``--latest``) why that one."""
-    from kmlc.tracking.session import PROJECT_TAG, project_identity
-
     if run_id:
         return run_id, None
     if not latest:
@@ -297,8 +298,6 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
 
 
 def _load_input(spec: ProjectSpec) -> Any:
-    from kmlc.compiler.project import compile_project
-
     assert spec.model is not None
     catalog = compile_project(spec).catalog()
     try:

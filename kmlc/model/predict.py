@@ -9,6 +9,7 @@ from typing import Any
 from kmlc.config.secrets import redact_uri
 from kmlc.errors import ExportError, did_you_mean
 from kmlc.model.build import quiet_mlflow
+from kmlc.model.state import check_model_uri
 from kmlc.tracking.client import open_client
 
 __all__ = ["check_output", "predict_file"]
@@ -102,8 +103,6 @@ def predict_file(model_uri: str, input_path: str, output_path: str | None = None
     quiet_mlflow()
     data = _load_input(input_path, input_type)
     if model_uri.startswith(("models:/", "runs:/")):  # never a half-built model
-        from kmlc.model.state import check_model_uri
-
         check_model_uri(open_client(), model_uri)
     try:
         model = mlflow.pyfunc.load_model(model_uri)

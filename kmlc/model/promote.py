@@ -17,7 +17,10 @@ from typing import Any
 from kmlc.config.spec import ProjectSpec, PromoteSpec
 from kmlc.config.target import tracking_target
 from kmlc.errors import ExportError
+from kmlc.model.build import quiet_mlflow
+from kmlc.model.registry import register_model
 from kmlc.tracking.client import open_client
+from kmlc.tracking.retry import with_retry
 
 __all__ = ["Promotion", "decide", "promote_run", "promote_version", "unreadable"]
 
@@ -152,9 +155,7 @@ def decide(promote: PromoteSpec, metrics: Mapping[str, float], params: Mapping[s
 
 
 def _current(client: Any, name: str, alias: str) -> Any | None:
-    from mlflow.exceptions import MlflowException
-
-    from kmlc.tracking.retry import with_retry
+    from mlflow.exceptions import MlflowException  # lazy: MLflow
 
     try:
         return with_retry(client.get_model_version_by_alias, name, alias)
@@ -167,8 +168,6 @@ def _current(client: Any, name: str, alias: str) -> Any | None:
 def promote_version(client: Any, promote: PromoteSpec, name: str, version: str,
                     run_id: str) -> Promotion:
     """Decide on ``name`` version ``version`` of ``run_id``; move the alias if it passes."""
-    from kmlc.tracking.retry import with_retry
-
     run = with_retry(client.get_run, run_id)
     current = _current(client, name, promote.alias)
     current_metrics = None
@@ -201,10 +200,7 @@ def promote_run(spec: ProjectSpec, run_id: str, *, tracking_uri: str | None = No
     The version registered from the run is reused; a run whose model was never
     registered gets a version first.
     """
-    from mlflow.exceptions import MlflowException
-
-    from kmlc.model.build import quiet_mlflow, register_model
-    from kmlc.tracking.retry import with_retry
+    from mlflow.exceptions import MlflowException  # lazy: MLflow
 
     model = spec.model
     if model is None or model.promote is None or not model.registered_name:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from kmlc.errors import ExportError
+from kmlc.tracking.retry import with_retry
 
 __all__ = ["check_model_uri", "check_run_model", "run_logged_model"]
 
@@ -26,8 +27,6 @@ def run_logged_model(client: Any, run_id: str, name: str) -> Any | None:
     A model is linked to its run's outputs only once READY; a half-built one is found
     by its source run.
     """
-    from kmlc.tracking.retry import with_retry
-
     run = with_retry(client.get_run, run_id)
     found = with_retry(client.search_logged_models, [run.info.experiment_id],
                        filter_string=f"source_run_id = '{run_id}' AND name = '{name}'",
@@ -53,8 +52,6 @@ def _check(what: str, model: Any | None, run: Any) -> None:
 
 def check_run_model(client: Any, run_id: str, name: str) -> None:
     """Refuse run ``run_id``'s model ``name`` unless the run FINISHED and it is READY."""
-    from kmlc.tracking.retry import with_retry
-
     run = with_retry(client.get_run, run_id)
     _check(f"runs:/{run_id}/{name}", run_logged_model(client, run_id, name), run)
 
@@ -67,8 +64,6 @@ def check_model_uri(client: Any, uri: str) -> None:
     (a folder, another scheme) is not checked.
     """
     from mlflow.exceptions import MlflowException
-
-    from kmlc.tracking.retry import with_retry
 
     try:
         if uri.startswith("runs:/"):

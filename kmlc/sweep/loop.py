@@ -29,10 +29,14 @@ from kmlc.compiler.project import CompiledProject, compile_project
 from kmlc.config.localpath import local_path
 from kmlc.config.spec import ProjectSpec, SweepSpec
 from kmlc.errors import KmlcError, RunError
+from kmlc.model.logged import log_pipeline_model
 from kmlc.run import RunOptions, _quiet, _terminate_as_interrupt, run_pipeline
 from kmlc.sweep.factor import SweepPlan, plan_sweep, private_path
+from kmlc.sweep.record import record_sweep, run_metrics
 from kmlc.sweep.space import Search, Trial, params_command, search_for
+from kmlc.tracking.session import RunSession
 from kmlc.tracking.worker import DISABLE_ENV
+from kmlc.tracking.worker import tracker as process_tracker
 
 __all__ = ["SWEEP_FOLDER", "SweepResult", "TrialResult", "run_sweep", "sweep_pipeline"]
 
@@ -162,8 +166,6 @@ def run_sweep(spec: ProjectSpec, pipeline: str | None = None,
     compiled = compile_project(spec)
     plan = plan_sweep(spec, sweep, name, compiled.pipeline(name))
     search = search_for(sweep)
-    from kmlc.tracking.session import RunSession
-
     session = RunSession(spec, name, runner=str(options.runner),
                          tracking_uri=options.tracking_uri,
                          run_name=options.run_name or f"sweep-{name}",
@@ -353,12 +355,10 @@ class _Loop:
         return TrialResult(trial, run_id, status, value, seconds, error, metrics)
 
     def _metrics(self, run_id: str) -> dict[str, float]:
-        from kmlc.tracking.worker import tracker as process_tracker
-
         # a forked trial never writes to its parent's tracking worker
         tracker = self.session.tracker if os.getpid() == self.pid else process_tracker()
         return dict(tracker.wait_job(tracker.start_job(
-            "kmlc.sweep.record:run_metrics",
+            run_metrics,
             {"tracking_uri": self.session.uri, "run_id": run_id})))
 
     def best(self) -> TrialResult | None:
@@ -397,7 +397,7 @@ class _Loop:
         best_spec = replace(spec, parameters=_with_values(spec.parameters, best.trial.values))
         try:
             self.logged = tracker.wait_job(tracker.start_job(
-                "kmlc.model.build:log_pipeline_model",
+                log_pipeline_model,
                 {"spec": best_spec, "run_id": best.run_id, "tracking_uri": self.session.uri,
                  "registry_uri": self.session.registry_uri}))
         except KmlcError as exc:
@@ -426,7 +426,7 @@ class _Loop:
                 best_params["candidate"] = best.trial.candidate
         tracker = self.session.tracker
         try:
-            tracker.wait_job(tracker.start_job("kmlc.sweep.record:record_sweep", {
+            tracker.wait_job(tracker.start_job(record_sweep, {
                 "tracking_uri": self.session.uri, "run_id": self.session.run_id,
                 "columns": columns, "rows": rows,
                 "best_params": {k: str(v) for k, v in best_params.items()},

@@ -14,19 +14,20 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kmlc.tracking.client import open_client
+from kmlc.tracking.jobs import job
 from kmlc.tracking.retry import with_retry
 
 __all__ = ["record_sweep", "run_metrics"]
 
 
+@job
 def run_metrics(*, tracking_uri: str, run_id: str) -> dict[str, float]:
     """The latest value of every metric of ``run_id``."""
-
-
     run = with_retry(open_client(tracking_uri).get_run, run_id)
     return {str(k): float(v) for k, v in run.data.metrics.items()}
 
 
+@job
 def record_sweep(*, tracking_uri: str, run_id: str, columns: Sequence[str],
                  rows: Sequence[Sequence[Any]], best_params: Mapping[str, str],
                  best_metrics: Mapping[str, float], tags: Mapping[str, str]) -> None:

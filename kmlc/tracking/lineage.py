@@ -27,11 +27,13 @@ from kedro.framework.hooks import hook_impl
 from kmlc.config.localpath import local_path
 from kmlc.config.params import is_param_input
 from kmlc.config.spec import ProjectSpec
+from kmlc.errors import KmlcError
 from kmlc.tracking.client import open_client
+from kmlc.tracking.jobs import job
 from kmlc.tracking.retry import with_retry
 
 __all__ = ["DIGEST_CHARS", "LineageHook", "content_digest", "log_dataset_inputs",
-           "persisted_inputs"]
+           "log_run_inputs", "persisted_inputs"]
 
 DIGEST_CHARS = 36  # MLflow's limit on a dataset digest
 _SAMPLE_ROWS = 100
@@ -60,6 +62,7 @@ class LineageHook:
         self.context = context
         self.names = persisted_inputs(spec, pipeline.inputs())
         self.samples: dict[str, Any] = {}
+        self.logged: list[tuple[str, str]] | None = None  # once ``log_run_inputs`` ran
 
     @hook_impl
     def after_dataset_loaded(self, dataset_name: str, data: Any) -> None:
@@ -115,6 +118,27 @@ def content_digest(path: Path) -> str | None:
         return None
 
 
+def log_run_inputs(session: Any, lineage: LineageHook) -> list[tuple[str, str]]:
+    """The run's persisted inputs logged as its dataset inputs, in the tracking worker,
+    once per run (the model's job logs them first, to name them on its metrics; the run
+    logs them otherwise, a failed run too); ``(name, digest)`` of each. A store that
+    refuses them costs a note (``session.notes``), not the run."""
+    if lineage.logged is not None:
+        return lineage.logged
+    lineage.logged = []
+    tracker = session.tracker
+    try:
+        records = lineage.records()
+        if records:
+            lineage.logged = list(tracker.wait_job(tracker.start_job(log_dataset_inputs, {
+                "tracking_uri": session.uri, "run_id": session.run_id, "records": records})))
+    except Exception as exc:  # called while a node's error may be on its way: never masks it
+        reason = exc.message if isinstance(exc, KmlcError) else f"{type(exc).__name__}: {exc}"
+        session.notes.append(f"the run's dataset inputs could not be logged: {reason}")
+    return lineage.logged
+
+
+@job
 def log_dataset_inputs(*, tracking_uri: str, run_id: str, records: Sequence[dict[str, Any]]
                        ) -> list[tuple[str, str]]:
     """Log ``records`` (``LineageHook.records``) as dataset inputs of run ``run_id``, where

@@ -29,6 +29,7 @@ from kmlc.config.target import tracking_target
 from kmlc.errors import TrackingError
 from kmlc.tracking import client as store
 from kmlc.tracking.active import RUN_ID_ENV
+from kmlc.tracking.jobs import Job
 from kmlc.tracking.worker import FallbackTracker, Remote, tracker
 
 __all__ = ["PROJECT_TAG", "RUN_ENV", "RunSession", "interrupts_deferred", "project_identity",
@@ -189,7 +190,7 @@ class RunSession:
                                       command=self.command)
         return dict(self.base_tags)
 
-    def warm(self, job: tuple[str, dict[str, Any]] | None = None) -> None:
+    def warm(self, job: Job | None = None) -> None:
         """Have the worker open the store (and start ``job``, e.g. importing what the
         model will need) while this process compiles the project; nothing is opened in
         the store yet, so a project that does not compile leaves no run behind."""

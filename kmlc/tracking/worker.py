@@ -16,7 +16,9 @@ on the worker's stdin, answered in order on a pipe of their own. Only ``log_para
 does not wait for its answer; an error in it is reported by the next request that
 waits, at the latest by ``close_run``, which then marks the run FAILED. The worker
 ignores SIGINT and SIGTERM (the main process decides how the run ends) and, when the
-main process goes away without closing a run, closes it as KILLED.
+main process goes away without closing a run, closes it as KILLED. Work of the layers
+above (building the model, a sweep's records) comes as jobs from the table those layers
+fill (``kmlc.tracking.jobs``): the worker names no module of theirs.
 """
 
 from __future__ import annotations
@@ -34,8 +36,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+import kmlc
 from kmlc.config.secrets import redact_uri
 from kmlc.errors import KmlcError, TrackingError
+from kmlc.tracking import client as tracking
+from kmlc.tracking.batch import log_metric_tuples, log_param_pairs
+from kmlc.tracking.client import open_client
+from kmlc.tracking.jobs import Job
 from kmlc.tracking.retry import with_retry
 
 __all__ = ["FallbackTracker", "Operations", "Remote", "Tracker", "current", "start", "tracker"]
@@ -43,7 +50,7 @@ __all__ = ["FallbackTracker", "Operations", "Remote", "Tracker", "current", "sta
 DISABLE_ENV = "KMLC_TRACKING_WORKER"
 _ABANDONED = "the kmlc process ended before closing the run"
 _OPERATIONS = frozenset({"warm", "open_run", "log_params", "log_metrics", "log_artifact",
-                         "close_run", "start_job", "wait_job"})
+                         "close_run", "run_job", "wait_job"})
 
 Pair = tuple[str, str]
 Metric = tuple[str, float, int, int]
@@ -56,7 +63,7 @@ class Tracker(Protocol):
     def usable(self) -> bool: ...
 
     def warm(self, uri: str, registry: str | None, http: tuple[int | None, int | None],
-             job: tuple[str, dict[str, Any]] | None = None) -> None:
+             job: Job | None = None) -> None:
         """Open the store and start ``job`` ahead of the run; never raises."""
         ...
 
@@ -75,8 +82,9 @@ class Tracker(Protocol):
     def close_run(self, uri: str, run_id: str, status: str,
                   tags: dict[str, str]) -> tuple[str, str | None]: ...
 
-    def start_job(self, target: str, kwargs: dict[str, Any]) -> int:
-        """Start ``module:function(**kwargs)`` on a thread where MLflow is loaded."""
+    def start_job(self, function: Callable[..., Any], kwargs: dict[str, Any]) -> int:
+        """Start ``function(**kwargs)``, a job of ``kmlc.tracking.jobs``, on a thread
+        where MLflow is loaded."""
         ...
 
     def wait_job(self, job: int) -> Any:
@@ -94,11 +102,10 @@ class Operations:
         self.open_runs: dict[str, str] = {}  # run id -> store uri
         self.failed: dict[str, str] = {}  # run id -> first error of a request not waited for
         self._jobs: dict[int, Any] = {}
+        self._unawaited: set[int] = set()  # jobs nobody waits for (the warm-ups)
         self._job_numbers = itertools.count(1)
 
     def client(self, uri: str, registry: str | None = None) -> Any:
-        from kmlc.tracking.client import open_client
-
         key = (uri, registry)
         if key not in self._clients:
             self._clients[key] = open_client(uri, registry)
@@ -108,8 +115,6 @@ class Operations:
                  artifact_root: str | None, run_name: str, tags: dict[str, str],
                  text: str, http: tuple[int | None, int | None]) -> tuple[str, str]:
         """Experiment created or restored, run created with ``tags``, ``text`` logged."""
-        from kmlc.tracking import client as tracking
-
         tracking.configure_http(*http)
         tracking.check_reachable(uri, http[1])
         try:
@@ -169,14 +174,12 @@ class Operations:
                     client.set_terminated(run.info.run_id, "KILLED")
 
     def warm(self, uri: str, registry: str | None, http: tuple[int | None, int | None],
-             job: tuple[str, dict[str, Any]] | None = None) -> None:
+             job: Job | None = None) -> None:
         """Get ready for a run before it is asked for: the store opened, then ``job``
-        (``module:function``, kwargs) started on a thread of its own. A sqlite store that
+        started on a thread of its own, nobody waiting for it. A sqlite store that
         does not exist yet is not created (the run may never be asked for: the project
         may not compile); only MLflow's database layer is loaded. Never raises:
         ``open_run`` reports what is wrong with the store."""
-        from kmlc.tracking import client as tracking
-
         with contextlib.suppress(Exception):  # first: the run opens as soon as asked
             tracking.configure_http(*http)
             path = tracking.sqlite_path(uri)
@@ -186,7 +189,7 @@ class Operations:
                 self.client(uri, registry)
         if job is not None:
             with contextlib.suppress(Exception):
-                self.start_job(*job)
+                self._unawaited.add(self.run_job(job))
 
     def request_open(self, *args: Any) -> Callable[[], tuple[str, str]]:
         opened = self.open_run(*args)
@@ -194,14 +197,10 @@ class Operations:
 
     def log_params(self, uri: str, run_id: str, params: Sequence[Pair],
                    tags: Sequence[Pair] = ()) -> None:
-        from kmlc.tracking.batch import log_param_pairs
-
         log_param_pairs(self.client(uri), run_id, params, tags)
 
     def log_metrics(self, uri: str, run_id: str,
                     metrics: Sequence[tuple[str, float, int, int]]) -> None:
-        from kmlc.tracking.batch import log_metric_tuples
-
         log_metric_tuples(self.client(uri), run_id, metrics)
 
     def log_artifact(self, uri: str, run_id: str, path: str, artifact_path: str | None,
@@ -219,8 +218,6 @@ class Operations:
 
         A run whose parameters could not be logged is closed as FAILED, not FINISHED.
         """
-        from kmlc.tracking.retry import with_retry
-
         problem = self.failed.pop(run_id, None)
         if problem is not None and status == "FINISHED":
             status = "FAILED"
@@ -232,33 +229,39 @@ class Operations:
         self.open_runs.pop(run_id, None)
         return status, problem
 
-    def start_job(self, target: str, kwargs: dict[str, Any]) -> int:
-        """Run ``module:function(**kwargs)`` on a thread of its own; returns a job number.
+    def start_job(self, function: Callable[..., Any], kwargs: dict[str, Any]) -> int:
+        """Run ``function(**kwargs)`` on a thread of its own; returns a job number.
 
         Used for work that needs MLflow and may overlap the nodes (the model of a
-        training run is built while the last nodes run). The caller names the
-        function, so this module depends on nothing downstream of it.
+        training run is built while the last nodes run). ``function`` is a job of
+        the table (``kmlc.tracking.jobs``), which the layers above fill: this module
+        depends on nothing downstream of it.
         """
-        import importlib
+        return self.run_job(Job(function, kwargs))
+
+    def run_job(self, job: Job) -> int:
+        """Run ``job`` (opened on its thread, when it came sealed from the main process)."""
         from concurrent.futures import ThreadPoolExecutor
 
         self.forget_jobs()
-        module, _, name = target.partition(":")
-        function = getattr(importlib.import_module(module), name)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kmlc-job")
-        job = next(self._job_numbers)
-        self._jobs[job] = pool.submit(function, **kwargs)
+        number = next(self._job_numbers)
+        self._jobs[number] = pool.submit(job)
         pool.shutdown(wait=False)
-        return job
+        return number
 
     def wait_job(self, job: int) -> Any:
+        self._unawaited.discard(job)
         return self._jobs.pop(job).result()
 
     def forget_jobs(self) -> None:
-        """Drop finished jobs nobody waits for (the warm-up of each model)."""
-        for job, future in list(self._jobs.items()):
-            if future.done():
+        """Drop the finished jobs nobody waits for (the warm-up of each model); a job
+        someone will wait for keeps its result until then."""
+        for job in list(self._unawaited):
+            future = self._jobs.get(job)
+            if future is None or future.done():
                 self._jobs.pop(job, None)
+                self._unawaited.discard(job)
 
     def abandon(self) -> None:
         """Close every run still open as KILLED (the main process went away)."""
@@ -285,8 +288,6 @@ class Remote:
     """The main process's handle on a worker process; safe to share between threads."""
 
     def __init__(self, verbose: bool = False) -> None:
-        import kmlc
-
         here = str(Path(kmlc.__file__).resolve().parent.parent)
         env = dict(os.environ)
         env["KMLC_VERBOSE"] = "1" if verbose else "0"
@@ -361,7 +362,7 @@ class Remote:
         return self.answer(self.send(name, *args))
 
     def warm(self, uri: str, registry: str | None, http: tuple[int | None, int | None],
-             job: tuple[str, dict[str, Any]] | None = None) -> None:
+             job: Job | None = None) -> None:
         """As ``Operations.warm``, in the worker, without waiting for it: the main
         process goes on compiling the project while the worker opens the store."""
         self.send("warm", uri, registry, http, job, wait=False)
@@ -370,8 +371,9 @@ class Remote:
         seq = self.send("open_run", *args)
         return lambda: self.answer(seq)
 
-    def start_job(self, target: str, kwargs: dict[str, Any]) -> int:
-        return int(self.call("start_job", target, kwargs))
+    def start_job(self, function: Callable[..., Any], kwargs: dict[str, Any]) -> int:
+        # sealed: the worker imports the job's module on the job's thread, not here
+        return int(self.call("run_job", Job(function, kwargs)))
 
     def wait_job(self, job: int) -> Any:
         return self.call("wait_job", job)

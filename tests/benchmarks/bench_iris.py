@@ -44,16 +44,16 @@ IRIS = REPO / "examples" / "iris"
 # `kmlc run` in a fresh process, timing what is left of the model after the last node
 FINISH_TIMER = """\
 import json, sys, time
-import kmlc.cli, kmlc.run
+import kmlc.cli, kmlc.model.job
 spent = []
-original = kmlc.run.ModelJob.finish
+original = kmlc.model.job.ModelJob.finish
 def finish(self):
     start = time.perf_counter()
     try:
         return original(self)
     finally:
         spent.append(time.perf_counter() - start)
-kmlc.run.ModelJob.finish = finish
+kmlc.model.job.ModelJob.finish = finish
 sys.argv = ["kmlc", "run", "training", "-f", sys.argv[1]]
 try:
     kmlc.cli.main()

@@ -55,7 +55,7 @@ start = time.perf_counter()
 marks = {}
 def mark(name):
     marks[name] = time.perf_counter() - start
-import kmlc.cli, kmlc.run, kmlc.tracking.session as tr
+import kmlc.cli, kmlc.run, kmlc.model.job, kmlc.tracking.session as tr
 mark("kmlc + Kedro imported")
 def wrap(owner, attr, before, after):
     original = getattr(owner, attr)
@@ -70,7 +70,7 @@ def wrap(owner, attr, before, after):
 wrap(tr.RunSession, "__enter__", None, "file loaded + compiled, run requested")
 wrap(tr.RunSession, "wait_open", "catalog built, waiting for the run", "run open (worker)")
 wrap(kmlc.run, "_execute", None, "nodes done")
-wrap(kmlc.run.ModelJob, "finish", None, "model logged")
+wrap(kmlc.model.job.ModelJob, "finish", None, "model logged")
 wrap(tr.RunSession, "__exit__", None, "run closed")
 sys.argv = ["kmlc", "run", "-f", sys.argv[1]]
 try:
@@ -204,7 +204,7 @@ PHASES = [
     ("kmlc.tracking.session:RunSession", "wait_open", "wait for the run to open (worker)"),
     ("kmlc.run", "_execute", "hooks + runner (_execute)"),
     ("kmlc.tracking.run_hooks:TrackingHook", "before_pipeline_run", "  hand the params over"),
-    ("kmlc.run:ModelJob", "finish", "log the model (wait for the worker's job, finish it)"),
+    ("kmlc.model.job:ModelJob", "finish", "log the model (wait for the worker's job, finish it)"),
     ("kmlc.tracking.session:RunSession", "__exit__", "close the run (params landed, terminated)"),
 ]
 
