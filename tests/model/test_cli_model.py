@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -27,8 +28,17 @@ def _plan_params(folder: Path) -> dict:
     return json.loads((folder / "artifacts" / "kmlc_plan.json").read_text())["params"]
 
 
+def _own_copy(path: Path, tmp_path: Path) -> Path:
+    """The trained project's files (not its store) copied into ``tmp_path``: the shared
+    trained project is only read, a test that edits its file edits its own copy."""
+    root = tmp_path / "proj"
+    shutil.copytree(path.parent, root, ignore=shutil.ignore_patterns("mlflow.db*",
+                                                                     "mlartifacts"))
+    return root / path.name
+
+
 def test_export_env_and_params_reach_the_exported_model(trained_template, tmp_path) -> None:
-    path, _ = trained_template
+    path = _own_copy(trained_template[0], tmp_path)
     with path.open("a") as fh:
         fh.write("environments:\n  strict:\n    parameters: {threshold: 0.9}\n")
     out = tmp_path / "env"
@@ -79,10 +89,11 @@ def test_predict_csv_to_stdout_and_explicit_types(trained_template, tmp_path) ->
 
 
 @pytest.mark.slow
-def test_latest_picks_the_newest_finished_training_run_with_a_model(trained_template,
-                                                                    tmp_path) -> None:
-    path, first = trained_template
+def test_latest_picks_the_newest_finished_training_run_with_a_model(mini, tmp_path) -> None:
+    # a project of its own: this test adds runs to the store (the shared one is only read)
+    path = mini()
     spec = load_project(path)
+    first = run_pipeline(spec, "training", RunOptions(progress=False)).run_id
     newest = run_pipeline(spec, "training", RunOptions(progress=False)).run_id
     with pytest.raises(NodeFailure):  # newer, but FAILED
         run_pipeline(load_project(path, params=("fail=true",)), "training",
