@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -28,17 +27,8 @@ def _plan_params(folder: Path) -> dict:
     return json.loads((folder / "artifacts" / "kmlc_plan.json").read_text())["params"]
 
 
-def _own_copy(path: Path, tmp_path: Path) -> Path:
-    """The trained project's files (not its store) copied into ``tmp_path``: the shared
-    trained project is only read, a test that edits its file edits its own copy."""
-    root = tmp_path / "proj"
-    shutil.copytree(path.parent, root, ignore=shutil.ignore_patterns("mlflow.db*",
-                                                                     "mlartifacts"))
-    return root / path.name
-
-
-def test_export_env_and_params_reach_the_exported_model(trained_template, tmp_path) -> None:
-    path = _own_copy(trained_template[0], tmp_path)
+def test_export_env_and_params_reach_the_exported_model(trained_copy, tmp_path) -> None:
+    path = trained_copy
     with path.open("a") as fh:
         fh.write("environments:\n  strict:\n    parameters: {threshold: 0.9}\n")
     out = tmp_path / "env"
