@@ -100,6 +100,26 @@ def _mlflow_global_uri() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True)
+def _no_active_mlflow_run() -> Iterator[None]:
+    """MLflow's active-run stack is process-wide (per thread): a run a test leaves active
+    would become the parent of the next test's runs. After each test the stack is emptied,
+    and a test that left a run active fails, naming it (kmlc must pop every run it starts).
+    """
+    yield
+    fluent = sys.modules.get("mlflow.tracking.fluent")
+    if fluent is None:  # the test never imported MLflow: nothing can be active
+        return
+    leaked = [run.info.run_id for stack in fluent._active_run_stack.get_all_thread_values()
+              .values() for run in stack]
+    for stack in fluent._active_run_stack.get_all_thread_values().values():
+        stack.clear()
+    fluent._last_active_run_id.set(None)
+    if leaked:
+        pytest.fail(f"the test left MLflow run(s) {leaked} active (never ended nor popped)",
+                    pytrace=False)
+
+
 @pytest.fixture
 def demo_yaml() -> str:
     return DEMO_YAML

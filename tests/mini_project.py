@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,6 +131,15 @@ def write_mini(root: Path, text: str = MINI_YAML, nodes: str = MINI_NODES) -> Pa
     path = root / "mlproject.yml"
     path.write_text(text)
     return path
+
+
+def project_copy(path: Path, folder: Path) -> Path:
+    """The trained project's files (its code, data and trained artifacts, not its tracking
+    store) copied into ``folder``: a test that adds a variant file or a store of its own
+    works there, and the shared trained project is only read."""
+    shutil.copytree(path.parent, folder, ignore=shutil.ignore_patterns("mlflow.db*",
+                                                                       "mlartifacts"))
+    return folder / path.name
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mini_project import write_mini
+from mini_project import project_copy, write_mini
 from spaceflights_model_project import write_spaceflights
 
 
@@ -26,6 +26,12 @@ def trained_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
     path = write_mini(tmp_path_factory.mktemp("trained") / "proj")
     result = run_pipeline(load_project(path), "training", RunOptions(progress=False))
     yield path, str(result.run_id)
+
+
+@pytest.fixture
+def trained_copy(trained_template: tuple[Path, str], tmp_path: Path) -> Path:
+    """This test's own copy of the module's trained project (see :func:`project_copy`)."""
+    return project_copy(trained_template[0], tmp_path / "proj")
 
 
 @pytest.fixture(scope="session")

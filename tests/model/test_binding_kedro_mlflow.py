@@ -77,11 +77,11 @@ def test_a_missing_inference_only_input_gives_a_model_without_signature(mini) ->
     assert list(model.predict(rows).index) == [100, 101, 102]
 
 
-def test_signature_none_means_none_even_with_the_input_example(trained_template,
+def test_signature_none_means_none_even_with_the_input_example(trained_copy: Path,
                                                                tmp_path: Path) -> None:
     from kmlc.model.export import save_pipeline_model
 
-    path, _ = trained_template
+    path = trained_copy
     variant = path.with_name("no-signature.yml")
     variant.write_text(path.read_text().replace(
         "model:\n  input: instances\n", "model:\n  input: instances\n  signature: none\n"))

@@ -27,8 +27,8 @@ def _plan_params(folder: Path) -> dict:
     return json.loads((folder / "artifacts" / "kmlc_plan.json").read_text())["params"]
 
 
-def test_export_env_and_params_reach_the_exported_model(trained_template, tmp_path) -> None:
-    path, _ = trained_template
+def test_export_env_and_params_reach_the_exported_model(trained_copy, tmp_path) -> None:
+    path = trained_copy
     with path.open("a") as fh:
         fh.write("environments:\n  strict:\n    parameters: {threshold: 0.9}\n")
     out = tmp_path / "env"
@@ -79,10 +79,11 @@ def test_predict_csv_to_stdout_and_explicit_types(trained_template, tmp_path) ->
 
 
 @pytest.mark.slow
-def test_latest_picks_the_newest_finished_training_run_with_a_model(trained_template,
-                                                                    tmp_path) -> None:
-    path, first = trained_template
+def test_latest_picks_the_newest_finished_training_run_with_a_model(mini, tmp_path) -> None:
+    # a project of its own: this test adds runs to the store (the shared one is only read)
+    path = mini()
     spec = load_project(path)
+    first = run_pipeline(spec, "training", RunOptions(progress=False)).run_id
     newest = run_pipeline(spec, "training", RunOptions(progress=False)).run_id
     with pytest.raises(NodeFailure):  # newer, but FAILED
         run_pipeline(load_project(path, params=("fail=true",)), "training",

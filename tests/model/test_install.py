@@ -1,8 +1,9 @@
 """The logged model installs from its own requirements, where kmlc is not installed.
 
-Both tests install the spaceflights model's ``requirements.txt`` from the package index
-into a new environment (minutes on a cold pip cache): once with ``python -m venv`` and
-pip, once through ``mlflow models serve --env-manager virtualenv`` (pyenv + venv).
+The test installs the spaceflights model's ``requirements.txt`` from the package index
+into a new environment (minutes on a cold pip cache) once, through ``mlflow models serve
+--env-manager virtualenv`` (pyenv + ``python -m venv`` + pip), then serves from it and
+predicts in it.
 """
 
 from __future__ import annotations
@@ -49,32 +50,19 @@ def _expected(model_dir: Path) -> dict:
     return mlflow.pyfunc.load_model(str(model_dir)).predict(example).to_dict("split")
 
 
-def test_fresh_venv_installs_the_requirements_and_predicts(spaceflights_model, tmp_path: Path
-                                                           ) -> None:
-    _, model_dir = spaceflights_model
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    python = venv / "bin" / "python"
-    install = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "-r", str(model_dir / "requirements.txt")],
-        capture_output=True, text=True, env=_clean_env(), timeout=1000)
-    assert install.returncode == 0, install.stderr[-3000:]
-    done = subprocess.run([str(python), "-c", PREDICT, str(model_dir)], capture_output=True,
-                          text=True, cwd=tmp_path, env=_clean_env(), timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["kmlc"] is False and report["same"]
-    assert report["rows"] == json.loads(json.dumps(_expected(model_dir)))
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def test_served_with_the_virtualenv_environment_manager(spaceflights_model, tmp_path: Path
-                                                        ) -> None:
+def test_a_fresh_environment_installs_the_requirements_serves_and_predicts(
+        spaceflights_model, tmp_path: Path) -> None:
+    """One install, two checks: ``mlflow models serve --env-manager virtualenv`` makes a new
+    venv (pyenv's interpreter of the logged Python version) and pip-installs the model's
+    ``requirements.txt`` into it; the served predictions are kmlc's, and in that same fresh
+    environment, where kmlc is not installed, the model loads and predicts the same in a
+    new process."""
     which("pyenv", reason="MLflow's virtualenv environment manager needs pyenv")
     import pandas as pd
     from mlflow.models import Model
@@ -116,3 +104,11 @@ def test_served_with_the_virtualenv_environment_manager(spaceflights_model, tmp_
     expected = pd.DataFrame(**_expected(model_dir))
     assert served["shuttle_id"].tolist() == expected["shuttle_id"].tolist()
     assert served["price"].tolist() == pytest.approx(expected["price"].tolist())
+    # the environment MLflow made from the requirements: the model alone, in a new process
+    (python,) = (tmp_path / "envs").glob("*/bin/python")
+    done = subprocess.run([str(python), "-c", PREDICT, str(model_dir)], capture_output=True,
+                          text=True, cwd=tmp_path, env=_clean_env(), timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["kmlc"] is False and report["same"]
+    assert report["rows"] == json.loads(json.dumps(_expected(model_dir)))

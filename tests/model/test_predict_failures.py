@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from mini_project import project_copy
 
 from kmlc import load_project
 from kmlc.cli import main
@@ -31,7 +32,7 @@ def unsigned_model(trained_template: tuple[Path, str],
     """The mini project's model with `signature: none`, its clean step calling MLflow."""
     from kmlc.model.export import save_pipeline_model
 
-    path, _ = trained_template
+    path = project_copy(trained_template[0], tmp_path_factory.mktemp("unsigned") / "proj")
     (path.parent / "extra_nodes.py").write_text(EXTRA_NODES)
     variant = path.with_name("unsigned.yml")
     variant.write_text(path.read_text().replace(
@@ -109,11 +110,10 @@ def _export(path: Path, out: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int
 
 
 def test_the_fresh_process_check_keeps_the_projects_store_and_writes_no_bytecode(
-        trained_template: tuple[Path, str], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        trained_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from mlflow.tracking import MlflowClient
 
-    path, _ = trained_template
+    path = trained_copy
     (path.parent / "registry_nodes.py").write_text(REGISTRY_NODES)
     variant = path.with_name("registry.yml")
     variant.write_text(path.read_text().replace("func: mini_nodes.clean",
@@ -129,9 +129,8 @@ def test_the_fresh_process_check_keeps_the_projects_store_and_writes_no_bytecode
 
 
 def test_export_says_what_it_checked_without_an_input_example(
-        trained_template: tuple[Path, str], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    path, _ = trained_template
+        trained_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = trained_copy
     variant = path.with_name("no-example.yml")
     variant.write_text(path.read_text().replace(
         "model:\n  input: instances\n", "model:\n  input: instances\n  input_example: false\n"))

@@ -16,15 +16,17 @@ from faults import REGISTERED, env, wait_for, write_gate_hook
 from mini_project import MINI_NODES, kmlc_exe
 from mlflow.tracking import MlflowClient
 
+from kmlc import RunOptions, load_project, run_pipeline
+
 
 @pytest.mark.slow
 def test_an_interrupted_run_registers_nothing_and_moves_no_alias(mini, tmp_path: Path) -> None:
     path = mini(REGISTERED)
     root = path.parent
     write_gate_hook(root)
-    first = subprocess.run([kmlc_exe(), "run", "training", "-f", str(path)], env=env(),
-                           capture_output=True, text=True, timeout=300)
-    assert first.returncode == 0, first.stderr
+    # version 1 and its alias, in process (what is under test is the three runs after it)
+    first = run_pipeline(load_project(path), "training", RunOptions(progress=False))
+    assert first.status == "FINISHED" and first.model_uri
     client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
     assert str(client.get_model_version_by_alias("mini-model", "champion").version) == "1"
     experiment = client.get_experiment_by_name("mini").experiment_id

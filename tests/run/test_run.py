@@ -16,6 +16,8 @@ import mlflow
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from faults import GATED, wait_for, write_gate_hook
+from faults import env as gate_env
 from mini_project import MINI_NODES, MINI_YAML, kmlc_exe
 from mlflow.tracking import MlflowClient
 
@@ -326,21 +328,27 @@ def test_secret_never_reaches_the_store_or_output(mini, monkeypatch) -> None:
 
 
 @pytest.mark.slow
-def test_sigterm_marks_run_killed(mini) -> None:
-    path = mini()
-    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true"}
+def test_sigterm_marks_run_killed(mini, tmp_path: Path) -> None:
+    path = mini(GATED)
+    write_gate_hook(path.parent)
+    gate = tmp_path / "gate"
+    gate.mkdir()
     proc = subprocess.Popen([kmlc_exe(), "run", "training", "-f", str(path), "--params",
-                             "sleep=60"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    # the signal goes once the metrics are logged (the report follows them), however long
-    # a loaded machine takes to get there
-    deadline = time.time() + 240
-    while not (path.parent / "data/08_reporting/report.json").exists():
-        assert time.time() < deadline and proc.poll() is None, "the run never reached report"
-        time.sleep(0.5)
-    time.sleep(1)
-    proc.send_signal(signal.SIGTERM)
-    _out, err = proc.communicate(timeout=60)
+                             "sleep=60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=gate_env(KMLC_TEST_GATE=str(gate),
+                                                    KMLC_TEST_MOMENT="before_node_run:check"))
+    # the signal goes once the metrics are logged: the project's hook says when the node
+    # after `evaluate` is about to run, however long a loaded machine takes to get there
+    try:
+        wait_for(lambda: (gate / "reached").exists() or proc.poll() is not None,
+                 seconds=240, what="the run to reach the node check")
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        (gate / "go").write_text("")
+        if proc.poll() is None:
+            proc.kill()
     assert proc.returncode == 130, err
     client = _client(path.parent)  # after the run: its store is the run's to create
     experiment = client.get_experiment_by_name("mini")

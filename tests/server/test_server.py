@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from faults import GATED, write_gate_hook
 from mlflow.tracking import MlflowClient
 from tracking_servers import (
     MINI_YAML,
@@ -39,7 +40,7 @@ pytestmark = pytest.mark.slow
 
 TRACEBACK = "Traceback (most recent call last)"
 RAW = {"data/01_raw/instances.csv", "data/01_raw/labels.csv"}
-SLEEP = 10  # seconds the check node sleeps in the killed-server test; the kill comes 1 s in
+SLEEP = 10  # seconds the check node sleeps in the killed-server test, after the kill
 LOAD_SCRIPT = """\
 import json, sys
 import mlflow, pandas as pd
@@ -223,27 +224,46 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _tracked_before_the_kill(server: MlflowServer) -> bool:
+    """The running run's accuracy is in the server's store and its report in its artifacts."""
+    client = MlflowClient(server.backend_uri)
+    experiment = client.get_experiment_by_name("mini")
+    runs = client.search_runs([experiment.experiment_id]) if experiment is not None else []
+    return any("accuracy" in run.data.metrics and (
+        server.artifacts / run.info.experiment_id / run.info.run_id / "artifacts" / "reports"
+        / "report.json").is_file() for run in runs)
+
+
 @pytest.fixture(scope="module")
 def killed_run(doomed_server: MlflowServer, tmp_path_factory: pytest.TempPathFactory
                ) -> Iterator[KilledRun]:
     server = doomed_server
     root = tmp_path_factory.mktemp("killed")
-    path = write_mini(root / "proj", with_http(MINI_YAML, max_retries=1, timeout=5))
+    # the project's gate hook holds the run before the node check (which then sleeps SLEEP
+    # seconds) until the test has killed the server
+    path = write_mini(root / "proj", with_http(GATED, max_retries=1, timeout=5))
+    write_gate_hook(path.parent)
+    gate = root / "gate"
+    gate.mkdir()
     watched = [path.parent / "data/06_models/classifier.pkl",
                path.parent / "data/08_reporting/report.json"]
-    proc = subprocess.Popen(kmlc_argv(path, server.uri, [f"sleep={SLEEP}"]), env=quiet_env(),
+    proc = subprocess.Popen(kmlc_argv(path, server.uri, [f"sleep={SLEEP}"]),
+                            env=quiet_env(KMLC_TEST_GATE=str(gate),
+                                          KMLC_TEST_MOMENT="before_node_run:check"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             stdin=subprocess.DEVNULL, start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while not watched[1].exists():  # the check node (sleep=20) runs after this save
+        deadline = time.monotonic() + 240
+        # the run waits before check; what it tracked before: the report on the server, the
+        # metric in its store (no fixed wait: however long a loaded machine takes)
+        while not ((gate / "reached").exists() and _tracked_before_the_kill(server)):
             assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "report.json never written"
+            assert time.monotonic() < deadline, "the run never reached check with its report"
             time.sleep(0.2)
-        time.sleep(1.0)
         before = {p.name: _digest(p) for p in watched}
         server.kill()
         killed = time.perf_counter()
+        (gate / "go").write_text("")
         out, err = proc.communicate(timeout=90)  # the rest of the sleep + the failure
         exited = time.perf_counter() - killed
         after = {p.name: _digest(p) for p in watched if p.exists()}
@@ -253,7 +273,7 @@ def killed_run(doomed_server: MlflowServer, tmp_path_factory: pytest.TempPathFac
             proc.wait()
         server.stop()
     print(f"\n[fault] server killed mid-run: kmlc exited {proc.returncode} "
-          f"{exited:.1f} s after the kill (the check node slept ≤ {SLEEP - 1} s of it)")
+          f"{exited:.1f} s after the kill (the check node slept {SLEEP} s of it)")
     yield KilledRun(path, server, proc.returncode, out, err, exited, before, after)
 
 

@@ -31,3 +31,32 @@ def test_b_sees_the_default():
 ''')
     result = pytester.runpytest_subprocess("-p", "no:randomly", "-q")
     result.assert_outcomes(passed=2)
+
+
+def test_a_run_left_active_fails_its_test_and_not_the_next(pytester: pytest.Pytester) -> None:
+    """The autouse fixture ``_no_active_mlflow_run``: a run left on MLflow's active-run stack
+    fails the test that left it, and the next test starts with an empty stack."""
+    pytester.makeconftest(CONFTEST.read_text())
+    pytester.makepyfile(mini_project=(CONFTEST.parent / "mini_project.py").read_text())
+    pytester.makepyfile(test_leak='''
+import mlflow
+
+
+def test_a_leaves_a_run_active(tmp_path):
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'x.db'}")
+    mlflow.start_run()
+
+
+def test_b_finds_none_active():
+    assert mlflow.active_run() is None
+
+
+def test_c_ends_its_run(tmp_path):
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'y.db'}")
+    with mlflow.start_run():
+        pass
+''')
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-q")
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR*test_a_leaves_a_run_active*",
+                                 "*left MLflow run(s)*active*"])

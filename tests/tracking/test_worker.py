@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from faults import GATED, wait_for, write_gate_hook
 from mini_project import kmlc_exe
 from mlflow.tracking import MlflowClient
 
@@ -171,25 +172,34 @@ def test_main_process_killed_the_worker_closes_the_run_killed(mini) -> None:
     assert "accuracy" in run.data.metrics
 
 
-def test_ctrl_c_reaches_both_processes_and_the_run_is_killed(mini) -> None:
+def test_ctrl_c_reaches_both_processes_and_the_run_is_killed(mini, tmp_path: Path
+                                                               ) -> None:
     # a terminal's Ctrl-C signals the whole process group: the worker ignores it and
     # closes the run as the main process tells it to. Started here with SIGINT ignored, as
     # a process started in the background (`&`, nohup, some CI runners) inherits it: kmlc
     # handles Ctrl-C all the same, whatever the disposition it inherited.
-    path = mini()
+    path = mini(GATED)
+    write_gate_hook(path.parent)
+    gate = tmp_path / "gate"
+    gate.mkdir()
     # without a logging config left in the environment by in-process runs: Kedro's own, with -v
     env = {k: v for k, v in os.environ.items() if k != "KEDRO_LOGGING_CONFIG"}
     proc = subprocess.Popen([kmlc_exe(), "run", "training", "-v", "-f", str(path), "--params",
-                             "sleep=60"], env={**env, **ENV}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                             "sleep=60"], env={**env, **ENV, "KMLC_TEST_GATE": str(gate),
+                                               "KMLC_TEST_MOMENT": "before_node_run:check"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-    deadline = time.time() + 120
-    while not (path.parent / "data/08_reporting/report.json").exists():
-        assert time.time() < deadline and proc.poll() is None, proc.communicate()
-        time.sleep(0.2)
-    time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    try:  # the signal goes when the project's hook says the node check is about to run
+        wait_for(lambda: (gate / "reached").exists() or proc.poll() is not None,
+                 seconds=120, what="the run to reach the node check")
+        assert proc.poll() is None, proc.communicate()
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        (gate / "go").write_text("")
+        if proc.poll() is None:
+            proc.kill()
     assert proc.returncode == 130, err
     # -v shows Kedro's INFO lines, never MLflow's internals (alembic's migrations of the
     # new store, in the tracking worker)
