@@ -182,4 +182,4 @@ def selection(func: F) -> F:
     for f in reversed(filters()):
         decorated = click.option(*f.metadata["flags"], f.name, multiple=True,
                                  help=f.metadata["help"])(decorated)
-    return decorated  # type: ignore[no-any-return]
+    return decorated

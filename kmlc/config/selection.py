@@ -9,7 +9,7 @@ imports Kedro or MLflow or starts its tracking worker.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import Field, dataclass, field, fields
 from typing import Any
 
@@ -123,42 +123,30 @@ def check_selection(spec: ProjectSpec, name: str, selection: Selection | None = 
     datasets = sorted({ds for n in chosen for ds in (*n.input_names, *n.output_names)})
     tags = sorted({tag for n in chosen for tag in n.tags})
     spaces = sorted({prefix for n in chosen for prefix in _namespaces(n)})
-    checks: list[tuple[str, str, Sequence[str]]] = [
-        (f.metadata["flags"][0], f.metadata["kind"], getattr(selection, f.name))
-        for f in filters()]
+    # per kind of name: the names the pipeline has, the refusal, how the hint lists them
+    kinds: dict[str, tuple[list[str], str, str | None, str | None]] = {
+        "node": (known, "{option}: node '{value}' is not in pipeline '{name}'", "nodes", ""),
+        "dataset": (datasets, "{option}: dataset '{value}' is not used by pipeline '{name}'",
+                    None, None),
+        "tag": (tags, "{option}: no node of pipeline '{name}' has tag '{value}'", "tags",
+                "no node of this pipeline has a tag"),
+        "namespace": (spaces, "{option}: no node of pipeline '{name}' is in namespace "
+                      "'{value}'", "namespaces", "this pipeline has no namespaced node"),
+    }
+    checks = [(f.metadata["flags"][0], f.metadata["kind"], getattr(selection, f.name))
+              for f in filters()]
     checks.append(("--force-nodes", "node", force_nodes))
-    order = ("node", "dataset", "tag", "namespace")  # the first refusal: nodes, then datasets
+    order = list(kinds)  # the first refusal: nodes, then datasets, tags, namespaces
     for option, kind, values in sorted(checks, key=lambda check: order.index(check[1])):
-        if kind == "node":
-            _check_known(values, known,
-                         lambda n, o=option: f"{o}: node '{n}' is not in pipeline '{name}'",
-                         "nodes", "")
-        elif kind == "dataset":
-            for ds_name in values:
-                if ds_name not in datasets:
-                    raise RunError(f"{option}: dataset '{ds_name}' is not used by pipeline "
-                                   f"'{name}'", hint=did_you_mean(ds_name, datasets),
-                                   code="KMLC603")
-        elif kind == "tag":
-            _check_known(values, tags,
-                         lambda t, o=option: f"{o}: no node of pipeline '{name}' has tag '{t}'",
-                         "tags", "no node of this pipeline has a tag")
-        else:
-            _check_known(values, spaces, lambda ns, o=option: (
-                f"{o}: no node of pipeline '{name}' is in namespace '{ns}'"),
-                "namespaces", "this pipeline has no namespaced node")
+        names, message, listing, none = kinds[kind]
+        for value in values:
+            if value not in names:
+                otherwise = (None if listing is None else
+                             f"{listing}: {', '.join(names)}" if names else none)
+                raise RunError(message.format(option=option, value=value, name=name),
+                               hint=did_you_mean(value, names, otherwise), code="KMLC603")
     check_load_versions(spec, selection.load_versions)
 
-
-def _check_known(values: Sequence[str], known: list[str], message: Callable[[str], str],
-                 kind: str, none: str) -> None:
-    """Each of ``values`` is one of ``known``, else KMLC603 with a did-you-mean (or the
-    ``kind`` listed, or ``none`` when there is none)."""
-    for value in values:
-        if value not in known:
-            raise RunError(message(value), hint=did_you_mean(
-                value, known, f"{kind}: {', '.join(known)}" if known else none),
-                code="KMLC603")
 
 def check_load_versions(spec: ProjectSpec, load_versions: Mapping[str, str]) -> None:
     """``--load-versions`` names only versioned datasets of the file."""

@@ -215,7 +215,8 @@ class _Loop:
             if self.plan.shared:
                 started = time.perf_counter()
                 shared = run_pipeline(self.spec, self.pipeline,
-                                      replace(self.options, nodes=self.plan.shared),
+                                      replace(self.options,
+                                              selection=Selection(nodes=self.plan.shared)),
                                       self.compiled, keep=self.plan.handoff,
                                       session=self.session)
                 self.shared = dict(shared.outputs)
