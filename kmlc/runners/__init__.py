@@ -4,8 +4,8 @@ Each module has ``make(spec, hooks)``, which returns a Kedro runner for the proj
 (``spec.runner``: the file's ``runner:`` with the command line's ``--runner`` and
 ``--address`` over it, resolved once when the project loads). The table says what
 else each needs from the run. Adding a runner is one module here and one row below,
-plus its name in the file's schema (``runner.type``, which ``kmlc validate`` reads
-without importing Kedro; tests/run/test_runners.py fails until the two agree).
+plus its name where ``kmlc validate`` reads it without importing Kedro (the schema's
+``runner.type``, ``config.spec.RUNNERS``; tests/run/test_runners.py fails until they agree).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import inspect
 import json
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from kmlc.config.loader import load_project
 from kmlc.config.schema import schema_text
 from kmlc.config.selection import Selection, filters
 from kmlc.config.spec import RUNNERS as NAMES
+from kmlc.config.spec import RunnerSpec
 from kmlc.errors import KmlcError, RunError, RunInterrupted
 from kmlc.runners import RUNNERS, make_runner
 
@@ -27,6 +29,7 @@ IRIS = Path(__file__).resolve().parents[2] / "examples" / "iris" / "mlproject.ym
 def test_the_table_the_schema_and_the_choices_name_the_same_runners() -> None:
     schema = json.loads(schema_text())
     assert list(RUNNERS) == list(NAMES)
+    assert typing.get_args(typing.get_type_hints(RunnerSpec)["type"]) == NAMES
     assert schema["properties"]["runner"]["properties"]["type"]["enum"] == list(NAMES)
     choices = {p.name: p.type for p in main.commands["run"].params}["runner"]
     assert list(choices.choices) == list(NAMES)  # type: ignore[attr-defined]
