@@ -99,10 +99,10 @@ def check_runner(doc: Document, runner: str | None = None, address: str | None =
                     f"'{key}' applies only to the dask runner (runner.type is '{declared}')",
                     ("runner", key), key=True, code="KMLC360",
                     hint="set `type: dask`, or remove it"))
-    effective = runner or ("dask" if address else declared)
-    if effective != "dask":
+    resolved = resolve_runner(RunnerSpec(declared, section.get("address")), runner, address)
+    if resolved.type != "dask":
         return errors, warnings
-    address = address or (section.get("address") if declared == "dask" else None)
+    address = resolved.address
     if not is_remote_address(address):
         return errors, warnings
     why = f"the Dask scheduler {address} is remote: nodes run on its workers, which"
