@@ -59,7 +59,11 @@ class RunResult:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How one run goes; the runner is the project's (``load_project(runner=...)``)."""
+    """How one run goes; the runner is the project's (``load_project(runner=...)``).
+
+    ``kmlc run`` hands each of its options (but the project's and the runner's) to the
+    field of its name: a new option of the command is one field here.
+    """
 
     selection: Selection = field(default_factory=Selection)  # the nodes to run, as kedro run
     quiet: bool = False  # node loggers at WARNING, as `-q`

@@ -21,9 +21,9 @@ from kmlc.config.selection import Selection, filters
 from kmlc.config.spec import RUNNERS
 from kmlc.errors import ConfigError
 
-__all__ = ["address", "comma", "dask_address", "env", "file", "fmt", "force", "output",
-           "params", "pipeline", "project", "quiet", "run_name", "runner", "selection",
-           "tracking_uri", "verbose"]
+__all__ = ["address", "comma", "comma_callback", "dask_address", "env", "file", "fmt", "force",
+           "output", "params", "pipeline", "project", "quiet", "run_name", "runner",
+           "selection", "tracking_uri", "verbose"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,6 +31,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 def comma(values: Sequence[str]) -> tuple[str, ...]:
     """``--opt a,b --opt c`` as ``("a", "b", "c")``."""
     return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
+
+
+def comma_callback(ctx: click.Context, param: click.Parameter,
+                   value: tuple[str, ...]) -> tuple[str, ...]:
+    """A repeatable option whose values may be comma-separated: one tuple of them."""
+    return comma(value)
 
 
 def _find_file(ctx: click.Context, param: click.Parameter, value: Path) -> Path:

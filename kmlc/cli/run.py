@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -45,50 +46,47 @@ def _interruptible() -> None:
 @click.option("--cache/--no-cache", "cache", default=None,
               help="Skip the nodes whose code, parameters and inputs did not change since an "
                    "earlier run (default: the file's `cache:`).")
-@click.option("--force-nodes", multiple=True,
+@click.option("--force-nodes", multiple=True, callback=opt.comma_callback,
               help="With the cache: run these nodes anyway (comma-separated).")
 @opt.run_name("MLflow run name (default: the pipeline).")
 @opt.tracking_uri()
 @opt.verbose()
 @opt.quiet
 def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
-        runner: str | None, address: str | None, selection: Selection, cache: bool | None,
-        force_nodes: tuple[str, ...], run_name: str | None, tracking_uri: str | None,
-        verbose: bool, quiet: bool) -> None:
+        runner: str | None, address: str | None, selection: Selection,
+        **options: Any) -> None:
     """Run PIPELINE (default: all nodes) with MLflow tracking."""
     from kmlc.config.loader import load_project
     from kmlc.config.selection import check_selection
 
+    # ``options``: every other option, by the name of its field of kmlc.run.RunOptions
     _interruptible()
     opt.dask_address(runner, address)
-    force_nodes = opt.comma(force_nodes)
     # first what needs only the file: a refusal comes before Kedro and MLflow are
     # imported and before the tracking worker starts
     try:
         spec = load_project(file, env=env, params=params, runner=runner, address=address,
-                            tracking_uri=tracking_uri)
+                            tracking_uri=options["tracking_uri"])
     except KmlcError as exc:
         fail(exc)
     try:
-        check_selection(spec, pipeline, selection, force_nodes=force_nodes)
+        check_selection(spec, pipeline, selection, force_nodes=options["force_nodes"])
     except KmlcError as exc:
         fail(exc, spec.secrets)
     # then the worker imports MLflow while this process imports Kedro and compiles
     from kmlc.tracking import worker as tracking_worker
 
-    tracking_worker.start(verbose=verbose)
+    tracking_worker.start(verbose=options["verbose"])
     from kmlc.run import NodeFailure, RunOptions, run_pipeline
 
-    options = RunOptions(selection, quiet=quiet, run_name=run_name, tracking_uri=tracking_uri,
-                         verbose=verbose, cache=cache, force_nodes=force_nodes)
     try:
         with spec.secrets.masked_logs():
-            result = run_pipeline(spec, pipeline, options)
+            result = run_pipeline(spec, pipeline, RunOptions(selection, **options))
     except KeyboardInterrupt as exc:
         click.echo(interrupted(exc), err=True)
         sys.exit(130)
     except NodeFailure as exc:
-        fail_node(exc, spec.secrets, spec, verbose)
+        fail_node(exc, spec.secrets, spec, options["verbose"])
     except KmlcError as exc:
         fail_after_run(exc, spec.secrets, "run")
     report_run(result, spec, file)
