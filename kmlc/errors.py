@@ -31,6 +31,7 @@ __all__ = [
     "KmlcError",
     "Location",
     "RunError",
+    "RunInterrupted",
     "TrackingError",
     "did_you_mean",
     "format_key_path",
@@ -71,7 +72,12 @@ class Location:
 
 
 class KmlcError(Exception):
-    """Root of every error kmlc raises on purpose."""
+    """Root of every error kmlc raises on purpose.
+
+    An error that ends a run carries the run: ``run_id`` (None: no run was opened), the
+    ``status`` it was closed with and the ``notes`` it gathered (``add_run``, as dbt's
+    errors carry their node).
+    """
 
     code = "KMLC000"
 
@@ -81,6 +87,14 @@ class KmlcError(Exception):
         self.hint = hint
         if code is not None:
             self.code = code
+        self.run_id: str | None = None
+        self.status: str | None = None
+        self.notes: tuple[str, ...] = ()
+
+    def add_run(self, run_id: str | None, status: str | None = None,
+                notes: Sequence[str] = ()) -> None:
+        """Record the run this error ended (its id, closing status and notes)."""
+        self.run_id, self.status, self.notes = run_id or None, status, tuple(notes)
 
     def __str__(self) -> str:
         text = self.message
@@ -173,6 +187,17 @@ class RunError(KmlcError):
     """A run could not start or did not finish."""
 
     code = "KMLC600"
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run interrupted by Ctrl-C or SIGTERM (``args[0]``: ``signal N`` when a signal
+    did it), with the run it left: ``run_id`` (None: none was opened), the ``status`` it
+    was closed with and its ``notes``."""
+
+    def __init__(self, *args: object, run_id: str | None = None, status: str | None = None,
+                 notes: Sequence[str] = ()):
+        super().__init__(*args)
+        self.run_id, self.status, self.notes = run_id or None, status, tuple(notes)
 
 
 class TrackingError(RunError):

@@ -13,22 +13,23 @@ import os
 import re
 import signal
 import sys
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from kmlc.compiler.project import CompiledProject, compile_project
-from kmlc.config.spec import RUNNERS, ProjectSpec
-from kmlc.errors import KmlcError, RunError
+from kmlc.config.selection import Selection
+from kmlc.config.spec import ProjectSpec
+from kmlc.errors import KmlcError, RunError, RunInterrupted
 from kmlc.model.job import model_job, warm_up
+from kmlc.runners import make_runner, runner_kind
 from kmlc.tracking.lineage import LineageHook, log_run_inputs
 from kmlc.tracking.run_hooks import FailureHook, ProgressHook, TrackingHook
 
-__all__ = ["RUNNERS", "RunResult", "run_pipeline"]
+__all__ = ["RunOptions", "RunResult", "run_pipeline"]
 
 _QUIET_LOGGERS = ("kedro", "kedro_datasets", "py.warnings")  # INFO with -v
 _INTERNAL_LOGGERS = ("mlflow", "alembic")  # quiet at every level
@@ -52,16 +53,13 @@ class RunResult:
 
 @dataclass(frozen=True)
 class RunOptions:
-    runner: str | None = None  # None: the file's `runner:` (sequential by default)
-    address: str | None = None  # the Dask scheduler, for runner "dask"
-    tags: Sequence[str] = ()
-    nodes: Sequence[str] = ()
-    from_nodes: Sequence[str] = ()
-    to_nodes: Sequence[str] = ()
-    from_inputs: Sequence[str] = ()
-    to_outputs: Sequence[str] = ()
-    namespaces: Sequence[str] = ()
-    load_versions: Mapping[str, str] = field(default_factory=dict)
+    """How one run goes; the runner is the project's (``load_project(runner=...)``).
+
+    ``kmlc run`` hands each of its options (but the project's and the runner's) to the
+    field of its name: a new option of the command is one field here.
+    """
+
+    selection: Selection = field(default_factory=Selection)  # the nodes to run, as kedro run
     quiet: bool = False  # node loggers at WARNING, as `-q`
     run_name: str | None = None
     tracking_uri: str | None = None
@@ -76,73 +74,6 @@ class RunOptions:
     model: bool = True  # False: a training run logs no bound model (a sweep logs the best)
     base_tags: Mapping[str, str] | None = None  # the run's tags, computed once by a sweep
     logging: bool = True  # False: logging is set up already (a sweep's trials)
-
-
-def _make_runner(name: str, options: RunOptions | None = None,
-                 compiled: CompiledProject | None = None) -> Any:
-    from kedro.runner import SequentialRunner, ThreadRunner
-
-    if name not in RUNNERS:
-        raise RunError(f"unknown runner '{name}'", hint=f"one of: {', '.join(RUNNERS)}")
-    if name == "dask":
-        from kmlc.dask_runner import DaskRunner
-
-        spec = compiled.spec if compiled is not None else None
-        address = (options.address if options else None) or (
-            spec.runner.address if spec is not None else None)
-        return DaskRunner(address=address,
-                          workers=spec.runner.workers if spec is not None else None,
-                          code=spec.code if spec is not None else (),
-                          project_hooks=compiled.hooks if compiled is not None else ())
-    factories: dict[str, Callable[[], Any]] = {
-        "sequential": SequentialRunner, "thread": ThreadRunner, "parallel": _parallel_runner}
-    return factories[name]()
-
-
-def _parallel_runner() -> Any:
-    """Kedro's ``ParallelRunner``, reporting progress from this process.
-
-    Its nodes run in worker processes, where no hook of this process is called; the pool
-    notes when each node is handed to a worker and the runner, when its result is back.
-    """
-    from concurrent.futures import Future, ProcessPoolExecutor
-    from multiprocessing import get_context
-
-    from kedro.runner import ParallelRunner
-
-    class TimedPool(ProcessPoolExecutor):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.submitted: dict[str, float] = {}
-
-        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
-            node = getattr(fn, "node", None)
-            if node is not None:
-                self.submitted[node.name] = time.perf_counter()
-            return super().submit(fn, *args, **kwargs)
-
-    class ProgressParallelRunner(ParallelRunner):
-        progress: ProgressHook | None = None
-        cache: Any = None  # the run cache (kmlc.cache.RunCache), which no hook reaches here
-        _pool: TimedPool | None = None
-
-        def _get_executor(self, max_workers: int) -> Any:
-            context = os.environ.get("KEDRO_MP_CONTEXT")  # as Kedro's own _get_executor
-            if context not in ("fork", "spawn", "forkserver"):
-                context = None
-            self._pool = TimedPool(max_workers=max_workers, mp_context=get_context(context))
-            return self._pool
-
-        def _release_datasets(  # type: ignore[override]  # called on the instance, after each node
-                self, node: Any, *args: Any, **kwargs: Any) -> None:
-            super()._release_datasets(node, *args, **kwargs)  # after each node, here
-            if self.cache is not None:
-                self.cache.saved_elsewhere(node)
-            if self.progress is not None and self._pool is not None:
-                started = self._pool.submitted.pop(node.name, self.progress.started)
-                self.progress.node_done(node.name, time.perf_counter() - started)
-
-    return ProgressParallelRunner()
 
 
 def _quiet(verbose: bool, spec: ProjectSpec | None = None, quiet: bool = False) -> None:
@@ -227,16 +158,12 @@ def run_pipeline(spec: ProjectSpec, pipeline: str = "__default__",
     already open (the sweep's parent) to run in, left open.
     """
     options = options or RunOptions()
-    options = replace(options, runner=options.runner or spec.runner.type)
     if options.logging:
         _quiet(options.verbose, spec, options.quiet)
     owned = session is None
     session = _session(spec, pipeline, options) if owned else session
     compiled = compiled or compile_project(spec)
-    selected = compiled.pipeline(pipeline, tags=options.tags, nodes=options.nodes,
-                                 from_nodes=options.from_nodes, to_nodes=options.to_nodes,
-                                 from_inputs=options.from_inputs, to_outputs=options.to_outputs,
-                                 namespaces=options.namespaces)
+    selected = compiled.pipeline(pipeline, options.selection)
     cache: Any = None
     if options.force_nodes or (spec.cache if options.cache is None else options.cache):
         from kmlc.cache import RunCache  # nothing is hashed or imported without the cache
@@ -248,7 +175,7 @@ def run_pipeline(spec: ProjectSpec, pipeline: str = "__default__",
             cache = None  # --force-nodes without the cache: every node runs anyway
             print("warning: --force-nodes has no effect without the cache (--cache or "
                   "`cache: true`): every node runs", file=sys.stderr)
-    runner = _make_runner(str(options.runner), options, compiled)
+    runner = make_runner(spec, compiled.hooks)
     if cache is not None and hasattr(runner, "cache"):
         runner.cache = cache  # the parallel runner tells it when a node's result is back
     _check_inputs_exist(compiled, selected, pipeline, set(values or ()))
@@ -298,7 +225,7 @@ def _session(spec: ProjectSpec, pipeline: str, options: RunOptions) -> Any:
     extra = dict(options.run_tags)
     if options.parent_run_id:
         extra["mlflow.parentRunId"] = options.parent_run_id  # as mlflow.start_run(nested=True)
-    session = RunSession(spec, pipeline, runner=str(options.runner),
+    session = RunSession(spec, pipeline, runner=spec.runner.type,
                          tracking_uri=options.tracking_uri, run_name=options.run_name,
                          command=options.command, extra_tags=extra,
                          base_tags=options.base_tags)
@@ -401,10 +328,11 @@ def _code_on_pythonpath(spec: ProjectSpec) -> Iterator[None]:
 def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: CompiledProject,
          selected: Any, runner: Any, session: Any, cache: Any = None,
          seams: _Seams = _Seams({}, (), True)) -> RunResult:
-    shared = options.runner == "parallel"
+    shared = runner_kind(spec.runner.type).shared_memory
+    load_versions = options.selection.load_versions
     if session is None:
         catalog = _preload(compiled.catalog(shared_memory=shared,
-                                            load_versions=options.load_versions), seams)
+                                            load_versions=load_versions), seams)
         runnable = cache.runnable(catalog) if cache is not None else selected
         _cache_warnings(cache)
         succeeded, notes = False, list[str]()
@@ -428,7 +356,7 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
         # the run opens in the tracking worker while the catalog is built
         with session if seams.owned else nullcontext():
             catalog = _preload(compiled.catalog(shared_memory=shared, tracking_uri=session.uri,
-                                                load_versions=options.load_versions), seams)
+                                                load_versions=load_versions), seams)
             hook = TrackingHook(spec, session.tracker, session.uri, session.wait_open(),
                                 selected if cache is not None else None)
             lineage = LineageHook(spec, selected, pipeline)
@@ -463,11 +391,12 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
             kept = _kept(catalog, seams)
         if model is not None:
             logged = model.close(session.status)  # registered only if FINISHED
-    except (KmlcError, KeyboardInterrupt) as exc:
-        exc.run_id = session.run_id or None  # type: ignore[union-attr]
-        exc.status = session.status  # type: ignore[union-attr]
-        exc.notes_ = tuple(session.notes)  # type: ignore[union-attr]
+    except KmlcError as exc:
+        exc.add_run(session.run_id, session.status, session.notes)
         raise
+    except KeyboardInterrupt as exc:
+        raise RunInterrupted(*exc.args, run_id=session.run_id, status=session.status,
+                             notes=session.notes) from exc
     return RunResult(session.run_id, session.status, pipeline, session.uri,
                      getattr(logged, "model_uri", None), tuple(session.notes),
                      getattr(logged, "registered_version", None),
@@ -490,10 +419,10 @@ def _execute(compiled: CompiledProject, selected: Any, catalog: Any, runner: Any
         runner.progress = progress  # the parallel runner reports from this process
     for hook in (*extra_hooks, failure, *shown, *compiled.hooks):
         manager.register(hook)
-    run_params = {"pipeline_name": pipeline_name, "runner": options.runner,
-                  "tags": list(options.tags), "node_names": list(options.nodes),
-                  "from_nodes": list(options.from_nodes), "to_nodes": list(options.to_nodes),
-                  "env": compiled.spec.env, "project_path": str(compiled.spec.root)}
+    spec = compiled.spec
+    run_params = {"pipeline_name": pipeline_name, "runner": spec.runner.type,
+                  **options.selection.run_params(), "env": spec.env,
+                  "project_path": str(spec.root)}
     manager.hook.before_pipeline_run(run_params=run_params, pipeline=selected, catalog=catalog)
     try:
         with _terminate_as_interrupt():

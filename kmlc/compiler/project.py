@@ -7,7 +7,7 @@ parallel runner needs a shared-memory catalog), from ``catalog.build_catalog``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ from kedro.pipeline import Pipeline
 from kmlc.compiler.catalog import build_catalog
 from kmlc.compiler.pipelines import build_pipelines
 from kmlc.config.functions import FunctionImportError, import_function, static_stand_in
-from kmlc.config.selection import check_selection
+from kmlc.config.selection import Selection, check_selection
 from kmlc.config.spec import ProjectSpec
 from kmlc.errors import ConfigError, ConfigErrors, RunError
 
@@ -39,26 +39,15 @@ class CompiledProject:
         return build_catalog(self.spec, shared_memory=shared_memory, tracking_uri=tracking_uri,
                              load_versions=load_versions)
 
-    def pipeline(self, name: str, *, tags: Sequence[str] = (), nodes: Sequence[str] = (),
-                 from_nodes: Sequence[str] = (), to_nodes: Sequence[str] = (),
-                 from_inputs: Sequence[str] = (), to_outputs: Sequence[str] = (),
-                 namespaces: Sequence[str] = ()) -> Pipeline:
-        """The named pipeline, filtered as ``kedro run`` filters it (``Pipeline.filter``):
-        ``--tags``, ``--nodes``, ``--from-nodes``, ``--to-nodes``, ``--from-inputs``,
-        ``--to-outputs`` and ``--namespaces``."""
-        check_selection(self.spec, name, tags=tags, nodes=nodes, from_nodes=from_nodes,
-                        to_nodes=to_nodes, from_inputs=from_inputs, to_outputs=to_outputs,
-                        namespaces=namespaces)
+    def pipeline(self, name: str, selection: Selection | None = None) -> Pipeline:
+        """The named pipeline, cut by ``selection``'s node filters as ``kedro run`` cuts
+        it (``Pipeline.filter``)."""
+        selection = selection or Selection()
+        check_selection(self.spec, name, selection)
         pipeline = self.pipelines[name]
-        if tags or nodes or from_nodes or to_nodes or from_inputs or to_outputs or namespaces:
+        if selection.filtered:
             try:
-                pipeline = pipeline.filter(tags=list(tags) or None,
-                                           node_names=list(nodes) or None,
-                                           from_nodes=list(from_nodes) or None,
-                                           to_nodes=list(to_nodes) or None,
-                                           from_inputs=list(from_inputs) or None,
-                                           to_outputs=list(to_outputs) or None,
-                                           node_namespaces=list(namespaces) or None)
+                pipeline = pipeline.filter(**selection.kedro_filter())
             except ValueError as exc:
                 raise RunError(f"the filters select no node of '{name}': {exc}",
                                code="KMLC603") from exc

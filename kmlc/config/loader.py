@@ -12,7 +12,7 @@ import json
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from kmlc.config.checks import run_checks
 from kmlc.config.nodes import expand_nodes
 from kmlc.config.overlay import apply_overlays
 from kmlc.config.render import render_document
-from kmlc.config.runner import check_runner
+from kmlc.config.runner import check_runner, resolve_runner
 from kmlc.config.schema import schema_errors
 from kmlc.config.secrets import Secrets, refusals, uri_secrets
 from kmlc.config.source import Document, read_document
@@ -50,8 +50,10 @@ def load_project(path: str | Path = "mlproject.yml", env: str | None = None,
                  address: str | None = None, tracking_uri: str | None = None) -> ProjectSpec:
     """Load, validate and return the project; raise ``ConfigErrors`` listing every problem.
 
-    ``runner``/``address``/``tracking_uri`` are the command line's: a remote Dask
-    scheduler asks for storage its workers reach (``config/runner.py``).
+    ``runner``/``address`` are the command line's: the spec's ``runner`` is the file's
+    with them over it, resolved here once for the whole run (``resolve_runner``); a remote
+    Dask scheduler asks for storage its workers reach, and ``tracking_uri`` (the command
+    line's) says where the runs go (``config/runner.py``).
     """
     result = check_project(path, env=env, params=params, runner=runner, address=address,
                            tracking_uri=tracking_uri)
@@ -149,6 +151,7 @@ def _check(file: Path, display: str, env: str | None, params: Sequence[str],
         return LoadResult(None, _by_position(errors), _by_position(checks.warnings), doc.text,
                           secrets)
     spec = build_spec(doc, file.resolve(), code_dirs, env, credentials, secrets, checks)
+    spec = replace(spec, runner=resolve_runner(spec.runner, runner, address))
     return LoadResult(spec, [], _by_position(checks.warnings), doc.text, secrets)
 
 

@@ -1,9 +1,14 @@
-"""Checks stage, for the runner: what running on a remote Dask cluster asks of the file.
+"""Config stage, the runner: which one a run uses, and what a remote Dask cluster asks.
 
-On a remote scheduler the nodes run on other machines, which resolve a path on their
-own disks: a relative local path (a dataset's ``filepath``, a sqlite tracking store)
-would point at nothing there, or at another copy. A scheduler on this machine (no
-address, or a loopback address) has its workers here too, so any path is fine.
+``resolve_runner`` is the one place the command line's ``--runner``/``--address`` meet the
+file's ``runner:`` (``load_project`` puts the result in ``ProjectSpec.runner``; the runners
+themselves live in ``kmlc.runners``).
+
+``check_runner`` is a check of the document: on a remote scheduler the nodes run on other
+machines, which resolve a path on their own disks: a relative local path (a dataset's
+``filepath``, a sqlite tracking store) would point at nothing there, or at another copy.
+A scheduler on this machine (no address, or a loopback address) has its workers here
+too, so any path is fine.
 """
 
 from __future__ import annotations
@@ -13,10 +18,20 @@ from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
 from kmlc.config.source import Document
+from kmlc.config.spec import RunnerSpec
 from kmlc.config.target import given_tracking_uri
 from kmlc.errors import ConfigError
 
-__all__ = ["check_runner", "is_remote_address"]
+__all__ = ["check_runner", "is_remote_address", "resolve_runner"]
+
+
+def resolve_runner(section: RunnerSpec, runner: str | None = None,
+                   address: str | None = None) -> RunnerSpec:
+    """The runner of the run: the file's ``runner:`` (``section``) with the command line's
+    ``runner`` and ``address`` over it; an address alone means the dask runner."""
+    runner = runner or ("dask" if address else section.type)
+    return RunnerSpec(runner, address or section.address,  # type: ignore[arg-type]
+                      section.workers)  # (a name of RUNNERS: the command line's choice)
 
 _SHARED_HINT = ("use an absolute path on storage every worker mounts at the same place "
                 "(with `allow_outside: true`), or a URL (s3://, gs://, abfs://, ...); "
@@ -84,10 +99,10 @@ def check_runner(doc: Document, runner: str | None = None, address: str | None =
                     f"'{key}' applies only to the dask runner (runner.type is '{declared}')",
                     ("runner", key), key=True, code="KMLC360",
                     hint="set `type: dask`, or remove it"))
-    effective = runner or declared
-    if effective != "dask":
+    resolved = resolve_runner(RunnerSpec(declared, section.get("address")), runner, address)
+    if resolved.type != "dask":
         return errors, warnings
-    address = address or (section.get("address") if declared == "dask" else None)
+    address = resolved.address
     if not is_remote_address(address):
         return errors, warnings
     why = f"the Dask scheduler {address} is remote: nodes run on its workers, which"

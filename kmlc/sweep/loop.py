@@ -27,10 +27,12 @@ from typing import Any
 
 from kmlc.compiler.project import CompiledProject, compile_project
 from kmlc.config.localpath import local_path
+from kmlc.config.selection import Selection
 from kmlc.config.spec import ProjectSpec, SweepSpec
-from kmlc.errors import KmlcError, RunError
+from kmlc.errors import KmlcError, RunError, RunInterrupted
 from kmlc.model.logged import log_pipeline_model
 from kmlc.run import RunOptions, _quiet, _terminate_as_interrupt, run_pipeline
+from kmlc.runners import runner_kind
 from kmlc.sweep.factor import SweepPlan, plan_sweep, private_path
 from kmlc.sweep.record import record_sweep, run_metrics
 from kmlc.sweep.space import Search, Trial, params_command, search_for
@@ -158,15 +160,15 @@ def run_sweep(spec: ProjectSpec, pipeline: str | None = None,
                        hint=f"remove '{name}' from tracking.disable_for to sweep it")
     options = options or RunOptions()
     notes = []
-    runner = options.runner or spec.runner.type
-    if runner not in ("sequential", "thread"):  # trials share values held in this process
+    runner = spec.runner.type
+    if not runner_kind(runner).in_process:  # trials share values held in this process
         notes.append(f"the trials run their nodes on the sequential runner, not {runner}")
-        runner = "sequential"
-    options = replace(options, runner=runner, progress=False, cache=False, model=False)
+        spec = replace(spec, runner=replace(spec.runner, type="sequential"))
+    options = replace(options, progress=False, cache=False, model=False)
     compiled = compile_project(spec)
     plan = plan_sweep(spec, sweep, name, compiled.pipeline(name))
     search = search_for(sweep)
-    session = RunSession(spec, name, runner=str(options.runner),
+    session = RunSession(spec, name, runner=spec.runner.type,
                          tracking_uri=options.tracking_uri,
                          run_name=options.run_name or f"sweep-{name}",
                          command=options.command,
@@ -179,10 +181,12 @@ def run_sweep(spec: ProjectSpec, pipeline: str | None = None,
     try:
         with _terminate_as_interrupt(), session:
             loop.run()
-    except (KmlcError, KeyboardInterrupt) as exc:
-        exc.run_id = session.run_id or None  # type: ignore[union-attr]
-        exc.notes_ = (*session.notes, *loop.notes)  # type: ignore[union-attr]
+    except KmlcError as exc:
+        exc.add_run(session.run_id, session.status, (*session.notes, *loop.notes))
         raise
+    except KeyboardInterrupt as exc:
+        raise RunInterrupted(*exc.args, run_id=session.run_id, status=session.status,
+                             notes=(*session.notes, *loop.notes)) from exc
     return loop.result()
 
 
@@ -213,7 +217,8 @@ class _Loop:
             if self.plan.shared:
                 started = time.perf_counter()
                 shared = run_pipeline(self.spec, self.pipeline,
-                                      replace(self.options, nodes=self.plan.shared),
+                                      replace(self.options,
+                                              selection=Selection(nodes=self.plan.shared)),
                                       self.compiled, keep=self.plan.handoff,
                                       session=self.session)
                 self.shared = dict(shared.outputs)
@@ -302,7 +307,8 @@ class _Loop:
                 with contextlib.suppress(BaseException):
                     future.result(timeout=60)
                 error = future.exception(timeout=0) if future.done() else None
-                self.results.append(TrialResult(trial, getattr(error, "run_id", None),
+                run_id = error.run_id if isinstance(error, KmlcError | RunInterrupted) else None
+                self.results.append(TrialResult(trial, run_id,
                                                 "KILLED", None, 0.0, "interrupted"))
             raise
         finally:
@@ -327,7 +333,8 @@ class _Loop:
         tags = {"kmlc.sweep.trial": str(trial.number)}
         if trial.candidate:
             tags["kmlc.sweep.candidate"] = trial.candidate
-        options = replace(self.options, nodes=self.plan.trial_nodes[trial.candidate],
+        selection = Selection(nodes=self.plan.trial_nodes[trial.candidate])
+        options = replace(self.options, selection=selection,
                           parent_run_id=self.session.run_id, run_tags=tags,
                           run_name=f"trial-{trial.number}")
         started = time.perf_counter()
@@ -337,12 +344,12 @@ class _Loop:
                                replace(self.compiled, spec=spec), values=self.shared)
             run_id = ran.run_id
         except KeyboardInterrupt as exc:
-            run_id = getattr(exc, "run_id", None)
+            run_id = exc.run_id if isinstance(exc, RunInterrupted) else None
             self.results.append(TrialResult(trial, run_id, "KILLED", None,
                                             time.perf_counter() - started, "interrupted"))
             raise
         except KmlcError as exc:
-            status, run_id, error = "FAILED", getattr(exc, "run_id", None), str(exc)
+            status, run_id, error = "FAILED", exc.run_id, str(exc)
         seconds = time.perf_counter() - started
         metrics = self._metrics(run_id) if run_id and status == "FINISHED" else {}
         value = metrics.get(self.sweep.metric)

@@ -115,9 +115,9 @@ def warm_worker(uri: str) -> None:
 def run_once(path: Path, **options: Any) -> float:
     from kmlc import RunOptions, load_project, run_pipeline
 
-    spec = load_project(path)
+    spec = load_project(path, **options)
     start = time.perf_counter()
-    result = run_pipeline(spec, "__default__", RunOptions(progress=False, **options))
+    result = run_pipeline(spec, "__default__", RunOptions(progress=False))
     took = time.perf_counter() - start
     assert result.status == "FINISHED", result
     return took

@@ -136,9 +136,13 @@ def plain_kedro(pipeline: Any, parameters: Mapping[str, Any], runner: str) -> Ca
 
 def kmlc_run(spec: Any, compiled: Any, runner: str, worker: bool = True
              ) -> Callable[[], None]:
-    from kmlc import RunOptions, run_pipeline
+    from dataclasses import replace
 
-    options = RunOptions(runner=runner, progress=False, command="bench_run")
+    from kmlc import RunOptions, run_pipeline
+    from kmlc.config.runner import resolve_runner
+
+    spec = replace(spec, runner=resolve_runner(spec.runner, runner))
+    options = RunOptions(progress=False, command="bench_run")
 
     def run() -> None:
         saved = os.environ.get("KMLC_TRACKING_WORKER")

@@ -22,6 +22,7 @@ from spaceflights_project import (
 from kmlc.cli import main
 from kmlc.compiler.project import compile_project
 from kmlc.config.loader import check_project, load_project
+from kmlc.config.selection import Selection
 
 NAMESPACES = ("active_modelling_pipeline", "candidate_modelling_pipeline")
 UNTRACKED = SPACEFLIGHTS_YAML.replace(
@@ -224,8 +225,8 @@ def test_a_named_node_namespace_is_read_without_importing_kedro(tmp_path: Path) 
                          timeout=60, check=True, cwd=tmp_path)  # the installed kmlc
     assert out.stdout.strip() == "['dbl', 'post.sc'] ('post',) False"
     compiled = compile_project(load_project(path))
-    assert [n.name for n in compiled.pipeline("__default__", namespaces=["post"]).nodes] == [
-        "post.sc"]
+    only = Selection(namespaces=["post"])
+    assert [n.name for n in compiled.pipeline("__default__", only).nodes] == ["post.sc"]
 
 
 def test_namespaced_dataset_names_bring_no_kedro_warning(tmp_path: Path) -> None:

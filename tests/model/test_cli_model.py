@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from kmlc import RunOptions, load_project, run_pipeline
 from kmlc.cli import main
+from kmlc.config.selection import Selection
 from kmlc.run import NodeFailure
 
 
@@ -88,7 +89,8 @@ def test_latest_picks_the_newest_finished_training_run_with_a_model(mini, tmp_pa
     with pytest.raises(NodeFailure):  # newer, but FAILED
         run_pipeline(load_project(path, params=("fail=true",)), "training",
                      RunOptions(progress=False))
-    no_model = run_pipeline(spec, "training", RunOptions(progress=False, to_nodes=("clean",)))
+    no_model = run_pipeline(spec, "training",
+                            RunOptions(Selection(to_nodes=("clean",)), progress=False))
     assert no_model.status == "FINISHED" and no_model.model_uri is None
     run_pipeline(spec, "inference", RunOptions(progress=False))  # newest of all
     code, _, output = _cli("export-model", "-f", str(path), "--latest", "--no-check", "-o",

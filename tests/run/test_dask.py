@@ -160,7 +160,8 @@ def _iris(folder: Path) -> Path:
 
 def _run(path: Path, pipeline: str = "__default__", params: tuple[str, ...] = (),
          **options: object):
-    spec = load_project(path, params=params)
+    spec = load_project(path, params=params, runner=options.pop("runner", None),  # type: ignore[arg-type]
+                        address=options.pop("address", None))  # type: ignore[arg-type]
     return run_pipeline(spec, pipeline, RunOptions(progress=False, **options))  # type: ignore[arg-type]
 
 

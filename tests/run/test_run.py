@@ -23,6 +23,7 @@ from mlflow.tracking import MlflowClient
 
 from kmlc import RunOptions, compile_project, load_project, run_pipeline
 from kmlc.cli import main
+from kmlc.config.selection import Selection
 from kmlc.errors import RunError, TrackingError
 from kmlc.run import NodeFailure
 
@@ -32,8 +33,11 @@ def _client(root: Path) -> MlflowClient:
 
 
 def _run(path: Path, pipeline: str = "training", **options: object):
-    spec = load_project(path, params=options.pop("params", ()))  # type: ignore[arg-type]
-    return run_pipeline(spec, pipeline, RunOptions(progress=False, **options))  # type: ignore[arg-type]
+    spec = load_project(path, params=options.pop("params", ()),  # type: ignore[arg-type]
+                        runner=options.pop("runner", None))  # type: ignore[arg-type]
+    selection = Selection(**{name: options.pop(name) for name in list(options)
+                             if name in Selection.__dataclass_fields__})  # type: ignore[arg-type]
+    return run_pipeline(spec, pipeline, RunOptions(selection, progress=False, **options))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("runner", ["sequential", "thread", "parallel"])
@@ -243,8 +247,8 @@ def test_missing_raw_input_is_named_before_the_run(mini) -> None:
 def test_progress_shows_each_nodes_own_duration_and_the_total(
         mini, runner: str, capsys: pytest.CaptureFixture[str]) -> None:
     path = mini()
-    spec = load_project(path, params=["sleep=0.6"])
-    run_pipeline(spec, "training", RunOptions(runner=runner, progress=None))
+    spec = load_project(path, params=["sleep=0.6"], runner=runner)
+    run_pipeline(spec, "training", RunOptions(progress=None))
     lines = capsys.readouterr().err.splitlines()
     progress = [line for line in lines if line.startswith("[")]
     assert [line.split("] ")[0] for line in progress] == ["[1/4", "[2/4", "[3/4", "[4/4"]

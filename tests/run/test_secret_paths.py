@@ -30,6 +30,7 @@ from click.testing import CliRunner
 from mini_project import MINI_YAML, kmlc_exe, write_mini
 
 import kmlc.cli
+import kmlc.cli.mlflow_ui
 from kmlc.cli import main
 from kmlc.config.schema import schema_text
 
@@ -379,7 +380,7 @@ def test_kmlc_ui_prints_the_store_without_its_password(tmp_path: Path,
         announce(f"http://{host}:{port}")
         return 0
 
-    monkeypatch.setattr(kmlc.cli, "_serve_ui", serve)
+    monkeypatch.setattr(kmlc.cli.mlflow_ui, "serve_ui", serve)
     uri = f"http://kmlc:{PASSWORD}@127.0.0.1:9"
     result = CliRunner().invoke(main, ["ui", "-f", str(path), "--tracking-uri", uri])
     assert result.exit_code == 0, result.output

@@ -66,7 +66,7 @@ def _project(root: Path) -> Path:
 @pytest.mark.parametrize("runner", ["sequential", "thread", "parallel"])
 def test_fluent_calls_and_autolog_land_in_the_kmlc_run(tmp_path: Path, runner: str) -> None:
     path = _project(tmp_path / "proj")
-    result = run_pipeline(load_project(path), options=RunOptions(runner=runner, progress=False))
+    result = run_pipeline(load_project(path, runner=runner), options=RunOptions(progress=False))
     assert result.status == "FINISHED"
     root = path.parent
     assert json.loads((root / "data/seen.json").read_text())["run_id"] == result.run_id

@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 
 import kmlc
 from kmlc import RunOptions, load_project, run_pipeline
+from kmlc.config.selection import Selection
 
 SECRET = "tok-5ecr3t-in-argv"
 SECRET_YAML = MINI_YAML.replace(
@@ -67,6 +68,6 @@ def test_tags_of_a_real_run_in_a_git_repository(mini, monkeypatch) -> None:
     with (root / "mini_nodes.py").open("a") as fh:
         fh.write("\n# edited\n")
     result = run_pipeline(load_project(path), "training",
-                          RunOptions(progress=False, to_nodes=("clean",)))
+                          RunOptions(Selection(to_nodes=("clean",)), progress=False))
     tags = client.get_run(result.run_id).data.tags
     assert tags["kmlc.git.dirty"] == "true" and tags["mlflow.source.git.commit"] == head

@@ -1,4 +1,4 @@
-"""Run stage, on a Dask cluster: ``DaskRunner``, a Kedro runner over ``dask.distributed``.
+"""The dask runner: ``DaskRunner``, a Kedro runner over ``dask.distributed``.
 
 Each node becomes one task on a worker, submitted up front with the futures of the
 nodes it reads from as dependencies, so Dask's scheduler starts it as soon as its
@@ -35,12 +35,12 @@ from typing import Any
 
 from kedro.io import MemoryDataset
 from kedro.pipeline import Pipeline
-from kedro.runner import AbstractRunner
 
+from kmlc.config.spec import ProjectSpec
 from kmlc.errors import RunError
 from kmlc.tracking.session import RUN_ENV
 
-__all__ = ["DaskRunner", "require_distributed"]
+__all__ = ["make", "require_distributed", "runner_class"]  # and DaskRunner (__getattr__)
 
 INSTALL_HINT = 'install it with: pip install "kmlc[dask]"'
 _SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "mlruns"}
@@ -63,7 +63,34 @@ class _Upstream:
         self.copy_mode = copy_mode
 
 
-class DaskRunner(AbstractRunner):
+def make(spec: ProjectSpec, hooks: Sequence[Any] = ()) -> Any:
+    """The runner of ``spec.runner`` (its scheduler ``address``, else a local cluster of
+    ``workers``), shipping the project's code; ``hooks`` run on the workers."""
+    return runner_class()(address=spec.runner.address, workers=spec.runner.workers,
+                          code=spec.code, project_hooks=hooks)
+
+
+_CLASS: list[type] = []
+
+
+def runner_class() -> type:
+    """``DaskRunner``: the body below on Kedro's ``AbstractRunner``, made on first use
+    (importing ``kedro.runner`` sets up Kedro's logging: not before the run has)."""
+    if not _CLASS:
+        from kedro.runner import AbstractRunner
+
+        _CLASS.append(type("DaskRunner", (_DaskRunner, AbstractRunner),
+                           {"__module__": __name__, "__doc__": _DaskRunner.__doc__}))
+    return _CLASS[0]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DaskRunner":  # ``from kmlc.runners.dask import DaskRunner``
+        return runner_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _DaskRunner:
     """Runs each node as a task on a Dask cluster; see the module docstring.
 
     Args:
@@ -75,10 +102,12 @@ class DaskRunner(AbstractRunner):
         echo: where to print lost-worker reports (default: stderr).
     """
 
+    _is_async: bool  # AbstractRunner's
+
     def __init__(self, address: str | None = None, workers: int | None = None,
                  code: Sequence[Path] = (), project_hooks: Sequence[Any] = (),
                  echo: Any = None, is_async: bool = False):
-        super().__init__(is_async=is_async)
+        super().__init__(is_async=is_async)  # type: ignore[call-arg]  # AbstractRunner's
         require_distributed()
         self.address = address
         self.workers = workers
@@ -91,7 +120,7 @@ class DaskRunner(AbstractRunner):
         self._keys: dict[str, str] = {}  # task key -> node name, for lost-worker reports
 
     # -- the cluster's lifetime -------------------------------------------------------
-    def __enter__(self) -> DaskRunner:
+    def __enter__(self) -> Any:
         """Connect (or start a local cluster) and ship the code, before the run opens."""
         from distributed import Client, LocalCluster
 
