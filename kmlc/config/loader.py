@@ -23,7 +23,8 @@ from kmlc.config.overlay import apply_overlays
 from kmlc.config.render import render_document
 from kmlc.config.runner import check_runner
 from kmlc.config.schema import schema_errors
-from kmlc.config.secrets import Secrets, refusals, uri_secrets
+from kmlc.config.secret_checks import refusals
+from kmlc.config.secrets import Secrets, uri_secrets
 from kmlc.config.source import Document, read_document
 from kmlc.config.spec import ProjectSpec
 from kmlc.errors import ConfigError, ConfigErrors

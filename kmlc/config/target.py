@@ -15,13 +15,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from kmlc.config.secrets import redact_uri
-from kmlc.config.spec import DEFAULT_TRACKING_URI, ProjectSpec, resolve_tracking_uri
+from kmlc.config.spec import ProjectSpec
 from kmlc.errors import TrackingError
 
-__all__ = ["REGISTRY_ENV", "TRACKING_ENV", "TrackingTarget", "given_tracking_uri",
-           "tracking_target"]
+__all__ = ["DEFAULT_TRACKING_URI", "REGISTRY_ENV", "TRACKING_ENV", "TrackingTarget",
+           "given_tracking_uri", "resolve_tracking_uri", "tracking_target"]
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
 REGISTRY_ENV = "MLFLOW_REGISTRY_URI"
@@ -55,6 +58,21 @@ class TrackingTarget:
         if self.registry_uri is not None:
             text += f"; registry {redact_uri(self.registry_uri)} (from {self.registry_source})"
         return text
+
+
+def resolve_tracking_uri(uri: str, root: Path) -> str:
+    """Make a relative ``sqlite:///`` path absolute against ``root``; refuse file stores."""
+    if uri.startswith("sqlite:///"):
+        path = uri[len("sqlite:///"):]
+        if path and not path.startswith("/") and path != ":memory:":
+            return "sqlite:///" + str((root / path).resolve())
+        return uri
+    scheme = urlparse(uri).scheme
+    if scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt"):
+        raise TrackingError(
+            f"tracking uri '{redact_uri(uri)}' is a file store, which MLflow 3 no longer accepts",
+            hint="use a database, e.g. 'sqlite:///mlflow.db' (the default), or a server URL")
+    return uri
 
 
 def given_tracking_uri(tracking_uri: str | None, file_uri: str | None,

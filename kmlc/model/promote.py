@@ -19,7 +19,7 @@ from kmlc.config.target import tracking_target
 from kmlc.errors import ExportError
 from kmlc.tracking.client import open_client
 
-__all__ = ["Promotion", "decide", "promote_run", "promote_version", "unreadable"]
+__all__ = ["Promotion", "decide", "gate_of", "promote_run", "promote_version", "unreadable"]
 
 TAG = "kmlc.promotion"  # promoted | rejected; .reason, .alias, .numbers beside it
 
@@ -81,13 +81,28 @@ def _lacking(reads: _Reads, what: str) -> str | None:
     return f"the run has no {what}{plural} {names} (its {what}s: {have})"
 
 
+def gate_of(promote: PromoteSpec) -> Any:
+    """``promote.when`` compiled in Jinja's immutable sandbox (``None`` without ``when``).
+
+    Raises ``jinja2.TemplateSyntaxError`` for an expression that does not parse (validate
+    refuses one: ``KMLC512``).
+    """
+    if promote.when is None:
+        return None
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined)
+    return env.compile_expression(promote.when, undefined_to_none=False)
+
+
 def unreadable(promote: PromoteSpec, metrics: Mapping[str, float],
                params: Mapping[str, Any]) -> str | None:
     """Why the gate cannot be evaluated on a run's ``metrics`` and ``params`` (a metric or
     parameter it reads, or the metric to compare, that the run lacks), else None."""
     import jinja2
 
-    gate = promote.gate()
+    gate = gate_of(promote)
     if gate is not None:
         reads = (_Reads(metrics, {}, "metrics."), _Reads(params, {}, "params."))
         try:
@@ -113,7 +128,7 @@ def decide(promote: PromoteSpec, metrics: Mapping[str, float], params: Mapping[s
     import jinja2
 
     numbers: dict[str, Any] = {}
-    gate = promote.gate()
+    gate = gate_of(promote)
     if gate is not None:
         reads = (_Reads(metrics, numbers, "metrics."), _Reads(params, numbers, "params."))
         try:

@@ -22,7 +22,7 @@ from kmlc.config.params import param_inputs
 from kmlc.config.render import render_document
 from kmlc.config.secrets import Secrets, redact_uri, uri_secrets
 from kmlc.config.source import load_value, parse_text
-from kmlc.config.spec import io_shape
+from kmlc.config.nodes import io_shape
 from kmlc.manifest import build_manifest, manifest_json
 
 SECRET = "s3cr3t-Planted-42"
