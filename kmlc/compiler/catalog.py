@@ -4,8 +4,8 @@ kmlc only rewrites what Kedro cannot know: relative file paths resolve against t
 project folder, the ``mlflow.*`` shorthands (``kmlc.config.shorthands``) become kmlc's
 dataset classes (``kmlc.tracking.datasets.SHORTHAND_CLASSES``: classes, not import paths),
 and ``track:`` wraps a dataset in ``TrackedArtifactDataset``. kmlc's MLflow datasets get the
-run's tracking store (``TrackingTarget.uri``) unless the file names another. Every ``params:`` path is
-added as a memory entry, as a Kedro session would.
+run's tracking store (``TrackingTarget.uri``) unless the file names another. Every
+``params:`` path is added as a memory entry, as a Kedro session would.
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ from kmlc.config.params import param_value
 from kmlc.config.secrets import Secrets
 from kmlc.config.shorthands import shorthand
 from kmlc.config.source import Document
-from kmlc.config.sweep import param_candidate
 from kmlc.config.spec import (
     DatasetSpec,
     ModelSpec,
@@ -35,6 +34,7 @@ from kmlc.config.spec import (
     SweepSpec,
     TrackingSpec,
 )
+from kmlc.config.sweep import param_candidate
 
 __all__ = ["build_spec"]
 

@@ -27,6 +27,7 @@ from kmlc.config.secret_checks import refusals
 from kmlc.config.secrets import Secrets, uri_secrets
 from kmlc.config.source import Document, read_document
 from kmlc.config.spec import ProjectSpec
+from kmlc.config.target import loaded_target
 from kmlc.errors import ConfigError, ConfigErrors
 
 __all__ = ["LoadResult", "check_project", "load_project"]
@@ -149,7 +150,8 @@ def _check(file: Path, display: str, env: str | None, params: Sequence[str],
     if errors:
         return LoadResult(None, _by_position(errors), _by_position(checks.warnings), doc.text,
                           secrets)
-    spec = build_spec(doc, file.resolve(), code_dirs, env, credentials, secrets, checks)
+    spec = loaded_target(build_spec(doc, file.resolve(), code_dirs, env, credentials, secrets,
+                                    checks), tracking_uri)
     return LoadResult(spec, [], _by_position(checks.warnings), doc.text, secrets)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kmlc.config.nodes import NodeIO, io_names, pipeline_names, split_func
-from kmlc.config.secrets import Secrets
+from kmlc.config.secrets import Secrets, redact_uri
 from kmlc.config.shorthands import PATH_KEYS, dataset_path, shorthand
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "SweepParam",
     "SweepSpec",
     "TrackingSpec",
+    "TrackingTarget",
     "pipeline_names",  # kmlc.cli reads it here; its home is kmlc.config.nodes
 ]
 
@@ -68,6 +69,35 @@ class TrackingSpec:
     ui_port: int = 5000
     http_max_retries: int | None = None
     http_timeout: int | None = None
+
+
+@dataclass(frozen=True)
+class TrackingTarget:
+    """The resolved tracking and registry URIs, each with where it came from.
+
+    ``source``: ``--tracking-uri``, ``tracking.uri``, ``MLFLOW_TRACKING_URI`` or
+    ``default``; ``registry_source``: ``tracking.registry_uri``, ``MLFLOW_REGISTRY_URI``
+    or None (``registry_uri`` is None: the registry is the tracking store). ``given`` and
+    ``registry_given`` are the URIs as their source wrote them (``kmlc plan`` shows those:
+    a manifest names no folder of this machine).
+    """
+
+    uri: str
+    source: str
+    given: str
+    registry_uri: str | None = None
+    registry_source: str | None = None
+    registry_given: str | None = None
+    # what the resolution read besides the file: --tracking-uri, the two variables and the
+    # current folder; ``tracking_target`` reuses this value while they are unchanged
+    read: tuple[str | None, ...] = field(default=(), compare=False, repr=False)
+
+    def describe(self) -> str:
+        """``URI (from SOURCE)``, credentials redacted, for a terminal."""
+        text = f"{redact_uri(self.uri)} (from {self.source})"
+        if self.registry_uri is not None:
+            text += f"; registry {redact_uri(self.registry_uri)} (from {self.registry_source})"
+        return text
 
 
 @dataclass(frozen=True)
@@ -252,6 +282,9 @@ class ProjectSpec:
     sweep: SweepSpec | None = None
     cache_memory_limit: int = 256 * 1024 * 1024  # bytes: the largest memory output it keeps
     templates: tuple[NodeSpec, ...] = ()  # `template: true`: copied by namespaces, never run
+    # where the runs go, resolved once as the project loads (``kmlc.config.target``);
+    # None: not resolved (a refused store: ``tracking_target`` raises the refusal)
+    target: TrackingTarget | None = None
 
     @property
     def root(self) -> Path:

@@ -226,13 +226,12 @@ def promote_run(spec: ProjectSpec, run_id: str, *, tracking_uri: str | None = No
         raise ExportError("the project has no model.promote (with model.registered_name)",
                           hint="add model.registered_name and model.promote to the file")
     quiet_mlflow()
-    target = tracking_target(spec, tracking_uri)
-    uri, registry = target.uri, target.registry_uri
-    client = open_client(uri, registry)
+    target = tracking_target(spec, tracking_uri)  # the loaded one, for the same --tracking-uri
+    client = open_client(target)
     try:
         with_retry(client.get_run, run_id)
     except MlflowException as exc:
-        raise ExportError(f"run '{run_id}' was not found in {uri}") from exc
+        raise ExportError(f"run '{run_id}' was not found in {target.uri}") from exc
     name = model.registered_name
     versions: list[Any]
     try:
