@@ -77,11 +77,13 @@ def tracking_target(spec: ProjectSpec, tracking_uri: str | None = None,
 
     ``environ`` defaults to ``os.environ``. A file store is refused (``TrackingError``).
     The target the loader resolved (``spec.target``) is returned as it is while what it
-    read (the same ``--tracking-uri``, variables and current folder) is unchanged.
+    read is unchanged: the variables, the current folder and ``--tracking-uri`` (None: the
+    one the project was loaded with).
     """
     env = os.environ if environ is None else environ
     loaded = spec.target
-    if loaded is not None and loaded.read == _read(tracking_uri, env):
+    if loaded is not None and loaded.read == _read(
+            loaded.read[0] if tracking_uri is None else tracking_uri, env):
         return loaded
     given, source = given_tracking_uri(tracking_uri, spec.tracking.uri, env)
     uri = _resolved(given, source, Path.cwd() if source == TRACKING_ENV else spec.root)

@@ -110,7 +110,8 @@ def open_client(uri: str | TrackingTarget | None = None,
     the database's folder.
     """
     if isinstance(uri, TrackingTarget):
-        uri, registry_uri = uri.uri, uri.registry_uri
+        target = uri
+        uri, registry_uri = target.uri, target.registry_uri
     path = sqlite_path(uri) if uri else None
     if path is None or uri in _ready:
         return _mlflow_client(uri, registry_uri)

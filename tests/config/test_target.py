@@ -160,13 +160,17 @@ def test_the_loaded_project_carries_its_target_resolved_once(write_project,
     path = _project(write_project)
     spec = load_project(path, tracking_uri=_CLI_URI)
     assert spec.target is not None and spec.target.source == "--tracking-uri"
-    # the same command line and environment: the loaded value itself, not a new resolution
+    # the same command line (or none) and environment: the loaded value, not a new one
     assert tracking_target(spec, _CLI_URI) is spec.target
+    assert tracking_target(spec) is spec.target
     assert RunSession(spec, "__default__", tracking_uri=_CLI_URI).target is spec.target
     # what the resolution read changed: resolved again, by the same rule
-    assert tracking_target(spec).source == "MLFLOW_TRACKING_URI"
+    assert tracking_target(spec, _FILE_URI).given == _FILE_URI
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     assert tracking_target(load_project(path)).source == "default"
+    spec = load_project(path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", _ENV_URI)
+    assert tracking_target(spec).source == "MLFLOW_TRACKING_URI"
     # a store the rule refuses leaves no target: the run that uses it says why
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "file:./mlruns")
     assert load_project(path).target is None
