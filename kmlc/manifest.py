@@ -20,8 +20,9 @@ from kmlc.compiler.fingerprint import node_fingerprint, node_hash
 from kmlc.compiler.plan import plan_from_spec
 from kmlc.compiler.project import CompiledProject, compile_project
 from kmlc.config.functions import code_path
+from kmlc.config.nodes import io_shape
 from kmlc.config.params import ALL_PARAMS, PARAMS_PREFIX, is_param_input, param_inputs
-from kmlc.config.spec import DatasetSpec, ProjectSpec, io_shape
+from kmlc.config.spec import DatasetSpec, ProjectSpec
 from kmlc.errors import ExportError, KmlcError, RunError
 from kmlc.tracking.lineage import persisted_inputs
 

@@ -355,7 +355,7 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
     try:
         # the run opens in the tracking worker while the catalog is built
         with session if seams.owned else nullcontext():
-            catalog = _preload(compiled.catalog(shared_memory=shared, tracking_uri=session.uri,
+            catalog = _preload(compiled.catalog(shared_memory=shared, target=session.target,
                                                 load_versions=load_versions), seams)
             hook = TrackingHook(spec, session.tracker, session.uri, session.wait_open(),
                                 selected if cache is not None else None)

@@ -15,6 +15,7 @@ from numbers import Real
 from typing import Any
 
 from kmlc.cache.objects import object_hash
+from kmlc.config.shorthands import shorthand
 
 __all__ = ["metric_problem", "record_problem"]
 
@@ -37,15 +38,17 @@ def _point(value: Any) -> bool:
 
 def metric_problem(kind: str, value: Any) -> str | None:
     """Why ``value`` cannot be saved to a dataset of type ``kind`` (an ``mlflow.metric*``)."""
-    if kind == "mlflow.metric":
+    logs = shorthand(kind)
+    shape = logs.metric if logs is not None else None
+    if shape == "one":
         ok = _point(value)
         want = "a number or {value, step}"
-    elif kind == "mlflow.metric_history":
+    elif shape == "history":
         ok = (isinstance(value, list) and all(map(_number, value))) or (
             isinstance(value, Mapping) and all(
                 k.lstrip("-").isdigit() and _number(v) for k, v in value.items()))
         want = "a list of numbers or {step: number}"
-    else:  # mlflow.metrics
+    else:  # "many": mlflow.metrics
         ok = isinstance(value, Mapping) and all(
             isinstance(k, str) and (_point(v) or (isinstance(v, list) and all(map(_number, v))))
             for k, v in value.items())

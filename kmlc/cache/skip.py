@@ -31,13 +31,11 @@ from kmlc.cache.records import record_problem
 from kmlc.compiler.fingerprint import node_fingerprint
 from kmlc.config.localpath import local_path
 from kmlc.config.params import is_param_input
+from kmlc.config.shorthands import is_memory, shorthand
 from kmlc.config.spec import ProjectSpec
 from kmlc.errors import RunError, did_you_mean
 
 __all__ = ["RunCache", "Skip", "cache_state"]
-
-_METRICS = ("mlflow.metric", "mlflow.metric_history", "mlflow.metrics")
-
 
 @dataclass(frozen=True)
 class Skip:
@@ -109,12 +107,11 @@ class RunCache:
         if is_param_input(name):
             return "param"
         ds = self.spec.datasets.get(name)
-        if ds is None or ds.type.split(".")[-1] in ("MemoryDataset", "SharedMemoryDataset"):
+        if ds is None or is_memory(ds.type):
             return "memory"
-        if ds.type in _METRICS:
-            return "metric"
-        if ds.is_mlflow:
-            return "unrestorable"  # an MLflow flavor model lives in the run that logged it
+        kind = shorthand(ds.type)
+        if kind is not None:  # "metric", or "unrestorable": a flavor model lives in its run
+            return kind.cached
         if local_path(ds, self.spec.root) is None:
             return "opaque"  # remote or not a file: its content cannot be hashed here
         return "versioned" if ds.config.get("versioned") else "file"

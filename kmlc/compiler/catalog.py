@@ -1,9 +1,11 @@
 """Compile stage: dataset specs -> a ``kedro.io.DataCatalog`` built by Kedro itself.
 
 kmlc only rewrites what Kedro cannot know: relative file paths resolve against the
-project folder, the ``mlflow.*`` short names map to kmlc's dataset classes, and
-``track:`` wraps a dataset in ``TrackedArtifactDataset``. Every ``params:`` path is
-added as a memory entry, as a Kedro session would.
+project folder, the ``mlflow.*`` shorthands (``kmlc.config.shorthands``) become kmlc's
+dataset classes (``kmlc.tracking.datasets.SHORTHAND_CLASSES``: classes, not import paths),
+and ``track:`` wraps a dataset in ``TrackedArtifactDataset``. kmlc's MLflow datasets get the
+run's tracking store (``TrackingTarget.uri``) unless the file names another. Every
+``params:`` path is added as a memory entry, as a Kedro session would.
 """
 
 from __future__ import annotations
@@ -18,14 +20,11 @@ from kedro.io.core import DatasetError, generate_timestamp
 from kmlc.config.localpath import resolve_path
 from kmlc.config.params import ALL_PARAMS, PARAMS_PREFIX, param_items
 from kmlc.config.selection import check_load_versions
-from kmlc.config.spec import (
-    MLFLOW_DATASET_CLASSES,
-    PATH_KEYS,
-    DatasetSpec,
-    ProjectSpec,
-)
-from kmlc.config.target import tracking_target
+from kmlc.config.shorthands import PATH_KEYS, shorthand
+from kmlc.config.spec import DatasetSpec, ProjectSpec
+from kmlc.config.target import TrackingTarget, tracking_target
 from kmlc.errors import ConfigError, ConfigErrors
+from kmlc.tracking.datasets import SHORTHAND_CLASSES, TrackedArtifactDataset
 
 __all__ = ["build_catalog", "catalog_config", "param_entries"]
 
@@ -42,19 +41,18 @@ def dataset_config(ds: DatasetSpec, root: Path, save_version: str | None = None,
     for key in PATH_KEYS:
         if isinstance(config.get(key), str):
             config[key] = resolve_path(config[key], root)
-    if ds.type in MLFLOW_DATASET_CLASSES:
-        config["type"] = MLFLOW_DATASET_CLASSES[ds.type]
-        if ds.type in ("mlflow.metric", "mlflow.metric_history"):
-            config.setdefault("key", ds.name)
-        if ds.type == "mlflow.model":
-            config.setdefault("artifact_path", ds.name)
+    kind = shorthand(ds.type)
+    if kind is not None:
+        config["type"] = SHORTHAND_CLASSES[kind.name]
+        if kind.name_key is not None:
+            config.setdefault(kind.name_key, ds.name)
         if tracking_uri:
             config.setdefault("tracking_uri", tracking_uri)
         return config
     if ds.track_artifact:
         run_id = config.pop("run_id", None)
         wrapped: dict[str, Any] = {
-            "type": "kmlc.tracking.datasets.TrackedArtifactDataset",
+            "type": TrackedArtifactDataset,
             "dataset": config,
             "artifact_path": ds.artifact_path,
         }
@@ -70,8 +68,9 @@ def dataset_config(ds: DatasetSpec, root: Path, save_version: str | None = None,
 
 
 def catalog_config(spec: ProjectSpec, save_version: str | None = None,
-                   tracking_uri: str | None = None) -> dict[str, dict[str, Any]]:
-    uri = tracking_uri or tracking_target(spec).uri
+                   target: TrackingTarget | None = None) -> dict[str, dict[str, Any]]:
+    """Every dataset's catalog entry; ``target``: the run's (default: the file's)."""
+    uri = (target or tracking_target(spec)).uri
     return {name: dataset_config(ds, spec.root, save_version, uri)
             for name, ds in spec.datasets.items()}
 
@@ -84,11 +83,11 @@ def param_entries(parameters: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
 
 
 def build_catalog(spec: ProjectSpec, *, shared_memory: bool = False,
-                  tracking_uri: str | None = None,
+                  target: TrackingTarget | None = None,
                   load_versions: Mapping[str, str] | None = None) -> DataCatalog:
     """Build the catalog; a dataset Kedro cannot create is a ``ConfigError`` at its line.
 
-    ``tracking_uri`` is the run's store (default: the file's ``tracking.uri``). Dataset
+    ``target`` is where the run logs (default: the file's, ``tracking_target``). Dataset
     factory patterns go to Kedro as they are (the names the nodes use were resolved by
     Kedro at validate and are plain entries by now); ``load_versions`` is ``kedro run
     --load-versions``.
@@ -96,7 +95,7 @@ def build_catalog(spec: ProjectSpec, *, shared_memory: bool = False,
     cls = SharedMemoryDataCatalog if shared_memory else DataCatalog
     save_version = generate_timestamp()
     check_load_versions(spec, load_versions or {})
-    catalog = cls.from_config(catalog_config(spec, save_version, tracking_uri),
+    catalog = cls.from_config(catalog_config(spec, save_version, target),
                               dict(spec.credentials),
                               load_versions=dict(load_versions or {}),
                               save_version=save_version)
@@ -109,7 +108,7 @@ def build_catalog(spec: ProjectSpec, *, shared_memory: bool = False,
         except (DatasetError, ImportError, TypeError, ValueError) as exc:
             src = ds.source
             message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-            message = message.replace("kmlc.tracking.datasets.", "").replace(
+            message = message.replace(f"{TrackedArtifactDataset.__module__}.", "").replace(
                 f"An exception occurred when parsing config for dataset '{name}': ", "")
             message = message.split(" Please install")[0].split(" Hint:")[0]
             errors.append(ConfigError(

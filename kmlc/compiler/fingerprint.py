@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from kmlc.compiler.plan import PLAN_VERSION
+from kmlc.config.nodes import io_shape
 from kmlc.config.params import ALL_PARAMS, PARAMS_PREFIX, param_inputs
-from kmlc.config.spec import ProjectSpec, io_shape
+from kmlc.config.spec import ProjectSpec
 
 __all__ = ["FINGERPRINT_VERSION", "SECRET_KEY_FILE", "local_key", "node_fingerprint", "node_hash"]
 

@@ -18,8 +18,9 @@ from typing import Any
 
 from kedro.pipeline import Node, Pipeline, node, pipeline
 
+from kmlc.config.nodes import io_shape
 from kmlc.config.selection import pipeline_members
-from kmlc.config.spec import NodeSpec, PipelineSpec, ProjectSpec, io_shape
+from kmlc.config.spec import NodeSpec, PipelineSpec, ProjectSpec
 
 __all__ = ["build_pipelines"]
 

@@ -16,13 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from kmlc.config.inference import inference_graph
+from kmlc.config.nodes import io_names, io_shape
 from kmlc.config.params import param_inputs
-from kmlc.config.spec import (
-    PLAN_DROPPED_KEYS,
-    ProjectSpec,
-    io_names,
-    io_shape,
-)
+from kmlc.config.shorthands import PLAN_DROPPED_KEYS
+from kmlc.config.spec import ProjectSpec
 from kmlc.errors import BindingError
 
 __all__ = ["PLAN_ARTIFACT", "PLAN_FILE", "PLAN_VERSION", "ArtifactRef", "InferencePlan", "Step",

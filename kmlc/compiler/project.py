@@ -19,6 +19,7 @@ from kmlc.compiler.pipelines import build_pipelines
 from kmlc.config.functions import FunctionImportError, import_function, static_stand_in
 from kmlc.config.selection import Selection, check_selection
 from kmlc.config.spec import ProjectSpec
+from kmlc.config.target import TrackingTarget
 from kmlc.errors import ConfigError, ConfigErrors, RunError
 
 __all__ = ["CompiledProject", "compile_project"]
@@ -34,9 +35,9 @@ class CompiledProject:
     hooks: tuple[Any, ...]
 
     def catalog(self, *, shared_memory: bool = False,
-                tracking_uri: str | None = None,
+                target: TrackingTarget | None = None,
                 load_versions: Mapping[str, str] | None = None) -> DataCatalog:
-        return build_catalog(self.spec, shared_memory=shared_memory, tracking_uri=tracking_uri,
+        return build_catalog(self.spec, shared_memory=shared_memory, target=target,
                              load_versions=load_versions)
 
     def pipeline(self, name: str, selection: Selection | None = None) -> Pipeline:

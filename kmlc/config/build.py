@@ -15,8 +15,10 @@ from typing import Any, Literal
 
 from kmlc.config.checks import CheckResult, run_checks
 from kmlc.config.metric_keys import namespace_prefix
-from kmlc.config.nodes import NodeDef, mapping_of, tag_list
+from kmlc.config.nodes import NodeDef, io_shape, mapping_of, node_io, tag_list
+from kmlc.config.params import param_value
 from kmlc.config.secrets import Secrets
+from kmlc.config.shorthands import shorthand
 from kmlc.config.source import Document
 from kmlc.config.spec import (
     DatasetSpec,
@@ -31,9 +33,8 @@ from kmlc.config.spec import (
     SweepParam,
     SweepSpec,
     TrackingSpec,
-    io_shape,
-    node_io,
 )
+from kmlc.config.sweep import param_candidate
 
 __all__ = ["build_spec"]
 
@@ -57,7 +58,8 @@ def build_spec(doc: Document, path: Path, code_dirs: list[Path], env: str | None
         datasets[name] = replace(_dataset(doc, pattern, cfg), name=name, pattern=pattern)
     producers = {out: n for n in checks.nodes for out, _ in node_io(n.outputs)}
     for name, ds in datasets.items():  # a namespaced copy's metrics: under its namespace
-        if ds.type == "mlflow.metrics" and "prefix" not in ds.config:
+        kind = shorthand(ds.type)
+        if kind is not None and kind.metric == "many" and "prefix" not in ds.config:
             prefix = namespace_prefix(name, ds.config, producers.get(name))
             if prefix:
                 datasets[name] = replace(ds, config={**ds.config, "prefix": prefix})
@@ -177,9 +179,6 @@ def _promote(data: dict[str, Any] | None) -> PromoteSpec | None:
 
 
 def _sweep(doc: Document) -> SweepSpec | None:
-    from kmlc.config.params import param_value
-    from kmlc.config.sweep import param_candidate
-
     data = doc.data.get("sweep")
     if data is None:
         return None

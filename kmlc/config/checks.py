@@ -15,14 +15,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kmlc.config.dataset_types import flavor_problem, type_problem
 from kmlc.config.functions import FunctionImportError, import_function, static_signature
 from kmlc.config.inference import inference_graph
 from kmlc.config.kedro_forms import interpolation_problem
 from kmlc.config.localpath import local_part
-from kmlc.config.nodes import NodeDef, expand_nodes, strip_transcoding, tag_list
+from kmlc.config.metric_keys import collisions, metric_writers
+from kmlc.config.nodes import (
+    NodeDef,
+    expand_nodes,
+    node_io,
+    split_func,
+    strip_transcoding,
+    tag_list,
+)
 from kmlc.config.params import PARAMS_PREFIX, has_param, is_param_input, param_paths
+from kmlc.config.shorthands import PATH_KEYS, shorthand
 from kmlc.config.source import Document, KeyPath
-from kmlc.config.spec import PATH_KEYS, node_io, split_func
+from kmlc.config.sweep import check_sweep
 from kmlc.errors import BindingError, ConfigError, did_you_mean
 
 __all__ = ["CheckResult", "run_checks"]
@@ -65,8 +75,6 @@ def run_checks(doc: Document, root: Path, code_dirs: list[Path],
     if (doc.data.get("model") or {}).get("promote") is not None:
         _check_promote(doc, result)
     if doc.data.get("sweep") is not None:
-        from kmlc.config.sweep import check_sweep
-
         result.errors.extend(check_sweep(doc, result.nodes, result.factory_matches))
     if isinstance(doc.data.get("model"), dict):
         _check_requirements(doc, result)
@@ -361,7 +369,6 @@ def _check_templates(doc: Document, result: CheckResult) -> None:
 
 def _check_metric_keys(doc: Document, result: CheckResult) -> None:
     """Two datasets that would write one MLflow key in one run: refused, both located."""
-    from kmlc.config.metric_keys import collisions, metric_writers
 
     writers = metric_writers(result.nodes, doc.data.get("datasets") or {},
                              result.factory_matches)
@@ -549,8 +556,6 @@ def _path_problem(value: str, root: Path, allow_outside: bool) -> str | None:
 
 
 def _check_types(doc: Document, code_dirs: list[Path], result: CheckResult) -> None:
-    from kmlc.config.dataset_types import flavor_problem, type_problem
-
     for name, cfg in (doc.data.get("datasets") or {}).items():
         if "{" in cfg["type"]:
             continue  # a factory's placeholder: checked once resolved, at run
@@ -559,7 +564,8 @@ def _check_types(doc: Document, code_dirs: list[Path], result: CheckResult) -> N
             message, hint = problem
             result.errors.append(doc.error(message, ("datasets", name, "type"), code="KMLC331",
                                            hint=hint))
-        flavor = cfg.get("flavor") if cfg["type"] == "mlflow.model" else None
+        kind = shorthand(cfg["type"])
+        flavor = cfg.get("flavor") if kind is not None and kind.flavor else None
         problem = flavor_problem(flavor) if isinstance(flavor, str) else None
         if problem:
             message, hint = problem
@@ -687,8 +693,9 @@ def _check_binding(doc: Document, result: CheckResult) -> None:
                   "persisted dataset that training reads or writes", "KMLC503")
             continue
         cfg = datasets.get(name) or result.factory_matches.get(name, ("", None))[1]
-        if cfg is None or not any(k in cfg for k in PATH_KEYS) or str(
-                cfg.get("type", "")).startswith("mlflow."):
+        kind = shorthand(cfg.get("type")) if cfg is not None else None
+        if cfg is None or not any(k in cfg for k in PATH_KEYS) or (
+                kind is not None and kind.tracking):
             error(f"inference input '{name}' must be persisted to a file dataset to be packed "
                   "into the model", ("datasets", name) if name in datasets else where,
                   f"declare '{name}' in `datasets` with a type and a filepath, "

@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from kmlc.config.spec import MLFLOW_DATASET_TYPES
+from kmlc.config.shorthands import BARE_TYPES, MLFLOW_TYPES
 from kmlc.errors import did_you_mean
 
 __all__ = ["KEDRO_MLFLOW_TYPES", "flavor_problem", "kedro_mlflow_class", "mlflow_flavors",
            "type_problem"]
 
-_KMLC_TYPES = MLFLOW_DATASET_TYPES
+_KMLC_TYPES = MLFLOW_TYPES
 _CLASS = re.compile(r"\b([A-Z][A-Za-z0-9_]*Dataset)\b")
 # a flavor module defines or re-exports log_model
 _LOG_MODEL = re.compile(
@@ -70,7 +70,7 @@ def _classes(group: str) -> tuple[str, ...]:
 
 def _all_short_names() -> list[str]:
     return [*_KMLC_TYPES, *(f"{g}.{c}" for g in sorted(_groups()) for c in _classes(g)),
-            "MemoryDataset", "CachedDataset", "SharedMemoryDataset"]
+            *BARE_TYPES]
 
 
 def type_problem(type_name: str, folders: Sequence[Path] = ()) -> tuple[str, str | None] | None:
@@ -90,7 +90,7 @@ def type_problem(type_name: str, folders: Sequence[Path] = ()) -> tuple[str, str
                 did_you_mean(type_name, _KMLC_TYPES, f"one of: {', '.join(_KMLC_TYPES)}"))
     module, _, cls = type_name.rpartition(".")
     if not module:
-        if type_name in ("MemoryDataset", "CachedDataset", "SharedMemoryDataset"):
+        if type_name in BARE_TYPES:
             return None
         return _unknown(type_name)
     head = module.split(".")[0]

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from kmlc.config.spec import split_func
+from kmlc.config.nodes import split_func
 from kmlc.errors import did_you_mean
 
 __all__ = ["FunctionImportError", "code_path", "import_function", "local_modules",

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from kmlc.config.nodes import io_names
 from kmlc.config.params import is_param_input
-from kmlc.config.spec import io_names
 
 __all__ = ["GraphNode", "InferenceGraph", "inference_graph"]
 

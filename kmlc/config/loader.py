@@ -23,9 +23,11 @@ from kmlc.config.overlay import apply_overlays
 from kmlc.config.render import render_document
 from kmlc.config.runner import check_runner, resolve_runner
 from kmlc.config.schema import schema_errors
-from kmlc.config.secrets import Secrets, refusals, uri_secrets
+from kmlc.config.secret_checks import refusals
+from kmlc.config.secrets import Secrets, uri_secrets
 from kmlc.config.source import Document, read_document
 from kmlc.config.spec import ProjectSpec
+from kmlc.config.target import loaded_target
 from kmlc.errors import ConfigError, ConfigErrors
 
 __all__ = ["LoadResult", "check_project", "load_project"]
@@ -152,6 +154,7 @@ def _check(file: Path, display: str, env: str | None, params: Sequence[str],
                           secrets)
     spec = build_spec(doc, file.resolve(), code_dirs, env, credentials, secrets, checks)
     spec = replace(spec, runner=resolve_runner(spec.runner, runner, address))
+    spec = loaded_target(spec, tracking_uri)
     return LoadResult(spec, [], _by_position(checks.warnings), doc.text, secrets)
 
 

@@ -15,14 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kmlc.config.nodes import NodeDef
+from kmlc.config.nodes import NodeDef, node_io
+from kmlc.config.shorthands import shorthand
 from kmlc.config.source import KeyPath
-from kmlc.config.spec import node_io
 
 __all__ = ["MetricWriter", "metric_writers", "namespace_prefix"]
-
-_ONE_KEY = ("mlflow.metric", "mlflow.metric_history")
-
 
 @dataclass(frozen=True)
 class MetricWriter:
@@ -57,16 +54,17 @@ def metric_writers(nodes: Sequence[NodeDef], datasets: Mapping[str, Any],
             if not isinstance(config, Mapping):
                 continue
             kind = config.get("type")
-            if kind not in (*_ONE_KEY, "mlflow.metrics"):
+            logs = shorthand(kind)
+            if logs is None or logs.metric is None:
                 continue
             where: KeyPath = ("datasets", name) if declared is not None else (
                 ("pipelines", node.pipeline) if node.pipeline else node.path)
             origin = node.template or node.name
-            if kind in _ONE_KEY:
-                out.append(MetricWriter(name, kind, str(config.get("key") or name), None,
+            if logs.metric != "many":
+                out.append(MetricWriter(name, str(kind), str(config.get("key") or name), None,
                                         origin, where))
             else:
-                out.append(MetricWriter(name, kind, None,
+                out.append(MetricWriter(name, str(kind), None,
                                         namespace_prefix(name, config, node), origin, where))
     return out
 

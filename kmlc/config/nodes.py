@@ -17,7 +17,7 @@ on the expanded list still point at the line to fix.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,9 +25,60 @@ from kmlc.config.params import is_param_input
 from kmlc.config.source import Document, KeyPath
 from kmlc.errors import ConfigError, did_you_mean
 
-__all__ = ["NodeDef", "expand_nodes", "mapping_of", "strip_transcoding", "tag_list"]
+__all__ = ["NodeDef", "NodeIO", "expand_nodes", "io_names", "io_shape", "mapping_of", "node_io",
+           "pipeline_names", "split_func", "strip_transcoding", "tag_list"]
 
 TRANSCODING_SEPARATOR = "@"  # kedro.pipeline.transcoding, without importing Kedro
+NodeIO = str | tuple[str, ...] | Mapping[str, str] | None  # a node's inputs or outputs
+
+
+def pipeline_names(declared: Iterable[str], tags: Iterable[str]) -> tuple[str, ...]:
+    """The pipelines a project has: ``__default__``, those under ``pipelines:``, and
+    ``training``/``inference`` where a node carries that tag."""
+    names = {"__default__", *declared}
+    seen = set(tags)
+    names.update(name for name in ("training", "inference") if name in seen)
+    return tuple(sorted(names))
+
+
+def split_func(func: str) -> tuple[str, str]:
+    """Split ``pkg.mod.fn`` or ``pkg.mod:fn`` into module and attribute path."""
+    if ":" in func:
+        module, _, attr = func.partition(":")
+        return module, attr
+    module, _, attr = func.rpartition(".")
+    return module, attr
+
+
+def node_io(value: Any) -> list[tuple[str, tuple[str | int, ...]]]:
+    """The dataset names of a node's inputs or outputs, each with its key path suffix.
+
+    Kedro's three forms: one name (``"a"``), a list (``["a", "b"]``) or a mapping of
+    argument names (``{x: a}``). This is the one place that reads them; items that are
+    not names (in a document no schema has checked yet) are skipped.
+    """
+    if isinstance(value, str):
+        return [(value, ())]
+    if isinstance(value, Mapping):
+        return [(v, (k,)) for k, v in value.items() if isinstance(v, str)]
+    if isinstance(value, (list, tuple)):
+        return [(v, (i,)) for i, v in enumerate(value) if isinstance(v, str)]
+    return []
+
+
+def io_names(value: Any) -> tuple[str, ...]:
+    """The dataset names of a node's inputs or outputs, in order."""
+    return tuple(name for name, _ in node_io(value))
+
+
+def io_shape(value: Any, sequence: Callable[[Iterable[str]], Any] = list) -> Any:
+    """A node's inputs or outputs in Kedro's form: None, a name, a ``sequence`` (a list,
+    as Kedro and JSON take it; a tuple in the frozen spec) or a dict."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return dict(value)
+    return sequence(value)
 
 
 @dataclass(frozen=True)
@@ -87,8 +138,6 @@ def _reshape(template: Any, names: list[str]) -> Any:
 
 def _stand_in(func: str) -> Callable[..., Any]:
     """A function Kedro names exactly as it names the real ``func``."""
-    from kmlc.config.spec import split_func
-
     module, attr = split_func(func)
 
     def stand_in(*args: Any, **kwargs: Any) -> None:

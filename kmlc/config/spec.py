@@ -7,22 +7,17 @@ keeps its key path and position so that later stages can still point at the YAML
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlparse
 
+from kmlc.config.nodes import NodeIO, io_names, pipeline_names, split_func
 from kmlc.config.secrets import Secrets, redact_uri
-from kmlc.errors import TrackingError
+from kmlc.config.shorthands import PATH_KEYS, dataset_path, shorthand
 
 __all__ = [
-    "DEFAULT_TRACKING_URI",
-    "MLFLOW_DATASET_CLASSES",
-    "MLFLOW_DATASET_TYPES",
-    "PATH_KEYS",
-    "PLAN_DROPPED_KEYS",
+    "PATH_KEYS",  # kmlc.model.build reads it here; its home is kmlc.config.shorthands
     "RUNNERS",
     "DatasetSpec",
     "ModelSpec",
@@ -37,32 +32,11 @@ __all__ = [
     "SweepParam",
     "SweepSpec",
     "TrackingSpec",
-    "io_names",
-    "io_shape",
-    "mask_secrets",
-    "node_io",
-    "pipeline_names",
-    "resolve_tracking_uri",
+    "TrackingTarget",
+    "pipeline_names",  # kmlc.cli reads it here; its home is kmlc.config.nodes
 ]
 
-# kmlc's MLflow dataset types: the short name in the file -> the class the catalog builds
-# (a path, not an import: the front half never imports the tracking side)
-MLFLOW_DATASET_CLASSES = {
-    "mlflow.metric": "kmlc.tracking.datasets.MlflowMetricDataset",
-    "mlflow.metric_history": "kmlc.tracking.datasets.MlflowMetricHistoryDataset",
-    "mlflow.metrics": "kmlc.tracking.datasets.MlflowMetricsDataset",
-    "mlflow.model": "kmlc.tracking.datasets.MlflowModelDataset",
-}
-MLFLOW_DATASET_TYPES = tuple(MLFLOW_DATASET_CLASSES)
-PATH_KEYS = ("filepath", "path")  # the keys of a dataset config that name its file/folder
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 RUNNERS = ("sequential", "thread", "parallel", "dask")  # Kedro's runners + kmlc's Dask runner
-# Keys of a dataset config that the inference plan drops: they describe where or how to
-# write, not how to read (the model carries the rest of an artifact's config)
-PLAN_DROPPED_KEYS = ("filepath", "path", "credentials", "fs_args", "save_args", "versioned",
-                     "metadata", "run_id")
-
-NodeIO = str | tuple[str, ...] | Mapping[str, str] | None  # a node's inputs or outputs
 
 
 @dataclass(frozen=True)
@@ -98,6 +72,35 @@ class TrackingSpec:
 
 
 @dataclass(frozen=True)
+class TrackingTarget:
+    """The resolved tracking and registry URIs, each with where it came from.
+
+    ``source``: ``--tracking-uri``, ``tracking.uri``, ``MLFLOW_TRACKING_URI`` or
+    ``default``; ``registry_source``: ``tracking.registry_uri``, ``MLFLOW_REGISTRY_URI``
+    or None (``registry_uri`` is None: the registry is the tracking store). ``given`` and
+    ``registry_given`` are the URIs as their source wrote them (``kmlc plan`` shows those:
+    a manifest names no folder of this machine).
+    """
+
+    uri: str
+    source: str
+    given: str
+    registry_uri: str | None = None
+    registry_source: str | None = None
+    registry_given: str | None = None
+    # what the resolution read besides the file: --tracking-uri, the two variables and the
+    # current folder; ``tracking_target`` reuses this value while they are unchanged
+    read: tuple[str | None, ...] = field(default=(), compare=False, repr=False)
+
+    def describe(self) -> str:
+        """``URI (from SOURCE)``, credentials redacted, for a terminal."""
+        text = f"{redact_uri(self.uri)} (from {self.source})"
+        if self.registry_uri is not None:
+            text += f"; registry {redact_uri(self.registry_uri)} (from {self.registry_source})"
+        return text
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     """One catalog entry. ``config`` is the Kedro catalog config without kmlc keys."""
 
@@ -120,11 +123,13 @@ class DatasetSpec:
 
     @property
     def is_mlflow(self) -> bool:
-        return self.type in MLFLOW_DATASET_TYPES
+        """An ``mlflow.*`` dataset: its value lives in the MLflow run (``shorthands``)."""
+        kind = shorthand(self.type)
+        return kind is not None and kind.tracking
 
     @property
     def filepath(self) -> str | None:
-        value = self.config.get("filepath", self.config.get("path"))
+        value = dataset_path(self.config)
         return str(value) if value is not None else None
 
 
@@ -166,75 +171,6 @@ class NodeSpec:
         return split_func(self.func)[1]
 
 
-def mask_secrets(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret value replaced by ``***`` (``Secrets.mask``)."""
-    return (secrets if isinstance(secrets, Secrets) else Secrets(secrets)).mask(text)
-
-
-def resolve_tracking_uri(uri: str, root: Path) -> str:
-    """Make a relative ``sqlite:///`` path absolute against ``root``; refuse file stores."""
-    if uri.startswith("sqlite:///"):
-        path = uri[len("sqlite:///"):]
-        if path and not path.startswith("/") and path != ":memory:":
-            return "sqlite:///" + str((root / path).resolve())
-        return uri
-    scheme = urlparse(uri).scheme
-    if scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt"):
-        raise TrackingError(
-            f"tracking uri '{redact_uri(uri)}' is a file store, which MLflow 3 no longer accepts",
-            hint="use a database, e.g. 'sqlite:///mlflow.db' (the default), or a server URL")
-    return uri
-
-
-def pipeline_names(declared: Iterable[str], tags: Iterable[str]) -> tuple[str, ...]:
-    """The pipelines a project has: ``__default__``, those under ``pipelines:``, and
-    ``training``/``inference`` where a node carries that tag."""
-    names = {"__default__", *declared}
-    seen = set(tags)
-    names.update(name for name in ("training", "inference") if name in seen)
-    return tuple(sorted(names))
-
-
-def split_func(func: str) -> tuple[str, str]:
-    """Split ``pkg.mod.fn`` or ``pkg.mod:fn`` into module and attribute path."""
-    if ":" in func:
-        module, _, attr = func.partition(":")
-        return module, attr
-    module, _, attr = func.rpartition(".")
-    return module, attr
-
-
-def node_io(value: Any) -> list[tuple[str, tuple[str | int, ...]]]:
-    """The dataset names of a node's inputs or outputs, each with its key path suffix.
-
-    Kedro's three forms: one name (``"a"``), a list (``["a", "b"]``) or a mapping of
-    argument names (``{x: a}``). This is the one place that reads them; items that are
-    not names (in a document no schema has checked yet) are skipped.
-    """
-    if isinstance(value, str):
-        return [(value, ())]
-    if isinstance(value, Mapping):
-        return [(v, (k,)) for k, v in value.items() if isinstance(v, str)]
-    if isinstance(value, (list, tuple)):
-        return [(v, (i,)) for i, v in enumerate(value) if isinstance(v, str)]
-    return []
-
-
-def io_names(value: Any) -> tuple[str, ...]:
-    """The dataset names of a node's inputs or outputs, in order."""
-    return tuple(name for name, _ in node_io(value))
-
-
-def io_shape(value: Any, sequence: Callable[[Iterable[str]], Any] = list) -> Any:
-    """A node's inputs or outputs in Kedro's form: None, a name, a ``sequence`` (a list,
-    as Kedro and JSON take it; a tuple in the frozen spec) or a dict."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, Mapping):
-        return dict(value)
-    return sequence(value)
-
-
 @dataclass(frozen=True)
 class PipelineSpec:
     """A named pipeline; with ``namespace`` a modular pipeline (Kedro's ``pipeline(...)``)."""
@@ -257,19 +193,6 @@ class PromoteSpec:
     when: str | None = None
     metric: str | None = None  # better_than_current.metric
     mode: Literal["max", "min"] = "max"
-
-    def gate(self) -> Any:
-        """``when`` compiled in Jinja's immutable sandbox (``None`` without ``when``).
-
-        Raises ``jinja2.TemplateSyntaxError`` for an expression that does not parse.
-        """
-        if self.when is None:
-            return None
-        import jinja2
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-        env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined)
-        return env.compile_expression(self.when, undefined_to_none=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"alias": self.alias, "when": self.when,
@@ -359,6 +282,9 @@ class ProjectSpec:
     sweep: SweepSpec | None = None
     cache_memory_limit: int = 256 * 1024 * 1024  # bytes: the largest memory output it keeps
     templates: tuple[NodeSpec, ...] = ()  # `template: true`: copied by namespaces, never run
+    # where the runs go, resolved once as the project loads (``kmlc.config.target``);
+    # None: not resolved (a refused store: ``tracking_target`` raises the refusal)
+    target: TrackingTarget | None = None
 
     @property
     def root(self) -> Path:

@@ -13,6 +13,7 @@ from typing import Any
 
 from kmlc.config.nodes import NodeDef
 from kmlc.config.params import has_param, param_paths, param_value
+from kmlc.config.shorthands import shorthand
 from kmlc.config.source import Document
 from kmlc.errors import ConfigError, did_you_mean
 
@@ -28,10 +29,12 @@ def metric_keys(datasets: Mapping[str, Any]) -> tuple[set[str], set[str], bool]:
     for name, cfg in datasets.items():
         if not isinstance(cfg, Mapping) or "{" in name:
             continue
-        kind = cfg.get("type")
-        if kind in ("mlflow.metric", "mlflow.metric_history"):
+        kind = shorthand(cfg.get("type"))
+        if kind is None or kind.metric is None:
+            continue
+        if kind.metric != "many":
             keys.add(str(cfg.get("key") or name))
-        elif kind == "mlflow.metrics":
+        else:
             if cfg.get("prefix"):
                 prefixes.add(str(cfg["prefix"]))
             else:

@@ -13,15 +13,26 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlparse
 
 from kmlc.config.secrets import redact_uri
-from kmlc.config.spec import DEFAULT_TRACKING_URI, ProjectSpec, resolve_tracking_uri
+from kmlc.config.spec import ProjectSpec, TrackingTarget
 from kmlc.errors import TrackingError
 
-__all__ = ["REGISTRY_ENV", "TRACKING_ENV", "TrackingTarget", "given_tracking_uri",
-           "tracking_target"]
+__all__ = [
+    "DEFAULT_TRACKING_URI",
+    "REGISTRY_ENV",
+    "TRACKING_ENV",
+    "TrackingTarget",
+    "given_tracking_uri",
+    "loaded_target",
+    "resolve_tracking_uri",
+    "tracking_target",
+]
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
 REGISTRY_ENV = "MLFLOW_REGISTRY_URI"
@@ -31,30 +42,19 @@ FILE_REGISTRY = "tracking.registry_uri"
 DEFAULT = "default"
 
 
-@dataclass(frozen=True)
-class TrackingTarget:
-    """The resolved tracking and registry URIs, each with where it came from.
-
-    ``source``: ``--tracking-uri``, ``tracking.uri``, ``MLFLOW_TRACKING_URI`` or
-    ``default``; ``registry_source``: ``tracking.registry_uri``, ``MLFLOW_REGISTRY_URI``
-    or None (``registry_uri`` is None: the registry is the tracking store). ``given`` and
-    ``registry_given`` are the URIs as their source wrote them (``kmlc plan`` shows those:
-    a manifest names no folder of this machine).
-    """
-
-    uri: str
-    source: str
-    given: str
-    registry_uri: str | None = None
-    registry_source: str | None = None
-    registry_given: str | None = None
-
-    def describe(self) -> str:
-        """``URI (from SOURCE)``, credentials redacted, for a terminal."""
-        text = f"{redact_uri(self.uri)} (from {self.source})"
-        if self.registry_uri is not None:
-            text += f"; registry {redact_uri(self.registry_uri)} (from {self.registry_source})"
-        return text
+def resolve_tracking_uri(uri: str, root: Path) -> str:
+    """Make a relative ``sqlite:///`` path absolute against ``root``; refuse file stores."""
+    if uri.startswith("sqlite:///"):
+        path = uri[len("sqlite:///"):]
+        if path and not path.startswith("/") and path != ":memory:":
+            return "sqlite:///" + str((root / path).resolve())
+        return uri
+    scheme = urlparse(uri).scheme
+    if scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt"):
+        raise TrackingError(
+            f"tracking uri '{redact_uri(uri)}' is a file store, which MLflow 3 no longer accepts",
+            hint="use a database, e.g. 'sqlite:///mlflow.db' (the default), or a server URL")
+    return uri
 
 
 def given_tracking_uri(tracking_uri: str | None, file_uri: str | None,
@@ -76,8 +76,15 @@ def tracking_target(spec: ProjectSpec, tracking_uri: str | None = None,
     """Where ``spec``'s runs go; ``tracking_uri`` is the command line's ``--tracking-uri``.
 
     ``environ`` defaults to ``os.environ``. A file store is refused (``TrackingError``).
+    The target the loader resolved (``spec.target``) is returned as it is while what it
+    read is unchanged: the variables, the current folder and ``--tracking-uri`` (None: the
+    one the project was loaded with).
     """
     env = os.environ if environ is None else environ
+    loaded = spec.target
+    if loaded is not None and loaded.read == _read(
+            loaded.read[0] if tracking_uri is None else tracking_uri, env):
+        return loaded
     given, source = given_tracking_uri(tracking_uri, spec.tracking.uri, env)
     uri = _resolved(given, source, Path.cwd() if source == TRACKING_ENV else spec.root)
     if spec.tracking.registry_uri:
@@ -87,8 +94,13 @@ def tracking_target(spec: ProjectSpec, tracking_uri: str | None = None,
         registry, registry_source = env[REGISTRY_ENV], REGISTRY_ENV
         resolved = _resolved(registry, registry_source, Path.cwd())
     else:
-        return TrackingTarget(uri, source, given)
-    return TrackingTarget(uri, source, given, resolved, registry_source, registry)
+        return TrackingTarget(uri, source, given, read=_read(tracking_uri, env))
+    return TrackingTarget(uri, source, given, resolved, registry_source, registry,
+                          read=_read(tracking_uri, env))
+
+
+def _read(tracking_uri: str | None, env: Mapping[str, str]) -> tuple[str | None, ...]:
+    return (tracking_uri, env.get(TRACKING_ENV), env.get(REGISTRY_ENV), os.getcwd())
 
 
 def _resolved(uri: str, source: str, root: Path) -> str:
@@ -97,3 +109,12 @@ def _resolved(uri: str, source: str, root: Path) -> str:
         return resolve_tracking_uri(uri, root)
     except TrackingError as exc:
         raise TrackingError(f"{exc.message} (from {source})", hint=exc.hint) from exc
+
+
+def loaded_target(spec: ProjectSpec, tracking_uri: str | None = None) -> ProjectSpec:
+    """``spec`` carrying its target (``spec.target``), resolved once as it loads; a store
+    the resolution refuses is left to whoever uses it (``kmlc validate`` does not track)."""
+    try:
+        return replace(spec, target=tracking_target(spec, tracking_uri))
+    except TrackingError:
+        return spec

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kmlc.config.spec import io_shape
+from kmlc.config.nodes import io_shape
 from kmlc.importer.datasets import convert_dataset
 from kmlc.importer.kedro_project import KedroProject
 from kmlc.importer.tracking import convert_tracking

@@ -18,7 +18,7 @@ from typing import Any
 
 from kmlc.compiler.project import compile_project
 from kmlc.config.localpath import local_path
-from kmlc.config.spec import ProjectSpec
+from kmlc.config.spec import ProjectSpec, TrackingTarget
 from kmlc.config.target import tracking_target
 from kmlc.errors import ExportError
 from kmlc.model.build import quiet_mlflow, save_pipeline_model, scrub_mlmodel
@@ -66,8 +66,7 @@ print("predicted")
 """
 
 
-def check_model(path: Path, timeout: float = 300, tracking_uri: str | None = None,
-                registry_uri: str | None = None) -> bool:
+def check_model(path: Path, timeout: float = 300, target: TrackingTarget | None = None) -> bool:
     """Load ``path`` in a fresh process, outside the project, and predict its example.
 
     Returns whether an input example was predicted (a model without one is only loaded).
@@ -76,10 +75,10 @@ def check_model(path: Path, timeout: float = 300, tracking_uri: str | None = Non
     """
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    if tracking_uri:
-        env["MLFLOW_TRACKING_URI"] = tracking_uri
-    if registry_uri:
-        env["MLFLOW_REGISTRY_URI"] = registry_uri
+    if target is not None:
+        env["MLFLOW_TRACKING_URI"] = target.uri
+        if target.registry_uri:
+            env["MLFLOW_REGISTRY_URI"] = target.registry_uri
     with tempfile.TemporaryDirectory(prefix="kmlc-check-") as cwd:
         try:
             done = subprocess.run([sys.executable, "-I", "-B", "-c", _CHECK_SCRIPT,
@@ -232,8 +231,8 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
     if output is None and register is None:
         raise ExportError("nothing to do: give --output DIR and/or --register NAME")
     quiet_mlflow()
-    target = tracking_target(spec, tracking_uri)
-    uri, registry_uri = target.uri, target.registry_uri
+    target = tracking_target(spec, tracking_uri)  # the loaded one, for the same --tracking-uri
+    uri = target.uri
     if output is not None:
         output = output.resolve()
         _prepare_output(output, force, _protected(spec, uri))
@@ -248,10 +247,10 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
             staged = staging_root / "model"
             save_pipeline_model(spec, staged, _load_input(spec))
             if check:
-                predicted = check_model(staged, tracking_uri=uri, registry_uri=registry_uri)
+                predicted = check_model(staged, target=target)
             if register:
                 tracking.check_reachable(uri)
-                client = open_client(uri, registry_uri)
+                client = open_client(target)
                 experiment = tracking.ensure_experiment(client, spec.tracking.experiment,
                                                         tracking.local_artifact_root(uri))
                 run = client.create_run(experiment, run_name="export-model",
@@ -265,7 +264,7 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
             shutil.rmtree(staging_root, ignore_errors=True)
     else:
         tracking.check_reachable(uri)
-        client = open_client(uri, registry_uri)
+        client = open_client(target)
         chosen, why = _resolve_run(client, spec, run_id, latest)
         check_run_model(client, chosen, spec.model.artifact_path)  # never a half-built one
         model_uri = f"runs:/{chosen}/{spec.model.artifact_path}"
@@ -282,8 +281,7 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
                         f"cannot download {model_uri}: {exc}")) from exc
                 scrub_mlmodel(Path(local), spec.secrets)
                 if check:
-                    predicted = check_model(Path(local), tracking_uri=uri,
-                                            registry_uri=registry_uri)
+                    predicted = check_model(Path(local), target=target)
                 _commit(Path(local), output)
             finally:
                 shutil.rmtree(staging_root, ignore_errors=True)
@@ -292,7 +290,7 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
         if model_uri is None:
             raise ExportError("nothing to register")
         if client is None:
-            client = open_client(uri, registry_uri)
+            client = open_client(target)
         version = register_model(client, model_uri, register, alias)
     return ExportResult(model_uri, output, register, version, check, predicted, why)
 

@@ -22,7 +22,7 @@ from kmlc.model.registry import register_model
 from kmlc.tracking.client import open_client
 from kmlc.tracking.retry import with_retry
 
-__all__ = ["Promotion", "decide", "promote_run", "promote_version", "unreadable"]
+__all__ = ["Promotion", "decide", "gate_of", "promote_run", "promote_version", "unreadable"]
 
 TAG = "kmlc.promotion"  # promoted | rejected; .reason, .alias, .numbers beside it
 
@@ -84,13 +84,28 @@ def _lacking(reads: _Reads, what: str) -> str | None:
     return f"the run has no {what}{plural} {names} (its {what}s: {have})"
 
 
+def gate_of(promote: PromoteSpec) -> Any:
+    """``promote.when`` compiled in Jinja's immutable sandbox (``None`` without ``when``).
+
+    Raises ``jinja2.TemplateSyntaxError`` for an expression that does not parse (validate
+    refuses one: ``KMLC512``).
+    """
+    if promote.when is None:
+        return None
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined)
+    return env.compile_expression(promote.when, undefined_to_none=False)
+
+
 def unreadable(promote: PromoteSpec, metrics: Mapping[str, float],
                params: Mapping[str, Any]) -> str | None:
     """Why the gate cannot be evaluated on a run's ``metrics`` and ``params`` (a metric or
     parameter it reads, or the metric to compare, that the run lacks), else None."""
     import jinja2
 
-    gate = promote.gate()
+    gate = gate_of(promote)
     if gate is not None:
         reads = (_Reads(metrics, {}, "metrics."), _Reads(params, {}, "params."))
         try:
@@ -116,7 +131,7 @@ def decide(promote: PromoteSpec, metrics: Mapping[str, float], params: Mapping[s
     import jinja2
 
     numbers: dict[str, Any] = {}
-    gate = promote.gate()
+    gate = gate_of(promote)
     if gate is not None:
         reads = (_Reads(metrics, numbers, "metrics."), _Reads(params, numbers, "params."))
         try:
@@ -207,13 +222,12 @@ def promote_run(spec: ProjectSpec, run_id: str, *, tracking_uri: str | None = No
         raise ExportError("the project has no model.promote (with model.registered_name)",
                           hint="add model.registered_name and model.promote to the file")
     quiet_mlflow()
-    target = tracking_target(spec, tracking_uri)
-    uri, registry = target.uri, target.registry_uri
-    client = open_client(uri, registry)
+    target = tracking_target(spec, tracking_uri)  # the loaded one, for the same --tracking-uri
+    client = open_client(target)
     try:
         with_retry(client.get_run, run_id)
     except MlflowException as exc:
-        raise ExportError(f"run '{run_id}' was not found in {uri}") from exc
+        raise ExportError(f"run '{run_id}' was not found in {target.uri}") from exc
     name = model.registered_name
     versions: list[Any]
     try:

@@ -366,7 +366,7 @@ class _Loop:
         tracker = self.session.tracker if os.getpid() == self.pid else process_tracker()
         return dict(tracker.wait_job(tracker.start_job(
             run_metrics,
-            {"tracking_uri": self.session.uri, "run_id": run_id})))
+            {"target": self.session.target, "run_id": run_id})))
 
     def best(self) -> TrialResult | None:
         return self.board.best
@@ -434,7 +434,7 @@ class _Loop:
         tracker = self.session.tracker
         try:
             tracker.wait_job(tracker.start_job(record_sweep, {
-                "tracking_uri": self.session.uri, "run_id": self.session.run_id,
+                "target": self.session.target, "run_id": self.session.run_id,
                 "columns": columns, "rows": rows,
                 "best_params": {k: str(v) for k, v in best_params.items()},
                 # the sweep's metric under its own name too (a candidate logs it namespaced)

@@ -13,6 +13,7 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kmlc.config.spec import TrackingTarget
 from kmlc.tracking.client import open_client
 from kmlc.tracking.jobs import job
 from kmlc.tracking.retry import with_retry
@@ -21,14 +22,14 @@ __all__ = ["record_sweep", "run_metrics"]
 
 
 @job
-def run_metrics(*, tracking_uri: str, run_id: str) -> dict[str, float]:
+def run_metrics(*, target: TrackingTarget, run_id: str) -> dict[str, float]:
     """The latest value of every metric of ``run_id``."""
-    run = with_retry(open_client(tracking_uri).get_run, run_id)
+    run = with_retry(open_client(target).get_run, run_id)
     return {str(k): float(v) for k, v in run.data.metrics.items()}
 
 
 @job
-def record_sweep(*, tracking_uri: str, run_id: str, columns: Sequence[str],
+def record_sweep(*, target: TrackingTarget, run_id: str, columns: Sequence[str],
                  rows: Sequence[Sequence[Any]], best_params: Mapping[str, str],
                  best_metrics: Mapping[str, float], tags: Mapping[str, str]) -> None:
     """The leaderboard, the best trial and the counts, into the parent run ``run_id``."""
@@ -40,7 +41,7 @@ def record_sweep(*, tracking_uri: str, run_id: str, columns: Sequence[str],
     from mlflow.entities import Metric, Param, RunTag
 
 
-    client = open_client(tracking_uri)
+    client = open_client(target)
     table = {column: [row[i] for row in rows] for i, column in enumerate(columns)}
     if rows:
         with_retry(client.log_table, run_id, table, "leaderboard.json")

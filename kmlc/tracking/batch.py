@@ -11,8 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from kmlc.config.params import flatten_params
-from kmlc.config.secrets import Secrets
-from kmlc.config.spec import mask_secrets
+from kmlc.config.secrets import Secrets, mask_secrets
 from kmlc.errors import TrackingError
 from kmlc.tracking.retry import with_retry
 

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from kmlc.config.secrets import redact_uri
+from kmlc.config.spec import TrackingTarget
 from kmlc.errors import TrackingError
 from kmlc.tracking.retry import with_retry
 
@@ -99,14 +100,18 @@ def sqlite_path(uri: str) -> Path | None:
     return None
 
 
-def open_client(uri: str | None = None, registry_uri: str | None = None) -> Any:
+def open_client(uri: str | TrackingTarget | None = None,
+                registry_uri: str | None = None) -> Any:
     """An ``MlflowClient`` of store ``uri`` (None: MLflow's own resolution) whose store
-    is ready.
+    is ready; given a ``TrackingTarget``, of its tracking and registry URIs.
 
     A new sqlite store creates its tables on first use; several processes starting at
     once would race to create them, so the first use in each process is serialized on
     the database's folder.
     """
+    if isinstance(uri, TrackingTarget):
+        target = uri
+        uri, registry_uri = target.uri, target.registry_uri
     path = sqlite_path(uri) if uri else None
     if path is None or uri in _ready:
         return _mlflow_client(uri, registry_uri)

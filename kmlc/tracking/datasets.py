@@ -31,6 +31,7 @@ from kmlc.tracking.retry import with_retry
 from kmlc.tracking.worker import current
 
 __all__ = [
+    "SHORTHAND_CLASSES",
     "MlflowMetricDataset",
     "MlflowMetricHistoryDataset",
     "MlflowMetricsDataset",
@@ -408,3 +409,13 @@ class TrackedArtifactDataset(AbstractDataset[Any, Any]):
     def _describe(self) -> dict[str, Any]:
         return {"dataset": self._config.get("type"), "artifact_path": self._artifact_path,
                 "run_id": self._run_id}
+
+
+# the class the catalog builds for each ``mlflow.*`` shorthand of ``kmlc.config.shorthands``
+# (the registry says what each is; tests/config/test_shorthands.py checks the two agree)
+SHORTHAND_CLASSES: Mapping[str, type[AbstractDataset[Any, Any]]] = {
+    "mlflow.metric": MlflowMetricDataset,
+    "mlflow.metric_history": MlflowMetricHistoryDataset,
+    "mlflow.metrics": MlflowMetricsDataset,
+    "mlflow.model": MlflowModelDataset,
+}

@@ -23,8 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from kmlc.config.secrets import redact_uri
-from kmlc.config.spec import ProjectSpec, mask_secrets
+from kmlc.config.secrets import mask_secrets, redact_uri
+from kmlc.config.spec import ProjectSpec
 from kmlc.config.target import tracking_target
 from kmlc.errors import TrackingError
 from kmlc.tracking import client as store

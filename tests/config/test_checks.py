@@ -13,8 +13,8 @@ from project_text import WriteProject, edit_text
 
 from kmlc.config.checks import run_checks
 from kmlc.config.loader import LoadResult, check_project
+from kmlc.config.nodes import node_io
 from kmlc.config.source import parse_text
-from kmlc.config.spec import node_io
 from kmlc.errors import BindingError, ConfigError
 
 

@@ -22,7 +22,7 @@ from lsp_client import YAML_LANGUAGE_SERVER, LspClient, yaml_server
 
 from kmlc.config.dataset_types import type_problem
 from kmlc.config.schema import load_schema
-from kmlc.config.spec import MLFLOW_DATASET_TYPES
+from kmlc.config.shorthands import MLFLOW_TYPES as MLFLOW_DATASET_TYPES
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "mlproject.schema.json"
 

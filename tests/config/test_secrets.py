@@ -18,11 +18,11 @@ from kmlc.compiler.fingerprint import SECRET_KEY_FILE, node_fingerprint, node_ha
 from kmlc.compiler.project import compile_project
 from kmlc.config.functions import code_path
 from kmlc.config.loader import check_project, load_project
+from kmlc.config.nodes import io_shape
 from kmlc.config.params import param_inputs
 from kmlc.config.render import render_document
 from kmlc.config.secrets import Secrets, redact_uri, uri_secrets
 from kmlc.config.source import load_value, parse_text
-from kmlc.config.spec import io_shape
 from kmlc.manifest import build_manifest, manifest_json
 
 SECRET = "s3cr3t-Planted-42"

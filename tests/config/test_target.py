@@ -151,3 +151,26 @@ def test_a_file_store_in_the_variable_is_refused_naming_the_variable(write_proje
     # the file's own URI comes first: the variable is not read
     path = _project(write_project, f"tracking: {{uri: {_FILE_URI}}}\n")
     assert tracking_target(load_project(path)).source == "tracking.uri"
+
+
+def test_the_loaded_project_carries_its_target_resolved_once(write_project,
+                                                             monkeypatch) -> None:
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", _ENV_URI)
+    path = _project(write_project)
+    spec = load_project(path, tracking_uri=_CLI_URI)
+    assert spec.target is not None and spec.target.source == "--tracking-uri"
+    # the same command line (or none) and environment: the loaded value, not a new one
+    assert tracking_target(spec, _CLI_URI) is spec.target
+    assert tracking_target(spec) is spec.target
+    assert RunSession(spec, "__default__", tracking_uri=_CLI_URI).target is spec.target
+    # what the resolution read changed: resolved again, by the same rule
+    assert tracking_target(spec, _FILE_URI).given == _FILE_URI
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert tracking_target(load_project(path)).source == "default"
+    spec = load_project(path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", _ENV_URI)
+    assert tracking_target(spec).source == "MLFLOW_TRACKING_URI"
+    # a store the rule refuses leaves no target: the run that uses it says why
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "file:./mlruns")
+    assert load_project(path).target is None

@@ -20,7 +20,7 @@ from mini_project import kmlc_exe, write_mini
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from kmlc.config.spec import resolve_tracking_uri
+from kmlc.config.target import resolve_tracking_uri
 from kmlc.errors import TrackingError
 from kmlc.tracking import active, batch, retry
 from kmlc.tracking import client as clients
