@@ -8,7 +8,6 @@ and ``kmlc validate`` stay light and never import MLflow.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from kmlc.errors import (
@@ -20,25 +19,7 @@ from kmlc.errors import (
     RunError,
     TrackingError,
 )
-
-__version__ = "0.1.0"
-
-_LAZY = {
-    "load_project": "kmlc.config.loader",
-    "check_project": "kmlc.config.loader",
-    "ProjectSpec": "kmlc.config.spec",
-    "compile_project": "kmlc.compiler.project",
-    "CompiledProject": "kmlc.compiler.project",
-    "run_pipeline": "kmlc.run",
-    "RunOptions": "kmlc.run",
-    "RunResult": "kmlc.run",
-    "Selection": "kmlc.config.selection",
-    "export_model": "kmlc.model.export",
-    "log_pipeline_model": "kmlc.model.logged",
-    "import_kedro": "kmlc.importer",
-    "run_sweep": "kmlc.sweep.loop",
-    "SweepResult": "kmlc.sweep.loop",
-}
+from kmlc.version import __version__
 
 __all__ = [
     "BindingError",
@@ -67,6 +48,42 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+    """The heavy parts of the API, imported on first use (each import names its module,
+    so that import-linter sees it)."""
+    if name in {"load_project", "check_project"}:
+        import kmlc.config.loader
+
+        return getattr(kmlc.config.loader, name)
+    if name == "ProjectSpec":
+        import kmlc.config.spec
+
+        return getattr(kmlc.config.spec, name)
+    if name in {"compile_project", "CompiledProject"}:
+        import kmlc.compiler.project
+
+        return getattr(kmlc.compiler.project, name)
+    if name in {"run_pipeline", "RunOptions", "RunResult"}:
+        import kmlc.run
+
+        return getattr(kmlc.run, name)
+    if name == "Selection":
+        import kmlc.config.selection
+
+        return getattr(kmlc.config.selection, name)
+    if name == "export_model":
+        import kmlc.model.export
+
+        return getattr(kmlc.model.export, name)
+    if name == "log_pipeline_model":
+        import kmlc.model.logged
+
+        return getattr(kmlc.model.logged, name)
+    if name == "import_kedro":
+        import kmlc.importer
+
+        return getattr(kmlc.importer, name)
+    if name in {"run_sweep", "SweepResult"}:
+        import kmlc.sweep.loop
+
+        return getattr(kmlc.sweep.loop, name)
     raise AttributeError(f"module 'kmlc' has no attribute {name!r}")

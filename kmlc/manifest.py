@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kmlc import __version__
 from kmlc.compiler.fingerprint import node_fingerprint, node_hash
 from kmlc.compiler.plan import plan_from_spec
 from kmlc.compiler.project import CompiledProject, compile_project
@@ -23,8 +22,14 @@ from kmlc.config.functions import code_path
 from kmlc.config.nodes import io_shape
 from kmlc.config.params import ALL_PARAMS, PARAMS_PREFIX, is_param_input, param_inputs
 from kmlc.config.spec import DatasetSpec, ProjectSpec
+from kmlc.config.target import tracking_target
 from kmlc.errors import ExportError, KmlcError, RunError
+from kmlc.model.build import requirements
+from kmlc.model.closure import module_closure
+from kmlc.tracking.batch import param_pairs
 from kmlc.tracking.lineage import persisted_inputs
+from kmlc.tracking.run_hooks import params_read
+from kmlc.version import __version__
 
 __all__ = ["MANIFEST_VERSION", "build_manifest", "dataset_kind", "format_summary",
            "manifest_json", "node_hash"]
@@ -90,8 +95,6 @@ def _masked_reads(reads: Mapping[str, Any], spec: ProjectSpec) -> dict[str, Any]
 
 def _logged_params(pipeline: Any, spec: ProjectSpec) -> dict[str, Any]:
     """What ``kmlc run PIPELINE`` logs: MLflow params and (for long values) tags."""
-    from kmlc.tracking.batch import param_pairs
-    from kmlc.tracking.run_hooks import params_read
 
     options = spec.tracking.params
     try:
@@ -104,7 +107,6 @@ def _logged_params(pipeline: Any, spec: ProjectSpec) -> dict[str, Any]:
 
 
 def _tracking(spec: ProjectSpec) -> dict[str, Any]:
-    from kmlc.config.target import tracking_target
 
     t = spec.tracking
     out: dict[str, Any] = {
@@ -125,8 +127,6 @@ def _tracking(spec: ProjectSpec) -> dict[str, Any]:
 def _model(spec: ProjectSpec) -> dict[str, Any] | None:
     if spec.model is None:
         return None
-    from kmlc.model.build import requirements
-    from kmlc.model.closure import module_closure
 
     m = spec.model
     plan = plan_from_spec(spec)

@@ -20,14 +20,20 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from kmlc.cache import RunCache
 from kmlc.compiler.project import CompiledProject, compile_project
+from kmlc.config.functions import code_path
+from kmlc.config.localpath import local_path
+from kmlc.config.params import is_param_input
 from kmlc.config.selection import Selection
 from kmlc.config.spec import ProjectSpec
 from kmlc.errors import KmlcError, RunError, RunInterrupted
 from kmlc.model.job import model_job, warm_up
 from kmlc.runners import make_runner, runner_kind
+from kmlc.tracking.active import ActiveRunNode
 from kmlc.tracking.lineage import LineageHook, log_run_inputs
 from kmlc.tracking.run_hooks import FailureHook, ProgressHook, TrackingHook
+from kmlc.tracking.session import RunSession
 
 __all__ = ["RunOptions", "RunResult", "run_pipeline"]
 
@@ -166,7 +172,6 @@ def run_pipeline(spec: ProjectSpec, pipeline: str = "__default__",
     selected = compiled.pipeline(pipeline, options.selection)
     cache: Any = None
     if options.force_nodes or (spec.cache if options.cache is None else options.cache):
-        from kmlc.cache import RunCache  # nothing is hashed or imported without the cache
 
         cache = RunCache(spec, selected, force=options.force_nodes, pipeline_name=pipeline,
                          limit=spec.cache_memory_limit)
@@ -220,7 +225,6 @@ def _session(spec: ProjectSpec, pipeline: str, options: RunOptions) -> Any:
     """
     if pipeline in spec.tracking.disable_for:
         return None
-    from kmlc.tracking.session import RunSession
 
     extra = dict(options.run_tags)
     if options.parent_run_id:
@@ -243,8 +247,6 @@ def _check_inputs_exist(compiled: CompiledProject, selected: Any, pipeline: str,
     nodes that feed it, names them and what produces them."""
     from kedro.io import AbstractDataset
 
-    from kmlc.config.localpath import local_path
-    from kmlc.config.params import is_param_input
 
     spec = compiled.spec
     inputs = sorted(set(selected.inputs()) - (given or set()))
@@ -311,7 +313,6 @@ def _code_on_pythonpath(spec: ProjectSpec) -> Iterator[None]:
     ``kedro run`` has its ``src``: a node that starts a Python process copying ``sys.path``
     (MLflow's requirement inference in ``log_model``) or imports a project module late
     finds them, and so do runner worker processes."""
-    from kmlc.config.functions import code_path
 
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join([*map(str, spec.code), *filter(None, [saved])])
@@ -347,7 +348,6 @@ def _run(spec: ProjectSpec, pipeline: str, options: RunOptions, compiled: Compil
                          cache_line=cache.line() if cache is not None else None,
                          skipped=tuple(cache.skipped) if cache is not None else (),
                          outputs=_kept(catalog, seams))
-    from kmlc.tracking.active import ActiveRunNode
 
     failure = FailureHook()
     logged: Any = None

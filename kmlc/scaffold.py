@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from kmlc.config.schema import schema_text
 from kmlc.errors import KmlcError
 
 __all__ = ["InitError", "InitResult", "init_project", "project_files"]
@@ -210,7 +211,6 @@ def _data(rows: int = 80, seed: int = 0) -> tuple[str, str]:
 
 def project_files(name: str) -> dict[str, str]:
     """The files of a new project named ``name``: relative path -> text."""
-    from kmlc.config.schema import schema_text
 
     module = _module_name(name)
     houses, prices = _data()

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import click
 
-from kmlc import __version__
 from kmlc.cli import check, model, project, run
+from kmlc.version import __version__
 
 __all__ = ["main"]
 

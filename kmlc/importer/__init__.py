@@ -10,7 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kmlc.importer.convert import Unconverted
+from kmlc.importer.convert import Unconverted, convert_project
+from kmlc.importer.kedro_project import KedroImportError, load_kedro_project
+from kmlc.importer.write import write_yaml
 
 __all__ = ["ImportResult", "Unconverted", "import_kedro"]
 
@@ -35,9 +37,6 @@ def import_kedro(project_dir: str | Path, output: str | Path | None = None,
     pipeline names to Kedro's (``{"training": "__default__"}``); an existing ``output``
     is replaced only with ``force``.
     """
-    from kmlc.importer.convert import convert_project
-    from kmlc.importer.kedro_project import KedroImportError, load_kedro_project
-    from kmlc.importer.write import write_yaml
 
     project_path = Path(project_dir)
     target = Path(output) if output is not None else project_path / "mlproject.yml"

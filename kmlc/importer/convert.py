@@ -19,7 +19,7 @@ from typing import Any
 
 from kmlc.config.nodes import io_shape
 from kmlc.importer.datasets import convert_dataset
-from kmlc.importer.kedro_project import KedroProject
+from kmlc.importer.kedro_project import KedroImportError, KedroProject
 from kmlc.importer.tracking import convert_tracking
 
 __all__ = ["Conversion", "Unconverted", "convert_project", "is_pipeline_ml"]
@@ -117,7 +117,6 @@ def convert_project(project: KedroProject, output_dir: Path,
 
 
 def _raise_unknown(project: KedroProject, kmlc: str, kedro: str) -> None:
-    from kmlc.importer.kedro_project import KedroImportError
 
     known = ", ".join(sorted(project.pipelines))
     raise KedroImportError(f"--pipelines {kmlc}={kedro}: Kedro has no pipeline '{kedro}'",

@@ -22,6 +22,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from kmlc.errors import KmlcError
+from kmlc.importer.stand_in import kedro_mlflow_stand_in
 
 __all__ = ["KedroImportError", "KedroProject", "Origin", "load_kedro_project"]
 
@@ -82,7 +83,6 @@ def load_kedro_project(path: Path, env: str | None = None) -> KedroProject:
     if "kedro.framework.project" not in sys.modules:  # Kedro's INFO lines stay quiet
         quiet = resources.files("kmlc").joinpath("logging.yml")
         os.environ.setdefault("KEDRO_LOGGING_CONFIG", str(quiet))
-    from kmlc.importer.stand_in import kedro_mlflow_stand_in
 
     with warnings.catch_warnings(), kedro_mlflow_stand_in() as standing_in:
         warnings.simplefilter("ignore")  # deprecations inside Kedro and OmegaConf

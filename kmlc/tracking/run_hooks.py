@@ -22,6 +22,7 @@ from kedro.pipeline.node import Node
 
 from kmlc.config.params import ALL_PARAMS, PARAMS_PREFIX, param_inputs
 from kmlc.config.spec import ProjectSpec
+from kmlc.tracking.batch import param_pairs
 
 __all__ = ["FailureHook", "ProgressHook", "TrackingHook", "params_read"]
 
@@ -54,7 +55,6 @@ class TrackingHook:
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline,
                             catalog: Any) -> None:
-        from kmlc.tracking.batch import param_pairs
 
         options = self.spec.tracking.params
         logged = self.pipeline if self.pipeline is not None else pipeline

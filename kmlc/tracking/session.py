@@ -31,6 +31,7 @@ from kmlc.tracking import client as store
 from kmlc.tracking.active import RUN_ID_ENV
 from kmlc.tracking.jobs import Job
 from kmlc.tracking.worker import FallbackTracker, Remote, tracker
+from kmlc.version import __version__
 
 __all__ = ["PROJECT_TAG", "RUN_ENV", "RunSession", "interrupts_deferred", "project_identity",
            "run_environment", "run_tags"]
@@ -84,12 +85,10 @@ def run_tags(spec: ProjectSpec, pipeline: str, *, runner: str,
     """The tags of a run: provenance, versions, the command line (secrets masked)."""
     from importlib.metadata import version
 
-    import kmlc
-
     command = mask_secrets(command or shlex.join(["kmlc", *sys.argv[1:]]), spec.secrets)
     tags = {
         "kmlc.pipeline": pipeline,
-        "kmlc.version": kmlc.__version__,
+        "kmlc.version": __version__,
         "kedro.version": version("kedro"),
         "kedro_datasets.version": version("kedro-datasets"),
         "mlflow.version": version("mlflow"),

@@ -36,7 +36,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-import kmlc
 from kmlc.config.secrets import redact_uri
 from kmlc.errors import KmlcError, TrackingError
 from kmlc.tracking import client as tracking
@@ -288,13 +287,13 @@ class Remote:
     """The main process's handle on a worker process; safe to share between threads."""
 
     def __init__(self, verbose: bool = False) -> None:
-        here = str(Path(kmlc.__file__).resolve().parent.parent)
+        here = str(Path(__file__).resolve().parents[2])  # the folder holding kmlc
         env = dict(os.environ)
         env["KMLC_VERBOSE"] = "1" if verbose else "0"
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH")]))
         read_answers, write_answers = os.pipe()
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "kmlc.tracking.worker", str(write_answers)],
+            [sys.executable, "-m", __name__, str(write_answers)],
             stdin=subprocess.PIPE, env=env, pass_fds=(write_answers,))
         os.close(write_answers)
         self._answers: IO[bytes] = os.fdopen(read_answers, "rb")
