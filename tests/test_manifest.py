@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator
 
 from kmlc.cli import main
 from kmlc.config.loader import load_project
-from kmlc.manifest import build_manifest, manifest_json
+from kmlc.inspect.manifest import build_manifest, manifest_json
 
 SCHEMA = Path(__file__).parents[1] / "schemas" / "manifest.schema.json"
 

@@ -49,7 +49,7 @@ def plan(pipeline: str | None, file: Path, env: str | None, params: tuple[str, .
          output: Path | None, fmt: str | None, show_sweep: bool) -> None:
     """Show what `kmlc run` would do, as a manifest, without running anything."""
     from kmlc.config.loader import load_project
-    from kmlc.manifest import build_manifest, format_summary, manifest_json
+    from kmlc.inspect.manifest import build_manifest, format_summary, manifest_json
 
     try:
         spec = load_project(file, env=env, params=params)
@@ -116,7 +116,7 @@ def graph(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
     from kmlc.compiler.project import compile_project
     from kmlc.config.functions import code_path
     from kmlc.config.loader import load_project
-    from kmlc.graph import describe, graph_title, pipeline_graph, to_html, to_mermaid
+    from kmlc.inspect.graph import describe, graph_title, pipeline_graph, to_html, to_mermaid
 
     try:
         spec = load_project(file, env=env, params=params)

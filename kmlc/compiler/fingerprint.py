@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from kmlc.compiler.plan import PLAN_VERSION
+from kmlc.compiler.inference_plan import PLAN_VERSION
 from kmlc.config.nodes import io_shape
 from kmlc.config.params import ALL_PARAMS, PARAMS_PREFIX, param_inputs
 from kmlc.config.spec import ProjectSpec

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kmlc.config.build import build_spec
+from kmlc.config.assemble import build_spec
 from kmlc.config.checks import run_checks
 from kmlc.config.nodes import expand_nodes
 from kmlc.config.overlay import apply_overlays

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kmlc.compiler.plan import InferencePlan
+from kmlc.compiler.inference_plan import InferencePlan
 from kmlc.config.spec import PATH_KEYS, ProjectSpec
 from kmlc.errors import ExportError
 

@@ -16,7 +16,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kmlc.compiler.plan import PLAN_ARTIFACT, PLAN_FILE, PLAN_VERSION, InferencePlan, plan_from_spec
+from kmlc.compiler.inference_plan import (
+    PLAN_ARTIFACT,
+    PLAN_FILE,
+    PLAN_VERSION,
+    InferencePlan,
+    plan_from_spec,
+)
 from kmlc.config.params import is_param_input
 from kmlc.config.secrets import Secrets
 from kmlc.config.spec import ProjectSpec

@@ -22,7 +22,7 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
-from kmlc.compiler.plan import plan_from_spec
+from kmlc.compiler.inference_plan import plan_from_spec
 from kmlc.config.secrets import redact_uri
 from kmlc.errors import KmlcError, TrackingError
 from kmlc.model.artifacts import stage_artifact

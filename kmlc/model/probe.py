@@ -26,7 +26,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from kmlc.compiler.catalog import dataset_config
-from kmlc.compiler.plan import PLAN_ARTIFACT, PLAN_FILE, plan_from_spec
+from kmlc.compiler.inference_plan import PLAN_ARTIFACT, PLAN_FILE, plan_from_spec
 from kmlc.config.functions import code_path
 from kmlc.config.spec import ProjectSpec
 from kmlc.errors import ExportError

@@ -23,7 +23,7 @@ from kmlc.config.params import param_inputs
 from kmlc.config.render import render_document
 from kmlc.config.secrets import Secrets, redact_uri, uri_secrets
 from kmlc.config.source import load_value, parse_text
-from kmlc.manifest import build_manifest, manifest_json
+from kmlc.inspect.manifest import build_manifest, manifest_json
 
 SECRET = "s3cr3t-Planted-42"
 PLANT = "\"{{ env('KMLC_TEST_SECRET', secret=true) }}\""

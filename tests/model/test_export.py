@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from mlflow.tracking import MlflowClient
 
 from kmlc.cli import main
-from kmlc.compiler.plan import plan_from_spec
+from kmlc.compiler.inference_plan import plan_from_spec
 from kmlc.config.loader import load_project
 
 

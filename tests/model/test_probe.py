@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kmlc.compiler.plan import ArtifactRef, InferencePlan, Step
+from kmlc.compiler.inference_plan import ArtifactRef, InferencePlan, Step
 from kmlc.model.probe import fingerprint, probe_mutations
 
 # node code written the way Kedro users write it: inputs changed in place

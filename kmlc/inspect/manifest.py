@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kmlc.compiler.fingerprint import node_fingerprint, node_hash
-from kmlc.compiler.plan import plan_from_spec
+from kmlc.compiler.inference_plan import plan_from_spec
 from kmlc.compiler.project import CompiledProject, compile_project
 from kmlc.config.functions import code_path
 from kmlc.config.nodes import io_shape

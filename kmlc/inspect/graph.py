@@ -14,11 +14,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from kmlc.compiler.plan import plan_from_spec
+from kmlc.compiler.inference_plan import plan_from_spec
 from kmlc.compiler.project import CompiledProject
 from kmlc.config.params import is_param_input
 from kmlc.config.spec import ProjectSpec
-from kmlc.manifest import dataset_kind
+from kmlc.inspect.manifest import dataset_kind
 
 __all__ = ["GraphItem", "PipelineGraph", "describe", "graph_title", "pipeline_graph", "to_html",
            "to_mermaid"]

@@ -7,7 +7,7 @@ from pathlib import Path
 from spaceflights_model_project import write_spaceflights
 
 from kmlc import load_project
-from kmlc.compiler.plan import plan_from_spec
+from kmlc.compiler.inference_plan import plan_from_spec
 
 
 def _spec(tmp_path: Path, old: str = "", new: str = ""):
