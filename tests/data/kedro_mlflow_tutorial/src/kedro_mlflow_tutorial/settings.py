@@ -25,12 +25,13 @@ https://kedro.readthedocs.io/en/stable/kedro_project_setup/settings.html."""
 # CONF_SOURCE = "conf"
 
 # Class that manages how configuration is loaded.
-from kedro.config import TemplatedConfigLoader
+from kedro.config import OmegaConfigLoader
 
-CONFIG_LOADER_CLASS = TemplatedConfigLoader
+CONFIG_LOADER_CLASS = OmegaConfigLoader
 # Keyword arguments to pass to the `CONFIG_LOADER_CLASS` constructor.
 CONFIG_LOADER_ARGS = {
-    "globals_pattern": "*globals.yml",
+    "base_env": "base",
+    "default_run_env": "local",
 }
 
 # Class that manages the Data Catalog.
