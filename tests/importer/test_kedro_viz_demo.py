@@ -26,6 +26,9 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+# about 2 minutes on 2 free cores (two runs of 20 nodes); several times that when others load them
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+
 DEMO = Path(__file__).resolve().parents[1] / "data" / "kedro_viz_demo"
 VERSION = re.compile(r"/\d{4}-\d\d-\d\dT\d\d\.\d\d\.\d\d\.\d{3}Z/")
 
@@ -80,11 +83,16 @@ def test_imported_in_one_command_and_valid_as_it_is(demo: dict[str, Any]) -> Non
         "demo_project.extras.datasets.image_dataset.ImageDataset")
     assert {"ingestion.int_typed_shuttles@pandas1",
             "ingestion.int_typed_shuttles@pandas2"} <= set(datasets)
-    names = {node["name"] for node in doc["nodes"]}
-    assert {"ingestion.apply_types_to_shuttles", "ingestion.combine_step"} <= names
-    for model in ("linear_regression", "random_forest"):
-        assert any(name.startswith(f"train_evaluation.{model}.train_model")
-                   for name in names)
+    assert datasets["companies"]["metadata"]["kedro-viz"]["layer"] == "raw"  # layers kept
+    nodes = {(node.get("namespace"), node["name"].partition("__")[0])
+             for node in doc["nodes"]}
+    assert {("ingestion", "apply_types_to_shuttles"), ("ingestion", "combine_step"),
+            ("train_evaluation.linear_regression", "train_model"),
+            ("train_evaluation.random_forest", "train_model")} <= nodes
+    # Kedro runs 21 nodes; the 21st (`lambda x: x` in data_ingestion/pipeline.py, its
+    # output kept in memory and read by no node) cannot be named by a module path
+    assert len(nodes) == 20
+    assert "ingestion.<lambda>" in imported.stdout + imported.stderr
     assert set(doc["pipelines"]) >= {"data_ingestion", "feature_engineering",
                                      "modelling_stage", "reporting_stage", "pre_modelling"}
 
