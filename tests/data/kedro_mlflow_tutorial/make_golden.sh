@@ -26,9 +26,12 @@ tracking:
 YML
 (cd "$WORK" && DO_NOT_TRACK=1 KEDRO_DISABLE_TELEMETRY=true \
     "$VENV/bin/kedro" run --pipeline training)
-# a fresh process, outside the project: the model as kedro-mlflow logged it, called 3 times
+# a fresh process, outside the project: the model as kedro-mlflow logged it, called 3 times.
+# kedro-mlflow's model refers to the project's functions by module: it loads only where the
+# project's package is importable (the tutorial pip-installs it: its conda_env names it),
+# hence PYTHONPATH, for this process only
 cd "$(mktemp -d)"
-"$VENV/bin/python" - "$WORK" "$HERE" <<'PY'
+PYTHONPATH="$WORK/src" "$VENV/bin/python" - "$WORK" "$HERE" <<'PY'
 import json, sys
 from pathlib import Path
 
@@ -41,7 +44,9 @@ sys.path.insert(0, str(here))
 from stand_in import RAW_ROWS  # noqa: E402
 
 mlflow.set_tracking_uri(f"sqlite:///{work}/mlflow.db")
-(logged,) = mlflow.search_logged_models(output_format="list")
+experiment = mlflow.get_experiment_by_name("kedro_mlflow_tutorial")
+(logged,) = mlflow.search_logged_models(experiment_ids=[experiment.experiment_id],
+                                        output_format="list")
 model = mlflow.pyfunc.load_model(f"models:/{logged.model_id}")
 calls = [[str(v) for v in model.predict(pd.DataFrame({"text": RAW_ROWS}))]
          for _ in range(3)]
