@@ -169,7 +169,11 @@ def test_kmlc_run_writes_the_files_kedro_run_writes(tutorial: dict[str, Any]) ->
         assert history == pytest.approx(expected)
 
 
-def _predict(tutorial: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def predicted(tutorial: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+              ) -> dict[str, Any]:
+    """The logged model's answers, from one fresh process outside the project."""
+    tmp_path = tmp_path_factory.mktemp("predict")
     stdout = _ok(tutorial["run"])
     uri = next(line.split()[-1] for line in stdout.splitlines()
                if line.startswith("model logged: "))
@@ -186,19 +190,17 @@ def _predict(tutorial: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
 
 
 def test_the_logged_model_predicts_raw_rows_as_kedro_mlflows_did(
-        tutorial: dict[str, Any], tmp_path: Path) -> None:
+        tutorial: dict[str, Any], predicted: dict[str, Any]) -> None:
     golden = json.loads((TUTORIAL / "golden_predictions.json").read_text())
     assert golden["rows"] == tutorial["rows"]
-    result = _predict(tutorial, tmp_path)
-    assert result["calls"] == [golden["predictions"]] * 3
+    assert predicted["calls"] == [golden["predictions"]] * 3
     assert set(golden["predictions"]) == {"positive", "negative"}
 
 
 def test_the_logged_model_leaves_the_callers_frame_as_it_was(
-        tutorial: dict[str, Any], tmp_path: Path) -> None:
+        predicted: dict[str, Any]) -> None:
     """kedro-mlflow's model runs inference on a copy of the input (its MemoryDataset copies
     a DataFrame); the tutorial's first inference node rewrites `data["text"]` in place."""
-    result = _predict(tutorial, tmp_path)
-    assert result["same_frame"] == [result["calls"][0]] * 2
-    assert result["input_unchanged"]
+    assert predicted["same_frame"] == [predicted["calls"][0]] * 2
+    assert predicted["input_unchanged"]
 
