@@ -327,7 +327,10 @@ def _node_entry(conv: Conversion, project: KedroProject, node: Any, extra: set[s
 def _model(conv: Conversion, pipe: Any, registry: str) -> None:
     model: dict[str, Any] = {"input": pipe.input_name}
     kwargs = dict(getattr(pipe, "log_model_kwargs", None) or {})
-    artifact = kwargs.pop("name", None) or kwargs.pop("artifact_path", None)
+    # kedro-mlflow 2 reads MLflow 2's `artifact_path` (what kedro-mlflow 0.x projects
+    # wrote) as the model's `name`, which defaults to "model"
+    name, path = kwargs.pop("name", None), kwargs.pop("artifact_path", None)
+    artifact = path if path and name in (None, "model") else name
     if artifact and artifact != "model":
         model["artifact_path"] = str(artifact)
     signature = kwargs.pop("signature", "auto")

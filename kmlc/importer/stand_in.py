@@ -42,8 +42,10 @@ def _pipeline_ml_class() -> type:
             self.inference = inference
             self.input_name = input_name
             self.kpm_kwargs = dict(kpm_kwargs or {})
-            self.log_model_kwargs = {"signature": "auto", "name": "model",
-                                     **(log_model_kwargs or {})}
+            kwargs_ = dict(log_model_kwargs or {})
+            if "artifact_path" in kwargs_ and "name" not in kwargs_:  # as kedro-mlflow 2
+                kwargs_["name"] = kwargs_.pop("artifact_path")
+            self.log_model_kwargs = {"signature": "auto", "name": "model", **kwargs_}
 
         @property
         def training(self) -> Any:

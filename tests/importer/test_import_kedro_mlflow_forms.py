@@ -119,6 +119,24 @@ def test_a_registry_importing_kedro_mlflow_imports_without_it(tmp_path: Path) ->
     assert "install kedro-mlflow" in done.stderr
 
 
+def test_artifact_path_of_kedro_mlflow_0x_names_the_model(tmp_path: Path) -> None:
+    """kedro-mlflow 0.x projects (kedro-mlflow-tutorial) name the model with MLflow 2's
+    `log_model_kwargs.artifact_path`; kedro-mlflow 2 takes it as the model's `name`, and so
+    does the import: it was left as 'not converted' and the model named "model"."""
+    files = dict(FLAT)
+    registry = "src/imp_flat/pipeline_registry.py"
+    files[registry] = files[registry].replace(
+        "from imp_flat.pipeline_ml import", "from kedro_mlflow.pipeline import").replace(
+        'log_model_kwargs={"name": "regressor",', 'log_model_kwargs={"artifact_path": "regressor",')
+    assert '"artifact_path": "regressor"' in files[registry]
+    project = write_files(tmp_path / "project", files)
+    done = _import(project, project / "mlproject.yml", "0")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "log_model_kwargs.artifact_path" not in done.stdout + done.stderr
+    text = (project / "mlproject.yml").read_text()
+    assert "model:\n  input: instances\n  artifact_path: regressor\n" in text, text
+
+
 def test_an_input_name_only_inference_reads_is_imported_and_valid(tmp_path: Path) -> None:
     """pipeline_ml_factory(..., input_name="future_instances"), data training never reads
     (issue 23, item 4): imported as model.input, and the file validates."""

@@ -1,0 +1,4 @@
+"""kedro mlflow tutorial
+"""
+
+__version__ = "0.1"

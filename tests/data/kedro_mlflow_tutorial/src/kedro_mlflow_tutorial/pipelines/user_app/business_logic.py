@@ -1,0 +1,2 @@
+def predict_with_mlflow(model, data):
+    return model.predict(data)

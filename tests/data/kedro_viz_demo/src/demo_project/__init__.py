@@ -1,0 +1,3 @@
+"""demo-project"""
+
+__version__ = "0.1"
