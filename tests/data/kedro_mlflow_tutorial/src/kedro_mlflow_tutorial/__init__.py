@@ -1,4 +1,0 @@
-"""kedro mlflow tutorial
-"""
-
-__version__ = "0.1"

@@ -1,2 +1,0 @@
-def predict_with_mlflow(model, data):
-    return model.predict(data)
