@@ -68,7 +68,6 @@ class RunOptions:
     selection: Selection = field(default_factory=Selection)  # the nodes to run, as kedro run
     quiet: bool = False  # node loggers at WARNING, as `-q`
     run_name: str | None = None
-    tracking_uri: str | None = None
     verbose: bool = False
     progress: bool | None = None  # None: a bar on a terminal, lines otherwise; False: none
     command: str | None = None
@@ -230,7 +229,7 @@ def _session(spec: ProjectSpec, pipeline: str, options: RunOptions) -> Any:
     if options.parent_run_id:
         extra["mlflow.parentRunId"] = options.parent_run_id  # as mlflow.start_run(nested=True)
     session = RunSession(spec, pipeline, runner=spec.runner.type,
-                         tracking_uri=options.tracking_uri, run_name=options.run_name,
+                         run_name=options.run_name,
                          command=options.command, extra_tags=extra,
                          base_tags=options.base_tags)
     model = spec.model is not None and pipeline == spec.model.pipeline and options.model

@@ -31,7 +31,7 @@ def promote(file: Path, run_id: str, tracking_uri: str | None) -> None:
     from kmlc.model.promote import promote_run
 
     try:
-        decision = promote_run(load_project(file), run_id, tracking_uri=tracking_uri)
+        decision = promote_run(load_project(file, tracking_uri=tracking_uri), run_id)
     except KmlcError as exc:
         fail(exc)
     click.echo(f"promotion: {decision.line()}")
@@ -64,12 +64,12 @@ def export_model_cmd(file: Path, env: str | None, params: tuple[str, ...], run_i
         raise click.UsageError("--alias needs --register NAME")
     secrets = Secrets()
     try:
-        spec = load_project(file, env=env, params=params)
+        spec = load_project(file, env=env, params=params, tracking_uri=tracking_uri)
         secrets = spec.secrets
         with secrets.masked_logs():
             result = export_model(spec, run_id=run_id, latest=latest, from_local=from_local,
                                   output=output, register=register, alias=alias, force=force,
-                                  tracking_uri=tracking_uri, check=not no_check)
+                                  check=not no_check)
     except KmlcError as exc:
         fail(exc, secrets)
     report_export(result, alias)

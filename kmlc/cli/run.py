@@ -53,20 +53,21 @@ def _interruptible() -> None:
 @opt.verbose()
 @opt.quiet
 def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
-        runner: str | None, address: str | None, selection: Selection,
-        **options: Any) -> None:
+        runner: str | None, address: str | None, tracking_uri: str | None,
+        selection: Selection, **options: Any) -> None:
     """Run PIPELINE (default: all nodes) with MLflow tracking."""
     from kmlc.config.loader import load_project
     from kmlc.config.selection import check_selection
 
-    # ``options``: every other option, by the name of its field of kmlc.run.RunOptions
+    # the project's options go to load_project, every other option to the field of its
+    # name of kmlc.run.RunOptions
     _interruptible()
     opt.dask_address(runner, address)
     # first what needs only the file: a refusal comes before Kedro and MLflow are
     # imported and before the tracking worker starts
     try:
         spec = load_project(file, env=env, params=params, runner=runner, address=address,
-                            tracking_uri=options["tracking_uri"])
+                            tracking_uri=tracking_uri)
     except KmlcError as exc:
         fail(exc)
     try:
@@ -125,8 +126,7 @@ def sweep_cmd(pipeline: str | None, file: Path, env: str | None, params: tuple[s
         secrets = spec.secrets
         if spec.sweep is not None and trials is not None:
             spec = replace(spec, sweep=replace(spec.sweep, trials=trials))
-        options = RunOptions(quiet=quiet, run_name=run_name, tracking_uri=tracking_uri,
-                             verbose=verbose)
+        options = RunOptions(quiet=quiet, run_name=run_name, verbose=verbose)
         with secrets.masked_logs():
             result = run_sweep(spec, pipeline, options, file=str(file))
     except KeyboardInterrupt as exc:

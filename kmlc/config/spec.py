@@ -285,6 +285,7 @@ class ProjectSpec:
     # where the runs go, resolved once as the project loads (``kmlc.config.target``);
     # None: not resolved (a refused store: ``tracking_target`` raises the refusal)
     target: TrackingTarget | None = None
+    tracking_uri_option: str | None = None  # the --tracking-uri it was loaded with
 
     @property
     def root(self) -> Path:

@@ -81,9 +81,10 @@ def tracking_target(spec: ProjectSpec, tracking_uri: str | None = None,
     one the project was loaded with).
     """
     env = os.environ if environ is None else environ
+    if tracking_uri is None:  # the command line's, as the project was loaded
+        tracking_uri = spec.tracking_uri_option
     loaded = spec.target
-    if loaded is not None and loaded.read == _read(
-            loaded.read[0] if tracking_uri is None else tracking_uri, env):
+    if loaded is not None and loaded.read == _read(tracking_uri, env):
         return loaded
     given, source = given_tracking_uri(tracking_uri, spec.tracking.uri, env)
     uri = _resolved(given, source, Path.cwd() if source == TRACKING_ENV else spec.root)
@@ -114,7 +115,8 @@ def _resolved(uri: str, source: str, root: Path) -> str:
 def loaded_target(spec: ProjectSpec, tracking_uri: str | None = None) -> ProjectSpec:
     """``spec`` carrying its target (``spec.target``), resolved once as it loads; a store
     the resolution refuses is left to whoever uses it (``kmlc validate`` does not track)."""
+    spec = replace(spec, tracking_uri_option=tracking_uri)
     try:
-        return replace(spec, target=tracking_target(spec, tracking_uri))
+        return replace(spec, target=tracking_target(spec))
     except TrackingError:
-        return spec
+        return spec  # tracking_target raises it again where a store is needed

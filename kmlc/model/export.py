@@ -214,7 +214,7 @@ def _commit(staged: Path, output: Path) -> None:
 def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool = False,
                  from_local: bool = False, output: Path | None = None,
                  register: str | None = None, alias: str | None = None,
-                 force: bool = False, tracking_uri: str | None = None,
+                 force: bool = False,
                  check: bool = True) -> ExportResult:
     """Export the bound model of a run (or of the artifacts on disk) to a folder/registry.
 
@@ -231,7 +231,7 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
     if output is None and register is None:
         raise ExportError("nothing to do: give --output DIR and/or --register NAME")
     quiet_mlflow()
-    target = tracking_target(spec, tracking_uri)  # the loaded one, for the same --tracking-uri
+    target = tracking_target(spec)  # the one the project was loaded with
     uri = target.uri
     if output is not None:
         output = output.resolve()

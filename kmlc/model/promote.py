@@ -209,7 +209,7 @@ def promote_version(client: Any, promote: PromoteSpec, name: str, version: str,
     return Promotion(passed, promote.alias, name, str(version), reason, numbers, previous)
 
 
-def promote_run(spec: ProjectSpec, run_id: str, *, tracking_uri: str | None = None) -> Promotion:
+def promote_run(spec: ProjectSpec, run_id: str) -> Promotion:
     """``kmlc promote --run-id``: the file's gate on an earlier run's model version.
 
     The version registered from the run is reused; a run whose model was never
@@ -222,7 +222,7 @@ def promote_run(spec: ProjectSpec, run_id: str, *, tracking_uri: str | None = No
         raise ExportError("the project has no model.promote (with model.registered_name)",
                           hint="add model.registered_name and model.promote to the file")
     quiet_mlflow()
-    target = tracking_target(spec, tracking_uri)  # the loaded one, for the same --tracking-uri
+    target = tracking_target(spec)  # the one the project was loaded with
     client = open_client(target)
     try:
         with_retry(client.get_run, run_id)

@@ -169,7 +169,6 @@ def run_sweep(spec: ProjectSpec, pipeline: str | None = None,
     plan = plan_sweep(spec, sweep, name, compiled.pipeline(name))
     search = search_for(sweep)
     session = RunSession(spec, name, runner=spec.runner.type,
-                         tracking_uri=options.tracking_uri,
                          run_name=options.run_name or f"sweep-{name}",
                          command=options.command,
                          extra_tags={"kmlc.sweep": sweep.method,

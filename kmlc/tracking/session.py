@@ -159,14 +159,14 @@ class RunSession:
     """Context manager around one MLflow run; see the module docstring."""
 
     def __init__(self, spec: ProjectSpec, pipeline: str, *, runner: str = "sequential",
-                 tracking_uri: str | None = None, run_name: str | None = None,
+                 run_name: str | None = None,
                  command: str | None = None, extra_tags: Mapping[str, str] | None = None,
                  base_tags: Mapping[str, str] | None = None):
         self.spec = spec
         self.base_tags = dict(base_tags) if base_tags is not None else None  # else run_tags
         self.extra_tags = dict(extra_tags or {})  # e.g. a sweep's mlflow.parentRunId
         self.pipeline = pipeline
-        self.target = tracking_target(spec, tracking_uri)
+        self.target = tracking_target(spec)  # the target the project was loaded with
         self.uri = self.target.uri
         self.registry_uri = self.target.registry_uri
         self.run_name = run_name or spec.tracking.run_name or pipeline

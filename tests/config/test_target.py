@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 from kmlc.cli import main
 from kmlc.config.loader import load_project
 from kmlc.config.target import tracking_target
+from kmlc.errors import TrackingError
 from kmlc.tracking.session import RunSession
 
 _FILE_URI = "sqlite:///from-file.db"
@@ -63,7 +64,8 @@ def test_the_tracking_uri_precedence_table(write_project, monkeypatch, in_file, 
     assert target.uri == expected
     assert target.registry_uri is None and target.registry_source is None
     # the run's session uses the same answer
-    session = RunSession(spec, "__default__", tracking_uri=_CLI_URI if on_cli else None)
+    loaded = load_project(path, tracking_uri=_CLI_URI if on_cli else None)
+    session = RunSession(loaded, "__default__")
     assert (session.uri, session.target.source) == (expected, source)
 
 
@@ -163,7 +165,7 @@ def test_the_loaded_project_carries_its_target_resolved_once(write_project,
     # the same command line (or none) and environment: the loaded value, not a new one
     assert tracking_target(spec, _CLI_URI) is spec.target
     assert tracking_target(spec) is spec.target
-    assert RunSession(spec, "__default__", tracking_uri=_CLI_URI).target is spec.target
+    assert RunSession(spec, "__default__").target is spec.target
     # what the resolution read changed: resolved again, by the same rule
     assert tracking_target(spec, _FILE_URI).given == _FILE_URI
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
@@ -174,3 +176,19 @@ def test_the_loaded_project_carries_its_target_resolved_once(write_project,
     # a store the rule refuses leaves no target: the run that uses it says why
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "file:./mlruns")
     assert load_project(path).target is None
+
+
+def test_a_refused_tracking_uri_option_is_refused_where_the_store_is_needed(
+        write_project, monkeypatch) -> None:
+    """The project keeps the --tracking-uri it was loaded with even when the store it
+    names is refused: the run refuses it, never falls back to the file's store."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    path = _project(write_project, f"tracking: {{uri: {_FILE_URI}}}\n")
+    spec = load_project(path, tracking_uri="./mlruns")
+    assert spec.target is None and spec.tracking_uri_option == "./mlruns"
+    with pytest.raises(TrackingError, match=r"file store.*\(from --tracking-uri\)"):
+        RunSession(spec, "__default__")
+    result = CliRunner().invoke(main, ["run", "-f", str(path), "--tracking-uri", "./mlruns"])
+    assert result.exit_code == 1, result.output
+    assert "file store" in result.output and "(from --tracking-uri)" in result.output
+    assert not (path.parent / "from-file.db").exists()

@@ -99,7 +99,8 @@ def test_latest_picks_the_newest_finished_training_run_with_a_model(mini, tmp_pa
     assert f"model: runs:/{newest}/model" in output and newest != first
     # --tracking-uri: another store, with one training run, is where --latest looks
     other = f"sqlite:///{tmp_path / 'other.db'}"
-    elsewhere = run_pipeline(spec, "training", RunOptions(progress=False, tracking_uri=other))
+    elsewhere = run_pipeline(load_project(path, tracking_uri=other), "training",
+                             RunOptions(progress=False))
     code, _, output = _cli("export-model", "-f", str(path), "--latest", "--tracking-uri",
                            other, "--register", "mini-elsewhere")
     assert code == 0, output
