@@ -10,6 +10,7 @@ machine. Logging it into a run is ``kmlc.model.logged``'s; registering it,
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -196,9 +197,13 @@ def build_model_args(spec: ProjectSpec, input_data: Any | None, folder: Path,
 
 
 def quiet_mlflow() -> None:
+    """MLflow's chatter off while kmlc builds, exports or serves a model: its warnings,
+    its loggers below ERROR, and the progress bar it draws while copying a model's
+    artifacts into the model folder (kmlc reports the model in one line)."""
     import logging
     import warnings
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\..*")
     for name in ("mlflow", "mlflow.models", "mlflow.pyfunc", "mlflow.utils"):
         logging.getLogger(name).setLevel(logging.ERROR)
