@@ -239,7 +239,8 @@ def _same_file(a: Path, b: Path) -> None:
 def test_flat_import_runs_like_kedro(tmp_path: Path, import_kedro: Any) -> None:
     original = write_files(tmp_path / "kedro", FLAT)
     imported = write_files(tmp_path / "kmlc", FLAT)
-    assert import_kedro(str(imported)).exit_code == 0
+    done = import_kedro(str(imported))
+    assert done.exit_code == 0 and "mlproject.yml: valid" in done.output, done.output
     seen = _kedro_run(original, "compare")
     run_id = _kmlc_run(imported, "__default__")
 
