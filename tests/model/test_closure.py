@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import collections
+import decimal
+import fractions
+import pickle
 import time
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
-from kmlc.model.closure import distribution_table, distributions, module_closure, ship_modules
+from kmlc.model.closure import (
+    distribution_table,
+    distributions,
+    module_closure,
+    pickled_modules,
+    pinned,
+    ship_modules,
+)
 
 
 def _install(folder: Path, name: str, module: str) -> None:
@@ -63,3 +75,37 @@ def test_the_closure_follows_from_pkg_import_sub_and_relative_imports(tmp_path: 
     shipped = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
     assert shipped == ["infer.py", "pkg/__init__.py", "pkg/deep/__init__.py",
                        "pkg/deep/leaf.py", "pkg/sub.py"]
+
+
+# data strings that look like module names, beside values whose classes the pickle names
+_PICKLED = ("os", ["subprocess", decimal.Decimal(1)], {"shutil": (fractions.Fraction(1, 2),)},
+            [decimal.Decimal(3)], collections.Counter("ab"))
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_a_pickle_names_the_modules_of_its_classes_not_its_strings(
+        tmp_path: Path, protocol: int) -> None:
+    """What unpickling would import (``GLOBAL``, or ``STACK_GLOBAL`` through the memo),
+    read from the opcodes: never a string the data holds."""
+    path = tmp_path / "value.pkl"
+    data = pickle.dumps(_PICKLED, protocol=protocol)
+    path.write_bytes(data)
+    assert pickled_modules(path) == {"collections", "decimal", "fractions"}
+    path.write_bytes(data[: len(data) // 2])  # cut short: what was read before the cut
+    assert pickled_modules(path) <= {"collections", "decimal", "fractions"}
+    assert "decimal" in pickled_modules(path)
+
+
+def test_what_is_not_a_pickle_names_no_module(tmp_path: Path) -> None:
+    (tmp_path / "old.pkl").write_bytes(pickle.dumps(decimal.Decimal(1), protocol=0))
+    (tmp_path / "text.pkl").write_bytes(b"decimal\n")
+    assert pickled_modules(tmp_path / "old.pkl") == set()  # protocol 0/1: not read
+    assert pickled_modules(tmp_path / "text.pkl") == set()
+    assert pickled_modules(tmp_path / "missing.pkl") == set()
+
+
+def test_pinned_names_each_installed_distribution_once_and_never_kmlc() -> None:
+    pytest_pin = f"pytest=={metadata.version('pytest')}"
+    assert pinned(["pytest", "kmlc", "KMLC", "kmlc-no-such-dist", "pytest"]) == [pytest_pin]
+    assert distributions(["os", "__future__", "pytest", "kmlc_probe_none"], local=["pytest"]) \
+        == []
