@@ -109,3 +109,27 @@ def test_pinned_names_each_installed_distribution_once_and_never_kmlc() -> None:
     assert pinned(["pytest", "kmlc", "KMLC", "kmlc-no-such-dist", "pytest"]) == [pytest_pin]
     assert distributions(["os", "__future__", "pytest", "kmlc_probe_none"], local=["pytest"]) \
         == []
+
+
+def test_the_closure_adds_parent_packages_resolves_relative_imports_and_ends_on_cycles(
+        tmp_path: Path) -> None:
+    """``import pkg.deep.leaf`` runs ``pkg`` and ``pkg.deep`` first; ``from . import x``
+    in an ``__init__`` is relative to that package, ``from ..util import tool`` two levels
+    up; a cycle (util imports helper, helper imports util) is followed once; a file that
+    does not parse, or is not UTF-8, is shipped without its imports."""
+    code = tmp_path / "src"
+    (code / "pkg" / "deep").mkdir(parents=True)
+    (code / "infer.py").write_text("import pkg.deep.leaf\nimport pkg.broken, pkg.latin\n")
+    (code / "pkg" / "__init__.py").write_text("")
+    (code / "pkg" / "deep" / "__init__.py").write_text("from . import helper\n")
+    (code / "pkg" / "deep" / "leaf.py").write_text("VALUE = 1\n")
+    (code / "pkg" / "deep" / "helper.py").write_text("from ..util import tool\n")
+    (code / "pkg" / "util.py").write_text("from .deep import helper\nimport yaml\n\n"
+                                          "def tool():\n    return helper\n")
+    (code / "pkg" / "broken.py").write_text("import json\ndef oops(:\n")
+    (code / "pkg" / "latin.py").write_bytes("import csv\n# caf\xe9\n".encode("latin-1"))
+    closure = module_closure(["infer"], [code])
+    assert sorted(closure.local) == ["infer", "pkg", "pkg.broken", "pkg.deep",
+                                     "pkg.deep.helper", "pkg.deep.leaf", "pkg.latin",
+                                     "pkg.util"]
+    assert closure.external == {"yaml"}  # not json or csv: their files did not parse
