@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -40,17 +41,49 @@ def _options() -> dict[tuple[str, str], click.Option]:
     return found
 
 
-def _function_source(ref: str) -> str:
+def _function(ref: str) -> ast.FunctionDef:
     path, sep, name = ref.partition("::")
     assert sep and path.startswith("tests/"), f"{ref!r} is not tests/PATH.py::FUNCTION"
     file = TESTS.parent / path
     assert file.is_file(), f"{ref}: no such file"
-    text = file.read_text()
-    for node in ast.walk(ast.parse(text)):
+    for node in ast.walk(ast.parse(file.read_text())):
         if isinstance(node, ast.FunctionDef) and node.name == name:
             assert name.startswith("test_"), f"{ref}: not a test function"
-            return ast.get_source_segment(text, node) or ""
+            return node
     raise AssertionError(f"{ref}: no function {name} in {path}")
+
+
+def _argument_strings(node: ast.AST) -> Iterator[str]:
+    """The strings an argument expression passes: a literal, the items of a list or tuple
+    (starred or concatenated too), the literal head of an f-string (``f"--x={v}"``)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        yield node.value
+    elif isinstance(node, ast.JoinedStr) and node.values:
+        yield from _argument_strings(node.values[0])
+    elif isinstance(node, ast.List | ast.Tuple):
+        for item in node.elts:
+            yield from _argument_strings(item)
+    elif isinstance(node, ast.Starred):
+        yield from _argument_strings(node.value)
+    elif isinstance(node, ast.BinOp):
+        yield from _argument_strings(node.left)
+        yield from _argument_strings(node.right)
+
+
+def _passed_strings(function: ast.FunctionDef) -> set[str]:
+    """The strings the test's own body passes as arguments of a call (a command line
+    given to ``invoke``, ``subprocess.run`` or a helper, in an ``assert`` too), or puts in
+    a list it assigns (the command line built first); never a string it only compares
+    (``"--x" in result.output``), a docstring, a comment or another function's code."""
+    found: set[str] = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Call):
+            for arg in [*node.args, *(k.value for k in node.keywords)]:
+                found.update(_argument_strings(arg))
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(
+                node.value, ast.List | ast.Tuple):
+            found.update(_argument_strings(node.value))
+    return found
 
 
 def test_every_option_has_a_test_that_passes_it() -> None:
@@ -65,9 +98,38 @@ def test_every_option_has_a_test_that_passes_it() -> None:
         assert refs, f"{command} {option}: no test named"
         spellings = options[command, option].opts + options[command, option].secondary_opts
         for ref in refs:
-            source = _function_source(ref)
-            assert any(f'"{s}"' in source for s in spellings), (
-                f"{ref} never passes {command} {'/'.join(spellings)}")
+            passed = _passed_strings(_function(ref))
+            assert any(p == s or p.startswith(f"{s}=") for p in passed for s in spellings), (
+                f"{ref} never passes {command} {'/'.join(spellings)} in a command line of "
+                "its own body")
+
+
+def test_an_option_only_read_back_or_named_elsewhere_does_not_count() -> None:
+    """The check above is not fooled by the option in an assertion, a docstring, a
+    comment or another function: only an argument the test itself passes counts."""
+    tree = ast.parse('''
+def helper():
+    invoke(main, ["run", "--cache"])
+
+
+def test_reads_it_back(runner):
+    """Runs with --cache."""
+    # --cache
+    result = invoke(main, ["run"])
+    assert "--cache" in result.output
+    assert helper() or "--cache"
+
+
+def test_passes_it(runner, path):
+    assert invoke(main, ["run", "--force"]).exit_code == 0
+    args = ["run", "-f", str(path)]
+    invoke(main, [*args, "--params", f"--env={1}"])
+    _run(path, "--cache")
+''')
+    functions = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
+    assert "--cache" not in _passed_strings(functions["test_reads_it_back"])
+    assert {"-f", "--params", "--env=", "--cache", "--force"} <= _passed_strings(
+        functions["test_passes_it"])
 
 
 def test_help_lists_exactly_the_options_in_the_table() -> None:

@@ -52,7 +52,8 @@ def test_explicit_file(write_project: WriteProject, validate: Callable[..., Resu
     result = validate("-f", "other.yml")
     assert result.exit_code == 0
     assert result.stdout.startswith("other.yml: valid: ")
-    assert validate("--file", "other.yml").exit_code == 0
+    long = validate("--file", "other.yml")
+    assert long.exit_code == 0 and long.stdout == result.stdout  # the same file, checked
 
 
 def test_invalid_project(write_project: WriteProject, validate: Callable[..., Result],
@@ -148,13 +149,19 @@ def test_warnings_fail_only_when_strict(write_project: WriteProject,
         "mlproject.yml:9:3: warning: datasets.orphan: dataset 'orphan' is not used by any node "
         "[KMLC350]",
     ]
-    assert validate("--strict", "--format", "json").exit_code == 1
-    assert validate("--format", "json").exit_code == 0
+    strict_json = validate("--strict", "--format", "json")
+    assert strict_json.exit_code == 1
+    plain_json = validate("--format", "json")
+    assert plain_json.exit_code == 0
+    for done in (strict_json, plain_json):  # the warning, as data, either way
+        assert [(e["code"], e["severity"], e["path"]) for e in json.loads(done.stdout)] == [
+            ("KMLC350", "warning", "datasets.orphan")]
 
 
 def test_env_option(write_project: WriteProject, validate: Callable[..., Result]) -> None:
     write_project()
-    assert validate("--env", "prod").exit_code == 0
+    prod = validate("--env", "prod")
+    assert prod.exit_code == 0 and prod.stdout.startswith("mlproject.yml: valid: "), prod.output
     result = validate("--env", "prdo")
     assert result.exit_code == 1
     assert result.stderr.splitlines()[1] == (

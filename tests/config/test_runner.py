@@ -93,3 +93,4 @@ def test_validate_runner_option_checks_the_file_for_that_runner() -> None:
     assert out.exit_code == 2 and "--address is for --runner dask" in out.output, out.output
     out = CliRunner().invoke(main, ["validate", "-f", str(IRIS), "--runner", "dask"])
     assert out.exit_code == 0, out.output  # a local cluster takes relative paths
+    assert ": valid: " in out.stdout and "relative local path" not in out.output

@@ -48,6 +48,43 @@ def test_mask_data_masks_strings_at_any_depth_and_keeps_other_leaves() -> None:
     assert secrets.mask_data(data) == {"a": ["x***", 3, {"b": "***"}], "k***": True, "n": None}
 
 
+def test_secrets_combine_compare_and_mask_values_by_key() -> None:
+    """``|`` keeps both sides' values and paths; equality ignores order; a value at a
+    secret key path is masked as text where that keeps it readable, else whole."""
+    first = Secrets(["alpha-1"], [("parameters", "a")])
+    both = first | Secrets(["beta-222"], [("tracking", "tags", "b")])
+    assert list(both) == ["beta-222", "alpha-1"] and bool(both) and not Secrets()
+    assert both.paths == (("parameters", "a"), ("tracking", "tags", "b"))
+    assert (first | ["gamma-333"]) == {"alpha-1", "gamma-333"}
+    assert both == Secrets(["alpha-1", "beta-222"]) and both != Secrets(["alpha-1"])
+    assert "alpha" not in both and "alpha-1" in both
+    assert both.mask_value("x alpha-1 y") == "x *** y"
+    assert both.mask_value("derived, no secret text") == "***"
+    assert both.mask_value(4821) == "***"
+    assert both.mask_data((f"a{SECRET}", 12, 3.5, False)) == (f"a{SECRET}", 12, 3.5, False)
+    pin = Secrets(["4821"])
+    assert pin.mask_data({"pin": 4821, "float": 4821.5, "flag": True, "ok": 7}) == {
+        "pin": "***", "float": "***", "flag": True, "ok": 7}
+    document = {"parameters": {"a": "derived", "b": ["alpha-1 in a list", 1]},
+                "name": "alpha-1", "tracking": {"tags": {"b": "http://u:alpha-1@h"}}}
+    assert both.mask_document(document) == {
+        "parameters": {"a": "***", "b": ["*** in a list", 1]}, "name": "***",
+        "tracking": {"tags": {"b": "http://***@h"}}}  # at a secret path, still readable
+
+
+def test_which_parameters_are_secret() -> None:
+    secrets = Secrets(["v"], [("parameters", "model", "token"), ("tracking", "tags", "x")])
+    assert secrets.param_is_secret("model.token")
+    assert secrets.param_is_secret("model")  # holds a secret
+    assert secrets.param_is_secret("model.token.part")  # part of one
+    assert secrets.param_is_secret("model/token", sep="/")
+    assert secrets.param_is_secret("parameters")
+    assert not secrets.param_is_secret("model.tok")
+    assert not secrets.param_is_secret("other")
+    assert not secrets.param_is_secret("tags.x")
+    assert not Secrets(["v"], [("tracking", "tags", "x")]).param_is_secret("parameters")
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("http://user:pw@host:5000", "http://***@host:5000"),
     ("error on postgresql://kmlc:p%40ss@db/mlflow: refused",
@@ -129,6 +166,25 @@ def test_validate_refuses_a_secret_where_it_cannot_be_masked(
     if path != "parameters.split.seed":  # the parameter alone is fine: training reads it
         assert not [e for e in check_project(write_project(
             edit_text(demo_yaml, ("seed: 7", f"seed: {PLANT}")))).errors]
+
+
+@pytest.mark.parametrize(("old", "new", "path", "message"), [
+    ("  score: {type: mlflow.metric}\n",
+     f"  score: {{type: mlflow.metric}}\n  sk: {{type: mlflow.model, flavor: sklearn, "
+     f"save_args: {{serialization_format: {PLANT}}}}}\n",
+     "datasets.sk.save_args.serialization_format", "are logged with its model"),
+    ("parameters:\n", f"tracking:\n  disable_for: [{PLANT}]\nparameters:\n",
+     "tracking.disable_for[0]", "the pipeline's wiring"),
+])
+def test_validate_refuses_a_secret_a_model_or_a_tracking_list_would_show(
+        write_project: WriteProject, demo_yaml: str, old: str, new: str, path: str,
+        message: str) -> None:
+    """A logged model carries its save_args in clear; of ``tracking``, only the run name,
+    the URIs and the tags are masked (a pipeline name in disable_for is not)."""
+    result = check_project(write_project(edit_text(demo_yaml, (old, new))))
+    refused = [e for e in result.errors if e.code == "KMLC115"]
+    assert [e.path for e in refused] == [path]
+    assert message in refused[0].message
 
 
 def test_secrets_are_accepted_where_they_are_masked(write_project: WriteProject,

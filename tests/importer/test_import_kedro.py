@@ -239,7 +239,8 @@ def _same_file(a: Path, b: Path) -> None:
 def test_flat_import_runs_like_kedro(tmp_path: Path, import_kedro: Any) -> None:
     original = write_files(tmp_path / "kedro", FLAT)
     imported = write_files(tmp_path / "kmlc", FLAT)
-    assert import_kedro(str(imported)).exit_code == 0
+    done = import_kedro(str(imported))
+    assert done.exit_code == 0 and "mlproject.yml: valid" in done.output, done.output
     seen = _kedro_run(original, "compare")
     run_id = _kmlc_run(imported, "__default__")
 
@@ -392,3 +393,45 @@ def test_a_password_in_the_tracking_uri_is_not_copied(tmp_path: Path, import_ked
     spec = load_project(project / "mlproject.yml")
     assert spec.tracking.uri == f"postgresql://kmlc:{password}@127.0.0.1:9/mlflow"
     assert password not in spec.rendered_text and password in spec.secrets
+
+
+def test_output_elsewhere_points_back_at_the_project(tmp_path: Path, import_kedro: Any) -> None:
+    """``-o`` in another folder: the code folder, the datasets' files and the credentials
+    file are written relative to where the file is, each naming the project's own file
+    (and nothing is written into the Kedro project). The datasets then lie outside the
+    new file's folder, which validation reports (KMLC320) and nothing else."""
+    files = dict(FLAT)
+    files["conf/base/catalog.yml"] += """
+        remote_copy:
+          type: pandas.CSVDataset
+          filepath: data/01_raw/raw.csv
+          credentials: dev_s3
+        """
+    files["conf/local/credentials.yml"] = "dev_s3: {key: abc, secret: def}\n"
+    project = write_files(tmp_path / "flat", files)
+    out = tmp_path / "elsewhere" / "deeper" / "mlproject.yml"
+    out.parent.mkdir(parents=True)
+    result = import_kedro(str(project), "-o", str(out))
+    assert f"written: {out} (5 nodes, 11 datasets" in result.output, result.output
+    assert not (project / "mlproject.yml").exists()
+    doc = _load(out)
+    assert doc["code"] == ["../../flat/src"]
+    datasets = doc["datasets"]
+    assert datasets["report"]["filepath"] == "../../flat/data/08_reporting/report.json"
+    assert datasets["coefficients"]["filepath"] == "../../flat/data/06_models/coefficients.pkl"
+    assert datasets["remote_copy"]["filepath"] == "../../flat/data/01_raw/raw.csv"
+    assert doc["credentials"] == "../../flat/conf/local/credentials.yml"
+    for entry in datasets.values():
+        if "filepath" in entry:  # each names the file the Kedro project names
+            target = (out.parent / entry["filepath"]).resolve()
+            assert target.is_relative_to(project.resolve()), entry
+    assert (out.parent / doc["credentials"]).resolve() == (
+        project / "conf/local/credentials.yml").resolve()
+    errors = [line for line in result.output.splitlines() if ": error: " in line]
+    assert errors and all("resolves outside the project folder" in e for e in errors), errors
+    # the same project imported in place keeps its paths as Kedro wrote them
+    assert import_kedro(str(project)).exit_code == 0
+    here = _load(project / "mlproject.yml")
+    assert here["code"] == ["src"]
+    assert here["datasets"]["report"]["filepath"] == "data/08_reporting/report.json"
+    assert here["credentials"] == "conf/local/credentials.yml"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import pickle
 import sys
 from collections.abc import Iterator
@@ -116,4 +115,18 @@ def test_fingerprints_follow_content() -> None:
     array = np.arange(3)
     assert fingerprint(array) == fingerprint(array.copy()) != fingerprint(array + 1)
     assert fingerprint({"k": [1]}) != fingerprint({"k": [2]})
-    assert json.dumps(None) == "null" and fingerprint(lambda: None) is None  # unpicklable
+    assert fingerprint(lambda: None) is None  # unpicklable
+    assert fingerprint(None) is not None and fingerprint(None) != fingerprint(0)
+
+
+def test_the_probe_runs_each_step_on_copies_not_on_the_model_or_the_sample(build: Any) -> None:
+    """Every step of the plan changes an input in place; after the probe, the sample and
+    the loaded artifacts are as they were, so the model predicts as a fresh one does."""
+    plan, load = build
+    rows = pd.DataFrame({"x": [1.0, 2.0]})
+    fresh = list(load(plan).predict(None, rows.copy()))
+    model = load(plan)
+    sample = rows.copy()
+    probe_mutations(model, sample)
+    pd.testing.assert_frame_equal(sample, rows)  # clean doubled x in its copy only
+    assert list(model.predict(None, rows.copy())) == fresh  # table.seen, offsets untouched

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -133,3 +134,93 @@ def test_gate_lacking_names_the_missing_metric_or_parameter() -> None:
     assert decide(compare, {"mae": 0.1}, {}, None)[1] == (
         "the run logged no metric 'rmse' to compare with the current version (its metrics: "
         "mae)")
+
+
+def _store_with_runs(path: Path, *metrics: float) -> tuple[str, MlflowClient, list[str]]:
+    """A real sqlite store beside ``path`` with one finished run per ``accuracy`` value."""
+    store = f"sqlite:///{path.parent / 'mlflow.db'}"
+    client = MlflowClient(store)
+    experiment = client.create_experiment("mini")
+    runs = []
+    for value in metrics:
+        run = client.create_run(experiment)
+        client.log_metric(run.info.run_id, "accuracy", value)
+        client.log_param(run.info.run_id, "c", "1.0")
+        client.set_terminated(run.info.run_id)
+        runs.append(run.info.run_id)
+    client.create_registered_model("mini")
+    return store, client, runs
+
+
+def _version(client: MlflowClient, run_id: str) -> str:
+    return str(client.create_model_version("mini", f"runs:/{run_id}/model",
+                                           run_id=run_id).version)
+
+
+def _promote(path: Path, store: str, run_id: str) -> Any:
+    return CliRunner().invoke(main, ["promote", "-f", str(path), "--run-id", run_id,
+                                     "--tracking-uri", store])
+
+
+def test_promote_takes_the_runs_newest_version_never_another_runs(tmp_path: Path) -> None:
+    """The run was registered twice (versions 1 and 3), another run in between (2) and
+    after (4): ``kmlc promote`` moves the alias to the run's newest version, 3."""
+    path = write_mini(tmp_path / "proj", _with_promote("    alias: champion\n"))
+    store, client, (run, other) = _store_with_runs(path, 0.9, 0.5)
+    assert [_version(client, r) for r in (run, other, run, other)] == ["1", "2", "3", "4"]
+    done = _promote(path, store, run)
+    assert done.exit_code == 0, done.output
+    assert done.output == "promotion: alias 'champion' moved to mini version 3: no gate\n"
+    assert _alias(client) == "3"
+    assert client.get_model_version("mini", "3").tags["kmlc.promotion"] == "promoted"
+    assert "kmlc.promotion" not in client.get_model_version("mini", "1").tags
+    assert len(client.search_model_versions("name='mini'")) == 4  # none registered
+
+
+def test_a_gate_that_raises_is_a_rejection_not_an_error(tmp_path: Path) -> None:
+    """The gate divides by a metric that is 0: the decision says the gate failed and why,
+    the command succeeds, the alias does not move and the run and version say so."""
+    path = write_mini(tmp_path / "proj", _with_promote(
+        "    alias: champion\n    when: \"1 / metrics['accuracy'] > 2\"\n"))
+    store, client, (run,) = _store_with_runs(path, 0.0)
+    assert _version(client, run) == "1"
+    done = _promote(path, store, run)
+    assert done.exit_code == 0, done.output
+    assert done.output.startswith(
+        "promotion: alias 'champion' not moved to mini version 1: the gate "
+        "`1 / metrics['accuracy'] > 2` failed: ")
+    assert "division by zero" in done.output
+    assert _alias(client) is None
+    tags = client.get_run(run).data.tags
+    assert tags["kmlc.promotion"] == "rejected"
+    assert tags["kmlc.promotion.numbers"] == '{"metrics.accuracy": 0.0}'
+    assert "failed: " in client.get_model_version("mini", "1").tags["kmlc.promotion.reason"]
+
+
+def test_already_promoted_moves_nothing_decides_nothing_and_keeps_the_tags(
+        tmp_path: Path) -> None:
+    """The alias points at the run's version: promoting it again leaves the alias and the
+    earlier decision's tags alone, even when the file's gate would now reject the run."""
+    path = write_mini(tmp_path / "proj", _with_promote(
+        "    alias: champion\n    when: \"metrics['accuracy'] > 0.5\"\n"))
+    store, client, (run, other) = _store_with_runs(path, 0.9, 0.95)
+    assert [_version(client, r) for r in (run, other)] == ["1", "2"]
+    first = _promote(path, store, run)
+    assert first.exit_code == 0, first.output
+    assert "moved to mini version 1" in first.output and _alias(client) == "1"
+    before = client.get_run(run).data.tags
+    path.write_text(_with_promote("    alias: champion\n    when: \"metrics['accuracy'] > 5\"\n"))
+    again = _promote(path, store, run)
+    assert again.exit_code == 0, again.output
+    assert again.output == ("promotion: alias 'champion' already points at mini version 1: "
+                            "nothing moved\n")
+    assert _alias(client) == "1"
+    after = client.get_run(run).data.tags
+    assert {k: v for k, v in after.items() if k.startswith("kmlc.promotion")} == {
+        k: v for k, v in before.items() if k.startswith("kmlc.promotion")}
+    assert after["kmlc.promotion"] == "promoted"
+    assert "kmlc.promotion.previous_version" not in after
+    # the other run's version is decided on as usual: the stricter gate rejects it
+    other_done = _promote(path, store, other)
+    assert "not moved to mini version 2" in other_done.output and _alias(client) == "1"
+    assert client.get_run(other).data.tags["kmlc.promotion.previous_version"] == "1"

@@ -5,8 +5,10 @@ by what the run recorded (tags, the `kmlc/cache.json` artifact, metrics, artifac
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -226,6 +228,53 @@ def test_a_failing_node_records_what_finished_before_it(tmp_path: Path) -> None:
     index = json.loads((path.parent / ".kmlc" / "cache.json").read_text())
     assert [r["run_id"] for r in index["records"].values() if r["node"] == "double"] == [
         failed.group(1)]  # the earlier run that produced it: the failed one
+
+
+def test_a_failed_run_without_tracking_records_exactly_the_nodes_that_finished(
+        tmp_path: Path) -> None:
+    """Tracking disabled, ``add`` fails: the index holds double and shift (no run id),
+    never add or report; the next run reuses them and records all four."""
+    text = CHAIN_YAML.replace("  score: {type: mlflow.metric}\n", "").replace(
+        "  summary: {type: json.JSONDataset, filepath: data/summary.json, track: "
+        "{artifact_path: reports}}\n", "  summary: {type: json.JSONDataset, filepath: "
+        "data/summary.json}\n  score: {type: json.JSONDataset, filepath: data/score.json}\n")
+    path = _chain(tmp_path / "p", text + "tracking: {disable_for: [__default__]}\n")
+    ran, _, _ = _run(path, "--cache", "--params", "fail=true", code=1)
+    assert ran == ["double", "shift", "add"]
+    index = path.parent / ".kmlc" / "cache.json"
+    records = json.loads(index.read_text())["records"]
+    assert sorted(r["node"] for r in records.values()) == ["double", "shift"]
+    assert {r["run_id"] for r in records.values()} == {None}
+    (shift,) = (r for r in records.values() if r["node"] == "shift")
+    assert set(shift["memory"]) == {"shifted"}  # the value add reads, kept
+    ran, _, out = _run(path, "--cache")
+    assert ran == ["add", "report"]
+    assert "skipped 2 of 4 nodes" in out
+    records = json.loads(index.read_text())["records"]
+    assert sorted(r["node"] for r in records.values()) == sorted(ALL)
+
+
+def test_a_file_rewritten_within_its_timestamps_granularity_is_hashed_again(
+        tmp_path: Path) -> None:
+    """The stat cache trusts (size, mtime) only for a file last modified well before it
+    was hashed: raw.csv, rewritten with the same size and the same modification time as
+    when it was hashed (a file system with coarse timestamps), reruns its consumer."""
+    path = _chain(tmp_path / "p")
+    raw = path.parent / "data" / "raw.csv"
+    stamp = time.time_ns() + 3600 * 10**9  # as recent as the hash, whenever that runs
+    os.utime(raw, ns=(stamp, stamp))
+    assert _run(path, "--cache")[0] == ALL
+    stat_entries = json.loads((path.parent / ".kmlc" / "cache.json").read_text())["files"]
+    assert str(raw) in stat_entries  # it was hashed, and its stat entry kept
+    raw.write_text("x\n1\n2\n4\n")  # same size
+    os.utime(raw, ns=(stamp, stamp))  # same modification time
+    ran, _, _ = _run(path, "--cache")
+    assert ran == ALL
+    assert json.loads((path.parent / "data" / "summary.json").read_text()) == {"total": 16.5}
+    # touched, not changed: hashed again (another mtime), same bytes, nothing reruns
+    old = time.time_ns() - 3600 * 10**9
+    os.utime(raw, ns=(old, old))
+    assert _run(path, "--cache")[0] == []
 
 
 def test_a_corrupt_index_is_a_warning_and_is_rebuilt(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,48 @@ def test_a_failed_runs_error_holds_no_secret(tmp_path: Path) -> None:
     for secret in ALL_SECRETS:
         leaks, _ = files_holding(root, secret, skip=("creds.yml",))
         assert leaks == [], secret
+
+
+LONG_ERROR_YAML = """\
+version: 1
+name: leak
+parameters:
+  token: "{{ env('KMLC_TEST_LONG_SECRET', secret=true) }}"
+nodes:
+  - {name: boom, func: leak_nodes.boom, inputs: params:token, outputs: nothing}
+"""
+
+LONG_ERROR_NODES = '''\
+def boom(token):
+    raise ValueError("quoting the token: " + token * 1700)
+'''
+
+
+def test_an_error_longer_than_a_tag_is_masked_before_it_is_cut(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node's error quotes the secret 1700 times (more than a tag holds): the
+    ``kmlc.error`` tag is masked first and cut after, so no piece of the secret is left
+    at the cut (cut first, the last occurrence would be a prefix ``mask`` cannot see)."""
+    from kmlc import RunOptions, load_project, run_pipeline
+
+    monkeypatch.setenv("KMLC_TEST_LONG_SECRET", SECRET_ENV["KMLC_TEST_TOKEN"])
+    secret = SECRET_ENV["KMLC_TEST_TOKEN"]
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "mlproject.yml").write_text(LONG_ERROR_YAML)
+    (root / "leak_nodes.py").write_text(LONG_ERROR_NODES)
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.delitem(sys.modules, "leak_nodes", raising=False)
+    with pytest.raises(Exception, match="quoting the token"):
+        run_pipeline(load_project(root / "mlproject.yml"), options=RunOptions(progress=False))
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    [run] = client.search_runs([client.get_experiment_by_name("leak").experiment_id])
+    assert run.info.status == "FAILED"
+    error = run.data.tags["kmlc.error"]
+    head, _, tail = error.partition(MASK)
+    assert "quoting the token: " in head and len(error) >= 4000  # long, and cut
+    assert set(tail) == {"*"}, error[-60:]
+    assert not any(secret[:n] in error for n in range(2, len(secret) + 1))
+    # this test's power: cut before masking, the cut would leave 2 or more of the
+    # secret's characters (not 0 or 1), which the two lines above would see
+    assert (len(error) - len(head)) % len(secret) >= 2, "pad the node's message"

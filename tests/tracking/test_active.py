@@ -103,3 +103,27 @@ def test_failed_run_stays_failed_when_node_code_used_mlflow(tmp_path: Path) -> N
     (run,) = client.search_runs([client.get_experiment_by_name("active").experiment_id])
     assert run.info.status == "FAILED"
     assert run.data.metrics["inside"] == 1.5
+
+
+def test_the_run_is_taken_off_mlflows_stack_after_each_node(tmp_path: Path) -> None:
+    """In process, with the sequential runner: while a node runs kmlc's run is MLflow's
+    active run, and once the run is over it is not (nor ended by MLflow at exit: the
+    status stays what kmlc set)."""
+    import mlflow
+
+    path = _project(tmp_path / "proj")
+    path.write_text(PROJECT.split("  - name: autolog_fit")[0])  # log_inside only
+    assert mlflow.active_run() is None
+    try:
+        result = run_pipeline(load_project(path),
+                              options=RunOptions(runner="sequential", progress=False))
+        leaked = mlflow.active_run()
+    finally:
+        from mlflow.tracking import fluent
+
+        fluent._active_run_stack.get().clear()  # never leak into other tests
+    assert result.status == "FINISHED"
+    assert json.loads((path.parent / "data/seen.json").read_text())["run_id"] == result.run_id
+    assert leaked is None
+    run = MlflowClient(result.tracking_uri).get_run(str(result.run_id))
+    assert run.info.status == "FINISHED" and run.data.metrics["inside"] == 1.5
