@@ -43,6 +43,13 @@ def _is_module(dotted: str) -> bool:
     return target.with_suffix(".py").is_file() or (target / "__init__.py").is_file()
 
 
+def _names_an_attribute(dotted: str) -> bool:
+    """``kmlc.tracking.datasets.MlflowMetricDataset``: a module of two parts or more, then
+    a name in it (a tag such as ``kmlc.sweep.trial`` has a one-part prefix)."""
+    parts = dotted.split(".")
+    return any(_is_module(".".join(parts[:end])) for end in range(3, len(parts)))
+
+
 def _dict_keys(tree: ast.Module) -> set[int]:
     """ids of the string constants used as dict keys (MLflow tag names such as
     ``kmlc.sweep``), which name no module however they read."""
@@ -67,6 +74,8 @@ def _named_modules(tree: ast.Module, itself: str = "") -> list[tuple[int, str]]:
         module = node.value.split(":")[0]
         by_reference = ":" in node.value or module.count(".") >= 2 or id(node) not in keys
         if _is_module(module) and by_reference and module != itself:
+            found.append((node.lineno, node.value))
+        elif ":" not in module and _names_an_attribute(module):  # a class path
             found.append((node.lineno, node.value))
     return found
 
@@ -120,6 +129,7 @@ def test_no_import_cycle_among_kmlc_modules() -> None:
     ('importlib.import_module("kmlc.errors")', True),
     ('importlib.import_module(f"kmlc.sweep.{name}")', True),
     ('LAZY = {"load": "kmlc.importer"}', True),
+    ('TYPES = {"mlflow.metric": "kmlc.tracking.datasets.MlflowMetricDataset"}', True),
     ('tags = {"kmlc.sweep": "grid"}', False),          # a tag key names no module
     ('tags = {"kmlc.sweep.trial": "3"}', False),       # no such module
     ('"""See ``kmlc.model.build`` for the rest."""', False),
