@@ -73,9 +73,8 @@ def _named_modules(tree: ast.Module, itself: str = "") -> list[tuple[int, str]]:
             continue
         module = node.value.split(":")[0]
         by_reference = ":" in node.value or module.count(".") >= 2 or id(node) not in keys
-        if _is_module(module) and by_reference and module != itself:
-            found.append((node.lineno, node.value))
-        elif ":" not in module and _names_an_attribute(module):  # a class path
+        named = _is_module(module) and by_reference and module != itself
+        if named or (":" not in module and _names_an_attribute(module)):  # or a class path
             found.append((node.lineno, node.value))
     return found
 

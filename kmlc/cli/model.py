@@ -86,20 +86,26 @@ def export_model_cmd(file: Path, env: str | None, params: tuple[str, ...], run_i
 @click.option("--output-type", default=None,
               help="kedro-datasets type of the output (default: from the file suffix).")
 @opt.tracking_uri("Tracking store for runs:/ and models:/ URIs.")
+@click.option("--registry-uri", default=None,
+              help="Model registry for models:/ URIs and the model's own registry calls "
+                   "(default: MLFLOW_REGISTRY_URI, else the tracking store).")
 @click.option("--param", "model_params", multiple=True, metavar="KEY=VALUE",
               help="Override an inference parameter (repeatable).")
 @opt.force("Replace an existing --output file.")
 @opt.verbose("Full tracebacks.")
 def predict(model_uri: str, input_path: str, output_path: str | None, input_type: str | None,
-            output_type: str | None, tracking_uri: str | None,
+            output_type: str | None, tracking_uri: str | None, registry_uri: str | None,
             model_params: tuple[str, ...], force: bool, verbose: bool) -> None:
     """Batch prediction on a file with any pyfunc model."""
     import os
 
     from kmlc.model.predict import check_output, predict_file
 
+    # the model's own MLflow calls (a step loading models:/…) go to these stores too
     if tracking_uri:
         os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+    if registry_uri:
+        os.environ["MLFLOW_REGISTRY_URI"] = registry_uri
     overrides = _model_params(model_params)
     try:
         if output_path:

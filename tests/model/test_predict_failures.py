@@ -85,6 +85,28 @@ def test_an_mlflow_error_inside_a_step_is_not_a_signature_problem(
     assert (tmp_path / "store.db").exists()  # the model's call went to the store given
 
 
+def test_the_models_registry_calls_go_to_the_registry_given(
+        unsigned_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--registry-uri: a step's own registry call (a models:/ lookup) reads that registry,
+    not the tracking store's."""
+    from mlflow.tracking import MlflowClient
+
+    (tmp_path / "rows.csv").write_text("id,x1,x2,lookup\n1,0.5,0.1,a\n")
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    registry = f"sqlite:///{tmp_path / 'registry.db'}"
+    MlflowClient(store, registry).create_registered_model("no-such-model")
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):  # restored after the test:
+        monkeypatch.setenv(name, "")  # the command sets them for the model's own calls
+        monkeypatch.delenv(name)
+    args = ("-m", unsigned_model, "-i", "rows.csv", "--tracking-uri", store)
+    without = _predict(tmp_path, monkeypatch, *args)
+    assert without.exit_code == 1
+    assert "Registered Model with name=no-such-model not found" in without.stderr
+    found = _predict(tmp_path, monkeypatch, *args, "--registry-uri", registry)
+    assert found.exit_code == 0, found.output
+    assert found.stdout.splitlines()[0] == "id,proba,label"
+
+
 # ------------------------------------------ export-model's check (issue 23, items 10 and 12)
 
 REGISTRY_NODES = '''\
