@@ -20,7 +20,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from kmlc.cache import RunCache
 from kmlc.compiler.project import CompiledProject, compile_project
 from kmlc.config.functions import code_path
 from kmlc.config.localpath import local_path
@@ -171,6 +170,7 @@ def run_pipeline(spec: ProjectSpec, pipeline: str = "__default__",
     selected = compiled.pipeline(pipeline, options.selection)
     cache: Any = None
     if options.force_nodes or (spec.cache if options.cache is None else options.cache):
+        from kmlc.cache import RunCache  # lazy by design: only a run that uses it
 
         cache = RunCache(spec, selected, force=options.force_nodes, pipeline_name=pipeline,
                          limit=spec.cache_memory_limit)

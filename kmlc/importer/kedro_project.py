@@ -136,6 +136,14 @@ def _load(path: Path, env: str | None) -> KedroProject:
                                               **settings.CONFIG_LOADER_ARGS)
     except Exception as exc:
         raise KedroImportError(f"Kedro could not create its config loader: {exc}") from exc
+    for folder in dict.fromkeys(filter(None, (getattr(loader, "base_env", None),
+                                               env or _default_env(loader)))):
+        if not (conf_source / folder).is_dir():  # Kedro refuses to load such a project
+            raise KedroImportError(
+                f"the configuration folder {conf_source / folder} does not exist "
+                "(Kedro's loader refuses the project the same way)",
+                hint=f"create it (mkdir -p {conf_source / folder}; `kedro new` ships it "
+                     "with a .gitkeep), or import another environment with --env")
     if "mlflow" not in loader.config_patterns:
         loader.config_patterns["mlflow"] = list(_MLFLOW_PATTERNS)
     problems: list[tuple[str, str, str]] = []

@@ -152,6 +152,25 @@ def test_what_cannot_be_converted_is_listed_with_its_place(tmp_path: Path,
     assert result.exit_code == 0, result.output  # what was converted validates
 
 
+def test_a_missing_local_conf_folder_is_refused_as_kedro_refuses_it(
+        tmp_path: Path, import_kedro: Any) -> None:
+    """A checkout without conf/local (git keeps no empty folder): Kedro's loader refuses
+    the project; the import says so and what to do, instead of a file with no datasets."""
+    project = write_files(tmp_path / "flat", FLAT)
+    local = project / "conf" / "local"
+    for item in sorted(local.rglob("*"), reverse=True):
+        item.unlink() if item.is_file() else item.rmdir()
+    local.rmdir()
+    result = import_kedro(str(project))
+    assert result.exit_code == 1, result.output
+    assert f"the configuration folder {local} does not exist" in result.output
+    assert f"mkdir -p {local}" in result.output
+    assert not (project / "mlproject.yml").exists()
+    assert "Traceback" not in result.output
+    local.mkdir()
+    assert import_kedro(str(project)).exit_code == 0
+
+
 def test_not_a_kedro_project(tmp_path: Path, import_kedro: Any) -> None:
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n", "utf-8")
     result = import_kedro(str(tmp_path))

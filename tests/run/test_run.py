@@ -34,7 +34,8 @@ def _client(root: Path) -> MlflowClient:
 
 def _run(path: Path, pipeline: str = "training", **options: object):
     spec = load_project(path, params=options.pop("params", ()),  # type: ignore[arg-type]
-                        runner=options.pop("runner", None))  # type: ignore[arg-type]
+                        runner=options.pop("runner", None),  # type: ignore[arg-type]
+                        tracking_uri=options.pop("tracking_uri", None))  # type: ignore[arg-type]
     selection = Selection(**{name: options.pop(name) for name in list(options)
                              if name in Selection.__dataclass_fields__})  # type: ignore[arg-type]
     return run_pipeline(spec, pipeline, RunOptions(selection, progress=False, **options))  # type: ignore[arg-type]

@@ -115,8 +115,8 @@ def test_the_run_is_taken_off_mlflows_stack_after_each_node(tmp_path: Path) -> N
     path.write_text(PROJECT.split("  - name: autolog_fit")[0])  # log_inside only
     assert mlflow.active_run() is None
     try:
-        result = run_pipeline(load_project(path),
-                              options=RunOptions(runner="sequential", progress=False))
+        result = run_pipeline(load_project(path, runner="sequential"),
+                              options=RunOptions(progress=False))
         leaked = mlflow.active_run()
     finally:
         from mlflow.tracking import fluent

@@ -10,11 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from kmlc.config.spec import TrackingTarget
 from kmlc.errors import TrackingError
 from kmlc.sweep.record import run_metrics
 from kmlc.tracking.client import open_client
 from kmlc.tracking.jobs import Job
 from kmlc.tracking.worker import Operations, Remote
+
+
+def _target(uri: str) -> TrackingTarget:
+    return TrackingTarget(uri, "--tracking-uri", uri)
 
 
 def _run_with_metric(tmp_path: Path) -> tuple[str, str]:
@@ -48,7 +53,7 @@ def test_a_registered_job_runs_in_the_worker_process(tmp_path: Path) -> None:
     uri, run_id = _run_with_metric(tmp_path)
     remote = Remote()
     try:
-        job = remote.start_job(run_metrics, {"tracking_uri": uri, "run_id": run_id})
+        job = remote.start_job(run_metrics, {"target": _target(uri), "run_id": run_id})
         assert remote.wait_job(job) == {"r2": 0.5}
     finally:
         remote.close()
@@ -59,12 +64,12 @@ def test_a_finished_job_keeps_its_result_when_another_starts(tmp_path: Path) -> 
     (the model id the run discards or finishes) must still be there afterwards."""
     uri, run_id = _run_with_metric(tmp_path)
     operations = Operations()
-    first = operations.start_job(run_metrics, {"tracking_uri": uri, "run_id": run_id})
+    first = operations.start_job(run_metrics, {"target": _target(uri), "run_id": run_id})
     deadline = time.monotonic() + 120
     while not operations._jobs[first].done():
         assert time.monotonic() < deadline, "the first job never finished"
         time.sleep(0.01)
-    second = operations.start_job(run_metrics, {"tracking_uri": uri, "run_id": run_id})
+    second = operations.start_job(run_metrics, {"target": _target(uri), "run_id": run_id})
     assert operations.wait_job(second) == {"r2": 0.5}
     assert operations.wait_job(first) == {"r2": 0.5}
 
@@ -72,13 +77,13 @@ def test_a_finished_job_keeps_its_result_when_another_starts(tmp_path: Path) -> 
 def test_the_warm_up_job_nobody_waits_for_is_forgotten(tmp_path: Path) -> None:
     uri, run_id = _run_with_metric(tmp_path)
     operations = Operations()
-    operations.warm(uri, None, (None, None), Job(run_metrics, {"tracking_uri": uri,
+    operations.warm(uri, None, (None, None), Job(run_metrics, {"target": _target(uri),
                                                                "run_id": run_id}))
     (warm,) = operations._jobs
     deadline = time.monotonic() + 120
     while not operations._jobs[warm].done():
         assert time.monotonic() < deadline, "the warm-up never finished"
         time.sleep(0.01)
-    job = operations.start_job(run_metrics, {"tracking_uri": uri, "run_id": run_id})
+    job = operations.start_job(run_metrics, {"target": _target(uri), "run_id": run_id})
     assert set(operations._jobs) == {job}
     assert operations.wait_job(job) == {"r2": 0.5}
