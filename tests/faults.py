@@ -8,6 +8,7 @@ writes ``go`` (or two minutes pass). No fixed sleeps: the test acts when the hoo
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -64,6 +65,23 @@ def wait_for(check: Callable[[], object], seconds: float = 300.0, what: str = ""
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def signal_at_gate(proc: subprocess.Popen[str], gate: Path, signum: int, *, what: str,
+                   seconds: float = 300.0, timeout: float = 120.0) -> str:
+    """Wait until ``proc`` (a `kmlc run` with ``KMLC_TEST_GATE=gate``) is held at the gate,
+    send it ``signum`` and return its stderr; the gate is opened and the process killed
+    whatever happens."""
+    try:
+        wait_for(lambda: (gate / "reached").exists() or proc.poll() is not None,
+                 seconds=seconds, what=what)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signum)
+        return proc.communicate(timeout=timeout)[1]
+    finally:
+        (gate / "go").write_text("")
+        if proc.poll() is None:
+            proc.kill()
 
 
 def write_gate_hook(root: Path) -> None:

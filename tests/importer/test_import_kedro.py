@@ -331,8 +331,8 @@ def test_namespaces_factories_and_transcoding_run_like_kedro(tmp_path: Path,
     assert client.get_run(run_id).data.params == {k: str(v) for k, v in seen.items()}
 
 
-def test_env_hooks_and_credentials(tmp_path: Path, import_kedro: Any,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def _flat_with_credentials(root: Path) -> Path:
+    """The flat project with one dataset that reads credentials from conf/local."""
     files = dict(FLAT)
     files["conf/base/catalog.yml"] += """
         remote_copy:
@@ -341,7 +341,12 @@ def test_env_hooks_and_credentials(tmp_path: Path, import_kedro: Any,
           credentials: dev_s3
         """
     files["conf/local/credentials.yml"] = "dev_s3: {key: abc, secret: def}\n"
-    project = write_files(tmp_path / "flat", files)
+    return write_files(root, files)
+
+
+def test_env_hooks_and_credentials(tmp_path: Path, import_kedro: Any,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    project = _flat_with_credentials(tmp_path / "flat")
     monkeypatch.setenv("RECORD_PARAMS", str(tmp_path / "seen.json"))  # settings.HOOKS on
     result = import_kedro(str(project))
     assert result.exit_code == 0, result.output
@@ -419,15 +424,7 @@ def test_output_elsewhere_points_back_at_the_project(tmp_path: Path, import_kedr
     file are written relative to where the file is, each naming the project's own file
     (and nothing is written into the Kedro project). The datasets then lie outside the
     new file's folder, which validation reports (KMLC320) and nothing else."""
-    files = dict(FLAT)
-    files["conf/base/catalog.yml"] += """
-        remote_copy:
-          type: pandas.CSVDataset
-          filepath: data/01_raw/raw.csv
-          credentials: dev_s3
-        """
-    files["conf/local/credentials.yml"] = "dev_s3: {key: abc, secret: def}\n"
-    project = write_files(tmp_path / "flat", files)
+    project = _flat_with_credentials(tmp_path / "flat")
     out = tmp_path / "elsewhere" / "deeper" / "mlproject.yml"
     out.parent.mkdir(parents=True)
     result = import_kedro(str(project), "-o", str(out))

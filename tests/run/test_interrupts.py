@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from faults import REGISTERED, env, wait_for, write_gate_hook
+from faults import REGISTERED, env, signal_at_gate, wait_for, write_gate_hook
 from mini_project import MINI_NODES, kmlc_exe
 from mlflow.tracking import MlflowClient
 
@@ -103,16 +103,7 @@ def test_a_sigint_that_a_library_wraps_in_its_own_error_is_an_interrupt(mini,
     proc = subprocess.Popen([kmlc_exe(), "run", "training", "-f", str(path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env(KMLC_TEST_GATE=str(gate)))
-    try:
-        wait_for(lambda: (gate / "reached").exists() or proc.poll() is not None,
-                 what="the node")
-        assert proc.poll() is None, proc.communicate()
-        proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=120)
-    finally:
-        (gate / "go").write_text("")
-        if proc.poll() is None:
-            proc.kill()
+    err = signal_at_gate(proc, gate, signal.SIGINT, what="the node")
     assert proc.returncode == 130, err
     assert "marked KILLED (SIGINT)" in err and "__set_name__" not in err, err
     client = MlflowClient(f"sqlite:///{path.parent / 'mlflow.db'}")
@@ -137,15 +128,6 @@ if _gate:
     proc = subprocess.Popen([kmlc_exe(), "run", "training", "-f", str(path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env(KMLC_TEST_GATE=str(gate)))
-    try:
-        wait_for(lambda: (gate / "reached").exists() or proc.poll() is not None,
-                 what="the import")
-        assert proc.poll() is None, proc.communicate()
-        proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=120)
-    finally:
-        (gate / "go").write_text("")
-        if proc.poll() is None:
-            proc.kill()
+    err = signal_at_gate(proc, gate, signal.SIGTERM, what="the import")
     assert proc.returncode == 130, err
     assert "interrupted (SIGTERM): no run was opened" in err and "Traceback" not in err, err

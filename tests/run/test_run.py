@@ -16,7 +16,7 @@ import mlflow
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from faults import GATED, wait_for, write_gate_hook
+from faults import GATED, signal_at_gate, write_gate_hook
 from faults import env as gate_env
 from mini_project import MINI_NODES, MINI_YAML, kmlc_exe
 from mlflow.tracking import MlflowClient
@@ -344,16 +344,8 @@ def test_sigterm_marks_run_killed(mini, tmp_path: Path) -> None:
                                                     KMLC_TEST_MOMENT="before_node_run:check"))
     # the signal goes once the metrics are logged: the project's hook says when the node
     # after `evaluate` is about to run, however long a loaded machine takes to get there
-    try:
-        wait_for(lambda: (gate / "reached").exists() or proc.poll() is not None,
-                 seconds=240, what="the run to reach the node check")
-        assert proc.poll() is None, proc.communicate()
-        proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=60)
-    finally:
-        (gate / "go").write_text("")
-        if proc.poll() is None:
-            proc.kill()
+    err = signal_at_gate(proc, gate, signal.SIGTERM, seconds=240, timeout=60,
+                         what="the run to reach the node check")
     assert proc.returncode == 130, err
     client = _client(path.parent)  # after the run: its store is the run's to create
     experiment = client.get_experiment_by_name("mini")
