@@ -113,7 +113,7 @@ def open_client(uri: str | TrackingTarget | None = None,
         target = uri
         uri, registry_uri = target.uri, target.registry_uri
     path = sqlite_path(uri) if uri else None
-    if path is None or uri in _ready:
+    if path is None or (uri in _ready and path.exists()):  # a removed store is made again
         return _mlflow_client(uri, registry_uri)
     with _folder_lock(path.parent):
         if not path.exists():
