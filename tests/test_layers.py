@@ -28,6 +28,9 @@ LAZY_BY_DESIGN = {
     # a run without the cache imports none of it (tests/run/test_cache.py::
     # test_without_the_cache_nothing_is_imported_hashed_or_written)
     ("run.py", "kmlc.cache"),
+    # Jinja is imported only for a file that has templates (tests/run/test_refusals.py::
+    # test_a_refusal_that_needs_only_the_file_imports_neither_kedro_nor_mlflow)
+    ("config/loader.py", "kmlc.config.render"),
 }
 _DOTTED = re.compile(r"^kmlc(\.[A-Za-z_]\w*)+(:[A-Za-z_][\w.]*)?$")
 

@@ -84,23 +84,24 @@ def run_checks(doc: Document, root: Path, code_dirs: list[Path],
 def _check_requirements(doc: Document, result: CheckResult) -> None:
     """Each line of ``model.pip_requirements`` (a list) and ``extra_pip_requirements`` is
     a requirement pip reads: PEP 508, or a pip option, URL or path line."""
+    model = doc.data["model"]
+    named = [(key, i, line) for key in ("pip_requirements", "extra_pip_requirements")
+             if isinstance(model.get(key), list)
+             for i, line in enumerate(model[key])
+             if isinstance(line, str) and not line.startswith(("-", ".", "/"))
+             and "://" not in line]
+    if not named:
+        return  # packaging is imported only for a file that names requirements
     from packaging.requirements import InvalidRequirement, Requirement
 
-    model = doc.data["model"]
-    for key in ("pip_requirements", "extra_pip_requirements"):
-        lines = model.get(key)
-        if not isinstance(lines, list):
-            continue
-        for i, line in enumerate(lines):
-            if not isinstance(line, str) or line.startswith(("-", ".", "/")) or "://" in line:
-                continue
-            try:
-                Requirement(line)
-            except InvalidRequirement as exc:
-                result.errors.append(doc.error(
-                    f"'{line}' is not a requirement pip reads: {str(exc).splitlines()[0]}",
-                    ("model", key, i),
-                    code="KMLC513", hint="a name with an optional version, e.g. 'pyarrow>=15'"))
+    for key, i, line in named:
+        try:
+            Requirement(line)
+        except InvalidRequirement as exc:
+            result.errors.append(doc.error(
+                f"'{line}' is not a requirement pip reads: {str(exc).splitlines()[0]}",
+                ("model", key, i),
+                code="KMLC513", hint="a name with an optional version, e.g. 'pyarrow>=15'"))
 
 
 GATE_NAMES = ("metrics", "params")  # what a model.promote.when expression can read

@@ -20,12 +20,11 @@ from kmlc.config.assemble import build_spec
 from kmlc.config.checks import run_checks
 from kmlc.config.nodes import expand_nodes
 from kmlc.config.overlay import apply_overlays
-from kmlc.config.render import render_document
 from kmlc.config.runner import check_runner, resolve_runner
 from kmlc.config.schema import schema_errors
 from kmlc.config.secret_checks import refusals
 from kmlc.config.secrets import Secrets, uri_secrets
-from kmlc.config.source import Document, read_document
+from kmlc.config.source import Document, KeyPath, holds_templates, read_document
 from kmlc.config.spec import ProjectSpec
 from kmlc.config.target import loaded_target
 from kmlc.errors import ConfigError, ConfigErrors
@@ -103,27 +102,35 @@ def _check(file: Path, display: str, env: str | None, params: Sequence[str],
         doc = read_document(file, display)
         declared = _declared_secrets(doc.data)
         doc = apply_overlays(doc, env, params)
-        rendered = render_document(doc)
+        rendered_secrets: set[str] = set()
+        secret_paths: tuple[KeyPath, ...] = ()
+        if holds_templates({k: v for k, v in doc.data.items() if k != "environments"}):
+            # Jinja is imported only for a file that has templates: a refusal that needs
+            # only the file stays under half a second (tests/benchmarks/bench_refusal.py)
+            from kmlc.config.render import render_document
+
+            rendered = render_document(doc)
+            doc, rendered_secrets, secret_paths = (rendered.doc, rendered.secrets,
+                                                   rendered.secret_paths)
     except ConfigErrors as exc:
         return LoadResult(None, exc.errors, exc.warnings)
     except ConfigError as exc:
         return LoadResult(None, [exc])
-    doc = rendered.doc
     # a value given with --params for a value the file declares secret is secret too
     overridden = [path for path in declared if path in doc.overrides]
     tracking = doc.data.get("tracking")
     uris = ([tracking.get("uri"), tracking.get("registry_uri")]
             if isinstance(tracking, dict) else [])
-    secrets = Secrets([*rendered.secrets, *(v for u in uris if isinstance(u, str)
+    secrets = Secrets([*rendered_secrets, *(v for u in uris if isinstance(u, str)
                                             for v in uri_secrets(u)),
                        *filter(None, map(os.environ.get, _MLFLOW_SECRETS)),
                        *(str(_at(doc.data, path)) for path in overridden)],
-                      (*rendered.secret_paths, *overridden))
+                      (*secret_paths, *overridden))
     errors = schema_errors(doc)
     # namespaced copies of nodes may pack datasets too: once the document is well formed,
     # the refusals read every node the project runs
     expanded = None if errors else expand_nodes(doc)
-    errors += refusals(doc, (*rendered.secret_paths, *overridden),
+    errors += refusals(doc, (*secret_paths, *overridden),
                        expanded[0] if expanded is not None else None)
     if errors:
         return LoadResult(None, _by_position(errors), text=doc.text, secrets=secrets)

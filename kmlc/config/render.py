@@ -31,7 +31,7 @@ from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError, safe_range
 
 from kmlc.config.secrets import Secrets
-from kmlc.config.source import Document, KeyPath, load_value
+from kmlc.config.source import Document, KeyPath, is_template, load_value
 from kmlc.errors import ConfigError, ConfigErrors
 
 __all__ = ["RenderResult", "render_document"]
@@ -377,7 +377,7 @@ class _Renderer:
             return {k: self.walk(v, (*path, k), errors) for k, v in value.items()}
         if isinstance(value, list):
             return [self.walk(v, (*path, i), errors) for i, v in enumerate(value)]
-        if isinstance(value, str) and ("{{" in value or "{%" in value) and not self.over_budget:
+        if is_template(value) and not self.over_budget:
             self._secret_used = False
             try:
                 self._check_total(path)

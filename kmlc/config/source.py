@@ -110,6 +110,20 @@ class Document:
                            **kwargs)
 
 
+def is_template(value: Any) -> bool:
+    """A string the renderer evaluates: it holds a Jinja expression or statement."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def holds_templates(value: Any) -> bool:
+    """Whether any string inside ``value`` (a parsed document's data) is a template."""
+    if isinstance(value, dict):
+        return any(holds_templates(v) for v in value.values())
+    if isinstance(value, list):
+        return any(holds_templates(v) for v in value)
+    return is_template(value)
+
+
 def read_document(path: Path, display: str | None = None) -> Document:
     """Read and parse ``path``; raise ``ConfigError`` for anything that is not clean YAML."""
     name = display or path.name

@@ -22,7 +22,8 @@ PROBE = """\
 import json, sys
 from click.testing import CliRunner
 from kmlc.cli import main
-WATCHED = ("mlflow", "kedro", "kedro.runner", "kmlc.run", "kmlc.tracking.worker", "pandas")
+WATCHED = ("mlflow", "kedro", "kedro.runner", "kmlc.run", "kmlc.tracking.worker", "pandas",
+           "jinja2", "packaging.requirements")
 out = []
 for args in json.loads(sys.argv[1]):
     result = CliRunner().invoke(main, args)
@@ -96,7 +97,8 @@ def test_a_refusal_that_needs_only_the_file_imports_neither_kedro_nor_mlflow(
     assert REFUSALS[kind][1] in str(result["output"]), result["output"]
     assert "Traceback" not in str(result["output"])
     # no tracking worker, no run module, no Kedro (the mini file needs none to be
-    # checked), no MLflow, no node module's pandas
+    # checked), no MLflow, no node module's pandas; no Jinja and no requirement parser
+    # either: the mini file has no template and names no requirement
     assert result["imported"] == [], result
 
 
