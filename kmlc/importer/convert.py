@@ -168,9 +168,16 @@ def _datasets(conv: Conversion, project: KedroProject, output_dir: Path) -> None
         entry = result.entry
         for key in ("filepath", "path"):
             value = entry.get(key)
-            if isinstance(value, str) and "://" not in value and not Path(value).is_absolute() \
-                    and output_dir.resolve() != project.path:
-                entry[key] = _rel(project.path / value, output_dir)
+            if not isinstance(value, str) or "://" in value:
+                continue
+            if not Path(value).is_absolute() and output_dir.resolve() != project.path:
+                entry[key] = value = _rel(project.path / value, output_dir)
+            if not (output_dir / value).resolve().is_relative_to(output_dir.resolve()):
+                # the file Kedro reads lies outside this file's folder (written elsewhere
+                # with -o, or an absolute path): say so, as kmlc asks (else KMLC320)
+                entry["allow_outside"] = True
+                conv.comments[("datasets", name, "allow_outside")] = (
+                    "the Kedro project's file, outside this file's folder")
         if "credentials" in entry and uses_credentials is None:
             uses_credentials = f"{where}: dataset '{name}'"
         datasets[name] = entry

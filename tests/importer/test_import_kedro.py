@@ -423,7 +423,7 @@ def test_output_elsewhere_points_back_at_the_project(tmp_path: Path, import_kedr
     """``-o`` in another folder: the code folder, the datasets' files and the credentials
     file are written relative to where the file is, each naming the project's own file
     (and nothing is written into the Kedro project). The datasets then lie outside the
-    new file's folder, which validation reports (KMLC320) and nothing else."""
+    new file's folder: each says so (`allow_outside: true`), so the file validates."""
     project = _flat_with_credentials(tmp_path / "flat")
     out = tmp_path / "elsewhere" / "deeper" / "mlproject.yml"
     out.parent.mkdir(parents=True)
@@ -441,13 +441,36 @@ def test_output_elsewhere_points_back_at_the_project(tmp_path: Path, import_kedr
         if "filepath" in entry:  # each names the file the Kedro project names
             target = (out.parent / entry["filepath"]).resolve()
             assert target.is_relative_to(project.resolve()), entry
+            assert entry["allow_outside"] is True, entry
     assert (out.parent / doc["credentials"]).resolve() == (
         project / "conf/local/credentials.yml").resolve()
-    errors = [line for line in result.output.splitlines() if ": error: " in line]
-    assert errors and all("resolves outside the project folder" in e for e in errors), errors
+    assert result.exit_code == 0, result.output
+    assert ": error: " not in result.output and "KMLC320" not in result.output
+    assert f"{out}: valid" in result.output
     # the same project imported in place keeps its paths as Kedro wrote them
     assert import_kedro(str(project)).exit_code == 0
     here = _load(project / "mlproject.yml")
     assert here["code"] == ["src"]
     assert here["datasets"]["report"]["filepath"] == "data/08_reporting/report.json"
+    assert not any("allow_outside" in entry for entry in here["datasets"].values())
     assert here["credentials"] == "conf/local/credentials.yml"
+
+
+def test_an_absolute_path_outside_the_project_is_allowed_as_kedro_allows_it(
+        tmp_path: Path, import_kedro: Any) -> None:
+    """A catalog entry naming a file by an absolute path outside the project (Kedro reads
+    it) is imported with `allow_outside: true`, so the file validates in place."""
+    shared = tmp_path / "shared" / "lookup.csv"
+    files = dict(FLAT)
+    files["conf/base/catalog.yml"] += f"""
+        lookup:
+          type: pandas.CSVDataset
+          filepath: {shared}
+        """
+    project = write_files(tmp_path / "flat", files)
+    result = import_kedro(str(project))
+    assert result.exit_code == 0 and ": error: " not in result.output, result.output
+    datasets = _load(project / "mlproject.yml")["datasets"]
+    assert datasets["lookup"] == {"type": "pandas.CSVDataset", "filepath": str(shared),
+                                  "allow_outside": True}
+    assert "allow_outside" not in datasets["report"]  # inside the project: as Kedro wrote it
