@@ -147,9 +147,12 @@ def test_unknown_pipeline_is_one_line(iris_file: Path) -> None:
 
 DATA = Path(__file__).resolve().parent / "data"
 VIZ_REFERENCE = DATA / "kedro_viz_reference" / "__default__.json"
-# kmlc cannot import the demo's one `lambda x: x` node (no module path names it; the import
-# lists it as not converted): kedro-viz draws it and its output, kmlc does not
-LAMBDA = ("ingestion.<lambda>__2de1c226", "ingestion.prm_spine_table_clone")
+
+
+def _kmlc_name(kedro_name: str) -> str:
+    """The demo's `lambda x: x` node is Kedro's `ingestion.<lambda>__2de1c226`; import-kedro
+    copies it and names it without the `<>` a kmlc name cannot hold."""
+    return kedro_name.replace("<lambda>", "lambda")
 
 
 def _env() -> dict[str, str]:
@@ -188,30 +191,29 @@ def test_kedro_viz_demo_reads_as_kedro_viz_reads_it(viz_demo: Path) -> None:
 
     def name(viz_id: str) -> str:
         node = by_id[viz_id]
-        return node.get("full_name") or node["name"]
+        return _kmlc_name(node.get("full_name") or node["name"])
 
     ours = {item.name: item for item in graph.items.values()}
-    assert {k for k, i in ours.items() if i.is_node} == set(tasks) - {LAMBDA[0]}
-    assert {k for k, i in ours.items() if not i.is_node} == set(data) - {LAMBDA[1]}
+    assert {k for k, i in ours.items() if i.is_node} == {_kmlc_name(k) for k in tasks}
+    assert {k for k, i in ours.items() if not i.is_node} == set(data)
     # one dataset for `ingestion.int_typed_shuttles@pandas1` / `@pandas2`
     assert "ingestion.int_typed_shuttles" in ours
     assert not any("@" in key for key in ours)
-    for key, task in tasks.items():
-        if key != LAMBDA[0]:  # kedro-viz's name: no namespace, no hash of an unnamed node
-            assert ours[key].label == task["name"], key
+    for key, task in tasks.items():  # kedro-viz's name: no namespace, no hash of an unnamed node
+        assert ours[_kmlc_name(key)].label == task["name"], key
+    assert ours["ingestion.lambda__2de1c226"].label == "<lambda>"
     assert ours["train_evaluation.random_forest.train_model__86546ff0"].label == "train_model"
     edges = {(name(e["source"]), name(e["target"])) for e in viz["edges"]
              if by_id[e["source"]]["type"] != "modularPipeline"
              and by_id[e["target"]]["type"] != "modularPipeline"}
-    assert {(graph.items[a].name, graph.items[b].name) for a, b in graph.edges} == {
-        edge for edge in edges if not set(edge) & set(LAMBDA)}
+    assert {(graph.items[a].name, graph.items[b].name) for a, b in graph.edges} == edges
     # the modular pipelines, nested, and what each holds
     tree = viz["modular_pipelines"]
     assert graph.groups == {key: (key.rpartition(".")[0] or None)
                             for key in tree if key != "__root__"}
     for key, group in tree.items():
         theirs = {child["id"] if child["type"] == "modularPipeline" else name(child["id"])
-                  for child in group["children"]} - set(LAMBDA)
+                  for child in group["children"]}
         mine = ({i.name for i in graph.items.values() if i.namespace == (
             None if key == "__root__" else key)}
                 | {g for g, parent in graph.groups.items()
@@ -310,7 +312,7 @@ def test_kedro_viz_demo_layout_in_chromium(viz_demo: Path, tmp_path: Path) -> No
     geometry = json.loads(html.unescape(found.group(1)))
     items, groups = geometry["items"], dict(geometry["groups"])
     drawn = _kmlc_graph(viz_demo)
-    assert len(items) == len(drawn.items) == 55
+    assert len(items) == len(drawn.items) == 57
     assert len(geometry["edges"]) == len(drawn.edges)
     assert set(groups) == {"ingestion", "feature_engineering", "reporting", "train_evaluation",
                            "train_evaluation.linear_regression",

@@ -117,6 +117,8 @@ def _node_label(name: str, namespace: str | None, func: str) -> str:
     attr = split_func(func)[1].rpartition(".")[2] if func else ""
     if attr and re.fullmatch(rf"{re.escape(attr)}__[0-9a-f]{{8}}", short):
         return attr
+    if re.fullmatch(r"lambda__[0-9a-f]{8}", short) and attr.endswith(short):
+        return "<lambda>"  # Kedro's `<lambda>__hash`, copied by import-kedro
     return short
 
 

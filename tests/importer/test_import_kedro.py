@@ -474,3 +474,67 @@ def test_an_absolute_path_outside_the_project_is_allowed_as_kedro_allows_it(
     assert datasets["lookup"] == {"type": "pandas.CSVDataset", "filepath": str(shared),
                                   "allow_outside": True}
     assert "allow_outside" not in datasets["report"]  # inside the project: as Kedro wrote it
+
+
+_LAMBDAS = '''
+    import math
+
+    from kedro.pipeline import Node, Pipeline
+
+    from .nodes import clean
+
+    SCALE = 3
+
+
+    def create_pipeline(**kwargs) -> Pipeline:
+        offset = 1
+        return Pipeline([
+            Node(clean, ["raw_data", "params:data"], "instances"),
+            Node(lambda df: len(df), "instances", "row_count"),
+            Node(lambda df: [c for c in df.columns if c.startswith("x")], "instances",
+                 "x_columns", name="x_columns"),
+            Node(lambda df: df.shape[0] + offset, "instances", "closure_out"),
+            Node(lambda df: math.floor(SCALE), "instances", "global_out"),
+        ])
+    '''
+
+
+def test_a_lambda_node_is_copied_when_it_needs_nothing_around_it(
+        tmp_path: Path, import_kedro: Any) -> None:
+    """A lambda node has no module path: one that reads only its arguments and Python's
+    builtins is copied, as its own text, into kmlc_imported/kedro_lambdas.py (on `code:`)
+    and named from there; one that reads a closure or its module's names is listed as
+    not converted, with what it reads."""
+    files = dict(FLAT)
+    files["src/imp_flat/pipelines/data_processing/pipeline.py"] = _LAMBDAS
+    project = write_files(tmp_path / "flat", files)
+    result = import_kedro(str(project))
+    assert result.exit_code == 0, result.output
+    assert "mlproject.yml: valid" in result.output
+    where = "src/imp_flat/pipelines/data_processing/pipeline.py"
+    assert "a lambda that cannot be copied (it reads offset from the function that built " \
+           "it)" in result.output
+    assert "a lambda that cannot be copied (it reads SCALE, math from its module)" \
+        in result.output
+    assert f"{where}:17: node '<lambda>__" in result.output  # the closure, where it is
+    doc = _load(project / "mlproject.yml")
+    assert doc["code"] == ["src", "kmlc_imported"]
+    copied = {n["name"]: n["func"] for n in doc["nodes"] if "kedro_lambdas" in n["func"]}
+    assert len(copied) == 2 and copied["x_columns"] == "kedro_lambdas.x_columns"
+    [(unnamed, func)] = [(k, v) for k, v in copied.items() if k != "x_columns"]
+    assert unnamed.startswith("lambda__") and func == f"kedro_lambdas.{unnamed}"
+    assert unnamed in doc["pipelines"]["etl"]["nodes"]  # the pipeline names it as kmlc does
+    module_file = project / "kmlc_imported" / "kedro_lambdas.py"
+    text = module_file.read_text("utf-8")
+    assert f"# {where}:14\ndef {unnamed}(df):\n    return len(df)\n" in text
+    assert "return [c for c in df.columns if c.startswith('x')]" in text
+    namespace: dict[str, Any] = {}
+    exec(compile(text, str(module_file), "exec"), namespace)  # the copy computes the same
+    frame = pd.DataFrame({"xa": [1, 2], "b": [3, 4], "xc": [5, 6]})
+    assert namespace[unnamed](frame) == 2
+    assert namespace["x_columns"](frame) == ["xa", "xc"]
+    # a second import replaces the copy only when asked, as it does the file
+    (project / "mlproject.yml").unlink()
+    again = import_kedro(str(project))
+    assert again.exit_code == 1 and "kedro_lambdas.py exists" in again.output
+    assert import_kedro(str(project), "--force").exit_code == 0
