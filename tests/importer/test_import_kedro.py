@@ -133,7 +133,10 @@ def test_what_cannot_be_converted_is_listed_with_its_place(tmp_path: Path,
     files["src/imp_flat/pipelines/data_processing/pipeline.py"] += """
 
         def create_lambda_pipeline() -> Pipeline:
-            return Pipeline([Node(lambda df: df, "instances", "copy", name="copy")])
+            def local(df):  # (a lambda is copied: test_a_lambda_node_is_copied_...)
+                return df
+
+            return Pipeline([Node(local, "instances", "copy", name="copy")])
         """
     files["src/imp_flat/pipeline_registry.py"] = files["src/imp_flat/pipeline_registry.py"].replace(
         'return {"etl": etl,',
