@@ -78,7 +78,8 @@ def _free_names(tree: ast.Lambda) -> set[str]:
     args = tree.args
     bound = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)}
     bound |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
-    loads, stores = set(), set()
+    loads: set[str] = set()
+    stores: set[str] = set()
     for node in ast.walk(tree.body):
         if isinstance(node, ast.Name):
             (loads if isinstance(node.ctx, ast.Load) else stores).add(node.id)

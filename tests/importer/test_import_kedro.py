@@ -541,3 +541,22 @@ def test_a_lambda_node_is_copied_when_it_needs_nothing_around_it(
     again = import_kedro(str(project))
     assert again.exit_code == 1 and "kedro_lambdas.py exists" in again.output
     assert import_kedro(str(project), "--force").exit_code == 0
+
+
+def test_which_lambdas_can_be_copied() -> None:
+    """The copy is the lambda's own text as a `def`; a lambda with default values, or one
+    that cannot be told apart from its twin on the same line, is not copied (and says why)."""
+    from kmlc.importer.lambdas import lambda_def
+
+    def reason(func: Any) -> str:
+        with pytest.raises(ValueError) as caught:
+            lambda_def(func, "f")
+        return str(caught.value)
+
+    assert lambda_def(lambda x, *rest: sorted(x)[::2], "f") == (
+        "def f(x, *rest):\n    return sorted(x)[::2]\n")
+    assert reason(lambda x, y=1: x) == "its arguments have default values"
+    twins = [lambda x: x, lambda x: x]
+    assert reason(twins[0]) == "its source cannot be told apart from the other lambdas on its line"
+    assert reason(len) == "it is not a lambda"
+    assert reason(lambda x: pd.concat(x)) == "it reads pd from its module"
