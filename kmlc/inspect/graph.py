@@ -389,12 +389,13 @@ def _layout(graph: PipelineGraph) -> _Layout:
     order = {key: float(i) for i, key in enumerate(graph.items)}
     boxes: dict[str, _Box] = {g: _Box(g, _depth(g)) for g in groups}
 
+    held: dict[str, list[str]] = {g: [] for g in groups}  # each box's items, nested ones too
+    for key, item in graph.items.items():
+        for level in _ancestors(item.namespace) if item.namespace else []:
+            held[level].append(key)
+
     def members(kid: str) -> list[str]:
-        if not kid.startswith("g:"):
-            return [kid]
-        inner = kid[2:]
-        return [k for k, it in graph.items.items()
-                if it.namespace and (it.namespace == inner or it.namespace.startswith(inner + "."))]
+        return held[kid[2:]] if kid.startswith("g:") else [kid]
 
     def key_of(kid: str) -> tuple[float, int]:
         inside = set(members(kid))
@@ -403,8 +404,12 @@ def _layout(graph: PipelineGraph) -> _Layout:
         first = column[kid] if not kid.startswith("g:") else span[kid[2:]][0]
         return sum(spots) / len(spots), first
 
+    packed: dict[str | None, tuple[float, dict[str, float]]] = {}  # one pass's blocks
+
     def pack(group: str | None) -> tuple[float, dict[str, float]]:
         """The height of a group's block and the offsets of its children inside it."""
+        if group in packed:
+            return packed[group]
         top = float(_TITLE if group else 0)
         sky: dict[int, float] = {}
         offsets: dict[str, float] = {}
@@ -418,7 +423,8 @@ def _layout(graph: PipelineGraph) -> _Layout:
             for c in range(c0, c1 + 1):
                 sky[c] = y + sizes[kid] + _GAP_Y
         inner = max(sky.values(), default=_GAP_Y) - _GAP_Y
-        return top + inner + (_PAD if group else 0), offsets
+        packed[group] = (top + inner + (_PAD if group else 0), offsets)
+        return packed[group]
 
     def place(group: str | None, y0: float) -> None:
         for kid, offset in pack(group)[1].items():
@@ -437,6 +443,7 @@ def _layout(graph: PipelineGraph) -> _Layout:
                 item.y = y0 + offset
 
     for _ in range(3):  # order each block by where its neighbours were drawn last time
+        packed.clear()
         place(None, float(_MARGIN + _LEGEND_H))
         order = {key: item.y for key, item in graph.items.items()}
     height = max([it.y + _HEIGHT for it in graph.items.values()]
