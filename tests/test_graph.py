@@ -22,7 +22,7 @@ from kmlc.cli import main
 from kmlc.compiler.project import compile_project
 from kmlc.config.functions import code_path
 from kmlc.config.loader import load_project
-from kmlc.inspect.graph import PipelineGraph, pipeline_graph
+from kmlc.inspect.graph import PipelineGraph, _ancestors, pipeline_graph
 
 
 def _graph(file: Path, *args: str) -> str:
@@ -328,3 +328,87 @@ def test_kedro_viz_demo_layout_in_chromium(viz_demo: Path, tmp_path: Path) -> No
             assert not any(_inside(p, rect) for p in points), (name, points[0], points[-1])
     scroll_width, window_width = geometry["page"]
     assert scroll_width <= window_width  # the page itself never scrolls sideways
+
+
+def _cubic(p0: tuple[float, float], p1: tuple[float, float], p2: tuple[float, float],
+           p3: tuple[float, float]) -> list[tuple[float, float]]:
+    return [tuple(  # type: ignore[misc]
+        (1 - t) ** 3 * a + 3 * (1 - t) ** 2 * t * b + 3 * (1 - t) * t ** 2 * c + t ** 3 * d
+        for a, b, c, d in zip(p0, p1, p2, p3, strict=True)) for t in (i / 40 for i in range(41))]
+
+
+def _path_points(d: str) -> list[tuple[float, float]]:
+    """Points along one edge as to_html writes it (M, H and C commands), 2 px apart or less."""
+    tokens = re.findall(r"[MHC]|-?\d+(?:\.\d+)?", d)
+    points: list[tuple[float, float]] = []
+    x = y = 0.0
+    i = 0
+    while i < len(tokens):
+        command = tokens[i]
+        if command == "M":
+            x, y = float(tokens[i + 1]), float(tokens[i + 2])
+            points.append((x, y))
+            i += 3
+        elif command == "H":
+            end = float(tokens[i + 1])
+            steps = max(1, int(abs(end - x) / 2))
+            points += [(x + (end - x) * k / steps, y) for k in range(1, steps + 1)]
+            x = end
+            i += 2
+        else:
+            c = [float(v) for v in tokens[i + 1:i + 7]]
+            points += _cubic((x, y), (c[0], c[1]), (c[2], c[3]), (c[4], c[5]))
+            x, y = c[4], c[5]
+            i += 7
+    return points
+
+
+def test_layout_never_overlaps_on_random_nested_graphs() -> None:
+    """Random pipelines with random nested namespaces, laid out: namespace boxes nest or
+    stand apart, no two items overlap, no edge passes through an item (the same
+    geometry the Chromium test reads, here on many shapes, without a browser)."""
+    import random
+
+    from kmlc.inspect.graph import GraphItem, to_html
+
+    rng = random.Random(23)
+    spaces = [None, "a", "a.b", "a.b.c", "a.d", "e", "e.f"]
+    for _ in range(40):
+        graph = PipelineGraph("random")
+        for i in range(rng.randint(5, 30)):
+            rank = rng.randint(0, 8)
+            graph.items[f"x:{i}"] = GraphItem(
+                f"x:{i}", "n" * rng.randint(1, 30), rank % 2 == 1, "other" if rank % 2
+                else "memory", rank, rng.choice(spaces), name=f"item_{i}")
+        keys = list(graph.items)
+        for _ in range(len(keys) * 2):
+            a, b = rng.sample(keys, 2)
+            if graph.items[a].rank < graph.items[b].rank and (a, b) not in graph.edges:
+                graph.edges.append((a, b))
+        for item in graph.items.values():
+            for level in _ancestors(item.namespace) if item.namespace else []:
+                graph.groups[level] = level.rpartition(".")[0] or None
+        page = to_html(graph, "random")
+        boxes = [(float(x), float(y), float(x) + float(w), float(y) + float(h))
+                 for x, y, w, h in re.findall(
+                     r'<g class="namespace"><rect data-name="[^"]+" x="([\d.]+)" '
+                     r'y="([\d.]+)" width="([\d.]+)" height="([\d.]+)"', page)]
+        assert len(boxes) == len(graph.groups)
+        for ra, rb in itertools.combinations(boxes, 2):
+            assert not _overlap(list(ra), list(rb)) or _contains(list(ra), list(rb)) \
+                or _contains(list(rb), list(ra)), (ra, rb)
+        rects = [[i.x, i.y, i.x + i.width, i.y + 34.0] for i in graph.items.values()]
+        for ra, rb in itertools.combinations(rects, 2):
+            assert not _overlap(ra, rb), (ra, rb)
+        for item in graph.items.values():  # each item inside the box of its namespace
+            if item.namespace:
+                index = sorted(graph.groups, key=lambda g: (g.count("."), g)).index(
+                    item.namespace)
+                assert _contains(list(boxes[index]), [item.x, item.y, item.x + item.width,
+                                                      item.y + 34.0])
+        paths = re.findall(r'<path d="(M[^"]+)" class="edge"', page)
+        assert len(paths) == len(graph.edges)
+        for d in paths:
+            points = _path_points(d)
+            for rect in rects:
+                assert not any(_inside(list(p), rect) for p in points), (d, rect)
