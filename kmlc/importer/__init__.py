@@ -12,6 +12,7 @@ from pathlib import Path
 
 from kmlc.importer.convert import Unconverted, convert_project
 from kmlc.importer.kedro_project import KedroImportError, load_kedro_project
+from kmlc.importer.lambdas import LAMBDA_DIR, LAMBDA_MODULE, lambda_module_text
 from kmlc.importer.write import write_yaml
 
 __all__ = ["ImportResult", "Unconverted", "import_kedro"]
@@ -46,6 +47,15 @@ def import_kedro(project_dir: str | Path, output: str | Path | None = None,
         raise KedroImportError(f"{target.parent} is not a folder")
     project = load_kedro_project(project_path, env=env)
     conv = convert_project(project, target.parent, pipelines)
+    if conv.lambdas:
+        module = target.parent / LAMBDA_DIR / f"{LAMBDA_MODULE}.py"
+        if module.exists() and not force:
+            raise KedroImportError(f"{module} exists (the project's lambda nodes, copied)",
+                                   hint="pass --force to replace it")
+        module.parent.mkdir(exist_ok=True)
+        tmp = module.with_name(f".{module.name}.tmp")
+        tmp.write_text(lambda_module_text(conv.lambdas), "utf-8")
+        tmp.replace(module)
     write_yaml(conv, target)
     doc = conv.document
     return ImportResult(output=target, unconverted=conv.unconverted,

@@ -133,7 +133,10 @@ def test_what_cannot_be_converted_is_listed_with_its_place(tmp_path: Path,
     files["src/imp_flat/pipelines/data_processing/pipeline.py"] += """
 
         def create_lambda_pipeline() -> Pipeline:
-            return Pipeline([Node(lambda df: df, "instances", "copy", name="copy")])
+            def local(df):  # (a lambda is copied: test_a_lambda_node_is_copied_...)
+                return df
+
+            return Pipeline([Node(local, "instances", "copy", name="copy")])
         """
     files["src/imp_flat/pipeline_registry.py"] = files["src/imp_flat/pipeline_registry.py"].replace(
         'return {"etl": etl,',
@@ -423,7 +426,7 @@ def test_output_elsewhere_points_back_at_the_project(tmp_path: Path, import_kedr
     """``-o`` in another folder: the code folder, the datasets' files and the credentials
     file are written relative to where the file is, each naming the project's own file
     (and nothing is written into the Kedro project). The datasets then lie outside the
-    new file's folder, which validation reports (KMLC320) and nothing else."""
+    new file's folder: each says so (`allow_outside: true`), so the file validates."""
     project = _flat_with_credentials(tmp_path / "flat")
     out = tmp_path / "elsewhere" / "deeper" / "mlproject.yml"
     out.parent.mkdir(parents=True)
@@ -441,13 +444,119 @@ def test_output_elsewhere_points_back_at_the_project(tmp_path: Path, import_kedr
         if "filepath" in entry:  # each names the file the Kedro project names
             target = (out.parent / entry["filepath"]).resolve()
             assert target.is_relative_to(project.resolve()), entry
+            assert entry["allow_outside"] is True, entry
     assert (out.parent / doc["credentials"]).resolve() == (
         project / "conf/local/credentials.yml").resolve()
-    errors = [line for line in result.output.splitlines() if ": error: " in line]
-    assert errors and all("resolves outside the project folder" in e for e in errors), errors
+    assert result.exit_code == 0, result.output
+    assert ": error: " not in result.output and "KMLC320" not in result.output
+    assert f"{out}: valid" in result.output
     # the same project imported in place keeps its paths as Kedro wrote them
     assert import_kedro(str(project)).exit_code == 0
     here = _load(project / "mlproject.yml")
     assert here["code"] == ["src"]
     assert here["datasets"]["report"]["filepath"] == "data/08_reporting/report.json"
+    assert not any("allow_outside" in entry for entry in here["datasets"].values())
     assert here["credentials"] == "conf/local/credentials.yml"
+
+
+def test_an_absolute_path_outside_the_project_is_allowed_as_kedro_allows_it(
+        tmp_path: Path, import_kedro: Any) -> None:
+    """A catalog entry naming a file by an absolute path outside the project (Kedro reads
+    it) is imported with `allow_outside: true`, so the file validates in place."""
+    shared = tmp_path / "shared" / "lookup.csv"
+    files = dict(FLAT)
+    files["conf/base/catalog.yml"] += f"""
+        lookup:
+          type: pandas.CSVDataset
+          filepath: {shared}
+        """
+    project = write_files(tmp_path / "flat", files)
+    result = import_kedro(str(project))
+    assert result.exit_code == 0 and ": error: " not in result.output, result.output
+    datasets = _load(project / "mlproject.yml")["datasets"]
+    assert datasets["lookup"] == {"type": "pandas.CSVDataset", "filepath": str(shared),
+                                  "allow_outside": True}
+    assert "allow_outside" not in datasets["report"]  # inside the project: as Kedro wrote it
+
+
+_LAMBDAS = '''
+    import math
+
+    from kedro.pipeline import Node, Pipeline
+
+    from .nodes import clean
+
+    SCALE = 3
+
+
+    def create_pipeline(**kwargs) -> Pipeline:
+        offset = 1
+        return Pipeline([
+            Node(clean, ["raw_data", "params:data"], "instances"),
+            Node(lambda df: len(df), "instances", "row_count"),
+            Node(lambda df: [c for c in df.columns if c.startswith("x")], "instances",
+                 "x_columns", name="x_columns"),
+            Node(lambda df: df.shape[0] + offset, "instances", "closure_out"),
+            Node(lambda df: math.floor(SCALE), "instances", "global_out"),
+        ])
+    '''
+
+
+def test_a_lambda_node_is_copied_when_it_needs_nothing_around_it(
+        tmp_path: Path, import_kedro: Any) -> None:
+    """A lambda node has no module path: one that reads only its arguments and Python's
+    builtins is copied, as its own text, into kmlc_imported/kedro_lambdas.py (on `code:`)
+    and named from there; one that reads a closure or its module's names is listed as
+    not converted, with what it reads."""
+    files = dict(FLAT)
+    files["src/imp_flat/pipelines/data_processing/pipeline.py"] = _LAMBDAS
+    project = write_files(tmp_path / "flat", files)
+    result = import_kedro(str(project))
+    assert result.exit_code == 0, result.output
+    assert "mlproject.yml: valid" in result.output
+    where = "src/imp_flat/pipelines/data_processing/pipeline.py"
+    assert "a lambda that cannot be copied (it reads offset from the function that built " \
+           "it)" in result.output
+    assert "a lambda that cannot be copied (it reads SCALE, math from its module)" \
+        in result.output
+    assert f"{where}:17: node '<lambda>__" in result.output  # the closure, where it is
+    doc = _load(project / "mlproject.yml")
+    assert doc["code"] == ["src", "kmlc_imported"]
+    copied = {n["name"]: n["func"] for n in doc["nodes"] if "kedro_lambdas" in n["func"]}
+    assert len(copied) == 2 and copied["x_columns"] == "kedro_lambdas.x_columns"
+    [(unnamed, func)] = [(k, v) for k, v in copied.items() if k != "x_columns"]
+    assert unnamed.startswith("lambda__") and func == f"kedro_lambdas.{unnamed}"
+    assert unnamed in doc["pipelines"]["etl"]["nodes"]  # the pipeline names it as kmlc does
+    module_file = project / "kmlc_imported" / "kedro_lambdas.py"
+    text = module_file.read_text("utf-8")
+    assert f"# {where}:14\ndef {unnamed}(df):\n    return len(df)\n" in text
+    assert "return [c for c in df.columns if c.startswith('x')]" in text
+    namespace: dict[str, Any] = {}
+    exec(compile(text, str(module_file), "exec"), namespace)  # the copy computes the same
+    frame = pd.DataFrame({"xa": [1, 2], "b": [3, 4], "xc": [5, 6]})
+    assert namespace[unnamed](frame) == 2
+    assert namespace["x_columns"](frame) == ["xa", "xc"]
+    # a second import replaces the copy only when asked, as it does the file
+    (project / "mlproject.yml").unlink()
+    again = import_kedro(str(project))
+    assert again.exit_code == 1 and "kedro_lambdas.py exists" in again.output
+    assert import_kedro(str(project), "--force").exit_code == 0
+
+
+def test_which_lambdas_can_be_copied() -> None:
+    """The copy is the lambda's own text as a `def`; a lambda with default values, or one
+    that cannot be told apart from its twin on the same line, is not copied (and says why)."""
+    from kmlc.importer.lambdas import lambda_def
+
+    def reason(func: Any) -> str:
+        with pytest.raises(ValueError) as caught:
+            lambda_def(func, "f")
+        return str(caught.value)
+
+    assert lambda_def(lambda x, *rest: sorted(x)[::2], "f") == (
+        "def f(x, *rest):\n    return sorted(x)[::2]\n")
+    assert reason(lambda x, y=1: x) == "its arguments have default values"
+    twins = [lambda x: x, lambda x: x]
+    assert reason(twins[0]) == "its source cannot be told apart from the other lambdas on its line"
+    assert reason(len) == "it is not a lambda"
+    assert reason(lambda x: pd.concat(x)) == "it reads pd from its module"

@@ -76,7 +76,6 @@ def test_imported_in_one_command_and_valid_as_it_is(demo: dict[str, Any]) -> Non
     assert "mlproject.yml: valid" in validated.stdout
     assert "error" not in validated.stdout + validated.stderr
     doc: Any = YAML(typ="safe", pure=True).load(demo["ours"] / "mlproject.yml")
-    assert doc["code"] == ["src"]
     datasets = doc["datasets"]
     # the project's own dataset class, found under src/ as Kedro finds it
     assert datasets["reporting.cancellation_policy_grid"]["type"] == (
@@ -90,9 +89,13 @@ def test_imported_in_one_command_and_valid_as_it_is(demo: dict[str, Any]) -> Non
             ("train_evaluation.linear_regression", "train_model"),
             ("train_evaluation.random_forest", "train_model")} <= nodes
     # Kedro runs 21 nodes; the 21st (`lambda x: x` in data_ingestion/pipeline.py, its
-    # output kept in memory and read by no node) cannot be named by a module path
-    assert len(nodes) == 20
-    assert "ingestion.<lambda>" in imported.stdout + imported.stderr
+    # output kept in memory and read by no node) has no module path: its text is copied
+    assert len(nodes) == 21
+    assert ("ingestion", "lambda") in nodes
+    assert "not converted" not in imported.stdout + imported.stderr
+    assert doc["code"] == ["src", "kmlc_imported"]
+    assert "def ingestion_lambda__2de1c226(x):\n    return x\n" in (
+        demo["ours"] / "kmlc_imported" / "kedro_lambdas.py").read_text()
     assert set(doc["pipelines"]) >= {"data_ingestion", "feature_engineering",
                                      "modelling_stage", "reporting_stage", "pre_modelling"}
 
