@@ -229,6 +229,7 @@ def test_a_named_node_namespace_is_read_without_importing_kedro(tmp_path: Path) 
     assert [n.name for n in compiled.pipeline("__default__", only).nodes] == ["post.sc"]
 
 
+@pytest.mark.slow
 def test_namespaced_dataset_names_bring_no_kedro_warning(tmp_path: Path) -> None:
     """The README's "{namespace}.metrics", read by a node outside the namespace: Kedro's
     UserWarning about '.' in dataset names is not shown by any command (issue 23, item 14)."""

@@ -115,6 +115,7 @@ def _labels(client: LspClient, uri: str, line: int, character: int) -> list[str]
     return sorted(item["label"] for item in items)
 
 
+@pytest.mark.slow
 def test_top_level_completion_offers_every_key_not_yet_written(editor) -> None:
     client, uri, _ = editor
     offered = set(_labels(client, uri, 3, 0))  # the empty line after `name:`
@@ -124,6 +125,7 @@ def test_top_level_completion_offers_every_key_not_yet_written(editor) -> None:
     assert {"nodes", "model", "pipelines", "parameters", "code"} <= offered
 
 
+@pytest.mark.slow
 def test_a_datasets_type_completes_to_the_dataset_types(editor) -> None:
     client, uri, _ = editor
     offered = set(_labels(client, uri, 9, 10))  # after `type: ` of accuracy
@@ -131,6 +133,7 @@ def test_a_datasets_type_completes_to_the_dataset_types(editor) -> None:
     assert {"pandas.CSVDataset", "pickle.PickleDataset", "json.JSONDataset"} <= offered
 
 
+@pytest.mark.slow
 def test_an_unknown_key_is_a_located_diagnostic(editor) -> None:
     _, _, published = editor
     found = [d for d in published["diagnostics"] if "datasests" in d["message"]]
@@ -140,6 +143,7 @@ def test_an_unknown_key_is_a_located_diagnostic(editor) -> None:
     assert found[0]["severity"] == 1  # an error
 
 
+@pytest.mark.slow
 def test_hover_shows_the_keys_description(editor) -> None:
     client, uri, _ = editor
     hover = client.request("textDocument/hover", {

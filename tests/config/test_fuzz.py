@@ -174,6 +174,7 @@ def mutated_iris(draw: st.DrawFn) -> Any:
     return data
 
 
+@pytest.mark.slow
 @FUZZ
 @given(document=mutated_iris())
 def test_mutated_iris(folder: Path, document: Any) -> None:
@@ -285,6 +286,7 @@ def from_schema(schema: Any, key: str | None = None) -> st.SearchStrategy[Any]:
     return st.one_of(options)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(document=from_schema(SCHEMA), data=st.data())
 def test_documents_from_the_schema(folder: Path, document: Any, data: st.DataObject) -> None:

@@ -6,6 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 from kedro_projects import FLAT, write_files
 from mini_project import kmlc_exe
 
@@ -18,6 +19,7 @@ def _import(project: Path, output: Path, seed: str) -> subprocess.CompletedProce
                           timeout=300, cwd=project)
 
 
+@pytest.mark.slow
 def test_two_imports_of_one_project_write_the_same_bytes(tmp_path: Path) -> None:
     """Kedro merges a kind's config files in set order, which string hashing changes from
     process to process: the written file follows the files' own order instead."""
@@ -60,6 +62,7 @@ class RegisterWhenTrained:
 '''
 
 
+@pytest.mark.slow
 def test_the_bound_pipeline_keeps_the_name_the_project_gave_it(tmp_path: Path) -> None:
     from ruamel.yaml import YAML
 
@@ -86,6 +89,7 @@ def test_the_bound_pipeline_keeps_the_name_the_project_gave_it(tmp_path: Path) -
     assert (project / "trained.json").read_text() == '{"pipeline": "train"}'
 
 
+@pytest.mark.slow
 def test_a_registry_importing_kedro_mlflow_imports_without_it(tmp_path: Path) -> None:
     """kedro-mlflow is not installed here (as for most kmlc users): the registry's
     `from kedro_mlflow.pipeline import pipeline_ml_factory` gets kmlc's stand-in."""
@@ -137,6 +141,7 @@ def test_artifact_path_of_kedro_mlflow_0x_names_the_model(tmp_path: Path) -> Non
     assert "model:\n  input: instances\n  artifact_path: regressor\n" in text, text
 
 
+@pytest.mark.slow
 def test_an_input_name_only_inference_reads_is_imported_and_valid(tmp_path: Path) -> None:
     """pipeline_ml_factory(..., input_name="future_instances"), data training never reads
     (issue 23, item 4): imported as model.input, and the file validates."""

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+import pytest
 from mini_project import MINI_YAML
 
 from kmlc import RunOptions, load_project, run_pipeline
@@ -42,6 +43,7 @@ def _future(path: Path) -> pd.DataFrame:
     return rows
 
 
+@pytest.mark.slow
 def test_a_model_input_only_inference_reads_is_accepted(mini) -> None:
     path = mini(INFER_ONLY)
     assert check_project(path).errors == []
@@ -77,6 +79,7 @@ def test_a_missing_inference_only_input_gives_a_model_without_signature(mini) ->
     assert list(model.predict(rows).index) == [100, 101, 102]
 
 
+@pytest.mark.slow
 def test_signature_none_means_none_even_with_the_input_example(trained_copy: Path,
                                                                tmp_path: Path) -> None:
     from kmlc.model.export import save_pipeline_model

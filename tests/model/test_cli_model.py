@@ -28,6 +28,7 @@ def _plan_params(folder: Path) -> dict:
     return json.loads((folder / "artifacts" / "kmlc_plan.json").read_text())["params"]
 
 
+@pytest.mark.slow
 def test_export_env_and_params_reach_the_exported_model(trained_copy, tmp_path) -> None:
     path = trained_copy
     with path.open("a") as fh:
@@ -46,6 +47,7 @@ def test_export_env_and_params_reach_the_exported_model(trained_copy, tmp_path) 
     assert _plan_params(out) == {"params:threshold": 0.25}  # --params over --env
 
 
+@pytest.mark.slow
 def test_alias_without_register_is_a_usage_error(trained_template, tmp_path) -> None:
     path, run_id = trained_template
     code, _, output = _cli("export-model", "-f", str(path), "--run-id", run_id, "-o",
@@ -54,6 +56,7 @@ def test_alias_without_register_is_a_usage_error(trained_template, tmp_path) -> 
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_predict_csv_to_stdout_and_explicit_types(trained_template, tmp_path) -> None:
     path, run_id = trained_template
     uri = f"sqlite:///{path.parent / 'mlflow.db'}"

@@ -22,6 +22,7 @@ def _cli(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.mark.slow
 def test_plan_is_ordered_and_explicit(trained_template) -> None:
     path, _ = trained_template
     plan = plan_from_spec(load_project(path))
@@ -33,6 +34,7 @@ def test_plan_is_ordered_and_explicit(trained_template) -> None:
     assert plan.modules == ("mini_nodes",)
 
 
+@pytest.mark.slow
 def test_export_run_to_folder_is_checked_and_path_free(trained_template, tmp_path) -> None:
     path, run_id = trained_template
     out = tmp_path / "exported"
@@ -51,6 +53,7 @@ def test_export_run_to_folder_is_checked_and_path_free(trained_template, tmp_pat
     assert code == 0, output
 
 
+@pytest.mark.slow
 def test_export_from_local_and_register_with_alias(trained_template, tmp_path) -> None:
     path, _ = trained_template
     out = tmp_path / "local"
@@ -67,6 +70,7 @@ def test_export_from_local_and_register_with_alias(trained_template, tmp_path) -
     assert len(model.predict(frame)) == len(frame)
 
 
+@pytest.mark.slow
 def test_predict_command_on_a_file(trained_template, tmp_path) -> None:
     path, run_id = trained_template
     out = tmp_path / "pred.csv"
@@ -89,6 +93,7 @@ def test_predict_command_on_a_file(trained_template, tmp_path) -> None:
             "'threshold'? the model's parameters: threshold=0.5)") in done.stderr
 
 
+@pytest.mark.slow
 def test_usage_errors_are_clean(trained_template, tmp_path) -> None:
     path, _ = trained_template
     code, output = _cli("export-model", "-f", str(path), "-o", str(tmp_path / "x"))
@@ -101,6 +106,7 @@ def test_usage_errors_are_clean(trained_template, tmp_path) -> None:
     assert code == 1 and "Traceback" not in output
 
 
+@pytest.mark.slow
 def test_broken_model_is_reported_not_shipped(trained_template, tmp_path) -> None:
     from kmlc.errors import ExportError
     from kmlc.model.export import check_model, save_pipeline_model
@@ -115,6 +121,7 @@ def test_broken_model_is_reported_not_shipped(trained_template, tmp_path) -> Non
         check_model(staged)
 
 
+@pytest.mark.slow
 def test_signature_none_example_off_and_explicit_requirements(trained_template,
                                                               tmp_path) -> None:
     from kmlc.model.export import save_pipeline_model
@@ -157,6 +164,7 @@ def _predict_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: str, *a
     return CliRunner().invoke(main, ["predict", "-m", model, *args])
 
 
+@pytest.mark.slow
 def test_missing_input_file(model_dir: str, tmp_path: Path,
                            monkeypatch: pytest.MonkeyPatch) -> None:
     result = _predict_cli(tmp_path, monkeypatch, model_dir, "-i", "nothere.csv")
@@ -166,6 +174,7 @@ def test_missing_input_file(model_dir: str, tmp_path: Path,
         "[KMLC710]"]
 
 
+@pytest.mark.slow
 def test_input_lacking_the_signature_columns(model_dir: str, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "labels.csv").write_text("id,y\n1,0\n2,1\n")
@@ -176,6 +185,7 @@ def test_input_lacking_the_signature_columns(model_dir: str, tmp_path: Path,
         "the model expects: id (long), x1 (double), x2 (double)) [KMLC711]"]
 
 
+@pytest.mark.slow
 def test_input_with_a_mistyped_column(model_dir: str, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "bad.csv").write_text("id,x1,x2\n1,abc,0.5\n2,0.1,0.2\n")
@@ -186,6 +196,7 @@ def test_input_with_a_mistyped_column(model_dir: str, tmp_path: Path,
         "column x1. Can not safely convert str to float64. [KMLC711]"]
 
 
+@pytest.mark.slow
 def test_unreadable_input(model_dir: str, tmp_path: Path,
                           monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "broken.parquet").write_text("x")
@@ -196,6 +207,7 @@ def test_unreadable_input(model_dir: str, tmp_path: Path,
     assert line.endswith("(pass --input-type for another kedro-datasets type) [KMLC710]")
 
 
+@pytest.mark.slow
 def test_unknown_param_lists_the_models_params(model_dir: str, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch,
                                                trained_template: tuple[Path, str]) -> None:

@@ -23,6 +23,7 @@ def _snapshot(root: Path) -> dict[str, int]:
     return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 def test_force_never_replaces_the_project_its_store_or_a_parent(trained_template) -> None:
     path, _ = trained_template
     root = path.parent
@@ -71,6 +72,7 @@ def test_a_half_built_model_is_neither_exported_nor_served(mini, tmp_path: Path)
         assert done.stdout == ""
 
 
+@pytest.mark.slow
 def test_latest_takes_the_latest_run_of_this_project_in_a_shared_store(tmp_path: Path) -> None:
     from mini_project import MINI_YAML, write_mini
 
@@ -96,6 +98,7 @@ def test_latest_takes_the_latest_run_of_this_project_in_a_shared_store(tmp_path:
     assert done.returncode == 0 and f"model: runs:/{other}/model" in done.stdout, done.stdout
 
 
+@pytest.mark.slow
 def test_a_failing_step_is_one_line_naming_it_and_v_shows_the_traceback(
         trained_template, tmp_path: Path) -> None:
     path, run_id = trained_template
@@ -119,6 +122,7 @@ def test_a_failing_step_is_one_line_naming_it_and_v_shows_the_traceback(
     assert done.stderr.strip().splitlines()[-1].startswith(f"error: -i {bad}: step 'predict'")
 
 
+@pytest.mark.slow
 def test_predict_output_never_replaces_a_file_without_force(trained_template,
                                                             tmp_path: Path) -> None:
     path, run_id = trained_template

@@ -43,6 +43,7 @@ def _model(client: MlflowClient, run_id: str):
     return model
 
 
+@pytest.mark.slow
 def test_the_model_carries_its_runs_params_and_metrics(trained) -> None:
     client, _, run_id = trained
     run = client.get_run(run_id)
@@ -66,6 +67,7 @@ def test_the_model_carries_its_runs_params_and_metrics(trained) -> None:
     assert [m.model_id for m in found] == [model.model_id]
 
 
+@pytest.mark.slow
 def test_the_runs_persisted_inputs_are_its_dataset_inputs(trained) -> None:
     client, path, run_id = trained
     inputs = client.get_run(run_id).inputs.dataset_inputs
@@ -106,6 +108,7 @@ def test_plan_lists_the_dataset_inputs_a_run_logs(mini) -> None:
     assert "dataset inputs (lineage): classifier, instances" in result.output
 
 
+@pytest.mark.slow
 def test_extra_requirements_are_added_to_the_inferred_ones(trained) -> None:
     from importlib.metadata import version
 
@@ -137,6 +140,7 @@ def test_explicit_and_extra_requirements_in_the_spec_and_the_plan(mini) -> None:
         "pandas", "pyarrow>=15", "scikit-learn>=1.0"]
 
 
+@pytest.mark.slow
 def test_a_run_without_a_model_logs_its_inputs_too(trained) -> None:
     from kmlc import RunOptions, run_pipeline
 

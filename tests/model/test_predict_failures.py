@@ -52,6 +52,7 @@ def _predict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str):
     return result
 
 
+@pytest.mark.slow
 def test_a_missing_column_without_signature_is_the_steps_failure(
         unsigned_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "part.csv").write_text("id,x1\n1,0.5\n2,0.1\n")
@@ -70,6 +71,7 @@ def test_a_missing_column_without_signature_is_the_steps_failure(
     assert ok.stdout.splitlines()[0] == "id,proba,label"
 
 
+@pytest.mark.slow
 def test_an_mlflow_error_inside_a_step_is_not_a_signature_problem(
         unsigned_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "rows.csv").write_text("id,x1,x2,lookup\n1,0.5,0.1,a\n")
@@ -85,6 +87,7 @@ def test_an_mlflow_error_inside_a_step_is_not_a_signature_problem(
     assert (tmp_path / "store.db").exists()  # the model's call went to the store given
 
 
+@pytest.mark.slow
 def test_the_models_registry_calls_go_to_the_registry_given(
         unsigned_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """--registry-uri: a step's own registry call (a models:/ lookup) reads that registry,
@@ -131,6 +134,7 @@ def _export(path: Path, out: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int
     return result.exit_code, result.output
 
 
+@pytest.mark.slow
 def test_the_fresh_process_check_keeps_the_projects_store_and_writes_no_bytecode(
         trained_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from mlflow.tracking import MlflowClient
@@ -150,6 +154,7 @@ def test_the_fresh_process_check_keeps_the_projects_store_and_writes_no_bytecode
     assert not [p for p in out.rglob("*.pyc")]
 
 
+@pytest.mark.slow
 def test_export_says_what_it_checked_without_an_input_example(
         trained_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = trained_copy

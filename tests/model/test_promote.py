@@ -100,6 +100,7 @@ def test_decide_modes_and_missing_metrics() -> None:
     assert not passed and "cannot be evaluated" in reason and "acc" in reason
 
 
+@pytest.mark.slow
 def test_promote_a_run_without_the_gates_metric_names_it_and_registers_nothing(
         tmp_path: Path) -> None:
     """The gate reads best_r2, the run logged r2 and mae: said so, and no version is made

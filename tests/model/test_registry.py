@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from mini_project import MINI_YAML, write_mini
 from mlflow.tracking import MlflowClient
@@ -23,6 +24,7 @@ def _registered(db: Path) -> list[tuple[str, int]]:
             return []
 
 
+@pytest.mark.slow
 def test_registry_uri_other_than_tracking_store(tmp_path: Path) -> None:
     text = MINI_YAML.replace("tracking:\n", "tracking:\n  registry_uri: sqlite:///registry.db\n")
     text = text.replace("model:\n  input: instances\n",
@@ -55,6 +57,7 @@ def test_registry_uri_other_than_tracking_store(tmp_path: Path) -> None:
     assert model.metadata.metadata["kmlc_project"] == "mini"
 
 
+@pytest.mark.slow
 def test_export_registers_in_the_projects_store_whatever_mlflows_global_uri(
         tmp_path: Path, monkeypatch) -> None:
     """MLflow's process-wide tracking URI names another store (a notebook, a test, an

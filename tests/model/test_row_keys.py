@@ -43,6 +43,7 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
     return path, str(result.tracking_uri), str(result.model_uri)
 
 
+@pytest.mark.slow
 def test_served_predictions_carry_the_row_key(keyed) -> None:
     path, uri, model_uri = keyed
     done = subprocess.run([sys.executable, "-c", SERVE, uri, model_uri,
@@ -71,6 +72,7 @@ def _predict_by_hand(path: Path) -> pd.DataFrame:
     return pd.DataFrame({"id": features.index, "label": (proba > 0.5).astype(int)})
 
 
+@pytest.mark.slow
 def test_kmlc_predict_writes_the_row_key(keyed, tmp_path: Path) -> None:
     path, uri, model_uri = keyed
     rows = pd.read_csv(path.parent / "data/01_raw/instances.csv").iloc[::-1]

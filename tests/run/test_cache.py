@@ -113,6 +113,7 @@ def _cache_artifact(client: MlflowClient, run_id: str, tmp: Path) -> dict:
     return json.loads(Path(local).read_text())
 
 
+@pytest.mark.slow
 def test_nothing_changed_runs_no_node_and_the_run_stays_complete(tmp_path: Path) -> None:
     path = _chain(tmp_path / "p")
     ran, first, out = _run(path, "--cache")
@@ -137,6 +138,7 @@ def test_nothing_changed_runs_no_node_and_the_run_stays_complete(tmp_path: Path)
     assert json.loads((path.parent / "data" / "summary.json").read_text()) == {"total": 14.5}
 
 
+@pytest.mark.slow
 def test_a_parameter_read_by_the_last_node_reruns_only_that_node(tmp_path: Path) -> None:
     path = _chain(tmp_path / "p")
     _run(path, "--cache")
@@ -173,6 +175,7 @@ def test_changed_input_bytes_rerun_their_consumers_and_everything_downstream(
     assert json.loads((path.parent / "data" / "summary.json").read_text()) == {"total": 16.5}
 
 
+@pytest.mark.slow
 def test_an_edited_module_reruns_its_nodes(tmp_path: Path) -> None:
     path = _chain(tmp_path / "p")
     _run(path, "--cache")
@@ -196,6 +199,7 @@ def test_a_deleted_or_modified_output_reruns_its_producer(tmp_path: Path) -> Non
     assert ran == ALL
 
 
+@pytest.mark.slow
 def test_no_cache_force_nodes_and_cache_true_in_the_file(tmp_path: Path) -> None:
     path = _chain(tmp_path / "p", CHAIN_YAML + "cache: true\n")
     assert _run(path)[0] == ALL
@@ -355,6 +359,7 @@ UNPICKLABLE = CHAIN_NODES.replace(
     "    return sum(shifted) + offset", "    return sum(shifted['values']) + offset")
 
 
+@pytest.mark.slow
 def test_memory_values_not_kept_make_their_producer_run_and_the_line_says_why(
         tmp_path: Path) -> None:
     path = _chain(tmp_path / "p")
@@ -377,6 +382,7 @@ def test_memory_values_not_kept_make_their_producer_run_and_the_line_says_why(
     assert _run(path)[0] == ALL and "cache:" not in _run(path)[2]
 
 
+@pytest.mark.slow
 def test_cache_prune_removes_only_kept_values_no_record_needs(tmp_path: Path) -> None:
     path = _chain(tmp_path / "p")
     _run(path, "--cache")
@@ -522,6 +528,7 @@ print(json.dumps(out))
     assert second["predicted"] == first["predicted"]
 
 
+@pytest.mark.slow
 def test_versioned_outputs_are_known_by_their_version(tmp_path: Path) -> None:
     text = CHAIN_YAML.replace("filepath: data/doubled.pkl}",
                               "filepath: data/doubled.pkl, versioned: true}")
@@ -536,6 +543,7 @@ def test_versioned_outputs_are_known_by_their_version(tmp_path: Path) -> None:
     assert _run(path, "--cache")[0] == ALL
 
 
+@pytest.mark.slow
 def test_parallel_runner_records_the_nodes_without_metrics(tmp_path: Path) -> None:
     path = _chain(tmp_path / "p")
     assert _run(path, "--cache", "--runner", "parallel")[0] == ALL
@@ -568,6 +576,7 @@ def test_spaceflights_namespaces_a_candidate_parameter_reruns_only_the_candidate
     assert active.stat().st_mtime_ns == before  # the skipped namespace wrote nothing
 
 
+@pytest.mark.slow
 def test_without_the_cache_nothing_is_imported_hashed_or_written(tmp_path: Path) -> None:
     import subprocess
 

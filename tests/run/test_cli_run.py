@@ -118,6 +118,7 @@ def test_tracking_uri_sends_the_run_elsewhere(mini, tmp_path: Path) -> None:
     assert not (path.parent / "mlflow.db").exists()  # the project's own store untouched
 
 
+@pytest.mark.slow
 def test_verbose_shows_the_traceback_quiet_does_not(mini) -> None:
     path = _project(mini)
     (path.parent / "data/08_reporting").mkdir(parents=True)
@@ -143,6 +144,7 @@ def must_be_small(value):
 """
 
 
+@pytest.mark.slow
 def test_a_node_failure_shows_the_users_frame_that_raised(
         mini, monkeypatch: pytest.MonkeyPatch) -> None:
     """Under the one-line error: the innermost frame of the project's code (a helper it

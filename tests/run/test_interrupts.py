@@ -111,6 +111,7 @@ def test_a_sigint_that_a_library_wraps_in_its_own_error_is_an_interrupt(mini,
     assert run.info.status == "KILLED"
 
 
+@pytest.mark.slow
 def test_sigterm_before_any_run_exits_130_with_a_line(mini, tmp_path: Path) -> None:
     # a project whose code waits at import: SIGTERM lands while the file is compiled
     path = mini(nodes=MINI_NODES.replace("import time\n", '''import time

@@ -25,6 +25,7 @@ def _last_run(root: Path, experiment: str):
     return client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"])[0]
 
 
+@pytest.mark.slow
 def test_params_override_env_which_overrides_the_file(mini, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     path = mini(ENV_YAML)

@@ -102,6 +102,7 @@ def test_a_refusal_that_needs_only_the_file_imports_neither_kedro_nor_mlflow(
     assert result["imported"] == [], result
 
 
+@pytest.mark.slow
 def test_a_run_that_passes_the_checks_imports_them(mini: object, tmp_path: Path) -> None:
     """The probe sees the imports when they happen: a run that is not refused."""
     path = mini()  # type: ignore[operator]

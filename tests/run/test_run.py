@@ -71,6 +71,7 @@ def test_training_lands_everything_in_one_run(mini, runner: str) -> None:
     assert result.model_uri and result.model_uri.startswith("models:/")
 
 
+@pytest.mark.slow
 def test_logged_model_matches_inference_run_from_another_process(mini, tmp_path: Path) -> None:
     path = mini()
     result = _run(path)
@@ -244,6 +245,7 @@ def test_missing_raw_input_is_named_before_the_run(mini) -> None:
         "(data/01_raw/labels.csv) (no node produces it: create it first)")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("runner", ["sequential", "parallel"])
 def test_progress_shows_each_nodes_own_duration_and_the_total(
         mini, runner: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -273,6 +275,7 @@ def test_filtered_run_logs_no_model_and_says_so(mini) -> None:
     assert any("no model logged" in note for note in result.notes)
 
 
+@pytest.mark.slow
 def test_disable_for_runs_without_mlflow(mini) -> None:
     path = mini(MINI_YAML.replace("tracking:\n", "tracking:\n  disable_for: [inference]\n"))
     _run(path)  # training produces the classifier
@@ -301,6 +304,7 @@ def test_unreachable_server_fails_fast_before_any_output(mini) -> None:
     assert "unreachable" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_deleted_experiment_is_restored(mini) -> None:
     path = mini()
     first = _run(path)

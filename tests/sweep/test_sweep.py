@@ -67,6 +67,7 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SweepResult, 
     return path, result, counter
 
 
+@pytest.mark.slow
 def test_parent_and_children_in_the_store(swept) -> None:
     path, result, counter = swept
     client = _client(path.parent)
@@ -113,6 +114,7 @@ def test_parent_and_children_in_the_store(swept) -> None:
     assert counter.read_text().splitlines() == ["split"]
 
 
+@pytest.mark.slow
 def test_trial_outputs_are_isolated_and_the_best_left_in_place(swept) -> None:
     path, result, _ = swept
     root = path.parent
@@ -135,6 +137,7 @@ def test_trial_outputs_are_isolated_and_the_best_left_in_place(swept) -> None:
     assert leftovers == ["regressor.pkl"]  # no temporary file left beside it
 
 
+@pytest.mark.slow
 def test_model_from_the_best_trial_predicts_like_kmlc_run_of_it(swept) -> None:
     path, result, _ = swept
     best = result.best

@@ -139,6 +139,7 @@ def _start_sleeping_run(mini) -> tuple[Path, subprocess.Popen[str]]:
     return path, proc
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 def test_worker_killed_mid_run_the_run_is_closed_failed(mini) -> None:
     path, proc = _start_sleeping_run(mini)
