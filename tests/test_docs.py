@@ -72,6 +72,7 @@ def test_the_site_builds_strictly_with_every_key_and_every_option(tmp_path: Path
     assert not list((tmp_path / "site").rglob("*.py"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("link", "complaint"), [
     ("[gone](how-to/sweeps.md)", "how-to/sweeps.md"),
     ("[a removed key](reference/mlproject.md#trackingurl)", "#trackingurl"),

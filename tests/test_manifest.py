@@ -174,6 +174,7 @@ def test_spaceflights_namespaces_and_factories(tmp_path: Path) -> None:
     assert 'subgraph ns_candidate_modelling_pipeline["candidate_modelling_pipeline"]' in graph
 
 
+@pytest.mark.slow
 def test_plan_and_graph_import_no_node_module(iris_file: Path, tmp_path: Path) -> None:
     """The summary and the drawing read the node functions from their source: neither the
     iris nodes nor what they import (scikit-learn, matplotlib, pandas) is imported, and

@@ -155,6 +155,7 @@ def test_the_project_folder_gets_the_umask_mode_not_a_temporary_folders(tmp_path
     assert (tmp_path / "demo").stat().st_mode & 0o777 == 0o755
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_init_leaves_the_whole_project_or_nothing(tmp_path: Path,
                                                                  signum: int) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from kmlc.cli import main
@@ -150,6 +151,7 @@ def test_a_factory_naming_credentials_is_checked_and_matches_carry_them(tmp_path
     assert compile_project(spec).catalog().exists("cars_csv")
 
 
+@pytest.mark.slow
 def test_validate_lists_the_factory_datasets_in_file_order_on_every_call(
         tmp_path: Path) -> None:
     """The "made by the factory" lines come out in the same (file) order whatever the

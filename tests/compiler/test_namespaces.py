@@ -33,6 +33,7 @@ def _metrics(root: Path, namespace: str) -> dict[str, float]:
     return json.loads((root / "data/08_reporting" / namespace / "metrics.json").read_text())
 
 
+@pytest.mark.slow
 def test_modular_pipelines_run_as_under_kedro(tmp_path: Path) -> None:
     reference = kedro_reference(tmp_path / "kedro")
     path = write_spaceflights(tmp_path / "kmlc")

@@ -103,6 +103,7 @@ def _complete(words: str, cwd: Path) -> list[str]:
     return [line.split(",", 1)[1] for line in out.stdout.splitlines() if line]
 
 
+@pytest.mark.slow
 def test_pipeline_names_are_completed_from_the_file(write_project, tmp_path: Path) -> None:
     path = write_project()
     assert _complete("kmlc run ", path.parent) == [

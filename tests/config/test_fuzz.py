@@ -295,6 +295,7 @@ def test_documents_from_the_schema(folder: Path, document: Any, data: st.DataObj
     _validate(folder, _dump(document), env=env)
 
 
+@pytest.mark.slow
 def test_schema_strategy_reaches_valid_documents(folder: Path) -> None:
     """The generator is not vacuous: it yields schema-valid documents."""
     from jsonschema import Draft202012Validator
@@ -343,6 +344,7 @@ def edited_iris(draw: st.DrawFn) -> str:
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.slow
 @FUZZ
 @given(text=edited_iris())
 def test_edited_iris_text(folder: Path, text: str) -> None:

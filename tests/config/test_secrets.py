@@ -362,6 +362,7 @@ def _manifest(path: Path, pin: str, monkeypatch: pytest.MonkeyPatch) -> dict[str
         sys.modules.pop("demo_nodes", None)
 
 
+@pytest.mark.slow
 def test_the_manifest_reveals_nothing_about_a_4_digit_pin(
         write_project: WriteProject, demo_yaml: str, demo_nodes: str,
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -129,6 +129,7 @@ def test_plan_says_where_the_uri_came_from(write_project, monkeypatch) -> None:
     assert "registry: sqlite:////env/registry.db (from MLFLOW_REGISTRY_URI)" in result.output
 
 
+@pytest.mark.slow
 def test_a_run_goes_where_the_variable_says_and_its_summary_says_so(
         write_project, monkeypatch, tmp_path: Path) -> None:
     store = tmp_path / "env-store" / "runs.db"

@@ -123,6 +123,7 @@ def test_a_registry_importing_kedro_mlflow_imports_without_it(tmp_path: Path) ->
     assert "install kedro-mlflow" in done.stderr
 
 
+@pytest.mark.slow
 def test_artifact_path_of_kedro_mlflow_0x_names_the_model(tmp_path: Path) -> None:
     """kedro-mlflow 0.x projects (kedro-mlflow-tutorial) name the model with MLflow 2's
     `log_model_kwargs.artifact_path`; kedro-mlflow 2 takes it as the model's `name`, and so

@@ -66,6 +66,7 @@ def _local(model_uri: str) -> str:
     return mlflow.artifacts.download_artifacts(model_uri)
 
 
+@pytest.mark.slow
 def test_a_missing_inference_only_input_gives_a_model_without_signature(mini) -> None:
     path = mini(INFER_ONLY)
     result = run_pipeline(load_project(path), "training", RunOptions(progress=False))

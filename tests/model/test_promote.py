@@ -163,6 +163,7 @@ def _promote(path: Path, store: str, run_id: str) -> Any:
                                      "--tracking-uri", store])
 
 
+@pytest.mark.slow
 def test_promote_takes_the_runs_newest_version_never_another_runs(tmp_path: Path) -> None:
     """The run was registered twice (versions 1 and 3), another run in between (2) and
     after (4): ``kmlc promote`` moves the alias to the run's newest version, 3."""
@@ -178,6 +179,7 @@ def test_promote_takes_the_runs_newest_version_never_another_runs(tmp_path: Path
     assert len(client.search_model_versions("name='mini'")) == 4  # none registered
 
 
+@pytest.mark.slow
 def test_a_gate_that_raises_is_a_rejection_not_an_error(tmp_path: Path) -> None:
     """The gate divides by a metric that is 0: the decision says the gate failed and why,
     the command succeeds, the alias does not move and the run and version say so."""
@@ -198,6 +200,7 @@ def test_a_gate_that_raises_is_a_rejection_not_an_error(tmp_path: Path) -> None:
     assert "failed: " in client.get_model_version("mini", "1").tags["kmlc.promotion.reason"]
 
 
+@pytest.mark.slow
 def test_already_promoted_moves_nothing_decides_nothing_and_keeps_the_tags(
         tmp_path: Path) -> None:
     """The alias points at the run's version: promoting it again leaves the alias and the

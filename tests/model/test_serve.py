@@ -112,6 +112,7 @@ def score(lookup, instances):
 '''
 
 
+@pytest.mark.slow
 def test_folder_artifact_travels_with_the_model(tmp_path: Path) -> None:
     from kmlc import RunOptions, load_project, run_pipeline
 

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 from mini_project import MINI_NODES, MINI_YAML
 
 from kmlc import RunOptions, load_project, run_pipeline
@@ -24,6 +25,7 @@ def probe(report):
 '''
 
 
+@pytest.mark.slow
 def test_nodes_see_the_code_folders_on_sys_path_for_the_whole_run(mini, tmp_path: Path) -> None:
     text = MINI_YAML.replace("name: mini\n", "name: mini\ncode: [., lib]\n") + """\
   - name: probe
@@ -75,6 +77,7 @@ class ModelHook:
 '''
 
 
+@pytest.mark.slow
 def test_project_hooks_see_the_model_logged_at_the_end_of_the_run(mini) -> None:
     """kedro-mlflow's hook logs the model before project hooks see the end of the run."""
     path = mini(MINI_YAML + "hooks: [model_hooks.ModelHook]\n")

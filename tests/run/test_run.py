@@ -41,6 +41,7 @@ def _run(path: Path, pipeline: str = "training", **options: object):
     return run_pipeline(spec, pipeline, RunOptions(selection, progress=False, **options))  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("runner", ["sequential", "thread", "parallel"])
 def test_training_lands_everything_in_one_run(mini, runner: str) -> None:
     path = mini()

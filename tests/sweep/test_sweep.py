@@ -287,6 +287,7 @@ def test_parallel_trials_each_log_to_their_own_run(tmp_path: Path) -> None:
         assert str(pickle.load(f).alpha) == best.data.params["model.alpha"]
 
 
+@pytest.mark.slow
 def test_cli_sweep_env_params_tracking_uri_verbose_and_quiet(tmp_path: Path) -> None:
     path = write_sweep_project(tmp_path, SWEEP_YAML + """environments:
   one:

@@ -11,6 +11,7 @@ CONFTEST = Path(__file__).resolve().parent.parent / "conftest.py"
 pytest_plugins = ["pytester"]
 
 
+@pytest.mark.slow
 def test_set_tracking_uri_does_not_leak_into_the_next_test(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(CONFTEST.read_text())
     pytester.makepyfile(mini_project=(CONFTEST.parent / "mini_project.py").read_text())
@@ -33,6 +34,7 @@ def test_b_sees_the_default():
     result.assert_outcomes(passed=2)
 
 
+@pytest.mark.slow
 def test_a_run_left_active_fails_its_test_and_not_the_next(pytester: pytest.Pytester) -> None:
     """The autouse fixture ``_no_active_mlflow_run``: a run left on MLflow's active-run stack
     fails the test that left it, and the next test starts with an empty stack."""

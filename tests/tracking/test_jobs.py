@@ -31,6 +31,7 @@ def _run_with_metric(tmp_path: Path) -> tuple[str, str]:
     return uri, run_id
 
 
+@pytest.mark.slow
 def test_a_function_outside_the_table_is_refused_here_and_in_the_worker(tmp_path: Path) -> None:
     with pytest.raises(TrackingError, match=r"posix\.getcwd is not a tracking job"):
         Job(os.getcwd)
@@ -49,6 +50,7 @@ def test_a_function_outside_the_table_is_refused_here_and_in_the_worker(tmp_path
         remote.close()
 
 
+@pytest.mark.slow
 def test_a_registered_job_runs_in_the_worker_process(tmp_path: Path) -> None:
     uri, run_id = _run_with_metric(tmp_path)
     remote = Remote()

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from kmlc.tracking.client import open_client, seed_sqlite_store
@@ -31,6 +32,7 @@ def _schema(db: Path) -> list[tuple[object, ...]]:
                    for kind, name, table, sql in rows), key=repr)
 
 
+@pytest.mark.slow
 def test_seeded_store_is_what_mlflow_creates(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("KMLC_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
@@ -69,6 +71,7 @@ def test_unusable_cache_leaves_the_store_to_mlflow(tmp_path: Path, monkeypatch) 
     assert client.get_experiment("0").name == "Default"
 
 
+@pytest.mark.slow
 def test_open_client_seeds_a_missing_store(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("KMLC_CACHE_DIR", str(tmp_path / "cache"))
     open_client(f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -76,6 +79,7 @@ def test_open_client_seeds_a_missing_store(tmp_path: Path, monkeypatch) -> None:
     assert not list(tmp_path.glob(".*.seed"))
 
 
+@pytest.mark.slow
 def test_open_client_while_mlflow_itself_creates_the_store(tmp_path: Path) -> None:
     """`mlflow ui` (or a notebook) creating the store as kmlc opens it: kmlc waits it out.
 

@@ -79,6 +79,7 @@ def _check_light_run(path: Path, run_id: str) -> None:
                                                                "mlproject.yml"}
 
 
+@pytest.mark.slow
 def test_the_main_process_never_imports_mlflow(tmp_path: Path) -> None:
     path = _light(tmp_path / "proj")
     report = _run_fresh(path)
@@ -87,6 +88,7 @@ def test_the_main_process_never_imports_mlflow(tmp_path: Path) -> None:
     _check_light_run(path, str(report["run_id"]))
 
 
+@pytest.mark.slow
 def test_without_the_worker_everything_is_tracked_in_process(tmp_path: Path) -> None:
     path = _light(tmp_path / "proj")
     report = _run_fresh(path, KMLC_TRACKING_WORKER="0")
@@ -94,6 +96,7 @@ def test_without_the_worker_everything_is_tracked_in_process(tmp_path: Path) -> 
     _check_light_run(path, str(report["run_id"]))
 
 
+@pytest.mark.slow
 def test_a_parameter_mlflow_refuses_fails_the_run_after_the_nodes(tmp_path: Path) -> None:
     # MLflow refuses '@' in a parameter name; that is found in the worker, while the
     # nodes run, and reported when the run closes: FAILED, outputs kept, exit 1
@@ -156,6 +159,7 @@ def test_worker_killed_mid_run_the_run_is_closed_failed(mini) -> None:
     assert "accuracy" in run.data.metrics
 
 
+@pytest.mark.slow
 def test_main_process_killed_the_worker_closes_the_run_killed(mini) -> None:
     path, proc = _start_sleeping_run(mini)
     proc.kill()  # SIGKILL: no handler in the main process runs
@@ -173,6 +177,7 @@ def test_main_process_killed_the_worker_closes_the_run_killed(mini) -> None:
     assert "accuracy" in run.data.metrics
 
 
+@pytest.mark.slow
 def test_ctrl_c_reaches_both_processes_and_the_run_is_killed(mini, tmp_path: Path
                                                                ) -> None:
     # a terminal's Ctrl-C signals the whole process group: the worker ignores it and
@@ -212,6 +217,7 @@ def test_ctrl_c_reaches_both_processes_and_the_run_is_killed(mini, tmp_path: Pat
     assert run.data.tags["kmlc.error"] == "interrupted (SIGINT/SIGTERM)"
 
 
+@pytest.mark.slow
 def test_worker_dead_before_the_run_opens_tracks_in_process(mini, monkeypatch) -> None:
     from kmlc import RunOptions, load_project, run_pipeline
     from kmlc.tracking import worker as tracking_worker
@@ -234,6 +240,7 @@ def test_worker_dead_before_the_run_opens_tracks_in_process(mini, monkeypatch) -
     assert run.data.params["model.c"] == "0.5" and "accuracy" in run.data.metrics
 
 
+@pytest.mark.slow
 def test_a_new_store_is_created_quietly(tmp_path: Path) -> None:
     # MLflow and alembic log INFO lines while creating a store; kmlc shows none of them
     path = _light(tmp_path / "proj")
@@ -255,6 +262,7 @@ print(json.dumps({"mlflow_imported": "mlflow" in sys.modules, "run_id": result.r
 """
 
 
+@pytest.mark.slow
 def test_a_training_run_logs_its_model_without_importing_mlflow_here(tmp_path: Path) -> None:
     """The inference plan is probed here (where the node modules are loaded) and the
     model is built and logged by the worker: this process never loads MLflow."""
@@ -318,6 +326,7 @@ def score(rows, table):
 '''
 
 
+@pytest.mark.slow
 def test_an_inference_plan_failing_on_the_first_rows_fails_the_run_without_a_model(
         tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
