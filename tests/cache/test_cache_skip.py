@@ -255,3 +255,79 @@ def test_the_stat_cache_spares_reading_unchanged_inputs_again(chain: Path) -> No
     raw.write_text("x\n1\n2\n4\n")  # same size, same time: trusted, not read
     os.utime(raw, ns=(old, old))
     assert _run(chain)[0] == []
+
+
+METRIC_NODES = NODES + '''
+
+def score(total):
+    _ran("score")
+    import numpy as np
+    return np.float64(total / 2), {"total": total}, np.array([1.0, 2.0])
+'''
+
+
+def test_a_tracked_rerun_gets_the_skipped_nodes_metrics_and_tracked_files(
+        chain: Path) -> None:
+    """Tracked (a real sqlite store beside the project): the skipped node's metrics (numpy
+    values, kept as plain JSON) are saved into the new run, its tracked file logged again."""
+    from mlflow.tracking import MlflowClient
+
+    (chain.parent / "cache_skip_nodes.py").write_text(METRIC_NODES)
+    chain.write_text(CHAIN.replace("tracking: {disable_for: [__default__]}\n", "").replace(
+        "nodes:\n",
+        "  half: {type: mlflow.metric}\n  history: {type: mlflow.metric_history}\n"
+        "  report: {type: json.JSONDataset, filepath: data/report.json, "
+        "track: {artifact_path: reports}}\nnodes:\n") + (
+        "  - {name: score, func: cache_skip_nodes.score, inputs: total, "
+        "outputs: [half, report, history]}\n"))
+    ran, first = _run(chain)
+    assert ran == [*ALL, "score"]
+    assert _records(chain)["score"]["metrics"] == {"half": 7.25, "history": [1.0, 2.0]}
+    ran, second = _run(chain)
+    assert ran == [] and second.run_id != first.run_id
+    client = MlflowClient(second.tracking_uri)
+    run = client.get_run(second.run_id)
+    assert run.data.metrics == {"half": 7.25, "history": 2.0}
+    assert [m.value for m in client.get_metric_history(second.run_id, "history")] == [1.0, 2.0]
+    assert [a.path for a in client.list_artifacts(second.run_id, "reports")] == [
+        "reports/report.json"]
+    assert run.data.tags["kmlc.cache.skipped"] == "4"
+    assert run.data.tags["kmlc.cache.from_runs"] == first.run_id
+
+
+def test_a_metric_that_is_not_json_is_never_recorded(chain: Path) -> None:
+    (chain.parent / "cache_skip_nodes.py").write_text(NODES + '''
+
+def score(total):
+    _ran("score")
+    return {"value": object()}
+''')
+    chain.write_text(CHAIN.replace("tracking: {disable_for: [__default__]}\n", "").replace(
+        "nodes:\n", "  half: {type: mlflow.metric}\nnodes:\n") + (
+        "  - {name: score, func: cache_skip_nodes.score, inputs: total, outputs: half}\n"))
+    with pytest.raises(Exception):  # noqa: B017 - MLflow refuses the value; the run fails
+        _run(chain)
+    assert "score" not in _records(chain)
+
+
+def test_a_node_run_in_another_process_is_recorded_from_its_files(chain: Path) -> None:
+    """What the parallel runner does when a node's result is back (no hook ran here):
+    its files are read as they are now, its memory values are not kept."""
+    _run(chain)
+    index = chain.parent / INDEX_FILE
+    first = set(json.loads(index.read_text())["records"])
+    cache = _cache(chain, "scale=3")
+    assert cache.decide() == ALL
+    double, shift, add = cache.pipeline.nodes
+    (chain.parent / "data" / "doubled.pkl").write_bytes(b"as the worker wrote it")
+    cache.saved_elsewhere(double)
+    cache.saved_elsewhere(shift)
+    cache.after_dataset_saved("total", 20.5, add)  # add ran here: seen by the hook
+    cache.saved_elsewhere(add)  # and not taken again
+    cache.record(None)
+    records = json.loads(index.read_text())["records"]
+    newest = {r["node"]: r for key, r in records.items() if key not in first}
+    assert sorted(newest) == ["add", "double", "shift"]
+    assert newest["shift"]["memory"] == {}  # not kept: add reruns shift to get it
+    digest = cache.index.content_hash(chain.parent / "data" / "doubled.pkl")
+    assert newest["double"]["outputs"] == {"doubled": digest}
