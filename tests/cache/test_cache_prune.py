@@ -91,3 +91,22 @@ def test_an_unreadable_index_removes_nothing(tmp_path: Path) -> None:
     assert caught.value.message.endswith("): nothing was removed")
     assert caught.value.hint == "`kmlc run --cache` rebuilds it; then prune"
     assert len(list((tmp_path / OBJECTS_DIR).glob("*.pkl"))) == len(values)
+
+
+def test_damaged_records_values_gone_and_records_without_a_time(tmp_path: Path) -> None:
+    """A record that is not a mapping names no value and is never dropped; a value
+    a record names but that is gone from disk takes no room; a record without a time
+    counts as the oldest."""
+    (a, size_a), (b, size_b) = _kept(tmp_path, "a" * 30), _kept(tmp_path, "b" * 30)
+    gone = "sha256:" + "f" * 64
+    records = {"k-untimed": {"node": "untimed", "memory": {"x": a}},
+               "k-timed": {"node": "timed", "time": 1, "memory": {"y": b, "z": gone}},
+               "k-text": "a damaged record", "k-list": [a]}
+    CacheIndex(tmp_path / INDEX_FILE).write(records, {})
+    result = prune_cache(tmp_path, max_bytes=size_b)  # exactly the newest record's values
+    assert result.records_dropped == 1
+    assert _left(tmp_path) == ["k-list", "k-text", "k-timed"]
+    assert (result.objects_removed, result.bytes_freed) == (1, size_a)
+    assert (result.objects_kept, result.bytes_kept) == (1, size_b)
+    CacheIndex(tmp_path / INDEX_FILE).write(records, {})
+    assert prune_cache(tmp_path).objects_removed == 0  # a went before: nothing to remove

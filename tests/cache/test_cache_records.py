@@ -30,7 +30,8 @@ def test_a_metric_history_takes_numbers_or_numbers_by_step(value: Any) -> None:
     assert metric_problem("mlflow.metric_history", value) is None
 
 
-@pytest.mark.parametrize("value", [3, [1, "2"], [True], {"a": 1}, {"1": "x"}, {"1.5": 1}, "12"])
+@pytest.mark.parametrize("value", [3, [1, "2"], [True], {"a": 1}, {"1": "x"}, {"1.5": 1}, "12",
+                                   {"X1": 1}, {"-x": 1}])
 def test_a_metric_history_refuses_anything_else(value: Any) -> None:
     assert metric_problem("mlflow.metric_history", value) == (
         f"expected a list of numbers or {{step: number}}, found {str(value)[:60]!r}")
