@@ -110,3 +110,16 @@ def test_damaged_records_values_gone_and_records_without_a_time(tmp_path: Path) 
     assert (result.objects_kept, result.bytes_kept) == (1, size_b)
     CacheIndex(tmp_path / INDEX_FILE).write(records, {})
     assert prune_cache(tmp_path).objects_removed == 0  # a went before: nothing to remove
+
+
+def test_a_bound_adds_up_every_record_kept_and_counts_a_shared_value_once(
+        tmp_path: Path) -> None:
+    (a, size_a), (b, size_b), (c, size_c) = (_kept(tmp_path, v * 30) for v in "abc")
+    records = {"k3": {"node": "n3", "time": 3, "memory": {"x": a}},
+               "k2": {"node": "n2", "time": 2, "memory": {"x": b}},
+               "k1": {"node": "n1", "time": 1, "memory": {"x": a}},  # shares a with k3
+               "k0": {"node": "n0", "time": 0, "memory": {"x": c}}}
+    CacheIndex(tmp_path / INDEX_FILE).write(records, {})
+    result = prune_cache(tmp_path, max_bytes=size_a + size_b)
+    assert result.records_dropped == 1 and _left(tmp_path) == ["k1", "k2", "k3"]
+    assert (result.objects_removed, result.bytes_freed) == (1, size_c)

@@ -102,6 +102,9 @@ def test_uri_secrets_are_the_userinfo_and_password_decoded_too() -> None:
     assert uri_secrets("http://u:p%40ss@host") == {"u:p%40ss", "u:p@ss", "p%40ss", "p@ss"}
     assert uri_secrets("http://u@host") == set()
     assert uri_secrets("sqlite:///mlflow.db") == set()
+    assert uri_secrets(None) == set() and uri_secrets("") == set()
+    # an '@' left unencoded in the password: the userinfo ends at the last one
+    assert uri_secrets("http://u:p@ss@host") == {"u:p@ss", "p@ss"}
 
 
 def test_masked_logs_masks_every_record_created_inside(caplog: pytest.LogCaptureFixture) -> None:

@@ -139,7 +139,7 @@ version: 1
 name: probe_proj
 parameters:
   opts: {rate: 0.5, n: 3, flag: false, name: a, tags: [a, b], mixed: [1, a],
-         nested: {k: 1}, fail: false}
+         nested: {k: 1}, fail: false, empty: null, maybe: [1, null]}
 datasets:
   instances: {type: pandas.CSVDataset, filepath: data/instances.csv}
   model_file: {type: pickle.PickleDataset, filepath: data/model.pkl}
