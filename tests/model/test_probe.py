@@ -287,3 +287,19 @@ def test_the_first_rows_are_a_copy_of_their_own() -> None:
     assert first_rows(one) == one and first_rows(one)["x"] is not one["x"]
     scalar = np.float64(3.0)  # ndim 0: not sliced
     assert first_rows(scalar) == 3.0
+
+
+def test_the_probe_reads_this_runs_staged_copy_of_an_artifact(probe_project: Path,
+                                                              tmp_path: Path) -> None:
+    """Another run may have rewritten ``data/model.pkl`` since this one saved it: the
+    probe reads the copy this run staged."""
+    from kmlc import load_project
+    from kmlc.model.probe import probe_model
+
+    staged = tmp_path / "staged.pkl"
+    with staged.open("wb") as handle:
+        pickle.dump({"scale": 3.0}, handle)
+    spec = load_project(probe_project)
+    rows = pd.DataFrame({"id": [1], "x": [1.0]})
+    assert list(probe_model(spec, rows).output) == [20.5]
+    assert list(probe_model(spec, rows, {"model_file": str(staged)}).output) == [30.5]
