@@ -174,6 +174,25 @@ class Unreachable(AbstractDataset):
         return {}
 
 
+class Keyed(AbstractDataset):
+    """A dataset of the project's own that reads with the credentials it is given."""
+
+    def __init__(self, table, credentials=None):
+        self._credentials = credentials
+
+    def _load(self):
+        return dict(self._credentials or {})
+
+    def _save(self, data):
+        raise NotImplementedError
+
+    def _exists(self):
+        return self._credentials is not None
+
+    def _describe(self):
+        return {}
+
+
 def fit(instances):
     return {"scale": 2.0}
 
@@ -287,6 +306,8 @@ def test_the_first_rows_are_a_copy_of_their_own() -> None:
     assert first_rows(one) == one and first_rows(one)["x"] is not one["x"]
     scalar = np.float64(3.0)  # ndim 0: not sliced
     assert first_rows(scalar) == 3.0
+    shaped = SimpleNamespace(shape=(3,))  # a shape, no ndim: not sliced
+    assert first_rows(shaped) == shaped and first_rows(shaped) is not shaped
 
 
 def test_the_probe_reads_this_runs_staged_copy_of_an_artifact(probe_project: Path,
@@ -303,3 +324,17 @@ def test_the_probe_reads_this_runs_staged_copy_of_an_artifact(probe_project: Pat
     rows = pd.DataFrame({"id": [1], "x": [1.0]})
     assert list(probe_model(spec, rows).output) == [20.5]
     assert list(probe_model(spec, rows, {"model_file": str(staged)}).output) == [30.5]
+
+
+def test_the_model_input_is_read_with_its_credentials(probe_project: Path) -> None:
+    from kmlc import load_project
+    from kmlc.model.probe import load_model_input, model_input_missing
+
+    (probe_project.parent / "creds.yml").write_text("db:\n  user: reader\n")
+    probe_project.write_text(PROBE_YAML.replace(
+        "{type: pandas.CSVDataset, filepath: data/instances.csv}",
+        "{type: probe_proj_nodes.Keyed, table: rows, credentials: db}").replace(
+        "name: probe_proj\n", "name: probe_proj\ncredentials: creds.yml\n"))
+    spec = load_project(probe_project)
+    assert model_input_missing(spec) is None
+    assert load_model_input(spec) == {"user": "reader"}
