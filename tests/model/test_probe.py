@@ -297,6 +297,7 @@ def test_the_first_rows_are_a_copy_of_their_own() -> None:
     listed = first_rows(rows)
     assert listed == [[0], [1], [2], [3], [4]] and listed[0] is not rows[0]
     assert first_rows(tuple(range(8))) == (0, 1, 2, 3, 4)
+    assert list(first_rows(np.arange(8))) == [0, 1, 2, 3, 4]  # ndim 1: sliced too
     array = np.arange(16).reshape(8, 2)
     sliced = first_rows(array)
     assert sliced.shape == (5, 2)
