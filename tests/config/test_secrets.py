@@ -102,6 +102,9 @@ def test_uri_secrets_are_the_userinfo_and_password_decoded_too() -> None:
     assert uri_secrets("http://u:p%40ss@host") == {"u:p%40ss", "u:p@ss", "p%40ss", "p@ss"}
     assert uri_secrets("http://u@host") == set()
     assert uri_secrets("sqlite:///mlflow.db") == set()
+    assert uri_secrets(None) == set() and uri_secrets("") == set()
+    # an '@' left unencoded in the password: the userinfo ends at the last one
+    assert uri_secrets("http://u:p@ss@host") == {"u:p@ss", "p@ss"}
 
 
 def test_masked_logs_masks_every_record_created_inside(caplog: pytest.LogCaptureFixture) -> None:
@@ -420,3 +423,17 @@ def test_the_run_cache_key_still_changes_with_the_secret(
     assert published != first  # the published hash is not the private one
     key_file.unlink()  # another key: another hash, which no record of the old key matches
     assert keyed("4821") != first
+
+
+def test_found_in_sees_a_secret_or_a_uri_password_and_secrets_hash_by_value() -> None:
+    secrets = Secrets(["tok-123"])
+    assert secrets.found_in("a tok-123 b")
+    assert not secrets.found_in("a tok-12 b")
+    assert secrets.found_in("http://u:pw@host")  # a password, even one not listed
+    assert not secrets.found_in("http://u@host")
+    assert not Secrets().found_in("plain text")
+    assert hash(Secrets(["a", "b"])) == hash(Secrets(["b", "a"]))
+    assert len({Secrets(["a", "b"]), Secrets(["b", "a"]), Secrets(["c"])}) == 2
+    assert repr(Secrets(["a", "b"])) == "Secrets(2 values)"
+    assert Secrets([None, "", "x"]) == ("x",)  # type: ignore[list-item]
+    assert Secrets(["x"]).__eq__(3) is NotImplemented

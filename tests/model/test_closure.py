@@ -133,3 +133,122 @@ def test_the_closure_adds_parent_packages_resolves_relative_imports_and_ends_on_
                                      "pkg.deep.helper", "pkg.deep.leaf", "pkg.latin",
                                      "pkg.util"]
     assert closure.external == {"yaml"}  # not json or csv: their files did not parse
+
+
+def _text(value: str) -> bytes:
+    """A pickle's SHORT_BINUNICODE opcode pushing ``value``."""
+    data = value.encode()
+    return b"\x8c" + bytes([len(data)]) + data
+
+
+# pickles as other picklers may write them: the module name reaches STACK_GLOBAL only
+# through the memo, stored after a MARK region (APPENDS, TUPLE, POP_MARK) or a POP of a MARK
+_THROUGH_THE_MEMO = {
+    "memoize after appends": (b"\x80\x04" + _text("decimal") + b"](" + _text("x") + _text("y")
+                              + b"e0\x94" + b"0(0h\x00" + _text("Decimal") + b"\x93."),
+    "binput after appends": (b"\x80\x04" + _text("fractions") + b"](" + _text("x")
+                             + b"e0q\x05" + b"0h\x05" + _text("Fraction") + b"\x93."),
+    "memoize after a tuple": (b"\x80\x04" + _text("collections") + b"(" + _text("a")
+                              + _text("b") + b"t0\x94" + b"0h\x00" + _text("Counter")
+                              + b"\x93."),
+    "memoize after pop_mark": (b"\x80\x04" + _text("string") + b"(" + _text("a") + b"1\x94"
+                               + b"0h\x00" + _text("Template") + b"\x93."),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_THROUGH_THE_MEMO))
+def test_a_module_name_read_back_from_the_memo_is_found(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "value.pkl"
+    data = _THROUGH_THE_MEMO[name]
+    path.write_bytes(data)
+    expected = {"memoize after appends": "decimal", "binput after appends": "fractions",
+                "memoize after a tuple": "collections", "memoize after pop_mark": "string"}
+    assert pickled_modules(path) == {expected[name]}
+
+
+def test_a_pickled_class_an_inst_opcode_and_a_name_first_seen_as_data(tmp_path: Path) -> None:
+    path = tmp_path / "value.pkl"
+    path.write_bytes(pickle.dumps(decimal.Decimal, protocol=4))  # the class alone: 2 strings
+    assert pickled_modules(path) == {"decimal"}
+    path.write_bytes(b"\x80\x02(cfractions\nFraction\nidecimal\nDecimal\n.")  # GLOBAL, INST
+    assert pickled_modules(path) == {"fractions", "decimal"}
+    for protocol in (4, 5):  # the string 'fractions' memoized as data, then the class
+        path.write_bytes(pickle.dumps(["fractions", fractions.Fraction(1, 3)],
+                                      protocol=protocol))
+        assert pickled_modules(path) == {"fractions"}
+    for broken in (b"\x80\x04\x94.", b"\x80\x04q\x00.", b"\x80\x04(0\x93.",
+                   # STACK_GLOBAL on a stack emptied by a POP, a TUPLE or a bottom MARK region
+                   b"\x80\x04" + _text("fractions") + b"0" + _text("Fraction") + b"\x93.",
+                   b"\x80\x04(" + _text("decimal") + b"]t0" + _text("Decimal") + b"\x93.",
+                   b"\x80\x04(" + _text("x") + b"t01" + _text("decimal") + _text("Decimal")
+                   + b"\x93."):
+        path.write_bytes(broken)  # memo or STACK_GLOBAL on an empty stack: nothing, no crash
+        assert pickled_modules(path) == set()
+
+
+def test_imports_of_names_submodules_but_never_a_star(tmp_path: Path) -> None:
+    from kmlc.model.closure import imports_of
+
+    file = tmp_path / "mod.py"
+    file.write_text("from pkg import *\nfrom pkg import sub as alias, other\n"
+                    "from . import sibling\nimport a.b, c\n")
+    assert list(imports_of(file, "top.mod")) == [
+        "pkg", "pkg", "pkg.sub", "pkg.other", "top", "top.sibling", "a.b", "c"]
+
+
+def test_a_namespace_package_is_followed_and_shipped_and_the_code_folder_is_no_module(
+        tmp_path: Path) -> None:
+    """``ns`` and ``ns/deep`` have no ``__init__.py``: their modules are shipped in folders
+    made on the way, and the modules imported beside them are still followed; a code folder
+    that holds an ``__init__.py`` is not itself a module of the closure."""
+    code = tmp_path / "src"
+    (code / "ns" / "deep").mkdir(parents=True)
+    (code / "__init__.py").write_text("")
+    (code / "infer.py").write_text("import helper\nimport ns\nimport ns.deep.leaf\n")
+    (code / "helper.py").write_text("import yaml\n")
+    (code / "ns" / "deep" / "leaf.py").write_text("VALUE = 1\n")
+    closure = module_closure(["infer"], [code])
+    assert sorted(closure.local) == ["helper", "infer", "ns.deep.leaf"]
+    assert closure.external == {"yaml"}
+    dest = tmp_path / "out" / "shipped"  # not there yet, nor its parent
+    tops = ship_modules(closure, [code], dest)
+    assert sorted(tops) == [dest / "helper.py", dest / "infer.py", dest / "ns"]
+    assert (dest / "ns" / "deep" / "leaf.py").read_text() == "VALUE = 1\n"
+
+
+def test_pinned_skips_a_distribution_that_is_not_installed_and_goes_on() -> None:
+    pin = f"pytest=={metadata.version('pytest')}"
+    assert pinned(["kmlc-no-such-dist", "kmlc", "pytest"]) == [pin]
+
+
+def test_the_table_follows_installs_into_the_current_folder_and_egg_info_folders(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``''`` on ``sys.path`` is the current folder (``python -c``); a folder whose
+    distributions are all ``.egg-info`` counts as one that holds distributions."""
+    here = tmp_path / "here"
+    here.mkdir()
+    (here / "kmlc_probe_seed.py").write_text("VALUE = 1\n")
+    (here / "kmlc_probe_seed-1.0.dist-info").mkdir()  # a folder of installs
+    monkeypatch.chdir(here)
+    monkeypatch.syspath_prepend("")
+    assert distributions(["kmlc_probe_cwd"]) == []
+    time.sleep(0.01)
+    _install(here, "kmlc-probe-cwd", "kmlc_probe_cwd")
+    assert distributions(["kmlc_probe_cwd"]) == ["kmlc-probe-cwd"]
+    eggs = tmp_path / "eggs"
+    eggs.mkdir()
+    monkeypatch.syspath_prepend(str(eggs))
+    (eggs / "kmlc_probe_egg.py").write_text("VALUE = 1\n")
+    info = eggs / "kmlc_probe_egg-1.0.egg-info"
+    info.mkdir()
+    (info / "PKG-INFO").write_text("Metadata-Version: 1.0\nName: kmlc-probe-egg\nVersion: 1.0\n")
+    (info / "top_level.txt").write_text("kmlc_probe_egg\n")
+    assert distributions(["kmlc_probe_egg"]) == ["kmlc-probe-egg"]
+    time.sleep(0.01)
+    (eggs / "kmlc_probe_egg2.py").write_text("VALUE = 1\n")
+    info = eggs / "kmlc_probe_egg2-1.0.egg-info"
+    info.mkdir()
+    (info / "PKG-INFO").write_text("Metadata-Version: 1.0\nName: kmlc-probe-egg2\n"
+                                   "Version: 1.0\n")
+    (info / "top_level.txt").write_text("kmlc_probe_egg2\n")
+    assert distributions(["kmlc_probe_egg2"]) == ["kmlc-probe-egg2"]

@@ -15,6 +15,7 @@ from kmlc import RunOptions, load_project, run_pipeline
 from kmlc.cli import main
 from kmlc.config.spec import PromoteSpec
 from kmlc.model.promote import decide
+from kmlc.tracking.client import open_client
 
 
 def _with_promote(promote: str) -> str:
@@ -108,7 +109,7 @@ def test_promote_a_run_without_the_gates_metric_names_it_and_registers_nothing(
     path = write_mini(tmp_path / "proj", _with_promote(
         "    alias: champion\n    when: \"metrics['best_r2'] > 0.5\"\n"))
     store = f"sqlite:///{path.parent / 'mlflow.db'}"
-    client = MlflowClient(store)
+    client = open_client(store)  # kmlc's seeded store: no migrations to wait for
     run = client.create_run(client.create_experiment("mini"))
     client.log_metric(run.info.run_id, "r2", 0.7)
     client.log_metric(run.info.run_id, "mae", 0.1)
@@ -140,7 +141,7 @@ def test_gate_lacking_names_the_missing_metric_or_parameter() -> None:
 def _store_with_runs(path: Path, *metrics: float) -> tuple[str, MlflowClient, list[str]]:
     """A real sqlite store beside ``path`` with one finished run per ``accuracy`` value."""
     store = f"sqlite:///{path.parent / 'mlflow.db'}"
-    client = MlflowClient(store)
+    client = open_client(store)  # kmlc's seeded store: no migrations to wait for
     experiment = client.create_experiment("mini")
     runs = []
     for value in metrics:
@@ -228,3 +229,115 @@ def test_already_promoted_moves_nothing_decides_nothing_and_keeps_the_tags(
     other_done = _promote(path, store, other)
     assert "not moved to mini version 2" in other_done.output and _alias(client) == "1"
     assert client.get_run(other).data.tags["kmlc.promotion.previous_version"] == "1"
+
+
+# ------------------------------------------------------------- the decision, in process
+
+
+def test_each_decision_says_why_with_the_numbers_it_read() -> None:
+    when = "metrics['acc'] >= 0.9"
+    gate = PromoteSpec("champion", when=when)
+    assert decide(PromoteSpec("champion"), {"acc": 0.1}, {}, None) == (True, "no gate", {})
+    assert decide(gate, {"acc": 0.95, "loss": 1.0}, {}, None) == (
+        True, f"`{when}` holds", {"metrics.acc": 0.95})
+    assert decide(gate, {"acc": 0.5}, {}, None) == (
+        False, f"`{when}` does not hold", {"metrics.acc": 0.5})
+    both = PromoteSpec("champion", when=when, metric="acc", mode="max")
+    assert decide(both, {"acc": 0.95}, {}, None) == (
+        True, f"`{when}` holds and the alias points at no version yet", {"metrics.acc": 0.95})
+    assert decide(both, {"acc": 0.95}, {}, {"loss": 2.0}) == (
+        True, f"`{when}` holds and the current version logged no 'acc'", {"metrics.acc": 0.95})
+    assert decide(both, {"acc": 0.95}, {}, {"acc": 0.92}) == (
+        True, f"`{when}` holds and acc 0.95 vs 0.92 of the current version is better (max)",
+        {"metrics.acc": 0.95, "current.acc": 0.92})
+    assert decide(both, {"acc": 0.95}, {}, {"acc": 0.95}) == (
+        False, f"`{when}` holds, but acc 0.95 vs 0.95 of the current version is not better "
+        "(max)", {"metrics.acc": 0.95, "current.acc": 0.95})
+    lower = PromoteSpec("champion", metric="rmse", mode="min")
+    assert decide(lower, {"rmse": 0.5}, {}, None) == (
+        True, "the alias points at no version yet", {"metrics.rmse": 0.5})
+    assert decide(lower, {"rmse": 0.5}, {}, {}) == (
+        True, "the current version logged no 'rmse'", {"metrics.rmse": 0.5})
+    assert decide(lower, {"rmse": 0.5}, {}, {"rmse": 0.5}) == (
+        False, "rmse 0.5 vs 0.5 of the current version is not better (min)",
+        {"metrics.rmse": 0.5, "current.rmse": 0.5})
+    assert decide(lower, {"rmse": 0.25}, {}, {"rmse": 1e-7})[1] == (
+        "rmse 0.25 vs 1e-07 of the current version is not better (min)")
+    assert decide(lower, {"rmse": 0.25}, {}, {"rmse": 0.5})[:2] == (
+        True, "rmse 0.25 vs 0.5 of the current version is better (min)")
+    assert decide(lower, {}, {}, None) == (
+        False, "the run logged no metric 'rmse' to compare with the current version (its "
+        "metrics: none)", {})
+
+
+def test_a_gate_that_cannot_be_evaluated_or_fails_is_a_rejection() -> None:
+    def reason(when: str, metrics: dict, params: dict | None = None) -> tuple:
+        return decide(PromoteSpec("champion", when=when), metrics, params or {}, None)
+
+    assert reason("metrics['acc']", {"loss": 1.0}) == (
+        False, "the gate `metrics['acc']` cannot be evaluated: the run has no metric 'acc' "
+        "(its metrics: loss)", {})
+    assert reason("metrics['a'] + metrics['b'] + metrics['a'] > 1", {}) == (
+        False, "the gate `metrics['a'] + metrics['b'] + metrics['a'] > 1` cannot be "
+        "evaluated: the run has no metrics 'a', 'b' (its metrics: none)", {})
+    assert reason("params['c'] == '1' and params['d'] == '2'", {}, {"e": "x"})[1].endswith(
+        "cannot be evaluated: the run has no parameter 'c' (its parameters: e)")
+    assert reason("nope > 1", {"acc": 1.0}) == (
+        False, "the gate `nope > 1` cannot be evaluated: 'nope' is undefined", {})
+    passed, why, numbers = reason("metrics['acc'] > 'x'", {"acc": 1.0})
+    assert not passed and why.startswith("the gate `metrics['acc'] > 'x'` failed: ")
+    assert "not supported" in why and numbers == {"metrics.acc": 1.0}
+    assert reason("1 / metrics['acc'] > 2", {"acc": 0.0})[1] == (
+        "the gate `1 / metrics['acc'] > 2` failed: float division by zero")
+
+
+def test_unreadable_says_what_a_gate_lacks_and_nothing_else() -> None:
+    from kmlc.model.promote import unreadable
+
+    def why(promote: PromoteSpec, metrics: dict, params: dict | None = None) -> str | None:
+        return unreadable(promote, metrics, params or {})
+
+    assert why(PromoteSpec("champion"), {}) is None
+    gate = PromoteSpec("champion", when="metrics['acc'] > 0.5 and params['c'] == '1'")
+    assert why(gate, {"acc": 0.7}, {"c": "1"}) is None
+    assert why(gate, {"acc": 0.1}, {"c": "1"}) is None  # readable: it does not hold
+    assert why(gate, {"loss": 1.0, "mae": 2.0}, {"c": "1"}) == (
+        "the gate `metrics['acc'] > 0.5 and params['c'] == '1'` cannot be evaluated: the run "
+        "has no metric 'acc' (its metrics: loss, mae)")
+    assert why(gate, {"acc": 0.7}, {}) == (
+        "the gate `metrics['acc'] > 0.5 and params['c'] == '1'` cannot be evaluated: the run "
+        "has no parameter 'c' (its parameters: none)")
+    assert why(PromoteSpec("champion", when="metrics['acc']"), {}) == (
+        "the gate `metrics['acc']` cannot be evaluated: the run has no metric 'acc' (its "
+        "metrics: none)")
+    assert why(PromoteSpec("champion", when="1 / metrics['acc'] > 2"), {"acc": 0.0}) is None
+    assert why(PromoteSpec("champion", when="metrics['acc'] > 'x'"), {"acc": 0.0}) is None
+    assert why(PromoteSpec("champion", when="nope > 1"), {}) is None  # no read it lacked
+    compare = PromoteSpec("champion", when="metrics['acc'] > 0.5", metric="rmse")
+    assert why(compare, {"acc": 0.7}) == (
+        "the run logged no metric 'rmse' to compare with the current version (its metrics: "
+        "acc)")
+    assert why(PromoteSpec("champion", metric="rmse"), {}) == (
+        "the run logged no metric 'rmse' to compare with the current version (its metrics: "
+        "none)")
+    assert why(compare, {"acc": 0.7, "rmse": 1.0}) is None
+
+
+def test_the_promotion_line() -> None:
+    from kmlc.model.promote import Promotion, gate_of
+
+    assert gate_of(PromoteSpec("champion")) is None
+    assert gate_of(PromoteSpec("champion", when="metrics['a'] > 1"))(
+        metrics={"a": 2}, params={}) is True
+    moved = Promotion(True, "champion", "mini", "3", "no gate")
+    assert not moved.unchanged and moved.numbers == {} and moved.previous_version is None
+    assert moved.line() == "alias 'champion' moved to mini version 3: no gate"
+    kept = Promotion(False, "champion", "mini", "4", "`x` does not hold", previous_version="3")
+    assert not kept.unchanged
+    assert kept.line() == "alias 'champion' not moved to mini version 4: `x` does not hold"
+    same = Promotion(True, "champion", "mini", "3", "", previous_version="3")
+    assert same.unchanged
+    assert same.line() == "alias 'champion' already points at mini version 3: nothing moved"
+    none = Promotion(False, "champion", "mini", "", "the run has no metric 'a'")
+    assert none.line() == ("alias 'champion' not moved, no version registered: the run has "
+                           "no metric 'a'")

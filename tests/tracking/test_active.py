@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mini_project import kmlc_exe
@@ -127,3 +128,100 @@ def test_the_run_is_taken_off_mlflows_stack_after_each_node(tmp_path: Path) -> N
     assert leaked is None
     run = MlflowClient(result.tracking_uri).get_run(str(result.run_id))
     assert run.info.status == "FINISHED" and run.data.metrics["inside"] == 1.5
+
+
+# ------------------------------------------------------------- the wrapper, in process
+
+
+@pytest.fixture
+def kmlc_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A run in a real sqlite store, named as the session names it for node code."""
+    import mlflow
+    from mlflow.tracking import fluent
+
+    from kmlc.tracking.client import open_client
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = open_client(uri)  # kmlc's seeded store: no migrations to wait for
+    run_id = client.create_run(client.create_experiment("active")).info.run_id
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_RUN_ID", run_id)
+    assert mlflow.active_run() is None
+    yield client, run_id
+    fluent._active_run_stack.get().clear()  # never leak into other tests
+
+
+def _node(seen: list[Any]) -> Any:
+    import mlflow
+
+    def log_inside(x: float, *, scale: float = 1.0) -> float:
+        """Node code that logs to the active run."""
+        mlflow.log_metric("inside", x * scale)
+        seen.append(mlflow.active_run().info.run_id)
+        return x * scale
+
+    return log_inside
+
+
+def test_a_node_logs_to_the_kmlc_run_which_is_taken_off_but_not_ended(kmlc_run: Any) -> None:
+    import mlflow
+
+    from kmlc.tracking.active import ActiveRunNode
+
+    client, run_id = kmlc_run
+    seen: list[Any] = []
+    node = ActiveRunNode(_node(seen))
+    assert node.__name__ == "log_inside"
+    assert node.__doc__ == "Node code that logs to the active run."
+    assert node(2.0, scale=3.0) == 6.0
+    assert node(1.0) == 1.0  # a second call, a second push and pop
+    assert seen == [run_id, run_id]
+    assert mlflow.active_run() is None
+    run = client.get_run(run_id)
+    assert run.info.status == "RUNNING"  # the session's to end
+    assert [m.value for m in client.get_metric_history(run_id, "inside")] == [6.0, 1.0]
+
+
+def test_the_nodes_own_run_is_left_alone(kmlc_run: Any) -> None:
+    import mlflow
+
+    from kmlc.tracking.active import ActiveRunNode
+
+    client, run_id = kmlc_run
+    other = client.create_run(client.get_experiment_by_name("active").experiment_id)
+    own = mlflow.start_run(run_id=other.info.run_id)  # the node started a run of its own
+    try:
+        seen: list[Any] = []
+        assert ActiveRunNode(_node(seen))(1.5) == 1.5
+        assert seen == [own.info.run_id]
+        assert mlflow.active_run().info.run_id == own.info.run_id  # not popped
+    finally:
+        mlflow.end_run()
+    assert "inside" not in client.get_run(run_id).data.metrics
+
+
+def test_without_a_kmlc_run_the_node_is_called_as_it_is(kmlc_run: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlflow
+
+    from kmlc.tracking.active import ActiveRunNode
+
+    monkeypatch.setenv("MLFLOW_RUN_ID", "")
+    node = ActiveRunNode(lambda x: (x, mlflow.active_run()))
+    assert node(4) == (4, None)
+
+
+def test_a_failing_node_still_takes_the_run_off_and_the_wrapper_pickles(kmlc_run: Any) -> None:
+    import pickle
+
+    import mlflow
+
+    from kmlc.tracking.active import ActiveRunNode
+
+    node = ActiveRunNode(json.loads)  # a module-level function: pickled by reference
+    with pytest.raises(json.JSONDecodeError):
+        node("{broken")
+    assert mlflow.active_run() is None
+    copy = pickle.loads(pickle.dumps(node))
+    assert isinstance(copy, ActiveRunNode) and copy.func is json.loads
+    assert copy('{"a": 1}') == {"a": 1}
