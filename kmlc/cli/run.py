@@ -48,16 +48,20 @@ def _interruptible() -> None:
                    "earlier run (default: the file's `cache:`).")
 @click.option("--force-nodes", multiple=True, callback=opt.comma_callback,
               help="With the cache: run these nodes anyway (comma-separated).")
+@click.option("--candidate", metavar="NAME", default=None,
+              help="Run one of sweep.candidates: leave the others' nodes out and log the "
+                   "model bound to its inference nodes (as the sweep's trial of it).")
 @opt.run_name("MLflow run name (default: the pipeline).")
 @opt.tracking_uri()
 @opt.verbose()
 @opt.quiet
 def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
         runner: str | None, address: str | None, tracking_uri: str | None,
-        selection: Selection, **options: Any) -> None:
+        selection: Selection, candidate: str | None, **options: Any) -> None:
     """Run PIPELINE (default: all nodes) with MLflow tracking."""
     from kmlc.config.loader import load_project
     from kmlc.config.selection import check_selection
+    from kmlc.config.sweep import for_candidate
 
     # the project's options go to load_project, every other option to the field of its
     # name of kmlc.run.RunOptions
@@ -71,6 +75,8 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
     except KmlcError as exc:
         fail(exc)
     try:
+        if candidate is not None:
+            spec = for_candidate(spec, candidate)
         check_selection(spec, pipeline, selection, force_nodes=options["force_nodes"])
     except KmlcError as exc:
         fail(exc, spec.secrets)

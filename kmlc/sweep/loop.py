@@ -29,6 +29,7 @@ from kmlc.compiler.project import CompiledProject, compile_project
 from kmlc.config.localpath import local_path
 from kmlc.config.selection import Selection
 from kmlc.config.spec import ProjectSpec, SweepSpec
+from kmlc.config.sweep import for_candidate, inference_candidates
 from kmlc.errors import KmlcError, RunError, RunInterrupted
 from kmlc.model.logged import log_pipeline_model
 from kmlc.run import RunOptions, _quiet, _terminate_as_interrupt, run_pipeline
@@ -401,6 +402,9 @@ class _Loop:
             return
         tracker = self.session.tracker
         best_spec = replace(spec, parameters=_with_values(spec.parameters, best.trial.values))
+        if best.trial.candidate and inference_candidates(spec.nodes, self.sweep.candidates):
+            # the model holds the winning candidate's copy of the inference nodes
+            best_spec = for_candidate(best_spec, best.trial.candidate)
         try:
             self.logged = tracker.wait_job(tracker.start_job(
                 log_pipeline_model,
