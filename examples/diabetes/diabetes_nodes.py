@@ -13,14 +13,19 @@ from sklearn.model_selection import train_test_split
 
 log = logging.getLogger(__name__)
 
-TARGET = "target"
+COLUMNS = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
 
 
-def split(table: pd.DataFrame, options: dict[str, Any]) -> tuple[Any, ...]:
+def features(patients: pd.DataFrame) -> pd.DataFrame:
+    """The ten measurements, as floats, in a fixed order (training and inference alike)."""
+    return patients[COLUMNS].astype(float)
+
+
+def split(table: pd.DataFrame, progression: pd.DataFrame,
+          options: dict[str, Any]) -> tuple[Any, ...]:
     """Features and target, split into train and test (the same split for every trial)."""
-    features = table.drop(columns=[TARGET])
     x_train, x_test, y_train, y_test = train_test_split(
-        features, table[TARGET], test_size=options["test_size"],
+        table, progression["progression"], test_size=options["test_size"],
         random_state=options["seed"])
     return x_train, x_test, y_train, y_test, float(len(table))
 
@@ -41,3 +46,8 @@ def evaluate(regressor: Any, x_test: pd.DataFrame, y_test: pd.Series) -> dict[st
     rmse = float(np.sqrt(((y - predicted) ** 2).mean()))
     log.info("%s: r2 %.3f, rmse %.1f", type(regressor).__name__, r2, rmse)
     return {"r2": r2, "rmse": rmse}
+
+
+def predict(regressor: Any, table: pd.DataFrame) -> pd.DataFrame:
+    """The predicted disease progression of each row."""
+    return pd.DataFrame({"progression": regressor.predict(table)}, index=table.index)

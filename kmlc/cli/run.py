@@ -48,16 +48,20 @@ def _interruptible() -> None:
                    "earlier run (default: the file's `cache:`).")
 @click.option("--force-nodes", multiple=True, callback=opt.comma_callback,
               help="With the cache: run these nodes anyway (comma-separated).")
+@click.option("--candidate", metavar="NAME", default=None,
+              help="Run one of sweep.candidates: leave the others' nodes out and log the "
+                   "model bound to its inference nodes (as the sweep's trial of it).")
 @opt.run_name("MLflow run name (default: the pipeline).")
 @opt.tracking_uri()
 @opt.verbose()
 @opt.quiet
 def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
         runner: str | None, address: str | None, tracking_uri: str | None,
-        selection: Selection, **options: Any) -> None:
+        selection: Selection, candidate: str | None, **options: Any) -> None:
     """Run PIPELINE (default: all nodes) with MLflow tracking."""
     from kmlc.config.loader import load_project
     from kmlc.config.selection import check_selection
+    from kmlc.config.sweep import for_candidate
 
     # the project's options go to load_project, every other option to the field of its
     # name of kmlc.run.RunOptions
@@ -71,6 +75,8 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
     except KmlcError as exc:
         fail(exc)
     try:
+        if candidate is not None:
+            spec = for_candidate(spec, candidate)
         check_selection(spec, pipeline, selection, force_nodes=options["force_nodes"])
     except KmlcError as exc:
         fail(exc, spec.secrets)
@@ -96,8 +102,11 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
 @click.command("sweep")
 @opt.pipeline(required=False)
 @opt.project
-@opt.runner("The runner of each trial's nodes (default: the file's, else sequential).",
-            choices=["sequential", "thread"])
+@opt.runner("The runner of each trial's nodes (default: the file's, else sequential); "
+            "dask: each trial a task on the cluster.",
+            choices=["sequential", "thread", "dask"])
+@opt.address("The Dask scheduler the trials run on (--runner dask); default: a local "
+             "cluster.")
 @click.option("--trials", type=click.IntRange(min=1), default=None,
               help="Run at most this many trials (overrides sweep.trials).")
 @opt.run_name("The parent run's name (default: sweep-PIPELINE).")
@@ -105,14 +114,16 @@ def run(pipeline: str, file: Path, env: str | None, params: tuple[str, ...],
 @opt.verbose()
 @opt.quiet
 def sweep_cmd(pipeline: str | None, file: Path, env: str | None, params: tuple[str, ...],
-              runner: str | None, trials: int | None, run_name: str | None,
-              tracking_uri: str | None, verbose: bool, quiet: bool) -> None:
+              runner: str | None, address: str | None, trials: int | None,
+              run_name: str | None, tracking_uri: str | None, verbose: bool,
+              quiet: bool) -> None:
     """Run the trials of `sweep:` as nested MLflow runs under one parent run."""
     import signal
     from dataclasses import replace
 
     from kmlc.tracking import worker as tracking_worker
 
+    opt.dask_address(runner, address)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     tracking_worker.start(verbose=verbose)
     from kmlc.config.loader import load_project
@@ -121,7 +132,7 @@ def sweep_cmd(pipeline: str | None, file: Path, env: str | None, params: tuple[s
 
     secrets = Secrets()
     try:
-        spec = load_project(file, env=env, params=params, runner=runner,
+        spec = load_project(file, env=env, params=params, runner=runner, address=address,
                             tracking_uri=tracking_uri)
         secrets = spec.secrets
         if spec.sweep is not None and trials is not None:

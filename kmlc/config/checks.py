@@ -32,7 +32,7 @@ from kmlc.config.nodes import (
 from kmlc.config.params import PARAMS_PREFIX, has_param, is_param_input, param_paths
 from kmlc.config.shorthands import PATH_KEYS, shorthand
 from kmlc.config.source import Document, KeyPath
-from kmlc.config.sweep import check_sweep
+from kmlc.config.sweep import candidate_nodes, check_sweep, inference_candidates
 from kmlc.errors import BindingError, ConfigError, did_you_mean
 
 __all__ = ["CheckResult", "run_checks"]
@@ -653,16 +653,45 @@ def _bind_error(signature: inspect.Signature, inputs: Any) -> TypeError | None:
 
 
 def _check_binding(doc: Document, result: CheckResult) -> None:
-    """The model binding: the inference graph (``config/inference.py``), located."""
+    """The model binding, located. When candidates of ``sweep:`` have inference nodes of
+    their own, the model is bound per candidate (the shared inference nodes and that
+    candidate's copies): each binding is checked, a problem of one candidate's said so."""
+    sweep = doc.data.get("sweep")
+    candidates = [c for c in (sweep.get("candidates") or []) if isinstance(c, str)] if (
+        isinstance(sweep, dict)) else []
+    by_candidate: dict[str | None, list[tuple[str, KeyPath, str | None, str]]] = {
+        None: _binding_errors(doc, result, result.nodes)}
+    if inference_candidates(result.nodes, candidates):
+        by_candidate = {c: _binding_errors(doc, result,
+                                           candidate_nodes(result.nodes, candidates, c))
+                        for c in candidates}
+    seen: set[tuple[str, KeyPath]] = set()
+    for candidate, found in by_candidate.items():
+        for message, path, hint, code in found:
+            if (message, path) in seen:
+                continue
+            seen.add((message, path))
+            if candidate is not None and not all(
+                    any(other[:2] == (message, path) for other in others)
+                    for others in by_candidate.values()):
+                message = f"candidate '{candidate}': {message}"
+            line, column = doc.locate(path)
+            result.errors.append(BindingError(message, file=doc.file, line=line,
+                                              column=column, key_path=path, code=code,
+                                              hint=hint))
+
+
+def _binding_errors(doc: Document, result: CheckResult, nodes: list[NodeDef]
+                    ) -> list[tuple[str, KeyPath, str | None, str]]:
+    """The model binding of ``nodes``: the inference graph (``config/inference.py``)."""
     data = doc.data
     model_input = data["model"]["input"]
     datasets: dict[str, Any] = data.get("datasets") or {}
-    graph = inference_graph(result.nodes, model_input)
+    graph = inference_graph(nodes, model_input)
+    errors: list[tuple[str, KeyPath, str | None, str]] = []
 
     def error(message: str, path: KeyPath, hint: str | None = None, code: str = "KMLC501") -> None:
-        line, column = doc.locate(path)
-        result.errors.append(BindingError(message, file=doc.file, line=line, column=column,
-                                          key_path=path, code=code, hint=hint))
+        errors.append((message, path, hint, code))
 
     if not graph.has_training:
         error("no node is tagged 'training'", ("model",), "tag the training nodes [training]",
@@ -678,7 +707,7 @@ def _check_binding(doc: Document, result: CheckResult) -> None:
               did_you_mean(bound, named, f"add `{bound}: {{tags: [training]}}` under "
                            "pipelines:"), "KMLC506")
     if not graph.has_training or not graph.nodes:
-        return
+        return errors
     # a cycle among the inference nodes is one among all nodes: _check_graph reported it
     # training need not read it: kedro-mlflow's input_name may be data only inference sees
     # (the signature and example then come from the dataset as the catalog loads it)
@@ -705,3 +734,4 @@ def _check_binding(doc: Document, result: CheckResult) -> None:
         found = ", ".join(graph.free_outputs) if graph.free_outputs else "none"
         error(f"the inference pipeline must have exactly one free output, found: {found}",
               ("model",), "the model returns the one output no inference node reads", "KMLC505")
+    return errors

@@ -8,16 +8,58 @@ needs. Each problem is located at the key of ``sweep:`` that caused it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, TypeVar
 
 from kmlc.config.nodes import NodeDef
 from kmlc.config.params import has_param, param_paths, param_value
 from kmlc.config.shorthands import shorthand
 from kmlc.config.source import Document
-from kmlc.errors import ConfigError, did_you_mean
+from kmlc.config.spec import ProjectSpec
+from kmlc.errors import ConfigError, RunError, did_you_mean
 
-__all__ = ["check_sweep", "metric_keys", "param_candidate"]
+__all__ = ["candidate_nodes", "check_sweep", "for_candidate", "inference_candidates",
+           "metric_keys", "param_candidate"]
+
+N = TypeVar("N")
+
+
+def in_candidate(namespace: str | None, candidate: str) -> bool:
+    """Whether a node of ``namespace`` belongs to ``candidate`` (its namespace or below)."""
+    return namespace is not None and (namespace == candidate
+                                      or namespace.startswith(candidate + "."))
+
+
+def candidate_nodes(nodes: Sequence[N], candidates: Iterable[str], candidate: str) -> list[N]:
+    """``nodes`` without those of the other ``candidates``: what a run of ``candidate``
+    (one of the sweep's trials of it, ``kmlc run --candidate``) has."""
+    others = [c for c in candidates if c != candidate]
+    return [n for n in nodes
+            if not any(in_candidate(getattr(n, "namespace", None), c) for c in others)]
+
+
+def inference_candidates(nodes: Iterable[Any], candidates: Iterable[str]) -> tuple[str, ...]:
+    """The candidates that have inference nodes of their own: when there are any, the bound
+    model depends on which candidate a run trained (its copy of the inference nodes)."""
+    inference = [n for n in nodes if "inference" in n.tags]
+    return tuple(c for c in candidates
+                 if any(in_candidate(getattr(n, "namespace", None), c) for n in inference))
+
+
+def for_candidate(spec: ProjectSpec, candidate: str) -> ProjectSpec:
+    """``spec`` with the other candidates' nodes left out: the project as one candidate's
+    trial runs it (``kmlc run --candidate``), its model bound to that candidate's copy of
+    the inference nodes."""
+    candidates = spec.sweep.candidates if spec.sweep is not None else ()
+    if candidate not in candidates:
+        raise RunError(f"candidate '{candidate}' is not one of sweep.candidates"
+                       + (f" ({', '.join(candidates)})" if candidates else ": the file has none"),
+                       code="KMLC637", hint=did_you_mean(candidate, list(candidates)))
+    others = [c for c in candidates if c != candidate]
+    return replace(spec, nodes=tuple(candidate_nodes(spec.nodes, candidates, candidate)),
+                   pipelines={name: p for name, p in spec.pipelines.items()
+                              if not any(in_candidate(p.namespace, c) for c in others)})
 
 
 def metric_keys(datasets: Mapping[str, Any]) -> tuple[set[str], set[str], bool]:

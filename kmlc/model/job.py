@@ -24,6 +24,7 @@ from kedro.framework.hooks import hook_impl
 
 from kmlc.compiler.inference_plan import plan_from_spec
 from kmlc.config.secrets import redact_uri
+from kmlc.config.sweep import inference_candidates
 from kmlc.errors import KmlcError, TrackingError
 from kmlc.model.artifacts import stage_artifact
 from kmlc.model.logged import (
@@ -54,6 +55,13 @@ def model_job(session: Any, selected: Any, lineage: LineageHook | None = None
     ``lineage``: the run's dataset inputs, logged before the model is READY."""
     spec = session.spec
     if spec.model is None or session.pipeline != spec.model.pipeline:
+        return None
+    candidates = inference_candidates(spec.nodes, spec.sweep.candidates if spec.sweep else ())
+    if len(candidates) > 1:  # each candidate has its own copy of the inference nodes
+        session.notes.append(
+            "no model logged: the model depends on the candidate (each of "
+            f"{', '.join(candidates)} has its own inference nodes); run one with "
+            f"--candidate {candidates[0]}, or `kmlc sweep`, which logs the best trial's")
         return None
     # the training outputs it packs (the training inputs it packs are on disk already)
     artifacts = {a.name for a in plan_from_spec(spec).artifacts if a.produced}

@@ -172,7 +172,8 @@ def register_bound_model(spec: ProjectSpec, *, run_id: str, tracking_uri: str,
                                  model_spec.alias)
         if model_spec.promote is not None:
             promotion = promote_version(client, model_spec.promote,
-                                        model_spec.registered_name, version, run_id)
+                                        model_spec.registered_name, version, run_id,
+                                        spec.sweep.candidates if spec.sweep else ())
     return LoggedPipelineModel(model_uri, f"runs:/{run_id}/{model_spec.artifact_path}",
                                model_id, version, promotion)
 

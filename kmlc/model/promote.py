@@ -10,7 +10,7 @@ the numbers behind it. A gate that does not pass is a decision, not an error.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,9 +180,28 @@ def _current(client: Any, name: str, alias: str) -> Any | None:
         raise
 
 
+def candidate_metrics(metrics: Mapping[str, float], candidates: Sequence[str]
+                      ) -> dict[str, float]:
+    """``metrics`` with each key one candidate logged under its namespace (``forest.r2``)
+    readable under its own name too (``r2``): the gate of a model bound to one candidate
+    (``sweep.candidates``) reads its metric as the sweep does. A name already logged, or
+    logged by several candidates (a run of all of them), is left as it is."""
+    out = dict(metrics)
+    found: dict[str, list[float]] = {}
+    for key, value in metrics.items():
+        for candidate in candidates:
+            if key.startswith(candidate + "."):
+                found.setdefault(key[len(candidate) + 1:], []).append(value)
+    for key, values in found.items():
+        if key not in out and len(values) == 1:
+            out[key] = values[0]
+    return out
+
+
 def promote_version(client: Any, promote: PromoteSpec, name: str, version: str,
-                    run_id: str) -> Promotion:
-    """Decide on ``name`` version ``version`` of ``run_id``; move the alias if it passes."""
+                    run_id: str, candidates: Sequence[str] = ()) -> Promotion:
+    """Decide on ``name`` version ``version`` of ``run_id``; move the alias if it passes.
+    ``candidates``: the sweep's, whose namespaced metrics the gate reads by name."""
     run = with_retry(client.get_run, run_id)
     current = _current(client, name, promote.alias)
     current_metrics = None
@@ -193,9 +212,10 @@ def promote_version(client: Any, promote: PromoteSpec, name: str, version: str,
             return Promotion(True, promote.alias, name, str(version),
                              "the alias already points at this version", {}, previous)
         if current.run_id:
-            current_metrics = with_retry(client.get_run, current.run_id).data.metrics
-    passed, reason, numbers = decide(promote, run.data.metrics, run.data.params,
-                                     current_metrics)
+            current_metrics = candidate_metrics(
+                with_retry(client.get_run, current.run_id).data.metrics, candidates)
+    passed, reason, numbers = decide(promote, candidate_metrics(run.data.metrics, candidates),
+                                     run.data.params, current_metrics)
     if passed:
         with_retry(client.set_registered_model_alias, name, promote.alias, str(version))
     decision = "promoted" if passed else "rejected"
@@ -229,6 +249,7 @@ def promote_run(spec: ProjectSpec, run_id: str) -> Promotion:
     except MlflowException as exc:
         raise ExportError(f"run '{run_id}' was not found in {target.uri}") from exc
     name = model.registered_name
+    candidates = spec.sweep.candidates if spec.sweep is not None else ()
     versions: list[Any]
     try:
         versions = list(with_retry(client.search_model_versions,
@@ -239,7 +260,8 @@ def promote_run(spec: ProjectSpec, run_id: str) -> Promotion:
         version = str(max(int(v.version) for v in versions))
     else:
         run = with_retry(client.get_run, run_id)
-        why = unreadable(model.promote, run.data.metrics, run.data.params)
+        why = unreadable(model.promote, candidate_metrics(run.data.metrics, candidates),
+                         run.data.params)
         if why is not None:  # a version that could never be promoted: none is registered
             return Promotion(False, model.promote.alias, name, "", why)
         try:
@@ -247,4 +269,4 @@ def promote_run(spec: ProjectSpec, run_id: str) -> Promotion:
         except MlflowException as exc:
             raise ExportError(f"run '{run_id}' has no model at '{model.artifact_path}' to "
                               f"register: {exc.message}") from exc
-    return promote_version(client, model.promote, name, version, run_id)
+    return promote_version(client, model.promote, name, version, run_id, candidates)

@@ -148,6 +148,12 @@ class _DaskRunner:
                  tb: TracebackType | None) -> None:
         self.close()
 
+    @property
+    def client(self) -> Any:
+        """The ``distributed.Client`` while connected (inside ``with``): a sweep submits
+        its trials through it, the project's code shipped to the workers."""
+        return self._client
+
     def close(self) -> None:
         import logging
 

@@ -13,47 +13,39 @@ files are copied into place, its model is logged into its run (and promoted thro
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import shutil
 import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from kmlc.compiler.project import CompiledProject, compile_project
 from kmlc.config.localpath import local_path
 from kmlc.config.selection import Selection
-from kmlc.config.spec import ProjectSpec, SweepSpec
+from kmlc.config.spec import ProjectSpec, RunnerSpec, SweepSpec
+from kmlc.config.sweep import for_candidate, inference_candidates
 from kmlc.errors import KmlcError, RunError, RunInterrupted
 from kmlc.model.logged import log_pipeline_model
 from kmlc.run import RunOptions, _quiet, _terminate_as_interrupt, run_pipeline
 from kmlc.runners import runner_kind
+from kmlc.sweep.board import Board, LiveBoard
 from kmlc.sweep.factor import SweepPlan, plan_sweep, private_path
-from kmlc.sweep.record import record_sweep, run_metrics
+from kmlc.sweep.record import record_sweep
+from kmlc.sweep.remote import interrupt_trials, run_remote_trial
 from kmlc.sweep.space import Search, Trial, params_command, search_for
+from kmlc.sweep.trial_job import TrialJob, TrialResult, with_values
 from kmlc.tracking.session import RunSession
 from kmlc.tracking.worker import DISABLE_ENV
-from kmlc.tracking.worker import tracker as process_tracker
 
 __all__ = ["SWEEP_FOLDER", "SweepResult", "TrialResult", "run_sweep", "sweep_pipeline"]
 
 SWEEP_FOLDER = Path(".kmlc") / "sweeps"  # under the project: one folder per sweep run
-
-
-@dataclass(frozen=True)
-class TrialResult:
-    trial: Trial
-    run_id: str | None
-    status: str  # FINISHED, FAILED or KILLED
-    value: float | None
-    seconds: float
-    error: str | None = None
-    metrics: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -82,50 +74,15 @@ def sweep_pipeline(spec: ProjectSpec, pipeline: str | None) -> str:
     return "training" if "training" in spec.pipeline_names else "__default__"
 
 
-def _with_values(parameters: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
-    """``parameters`` with each dotted path of ``values`` set (the mappings copied)."""
-    out = dict(parameters)
-    for path, value in values.items():
-        parts = path.split(".")
-        node = out
-        for part in parts[:-1]:
-            node[part] = dict(node[part])
-            node = node[part]
-        node[parts[-1]] = value
-    return out
-
-
-def _better(sweep: SweepSpec, a: float, b: float) -> bool:
-    return a > b if sweep.direction == "maximize" else a < b
-
-
-def _number(value: Any) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
-
-
-class _Board:
-    """The live leaderboard: one plain line per finished trial, on stderr."""
-
-    def __init__(self, sweep: SweepSpec, total: int | None, echo: Callable[[str], None]):
-        self.sweep = sweep
-        self.total = total
-        self.echo = echo
-        self.best: TrialResult | None = None
-
-    def add(self, result: TrialResult) -> None:
-        value = result.value
-        if value is not None and (self.best is None or self.best.value is None
-                                  or _better(self.sweep, value, self.best.value)):
-            self.best = result
-        of = f"/{self.total}" if self.total else ""
-        metric = f"{self.sweep.metric}={_number(value)}" if value is not None else (
-            f"{self.sweep.metric}=-")
-        star = " *" if self.best is result else ""
-        line = (f"trial {result.trial.number}{of}  {result.trial.label or '(defaults)'}  "
-                f"{metric}  {result.seconds:.1f}s  {result.status}{star}")
-        if result.error:
-            line += f"  ({result.error.splitlines()[0][:200]})"
-        self.echo(line)
+def board_for(sweep: SweepSpec, total: int | None,
+              echo: Callable[[str], None] | None) -> Board:
+    """The leaderboard: lines through ``echo`` if given; else a table redrawn in place
+    when stdout is a terminal, plain lines on stderr when it is not."""
+    if echo is not None:
+        return Board(sweep, total, echo)
+    if sys.stdout.isatty():
+        return LiveBoard(sweep, total)
+    return Board(sweep, total, lambda line: print(line, file=sys.stderr, flush=True))
 
 
 _FORKED: _Loop | None = None  # the sweep whose trials this forked process runs
@@ -136,6 +93,8 @@ def _child_start() -> None:
     stop), Ctrl-C ignored outside the nodes, MLflow called from this process."""
     os.setpgrp()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # the terminal's table is the sweep's to draw: this process writes plain lines
+    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
     os.environ[DISABLE_ENV] = "0"
 
 
@@ -152,7 +111,6 @@ def run_sweep(spec: ProjectSpec, pipeline: str | None = None,
     if sweep is None:
         raise RunError("the file has no `sweep:` section", code="KMLC630",
                        hint="add sweep: {parameters: {...}, metric: ..., direction: ...}")
-    echo = echo or (lambda line: print(line, file=sys.stderr, flush=True))
     name = sweep_pipeline(spec, pipeline)
     if name in spec.tracking.disable_for:
         raise RunError(f"tracking is disabled for pipeline '{name}': a sweep compares its "
@@ -161,14 +119,16 @@ def run_sweep(spec: ProjectSpec, pipeline: str | None = None,
     options = options or RunOptions()
     notes = []
     runner = spec.runner.type
+    dask = spec.runner if runner == "dask" else None  # each trial a task on the cluster
     if not runner_kind(runner).in_process:  # trials share values held in this process
-        notes.append(f"the trials run their nodes on the sequential runner, not {runner}")
+        if dask is None:
+            notes.append(f"the trials run their nodes on the sequential runner, not {runner}")
         spec = replace(spec, runner=replace(spec.runner, type="sequential"))
     options = replace(options, progress=False, cache=False, model=False)
     compiled = compile_project(spec)
     plan = plan_sweep(spec, sweep, name, compiled.pipeline(name))
     search = search_for(sweep)
-    session = RunSession(spec, name, runner=spec.runner.type,
+    session = RunSession(spec, name, runner=runner if dask else spec.runner.type,
                          run_name=options.run_name or f"sweep-{name}",
                          command=options.command,
                          extra_tags={"kmlc.sweep": sweep.method,
@@ -177,6 +137,7 @@ def run_sweep(spec: ProjectSpec, pipeline: str | None = None,
     _quiet(options.verbose, spec, options.quiet)
     loop = _Loop(spec, sweep, name, options, compiled, plan, search, session, echo, file)
     loop.notes.extend(notes)
+    loop.dask = dask
     try:
         with _terminate_as_interrupt(), session:
             loop.run()
@@ -192,7 +153,7 @@ def run_sweep(spec: ProjectSpec, pipeline: str | None = None,
 class _Loop:
     def __init__(self, spec: ProjectSpec, sweep: SweepSpec, pipeline: str,
                  options: RunOptions, compiled: CompiledProject, plan: SweepPlan,
-                 search: Search, session: Any, echo: Callable[[str], None],
+                 search: Search, session: Any, echo: Callable[[str], None] | None,
                  file: str | None):
         self.spec, self.sweep, self.pipeline = spec, sweep, pipeline
         self.options, self.compiled, self.plan = options, compiled, plan
@@ -200,11 +161,13 @@ class _Loop:
         self.results: list[TrialResult] = []
         self.skipped = 0
         self.shared: dict[str, Any] = {}
-        self.board = _Board(sweep, search.total, echo)
+        self.board = board_for(sweep, search.total, echo)
         self.folder: Path | None = None
         self.logged: Any = None
         self.notes: list[str] = []
         self.pid = os.getpid()
+        self.job: TrialJob | None = None
+        self.dask: RunnerSpec | None = None  # the cluster the trials run on, if any
 
     # ------------------------------------------------------------------ the run
     def run(self) -> None:
@@ -212,19 +175,24 @@ class _Loop:
         # the trials share the sweep's provenance tags and logging, set up once
         self.options = replace(self.options, base_tags=self.session.tags(), logging=False)
         self.folder = self.spec.root / SWEEP_FOLDER / run_id
+        self.job = TrialJob(self.spec, self.sweep, self.pipeline, self.plan,
+                            replace(self.options, parent_run_id=run_id), self.folder,
+                            self.session.target)
         try:
-            if self.plan.shared:
-                started = time.perf_counter()
-                shared = run_pipeline(self.spec, self.pipeline,
-                                      replace(self.options,
-                                              selection=Selection(nodes=self.plan.shared)),
-                                      self.compiled, keep=self.plan.handoff,
-                                      session=self.session)
-                self.shared = dict(shared.outputs)
-                self.echo(f"ran once: {len(self.plan.shared)} nodes in "
-                          f"{time.perf_counter() - started:.1f}s; trials run "
-                          f"{max(len(n) for n in self.plan.trial_nodes.values())} nodes each")
-            stopped = self._trials()
+            with self.board:  # on a terminal: the table, until the trials are over
+                if self.plan.shared:
+                    started = time.perf_counter()
+                    shared = run_pipeline(self.spec, self.pipeline,
+                                          replace(self.options, selection=Selection(
+                                              nodes=self.plan.shared)),
+                                          self.compiled, keep=self.plan.handoff,
+                                          session=self.session)
+                    self.shared = dict(shared.outputs)
+                    each = max(len(n) for n in self.plan.trial_nodes.values())
+                    self.board.note(f"ran once: {len(self.plan.shared)} nodes in "
+                                    f"{time.perf_counter() - started:.1f}s; trials run "
+                                    f"{each} nodes each")
+                stopped = self._trials()
         finally:
             self._record()
         best = self.best()
@@ -242,6 +210,8 @@ class _Loop:
 
     def _trials(self) -> TrialResult | None:
         """Run the trials; the failed trial that stopped the sweep (fail_fast), if any."""
+        if self.dask is not None:
+            return self._dask_trials()
         if self.sweep.parallel > 1:
             from multiprocessing import get_all_start_methods
 
@@ -271,7 +241,7 @@ class _Loop:
         """``parallel`` trials at once, each in a process forked from this one after the
         shared nodes ran: every trial reads their outputs without a copy or a pickle,
         and has its own MLflow run published in its own environment."""
-        from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+        from concurrent.futures import Future, ProcessPoolExecutor, wait
         from multiprocessing import get_context
 
         import mlflow.tracking  # noqa: F401  (imported once here, not once per trial process)
@@ -291,7 +261,7 @@ class _Loop:
                     pending[pool.submit(_forked_trial, replace(trial, handle=None))] = trial
                 if not pending:
                     return stopped
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                done, _ = wait(pending, return_when="FIRST_COMPLETED")
                 for future in done:
                     result = replace(future.result(), trial=pending.pop(future))
                     if self._finished(result) and stopped is None:
@@ -314,58 +284,66 @@ class _Loop:
             pool.shutdown(wait=True, cancel_futures=True)
             _FORKED = None
 
-    def _trial_spec(self, trial: Trial) -> ProjectSpec:
-        spec = self.spec
-        assert self.folder is not None
-        folder = self.folder / f"trial-{trial.number:03d}"
-        datasets = dict(spec.datasets)
-        for name in self.plan.private:
-            ds = datasets[name]
-            key = "filepath" if "filepath" in ds.config else "path"
-            datasets[name] = replace(ds, config={**ds.config,
-                                                 key: str(private_path(spec, name, folder))})
-        return replace(spec, parameters=_with_values(spec.parameters, trial.values),
-                       datasets=datasets)
+    def _dask_trials(self) -> TrialResult | None:
+        """Each trial a task on the Dask cluster (``kmlc.sweep.remote``), as many at once
+        as the cluster has worker threads (or ``parallel``, if more)."""
+        import cloudpickle
+        from distributed import wait
+
+        assert self.dask is not None and self.job is not None
+        runner = runner_kind("dask").make(replace(self.spec, runner=self.dask), ())
+        token = uuid.uuid4().hex[:12]
+        pending: dict[Any, Trial] = {}
+        stopped: TrialResult | None = None
+        with runner:
+            client = runner.client
+            width = max(self.sweep.parallel, sum(client.nthreads().values()), 1)
+            (shared,) = client.scatter([self.shared], hash=False)
+            try:
+                while True:
+                    while stopped is None and len(pending) < width:
+                        trial = self.search.ask()
+                        if trial is None:
+                            break
+                        payload = cloudpickle.dumps((self.job, token,
+                                                     replace(trial, handle=None)))
+                        pending[client.submit(run_remote_trial, payload, shared, pure=False,
+                                              key=f"kmlc-trial-{trial.number}-{token}")] = trial
+                    if not pending:
+                        return stopped
+                    done = wait(list(pending), return_when="FIRST_COMPLETED").done
+                    for future in done:
+                        result = self._dask_result(future, pending.pop(future))
+                        if self._finished(result) and stopped is None:
+                            stopped = result
+            except KeyboardInterrupt:
+                # every worker interrupts this sweep's running trials (their runs close
+                # as KILLED) and starts none of the others
+                with contextlib.suppress(Exception):
+                    client.run(interrupt_trials, token)
+                for future, trial in pending.items():
+                    with contextlib.suppress(BaseException):
+                        wait([future], timeout=60)
+                    result = (self._dask_result(future, trial) if future.done() else
+                              TrialResult(trial, None, "KILLED", None, 0.0, "interrupted"))
+                    self.results.append(result)
+                raise
+
+    @staticmethod
+    def _dask_result(future: Any, trial: Trial) -> TrialResult:
+        if future.status == "finished":
+            return replace(future.result(), trial=trial)
+        error = future.exception() if future.status == "error" else None
+        return TrialResult(trial, None, "FAILED", None, 0.0,
+                           f"the trial's task {future.status}: {error!r}")
 
     def _trial(self, trial: Trial) -> TrialResult:
-        spec = self._trial_spec(trial)
-        tags = {"kmlc.sweep.trial": str(trial.number)}
-        if trial.candidate:
-            tags["kmlc.sweep.candidate"] = trial.candidate
-        selection = Selection(nodes=self.plan.trial_nodes[trial.candidate])
-        options = replace(self.options, selection=selection,
-                          parent_run_id=self.session.run_id, run_tags=tags,
-                          run_name=f"trial-{trial.number}")
-        started = time.perf_counter()
-        status, run_id, error = "FINISHED", None, None
-        try:
-            ran = run_pipeline(spec, self.pipeline, options,
-                               replace(self.compiled, spec=spec), values=self.shared)
-            run_id = ran.run_id
-        except KeyboardInterrupt as exc:
-            run_id = exc.run_id if isinstance(exc, RunInterrupted) else None
-            self.results.append(TrialResult(trial, run_id, "KILLED", None,
-                                            time.perf_counter() - started, "interrupted"))
-            raise
-        except KmlcError as exc:
-            status, run_id, error = "FAILED", exc.run_id, str(exc)
-        seconds = time.perf_counter() - started
-        metrics = self._metrics(run_id) if run_id and status == "FINISHED" else {}
-        value = metrics.get(self.sweep.metric)
-        if value is None and trial.candidate:  # a namespaced copy logs under its namespace
-            value = metrics.get(f"{trial.candidate}.{self.sweep.metric}")
-        if value is not None and math.isnan(value):
-            value = None
-        if status == "FINISHED" and value is None:
-            error = f"logged no metric '{self.sweep.metric}'"
-        return TrialResult(trial, run_id, status, value, seconds, error, metrics)
-
-    def _metrics(self, run_id: str) -> dict[str, float]:
+        """One trial in this process (or one forked from it): an interrupt is raised on."""
+        assert self.job is not None
         # a forked trial never writes to its parent's tracking worker
-        tracker = self.session.tracker if os.getpid() == self.pid else process_tracker()
-        return dict(tracker.wait_job(tracker.start_job(
-            run_metrics,
-            {"target": self.session.target, "run_id": run_id})))
+        tracker = self.session.tracker if os.getpid() == self.pid else None
+        return self.job.run(trial, self.shared, self.compiled, tracker,
+                            killed=self.results.append)
 
     def best(self) -> TrialResult | None:
         return self.board.best
@@ -400,7 +378,10 @@ class _Loop:
         if spec.model is None or self.pipeline != "training" or best.run_id is None:
             return
         tracker = self.session.tracker
-        best_spec = replace(spec, parameters=_with_values(spec.parameters, best.trial.values))
+        best_spec = replace(spec, parameters=with_values(spec.parameters, best.trial.values))
+        if best.trial.candidate and inference_candidates(spec.nodes, self.sweep.candidates):
+            # the model holds the winning candidate's copy of the inference nodes
+            best_spec = for_candidate(best_spec, best.trial.candidate)
         try:
             self.logged = tracker.wait_job(tracker.start_job(
                 log_pipeline_model,

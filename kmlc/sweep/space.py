@@ -45,11 +45,13 @@ def _text(value: Any) -> str:
 
 
 def params_command(pipeline: str, trial: Trial, file: str | None = None) -> str:
-    """The ``kmlc run`` command that reproduces ``trial``'s run (with candidates, it runs
-    every candidate: the trial's writes the same files)."""
+    """The ``kmlc run`` command that reproduces ``trial``'s run (a candidate's trial: that
+    candidate alone, its model bound to its inference nodes)."""
     argv = ["kmlc", "run", pipeline]
     if file and file != "mlproject.yml":
         argv += ["-f", file]
+    if trial.candidate:
+        argv += ["--candidate", trial.candidate]
     for path, value in trial.values.items():
         argv += ["--params", f"{path}={_text(value)}"]
     return shlex.join(argv)

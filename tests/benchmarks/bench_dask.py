@@ -140,11 +140,11 @@ class Cluster:
         import json
         import subprocess
 
-        exe = str(Path(sys.executable).with_name("dask"))
+        exe = [sys.executable, "-m", "dask"]  # this interpreter's: the kmlc measured
         folder.mkdir(parents=True, exist_ok=True)
         file = folder / "scheduler.json"
         self.procs = [subprocess.Popen(
-            [exe, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+            [*exe, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
              "--scheduler-file", str(file)], cwd=folder, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)]
         deadline = time.monotonic() + 60
@@ -154,7 +154,7 @@ class Cluster:
         time.sleep(0.2)  # the file is written in one go, but give it a moment
         self.address = json.loads(file.read_text())["address"]
         self.procs += [subprocess.Popen(
-            [exe, "worker", "--scheduler-file", str(file), "--nthreads", "1",
+            [*exe, "worker", "--scheduler-file", str(file), "--nthreads", "1",
              "--no-dashboard"], cwd=folder, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL) for _ in range(workers)]
         from distributed import Client

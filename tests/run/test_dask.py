@@ -12,7 +12,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from dask_cluster import DaskCluster
 from mini_project import kmlc_exe
 from mlflow.tracking import MlflowClient
 
@@ -85,54 +85,6 @@ class Recorder:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / node.name).write_text(str(os.getpid()))
 '''
-
-
-class DaskCluster:
-    """``dask scheduler`` and ``dask worker`` processes in a folder without the project."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.scheduler_file = folder / "scheduler.json"
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        self.env = {**env, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self._start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                    "--scheduler-file", str(self.scheduler_file))
-        deadline = time.monotonic() + 60
-        while not self.scheduler_file.exists():
-            assert time.monotonic() < deadline, "the scheduler did not start"
-            time.sleep(0.2)
-        self.address = json.loads(self.scheduler_file.read_text())["address"]
-        self.workers = [self.add_worker(), self.add_worker()]
-        self.client().wait_for_workers(2, timeout=120)
-
-    def _start(self, *args: str) -> subprocess.Popen[bytes]:
-        exe = shutil.which("dask", path=str(Path(sys.executable).parent)) or "dask"
-        log = (self.folder / f"{args[0]}-{len(self.procs)}.log").open("wb")
-        proc = subprocess.Popen([exe, *args], cwd=self.folder, env=self.env, stdout=log,
-                                stderr=subprocess.STDOUT)
-        self.procs.append(proc)
-        return proc
-
-    def add_worker(self) -> subprocess.Popen[bytes]:
-        return self._start("worker", "--scheduler-file", str(self.scheduler_file),
-                           "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                           "--local-directory", str(self.folder / "work"))
-
-    def client(self) -> object:
-        from distributed import Client
-
-        if not hasattr(self, "_client"):
-            self._client = Client(self.address, timeout="30s")
-        return self._client
-
-    def stop(self) -> None:
-        if hasattr(self, "_client"):
-            self._client.close()
-        for proc in self.procs:
-            proc.kill()
-        for proc in self.procs:
-            proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -78,3 +78,12 @@ def test_the_command_that_reproduces_a_trial() -> None:
         "kmlc run training --params 'model.kind=a b' --params model.c=0.5")
     assert params_command("training", trial, "x/mlproject.yml").startswith(
         "kmlc run training -f x/mlproject.yml ")
+
+
+def test_the_command_that_reproduces_a_candidate_trial_runs_that_candidate() -> None:
+    sweep = SweepSpec("r2", "maximize", candidates=("ridge", "forest"),
+                      parameters=(SweepParam("forest.depth", values=(4,), candidate="forest"),))
+    trials = _all(sweep)
+    assert [params_command("training", t) for t in trials] == [
+        "kmlc run training --candidate ridge",
+        "kmlc run training --candidate forest --params forest.depth=4"]

@@ -166,3 +166,40 @@ def test_cli_validate_reports_sweep_errors(tmp_path: Path, method: str) -> None:
     line = _line(tmp_path, "model.alpah")
     assert (f"mlproject.yml:{line}:5: error: sweep.parameters.model.alpah: parameter "
             "'model.alpah' is not defined in `parameters`") in result.output
+
+
+def _diabetes(tmp_path: Path, change: tuple[str, str] | None = None) -> Path:
+    """examples/diabetes (its file and nodes), with one text replacement."""
+    import shutil
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "diabetes"
+    shutil.copy(example / "diabetes_nodes.py", tmp_path)
+    text = (example / "mlproject.yml").read_text()
+    if change is not None:
+        assert change[0] in text
+        text = text.replace(*change)
+    path = tmp_path / "mlproject.yml"
+    path.write_text(text)
+    return path
+
+
+def test_a_model_bound_per_candidate_is_checked_once_per_candidate(tmp_path: Path) -> None:
+    # each candidate has its copy of `predict`: the model is bound per candidate, valid
+    result = check_project(_diabetes(tmp_path))
+    assert result.errors == [] and result.spec is not None
+    # without candidates, the same nodes are one inference pipeline with two outputs
+    result = check_project(_diabetes(tmp_path, ("  candidates: [ridge, forest]\n", "")))
+    assert [e.message for e in result.errors] == [
+        "the inference pipeline must have exactly one free output, found: "
+        "forest.predictions, ridge.predictions"]
+    # one candidate's binding broken: said so, located at its reader; the other is fine
+    result = check_project(_diabetes(tmp_path, (
+        "    namespace: forest\n    nodes: [fit, evaluate, predict]\n",
+        "    namespace: forest\n    nodes: [fit, evaluate, predict]\n"
+        "    outputs: {regressor: forest_model}\n")))
+    (err,) = result.errors
+    assert err.code == "KMLC504"
+    assert err.message == ("candidate 'forest': inference input 'forest_model' must be "
+                           "persisted to a file dataset to be packed into the model")
+    assert err.key_path == ("nodes", 4, "inputs")
+    assert err.line == _line(tmp_path, "inputs: [regressor, features]")
