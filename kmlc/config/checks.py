@@ -65,6 +65,10 @@ def run_checks(doc: Document, root: Path, code_dirs: list[Path],
     _check_names(doc, result)
     if not result.errors:
         _check_graph(doc, result)
+        if any(e.code == "KMLC310" for e in result.errors):
+            # the wiring is wrong: which dataset is unused follows from the fix, not the file
+            result.warnings = [w for w in result.warnings
+                               if w.code not in ("KMLC350", "KMLC352") or "factory" in w.message]
     if not result.errors:
         _check_metric_keys(doc, result)
     _check_paths(doc, root, result)
@@ -249,6 +253,18 @@ def _check_names(doc: Document, result: CheckResult) -> None:
         if out in roots or (model and "inference" in maker.tags and "training" not in maker.tags):
             continue  # said above; or the answer of the model the file binds
         close = difflib.get_close_matches(out, unmade, n=1)
+        near = difflib.get_close_matches(out, [n for n in unmade if _is_file(datasets[n])],
+                                         n=1, cutoff=MISSPELT)
+        if near:  # the readers would load whatever file an earlier run left there
+            readers = [f"'{n.name}'" for n in nodes
+                       if near[0] in {name for name, _ in node_io(n.inputs)}]
+            result.errors.append(doc.error(
+                f"output '{out}' of node '{maker.name}' is read by no node, while "
+                f"'{near[0]}' ({datasets[near[0]]['filepath']}) is read by "
+                f"node{'s' if len(readers) > 1 else ''} {', '.join(readers)} "
+                "and made by none: they would load the file an earlier run left", out_path,
+                code="KMLC303", hint=f"did you mean '{near[0]}'?"))
+            continue
         result.warnings.append(doc.error(
             f"output '{out}' of node '{maker.name}' is read by no node and kept nowhere: "
             "its value is dropped", out_path, code="KMLC352", severity="warning",
@@ -272,6 +288,15 @@ def _check_names(doc: Document, result: CheckResult) -> None:
                 result.warnings.append(doc.error(
                     f"parameter '{key}' is not read by any node", ("parameters", key), key=True,
                     code="KMLC351", severity="warning"))
+
+
+#: how close a dropped output's name must be to a file dataset nodes read and none makes
+#: for it to be that dataset misspelt (an error); a looser match is only suggested
+MISSPELT = 0.8
+
+
+def _is_file(config: Any) -> bool:
+    return isinstance(config, dict) and isinstance(config.get("filepath"), str)
 
 
 def _dropped_outputs(nodes: list[NodeDef], datasets: dict[str, Any],

@@ -155,13 +155,31 @@ def test_an_output_nothing_reads_nor_keeps_is_a_located_warning(
     assert declared.errors == [] and declared.warnings == []
 
 
-def test_a_misspelt_output_beside_a_declared_dataset_nobody_makes(
+def test_a_misspelt_output_beside_a_declared_file_nobody_makes_is_an_error(
         check: Callable[..., LoadResult]) -> None:
-    """model_file declared and read, made as model_fiel: the warning suggests model_file."""
+    """model_file (a pickle file) declared and read, made as model_fiel: an error at the
+    output, not a warning: the run would drop the model it fits and its readers would load
+    whatever data/model.pkl an earlier run left (or fail on a fresh clone)."""
     result = check(("outputs: model_file", "outputs: model_fiel"))
+    assert [(e.code, e.line, e.column, e.path) for e in result.errors] == [
+        ("KMLC303", 20, 14, "nodes[1].outputs")]
+    err = result.errors[0]
+    assert err.message == ("output 'model_fiel' of node 'fit' is read by no node, while "
+                           "'model_file' (data/model.pkl) is read by nodes 'evaluate', "
+                           "'predict' and made by none: they would load the file an earlier "
+                           "run left")
+    assert err.hint == "did you mean 'model_file'?"
+    assert result.warnings == []
+
+
+def test_a_loosely_similar_output_beside_a_declared_file_stays_a_warning(
+        check: Callable[..., LoadResult]) -> None:
+    """Only a near-identical name is taken for a misspelling: model_file_backup next to
+    model_file is suggested, not refused."""
+    result = check(("outputs: model_file", "outputs: model_file_backup"))
     assert result.errors == []
     (warning,) = result.warnings
-    assert warning.code == "KMLC352" and "'model_fiel'" in warning.message
+    assert warning.code == "KMLC352" and "'model_file_backup'" in warning.message
     assert warning.hint == ("did you mean 'model_file', a dataset that nodes read and no "
                             "node makes?")
 
@@ -224,6 +242,15 @@ def test_cycle(check: Callable[..., LoadResult]) -> None:
     err = _only(result, "KMLC310")
     assert _where(err) == ("KMLC310", 14, 13, "nodes[0].inputs")
     assert err.message == "the nodes form a cycle: clean -> evaluate -> clean"
+
+
+def test_a_cycle_is_said_once_without_the_unused_warnings_it_brings(
+        check: Callable[..., LoadResult]) -> None:
+    """clean reading score instead of instances: the cycle is the root; 'instances' left
+    unread ("not used by any node") only follows from it (issue 27's trial)."""
+    result = check(("inputs: instances", "inputs: score"))
+    assert [e.code for e in result.errors] == ["KMLC310"]
+    assert result.warnings == []
 
 
 def test_self_loop(check: Callable[..., LoadResult]) -> None:
