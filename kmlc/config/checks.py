@@ -265,12 +265,17 @@ def _check_names(doc: Document, result: CheckResult) -> None:
                 "and made by none: they would load the file an earlier run left", out_path,
                 code="KMLC303", hint=f"did you mean '{near[0]}'?"))
             continue
+        copiers = sorted(pname for pname, pdef in (data.get("pipelines") or {}).items()
+                         if isinstance(pdef, dict) and pdef.get("namespace")
+                         and maker.name in (pdef.get("nodes") or ()))
         result.warnings.append(doc.error(
             f"output '{out}' of node '{maker.name}' is read by no node and kept nowhere: "
             "its value is dropped", out_path, code="KMLC352", severity="warning",
             hint=(f"did you mean '{close[0]}', a dataset that nodes read and no node makes?"
-                  if close else "declare it under `datasets:` to keep it, or remove the "
-                  "output")))
+                  if close else
+                  f"only its copies in {', '.join(copiers)} should run? mark node "
+                  f"'{maker.name}' `template: true`" if copiers else
+                  "declare it under `datasets:` to keep it, or remove the output")))
     for name in datasets:
         if "{" in name:
             if name not in factories.used:
@@ -484,6 +489,10 @@ def _check_graph(doc: Document, result: CheckResult) -> None:
                     f"no node is named '{node}'" + (" in `nodes`" if namespaced else ""),
                     ("pipelines", pname, "nodes", j), code="KMLC312",
                     hint=did_you_mean(node, templates if namespaced else names)))
+                if namespaced:  # no copy was made: its parameters are unread because of this
+                    unread = f"parameters.{pdef['namespace']}"
+                    result.warnings = [w for w in result.warnings
+                                       if not (w.code == "KMLC351" and w.path == unread)]
         if not selected and not pdef.get("tags") and not pdef.get("nodes"):
             result.errors.append(doc.error(
                 f"pipeline '{pname}' selects no node", ("pipelines", pname), code="KMLC311",

@@ -801,3 +801,59 @@ def test_model_pipeline_names_a_pipeline(check: Callable[..., LoadResult]) -> No
                 "KMLC506")
     assert err.path == "model.pipeline"
     assert err.hint == "did you mean 'etl'?"
+
+
+# two namespaced candidates copied from template nodes, as a new user writes them
+CANDIDATES = """\
+version: 1
+name: two
+parameters:
+  alpha: 0.5
+  split: {ratio: 0.2, seed: 7}
+  a: {alpha: 0.1, split: {ratio: 0.2, seed: 7}}
+  b: {alpha: 0.9, split: {ratio: 0.2, seed: 7}}
+datasets:
+  instances: {type: pandas.CSVDataset, filepath: data/instances.csv}
+  "{namespace}.score": {type: mlflow.metric}
+nodes:
+  - {name: clean, func: demo_nodes.clean, inputs: instances, outputs: features,
+     tags: [training]}
+  - {name: fit, func: demo_nodes.fit, inputs: [features, params:alpha, params:split],
+     outputs: model}
+  - {name: evaluate, func: demo_nodes.evaluate, inputs: {model: model, features: instances},
+     outputs: score}
+pipelines:
+  a: {namespace: a, nodes: [fit, evaluate], inputs: [features, instances], tags: [training]}
+  b: {namespace: b, nodes: [fit, evaluate], inputs: [features, instances], tags: [training]}
+"""
+
+
+def test_a_misspelt_node_in_a_namespaced_pipeline_is_the_one_error(
+        write_project: WriteProject) -> None:
+    """`nodes: [fit, evalute]`: the misspelt name, located, with did-you-mean; not the
+    errors about the copy's inputs, nor the candidate's parameters left unread, that only
+    follow from it (issue 27's trial)."""
+    result = check_project(write_project(CANDIDATES.replace(
+        "a: {namespace: a, nodes: [fit, evaluate]", "a: {namespace: a, nodes: [fit, evalute]")))
+    assert [(e.code, e.line, e.column, e.path, e.message, e.hint) for e in result.errors] == [
+        ("KMLC312", 19, 34, "pipelines.a.nodes[1]", "no node is named 'evalute' in `nodes`",
+         "did you mean 'evaluate'?")]
+    assert not [w for w in result.warnings if w.code == "KMLC351"], result.warnings
+
+
+def test_a_template_nodes_dropped_output_suggests_template_true(
+        write_project: WriteProject) -> None:
+    """The un-namespaced run of a node the candidates copy drops its output: the hint
+    names the copies and `template: true`; marked so, the warning is gone."""
+    result = check_project(write_project(CANDIDATES))
+    assert result.errors == []
+    (warning,) = [w for w in result.warnings if w.code == "KMLC352"]
+    assert (warning.line, warning.column, warning.path) == (17, 15, "nodes[2].outputs")
+    assert warning.message == ("output 'score' of node 'evaluate' is read by no node and kept "
+                               "nowhere: its value is dropped")
+    assert warning.hint == ("only its copies in a, b should run? mark node 'evaluate' "
+                            "`template: true`")
+    marked = check_project(write_project(CANDIDATES.replace(
+        "     outputs: model}", "     outputs: model, template: true}").replace(
+        "     outputs: score}", "     outputs: score, template: true}")))
+    assert marked.errors == [] and not [w for w in marked.warnings if w.code == "KMLC352"]
