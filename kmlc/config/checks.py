@@ -256,12 +256,12 @@ def _check_names(doc: Document, result: CheckResult) -> None:
         near = difflib.get_close_matches(out, [n for n in unmade if _is_file(datasets[n])],
                                          n=1, cutoff=MISSPELT)
         if near:  # the readers would load whatever file an earlier run left there
-            readers = [f"'{n.name}'" for n in nodes
+            reading = [f"'{n.name}'" for n in nodes
                        if near[0] in {name for name, _ in node_io(n.inputs)}]
             result.errors.append(doc.error(
                 f"output '{out}' of node '{maker.name}' is read by no node, while "
                 f"'{near[0]}' ({datasets[near[0]]['filepath']}) is read by "
-                f"node{'s' if len(readers) > 1 else ''} {', '.join(readers)} "
+                f"node{'s' if len(reading) > 1 else ''} {', '.join(reading)} "
                 "and made by none: they would load the file an earlier run left", out_path,
                 code="KMLC303", hint=f"did you mean '{near[0]}'?"))
             continue
