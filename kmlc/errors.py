@@ -39,11 +39,21 @@ __all__ = [
 
 
 def did_you_mean(name: str, options: Iterable[str], otherwise: str | None = None) -> str | None:
-    """The hint for a misspelt ``name``: the closest of ``options``, else ``otherwise``."""
+    """The hint for a misspelt ``name``: the closest of ``options``; else the (up to three)
+    options that ``name`` begins, word by word (``fit`` for ``fit_scaler`` and
+    ``fit_classifier``, ``ridge`` for ``ridge.fit``); else ``otherwise``."""
     import difflib
+    import re
 
-    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1)
-    return f"did you mean '{close[0]}'?" if close else otherwise
+    names = [str(o) for o in options]
+    close = difflib.get_close_matches(str(name), names, n=1)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    start = re.compile(rf"{re.escape(str(name))}[_.\-:]", re.IGNORECASE)
+    begun = sorted(o for o in names if len(str(name)) >= 2 and start.match(o))
+    if 0 < len(begun) <= 3:
+        return "did you mean " + " or ".join(f"'{o}'" for o in begun) + "?"
+    return otherwise
 
 
 def format_key_path(path: Sequence[str | int]) -> str:

@@ -31,7 +31,7 @@ from kmlc.model.job import model_job, warm_up
 from kmlc.runners import make_runner, runner_kind
 from kmlc.tracking.active import ActiveRunNode
 from kmlc.tracking.lineage import LineageHook, log_run_inputs
-from kmlc.tracking.run_hooks import FailureHook, ProgressHook, TrackingHook
+from kmlc.tracking.run_hooks import FailureHook, FullNodeNames, ProgressHook, TrackingHook
 from kmlc.tracking.session import RunSession
 
 __all__ = ["RunOptions", "RunResult", "run_pipeline"]
@@ -423,6 +423,8 @@ def _execute(compiled: CompiledProject, selected: Any, catalog: Any, runner: Any
                   **options.selection.run_params(), "env": spec.env,
                   "project_path": str(spec.root)}
     manager.hook.before_pipeline_run(run_params=run_params, pipeline=selected, catalog=catalog)
+    names = FullNodeNames(selected.nodes)
+    logging.getLogger(FullNodeNames.LOGGER).addFilter(names)
     try:
         with _terminate_as_interrupt():
             if selected.nodes:  # the run cache may leave nothing to run
@@ -438,6 +440,7 @@ def _execute(compiled: CompiledProject, selected: Any, catalog: Any, runner: Any
         failed = failure.node or _node_from_message(str(exc), selected)
         raise NodeFailure(failed, exc) from exc
     finally:
+        logging.getLogger(FullNodeNames.LOGGER).removeFilter(names)
         progress.close()
     manager.hook.after_pipeline_run(run_params=run_params, run_result={}, pipeline=selected,
                                     catalog=catalog)

@@ -27,9 +27,11 @@ __all__ = ["build_pipelines"]
 
 # Kedro warns (once per process, ten lines under rich) about any dataset name with a '.'
 # read outside its node's namespace; the README recommends "{namespace}.regressor" for
-# namespaced datasets, and `kmlc validate` checks the names itself
-warnings.filterwarnings("ignore", message=r"One or more dataset names contain '\.'",
-                        category=UserWarning, module=r"kedro\.pipeline\.node")
+# namespaced datasets, and `kmlc validate` checks the names itself. Kedro 1.1 words it
+# once per name ("Dataset name 'x.y' contains '.' characters"), later ones once in all.
+warnings.filterwarnings(
+    "ignore", message=r"(One or more dataset names contain|Dataset name '[^']*' contains) '\.'",
+    category=UserWarning, module=r"kedro\.pipeline\.node")
 
 
 def _kedro_node(spec: NodeSpec, func: Callable[..., Any]) -> Node:

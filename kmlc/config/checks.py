@@ -65,6 +65,10 @@ def run_checks(doc: Document, root: Path, code_dirs: list[Path],
     _check_names(doc, result)
     if not result.errors:
         _check_graph(doc, result)
+        if any(e.code == "KMLC310" for e in result.errors):
+            # the wiring is wrong: which dataset is unused follows from the fix, not the file
+            result.warnings = [w for w in result.warnings
+                               if w.code not in ("KMLC350", "KMLC352") or "factory" in w.message]
     if not result.errors:
         _check_metric_keys(doc, result)
     _check_paths(doc, root, result)
@@ -250,12 +254,29 @@ def _check_names(doc: Document, result: CheckResult) -> None:
         if out in roots or (model and "inference" in maker.tags and "training" not in maker.tags):
             continue  # said above; or the answer of the model the file binds
         close = difflib.get_close_matches(out, unmade, n=1)
+        near = difflib.get_close_matches(out, [n for n in unmade if _is_file(datasets[n])],
+                                         n=1, cutoff=MISSPELT)
+        if near:  # the readers would load whatever file an earlier run left there
+            reading = [f"'{n.name}'" for n in nodes
+                       if near[0] in {name for name, _ in node_io(n.inputs)}]
+            result.errors.append(doc.error(
+                f"output '{out}' of node '{maker.name}' is read by no node, while "
+                f"'{near[0]}' ({datasets[near[0]]['filepath']}) is read by "
+                f"node{'s' if len(reading) > 1 else ''} {', '.join(reading)} "
+                "and made by none: they would load the file an earlier run left", out_path,
+                code="KMLC303", hint=f"did you mean '{near[0]}'?"))
+            continue
+        copiers = sorted(pname for pname, pdef in (data.get("pipelines") or {}).items()
+                         if isinstance(pdef, dict) and pdef.get("namespace")
+                         and maker.name in (pdef.get("nodes") or ()))
         result.warnings.append(doc.error(
             f"output '{out}' of node '{maker.name}' is read by no node and kept nowhere: "
             "its value is dropped", out_path, code="KMLC352", severity="warning",
             hint=(f"did you mean '{close[0]}', a dataset that nodes read and no node makes?"
-                  if close else "declare it under `datasets:` to keep it, or remove the "
-                  "output")))
+                  if close else
+                  f"only its copies in {', '.join(copiers)} should run? mark node "
+                  f"'{maker.name}' `template: true`" if copiers else
+                  "declare it under `datasets:` to keep it, or remove the output")))
     for name in datasets:
         if "{" in name:
             if name not in factories.used:
@@ -273,6 +294,15 @@ def _check_names(doc: Document, result: CheckResult) -> None:
                 result.warnings.append(doc.error(
                     f"parameter '{key}' is not read by any node", ("parameters", key), key=True,
                     code="KMLC351", severity="warning"))
+
+
+#: how close a dropped output's name must be to a file dataset nodes read and none makes
+#: for it to be that dataset misspelt (an error); a looser match is only suggested
+MISSPELT = 0.8
+
+
+def _is_file(config: Any) -> bool:
+    return isinstance(config, dict) and isinstance(config.get("filepath"), str)
 
 
 def _dropped_outputs(nodes: list[NodeDef], datasets: dict[str, Any],
@@ -460,6 +490,10 @@ def _check_graph(doc: Document, result: CheckResult) -> None:
                     f"no node is named '{node}'" + (" in `nodes`" if namespaced else ""),
                     ("pipelines", pname, "nodes", j), code="KMLC312",
                     hint=did_you_mean(node, templates if namespaced else names)))
+                if namespaced:  # no copy was made: its parameters are unread because of this
+                    unread = f"parameters.{pdef['namespace']}"
+                    result.warnings = [w for w in result.warnings
+                                       if not (w.code == "KMLC351" and w.path == unread)]
         if not selected and not pdef.get("tags") and not pdef.get("nodes"):
             result.errors.append(doc.error(
                 f"pipeline '{pname}' selects no node", ("pipelines", pname), code="KMLC311",

@@ -208,8 +208,9 @@ def _namespaced(doc: Document, pname: str, pdef: Mapping[str, Any], plain: list[
     from kedro.pipeline import Pipeline, pipeline
 
     templates = selected_templates(pdef, plain)
-    if not templates:
-        return [], []  # the pipeline checks report the selection
+    named = {n.name for n in plain}
+    if not templates or any(name not in named for name in pdef.get("nodes") or ()):
+        return [], []  # the pipeline checks report the selection (a misspelt node: the root)
     try:
         built = {t.name: kedro_node(_stand_in(t.func), t.inputs, t.outputs,
                                     name=t.name.rsplit(".", 1)[-1] if t.namespace else t.name,

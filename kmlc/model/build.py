@@ -199,13 +199,15 @@ def build_model_args(spec: ProjectSpec, input_data: Any | None, folder: Path,
 def quiet_mlflow() -> None:
     """MLflow's chatter off while kmlc builds, exports or serves a model: its warnings,
     its loggers below ERROR, and the progress bar it draws while copying a model's
-    artifacts into the model folder (kmlc reports the model in one line)."""
+    artifacts into the model folder (kmlc reports the model in one line). MLflow sets
+    alembic's logger to INFO with its own handler (MLflow 3.9 then prints "Context impl
+    SQLiteImpl." for each store it opens)."""
     import logging
     import warnings
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\..*")
-    for name in ("mlflow", "mlflow.models", "mlflow.pyfunc", "mlflow.utils"):
+    for name in ("mlflow", "mlflow.models", "mlflow.pyfunc", "mlflow.utils", "alembic"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 

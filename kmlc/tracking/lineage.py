@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -173,10 +174,15 @@ def log_dataset_inputs(*, tracking_uri: str, run_id: str, records: Sequence[dict
 
 
 def _schema(sample: Any) -> str | None:
-    """MLflow's schema of a DataFrame (as ``mlflow.data.from_pandas`` records it)."""
+    """MLflow's schema of a DataFrame (as ``mlflow.data.from_pandas`` records it), without
+    MLflow's advice on integer columns (about a model's signature: not this input's)."""
+
     try:
         from mlflow.types.utils import _infer_schema
 
-        return json.dumps({"mlflow_colspec": _infer_schema(sample).to_dict()})
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer",
+                                    category=UserWarning)
+            return json.dumps({"mlflow_colspec": _infer_schema(sample).to_dict()})
     except Exception:  # a column MLflow has no type for: the input is logged without one
         return None

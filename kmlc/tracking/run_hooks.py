@@ -11,6 +11,7 @@ Kedro runner lands them in the one run.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Mapping
@@ -24,7 +25,7 @@ from kmlc.config.params import ALL_PARAMS, PARAMS_PREFIX, param_inputs
 from kmlc.config.spec import ProjectSpec
 from kmlc.tracking.batch import param_pairs
 
-__all__ = ["FailureHook", "ProgressHook", "TrackingHook", "params_read"]
+__all__ = ["FailureHook", "FullNodeNames", "ProgressHook", "TrackingHook", "params_read"]
 
 
 
@@ -74,6 +75,27 @@ class FailureHook:
     def on_node_error(self, error: Exception, node: Node, catalog: Any, inputs: Any,
                       is_async: bool, run_id: str | None = None) -> None:
         self.node = self.node or node.name
+
+
+class FullNodeNames(logging.Filter):
+    """Kedro's "Node %s failed with error" names a namespaced node without its namespace
+    ("Node train: train(...) -> [tree.model]"); kmlc's error, ``--nodes`` and the progress
+    lines use the full name ("tree.train"). Installed on Kedro's node logger for a run,
+    this filter gives Kedro's line the full name too, so one node has one name."""
+
+    LOGGER = "kedro.pipeline.node"
+
+    def __init__(self, nodes: Any) -> None:
+        super().__init__()
+        self.full = {str(n): f"{n.name}: {str(n).split(': ', 1)[-1]}" for n in nodes
+                     if n.namespace and str(n).split(": ", 1)[0] != n.name}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if (isinstance(args, tuple) and args and str(record.msg).startswith("Node %s failed")
+                and args[0] in self.full):
+            record.args = (self.full[args[0]], *args[1:])
+        return True
 
 
 class ProgressHook:

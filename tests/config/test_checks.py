@@ -155,13 +155,31 @@ def test_an_output_nothing_reads_nor_keeps_is_a_located_warning(
     assert declared.errors == [] and declared.warnings == []
 
 
-def test_a_misspelt_output_beside_a_declared_dataset_nobody_makes(
+def test_a_misspelt_output_beside_a_declared_file_nobody_makes_is_an_error(
         check: Callable[..., LoadResult]) -> None:
-    """model_file declared and read, made as model_fiel: the warning suggests model_file."""
+    """model_file (a pickle file) declared and read, made as model_fiel: an error at the
+    output, not a warning: the run would drop the model it fits and its readers would load
+    whatever data/model.pkl an earlier run left (or fail on a fresh clone)."""
     result = check(("outputs: model_file", "outputs: model_fiel"))
+    assert [(e.code, e.line, e.column, e.path) for e in result.errors] == [
+        ("KMLC303", 20, 14, "nodes[1].outputs")]
+    err = result.errors[0]
+    assert err.message == ("output 'model_fiel' of node 'fit' is read by no node, while "
+                           "'model_file' (data/model.pkl) is read by nodes 'evaluate', "
+                           "'predict' and made by none: they would load the file an earlier "
+                           "run left")
+    assert err.hint == "did you mean 'model_file'?"
+    assert result.warnings == []
+
+
+def test_a_loosely_similar_output_beside_a_declared_file_stays_a_warning(
+        check: Callable[..., LoadResult]) -> None:
+    """Only a near-identical name is taken for a misspelling: model_file_backup next to
+    model_file is suggested, not refused."""
+    result = check(("outputs: model_file", "outputs: model_file_backup"))
     assert result.errors == []
     (warning,) = result.warnings
-    assert warning.code == "KMLC352" and "'model_fiel'" in warning.message
+    assert warning.code == "KMLC352" and "'model_file_backup'" in warning.message
     assert warning.hint == ("did you mean 'model_file', a dataset that nodes read and no "
                             "node makes?")
 
@@ -224,6 +242,15 @@ def test_cycle(check: Callable[..., LoadResult]) -> None:
     err = _only(result, "KMLC310")
     assert _where(err) == ("KMLC310", 14, 13, "nodes[0].inputs")
     assert err.message == "the nodes form a cycle: clean -> evaluate -> clean"
+
+
+def test_a_cycle_is_said_once_without_the_unused_warnings_it_brings(
+        check: Callable[..., LoadResult]) -> None:
+    """clean reading score instead of instances: the cycle is the root; 'instances' left
+    unread ("not used by any node") only follows from it (issue 27's trial)."""
+    result = check(("inputs: instances", "inputs: score"))
+    assert [e.code for e in result.errors] == ["KMLC310"]
+    assert result.warnings == []
 
 
 def test_self_loop(check: Callable[..., LoadResult]) -> None:
@@ -774,3 +801,59 @@ def test_model_pipeline_names_a_pipeline(check: Callable[..., LoadResult]) -> No
                 "KMLC506")
     assert err.path == "model.pipeline"
     assert err.hint == "did you mean 'etl'?"
+
+
+# two namespaced candidates copied from template nodes, as a new user writes them
+CANDIDATES = """\
+version: 1
+name: two
+parameters:
+  alpha: 0.5
+  split: {ratio: 0.2, seed: 7}
+  a: {alpha: 0.1, split: {ratio: 0.2, seed: 7}}
+  b: {alpha: 0.9, split: {ratio: 0.2, seed: 7}}
+datasets:
+  instances: {type: pandas.CSVDataset, filepath: data/instances.csv}
+  "{namespace}.score": {type: mlflow.metric}
+nodes:
+  - {name: clean, func: demo_nodes.clean, inputs: instances, outputs: features,
+     tags: [training]}
+  - {name: fit, func: demo_nodes.fit, inputs: [features, params:alpha, params:split],
+     outputs: model}
+  - {name: evaluate, func: demo_nodes.evaluate, inputs: {model: model, features: instances},
+     outputs: score}
+pipelines:
+  a: {namespace: a, nodes: [fit, evaluate], inputs: [features, instances], tags: [training]}
+  b: {namespace: b, nodes: [fit, evaluate], inputs: [features, instances], tags: [training]}
+"""
+
+
+def test_a_misspelt_node_in_a_namespaced_pipeline_is_the_one_error(
+        write_project: WriteProject) -> None:
+    """`nodes: [fit, evalute]`: the misspelt name, located, with did-you-mean; not the
+    errors about the copy's inputs, nor the candidate's parameters left unread, that only
+    follow from it (issue 27's trial)."""
+    result = check_project(write_project(CANDIDATES.replace(
+        "a: {namespace: a, nodes: [fit, evaluate]", "a: {namespace: a, nodes: [fit, evalute]")))
+    assert [(e.code, e.line, e.column, e.path, e.message, e.hint) for e in result.errors] == [
+        ("KMLC312", 19, 34, "pipelines.a.nodes[1]", "no node is named 'evalute' in `nodes`",
+         "did you mean 'evaluate'?")]
+    assert not [w for w in result.warnings if w.code == "KMLC351"], result.warnings
+
+
+def test_a_template_nodes_dropped_output_suggests_template_true(
+        write_project: WriteProject) -> None:
+    """The un-namespaced run of a node the candidates copy drops its output: the hint
+    names the copies and `template: true`; marked so, the warning is gone."""
+    result = check_project(write_project(CANDIDATES))
+    assert result.errors == []
+    (warning,) = [w for w in result.warnings if w.code == "KMLC352"]
+    assert (warning.line, warning.column, warning.path) == (17, 15, "nodes[2].outputs")
+    assert warning.message == ("output 'score' of node 'evaluate' is read by no node and kept "
+                               "nowhere: its value is dropped")
+    assert warning.hint == ("only its copies in a, b should run? mark node 'evaluate' "
+                            "`template: true`")
+    marked = check_project(write_project(CANDIDATES.replace(
+        "     outputs: model}", "     outputs: model, template: true}").replace(
+        "     outputs: score}", "     outputs: score, template: true}")))
+    assert marked.errors == [] and not [w for w in marked.warnings if w.code == "KMLC352"]

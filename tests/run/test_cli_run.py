@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -204,3 +205,33 @@ def test_run_from_a_subfolder_finds_the_file_in_a_parent_and_says_which(
     result = CliRunner().invoke(main, ["validate", "-f", "mlproject.yml"])
     assert result.exit_code == 1 and "file not found: mlproject.yml" in result.stderr
     assert "using" not in result.stderr
+
+
+@pytest.mark.slow
+def test_a_failing_node_has_one_name_in_kedros_log_and_kmlcs_error(mini: Any) -> None:
+    """A node in a namespace fails in a real `kmlc run`: Kedro's ERROR line ("Node
+    audit.check: ...") and kmlc's error name it the same way, the name `--nodes` takes
+    (issue 27 item 6)."""
+    import os
+    import re
+    import subprocess
+
+    from mini_project import kmlc_exe
+
+    text = MINI_YAML.replace("  threshold: 0.5\n",
+                             "  threshold: 0.5\n  audit: {fail: true, sleep: 0}\n")
+    text += ("pipelines:\n  audit: {namespace: audit, nodes: [check], inputs: [report], "
+             "tags: [training]}\n")
+    path = mini(text)
+    env = {**os.environ, "COLUMNS": "250", "DO_NOT_TRACK": "1",
+           "KEDRO_DISABLE_TELEMETRY": "true"}
+    done = subprocess.run([kmlc_exe(), "run", "training", "-q", "-f", str(path)],
+                          cwd=path.parent, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr
+    said = done.stdout + done.stderr  # Kedro's rich handler writes to stdout
+    kedro = re.findall(r"ERROR +Node (\S+): check\(", said)
+    ours = re.findall(r"^error: node '([^']+)' failed: ValueError", said, re.MULTILINE)
+    assert kedro == ours == ["audit.check"], said
+    # the name is the one the node filters take
+    code, out = _kmlc("run", "training", "-f", str(path), "--nodes", "audit.chek")
+    assert code == 1 and "(did you mean 'audit.check'?)" in out, out

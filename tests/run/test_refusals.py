@@ -115,3 +115,23 @@ def test_a_run_that_passes_the_checks_imports_them(mini: object, tmp_path: Path)
     assert result["code"] == 0, result["output"]
     assert {"kedro", "kedro.runner", "kmlc.run", "kmlc.tracking.worker"} <= set(
         result["imported"])
+
+
+def test_a_node_name_the_user_gave_the_start_of_is_suggested(tmp_path: Path) -> None:
+    """`kmlc run training --nodes fit` on iris (fit_scaler, fit_classifier): no name is
+    close enough for difflib, the ones it begins are suggested (issue 27's trial)."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from kmlc.cli import main
+
+    project = tmp_path / "iris"
+    shutil.copytree(Path(__file__).parents[2] / "examples" / "iris", project,
+                    ignore=shutil.ignore_patterns("mlflow.db", "mlartifacts", ".kmlc"))
+    result = CliRunner().invoke(main, ["run", "training", "--nodes", "fit",
+                                       "-f", str(project / "mlproject.yml")])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "error: --nodes: node 'fit' is not in pipeline 'training' (did you mean "
+        "'fit_classifier' or 'fit_scaler'?) [KMLC603]")
