@@ -239,14 +239,22 @@ def _check_names(doc: Document, result: CheckResult) -> None:
                     code="KMLC303", hint=f"did you mean '{name}'?"))
                 continue
             hint = f"did you mean '{out}', the output of node '{maker.name}' that no node reads?"
-        else:
-            hint = did_you_mean(name, known) or (
+        else:  # never a name its readers read already: the two are not one
+            read = {n for reader, _ in readers for n, _ in node_io(reader.inputs)}
+            hint = did_you_mean(name, [k for k in known if k not in read]) or (
                 f"no dataset factory matches it: {', '.join(factories.patterns)}"
-                if factories.patterns else None)
-        for _, path in readers:
+                if factories.patterns else
+                "list it in the outputs of the node that makes it, or declare it under "
+                "`datasets:`")
+        if len(readers) > 1:  # one mistake, said once, at its first reader
+            names = ", ".join(f"'{n.name}'" for n, _ in readers)
             result.errors.append(doc.error(
-                f"input '{name}' is not a declared dataset nor any node's output", path,
-                code="KMLC303", hint=hint))
+                f"input '{name}' of nodes {names} is not a declared dataset nor any node's "
+                "output", readers[0][1], code="KMLC303", hint=hint))
+            continue
+        result.errors.append(doc.error(
+            f"input '{name}' is not a declared dataset nor any node's output", readers[0][1],
+            code="KMLC303", hint=hint))
     unmade = sorted(name for name in datasets if "{" not in name and name in consumed
                     and name not in produced)
     model = "model" in data

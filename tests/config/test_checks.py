@@ -104,7 +104,8 @@ def test_undeclared_input_with_suggestion(check: Callable[..., LoadResult]) -> N
 def test_undeclared_input_without_suggestion(check: Callable[..., LoadResult]) -> None:
     err = _only(check(("inputs: instances", "inputs: zzz")), "KMLC303")
     assert _where(err) == ("KMLC303", 14, 13, "nodes[0].inputs")
-    assert err.hint is None
+    assert err.hint == ("list it in the outputs of the node that makes it, or declare it "
+                        "under `datasets:`")
 
 
 def test_a_misspelt_output_read_in_several_places_is_one_error_at_the_output(
@@ -857,3 +858,29 @@ def test_a_template_nodes_dropped_output_suggests_template_true(
         "     outputs: model}", "     outputs: model, template: true}").replace(
         "     outputs: score}", "     outputs: score, template: true}")))
     assert marked.errors == [] and not [w for w in marked.warnings if w.code == "KMLC352"]
+
+
+
+def test_an_input_no_node_makes_is_one_error_naming_its_readers(
+        check: Callable[..., LoadResult]) -> None:
+    """A node that lost its output (issue 27's trial): the name its two readers miss is one
+    error, at the first reader, naming both; the hint says how to make it."""
+    result = check(("outputs: features", "outputs: rows"))
+    assert [(e.code, e.message) for e in result.errors] == [(
+        "KMLC303", "input 'features' of nodes 'fit', 'evaluate', 'predict' is not a declared "
+                   "dataset nor any node's output")]
+    err = result.errors[0]
+    assert _where(err) == ("KMLC303", 19, 14, "nodes[1].inputs[0]")
+    assert err.hint == ("list it in the outputs of the node that makes it, or declare it "
+                        "under `datasets:`")
+
+
+def test_the_suggestion_for_a_missing_input_is_never_a_name_its_node_reads(
+        check: Callable[..., LoadResult]) -> None:
+    """`y_test` missing beside `x_test` in one node's inputs: not "did you mean x_test"."""
+    err = _only(check(("{model: model_file, features: features}",
+                       "{model: model_file, features: features, labels: featurez}")),
+                "KMLC303")
+    assert err.message == "input 'featurez' is not a declared dataset nor any node's output"
+    assert err.hint == ("list it in the outputs of the node that makes it, or declare it "
+                        "under `datasets:`")
