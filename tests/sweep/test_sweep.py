@@ -222,11 +222,15 @@ def test_sigint_leaves_the_parent_and_the_running_trial_killed(tmp_path: Path,
     (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert parent.info.status == "KILLED"
     children = {c.info.run_name: c.info.status for c in _children(client, parent.info.run_id)}
-    assert children["trial-1"] == "FINISHED" and children["trial-2"] == "KILLED"
+    assert children["trial-2"] == "KILLED"
     assert "RUNNING" not in children.values()
     if parallel == 1:
+        assert children["trial-1"] == "FINISHED"
         assert list(children) == ["trial-1", "trial-2"]
         assert parent.data.tags["kmlc.sweep.trials"] == "2"  # the leaderboard is kept
+    else:  # trial 1 runs beside trial 2: it may have finished, been stopped, or not yet
+        # opened its run when the interrupt came (then it has none)
+        assert children.get("trial-1", "KILLED") in ("FINISHED", "KILLED"), children
 
 
 def test_plan_shows_what_runs_once_and_per_trial(tmp_path: Path) -> None:
