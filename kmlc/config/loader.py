@@ -24,7 +24,7 @@ from kmlc.config.runner import check_runner, resolve_runner
 from kmlc.config.schema import schema_errors
 from kmlc.config.secret_checks import refusals
 from kmlc.config.secrets import Secrets, uri_secrets
-from kmlc.config.source import Document, KeyPath, holds_templates, read_document
+from kmlc.config.source import Document, KeyPath, has_templates, read_document
 from kmlc.config.spec import ProjectSpec
 from kmlc.config.target import loaded_target
 from kmlc.errors import ConfigError, ConfigErrors
@@ -104,7 +104,7 @@ def _check(file: Path, display: str, env: str | None, params: Sequence[str],
         doc = apply_overlays(doc, env, params)
         rendered_secrets: set[str] = set()
         secret_paths: tuple[KeyPath, ...] = ()
-        if holds_templates({k: v for k, v in doc.data.items() if k != "environments"}):
+        if has_templates(doc.data):
             # Jinja is imported only for a file that has templates: a refusal that needs
             # only the file stays under half a second (tests/benchmarks/bench_refusal.py)
             from kmlc.config.render import render_document

@@ -31,7 +31,7 @@ from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError, safe_range
 
 from kmlc.config.secrets import Secrets
-from kmlc.config.source import Document, KeyPath, is_template, load_value
+from kmlc.config.source import UNRENDERED, Document, KeyPath, is_template, load_value
 from kmlc.errors import ConfigError, ConfigErrors
 
 __all__ = ["RenderResult", "render_document"]
@@ -338,7 +338,7 @@ def render_document(doc: Document) -> RenderResult:
     else:
         renderer.env.globals["params"] = {}
     for key in list(doc.data):
-        if key not in ("parameters", "environments"):
+        if key != "parameters" and key not in UNRENDERED:
             doc.data[key] = renderer.walk(doc.data[key], (key,), errors)
     if errors:
         masking = Secrets(secrets)

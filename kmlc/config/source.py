@@ -115,6 +115,14 @@ def is_template(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
+UNRENDERED = ("environments",)  # top-level keys the renderer leaves as written (overlays)
+
+
+def has_templates(data: dict[str, Any]) -> bool:
+    """Whether the renderer has anything to do in a document's ``data``."""
+    return any(holds_templates(v) for k, v in data.items() if k not in UNRENDERED)
+
+
 def holds_templates(value: Any) -> bool:
     """Whether any string inside ``value`` (a parsed document's data) is a template."""
     if isinstance(value, dict):
