@@ -277,8 +277,7 @@ class _Loop:
                     future.result(timeout=60)
                 error = future.exception(timeout=0) if future.done() else None
                 run_id = error.run_id if isinstance(error, KmlcError | RunInterrupted) else None
-                self.results.append(TrialResult(trial, run_id,
-                                                "KILLED", None, 0.0, "interrupted"))
+                self.results.append(TrialResult.killed(trial, run_id))
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -325,7 +324,7 @@ class _Loop:
                     with contextlib.suppress(BaseException):
                         wait([future], timeout=60)
                     result = (self._dask_result(future, trial) if future.done() else
-                              TrialResult(trial, None, "KILLED", None, 0.0, "interrupted"))
+                              TrialResult.killed(trial))
                     self.results.append(result)
                 raise
 

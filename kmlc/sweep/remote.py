@@ -21,7 +21,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kmlc.compiler.project import CompiledProject, compile_project
-from kmlc.sweep.space import Trial
 from kmlc.sweep.trial_job import TrialJob, TrialResult
 from kmlc.tracking.worker import DISABLE_ENV
 
@@ -67,7 +66,7 @@ def run_remote_trial(payload: bytes, shared: Mapping[str, Any]) -> TrialResult:
     try:
         with _LOCK:
             if token in _STOPPED:
-                return _killed(trial)
+                return TrialResult.killed(trial)
             _RUNNING.setdefault(token, set()).add(thread)
         try:
             with _tracking_here():
@@ -76,11 +75,7 @@ def run_remote_trial(payload: bytes, shared: Mapping[str, Any]) -> TrialResult:
             with _LOCK:
                 _RUNNING.get(token, set()).discard(thread)
     except KeyboardInterrupt:  # arrived after the trial's run was closed
-        return _killed(trial)
-
-
-def _killed(trial: Trial) -> TrialResult:
-    return TrialResult(trial, None, "KILLED", None, 0.0, "interrupted")
+        return TrialResult.killed(trial)
 
 
 def interrupt_trials(token: str) -> int:

@@ -39,6 +39,12 @@ class TrialResult:
     error: str | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
 
+    @classmethod
+    def killed(cls, trial: Trial, run_id: str | None = None,
+               seconds: float = 0.0) -> TrialResult:
+        """An interrupted trial: its run (if it had opened one) is KILLED."""
+        return cls(trial, run_id, "KILLED", None, seconds, "interrupted")
+
 
 def with_values(parameters: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
     """``parameters`` with each dotted path of ``values`` set (the mappings copied)."""
@@ -100,8 +106,7 @@ class TrialJob:
             run_id = ran.run_id
         except KeyboardInterrupt as exc:
             run_id = exc.run_id if isinstance(exc, RunInterrupted) else None
-            result = TrialResult(trial, run_id, "KILLED", None,
-                                 time.perf_counter() - started, "interrupted")
+            result = TrialResult.killed(trial, run_id, time.perf_counter() - started)
             if killed is None:
                 return result
             killed(result)
