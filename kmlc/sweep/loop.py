@@ -36,7 +36,7 @@ from kmlc.run import RunOptions, _quiet, _terminate_as_interrupt, run_pipeline
 from kmlc.runners import runner_kind
 from kmlc.sweep.board import Board, LiveBoard
 from kmlc.sweep.factor import SweepPlan, plan_sweep, private_path
-from kmlc.sweep.record import record_sweep
+from kmlc.sweep.record import close_trials, record_sweep
 from kmlc.sweep.remote import interrupt_trials, run_remote_trial
 from kmlc.sweep.space import Search, Trial, params_command, search_for
 from kmlc.sweep.trial_job import TrialJob, TrialResult, with_values
@@ -85,9 +85,6 @@ def board_for(sweep: SweepSpec, total: int | None,
     return Board(sweep, total, lambda line: print(line, file=sys.stderr, flush=True))
 
 
-_FORKED: _Loop | None = None  # the sweep whose trials this forked process runs
-
-
 def _child_start() -> None:
     """A trial process: out of the terminal's process group (its sweep tells it when to
     stop), Ctrl-C ignored outside the nodes, MLflow called from this process."""
@@ -98,9 +95,29 @@ def _child_start() -> None:
     os.environ[DISABLE_ENV] = "0"
 
 
-def _forked_trial(trial: Trial) -> TrialResult:
-    assert _FORKED is not None
-    return _FORKED._trial(trial)
+def _forked_trial(loop: _Loop, trial: Trial, answer: Any) -> None:
+    """The body of a trial's forked process: the trial's result sent on ``answer``."""
+    _child_start()
+    try:
+        result = loop._trial(trial)
+    except KeyboardInterrupt:  # the run is closed KILLED; the result was recorded
+        result = loop.results[-1]
+    answer.send(result)
+    answer.close()
+
+
+def _died(trial: Trial, exitcode: int | None) -> TrialResult:
+    """The result of a trial whose process ended without sending one."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            how = f"was killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            how = f"was killed by signal {-exitcode}"
+        if exitcode == -signal.SIGKILL:
+            how += " (out of memory, or killed by hand)"
+    else:
+        how = f"exited with code {exitcode}"
+    return TrialResult(trial, None, "FAILED", None, 0.0, f"the trial's process {how}")
 
 
 def run_sweep(spec: ProjectSpec, pipeline: str | None = None,
@@ -192,7 +209,13 @@ class _Loop:
                     self.board.note(f"ran once: {len(self.plan.shared)} nodes in "
                                     f"{time.perf_counter() - started:.1f}s; trials run "
                                     f"{each} nodes each")
-                stopped = self._trials()
+                try:
+                    stopped = self._trials()
+                except KeyboardInterrupt:
+                    self._close_trials("KILLED")
+                    raise
+                # a trial whose process or Dask worker died never closed its run
+                self._close_trials("FAILED")
         finally:
             self._record()
         best = self.best()
@@ -240,48 +263,68 @@ class _Loop:
     def _parallel_trials(self) -> TrialResult | None:
         """``parallel`` trials at once, each in a process forked from this one after the
         shared nodes ran: every trial reads their outputs without a copy or a pickle,
-        and has its own MLflow run published in its own environment."""
-        from concurrent.futures import Future, ProcessPoolExecutor, wait
+        and has its own MLflow run published in its own environment. One process per
+        trial: a trial whose process dies (a C extension's crash, the out-of-memory
+        killer) is that trial FAILED, and the others go on."""
         from multiprocessing import get_context
+        from multiprocessing.connection import wait
 
         import mlflow.tracking  # noqa: F401  (imported once here, not once per trial process)
 
-        global _FORKED
-        _FORKED = self
-        pending: dict[Future[TrialResult], Trial] = {}
+        context = get_context("fork")
+        # a trial's pipe is ready when its process sent the result or ended without one
+        running: dict[Any, tuple[Any, Any, Trial]] = {}  # pipe -> process, pipe, trial
         stopped: TrialResult | None = None
-        pool = ProcessPoolExecutor(max_workers=self.sweep.parallel,
-                                   mp_context=get_context("fork"), initializer=_child_start)
         try:
             while True:
-                while stopped is None and len(pending) < self.sweep.parallel:
+                while stopped is None and len(running) < self.sweep.parallel:
                     trial = self.search.ask()
                     if trial is None:
                         break
-                    pending[pool.submit(_forked_trial, replace(trial, handle=None))] = trial
-                if not pending:
+                    receive, send = context.Pipe(duplex=False)
+                    process = context.Process(
+                        target=_forked_trial, args=(self, replace(trial, handle=None), send),
+                        name=f"kmlc-trial-{trial.number}")
+                    process.start()
+                    send.close()
+                    running[receive] = (process, receive, trial)
+                if not running:
                     return stopped
-                done, _ = wait(pending, return_when="FIRST_COMPLETED")
-                for future in done:
-                    result = replace(future.result(), trial=pending.pop(future))
+                for ready in wait(list(running)):
+                    result = self._ended(*running.pop(ready))
                     if self._finished(result) and stopped is None:
                         stopped = result
         except KeyboardInterrupt:
             # the trials' processes are in a process group of their own: this process
             # tells each to stop; a running node raises, its run is closed as KILLED
-            for process in list(getattr(pool, "_processes", {}).values()):
+            for process, _receive, _trial in running.values():
                 with contextlib.suppress(OSError):
                     os.kill(process.pid, signal.SIGINT)
-            for future, trial in pending.items():
-                with contextlib.suppress(BaseException):
-                    future.result(timeout=60)
-                error = future.exception(timeout=0) if future.done() else None
-                run_id = error.run_id if isinstance(error, KmlcError | RunInterrupted) else None
-                self.results.append(TrialResult.killed(trial, run_id))
+            for process, receive, trial in running.values():
+                if not receive.poll(60):  # a trial that does not stop within a minute
+                    process.kill()
+                result = self._ended(process, receive, trial)
+                self.results.append(result if result.status == "KILLED" else
+                                    TrialResult.killed(trial, result.run_id))
             raise
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            _FORKED = None
+            for process, receive, _trial in running.values():  # left by an error
+                if process.is_alive():
+                    process.kill()
+                process.join()
+                receive.close()
+
+    @staticmethod
+    def _ended(process: Any, receive: Any, trial: Trial) -> TrialResult:
+        """The result a trial's process sent, once it has ended (or how it died)."""
+        result: TrialResult | None = None
+        with contextlib.suppress(EOFError, OSError):  # EOF: it ended without a result
+            if receive.poll(0):
+                result = receive.recv()
+        process.join()
+        receive.close()
+        return _died(trial, process.exitcode) if result is None else replace(result,
+                                                                             trial=trial)
 
     def _dask_trials(self) -> TrialResult | None:
         """Each trial a task on the Dask cluster (``kmlc.sweep.remote``), as many at once
@@ -292,21 +335,22 @@ class _Loop:
         assert self.dask is not None and self.job is not None
         runner = runner_kind("dask").make(replace(self.spec, runner=self.dask), ())
         token = uuid.uuid4().hex[:12]
+        job_bytes = cloudpickle.dumps(self.job)  # the same for every trial: sent once
         pending: dict[Any, Trial] = {}
         stopped: TrialResult | None = None
         with runner:
             client = runner.client
             width = max(self.sweep.parallel, sum(client.nthreads().values()), 1)
-            (shared,) = client.scatter([self.shared], hash=False)
+            shared, job = client.scatter([self.shared, job_bytes], hash=False)
             try:
                 while True:
                     while stopped is None and len(pending) < width:
                         trial = self.search.ask()
                         if trial is None:
                             break
-                        payload = cloudpickle.dumps((self.job, token,
-                                                     replace(trial, handle=None)))
-                        pending[client.submit(run_remote_trial, payload, shared, pure=False,
+                        payload = cloudpickle.dumps((token, replace(trial, handle=None)))
+                        pending[client.submit(run_remote_trial, job, payload, shared,
+                                              pure=False,
                                               key=f"kmlc-trial-{trial.number}-{token}")] = trial
                     if not pending:
                         return stopped
@@ -423,6 +467,25 @@ class _Loop:
                 "tags": tags}))
         except KmlcError as exc:
             self.notes.append(f"the sweep's leaderboard could not be logged: {exc.message}")
+
+    def _close_trials(self, status: str) -> None:
+        """Once the trials are over: their runs still RUNNING closed as ``status`` (a
+        trial stopped while it started, or whose process died, never closed its own)."""
+        tracker = self.session.tracker
+        try:
+            closed = tracker.wait_job(tracker.start_job(close_trials, {
+                "target": self.session.target, "experiment_id": self.session.experiment_id,
+                "run_id": self.session.run_id, "status": status}))
+        except KmlcError as exc:
+            self.notes.append(f"the trials' runs could not be closed: {exc.message}")
+            return
+        if not closed:
+            return
+        self.notes.append(f"{len(closed)} trial run(s) left RUNNING closed as {status}: "
+                          f"{', '.join(closed)}")
+        number = {trial: run_id for run_id, trial in closed.items()}
+        self.results = [replace(r, run_id=number.get(str(r.trial.number)))
+                        if r.run_id is None else r for r in self.results]
 
     def command(self, best: TrialResult) -> str:
         return params_command(self.pipeline, best.trial, self.file)

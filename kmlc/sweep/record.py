@@ -18,7 +18,7 @@ from kmlc.tracking.client import open_client
 from kmlc.tracking.jobs import job
 from kmlc.tracking.retry import with_retry
 
-__all__ = ["record_sweep", "run_metrics"]
+__all__ = ["close_trials", "record_sweep", "run_metrics"]
 
 
 @job
@@ -26,6 +26,23 @@ def run_metrics(*, target: TrackingTarget, run_id: str) -> dict[str, float]:
     """The latest value of every metric of ``run_id``."""
     run = with_retry(open_client(target).get_run, run_id)
     return {str(k): float(v) for k, v in run.data.metrics.items()}
+
+
+@job
+def close_trials(*, target: TrackingTarget, experiment_id: str, run_id: str,
+                 status: str) -> dict[str, str]:
+    """Close as ``status`` the trial runs of the sweep ``run_id`` still RUNNING (a trial
+    whose process died, or was interrupted as it started, never closed its own run);
+    each closed run's id -> its trial number."""
+    client = open_client(target)
+    runs = with_retry(client.search_runs, [experiment_id],
+                      f"tags.mlflow.parentRunId = '{run_id}' and attributes.status = 'RUNNING'",
+                      max_results=1000)
+    closed = {}
+    for run in runs:
+        with_retry(client.set_terminated, run.info.run_id, status)
+        closed[run.info.run_id] = run.data.tags.get("kmlc.sweep.trial", "")
+    return closed
 
 
 @job

@@ -57,11 +57,14 @@ def _compiled(job: TrialJob, token: str) -> CompiledProject:
     return compiled
 
 
-def run_remote_trial(payload: bytes, shared: Mapping[str, Any]) -> TrialResult:
-    """A Dask task: one trial (``payload``: the cloudpickled job, sweep token and trial)."""
+def run_remote_trial(job_bytes: bytes, payload: bytes,
+                     shared: Mapping[str, Any]) -> TrialResult:
+    """A Dask task: one trial (``job_bytes``: the sweep's cloudpickled ``TrialJob``;
+    ``payload``: the cloudpickled sweep token and trial)."""
     import cloudpickle
 
-    job, token, trial = cloudpickle.loads(payload)
+    token, trial = cloudpickle.loads(payload)
+    job: TrialJob = cloudpickle.loads(job_bytes)
     thread = threading.get_ident()
     try:
         with _LOCK:

@@ -291,6 +291,31 @@ def test_parallel_trials_each_log_to_their_own_run(tmp_path: Path) -> None:
         assert str(pickle.load(f).alpha) == best.data.params["model.alpha"]
 
 
+
+def test_a_trial_whose_process_dies_is_failed_and_the_others_go_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trial's forked process killed outright (here by SIGKILL from its own node, as
+    the out-of-memory killer would) never closes its run: the sweep closes it FAILED,
+    says how the process ended, and the trials beside and after it run to the end."""
+    path = write_sweep_project(tmp_path, SWEEP_YAML.replace(
+        "{values: [0.01, 1.0, 100.0]}", "{values: [0.01, 1.0, 10.0, 100.0]}").replace(
+        "  direction: maximize\n", "  direction: maximize\n  parallel: 2\n"))
+    monkeypatch.setenv("KMLC_TEST_DIE_ALPHA", "1.0")
+    result = _sweep(path)
+    assert [t.status for t in result.trials if t.trial.number == 2] == ["FAILED"]
+    (died,) = [t for t in result.trials if t.status == "FAILED"]
+    assert died.error == ("the trial's process was killed by SIGKILL "
+                          "(out of memory, or killed by hand)")
+    client = _client(tmp_path)
+    parent = client.get_run(result.run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["kmlc.sweep.failed"] == "1"
+    children = _children(client, result.run_id)
+    assert [c.info.status for c in children] == ["FINISHED", "FAILED", "FINISHED", "FINISHED"]
+    assert died.run_id == children[1].info.run_id  # the leaderboard names its run
+    assert result.best is not None and result.best.trial.number == 1
+
+
 @pytest.mark.slow
 def test_cli_sweep_env_params_tracking_uri_verbose_and_quiet(tmp_path: Path) -> None:
     path = write_sweep_project(tmp_path, SWEEP_YAML + """environments:
