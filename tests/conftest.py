@@ -178,7 +178,7 @@ def mini(tmp_path: Path) -> Callable[..., Path]:
 _BUILTIN_SCOPED = {"tmp_path_factory", "worker_id", "testrun_uid", "monkeysession"}
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups (it runs first otherwise)
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``-n N --dist loadgroup``), a costly shared fixture is made once:
     the tests that use a session-scoped fixture of ours (a trained project, the MLflow
