@@ -129,3 +129,30 @@ def test_sigint_leaves_the_parent_and_the_running_trial_on_a_worker_killed(
 
     with Client(cluster.address, timeout="30s") as dask:
         assert dask.submit(sum, [1, 2], pure=False).result(timeout=60) == 3
+
+
+def test_a_trial_that_kills_its_worker_is_failed_and_its_run_closed(
+        tmp_path: Path) -> None:
+    """A worker lost mid-trial (here the trial's node SIGKILLs it; the scheduler gives up
+    on the task at once, ``allowed-failures: 0``) never closes the trial's run: the sweep
+    marks the trial FAILED, closes its run FAILED, and the other worker runs the rest."""
+    folder = tmp_path / "cluster"
+    folder.mkdir()
+    dask = DaskCluster(folder, env={"KMLC_TEST_DIE_ALPHA": "1.0",
+                                    "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"})
+    try:
+        path = write_sweep_project(tmp_path / "project", SWEEP_YAML.replace(
+            "{values: [0.01, 1.0, 100.0]}", "{values: [0.01, 1.0, 10.0, 100.0]}"))
+        spec = load_project(path, runner="dask", address=dask.address)
+        result = run_sweep(spec, options=RunOptions(progress=False), echo=lambda line: None)
+    finally:
+        dask.stop()
+    assert [t.status for t in sorted(result.trials, key=lambda t: t.trial.number)] == [
+        "FINISHED", "FAILED", "FINISHED", "FINISHED"]
+    (died,) = [t for t in result.trials if t.status == "FAILED"]
+    assert "KilledWorker" in (died.error or "")
+    client = MlflowClient(f"sqlite:///{tmp_path / 'project' / 'mlflow.db'}")
+    children = _children(client, result.run_id)
+    assert [c.info.status for c in children] == ["FINISHED", "FAILED", "FINISHED", "FINISHED"]
+    assert died.run_id == children[1].info.run_id
+    assert client.get_run(result.run_id).info.status == "FINISHED"
