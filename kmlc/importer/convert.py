@@ -225,7 +225,11 @@ def _nodes_and_pipelines(conv: Conversion, project: KedroProject, rename: Any,
     nodes: dict[str, Any] = {}
     extra_tags: dict[str, set[str]] = {}
     members: dict[str, list[str]] = {}
-    model_from: str | None = None
+    bound = [name for name in ordered if is_pipeline_ml(project.pipelines[name])]
+    # one binding registered under several names (`"training": ml, "__default__": ml`) is
+    # one model, bound under the project's own name for it rather than __default__
+    model_from = next((name for name in bound if name != "__default__"),
+                      bound[0] if bound else None)
 
     def take(node: Any) -> None:
         seen = nodes.get(node.name)
@@ -241,14 +245,13 @@ def _nodes_and_pipelines(conv: Conversion, project: KedroProject, rename: Any,
         pipe = project.pipelines[kedro_name]
         kmlc_name = rename(kedro_name)
         if is_pipeline_ml(pipe):
-            if model_from is None:
-                model_from = kedro_name
+            if kedro_name == model_from:
                 _model(conv, pipe, registry)
                 for tag, part in (("training", pipe.training), ("inference", pipe.inference)):
                     for node in part.nodes:
                         take(node)
                         extra_tags.setdefault(node.name, set()).add(tag)
-            else:
+            elif pipe is not project.pipelines[model_from]:
                 conv.unconverted.append(Unconverted(
                     registry, f"pipeline '{kedro_name}' is a second PipelineML",
                     "kmlc binds one training pipeline to one inference pipeline; "
@@ -287,15 +290,20 @@ def _nodes_and_pipelines(conv: Conversion, project: KedroProject, rename: Any,
     if conv.lambdas:
         conv.document["code"] = [*conv.document.get("code", []), LAMBDA_DIR]
     everything = {conv.renamed.get(n, n) for n in converted}
+    model = conv.document.get("model", {})
     pipelines: dict[str, Any] = {}
     for kmlc_name, names in members.items():
         chosen = [conv.renamed.get(n, n) for n in names if n in converted]
         if kmlc_name == "__default__" and set(chosen) == everything:
+            if model.get("pipeline") == "__default__":
+                del model["pipeline"]  # its nodes carry the training and inference tags
             continue
         if kmlc_name in _BOUND:
             continue  # the tags say it
         if kmlc_name == "__default__":
             kmlc_name = "kedro_default"
+            if model.get("pipeline") == "__default__":
+                model["pipeline"] = kmlc_name  # the bound pipeline, under its written name
             conv.unconverted.append(Unconverted(
                 registry, "Kedro's __default__ pipeline leaves some nodes out; kmlc's "
                 "__default__ runs every node", "run `kmlc run kedro_default` instead"))

@@ -164,3 +164,38 @@ def test_an_input_name_only_inference_reads_is_imported_and_valid(tmp_path: Path
     assert done.returncode == 0, done.stdout + done.stderr
     assert "valid" in done.stdout.splitlines()[-1], done.stdout
     assert "model:\n  input: future_instances\n" in (project / "mlproject.yml").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("names", [("training", "__default__"), ("__default__",)])
+def test_one_binding_registered_under_several_names_is_one_model(
+        tmp_path: Path, names: tuple[str, ...]) -> None:
+    """A registry returning one PipelineML under two names (kedrospaceship, a public
+    kedro-mlflow project: `"training": ml, "__default__": ml`) was read as two bindings:
+    "pipeline 'training' is a second PipelineML", `model.pipeline: __default__` written,
+    and the written file refused (KMLC506: '__default__' is not a pipeline). Bound only as
+    `__default__`, the model's pipeline is the one the file names (or the training tags)."""
+    from ruamel.yaml import YAML
+
+    files = dict(FLAT)
+    registry = "src/imp_flat/pipeline_registry.py"
+    old = ('"training": training, "inference": inference,\n'
+           '                    "__default__": etl + training.training + inference}')
+    assert old in files[registry]
+    entries = ", ".join(f'"{name}": training' for name in names)
+    files[registry] = files[registry].replace(
+        old, f'"inference": inference, "etl": etl, {entries}}}')
+    project = write_files(tmp_path / "project", files)
+    done = _import(project, project / "mlproject.yml", "0")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "second PipelineML" not in done.stdout + done.stderr
+    assert "valid" in done.stdout.splitlines()[-1], done.stdout
+    doc = YAML(typ="safe", pure=True).load(project / "mlproject.yml")
+    # Kedro's __default__ (the training nodes) is not kmlc's (every node): kept apart
+    assert doc["pipelines"]["kedro_default"]["nodes"] == ["split", "fit", "evaluate"]
+    assert doc["model"].get("pipeline") == (None if "training" in names else "kedro_default")
+    for pipeline in ("etl", doc["model"].get("pipeline", "training")):
+        run = subprocess.run([kmlc_exe(), "run", pipeline, "-q"], cwd=project, env=ENV,
+                             capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stdout + run.stderr
+    assert "model logged: " in run.stdout, run.stdout
