@@ -230,6 +230,7 @@ def _nodes_and_pipelines(conv: Conversion, project: KedroProject, rename: Any,
     # one model, bound under the project's own name for it rather than __default__
     model_from = next((name for name in bound if name != "__default__"),
                       bound[0] if bound else None)
+    model_pipe = project.pipelines[model_from] if model_from else None
 
     def take(node: Any) -> None:
         seen = nodes.get(node.name)
@@ -251,7 +252,7 @@ def _nodes_and_pipelines(conv: Conversion, project: KedroProject, rename: Any,
                     for node in part.nodes:
                         take(node)
                         extra_tags.setdefault(node.name, set()).add(tag)
-            elif pipe is not project.pipelines[model_from]:
+            elif pipe is not model_pipe:
                 conv.unconverted.append(Unconverted(
                     registry, f"pipeline '{kedro_name}' is a second PipelineML",
                     "kmlc binds one training pipeline to one inference pipeline; "
