@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import decimal
 import fractions
+import os
 import pickle
 import time
 from importlib import metadata
@@ -252,3 +253,36 @@ def test_the_table_follows_installs_into_the_current_folder_and_egg_info_folders
                                    "Version: 1.0\n")
     (info / "top_level.txt").write_text("kmlc_probe_egg2\n")
     assert distributions(["kmlc_probe_egg2"]) == ["kmlc-probe-egg2"]
+
+
+def test_the_table_is_read_once_while_no_folder_of_installs_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading every distribution's files is slow: the table is read once and kept until a
+    folder of installs on ``sys.path`` has another modification time (an install or an
+    uninstall gives it one). Files edited inside a distribution are not read again."""
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    _install(site, "kmlc-probe-first", "kmlc_probe_first")
+    assert distributions(["kmlc_probe_first"]) == ["kmlc-probe-first"]
+    (site / "kmlc-probe-first-1.0.dist-info" / "top_level.txt").write_text("kmlc_probe_moved\n")
+    assert distributions(["kmlc_probe_moved"]) == []  # the table as it was read
+    stamp = site.stat()
+    os.utime(site, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1_000_000_000))
+    assert distributions(["kmlc_probe_moved"]) == ["kmlc-probe-first"]
+
+
+def test_a_distribution_installing_a_standard_module_name_is_never_required(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A distribution that installs a module under a name of the standard library (as the
+    ``enum34`` and ``typing`` backports did) is no requirement of a model importing that
+    name: the names of the standard library are never looked up."""
+    site = tmp_path / "site"
+    info = site / "kmlc_probe_enum-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: kmlc-probe-enum\n"
+                                   "Version: 1.0\n")
+    (info / "top_level.txt").write_text("enum\n")
+    monkeypatch.syspath_prepend(str(site))
+    assert "kmlc-probe-enum" in distribution_table()["enum"]
+    assert distributions(["enum", "__future__"]) == []

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import pickle
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -339,3 +340,241 @@ def test_the_model_input_is_read_with_its_credentials(probe_project: Path) -> No
     spec = load_project(probe_project)
     assert model_input_missing(spec) is None
     assert load_model_input(spec) == {"user": "reader"}
+
+
+# ---------------------------------------------------------------- what the probe sees change
+
+@pytest.fixture
+def runtime_of(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``make(nodes, steps, output, artifacts=None, keys=())``: a plan over node code
+    written into ``tmp_path`` (module ``probe_more``) and its artifacts pickled there
+    (``artifacts(module)``: name -> value), and a loader of the runtime model of a plan."""
+    from kmlc.model import runtime
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("probe_more", None)
+
+    def make(nodes: str, steps: tuple[Step, ...], output: str,
+             artifacts: Callable[[Any], dict[str, Any]] | None = None,
+             keys: tuple[str, ...] = ()) -> tuple[InferencePlan, Callable[..., Any]]:
+        (tmp_path / "probe_more.py").write_text(nodes, encoding="utf-8")
+        values = artifacts(importlib.import_module("probe_more")) if artifacts else {}
+        for name, value in values.items():
+            (tmp_path / f"{name}.pkl").write_bytes(pickle.dumps(value))
+        plan = InferencePlan("rows", output, steps,
+                             tuple(ArtifactRef(name, {"type": "pickle.PickleDataset"},
+                                               f"{name}.pkl") for name in values),
+                             {}, ("probe_more",), keys=keys)
+
+        def load(the_plan: InferencePlan) -> Any:
+            path = tmp_path / "kmlc_plan.json"
+            path.write_text(the_plan.to_json(), encoding="utf-8")
+            model = runtime.PipelineRuntime()
+            model.load_context(SimpleNamespace(artifacts={
+                "kmlc_plan": str(path),
+                **{name: str(tmp_path / f"{name}.pkl") for name in values}}))
+            return model
+
+        return plan, load
+
+    yield make
+    sys.modules.pop("probe_more", None)
+
+
+FRAME_NODES = """
+def downcast(frame):
+    frame["n"] = frame["n"].astype("int32")   # the same numbers, a narrower type
+
+def relabel(frame):
+    frame.index = frame.index + 10            # the same rows, other labels
+
+def name_index(frame):
+    frame.index.name = "row"
+
+def note(frame):
+    frame.attrs["unit"] = "cm"
+
+def rename(series):
+    series.name = "renamed"
+
+def reshape(grid):
+    grid.shape = (3, 2)                       # the same numbers, another shape
+
+def total(frame, series, grid):
+    return int(frame["n"].sum() + series.sum() + grid.sum())
+"""
+
+
+def test_the_probe_sees_a_value_changed_only_in_its_types_labels_attrs_or_shape(
+        runtime_of: Any) -> None:
+    """A step that changes only the column types, the index, its name or the attrs of a
+    frame, a series' name or an array's shape changes its input as much as one that
+    changes the numbers: each is copied. Steps without outputs run too; a step that only
+    reads is not copied."""
+    plan, load = runtime_of(FRAME_NODES, (
+        Step("downcast", "probe_more:downcast", ["rows"], None),
+        Step("relabel", "probe_more:relabel", ["rows"], None),
+        Step("name_index", "probe_more:name_index", ["rows"], None),
+        Step("note", "probe_more:note", ["rows"], None),
+        Step("rename", "probe_more:rename", ["series"], None),
+        Step("reshape", "probe_more:reshape", ["grid"], None),
+        Step("total", "probe_more:total", ["rows", "series", "grid"], "total")), "total",
+        lambda _: {"series": pd.Series([1, 2], name="s"), "grid": np.arange(6)})
+    rows = pd.DataFrame({"n": [1, 2, 3]})
+    mutated, output = probe_mutations(load(plan), rows)
+    assert mutated == {"downcast": {"rows": "copy"}, "relabel": {"rows": "copy"},
+                       "name_index": {"rows": "copy"}, "note": {"rows": "copy"},
+                       "rename": {"series": "deepcopy"}, "reshape": {"grid": "copy"}}
+    assert output == 24
+    pd.testing.assert_frame_equal(rows, pd.DataFrame({"n": [1, 2, 3]}))
+    assert rows.attrs == {}
+
+
+UNPICKLABLE_NODES = """
+def bump(frame):
+    frame["n"] += 1                           # beside a column pickle refuses
+
+def rules(frame):
+    return frame["rule"]
+
+def rename(series):
+    series.name = "renamed"
+
+def apply(frame, series):
+    return [rule(n) for rule, n in zip(series, frame["n"])]
+"""
+
+
+def test_the_probe_sees_changes_to_a_frame_that_pickle_refuses(runtime_of: Any) -> None:
+    """A frame or series holding objects that cannot be pickled (functions here) is still
+    fingerprinted from its content, so the steps changing it are seen."""
+    plan, load = runtime_of(UNPICKLABLE_NODES, (
+        Step("bump", "probe_more:bump", ["rows"], None),
+        Step("rules", "probe_more:rules", ["rows"], "rules"),
+        Step("rename", "probe_more:rename", ["rules"], None),
+        Step("apply", "probe_more:apply", ["rows", "rules"], "applied")), "applied")
+    rows = pd.DataFrame({"n": [1, 2], "rule": [lambda n: n * 10, lambda n: -n]})
+    mutated, output = probe_mutations(load(plan), rows)
+    assert mutated == {"bump": {"rows": "copy"}, "rename": {"rules": "deepcopy"}}
+    assert output == [10, -2]
+
+
+STATE_NODES = """
+import numpy as np
+
+
+class Session:
+    \"\"\"A client that refuses to be copied, as database sessions and locks do.\"\"\"
+
+    def __init__(self):
+        self.rate = 2.0
+
+    def __deepcopy__(self, memo):
+        raise TypeError("a Session cannot be copied")
+
+
+def jitter(rng, rows):
+    return rows["x"] + np.round(rng.random(len(rows)) / 10, 6)  # the generator moves on
+
+
+def count(table, session, columns, scores):
+    table["counts"]["n"] += 1                 # a nested value, changed in place
+    return scores * session.rate * len(columns) + table["counts"]["n"]
+
+
+def state():
+    return {"rng": np.random.default_rng(0), "table": {"counts": {"n": 0}},
+            "session": Session(), "columns": __import__("pandas").Index(["x"])}
+"""
+
+
+def test_the_probe_sees_state_that_steps_move_and_leaves_the_model_as_loaded(
+        runtime_of: Any) -> None:
+    """A random generator drawn from and a nested dict changed in place are seen (the
+    model then predicts the same at every call); an input that refuses to be copied is
+    handed over as it is, and an index only read is left alone. After the probe, the
+    model predicts as a fresh one does: the probe changed none of its values."""
+    plan, load = runtime_of(STATE_NODES, (
+        Step("jitter", "probe_more:jitter", ["rng", "rows"], "scores"),
+        Step("count", "probe_more:count", ["table", "session", "columns", "scores"],
+             "counted")), "counted", lambda module: module.state())
+    rows = pd.DataFrame({"x": [1.0, 2.0]})
+    fresh = list(load(plan).predict(None, rows))
+    model = load(plan)
+    mutated, output = probe_mutations(model, rows)
+    assert mutated == {"jitter": {"rng": "deepcopy"}, "count": {"table": "deepcopy"}}
+    assert list(output) == fresh
+    assert list(model.predict(None, rows)) == fresh
+    copying = load(plan.with_mutations(mutated))
+    assert [list(copying.predict(None, rows)) for _ in range(3)] == [fresh] * 3
+
+
+SHARED_NODES = """
+class DataFrame:
+    \"\"\"A frame of another library (polars, Spark): Kedro hands it over as it is.\"\"\"
+
+    def __init__(self, rows):
+        self.rows = rows
+
+
+def mark(cells, table):
+    cells[0].append("seen")                   # a list inside an object array
+    table.rows.append(0)                      # the other library's frame, in place
+    return len(table.rows)
+
+
+def read(cells, size):
+    return size * 10 + len(cells[0])
+
+
+def state():
+    import numpy as np
+
+    cells = np.empty(2, dtype=object)
+    cells[0], cells[1] = [], []
+    return {"cells": cells, "table": DataFrame([1, 2, 3])}
+"""
+
+
+def test_the_probe_output_is_what_a_fresh_model_predicts(runtime_of: Any) -> None:
+    """Kedro copies an array for a step that changes it (``copy``: the lists inside it
+    are shared) and deep-copies a frame of another library (its ``assign``): the probe
+    finds both changes, and gives what the model's first call returns, where the next
+    step sees the list the first one grew."""
+    plan, load = runtime_of(SHARED_NODES, (
+        Step("mark", "probe_more:mark", ["cells", "table"], "size"),
+        Step("read", "probe_more:read", ["cells", "size"], "out")), "out",
+        lambda module: module.state())
+    rows = pd.DataFrame({"x": [1.0]})
+    mutated, output = probe_mutations(load(plan), rows)
+    assert mutated == {"mark": {"cells": "copy", "table": "deepcopy"}}
+    assert output == load(plan.with_mutations(mutated)).predict(None, rows) == 41
+
+
+KEYED_NODES = """
+def score(rows):
+    return (rows["x"] * 2).rename("score")
+"""
+
+
+def test_the_probe_output_is_what_predict_returns_keys_first(runtime_of: Any) -> None:
+    """With ``model.keys``, the probe's output (the signature's) carries the key columns
+    taken from the rows, as predict's does."""
+    plan, load = runtime_of(KEYED_NODES, (Step("score", "probe_more:score", ["rows"],
+                                               "scores"),), "scores", keys=("id",))
+    rows = pd.DataFrame({"id": ["a", "b"], "x": [1.0, 2.0]})
+    model = load(plan)
+    _, output = probe_mutations(model, rows)
+    assert list(output.columns) == ["id", "score"] and list(output["id"]) == ["a", "b"]
+    pd.testing.assert_frame_equal(output, model.predict(None, rows))
+
+
+def test_an_unreadable_model_input_is_named_in_why(probe_project: Path) -> None:
+    from kmlc import load_project
+    from kmlc.model.probe import model_input_missing
+
+    probe_project.write_text(PROBE_YAML.replace(
+        "{type: pandas.CSVDataset, filepath: data/instances.csv}",
+        "{type: probe_proj_nodes.Unreachable, table: rows}"))
+    why = model_input_missing(load_project(probe_project))
+    assert why is not None and "dataset 'instances'" in why
