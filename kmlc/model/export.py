@@ -222,9 +222,6 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
     given the URI, and registration from the model's own artifact location
     (``register_model``), never MLflow's process-wide tracking URI.
     """
-    import mlflow
-
-
     if spec.model is None:
         raise ExportError(f"{spec.path} has no `model:` section",
                           hint="add `model: {input: <dataset>}` to bind training to inference")
@@ -271,6 +268,8 @@ def export_model(spec: ProjectSpec, *, run_id: str | None = None, latest: bool =
         if output is not None:
             staging_root = Path(tempfile.mkdtemp(prefix="kmlc-export-", dir=output.parent))
             try:
+                import mlflow.artifacts  # here: a refused --output never waits for MLflow
+
                 try:
                     location = logged_model_location(
                         client, chosen, spec.model.artifact_path) or model_uri

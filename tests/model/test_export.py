@@ -54,9 +54,10 @@ def test_export_run_to_folder_is_checked_and_path_free(trained_template, tmp_pat
 
 
 @pytest.mark.slow
-def test_export_from_local_and_register_with_alias(trained_template, tmp_path) -> None:
-    path, _ = trained_template
+def test_export_from_local_and_register_with_alias(trained_copy: Path, tmp_path) -> None:
+    path = trained_copy  # its own copy: the registration writes a store (the module's is read)
     out = tmp_path / "local"
+    assert not (path.parent / "mlflow.db").exists()  # the copy has no store yet
     code, output = _cli("export-model", "-f", str(path), "--from-local", "-o", str(out),
                         "--register", "mini-local", "--alias", "champion")
     assert code == 0, output

@@ -53,6 +53,29 @@ def test_force_never_replaces_the_project_its_store_or_a_parent(trained_template
     assert (out / "MLmodel").is_file()
 
 
+REFUSE_AND_REPORT = """\
+import sys
+from kmlc.cli import main
+try:
+    main(["export-model", "--latest", "-o", ".", "--force", "--no-check"])
+except SystemExit as exc:
+    print(exc.code, "mlflow" in sys.modules)
+"""
+
+
+@pytest.mark.slow
+def test_a_refused_output_is_refused_before_mlflow_is_loaded(mini) -> None:
+    """The refusals above take a moment, not MLflow's start-up: the output is checked first."""
+    import sys
+
+    root = mini().parent
+    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true"}
+    done = subprocess.run([sys.executable, "-c", REFUSE_AND_REPORT], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert "is the project folder" in done.stderr, done.stderr
+    assert done.stdout.split() == ["1", "False"], done.stdout + done.stderr
+
+
 @pytest.mark.slow
 def test_a_half_built_model_is_neither_exported_nor_served(mini, tmp_path: Path) -> None:
     path = mini(GATED)

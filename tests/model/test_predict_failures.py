@@ -12,6 +12,7 @@ from mini_project import project_copy
 
 from kmlc import load_project
 from kmlc.cli import main
+from kmlc.tracking.client import create_sqlite_store
 
 EXTRA_NODES = '''\
 import mlflow
@@ -97,6 +98,8 @@ def test_the_models_registry_calls_go_to_the_registry_given(
     (tmp_path / "rows.csv").write_text("id,x1,x2,lookup\n1,0.5,0.1,a\n")
     store = f"sqlite:///{tmp_path / 'store.db'}"
     registry = f"sqlite:///{tmp_path / 'registry.db'}"
+    for db in ("store.db", "registry.db"):  # empty stores, copied from kmlc's seed: MLflow's
+        create_sqlite_store(tmp_path / db)  # migrations would take seconds for each
     MlflowClient(store, registry).create_registered_model("no-such-model")
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):  # restored after the test:
         monkeypatch.setenv(name, "")  # the command sets them for the model's own calls
@@ -144,6 +147,7 @@ def test_the_fresh_process_check_keeps_the_projects_store_and_writes_no_bytecode
     variant = path.with_name("registry.yml")
     variant.write_text(path.read_text().replace("func: mini_nodes.clean",
                                                 "func: registry_nodes.clean_with_registry"))
+    create_sqlite_store(path.parent / "mlflow.db")  # the copy's store (from kmlc's seed)
     MlflowClient(f"sqlite:///{path.parent / 'mlflow.db'}").create_registered_model("base-model")
     out = tmp_path / "model"
     code, output = _export(variant, out, monkeypatch)

@@ -37,9 +37,18 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
+@pytest.fixture(scope="module")
+def seed_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """kmlc's cache (its seed template: an empty store MLflow made), off the small disks and
+    shared by this file's tests: MLflow's migrations build it once (tens of seconds of
+    commits on a busy machine), not once a test. Each test's own store is still created
+    in that test, from the template or (on a full disk) by MLflow."""
+    return tmp_path_factory.mktemp("kmlc-cache")
+
+
+def _env(cache: Path) -> dict[str, str]:
     env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true",
-           "KMLC_CACHE_DIR": str(tmp_path / "cache")}  # the seed template: not on the disk
+           "KMLC_CACHE_DIR": str(cache)}  # the seed template: not on the disk
     env.pop("MLFLOW_TRACKING_URI", None)
     return env
 
@@ -51,10 +60,10 @@ def _run(path: Path, store: str, env: dict[str, str]) -> subprocess.CompletedPro
 
 @pytest.mark.slow
 def test_a_disk_full_while_the_store_is_created_leaves_nothing_broken(
-        mini, small_disk: Path, tmp_path: Path) -> None:
+        mini, small_disk: Path, seed_cache: Path) -> None:
     path = mini()
     store = f"sqlite:///{small_disk / 'mlflow.db'}"
-    done = _run(path, store, _env(tmp_path))
+    done = _run(path, store, _env(seed_cache))
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"cannot create the tracking store {small_disk / 'mlflow.db'}" in done.stderr
     assert "full" in done.stderr, done.stderr
@@ -62,14 +71,14 @@ def test_a_disk_full_while_the_store_is_created_leaves_nothing_broken(
     assert "Traceback" not in done.stderr and " ERROR " not in done.stderr, done.stderr
     assert [p.name for p in small_disk.iterdir()] == []  # no half-built store left
     assert _mount(small_disk, "64m", remount=True).returncode == 0  # space is freed
-    done = _run(path, store, _env(tmp_path))
+    done = _run(path, store, _env(seed_cache))
     assert done.returncode == 0, done.stderr
     assert " FINISHED " in done.stdout
 
 
 @pytest.mark.slow
-def test_a_half_built_store_is_named_with_what_to_do(mini, small_disk: Path,
-                                                     tmp_path: Path) -> None:
+def test_a_half_built_store_is_named_with_what_to_do(mini, small_disk: Path, tmp_path: Path,
+                                                     seed_cache: Path) -> None:
     path = mini()
     database = small_disk / "mlflow.db"
     # MLflow itself creating a store on the full disk (as `mlflow ui` would) leaves it
@@ -77,22 +86,22 @@ def test_a_half_built_store_is_named_with_what_to_do(mini, small_disk: Path,
     script = ("import sys\nfrom mlflow.tracking import MlflowClient\n"
               "MlflowClient(sys.argv[1]).search_experiments()\n")
     made = subprocess.run([sys.executable, "-c", script, f"sqlite:///{database}"],
-                          capture_output=True, text=True, env=_env(tmp_path), cwd=tmp_path)
+                          capture_output=True, text=True, env=_env(seed_cache), cwd=tmp_path)
     assert made.returncode != 0 and database.exists(), made.stderr[-2000:]
     assert _mount(small_disk, "64m", remount=True).returncode == 0
-    done = _run(path, f"sqlite:///{database}", _env(tmp_path))
+    done = _run(path, f"sqlite:///{database}", _env(seed_cache))
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"the tracking store {database} is half-built" in done.stderr, done.stderr
     assert f"delete {database} and run again" in done.stderr
     assert "Traceback" not in done.stderr and " ERROR " not in done.stderr, done.stderr
     database.unlink()
-    done = _run(path, f"sqlite:///{database}", _env(tmp_path))
+    done = _run(path, f"sqlite:///{database}", _env(seed_cache))
     assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.slow
 def test_a_read_only_artifact_folder_fails_the_run_with_the_real_cause(
-        mini, tmp_path: Path) -> None:
+        mini, seed_cache: Path) -> None:
     path = mini()
     artifacts = path.parent / "mlartifacts"
     artifacts.mkdir()
@@ -102,7 +111,7 @@ def test_a_read_only_artifact_folder_fails_the_run_with_the_real_cause(
         pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.strip()}")
     try:
         done = subprocess.run([kmlc_exe(), "run", "training", "-f", str(path)],
-                              env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+                              env=_env(seed_cache), capture_output=True, text=True, timeout=300)
     finally:
         subprocess.run(["umount", "-l", str(artifacts)], capture_output=True)
     assert done.returncode == 1, done.stdout + done.stderr
@@ -118,7 +127,7 @@ def test_a_read_only_artifact_folder_fails_the_run_with_the_real_cause(
 
 @pytest.mark.slow
 def test_a_disk_that_fills_during_a_run_leaves_no_run_running_for_ever(
-        mini, small_disk: Path, tmp_path: Path) -> None:
+        mini, small_disk: Path, tmp_path: Path, seed_cache: Path) -> None:
     from faults import GATED, wait_for, write_gate_hook
     from mlflow.tracking import MlflowClient
 
@@ -128,7 +137,7 @@ def test_a_disk_that_fills_during_a_run_leaves_no_run_running_for_ever(
     store = f"sqlite:///{small_disk / 'mlflow.db'}"
     gate = tmp_path / "gate"
     gate.mkdir()
-    env = {**_env(tmp_path), "KMLC_TEST_GATE": str(gate),
+    env = {**_env(seed_cache), "KMLC_TEST_GATE": str(gate),
            "KMLC_TEST_MOMENT": "before_node_run:check"}
     proc = subprocess.Popen([kmlc_exe(), "run", "training", "-f", str(path), "--tracking-uri",
                              store], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -154,7 +163,7 @@ def test_a_disk_that_fills_during_a_run_leaves_no_run_running_for_ever(
     client = MlflowClient(store)
     (first,) = client.search_runs([client.get_experiment_by_name("mini").experiment_id])
     assert first.info.status != "FINISHED"
-    done = _run(path, store, _env(tmp_path))  # the next run on this host
+    done = _run(path, store, _env(seed_cache))  # the next run on this host
     assert done.returncode == 0, done.stderr
     after = client.get_run(first.info.run_id)
     assert after.info.status in ("KILLED", "FAILED"), after.info.status

@@ -130,24 +130,38 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _start_sleeping_run(mini) -> tuple[Path, subprocess.Popen[str]]:
-    path = mini()
-    proc = subprocess.Popen([kmlc_exe(), "run", "training", "-f", str(path), "--params",
-                             "sleep=8"], env={**os.environ, **ENV},
+def _start_held_run(mini, gate: Path) -> tuple[Path, subprocess.Popen[str]]:
+    """A real `kmlc run training` of the mini project held by its gate hook before the node
+    check, once evaluate's outputs are saved (its metric logged: ``log_metrics`` waits for
+    the worker's answer). The test signals it there, then opens the gate (``go``)."""
+    path = mini(GATED)
+    write_gate_hook(path.parent)
+    gate.mkdir()
+    proc = subprocess.Popen([kmlc_exe(), "run", "training", "-f", str(path)],
+                            env={**os.environ, **ENV, "KMLC_TEST_GATE": str(gate),
+                                 "KMLC_TEST_MOMENT": "before_node_run:check"},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (path.parent / "data/08_reporting/report.json").exists():
-        assert time.time() < deadline and proc.poll() is None, proc.communicate()
-        time.sleep(0.2)
+    try:
+        wait_for(lambda: (gate / "reached").exists() or proc.poll() is not None,
+                 seconds=120, what="the run to reach the node check")
+        assert proc.poll() is None, proc.communicate()
+    except BaseException:
+        (gate / "go").write_text("")
+        proc.kill()
+        raise
     return path, proc
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
-def test_worker_killed_mid_run_the_run_is_closed_failed(mini) -> None:
-    path, proc = _start_sleeping_run(mini)
-    (worker,) = _children(proc.pid)
-    os.kill(worker, signal.SIGKILL)
+def test_worker_killed_mid_run_the_run_is_closed_failed(mini, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    path, proc = _start_held_run(mini, gate)
+    try:
+        (worker,) = _children(proc.pid)
+        os.kill(worker, signal.SIGKILL)
+    finally:
+        (gate / "go").write_text("")  # the main process goes on to the node check
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err
     assert "tracking worker process stopped" in err
@@ -160,10 +174,12 @@ def test_worker_killed_mid_run_the_run_is_closed_failed(mini) -> None:
 
 
 @pytest.mark.slow
-def test_main_process_killed_the_worker_closes_the_run_killed(mini) -> None:
-    path, proc = _start_sleeping_run(mini)
+def test_main_process_killed_the_worker_closes_the_run_killed(mini, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    path, proc = _start_held_run(mini, gate)
     proc.kill()  # SIGKILL: no handler in the main process runs
     proc.communicate(timeout=60)
+    (gate / "go").write_text("")
     client = _client(path)
     experiment = client.get_experiment_by_name("mini").experiment_id
     deadline = time.time() + 60
