@@ -527,3 +527,44 @@ def test_candidate_metrics_adds_each_candidates_own_names() -> None:
     assert candidate_metrics(metrics, ("forest", "ridge")) == {
         **metrics, "r2": 0.9, "cv.mae": 2.0}
     assert candidate_metrics(metrics, ()) == metrics
+
+
+def test_what_a_gate_lacks_is_said_after_what_it_could_read() -> None:
+    """The gate read a parameter the run has, then a metric it lacks: the metric is named,
+    with every metric the run has (the comparison's message too)."""
+    from kmlc.model.promote import unreadable
+
+    gate = PromoteSpec("champion", when="params['c'] == '1' and metrics['acc'] > 0.5")
+    lacking = ("the gate `params['c'] == '1' and metrics['acc'] > 0.5` cannot be evaluated: "
+               "the run has no metric 'acc' (its metrics: loss, mae)")
+    assert unreadable(gate, {"loss": 1.0, "mae": 2.0}, {"c": "1"}) == lacking
+    assert decide(gate, {"loss": 1.0, "mae": 2.0}, {"c": "1"}, None) == (
+        False, lacking, {"params.c": "1"})
+    compare = PromoteSpec("champion", metric="rmse")
+    no_rmse = ("the run logged no metric 'rmse' to compare with the current version (its "
+               "metrics: loss, mae)")
+    assert unreadable(compare, {"mae": 2.0, "loss": 1.0}, {}) == no_rmse
+    assert decide(compare, {"mae": 2.0, "loss": 1.0}, {}, None) == (False, no_rmse, {})
+
+
+def test_a_long_reason_and_numbers_are_tagged_cut_to_5000_characters(tmp_path: Path) -> None:
+    """A gate over 30 long-named metrics: its reason and the numbers it read are longer
+    than the tag values some stores accept; the decision is made and tagged with their
+    first 5000 characters (the Promotion keeps them whole)."""
+    from mlflow.entities import Metric
+
+    client = open_client(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run_id = client.create_run(client.create_experiment("long")).info.run_id
+    names = [f"{'validation_score_' * 10}{i:03d}" for i in range(30)]
+    client.log_batch(run_id, metrics=[Metric(n, 0.5, 0, 0) for n in names])
+    client.create_registered_model("m")
+    version = str(client.create_model_version("m", f"runs:/{run_id}/model",
+                                              run_id=run_id).version)
+    when = " and ".join(f"metrics['{n}'] >= 0" for n in names)
+    decision = promote_version(client, PromoteSpec("champion", when=when), "m", version, run_id)
+    assert decision.promoted and decision.reason == f"`{when}` holds"
+    numbers = '{' + ", ".join(f'"metrics.{n}": 0.5' for n in names) + '}'
+    assert len(decision.reason) > 5000 and len(numbers) > 5000
+    for tags in (client.get_run(run_id).data.tags, client.get_model_version("m", version).tags):
+        assert tags["kmlc.promotion.reason"] == decision.reason[:5000]
+        assert tags["kmlc.promotion.numbers"] == numbers[:5000]
