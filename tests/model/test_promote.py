@@ -472,10 +472,16 @@ def test_promote_run_refuses_a_project_without_promote_or_an_unknown_run(
     store, _, (run,) = _store_with_runs(path, 0.9)
     with pytest.raises(ExportError, match="run 'nope' was not found in sqlite:///"):
         promote_run(load_project(path, tracking_uri=store), "nope")
-    bare = write_mini(tmp_path / "bare", MINI_YAML)
-    with pytest.raises(ExportError, match=r"the project has no model.promote \(with "
-                                          r"model.registered_name\)"):
-        promote_run(load_project(bare, tracking_uri=store), run)
+    refused = ("the project has no model.promote (with model.registered_name) (add "
+               "model.registered_name and model.promote to the file)")
+    bare = write_mini(tmp_path / "bare", MINI_YAML)  # a model, neither name nor promote
+    named = write_mini(tmp_path / "named", MINI_YAML.replace(
+        "model:\n  input: instances\n", "model:\n  input: instances\n  registered_name: mini\n"))
+    modelless = write_mini(tmp_path / "modelless", MINI_YAML.split("model:\n")[0])
+    for project in (bare, named, modelless):
+        with pytest.raises(ExportError) as info:
+            promote_run(load_project(project, tracking_uri=store), run)
+        assert str(info.value) == refused, project
 
 
 def test_promote_run_without_the_gates_metric_registers_nothing(tmp_path: Path) -> None:
@@ -568,3 +574,23 @@ def test_a_long_reason_and_numbers_are_tagged_cut_to_5000_characters(tmp_path: P
     for tags in (client.get_run(run_id).data.tags, client.get_model_version("m", version).tags):
         assert tags["kmlc.promotion.reason"] == decision.reason[:5000]
         assert tags["kmlc.promotion.numbers"] == numbers[:5000]
+
+
+def test_promote_run_reads_the_sweeps_candidate_metrics_by_name(tmp_path: Path) -> None:
+    """examples/diabetes: ``sweep.candidates`` ridge and forest, a gate on ``r2``; the
+    run of the forest logged ``forest.r2``, which the gate reads as ``r2``."""
+    import shutil
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "diabetes"
+    shutil.copy(example / "diabetes_nodes.py", tmp_path)
+    path = tmp_path / "mlproject.yml"
+    path.write_text((example / "mlproject.yml").read_text())
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = open_client(store)
+    run = client.create_run(client.create_experiment("diabetes")).info.run_id
+    client.log_metric(run, "forest.r2", 0.5)
+    client.create_registered_model("diabetes")
+    client.create_model_version("diabetes", f"runs:/{run}/model", run_id=run)
+    decision = promote_run(load_project(path, tracking_uri=store), run)
+    assert decision == Promotion(True, "champion", "diabetes", "1",
+                                 "`metrics['r2'] > 0.3` holds", {"metrics.r2": 0.5})
