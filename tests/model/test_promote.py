@@ -455,8 +455,10 @@ def test_promote_run_registers_only_a_finished_runs_ready_model(tmp_path: Path) 
     assert version.source == client.get_logged_model(model_id).artifact_location
     assert promote_run(spec, good).unchanged  # reused, not registered again
 
-    with pytest.raises(ExportError, match=f"run '{empty}' has no model 'model' to register"):
+    with pytest.raises(ExportError) as info:
         promote_run(spec, empty)
+    assert str(info.value) == (f"run '{empty}' has no model 'model' to register (promote a "
+                               "training run that logged the model)")
     with pytest.raises(ExportError, match=f"run {pending} is FINISHED and its model .* is "
                                           "PENDING"):
         promote_run(spec, pending)
