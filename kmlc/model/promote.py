@@ -19,6 +19,7 @@ from kmlc.config.target import tracking_target
 from kmlc.errors import ExportError
 from kmlc.model.build import quiet_mlflow
 from kmlc.model.registry import register_model
+from kmlc.model.state import check_run_model, run_logged_model
 from kmlc.tracking.client import open_client
 from kmlc.tracking.retry import with_retry
 
@@ -233,7 +234,8 @@ def promote_run(spec: ProjectSpec, run_id: str) -> Promotion:
     """``kmlc promote --run-id``: the file's gate on an earlier run's model version.
 
     The version registered from the run is reused; a run whose model was never
-    registered gets a version first.
+    registered gets a version first, if it is a FINISHED run with a READY model (a run
+    without one is refused: a version with no model behind it could take the alias).
     """
     from mlflow.exceptions import MlflowException  # lazy: MLflow
 
@@ -264,6 +266,10 @@ def promote_run(spec: ProjectSpec, run_id: str) -> Promotion:
                          run.data.params)
         if why is not None:  # a version that could never be promoted: none is registered
             return Promotion(False, model.promote.alias, name, "", why)
+        check_run_model(client, run_id, model.artifact_path)  # FINISHED, and READY if any
+        if run_logged_model(client, run_id, model.artifact_path) is None:
+            raise ExportError(f"run '{run_id}' has no model '{model.artifact_path}' to register",
+                              hint="promote a training run that logged the model")
         try:
             version = register_model(client, f"runs:/{run_id}/{model.artifact_path}", name)
         except MlflowException as exc:

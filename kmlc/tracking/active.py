@@ -8,15 +8,19 @@ pushes kmlc's run (named by ``MLFLOW_RUN_ID``, which the session sets) onto MLfl
 thread-local active-run stack before the call and takes it off after, without ending
 it: the run's status is the session's to set. Where MLflow is not imported the
 wrapper costs one dictionary lookup, so a project whose nodes never use MLflow never
-imports it.
+imports it. ``fluent_store`` (entered by the session for the length of the run) makes
+the fluent API write to kmlc's store where the process had set MLflow's tracking URI
+to another (``mlflow.set_tracking_uri`` in a notebook, which MLflow reads before
+``MLFLOW_TRACKING_URI``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from kmlc.tracking.client import open_client
@@ -25,7 +29,7 @@ from kmlc.tracking.retry import with_retry
 RUN_ID_ENV = "MLFLOW_RUN_ID"  # the run kmlc opened, for its datasets and node code
 
 
-__all__ = ["ActiveRunNode"]
+__all__ = ["ActiveRunNode", "fluent_store"]
 
 _runs: dict[str, Any] = {}  # run id -> Run, fetched once per process
 
@@ -45,19 +49,17 @@ def _stack() -> list[Any] | None:
     return holder.get() if holder is not None else None
 
 
-def _attach(run_id: str) -> bool:
-    """Make ``run_id`` the active run of this thread; True if it was pushed here."""
+def _attach(run_id: str) -> None:
+    """Make ``run_id`` the active run of this thread, unless a run is active already."""
     import mlflow
 
-    active = mlflow.active_run()
-    if active is not None:
-        return False  # the node's own run (or ours already): leave it alone
+    if mlflow.active_run() is not None:
+        return  # the node's own run (or ours already): leave it alone
     stack = _stack()
     if stack is None:  # MLflow without the stack this relies on: its public way
         mlflow.start_run(run_id=run_id)
-        return True
-    stack.append(mlflow.ActiveRun(_run(run_id)))
-    return True
+    else:
+        stack.append(mlflow.ActiveRun(_run(run_id)))
 
 
 def _detach(run_id: str) -> None:
@@ -65,6 +67,28 @@ def _detach(run_id: str) -> None:
     stack = _stack()
     if stack and stack[-1].info.run_id == run_id:
         stack.pop()
+
+
+@contextlib.contextmanager
+def fluent_store(uri: str) -> Iterator[None]:
+    """MLflow's process-wide tracking URI is ``uri`` within the block, where it was set.
+
+    MLflow's fluent API reads a URI set by ``mlflow.set_tracking_uri`` before
+    ``MLFLOW_TRACKING_URI``: a notebook that set one and runs kmlc in process would have
+    its node code log to that store, where kmlc's run is not. Where none was set (or
+    MLflow is not imported yet) the variable the session sets is what MLflow reads, and
+    nothing is changed. The URI that was set is set again after the block.
+    """
+    utils = sys.modules.get("mlflow.tracking._tracking_service.utils")
+    previous = getattr(utils, "_tracking_uri", None)
+    if utils is None or previous is None:
+        yield
+        return
+    utils.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        utils.set_tracking_uri(previous)
 
 
 class ActiveRunNode:

@@ -28,7 +28,7 @@ from kmlc.config.spec import ProjectSpec
 from kmlc.config.target import tracking_target
 from kmlc.errors import TrackingError
 from kmlc.tracking import client as store
-from kmlc.tracking.active import RUN_ID_ENV
+from kmlc.tracking.active import RUN_ID_ENV, fluent_store
 from kmlc.tracking.jobs import Job
 from kmlc.tracking.worker import FallbackTracker, Remote, tracker
 from kmlc.version import __version__
@@ -237,10 +237,11 @@ class RunSession:
                 pending, self._pending = self._pending, None
                 opened = pending()
             self.run_id, self.experiment_id = opened
-            self._environment = run_environment(dict(zip(
+            self._environment = contextlib.ExitStack()
+            self._environment.enter_context(run_environment(dict(zip(
                 RUN_ENV, (self.run_id, self.uri, self.experiment_id, self.registry_uri),
-                strict=True)))
-            self._environment.__enter__()
+                strict=True))))
+            self._environment.enter_context(fluent_store(self.uri))
         return self.run_id
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -21,7 +21,7 @@ from kmlc.config.loader import check_project, load_project
 from kmlc.config.nodes import io_shape
 from kmlc.config.params import param_inputs
 from kmlc.config.render import render_document
-from kmlc.config.secrets import Secrets, redact_uri, uri_secrets
+from kmlc.config.secrets import Secrets, mask_secrets, redact_uri, uri_secrets
 from kmlc.config.source import load_value, parse_text
 from kmlc.inspect.manifest import build_manifest, manifest_json
 
@@ -83,6 +83,24 @@ def test_which_parameters_are_secret() -> None:
     assert not secrets.param_is_secret("other")
     assert not secrets.param_is_secret("tags.x")
     assert not Secrets(["v"], [("tracking", "tags", "x")]).param_is_secret("parameters")
+
+
+def test_a_secret_parameter_is_found_whatever_paths_come_before_it() -> None:
+    """The paths are in the order the renderer met them: a tag read from a secret may
+    come before the parameter that holds it."""
+    secrets = Secrets(["v"], [("tracking", "tags", "x"), ("datasets", "d", "filepath"),
+                              ("parameters", "model", "token")])
+    assert secrets.param_is_secret("model.token") and secrets.param_is_secret("model")
+    assert not secrets.param_is_secret("other")
+
+
+def test_mask_secrets_takes_secrets_or_plain_values() -> None:
+    text = f"token {SECRET} on http://u:pw@host"
+    assert mask_secrets(text, [SECRET]) == "token *** on http://***@host"
+    assert mask_secrets(text, {SECRET}) == "token *** on http://***@host"
+    assert mask_secrets(text, Secrets([SECRET], [("parameters", "t")])) == (
+        "token *** on http://***@host")
+    assert mask_secrets(text, []) == f"token {SECRET} on http://***@host"
 
 
 @pytest.mark.parametrize(("text", "expected"), [

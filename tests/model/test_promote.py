@@ -14,7 +14,8 @@ from mlflow.tracking import MlflowClient
 from kmlc import RunOptions, load_project, run_pipeline
 from kmlc.cli import main
 from kmlc.config.spec import PromoteSpec
-from kmlc.model.promote import decide
+from kmlc.errors import ExportError
+from kmlc.model.promote import Promotion, candidate_metrics, decide, promote_run, promote_version
 from kmlc.tracking.client import open_client
 
 
@@ -341,3 +342,257 @@ def test_the_promotion_line() -> None:
     none = Promotion(False, "champion", "mini", "", "the run has no metric 'a'")
     assert none.line() == ("alias 'champion' not moved, no version registered: the run has "
                            "no metric 'a'")
+
+
+# ------------------------------------------------------ kmlc promote, in process, on a real store
+
+
+def _promotion_tags(tags: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in tags.items() if k.startswith("kmlc.promotion")}
+
+
+def test_promote_run_takes_the_runs_newest_version_and_tags_run_and_version(
+        tmp_path: Path) -> None:
+    """Versions 1 and 3 are the run's, 2 and 4 the other run's: each run's newest version
+    is decided on, against the metric of the run the alias points at (never its own);
+    the run and that version carry the decision, the numbers read (JSON, sorted) and the
+    version the alias pointed at. Asked again, the alias is on the run's version already:
+    nothing is decided again, the earlier tags stay."""
+    when = "params['c'] == '1.0' and metrics['accuracy'] > 0.5"
+    path = write_mini(tmp_path / "proj", _with_promote(
+        f"    alias: champion\n    when: \"{when}\"\n"
+        "    better_than_current: {metric: accuracy, mode: max}\n"))
+    store, client, (run, other) = _store_with_runs(path, 0.9, 0.8)
+    assert [_version(client, r) for r in (run, other, run, other)] == ["1", "2", "3", "4"]
+    spec = load_project(path, tracking_uri=store)
+
+    first = promote_run(spec, run)
+    assert first == Promotion(True, "champion", "mini", "3",
+                              f"`{when}` holds and the alias points at no version yet",
+                              {"params.c": "1.0", "metrics.accuracy": 0.9}, None)
+    assert _alias(client) == "3"
+    tags = {"kmlc.promotion": "promoted", "kmlc.promotion.alias": "champion",
+            "kmlc.promotion.reason": first.reason,
+            "kmlc.promotion.numbers": '{"metrics.accuracy": 0.9, "params.c": "1.0"}'}
+    assert _promotion_tags(client.get_run(run).data.tags) == tags
+    assert _promotion_tags(client.get_model_version("mini", "3").tags) == tags
+    assert _promotion_tags(client.get_model_version("mini", "1").tags) == {}
+
+    second = promote_run(spec, other)
+    reason = (f"`{when}` holds, but accuracy 0.8 vs 0.9 of the current version is not "
+              "better (max)")
+    assert second == Promotion(False, "champion", "mini", "4", reason, {
+        "params.c": "1.0", "metrics.accuracy": 0.8, "current.accuracy": 0.9}, "3")
+    assert _alias(client) == "3"
+    rejected = {"kmlc.promotion": "rejected", "kmlc.promotion.alias": "champion",
+                "kmlc.promotion.reason": reason, "kmlc.promotion.previous_version": "3",
+                "kmlc.promotion.numbers":
+                    '{"current.accuracy": 0.9, "metrics.accuracy": 0.8, "params.c": "1.0"}'}
+    assert _promotion_tags(client.get_run(other).data.tags) == rejected
+    assert _promotion_tags(client.get_model_version("mini", "4").tags) == rejected
+    assert _promotion_tags(client.get_model_version("mini", "2").tags) == {}
+
+    again = promote_run(spec, run)
+    assert again == Promotion(True, "champion", "mini", "3",
+                              "the alias already points at this version", {}, "3")
+    assert again.unchanged
+    assert _alias(client) == "3"
+    assert _promotion_tags(client.get_run(run).data.tags) == tags
+    assert _promotion_tags(client.get_model_version("mini", "3").tags) == tags
+    assert len(client.search_model_versions("name='mini'")) == 4  # none registered
+
+
+def test_promote_run_with_a_gate_that_raises_rejects_and_says_why(tmp_path: Path) -> None:
+    """The gate divides by a metric that is 0: a rejection (no exception), the alias stays
+    where it was, the run and the version say why."""
+    when = "1 / metrics['accuracy'] > 2"
+    path = write_mini(tmp_path / "proj", _with_promote(
+        f"    alias: champion\n    when: \"{when}\"\n"))
+    store, client, (run,) = _store_with_runs(path, 0.0)
+    assert _version(client, run) == "1"
+    decision = promote_run(load_project(path, tracking_uri=store), run)
+    reason = f"the gate `{when}` failed: float division by zero"
+    assert decision == Promotion(False, "champion", "mini", "1", reason,
+                                 {"metrics.accuracy": 0.0}, None)
+    assert decision.line() == f"alias 'champion' not moved to mini version 1: {reason}"
+    assert _alias(client) is None
+    assert _promotion_tags(client.get_model_version("mini", "1").tags) == {
+        "kmlc.promotion": "rejected", "kmlc.promotion.alias": "champion",
+        "kmlc.promotion.reason": reason,
+        "kmlc.promotion.numbers": '{"metrics.accuracy": 0.0}'}
+
+
+def _logged_model(client: MlflowClient, run_id: str, status: str = "READY") -> str:
+    """A LoggedModel ``model`` of ``run_id`` in the store, as a training run leaves it."""
+    from mlflow.entities import LoggedModelOutput
+
+    experiment_id = client.get_run(run_id).info.experiment_id
+    model = client.create_logged_model(experiment_id, name="model", source_run_id=run_id)
+    if status != "PENDING":
+        client.finalize_logged_model(model.model_id, status)
+    if status == "READY":
+        client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=0)])
+    return model.model_id
+
+
+def test_promote_run_registers_only_a_finished_runs_ready_model(tmp_path: Path) -> None:
+    """A run never registered gets a version of its model, then the gate; a run with no
+    model, or whose model is not READY, or that did not finish, is refused: a version
+    with nothing (or half a model) behind it could have taken the alias."""
+    path = write_mini(tmp_path / "proj", _with_promote(
+        "    alias: champion\n    when: \"metrics['accuracy'] > 0.5\"\n"))
+    store, client, (good, empty, pending, failed) = _store_with_runs(path, 0.9, 0.9, 0.9, 0.9)
+    model_id = _logged_model(client, good)
+    _logged_model(client, pending, "PENDING")
+    _logged_model(client, failed)
+    client.set_terminated(failed, "FAILED")
+    spec = load_project(path, tracking_uri=store)
+
+    decision = promote_run(spec, good)
+    assert decision.promoted and decision.version == "1" and _alias(client) == "1"
+    version = client.get_model_version("mini", "1")
+    assert version.run_id == good
+    assert version.source == client.get_logged_model(model_id).artifact_location
+    assert promote_run(spec, good).unchanged  # reused, not registered again
+
+    with pytest.raises(ExportError) as info:
+        promote_run(spec, empty)
+    assert str(info.value) == (f"run '{empty}' has no model 'model' to register (promote a "
+                               "training run that logged the model)")
+    with pytest.raises(ExportError, match=f"run {pending} is FINISHED and its model .* is "
+                                          "PENDING"):
+        promote_run(spec, pending)
+    with pytest.raises(ExportError, match=f"run {failed} is FAILED"):
+        promote_run(spec, failed)
+    assert [str(v.version) for v in client.search_model_versions("name='mini'")] == ["1"]
+    assert _alias(client) == "1"
+
+
+def test_promote_run_refuses_a_project_without_promote_or_an_unknown_run(
+        tmp_path: Path) -> None:
+    path = write_mini(tmp_path / "proj", _with_promote("    alias: champion\n"))
+    store, _, (run,) = _store_with_runs(path, 0.9)
+    with pytest.raises(ExportError, match="run 'nope' was not found in sqlite:///"):
+        promote_run(load_project(path, tracking_uri=store), "nope")
+    refused = ("the project has no model.promote (with model.registered_name) (add "
+               "model.registered_name and model.promote to the file)")
+    bare = write_mini(tmp_path / "bare", MINI_YAML)  # a model, neither name nor promote
+    named = write_mini(tmp_path / "named", MINI_YAML.replace(
+        "model:\n  input: instances\n", "model:\n  input: instances\n  registered_name: mini\n"))
+    modelless = write_mini(tmp_path / "modelless", MINI_YAML.split("model:\n")[0])
+    for project in (bare, named, modelless):
+        with pytest.raises(ExportError) as info:
+            promote_run(load_project(project, tracking_uri=store), run)
+        assert str(info.value) == refused, project
+
+
+def test_promote_run_without_the_gates_metric_registers_nothing(tmp_path: Path) -> None:
+    path = write_mini(tmp_path / "proj", _with_promote(
+        "    alias: champion\n    when: \"metrics['best_r2'] > 0.5\"\n"))
+    store, client, (run,) = _store_with_runs(path, 0.9)
+    _logged_model(client, run)
+    decision = promote_run(load_project(path, tracking_uri=store), run)
+    assert decision == Promotion(
+        False, "champion", "mini", "", "the gate `metrics['best_r2'] > 0.5` cannot be "
+        "evaluated: the run has no metric 'best_r2' (its metrics: accuracy)")
+    assert client.search_model_versions("name='mini'") == []
+
+
+def test_a_gate_reads_the_metrics_a_candidate_logged_under_its_name(tmp_path: Path) -> None:
+    """With ``sweep.candidates`` the gate and the comparison read ``forest.r2`` as ``r2``,
+    for the run and for the version the alias points at; a run of several candidates
+    (whose ``r2`` is whose?) cannot be read so."""
+    client = open_client(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("sweep")
+    client.create_registered_model("m")
+    promote = PromoteSpec("champion", when="metrics['r2'] > 0.5", metric="r2", mode="max")
+    candidates = ("forest", "ridge")
+
+    def decide_on(**metrics: float) -> Promotion:
+        run_id = client.create_run(experiment).info.run_id
+        for key, value in metrics.items():
+            client.log_metric(run_id, key.replace("__", "."), value)
+        version = str(client.create_model_version("m", f"runs:/{run_id}/model",
+                                                  run_id=run_id).version)
+        return promote_version(client, promote, "m", version, run_id, candidates)
+
+    first = decide_on(forest__r2=0.7, forest__mae=3.0)
+    assert first.promoted and first.numbers == {"metrics.r2": 0.7}
+    better = decide_on(forest__r2=0.8)
+    assert better.promoted and better.numbers == {"metrics.r2": 0.8, "current.r2": 0.7}
+    both = decide_on(forest__r2=0.9, ridge__r2=0.95)
+    assert not both.promoted and both.reason == (
+        "the gate `metrics['r2'] > 0.5` cannot be evaluated: the run has no metric 'r2' "
+        "(its metrics: forest.r2, ridge.r2)")
+    own = decide_on(r2=0.1, forest__r2=0.99)  # a name logged as it is is read as it is
+    assert not own.promoted and own.reason == "`metrics['r2'] > 0.5` does not hold"
+    assert client.get_model_version_by_alias("m", "champion").version == 2
+
+
+def test_candidate_metrics_adds_each_candidates_own_names() -> None:
+    metrics = {"forest.r2": 0.9, "forest.cv.mae": 2.0, "ridge.rmse": 1.0, "forestry.r2": 0.1,
+               "rmse": 5.0, "forest.n": 3.0, "ridge.n": 4.0}
+    assert candidate_metrics(metrics, ("forest", "ridge")) == {
+        **metrics, "r2": 0.9, "cv.mae": 2.0}
+    assert candidate_metrics(metrics, ()) == metrics
+
+
+def test_what_a_gate_lacks_is_said_after_what_it_could_read() -> None:
+    """The gate read a parameter the run has, then a metric it lacks: the metric is named,
+    with every metric the run has (the comparison's message too)."""
+    from kmlc.model.promote import unreadable
+
+    gate = PromoteSpec("champion", when="params['c'] == '1' and metrics['acc'] > 0.5")
+    lacking = ("the gate `params['c'] == '1' and metrics['acc'] > 0.5` cannot be evaluated: "
+               "the run has no metric 'acc' (its metrics: loss, mae)")
+    assert unreadable(gate, {"loss": 1.0, "mae": 2.0}, {"c": "1"}) == lacking
+    assert decide(gate, {"loss": 1.0, "mae": 2.0}, {"c": "1"}, None) == (
+        False, lacking, {"params.c": "1"})
+    compare = PromoteSpec("champion", metric="rmse")
+    no_rmse = ("the run logged no metric 'rmse' to compare with the current version (its "
+               "metrics: loss, mae)")
+    assert unreadable(compare, {"mae": 2.0, "loss": 1.0}, {}) == no_rmse
+    assert decide(compare, {"mae": 2.0, "loss": 1.0}, {}, None) == (False, no_rmse, {})
+
+
+def test_a_long_reason_and_numbers_are_tagged_cut_to_5000_characters(tmp_path: Path) -> None:
+    """A gate over 30 long-named metrics: its reason and the numbers it read are longer
+    than the tag values some stores accept; the decision is made and tagged with their
+    first 5000 characters (the Promotion keeps them whole)."""
+    from mlflow.entities import Metric
+
+    client = open_client(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run_id = client.create_run(client.create_experiment("long")).info.run_id
+    names = [f"{'validation_score_' * 10}{i:03d}" for i in range(30)]
+    client.log_batch(run_id, metrics=[Metric(n, 0.5, 0, 0) for n in names])
+    client.create_registered_model("m")
+    version = str(client.create_model_version("m", f"runs:/{run_id}/model",
+                                              run_id=run_id).version)
+    when = " and ".join(f"metrics['{n}'] >= 0" for n in names)
+    decision = promote_version(client, PromoteSpec("champion", when=when), "m", version, run_id)
+    assert decision.promoted and decision.reason == f"`{when}` holds"
+    numbers = '{' + ", ".join(f'"metrics.{n}": 0.5' for n in names) + '}'
+    assert len(decision.reason) > 5000 and len(numbers) > 5000
+    for tags in (client.get_run(run_id).data.tags, client.get_model_version("m", version).tags):
+        assert tags["kmlc.promotion.reason"] == decision.reason[:5000]
+        assert tags["kmlc.promotion.numbers"] == numbers[:5000]
+
+
+def test_promote_run_reads_the_sweeps_candidate_metrics_by_name(tmp_path: Path) -> None:
+    """examples/diabetes: ``sweep.candidates`` ridge and forest, a gate on ``r2``; the
+    run of the forest logged ``forest.r2``, which the gate reads as ``r2``."""
+    import shutil
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "diabetes"
+    shutil.copy(example / "diabetes_nodes.py", tmp_path)
+    path = tmp_path / "mlproject.yml"
+    path.write_text((example / "mlproject.yml").read_text())
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = open_client(store)
+    run = client.create_run(client.create_experiment("diabetes")).info.run_id
+    client.log_metric(run, "forest.r2", 0.5)
+    client.create_registered_model("diabetes")
+    client.create_model_version("diabetes", f"runs:/{run}/model", run_id=run)
+    decision = promote_run(load_project(path, tracking_uri=store), run)
+    assert decision == Promotion(True, "champion", "diabetes", "1",
+                                 "`metrics['r2'] > 0.3` holds", {"metrics.r2": 0.5})

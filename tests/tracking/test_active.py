@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,29 @@ def test_the_run_is_taken_off_mlflows_stack_after_each_node(tmp_path: Path) -> N
     assert run.info.status == "FINISHED" and run.data.metrics["inside"] == 1.5
 
 
+@pytest.mark.slow
+def test_node_code_logs_to_the_kmlc_run_when_the_process_set_another_tracking_uri(
+        tmp_path: Path) -> None:
+    """A notebook set MLflow's tracking URI (``mlflow.set_tracking_uri``), then runs kmlc
+    in process: MLflow's fluent API reads that URI before ``MLFLOW_TRACKING_URI``, so node
+    code logged to the notebook's store, where kmlc's run is not (the node failed: run not
+    found). During the run it is kmlc's store; after it, the notebook's URI again."""
+    import mlflow
+
+    path = _project(tmp_path / "proj")
+    path.write_text(PROJECT.split("  - name: autolog_fit")[0])  # log_inside only
+    notebook = f"sqlite:///{tmp_path / 'notebook.db'}"
+    mlflow.set_tracking_uri(notebook)  # the autouse fixture restores it after the test
+    store = f"sqlite:///{path.parent / 'mlflow.db'}"  # the project's store, not the notebook's
+    result = run_pipeline(load_project(path, runner="sequential", tracking_uri=store),
+                          options=RunOptions(progress=False))
+    assert result.status == "FINISHED" and result.tracking_uri == store, result
+    assert mlflow.get_tracking_uri() == notebook
+    assert json.loads((path.parent / "data/seen.json").read_text())["run_id"] == result.run_id
+    run = MlflowClient(result.tracking_uri).get_run(str(result.run_id))
+    assert run.data.metrics["inside"] == 1.5 and run.data.params["rows"] == "40"
+
+
 # ------------------------------------------------------------- the wrapper, in process
 
 
@@ -209,6 +233,8 @@ def test_without_a_kmlc_run_the_node_is_called_as_it_is(kmlc_run: Any,
     monkeypatch.setenv("MLFLOW_RUN_ID", "")
     node = ActiveRunNode(lambda x: (x, mlflow.active_run()))
     assert node(4) == (4, None)
+    scaled = ActiveRunNode(lambda x, *, scale=1: (x * scale, mlflow.active_run()))
+    assert scaled(4, scale=2) == (8, None)  # its keyword arguments too
 
 
 def test_a_failing_node_still_takes_the_run_off_and_the_wrapper_pickles(kmlc_run: Any) -> None:
@@ -225,3 +251,43 @@ def test_a_failing_node_still_takes_the_run_off_and_the_wrapper_pickles(kmlc_run
     copy = pickle.loads(pickle.dumps(node))
     assert isinstance(copy, ActiveRunNode) and copy.func is json.loads
     assert copy('{"a": 1}') == {"a": 1}
+
+
+def test_node_code_logs_to_the_kmlc_store_where_the_process_set_another_uri(
+        kmlc_run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the session does for the length of a run, in process: a notebook's
+    ``mlflow.set_tracking_uri`` would send node code's fluent calls to its own store, where
+    kmlc's run is not; within ``fluent_store`` they land in kmlc's run, and the notebook's
+    URI is back after it."""
+    import mlflow
+
+    from kmlc.tracking.active import ActiveRunNode, fluent_store
+
+    client, run_id = kmlc_run
+    store = os.environ["MLFLOW_TRACKING_URI"]
+    notebook = f"sqlite:///{tmp_path / 'notebook.db'}"
+    mlflow.set_tracking_uri(notebook)  # the autouse fixture restores it after the test
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)  # as the session sets it
+    seen: list[Any] = []
+    with fluent_store(store):
+        assert mlflow.get_tracking_uri() == store
+        assert ActiveRunNode(_node(seen))(2.0) == 2.0
+    assert mlflow.get_tracking_uri() == notebook
+    assert seen == [run_id]
+    assert client.get_run(run_id).data.metrics["inside"] == 2.0
+    with pytest.raises(RuntimeError), fluent_store(store):
+        raise RuntimeError("a node failed")
+    assert mlflow.get_tracking_uri() == notebook  # set back after a failure too
+
+
+def test_fluent_store_changes_nothing_where_no_uri_was_set(kmlc_run: Any) -> None:
+    """Without ``mlflow.set_tracking_uri`` MLflow reads the variable the session set: the
+    block leaves MLflow as it is (no process-wide URI is set by kmlc)."""
+    import mlflow
+
+    from kmlc.tracking.active import fluent_store
+
+    store = os.environ["MLFLOW_TRACKING_URI"]
+    with fluent_store("sqlite:///elsewhere.db"):
+        assert mlflow.get_tracking_uri() == store
+    assert mlflow.get_tracking_uri() == store
