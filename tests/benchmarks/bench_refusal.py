@@ -109,7 +109,8 @@ def main() -> int:
                 fns[f"kedro {kind}"] = (lambda k=kind, a=kedro_args:
                                         _refusal(f"kedro {k}", [*kedro, "run", *a], plain,
                                                  None))
-        times = c.interleave(fns, args.repeats)
+        # a warm-up round first, but not under --quick (a smoke run: nobody reads its figures)
+        times = c.interleave(fns, args.repeats, warmup=not args.quick)
     rows = []
     for kind in kinds:
         mine = times[f"kmlc {kind}"]

@@ -169,16 +169,18 @@ def close_worker() -> None:
 
 
 def interleaved(fns: dict[str, Callable[[], None]], repeats: int,
-                prepare: dict[str, Callable[[], None]] | None = None
-                ) -> dict[str, list[float]]:
+                prepare: dict[str, Callable[[], None]] | None = None,
+                warmup: bool = True) -> dict[str, list[float]]:
     """Wall and CPU seconds of each fn per repeat; the fns alternate within each repeat.
 
     Alternating spreads drift and other processes' load over all of them. The CPU time
     (this process, all threads, plus the tracking worker's) suffers less from load.
     ``prepare[name]`` runs untimed before that fn (``close_worker`` for a cold worker).
+    ``warmup=False`` (``--quick``, a smoke run whose figures nobody reads): no untimed
+    round first.
     """
     prepare = prepare or {}
-    for name, fn in fns.items():
+    for name, fn in (fns.items() if warmup else ()):
         prepare.get(name, lambda: None)()
         fn()  # warm-up: imports, store creation, caches, the tracking worker
     out: dict[str, list[float]] = defaultdict(list)
@@ -287,7 +289,8 @@ def kedro_executable(kmf_python: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats (~1 minute)")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer repeats, no untimed warm-ups (~1 minute)")
     parser.add_argument("--nodes", type=int, default=200, help="chain length (default 200)")
     parser.add_argument("--repeats", type=int, default=None,
                         help=f"in-process runs (default {c.MIN_RUNS}, quick 3)")
@@ -333,7 +336,8 @@ def main() -> int:
                    "kmlc cold worker": kmlc_run(spec, compiled, runner),
                    "kmlc in process": kmlc_run(spec, compiled, runner, worker=False)}
             runs = max(2, repeats // 2) if runner == "parallel" else repeats
-            results[runner] = interleaved(fns, runs, {"kmlc cold worker": close_worker})
+            results[runner] = interleaved(fns, runs, {"kmlc cold worker": close_worker},
+                                          warmup=not args.quick)
             results[runner] |= {"nodes": [nodes], "runs": [runs]}
 
         rows = []
@@ -361,7 +365,7 @@ def main() -> int:
         if "sequential" in results:
             spec, compiled = specs[args.nodes]
             tracked = kmlc_run(spec, compiled, "sequential")
-            breakdown(tracked, max(3, repeats // 2), args.nodes,
+            breakdown(tracked, 1 if args.quick else max(3, repeats // 2), args.nodes,
                       med(results["sequential"]["plain"]))
             if args.profile:
                 profile_top(tracked)
@@ -417,8 +421,9 @@ def main() -> int:
                 [kedro, "run"], cwd=project, env=c.kmf_env(project, mlflow_on=True))
             commands["kedro run (kedro-mlflow venv, plugin hooks off)"] = command(
                 [kedro, "run"], cwd=project, env=c.kmf_env(project, mlflow_on=False))
-        # one warm-up each (the store exists already), then every command once per run
-        walls = c.interleave(commands, cli_repeats)
+        # one warm-up each (the store exists already; none under --quick), then every
+        # command once per run
+        walls = c.interleave(commands, cli_repeats, warmup=not args.quick)
         timeline: dict[str, list[float]] = defaultdict(list)
         for _ in range(cli_repeats):
             _, done = c.timed_subprocess([sys.executable, "-c", CLI_TIMELINE,

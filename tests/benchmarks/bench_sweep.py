@@ -169,9 +169,12 @@ def dask_comparison(args: argparse.Namespace) -> bool:
         def dask() -> None:
             sweep_once(path, runner="dask", address=address)
 
-        # the store is created and the workers warmed (imports, store) outside the clock
-        sequential()
-        dask()
+        # the store is created and the workers warmed (imports, store) outside the clock;
+        # not under --quick, a smoke run whose figures nobody reads (the timed runs below
+        # then do that work, on the clock)
+        if not args.quick:
+            sequential()
+            dask()
         times = c.interleave({"sequential": sequential, "dask": dask}, args.repeats,
                              warmup=False)
     finally:
@@ -194,8 +197,8 @@ def dask_comparison(args: argparse.Namespace) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true",
-                        help="smoke only: 2 trials, 0.2 s + 0.02 s of work, 1 repeat "
-                             "(Dask: 4 trials of ~0.5 s)")
+                        help="smoke only: 2 trials, 0.2 s + 0.02 s of work, 1 repeat, "
+                             "no untimed warm-up (Dask: 4 trials of ~0.5 s)")
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=c.MIN_RUNS)
     parser.add_argument("--prep", type=float, default=2.0, help="CPU seconds of prepare")
@@ -243,9 +246,10 @@ def floor_comparison(args: argparse.Namespace) -> bool:
                 c.timed_subprocess([kmlc, "run", "training", "-f", str(path), "--params",
                                     f"model.k={k}"], cwd=folder)
 
-        # the sqlite stores are created once, outside the clock
-        c.timed_subprocess([kmlc, "run", "training", "-f", str(path)], cwd=folder)
-        floor()
+        # the sqlite stores are created once, outside the clock (not under --quick, as above)
+        if not args.quick:
+            c.timed_subprocess([kmlc, "run", "training", "-f", str(path)], cwd=folder)
+            floor()
         times = c.interleave({"floor": floor, "sweep": sweep, "runs": one_by_one},
                              args.repeats, warmup=False)
     finally:

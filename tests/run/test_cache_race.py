@@ -15,12 +15,13 @@ import os
 import pickle
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+import mlflow
+import mlflow.artifacts
 import pytest
-from mini_project import kmlc_exe
+from mini_project import kmlc_exe, mlflow_uri_restored
 from mlflow.tracking import MlflowClient
 
 IRIS = Path(__file__).resolve().parents[2] / "examples" / "iris"
@@ -107,12 +108,12 @@ def test_a_run_overlapping_another_never_lends_it_its_outputs(tmp_path: Path,
     assert client.get_run(run_c).data.params["model.c"] == "1.0"
     # the file on disk is B's, the record of A's fit names A's bytes: C fits again
     assert "fit_classifier" not in client.get_run(run_c).data.tags["kmlc.cache.skipped_nodes"]
-    code = (f"import mlflow, pickle, sys\nmlflow.set_tracking_uri({client.tracking_uri!r})\n"
-            f"folder = mlflow.artifacts.download_artifacts({uri!r}, "
-            f"dst_path={str(tmp_path / 'model')!r})\nprint(folder)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300, check=True)
-    folder = Path(done.stdout.strip().splitlines()[-1])
+    # the logged model's files, read from the store in this process (MLflow resolves a
+    # models:/ URI through its global URI, whatever tracking_uri the call is given: set
+    # here, and restored)
+    with mlflow_uri_restored():
+        mlflow.set_tracking_uri(client.tracking_uri)
+        folder = Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path / "model")))
     with (folder / "artifacts" / "classifier.pkl").open("rb") as handle:
         packed = pickle.load(handle)  # a LogisticRegression this test's run fitted
     assert packed.C == 1.0  # B fitted its own with C=0.01
