@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,17 @@ class ImageDataset(AbstractDataset):
     def _describe(self):
         return {"filepath": self._filepath}
 '''
+
+
+@pytest.fixture(autouse=True)
+def _forget_the_projects_modules() -> Iterator[None]:
+    """``kmlc plan`` and ``graph`` import a project's modules in this process, as a run
+    does, and leave them imported; each test's project is in its own folder, so a package
+    of one (``zq_ns``, regular in one test, a namespace in the next) must not answer for
+    the next test's folder in the same worker."""
+    yield
+    for name in [m for m in sys.modules if m.split(".")[0].startswith("zq")]:
+        del sys.modules[name]
 
 
 def _validate(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
