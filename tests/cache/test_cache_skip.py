@@ -331,3 +331,88 @@ def test_a_node_run_in_another_process_is_recorded_from_its_files(chain: Path) -
     assert newest["shift"]["memory"] == {}  # not kept: add reruns shift to get it
     digest = cache.index.content_hash(chain.parent / "data" / "doubled.pkl")
     assert newest["double"]["outputs"] == {"doubled": digest}
+
+
+def test_only_memory_values_another_node_reads_are_kept(chain: Path) -> None:
+    """shift's `spare` is read by nobody and `score` is a metric: neither is pickled into
+    the objects folder, which holds exactly the values the records name."""
+    (chain.parent / "cache_skip_nodes.py").write_text(NODES.replace(
+        "    return [v + 0.5 for v in doubled]",
+        "    return [v + 0.5 for v in doubled], {'spare': doubled}"))
+    chain.write_text(CHAIN.replace("outputs: shifted}", "outputs: [shifted, spare]}"))
+    _run(chain)
+    records = _records(chain)
+    assert set(records["shift"]["memory"]) == {"shifted"}
+    objects = chain.parent / ".kmlc" / "objects"
+    assert sorted(p.name for p in objects.iterdir()) == [
+        records["shift"]["memory"]["shifted"].split(":")[1] + ".pkl"]
+    assert _run(chain, "offset=2")[0] == ["add"]
+
+
+def test_a_memory_value_over_the_limit_is_not_kept_and_the_line_says_why(chain: Path) -> None:
+    chain.write_text(CHAIN + "cache: {memory_limit_mb: 0.00001}\n")
+    ran, result = _run(chain)
+    assert ran == ALL
+    assert result.cache_line == (
+        "cache: no node skipped (3 ran); memory outputs not kept (their consumers rerun "
+        "with their producer): shifted (larger than the cache's limit of 10 B)")
+    assert _records(chain)["shift"]["memory"] == {}
+    assert not (chain.parent / ".kmlc" / "objects").exists() or not list(
+        (chain.parent / ".kmlc" / "objects").iterdir())
+    ran, result = _run(chain, "offset=2")
+    assert ran == ["shift", "add"] and result.skipped == ("double",)
+    assert result.cache_line.startswith("cache: skipped 1 of 3 nodes; memory outputs not kept")
+
+
+def test_a_damaged_index_or_record_is_a_warning_and_its_nodes_run(chain: Path) -> None:
+    index = chain.parent / INDEX_FILE
+    index.parent.mkdir()
+    index.write_text("{not json")
+    cache = _cache(chain)
+    (warning,) = cache.new_warnings()
+    assert warning.startswith(f"the cache index {index} cannot be read (")
+    assert cache.decide() == ALL
+    assert _run(chain)[0] == ALL
+    data = json.loads(index.read_text())
+    (key,) = [k for k, r in data["records"].items() if r["node"] == "add"]
+    data["records"][key]["outputs"] = {"total": 3}
+    index.write_text(json.dumps(data))
+    cache = _cache(chain)
+    assert cache.decide() == ["add"]
+    assert cache.new_warnings() == [
+        f"the cache record of node 'add' in {index} is not valid (it has no content hash "
+        "for output 'total'): it is ignored, the node runs"]
+    assert _run(chain)[0] == ["add"]
+    assert _run(chain)[0] == []  # recorded again, valid
+
+
+def test_the_cache_records_when_pluggy_hands_hooks_only_their_required_arguments(
+        chain: Path) -> None:
+    """Kedro takes any pluggy >= 1.0, and before 1.7 pluggy calls a hook implementation
+    with only the arguments it declares without a default: the cache's hooks are called
+    here as Kedro's runner and that pluggy call them (with pluggy 1.6 the node was
+    missing and ``--cache`` recorded nothing)."""
+    from kedro.framework.hooks.manager import _create_hook_manager
+
+    _run(chain)
+    cache = _cache(chain, "scale=3")
+    assert cache.decide() == ALL
+    manager = _create_hook_manager()
+    manager.register(cache)
+    impls = {impl.function.__name__: impl for caller in manager.get_hookcallers(cache) or ()
+             for impl in caller.get_hookimpls() if impl.plugin is cache}
+    assert sorted(impls) == ["after_dataset_saved", "after_node_run"]
+
+    def call(hook: str, **passed: Any) -> None:  # pluggy < 1.7: no argument with a default
+        impls[hook].function(*(passed[name] for name in impls[hook].argnames))
+
+    double = cache.pipeline.nodes[0]
+    (chain.parent / "data" / "doubled.pkl").write_bytes(b"as double wrote it")
+    call("after_dataset_saved", dataset_name="doubled", data=[6, 12, 18], node=double)
+    call("after_node_run", node=double, catalog=None, inputs={}, outputs={"doubled": []},
+         is_async=False, run_id="r")
+    cache.record(None)
+    records = [r for r in json.loads((chain.parent / INDEX_FILE).read_text())[
+        "records"].values() if r["node"] == "double"]
+    digest = cache.index.content_hash(chain.parent / "data" / "doubled.pkl")
+    assert len(records) == 2 and {"doubled": digest} in [r["outputs"] for r in records]
