@@ -56,6 +56,8 @@ def test_a_damaged_or_missing_value_is_reported_and_a_damaged_one_replaced(
     assert store.get(ref) == ([1, 2], None)
     path.unlink()
     assert store.check(ref).startswith(f"its kept value {path.name} cannot be read (")
+    assert store.check(ref) == (f"its kept value {path.name} cannot be read "
+                                "(No such file or directory)")
     assert store.get(ref)[0] is None
 
 
@@ -68,6 +70,20 @@ def test_a_value_whose_class_is_gone_cannot_be_unpickled(tmp_path: Path) -> None
     assert value is None
     assert problem == (f"its kept value {digits}.pkl cannot be unpickled "
                        f"(ModuleNotFoundError: No module named 'kmlc_no_such_mod')")
+
+
+class _FailsWhenRead:
+    def __reduce__(self) -> tuple:
+        return (int, ("not a number " + "x" * 200,))  # unpickling calls int() on it
+
+
+def test_why_a_value_cannot_be_unpickled_is_cut_to_a_line(tmp_path: Path) -> None:
+    store = ObjectStore(tmp_path)
+    ref, _ = store.put(_FailsWhenRead())
+    assert ref is not None
+    error = "invalid literal for int() with base 10: 'not a number " + "x" * 200 + "'"
+    assert store.get(ref) == (None, f"its kept value {object_hash(ref)}.pkl cannot be "
+                                    f"unpickled (ValueError: {error[:120]})")
 
 
 class _Refuses:

@@ -8,6 +8,7 @@ tests/run/test_cache.py.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -293,6 +294,16 @@ def test_a_tracked_rerun_gets_the_skipped_nodes_metrics_and_tracked_files(
         "reports/report.json"]
     assert run.data.tags["kmlc.cache.skipped"] == "4"
     assert run.data.tags["kmlc.cache.from_runs"] == first.run_id
+    assert run.data.tags["kmlc.cache"] == "on"
+    assert run.data.tags["kmlc.cache.skipped_nodes"] == "double,shift,add,score"
+    assert [a.path for a in client.list_artifacts(second.run_id, "kmlc")] == [
+        "kmlc/cache.json"]
+    summary = json.loads(Path(client.download_artifacts(
+        second.run_id, "kmlc/cache.json", str(chain.parent))).read_text())
+    assert summary == {"cache_version": 1, "ran": [], "handed_on": [],
+                       "nodes": {name: {"key": summary["nodes"][name]["key"],
+                                        "from_run": first.run_id}
+                                 for name in [*ALL, "score"]}}
 
 
 def test_a_metric_that_is_not_json_is_never_recorded(chain: Path) -> None:
@@ -322,7 +333,10 @@ def test_a_node_run_in_another_process_is_recorded_from_its_files(chain: Path) -
     (chain.parent / "data" / "doubled.pkl").write_bytes(b"as the worker wrote it")
     cache.saved_elsewhere(double)
     cache.saved_elsewhere(shift)
+    total = chain.parent / "data" / "total.json"
+    total.write_text("20.5")
     cache.after_dataset_saved("total", 20.5, add)  # add ran here: seen by the hook
+    total.write_text("99.5")  # another run rewrote it since
     cache.saved_elsewhere(add)  # and not taken again
     cache.record(None)
     records = json.loads(index.read_text())["records"]
@@ -331,6 +345,7 @@ def test_a_node_run_in_another_process_is_recorded_from_its_files(chain: Path) -
     assert newest["shift"]["memory"] == {}  # not kept: add reruns shift to get it
     digest = cache.index.content_hash(chain.parent / "data" / "doubled.pkl")
     assert newest["double"]["outputs"] == {"doubled": digest}
+    assert newest["add"]["outputs"] == {"total": "sha256:" + hashlib.sha256(b"20.5").hexdigest()}
 
 
 def test_only_memory_values_another_node_reads_are_kept(chain: Path) -> None:
