@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import signal
+import tempfile
 import time
 from pathlib import Path
 
@@ -140,3 +142,38 @@ def test_prune_removes_only_unnamed_objects_and_stale_temporary_files(tmp_path: 
     assert freed == size + 3
     assert store.get(keep) == ("keep", None)
     assert fresh.exists() and all(p.exists() for p in mine)
+
+
+def test_a_value_is_written_through_a_file_beside_it_not_the_system_temp_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-folder"))
+    store = ObjectStore(tmp_path / "objects")
+    ref, why = store.put([1, 2, 3])
+    assert why is None and store.get(str(ref)) == ([1, 2, 3], None)
+
+
+class _KillsItsProcess:
+    def __reduce__(self) -> tuple:
+        os.kill(os.getpid(), signal.SIGKILL)  # the run dies while the value is written
+        return (int, ())
+
+
+def test_a_value_half_written_by_a_killed_run_is_removed_once_stale(tmp_path: Path) -> None:
+    store = ObjectStore(tmp_path / "objects")
+    kept, _ = store.put("kept")
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child dies inside put
+        try:
+            store.put(["some", "rows", _KillsItsProcess()])
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    (left,) = [p for p in (tmp_path / "objects").iterdir() if not p.name.endswith(".pkl")]
+    assert store.files() == sorted([store.path(str(kept)), left])
+    assert store.prune([str(kept)]) == ([], 0)  # it may be another run's, still writing
+    hour_ago = time.time() - 3600 - 60
+    os.utime(left, (hour_ago, hour_ago))
+    size = left.stat().st_size
+    assert store.prune([str(kept)]) == ([left], size)
+    assert store.files() == [store.path(str(kept))]
