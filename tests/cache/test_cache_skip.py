@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from kmlc import RunOptions, load_project, run_pipeline
@@ -205,6 +207,11 @@ def test_versioned_outputs_are_known_by_their_version(chain: Path) -> None:
     assert _run(chain)[0] == []
     assert _run(chain, "scale=3")[0] == ALL
     assert _records(chain)["double"]["outputs"]["doubled"] != version
+    # a newer version saved by no cached run: double is not skipped, its output changed
+    newer = chain.parent / "data" / "doubled.pkl" / "9999-12-31T23.59.59.999Z"
+    newer.mkdir()
+    (newer / "doubled.pkl").write_bytes(pickle.dumps([6, 12, 18]))
+    assert _run(chain, "scale=3")[0] == ALL
 
 
 def test_an_index_that_cannot_be_written_is_a_note_not_a_failure(chain: Path) -> None:
@@ -353,19 +360,20 @@ def test_only_memory_values_another_node_reads_are_kept(chain: Path) -> None:
     the objects folder, which holds exactly the values the records name."""
     (chain.parent / "cache_skip_nodes.py").write_text(NODES.replace(
         "    return [v + 0.5 for v in doubled]",
-        "    return [v + 0.5 for v in doubled], {'spare': doubled}"))
-    chain.write_text(CHAIN.replace("outputs: shifted}", "outputs: [shifted, spare]}"))
+        "    return {'spare': doubled}, [v + 0.5 for v in doubled]"))
+    chain.write_text(CHAIN.replace("outputs: shifted}", "outputs: [spare, shifted]}"))
     _run(chain)
     records = _records(chain)
     assert set(records["shift"]["memory"]) == {"shifted"}
     objects = chain.parent / ".kmlc" / "objects"
     assert sorted(p.name for p in objects.iterdir()) == [
         records["shift"]["memory"]["shifted"].split(":")[1] + ".pkl"]
-    assert _run(chain, "offset=2")[0] == ["add"]
+    assert _run(chain, "offset=2")[0] == ["add"]  # shifted handed on, after spare
 
 
-def test_a_memory_value_over_the_limit_is_not_kept_and_the_line_says_why(chain: Path) -> None:
-    chain.write_text(CHAIN + "cache: {memory_limit_mb: 0.00001}\n")
+def test_memory_values_over_the_limit_are_not_kept_and_the_line_says_why(chain: Path) -> None:
+    limited = CHAIN + "cache: {memory_limit_mb: 0.00001}\n"
+    chain.write_text(limited)
     ran, result = _run(chain)
     assert ran == ALL
     assert result.cache_line == (
@@ -377,6 +385,14 @@ def test_a_memory_value_over_the_limit_is_not_kept_and_the_line_says_why(chain: 
     ran, result = _run(chain, "offset=2")
     assert ran == ["shift", "add"] and result.skipped == ("double",)
     assert result.cache_line.startswith("cache: skipped 1 of 3 nodes; memory outputs not kept")
+    # doubled in memory too: both named, in order
+    chain.write_text(limited.replace(
+        "  doubled: {type: pickle.PickleDataset, filepath: data/doubled.pkl}\n", ""))
+    ran, result = _run(chain)
+    assert ran == ALL
+    assert result.cache_line is not None and result.cache_line.endswith(
+        ": doubled (larger than the cache's limit of 10 B); "
+        "shifted (larger than the cache's limit of 10 B)")
 
 
 def test_a_damaged_index_or_record_is_a_warning_and_its_nodes_run(chain: Path) -> None:
@@ -431,3 +447,44 @@ def test_the_cache_records_when_pluggy_hands_hooks_only_their_required_arguments
         "records"].values() if r["node"] == "double"]
     digest = cache.index.content_hash(chain.parent / "data" / "doubled.pkl")
     assert len(records) == 2 and {"doubled": digest} in [r["outputs"] for r in records]
+
+
+SCORED = """\
+version: 1
+name: scored
+datasets:
+  raw: {type: pandas.CSVDataset, filepath: data/raw.csv}
+  half: {type: mlflow.metric}
+  history: {type: mlflow.metric_history}
+nodes:
+  - {name: score, func: cache_skip_nodes.score, inputs: raw, outputs: [half, history]}
+"""
+
+
+@pytest.mark.parametrize(("outputs", "recorded"), [
+    ({"half": np.float64(7.25), "history": np.array([1.0, 2.0])},
+     {"half": 7.25, "history": [1.0, 2.0]}),
+    ({"half": {"value": np.float32(0.5), "step": np.int64(3)}, "history": [np.int32(1)]},
+     {"half": {"value": 0.5, "step": 3}, "history": [1]}),
+    ({"half": object(), "history": [1.0]}, None),  # not JSON: never recorded
+])
+def test_a_nodes_metrics_are_recorded_as_plain_json_and_handed_to_the_next_run(
+        chain: Path, outputs: dict[str, Any], recorded: dict[str, Any] | None) -> None:
+    """The values Kedro hands ``after_node_run`` (numpy numbers and arrays, as a node
+    returns them) are kept as plain JSON; the next run skips the node with those values."""
+    chain.write_text(SCORED)
+    (chain.parent / "cache_skip_nodes.py").write_text(METRIC_NODES)
+    cache = _cache(chain)
+    assert cache.decide() == ["score"]
+    (node,) = cache.pipeline.nodes
+    cache.after_node_run(node, None, {}, outputs, False)
+    for name in ("half", "history"):
+        cache.after_dataset_saved(name, outputs[name], node)
+    cache.record("r1")
+    if recorded is None:
+        assert json.loads((chain.parent / INDEX_FILE).read_text())["records"] == {}
+        return
+    assert _records(chain)["score"]["metrics"] == recorded
+    cache = _cache(chain)
+    assert cache.decide() == [] and cache.metrics == {"score": recorded}
+    assert cache.skipped["score"].from_run == "r1"
