@@ -177,3 +177,12 @@ def test_a_value_half_written_by_a_killed_run_is_removed_once_stale(tmp_path: Pa
     size = left.stat().st_size
     assert store.prune([str(kept)]) == ([left], size)
     assert store.files() == [store.path(str(kept))]
+
+
+def test_the_limit_bounds_the_whole_value_not_each_piece_pickle_writes(tmp_path: Path) -> None:
+    value = [f"row {i}" for i in range(40_000)]  # pickled in frames of about 64 KB
+    size = len(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+    assert size > 3 * 100_000
+    store = ObjectStore(tmp_path, limit=100_000)
+    assert store.put(value) == (None, "larger than the cache's limit of 97.7 KB")
+    assert list(tmp_path.iterdir()) == []
