@@ -186,3 +186,16 @@ def test_the_limit_bounds_the_whole_value_not_each_piece_pickle_writes(tmp_path:
     store = ObjectStore(tmp_path, limit=100_000)
     assert store.put(value) == (None, "larger than the cache's limit of 97.7 KB")
     assert list(tmp_path.iterdir()) == []
+
+
+class _Interrupted:
+    def __reduce__(self) -> tuple:
+        raise KeyboardInterrupt  # Ctrl-C while the value is pickled
+
+
+def test_an_interrupt_while_a_value_is_written_goes_on_and_leaves_no_file(
+        tmp_path: Path) -> None:
+    store = ObjectStore(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        store.put(["rows", _Interrupted()])
+    assert list(tmp_path.iterdir()) == []
