@@ -39,6 +39,7 @@ def test_an_index_that_is_not_one_is_empty_with_a_warning(tmp_path: Path, text: 
     path.write_text(text)
     index = CacheIndex.load(path)
     assert (index.records, index.files) == ({}, {})
+    assert index.path == path  # rebuilt in its place
     assert index.warning is not None
     assert index.warning.startswith(f"the cache index {path} {says}")
     assert index.warning.endswith("; it is rebuilt, every node runs")
