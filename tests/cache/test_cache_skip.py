@@ -488,3 +488,12 @@ def test_a_nodes_metrics_are_recorded_as_plain_json_and_handed_to_the_next_run(
     cache = _cache(chain)
     assert cache.decide() == [] and cache.metrics == {"score": recorded}
     assert cache.skipped["score"].from_run == "r1"
+
+
+def test_a_declared_memory_dataset_is_handed_on_through_the_catalog(chain: Path) -> None:
+    chain.write_text(CHAIN.replace(
+        "  total:", "  shifted: {type: MemoryDataset, copy_mode: assign}\n  total:"))
+    _run(chain)
+    ran, result = _run(chain, "offset=2")
+    assert ran == ["add"] and result.skipped == ("double", "shift")
+    assert json.loads((chain.parent / "data" / "total.json").read_text()) == 15.5
