@@ -378,9 +378,13 @@ class RunCache:
             self.metrics[node.name] = values
 
     @hook_impl
-    def after_dataset_saved(self, dataset_name: str, data: Any, node: Any = None) -> None:
+    def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
         """What ``node`` saved, taken now: the bytes of a file as this node wrote them
-        (read at the end of the run, they may be another run's), its memory values kept."""
+        (read at the end of the run, they may be another run's), its memory values kept.
+
+        ``node`` has no default: pluggy before 1.7 (Kedro takes any pluggy >= 1.0) hands a
+        hook implementation none of the arguments that have one, and the cache recorded
+        nothing."""
         if node is None:
             return
         kind = self._kind(dataset_name)

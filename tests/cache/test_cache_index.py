@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def test_an_index_that_is_not_one_is_empty_with_a_warning(tmp_path: Path, text: 
     path.write_text(text)
     index = CacheIndex.load(path)
     assert (index.records, index.files) == ({}, {})
+    assert index.path == path  # rebuilt in its place
     assert index.warning is not None
     assert index.warning.startswith(f"the cache index {path} {says}")
     assert index.warning.endswith("; it is rebuilt, every node runs")
@@ -148,3 +150,13 @@ def test_the_stat_cache_is_trusted_only_for_a_file_older_than_its_hash(tmp_path:
                   [3, old, "sha256:stale"], "sha256:stale"):
         index.files[str(path)] = entry  # type: ignore[assignment]
         assert index.content_hash(path) == _sha(b"xyz")
+
+
+def test_the_index_is_written_through_a_file_beside_it_not_the_system_temp_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``os.replace`` is atomic only within one file system, and the system's temporary
+    folder may be elsewhere, full or gone: the index never goes through it."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-folder"))
+    path = tmp_path / ".kmlc" / "cache.json"
+    CacheIndex(path).write({"k": {"node": "a"}}, {})
+    assert json.loads(path.read_text())["records"] == {"k": {"node": "a"}}

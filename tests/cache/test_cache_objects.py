@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import signal
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,6 +58,8 @@ def test_a_damaged_or_missing_value_is_reported_and_a_damaged_one_replaced(
     assert store.get(ref) == ([1, 2], None)
     path.unlink()
     assert store.check(ref).startswith(f"its kept value {path.name} cannot be read (")
+    assert store.check(ref) == (f"its kept value {path.name} cannot be read "
+                                "(No such file or directory)")
     assert store.get(ref)[0] is None
 
 
@@ -68,6 +72,20 @@ def test_a_value_whose_class_is_gone_cannot_be_unpickled(tmp_path: Path) -> None
     assert value is None
     assert problem == (f"its kept value {digits}.pkl cannot be unpickled "
                        f"(ModuleNotFoundError: No module named 'kmlc_no_such_mod')")
+
+
+class _FailsWhenRead:
+    def __reduce__(self) -> tuple:
+        return (int, ("not a number " + "x" * 200,))  # unpickling calls int() on it
+
+
+def test_why_a_value_cannot_be_unpickled_is_cut_to_a_line(tmp_path: Path) -> None:
+    store = ObjectStore(tmp_path)
+    ref, _ = store.put(_FailsWhenRead())
+    assert ref is not None
+    error = "invalid literal for int() with base 10: 'not a number " + "x" * 200 + "'"
+    assert store.get(ref) == (None, f"its kept value {object_hash(ref)}.pkl cannot be "
+                                    f"unpickled (ValueError: {error[:120]})")
 
 
 class _Refuses:
@@ -124,3 +142,60 @@ def test_prune_removes_only_unnamed_objects_and_stale_temporary_files(tmp_path: 
     assert freed == size + 3
     assert store.get(keep) == ("keep", None)
     assert fresh.exists() and all(p.exists() for p in mine)
+
+
+def test_a_value_is_written_through_a_file_beside_it_not_the_system_temp_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-folder"))
+    store = ObjectStore(tmp_path / "objects")
+    ref, why = store.put([1, 2, 3])
+    assert why is None and store.get(str(ref)) == ([1, 2, 3], None)
+
+
+class _KillsItsProcess:
+    def __reduce__(self) -> tuple:
+        os.kill(os.getpid(), signal.SIGKILL)  # the run dies while the value is written
+        return (int, ())
+
+
+def test_a_value_half_written_by_a_killed_run_is_removed_once_stale(tmp_path: Path) -> None:
+    store = ObjectStore(tmp_path / "objects")
+    kept, _ = store.put("kept")
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child dies inside put
+        try:
+            store.put(["some", "rows", _KillsItsProcess()])
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    (left,) = [p for p in (tmp_path / "objects").iterdir() if not p.name.endswith(".pkl")]
+    assert store.files() == sorted([store.path(str(kept)), left])
+    assert store.prune([str(kept)]) == ([], 0)  # it may be another run's, still writing
+    hour_ago = time.time() - 3600 - 60
+    os.utime(left, (hour_ago, hour_ago))
+    size = left.stat().st_size
+    assert store.prune([str(kept)]) == ([left], size)
+    assert store.files() == [store.path(str(kept))]
+
+
+def test_the_limit_bounds_the_whole_value_not_each_piece_pickle_writes(tmp_path: Path) -> None:
+    value = [f"row {i}" for i in range(40_000)]  # pickled in frames of about 64 KB
+    size = len(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+    assert size > 3 * 100_000
+    store = ObjectStore(tmp_path, limit=100_000)
+    assert store.put(value) == (None, "larger than the cache's limit of 97.7 KB")
+    assert list(tmp_path.iterdir()) == []
+
+
+class _Interrupted:
+    def __reduce__(self) -> tuple:
+        raise KeyboardInterrupt  # Ctrl-C while the value is pickled
+
+
+def test_an_interrupt_while_a_value_is_written_goes_on_and_leaves_no_file(
+        tmp_path: Path) -> None:
+    store = ObjectStore(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        store.put(["rows", _Interrupted()])
+    assert list(tmp_path.iterdir()) == []

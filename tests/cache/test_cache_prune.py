@@ -123,3 +123,15 @@ def test_a_bound_adds_up_every_record_kept_and_counts_a_shared_value_once(
     result = prune_cache(tmp_path, max_bytes=size_a + size_b)
     assert result.records_dropped == 1 and _left(tmp_path) == ["k1", "k2", "k3"]
     assert (result.objects_removed, result.bytes_freed) == (1, size_c)
+
+
+def test_a_record_without_a_time_is_older_than_one_of_the_first_second(
+        tmp_path: Path) -> None:
+    """(``time`` is seconds since 1970: a record written without one goes first, even
+    beside one of time 1 whose key sorts after it.)"""
+    (a, size_a), (b, size_b) = _kept(tmp_path, "a" * 30), _kept(tmp_path, "b" * 30)
+    CacheIndex(tmp_path / INDEX_FILE).write(
+        {"k-a": {"node": "untimed", "memory": {"x": a}},
+         "k-b": {"node": "first", "time": 1, "memory": {"x": b}}}, {})
+    result = prune_cache(tmp_path, max_bytes=max(size_a, size_b))
+    assert result.records_dropped == 1 and _left(tmp_path) == ["k-b"]

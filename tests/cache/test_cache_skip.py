@@ -8,12 +8,15 @@ tests/run/test_cache.py.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import pickle
 import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from kmlc import RunOptions, load_project, run_pipeline
@@ -204,6 +207,11 @@ def test_versioned_outputs_are_known_by_their_version(chain: Path) -> None:
     assert _run(chain)[0] == []
     assert _run(chain, "scale=3")[0] == ALL
     assert _records(chain)["double"]["outputs"]["doubled"] != version
+    # a newer version saved by no cached run: double is not skipped, its output changed
+    newer = chain.parent / "data" / "doubled.pkl" / "9999-12-31T23.59.59.999Z"
+    newer.mkdir()
+    (newer / "doubled.pkl").write_bytes(pickle.dumps([6, 12, 18]))
+    assert _run(chain, "scale=3")[0] == ALL
 
 
 def test_an_index_that_cannot_be_written_is_a_note_not_a_failure(chain: Path) -> None:
@@ -293,6 +301,16 @@ def test_a_tracked_rerun_gets_the_skipped_nodes_metrics_and_tracked_files(
         "reports/report.json"]
     assert run.data.tags["kmlc.cache.skipped"] == "4"
     assert run.data.tags["kmlc.cache.from_runs"] == first.run_id
+    assert run.data.tags["kmlc.cache"] == "on"
+    assert run.data.tags["kmlc.cache.skipped_nodes"] == "double,shift,add,score"
+    assert [a.path for a in client.list_artifacts(second.run_id, "kmlc")] == [
+        "kmlc/cache.json"]
+    summary = json.loads(Path(client.download_artifacts(
+        second.run_id, "kmlc/cache.json", str(chain.parent))).read_text())
+    assert summary == {"cache_version": 1, "ran": [], "handed_on": [],
+                       "nodes": {name: {"key": summary["nodes"][name]["key"],
+                                        "from_run": first.run_id}
+                                 for name in [*ALL, "score"]}}
 
 
 def test_a_metric_that_is_not_json_is_never_recorded(chain: Path) -> None:
@@ -322,7 +340,10 @@ def test_a_node_run_in_another_process_is_recorded_from_its_files(chain: Path) -
     (chain.parent / "data" / "doubled.pkl").write_bytes(b"as the worker wrote it")
     cache.saved_elsewhere(double)
     cache.saved_elsewhere(shift)
+    total = chain.parent / "data" / "total.json"
+    total.write_text("20.5")
     cache.after_dataset_saved("total", 20.5, add)  # add ran here: seen by the hook
+    total.write_text("99.5")  # another run rewrote it since
     cache.saved_elsewhere(add)  # and not taken again
     cache.record(None)
     records = json.loads(index.read_text())["records"]
@@ -331,3 +352,148 @@ def test_a_node_run_in_another_process_is_recorded_from_its_files(chain: Path) -
     assert newest["shift"]["memory"] == {}  # not kept: add reruns shift to get it
     digest = cache.index.content_hash(chain.parent / "data" / "doubled.pkl")
     assert newest["double"]["outputs"] == {"doubled": digest}
+    assert newest["add"]["outputs"] == {"total": "sha256:" + hashlib.sha256(b"20.5").hexdigest()}
+
+
+def test_only_memory_values_another_node_reads_are_kept(chain: Path) -> None:
+    """shift's `spare` is read by nobody and `score` is a metric: neither is pickled into
+    the objects folder, which holds exactly the values the records name."""
+    (chain.parent / "cache_skip_nodes.py").write_text(NODES.replace(
+        "    return [v + 0.5 for v in doubled]",
+        "    return {'spare': doubled}, [v + 0.5 for v in doubled]"))
+    chain.write_text(CHAIN.replace("outputs: shifted}", "outputs: [spare, shifted]}"))
+    _run(chain)
+    records = _records(chain)
+    assert set(records["shift"]["memory"]) == {"shifted"}
+    objects = chain.parent / ".kmlc" / "objects"
+    assert sorted(p.name for p in objects.iterdir()) == [
+        records["shift"]["memory"]["shifted"].split(":")[1] + ".pkl"]
+    assert _run(chain, "offset=2")[0] == ["add"]  # shifted handed on, after spare
+
+
+def test_memory_values_over_the_limit_are_not_kept_and_the_line_says_why(chain: Path) -> None:
+    limited = CHAIN + "cache: {memory_limit_mb: 0.00001}\n"
+    chain.write_text(limited)
+    ran, result = _run(chain)
+    assert ran == ALL
+    assert result.cache_line == (
+        "cache: no node skipped (3 ran); memory outputs not kept (their consumers rerun "
+        "with their producer): shifted (larger than the cache's limit of 10 B)")
+    assert _records(chain)["shift"]["memory"] == {}
+    assert not (chain.parent / ".kmlc" / "objects").exists() or not list(
+        (chain.parent / ".kmlc" / "objects").iterdir())
+    ran, result = _run(chain, "offset=2")
+    assert ran == ["shift", "add"] and result.skipped == ("double",)
+    assert result.cache_line.startswith("cache: skipped 1 of 3 nodes; memory outputs not kept")
+    # doubled in memory too: both named, in order
+    chain.write_text(limited.replace(
+        "  doubled: {type: pickle.PickleDataset, filepath: data/doubled.pkl}\n", ""))
+    ran, result = _run(chain)
+    assert ran == ALL
+    assert result.cache_line is not None and result.cache_line.endswith(
+        ": doubled (larger than the cache's limit of 10 B); "
+        "shifted (larger than the cache's limit of 10 B)")
+
+
+def test_a_damaged_index_or_record_is_a_warning_and_its_nodes_run(chain: Path) -> None:
+    index = chain.parent / INDEX_FILE
+    index.parent.mkdir()
+    index.write_text("{not json")
+    cache = _cache(chain)
+    (warning,) = cache.new_warnings()
+    assert warning.startswith(f"the cache index {index} cannot be read (")
+    assert cache.decide() == ALL
+    assert _run(chain)[0] == ALL
+    data = json.loads(index.read_text())
+    (key,) = [k for k, r in data["records"].items() if r["node"] == "add"]
+    data["records"][key]["outputs"] = {"total": 3}
+    index.write_text(json.dumps(data))
+    cache = _cache(chain)
+    assert cache.decide() == ["add"]
+    assert cache.new_warnings() == [
+        f"the cache record of node 'add' in {index} is not valid (it has no content hash "
+        "for output 'total'): it is ignored, the node runs"]
+    assert _run(chain)[0] == ["add"]
+    assert _run(chain)[0] == []  # recorded again, valid
+
+
+def test_the_cache_records_when_pluggy_hands_hooks_only_their_required_arguments(
+        chain: Path) -> None:
+    """Kedro takes any pluggy >= 1.0, and before 1.7 pluggy calls a hook implementation
+    with only the arguments it declares without a default: the cache's hooks are called
+    here as Kedro's runner and that pluggy call them (with pluggy 1.6 the node was
+    missing and ``--cache`` recorded nothing)."""
+    from kedro.framework.hooks.manager import _create_hook_manager
+
+    _run(chain)
+    cache = _cache(chain, "scale=3")
+    assert cache.decide() == ALL
+    manager = _create_hook_manager()
+    manager.register(cache)
+    impls = {impl.function.__name__: impl for caller in manager.get_hookcallers(cache) or ()
+             for impl in caller.get_hookimpls() if impl.plugin is cache}
+    assert sorted(impls) == ["after_dataset_saved", "after_node_run"]
+
+    def call(hook: str, **passed: Any) -> None:  # pluggy < 1.7: no argument with a default
+        impls[hook].function(*(passed[name] for name in impls[hook].argnames))
+
+    double = cache.pipeline.nodes[0]
+    (chain.parent / "data" / "doubled.pkl").write_bytes(b"as double wrote it")
+    call("after_dataset_saved", dataset_name="doubled", data=[6, 12, 18], node=double)
+    call("after_node_run", node=double, catalog=None, inputs={}, outputs={"doubled": []},
+         is_async=False, run_id="r")
+    cache.record(None)
+    records = [r for r in json.loads((chain.parent / INDEX_FILE).read_text())[
+        "records"].values() if r["node"] == "double"]
+    digest = cache.index.content_hash(chain.parent / "data" / "doubled.pkl")
+    assert len(records) == 2 and {"doubled": digest} in [r["outputs"] for r in records]
+
+
+SCORED = """\
+version: 1
+name: scored
+datasets:
+  raw: {type: pandas.CSVDataset, filepath: data/raw.csv}
+  half: {type: mlflow.metric}
+  history: {type: mlflow.metric_history}
+nodes:
+  - {name: score, func: cache_skip_nodes.score, inputs: raw, outputs: [half, history]}
+"""
+
+
+@pytest.mark.parametrize(("outputs", "recorded"), [
+    ({"half": np.float64(7.25), "history": np.array([1.0, 2.0])},
+     {"half": 7.25, "history": [1.0, 2.0]}),
+    ({"half": {"value": np.float32(0.5), "step": np.int64(3)}, "history": [np.int32(1)]},
+     {"half": {"value": 0.5, "step": 3}, "history": [1]}),
+    ({"half": object(), "history": [1.0]}, None),  # not JSON: never recorded
+])
+def test_a_nodes_metrics_are_recorded_as_plain_json_and_handed_to_the_next_run(
+        chain: Path, outputs: dict[str, Any], recorded: dict[str, Any] | None) -> None:
+    """The values Kedro hands ``after_node_run`` (numpy numbers and arrays, as a node
+    returns them) are kept as plain JSON; the next run skips the node with those values."""
+    chain.write_text(SCORED)
+    (chain.parent / "cache_skip_nodes.py").write_text(METRIC_NODES)
+    cache = _cache(chain)
+    assert cache.decide() == ["score"]
+    (node,) = cache.pipeline.nodes
+    cache.after_node_run(node, None, {}, outputs, False)
+    for name in ("half", "history"):
+        cache.after_dataset_saved(name, outputs[name], node)
+    cache.record("r1")
+    if recorded is None:
+        assert json.loads((chain.parent / INDEX_FILE).read_text())["records"] == {}
+        return
+    assert _records(chain)["score"]["metrics"] == recorded
+    cache = _cache(chain)
+    assert cache.decide() == [] and cache.metrics == {"score": recorded}
+    assert cache.skipped["score"].from_run == "r1"
+
+
+def test_a_declared_memory_dataset_is_handed_on_through_the_catalog(chain: Path) -> None:
+    chain.write_text(CHAIN.replace(
+        "  total:", "  shifted: {type: MemoryDataset, copy_mode: assign}\n  total:"))
+    _run(chain)
+    ran, result = _run(chain, "offset=2")
+    assert ran == ["add"] and result.skipped == ("double", "shift")
+    assert json.loads((chain.parent / "data" / "total.json").read_text()) == 15.5
