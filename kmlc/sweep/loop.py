@@ -98,10 +98,12 @@ def _child_start() -> None:
 def _forked_trial(loop: _Loop, trial: Trial, answer: Any) -> None:
     """The body of a trial's forked process: the trial's result sent on ``answer``."""
     _child_start()
+    recorded = len(loop.results)  # this process's copy, as it was when forked
     try:
         result = loop._trial(trial)
-    except KeyboardInterrupt:  # the run is closed KILLED; the result was recorded
-        result = loop.results[-1]
+    except KeyboardInterrupt:  # the run is closed KILLED; its result recorded, if it had one
+        result = (loop.results[-1] if len(loop.results) > recorded
+                  else TrialResult.killed(trial))
     answer.send(result)
     answer.close()
 

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -61,8 +62,20 @@ def test_ui_serves_the_given_store_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert answer["experiment"]["name"] == "only-in-elsewhere"  # --tracking-uri honoured
         assert not (path.parent / "mlflow.db").exists()  # the project's store not touched
         assert len(_group_members(proc.pid)) >= 1
+        # kmlc says where the UI is once its own poll finds it answering, which may be
+        # after this test's poll did: the signal goes once the line is out (a gate)
+        lines: list[str] = []
+        assert proc.stdout is not None
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 60
+        while (not any("MLflow UI on" in line for line in lines)
+               and time.monotonic() < deadline and proc.poll() is None):
+            time.sleep(0.1)
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        reader.join(timeout=30)
+        out = "".join(lines)
         assert f"MLflow UI on http://127.0.0.1:{port}" in out
         deadline = time.monotonic() + 30
         while _group_members(proc.pid) and time.monotonic() < deadline:
