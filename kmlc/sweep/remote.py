@@ -27,7 +27,7 @@ from kmlc.tracking.worker import DISABLE_ENV
 __all__ = ["interrupt_trials", "run_remote_trial"]
 
 _LOCK = threading.Lock()
-_COMPILED: dict[str, CompiledProject] = {}  # the sweep's token -> its compiled project
+_SWEEPS: dict[str, tuple[TrialJob, CompiledProject]] = {}  # token -> job, compiled project
 _RUNNING: dict[str, set[int]] = {}  # the sweep's token -> threads running its trials
 _STOPPED: set[str] = set()  # sweeps interrupted: their trials not started yet never start
 
@@ -46,15 +46,19 @@ def _tracking_here() -> Iterator[None]:
             os.environ[DISABLE_ENV] = saved
 
 
-def _compiled(job: TrialJob, token: str) -> CompiledProject:
+def _sweep(job_bytes: bytes, token: str) -> tuple[TrialJob, CompiledProject]:
+    """The sweep ``token``'s job and compiled project, unpickled and compiled once here."""
+    import cloudpickle
+
     with _LOCK:
-        compiled = _COMPILED.get(token)
-    if compiled is None:
-        compiled = compile_project(job.spec)
+        cached = _SWEEPS.get(token)
+    if cached is None:
+        job: TrialJob = cloudpickle.loads(job_bytes)
+        cached = (job, compile_project(job.spec))
         with _LOCK:
-            _COMPILED.clear()  # one sweep's at a time: an earlier sweep's is done
-            _COMPILED[token] = compiled
-    return compiled
+            _SWEEPS.clear()  # one sweep's at a time: an earlier sweep's is done
+            _SWEEPS[token] = cached
+    return cached
 
 
 def run_remote_trial(job_bytes: bytes, payload: bytes,
@@ -64,7 +68,6 @@ def run_remote_trial(job_bytes: bytes, payload: bytes,
     import cloudpickle
 
     token, trial = cloudpickle.loads(payload)
-    job: TrialJob = cloudpickle.loads(job_bytes)
     thread = threading.get_ident()
     try:
         with _LOCK:
@@ -73,7 +76,8 @@ def run_remote_trial(job_bytes: bytes, payload: bytes,
             _RUNNING.setdefault(token, set()).add(thread)
         try:
             with _tracking_here():
-                return job.run(trial, shared, _compiled(job, token))
+                job, compiled = _sweep(job_bytes, token)
+                return job.run(trial, shared, compiled)
         finally:
             with _LOCK:
                 _RUNNING.get(token, set()).discard(thread)
