@@ -142,6 +142,14 @@ def _check_promote(doc: Document, result: CheckResult) -> None:
             f"the gate is not a valid expression: {exc.message}", (*path, "when"),
             code="KMLC512", hint="for example: metrics['accuracy'] >= 0.9"))
         return
+    except (SyntaxError, RecursionError, MemoryError):
+        # valid for Jinja, but nested past what Python compiles (each `and` nests once)
+        result.errors.append(doc.error(
+            "the gate is nested too deeply to compile (Python's limit on nested "
+            "parentheses: about 200 `and`/`or` terms)", (*path, "when"), code="KMLC512",
+            hint="fewer terms: compute the decision in a node, log it as one metric and "
+                 "test that metric"))
+        return
     for name in sorted(names - set(GATE_NAMES)):
         result.errors.append(doc.error(
             f"the gate reads '{name}', which is not defined: it can read "
