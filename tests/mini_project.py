@@ -157,7 +157,7 @@ def mlflow_uri_restored() -> Iterator[None]:
     yield
     fluent = sys.modules.get("mlflow.tracking._tracking_service.utils")
     if fluent is not None:
-        fluent._tracking_uri = before
+        fluent._tracking_uri = before  # type: ignore[attr-defined]  # MLflow: a private global
     if env_before is None:
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:
