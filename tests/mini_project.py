@@ -144,21 +144,26 @@ def project_copy(path: Path, folder: Path) -> Path:
 
 @contextlib.contextmanager
 def mlflow_uri_restored() -> Iterator[None]:
-    """MLflow's process-wide tracking URI (and ``MLFLOW_TRACKING_URI``) as they were before.
+    """MLflow's process-wide tracking and registry URIs (and ``MLFLOW_TRACKING_URI``,
+    ``MLFLOW_REGISTRY_URI``) as they were before.
 
-    ``mlflow.set_tracking_uri`` also exports ``MLFLOW_TRACKING_URI`` (for subprocesses),
-    and ``kmlc predict --tracking-uri`` sets it in process: both are restored.
+    ``mlflow.set_tracking_uri``/``set_registry_uri`` also export the variables (for
+    subprocesses), and ``kmlc predict --tracking-uri`` sets one in process: all are restored.
     """
     import os
 
-    fluent = sys.modules.get("mlflow.tracking._tracking_service.utils")
-    before = getattr(fluent, "_tracking_uri", None)
-    env_before = os.environ.get("MLFLOW_TRACKING_URI")
+    globals_ = {"mlflow.tracking._tracking_service.utils": "_tracking_uri",
+                "mlflow.tracking._model_registry.utils": "_registry_uri"}
+    before = {module: getattr(sys.modules.get(module), name, None)
+              for module, name in globals_.items()}
+    env_before = {name: os.environ.get(name)
+                  for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     yield
-    fluent = sys.modules.get("mlflow.tracking._tracking_service.utils")
-    if fluent is not None:
-        fluent._tracking_uri = before  # type: ignore[attr-defined]  # MLflow: a private global
-    if env_before is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = env_before
+    for module, name in globals_.items():  # MLflow keeps each as a private module global
+        if sys.modules.get(module) is not None:
+            setattr(sys.modules[module], name, before[module])
+    for name, value in env_before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

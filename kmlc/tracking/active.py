@@ -9,9 +9,9 @@ thread-local active-run stack before the call and takes it off after, without en
 it: the run's status is the session's to set. Where MLflow is not imported the
 wrapper costs one dictionary lookup, so a project whose nodes never use MLflow never
 imports it. ``fluent_store`` (entered by the session for the length of the run) makes
-the fluent API write to kmlc's store where the process had set MLflow's tracking URI
-to another (``mlflow.set_tracking_uri`` in a notebook, which MLflow reads before
-``MLFLOW_TRACKING_URI``).
+the fluent API write to kmlc's store where the process had set MLflow's tracking or
+registry URI to another (``mlflow.set_tracking_uri`` or ``mlflow.set_registry_uri`` in a
+notebook, which MLflow reads before ``MLFLOW_TRACKING_URI`` and ``MLFLOW_REGISTRY_URI``).
 """
 
 from __future__ import annotations
@@ -70,25 +70,34 @@ def _detach(run_id: str) -> None:
 
 
 @contextlib.contextmanager
-def fluent_store(uri: str) -> Iterator[None]:
-    """MLflow's process-wide tracking URI is ``uri`` within the block, where it was set.
+def fluent_store(uri: str, registry_uri: str | None = None) -> Iterator[None]:
+    """MLflow's process-wide tracking and registry URIs are kmlc's within the block, where
+    they were set.
 
     MLflow's fluent API reads a URI set by ``mlflow.set_tracking_uri`` before
-    ``MLFLOW_TRACKING_URI``: a notebook that set one and runs kmlc in process would have
-    its node code log to that store, where kmlc's run is not. Where none was set (or
-    MLflow is not imported yet) the variable the session sets is what MLflow reads, and
-    nothing is changed. The URI that was set is set again after the block.
+    ``MLFLOW_TRACKING_URI``, and one set by ``mlflow.set_registry_uri`` before
+    ``MLFLOW_REGISTRY_URI``: a notebook that set either and runs kmlc in process would have
+    its node code log to (or register models in) that store, where kmlc's run is not.
+    Within the block the tracking URI is ``uri`` and the registry URI ``registry_uri``
+    (``uri`` where the project names no registry of its own). Where none was set (or MLflow
+    is not imported yet) the variables the session sets are what MLflow reads, and nothing
+    is changed. The URIs that were set are set again after the block.
     """
-    utils = sys.modules.get("mlflow.tracking._tracking_service.utils")
-    previous = getattr(utils, "_tracking_uri", None)
-    if utils is None or previous is None:
-        yield
-        return
-    utils.set_tracking_uri(uri)
+    tracking = sys.modules.get("mlflow.tracking._tracking_service.utils")
+    registry = sys.modules.get("mlflow.tracking._model_registry.utils")
+    previous = getattr(tracking, "_tracking_uri", None)
+    previous_registry = getattr(registry, "_registry_uri", None)
+    if previous is not None:
+        tracking.set_tracking_uri(uri)  # type: ignore[union-attr]
+    if previous_registry is not None:
+        registry.set_registry_uri(registry_uri or uri)  # type: ignore[union-attr]
     try:
         yield
     finally:
-        utils.set_tracking_uri(previous)
+        if previous is not None:
+            tracking.set_tracking_uri(previous)  # type: ignore[union-attr]
+        if previous_registry is not None:
+            registry.set_registry_uri(previous_registry)  # type: ignore[union-attr]
 
 
 class ActiveRunNode:

@@ -241,7 +241,7 @@ class RunSession:
             self._environment.enter_context(run_environment(dict(zip(
                 RUN_ENV, (self.run_id, self.uri, self.experiment_id, self.registry_uri),
                 strict=True))))
-            self._environment.enter_context(fluent_store(self.uri))
+            self._environment.enter_context(fluent_store(self.uri, self.registry_uri))
         return self.run_id
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -42,7 +42,7 @@ from sklearn.linear_model import LogisticRegression
 def log_inside(instances):
     mlflow.log_metric("inside", 1.5)
     mlflow.log_param("rows", len(instances))
-    return {"run_id": mlflow.active_run().info.run_id}
+    return {"run_id": mlflow.active_run().info.run_id, "registry": mlflow.get_registry_uri()}
 
 
 def autolog_fit(instances, c):
@@ -134,22 +134,32 @@ def test_the_run_is_taken_off_mlflows_stack_after_each_node(tmp_path: Path) -> N
 @pytest.mark.slow
 def test_node_code_logs_to_the_kmlc_run_when_the_process_set_another_tracking_uri(
         tmp_path: Path) -> None:
-    """A notebook set MLflow's tracking URI (``mlflow.set_tracking_uri``), then runs kmlc
-    in process: MLflow's fluent API reads that URI before ``MLFLOW_TRACKING_URI``, so node
-    code logged to the notebook's store, where kmlc's run is not (the node failed: run not
-    found). During the run it is kmlc's store; after it, the notebook's URI again."""
+    """A notebook set MLflow's tracking and registry URIs (``mlflow.set_tracking_uri``,
+    ``set_registry_uri``), then runs kmlc in process: MLflow's fluent API reads them before
+    ``MLFLOW_TRACKING_URI``/``MLFLOW_REGISTRY_URI``, so node code logged to the notebook's
+    store, where kmlc's run is not (the node failed: run not found), and would register
+    models in the notebook's registry, not the project's. During the run they are kmlc's;
+    after it, the notebook's again."""
     import mlflow
 
     path = _project(tmp_path / "proj")
-    path.write_text(PROJECT.split("  - name: autolog_fit")[0])  # log_inside only
+    # log_inside only; the project names a registry of its own
+    path.write_text(PROJECT.split("  - name: autolog_fit")[0].replace(
+        "name: active\n", "name: active\ntracking: {registry_uri: sqlite:///registry.db}\n"))
     notebook = f"sqlite:///{tmp_path / 'notebook.db'}"
-    mlflow.set_tracking_uri(notebook)  # the autouse fixture restores it after the test
+    mlflow.set_tracking_uri(notebook)  # the autouse fixture restores both after the test
+    mlflow.set_registry_uri(f"sqlite:///{tmp_path / 'notebook-registry.db'}")
     store = f"sqlite:///{path.parent / 'mlflow.db'}"  # the project's store, not the notebook's
     result = run_pipeline(load_project(path, runner="sequential", tracking_uri=store),
                           options=RunOptions(progress=False))
     assert result.status == "FINISHED" and result.tracking_uri == store, result
     assert mlflow.get_tracking_uri() == notebook
-    assert json.loads((path.parent / "data/seen.json").read_text())["run_id"] == result.run_id
+    assert mlflow.get_registry_uri() == f"sqlite:///{tmp_path / 'notebook-registry.db'}"
+    seen = json.loads((path.parent / "data/seen.json").read_text())
+    # node code registering a model would register it in the project's registry, as kmlc
+    # does (before: in the notebook's, which MLflow reads before MLFLOW_REGISTRY_URI)
+    assert seen["run_id"] == result.run_id, seen
+    assert seen["registry"] == f"sqlite:///{path.parent / 'registry.db'}", seen
     run = MlflowClient(result.tracking_uri).get_run(str(result.run_id))
     assert run.data.metrics["inside"] == 1.5 and run.data.params["rows"] == "40"
 
@@ -278,6 +288,29 @@ def test_node_code_logs_to_the_kmlc_store_where_the_process_set_another_uri(
     with pytest.raises(RuntimeError), fluent_store(store):
         raise RuntimeError("a node failed")
     assert mlflow.get_tracking_uri() == notebook  # set back after a failure too
+
+
+def test_node_code_registers_in_the_kmlc_registry_where_the_process_set_another(
+        kmlc_run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A notebook's ``mlflow.set_registry_uri`` (read by MLflow before
+    ``MLFLOW_REGISTRY_URI``) would have node code register models in the notebook's
+    registry: within ``fluent_store`` it is the project's registry (its tracking store
+    where it names no registry of its own), and the notebook's after the block."""
+    import mlflow
+
+    from kmlc.tracking.active import fluent_store
+
+    store = os.environ["MLFLOW_TRACKING_URI"]
+    notebook = f"sqlite:///{tmp_path / 'notebook-registry.db'}"
+    own = f"sqlite:///{tmp_path / 'registry.db'}"
+    mlflow.set_registry_uri(notebook)  # the autouse fixture restores it after the test
+    with fluent_store(store):
+        assert mlflow.get_registry_uri() == store
+    assert mlflow.get_registry_uri() == notebook
+    with pytest.raises(RuntimeError), fluent_store(store, own):
+        assert mlflow.get_registry_uri() == own
+        raise RuntimeError("a node failed")
+    assert mlflow.get_registry_uri() == notebook  # set back after a failure too
 
 
 def test_fluent_store_changes_nothing_where_no_uri_was_set(kmlc_run: Any) -> None:
