@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import pickle
 import signal
@@ -353,3 +354,43 @@ def test_a_sweep_without_tracking_or_without_sweep_is_refused(tmp_path: Path) ->
     result = CliRunner().invoke(main, ["sweep", "-f", str(path)])
     assert result.exit_code == 1 and "the file has no `sweep:` section" in result.output
     assert not (tmp_path / "mlflow.db").exists()  # nothing was opened
+
+
+@pytest.mark.slow
+def test_two_sweeps_at_once_on_one_project_and_one_new_store_lose_nothing(
+        tmp_path: Path) -> None:
+    """Two ``kmlc sweep`` processes started together on one project, its sqlite store not
+    created yet, each forking two trials at a time: both finish, each parent holds its own
+    three children, each registers its own best trial's model (two versions), and no run
+    is left RUNNING."""
+    text = SWEEP_YAML.replace("model:\n  input: raw\n", PROMOTE).replace(
+        "  direction: maximize\n", "  direction: maximize\n  parallel: 2\n")
+    path = write_sweep_project(tmp_path / "proj", text)
+    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true"}
+    procs = [subprocess.Popen([kmlc_exe(), "sweep", "-q", "-f", str(path)], env=env,
+                              cwd=path.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, stdin=subprocess.DEVNULL) for _ in range(2)]
+    done = [(proc.wait(timeout=300), *proc.communicate()) for proc in procs]
+    for code, out, err in done:
+        assert code == 0 and "Traceback" not in err, (out, err[-3000:])
+    client = _client(path.parent)
+    runs = client.search_runs([client.get_experiment_by_name("sweepy").experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(runs) == 8 and len(parents) == 2, [r.info.run_name for r in runs]
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    said = "\n".join(out for _, out, _ in done)
+    for parent in parents:
+        children = _children(client, parent.info.run_id)
+        assert [c.data.params["model.alpha"] for c in children] == ["0.01", "1.0", "100.0"]
+        assert parent.info.run_id in said  # each process reports its own sweep
+    versions = client.search_model_versions("name = 'sweepy'")
+    assert sorted(int(v.version) for v in versions) == [1, 2]
+    # each version is a model of its own sweep (its parent's run or that sweep's best trial)
+    owners = set()
+    for version in versions:
+        run = client.get_run(version.run_id)
+        owners.add(run.data.tags.get("mlflow.parentRunId", run.info.run_id))
+    assert owners == {p.info.run_id for p in parents}
+    assert int(client.get_model_version_by_alias("sweepy", "champion").version) in {1, 2}
+    report = json.loads((path.parent / "data/reports/report.json").read_text())
+    assert report  # the best trial's report, published whole by one of them
