@@ -85,27 +85,45 @@ def board_for(sweep: SweepSpec, total: int | None,
     return Board(sweep, total, lambda line: print(line, file=sys.stderr, flush=True))
 
 
-def _child_start() -> None:
+def _child_start(sweep: int) -> None:
     """A trial process: out of the terminal's process group (its sweep tells it when to
-    stop), Ctrl-C ignored outside the nodes, MLflow called from this process."""
+    stop), Ctrl-C ignored outside the nodes, MLflow called from this process, and never
+    outliving the sweep's process ``sweep``."""
     os.setpgrp()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with(sweep)
     # the terminal's table is the sweep's to draw: this process writes plain lines
     sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
     os.environ[DISABLE_ENV] = "0"
 
 
+def _die_with(sweep: int) -> None:
+    """Linux: this process gets SIGINT when the sweep's process ends, however it ends
+    (SIGKILL, the out-of-memory killer), as the sweep itself sends on Ctrl-C: a running
+    node raises and the trial's run is closed as KILLED, so no trial runs on, orphaned,
+    after its sweep. Where the sweep is already gone, the trial never starts."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
+    if os.getppid() != sweep:  # it died before the line above: nothing was started
+        os._exit(1)
+
+
 def _forked_trial(loop: _Loop, trial: Trial, answer: Any) -> None:
     """The body of a trial's forked process: the trial's result sent on ``answer``."""
-    _child_start()
+    _child_start(loop.pid)
     recorded = len(loop.results)  # this process's copy, as it was when forked
     try:
         result = loop._trial(trial)
     except KeyboardInterrupt:  # the run is closed KILLED; its result recorded, if it had one
         result = (loop.results[-1] if len(loop.results) > recorded
                   else TrialResult.killed(trial))
-    answer.send(result)
-    answer.close()
+    with contextlib.suppress(OSError):  # a sweep that died reads no result
+        answer.send(result)
+        answer.close()
 
 
 def _died(trial: Trial, exitcode: int | None) -> TrialResult:

@@ -234,6 +234,55 @@ def test_sigint_leaves_the_parent_and_the_running_trial_killed(tmp_path: Path,
         assert children.get("trial-1", "KILLED") in ("FINISHED", "KILLED"), children
 
 
+@pytest.mark.slow
+def test_a_trial_never_outlives_its_sweep_killed_by_sigkill(tmp_path: Path) -> None:
+    """The sweep's process SIGKILLed (the out-of-memory killer, ``kill -9``) while a forked
+    trial fits: the trial's process stops too (before: it ran on, orphaned, and a later run
+    on the store closed its run as KILLED while it still wrote to it, because the run
+    carried the sweep's process id); its run is KILLED, the sweep's run too."""
+    path = write_sweep_project(tmp_path, SWEEP_YAML.replace(
+        "  direction: maximize\n", "  direction: maximize\n  parallel: 2\n"))
+    marker = tmp_path / "fitting.txt"
+    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true",
+           "KMLC_TEST_MARKER": str(marker)}
+    proc = subprocess.Popen([kmlc_exe(), "sweep", "-q", "-f", str(path), "--params",
+                             "sleep_alpha=1.0"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert marker.exists(), proc.communicate()[1] if proc.poll() is not None else "no marker"
+    client = _client(tmp_path)
+    experiment = client.get_experiment_by_name("sweepy")
+    (sleeper,) = client.search_runs([experiment.experiment_id],
+                                    "tags.`kmlc.sweep.trial` = '2'")
+    trial_pid = int(sleeper.data.tags["kmlc.pid"])  # the trial's own process
+    assert trial_pid != proc.pid
+    proc.kill()
+    proc.communicate(timeout=60)
+
+    def gone(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] == "Z"
+
+    deadline = time.time() + 60  # the trial sleeps 120 s if nothing stops it
+    while not gone(trial_pid) and time.time() < deadline:
+        time.sleep(0.2)
+    assert gone(trial_pid), "the trial's process outlived its sweep"
+    runs: list[Any] = []
+    while time.time() < deadline:  # the sweep's tracking worker closes the sweep's run
+        runs = client.search_runs([experiment.experiment_id])
+        if "RUNNING" not in {r.info.status for r in runs}:
+            break
+        time.sleep(0.2)
+    status = {r.info.run_name: r.info.status for r in runs}
+    assert status["sweep-training"] == "KILLED" and status["trial-2"] == "KILLED", status
+    assert "RUNNING" not in status.values(), status
+
+
 def test_plan_shows_what_runs_once_and_per_trial(tmp_path: Path) -> None:
     path = write_sweep_project(tmp_path)
     result = CliRunner().invoke(main, ["plan", "--sweep", "-f", str(path)])
