@@ -183,13 +183,11 @@ class RunSession:
         self._open_args: tuple[Any, ...] = ()
 
     def tags(self) -> dict[str, str]:
-        """The run's own tags: provenance, versions, the command (``run_tags``), and the
-        process that runs it (this one: a sweep's trial forked from the sweep, or run on a
-        Dask worker, is its own process)."""
+        """The run's own tags: provenance, versions, the command (``run_tags``)."""
         if self.base_tags is None:
             self.base_tags = run_tags(self.spec, self.pipeline, runner=self.runner,
                                       command=self.command)
-        return {**self.base_tags, **process_tags()}
+        return dict(self.base_tags)
 
     def warm(self, job: Job | None = None) -> None:
         """Have the worker open the store (and start ``job``, e.g. importing what the
