@@ -54,6 +54,21 @@ def score(raw):
 def judge(half):
     _ran("judge")
     return half["value"] > 1
+
+
+def tally(raw):
+    _ran("tally")
+    return int(raw["x"].sum())
+
+
+def score_and_keep(raw):
+    _ran("score")
+    return float(raw["x"].mean()), list(raw["x"])
+
+
+def judge_kept(kept, limit):
+    _ran("judge")
+    return max(kept) > limit
 '''
 
 # double -> doubled (pickle) -> shift -> shifted (memory), copy (json) -> add -> total (json)
@@ -88,6 +103,20 @@ nodes:
   - {name: judge, func: keys_nodes.judge, inputs: half, outputs: verdict}
 """
 
+# score -> half (a metric), kept (memory) -> judge -> verdict (json)
+KEPT = """\
+version: 1
+name: kept
+parameters: {limit: 1}
+datasets:
+  raw: {type: pandas.CSVDataset, filepath: data/raw.csv}
+  half: {type: mlflow.metric}
+  verdict: {type: json.JSONDataset, filepath: data/verdict.json}
+nodes:
+  - {name: score, func: keys_nodes.score_and_keep, inputs: raw, outputs: [half, kept]}
+  - {name: judge, func: keys_nodes.judge_kept, inputs: [kept, params:limit], outputs: verdict}
+"""
+
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
@@ -115,8 +144,8 @@ def _records(path: Path) -> dict[str, Any]:
             json.loads((path.parent / INDEX_FILE).read_text())["records"].values()}
 
 
-def _cache(path: Path) -> RunCache:
-    spec = load_project(path)
+def _cache(path: Path, *params: str) -> RunCache:
+    spec = load_project(path, params=params)
     return RunCache(spec, compile_project(spec).pipeline("__default__"),
                     pipeline_name="__default__")
 
@@ -191,17 +220,53 @@ def test_a_node_reading_a_metric_is_keyed_by_the_metrics_value(project: Path) ->
 
 def test_a_node_reading_a_metric_of_a_node_run_elsewhere_is_not_recorded(
         project: Path) -> None:
-    """score and judge ran in worker processes (no hook here): score's metric is not
-    known, so neither node is recorded, and recording the others does not fail."""
-    project.write_text(SCORED)
+    """score, judge and tally ran in worker processes (no hook here): score's metric is
+    not known, so neither score nor judge, which reads it, is recorded; tally, after score
+    in the pipeline's order, is."""
+    project.write_text(SCORED.replace(
+        "nodes:\n", "  total: {type: json.JSONDataset, filepath: data/total.json}\nnodes:\n")
+        + "  - {name: tally, func: keys_nodes.tally, inputs: raw, outputs: total}\n")
     cache = _cache(project)
-    assert cache.decide() == ["score", "judge"]
-    score, judge = cache.pipeline.nodes
+    assert cache.decide() == ["score", "tally", "judge"]
+    score, tally, judge = cache.pipeline.nodes
     cache.saved_elsewhere(score)
     (project.parent / "data" / "verdict.json").write_text("true")
     cache.saved_elsewhere(judge)
+    (project.parent / "data" / "total.json").write_text("6")
+    cache.saved_elsewhere(tally)
     cache.record(None)
-    assert _records(project) == {}
+    assert sorted(_records(project)) == ["tally"]
+
+
+def test_a_node_that_reruns_for_a_lost_value_is_recorded_from_this_run_only(
+        project: Path) -> None:
+    """score's kept value is lost: a run with another `limit` reruns it with judge. Both
+    ran in worker processes (no hook here), so neither is recorded again: not score from
+    its old record's metric, nor judge under the old record's key of score."""
+    project.write_text(KEPT)
+    verdict = project.parent / "data" / "verdict.json"
+    cache = _cache(project)
+    assert cache.decide() == ["score", "judge"]
+    score, judge = cache.pipeline.nodes
+    cache.after_node_run(score, None, {}, {"half": 2.0, "kept": [1, 2, 3]}, False)
+    cache.after_dataset_saved("half", 2.0, score)
+    cache.after_dataset_saved("kept", [1, 2, 3], score)
+    verdict.write_text("true")
+    cache.after_dataset_saved("verdict", True, judge)
+    cache.after_node_run(judge, None, {}, {"verdict": True}, False)
+    cache.record("r1")
+    assert sorted(_records(project)) == ["judge", "score"]
+    for kept in (project.parent / ".kmlc" / "objects").iterdir():
+        kept.unlink()
+    cache = _cache(project, "limit=5")
+    assert cache.decide() == ["score", "judge"]
+    cache.saved_elsewhere(score)
+    verdict.write_text("false")
+    cache.saved_elsewhere(judge)
+    cache.record("r2")
+    records = json.loads((project.parent / INDEX_FILE).read_text())["records"]
+    assert sorted((r["node"], r["run_id"]) for r in records.values()) == [
+        ("judge", "r1"), ("score", "r1")]
 
 
 def test_a_remote_versioned_input_is_never_taken_as_unchanged(project: Path) -> None:
@@ -217,4 +282,4 @@ def test_a_remote_versioned_input_is_never_taken_as_unchanged(project: Path) -> 
                                      f"filepath: '{where}', versioned: true}}"))
     assert _run(project) == ALL
     assert _run(project) == ALL
-    assert "double" not in _records(project)
+    assert sorted(_records(project)) == ["add", "shift"]  # double has no key
