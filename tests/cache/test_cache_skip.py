@@ -542,3 +542,17 @@ def test_a_node_that_runs_first_does_not_stop_a_later_one_handing_on(chain: Path
     ran, result = _run(chain, "offset=2")
     assert sorted(ran) == ["add", "note"] and result.skipped == ("double", "shift")
     assert json.loads((chain.parent / "data" / "total.json").read_text()) == 15.5
+
+
+def test_a_producer_rerun_for_a_lost_value_gets_its_own_input_handed_on(chain: Path) -> None:
+    """doubled and shifted both in memory, shifted's kept value lost: add reruns (offset),
+    so shift must rerun to remake shifted; then double, checked before shift ran, must
+    hand doubled on to it (the decision goes over the nodes again until nothing changes)."""
+    chain.write_text(CHAIN.replace(
+        "  doubled: {type: pickle.PickleDataset, filepath: data/doubled.pkl}\n", ""))
+    _run(chain)
+    ref = _records(chain)["shift"]["memory"]["shifted"]
+    (chain.parent / ".kmlc" / "objects" / (ref.split(":")[1] + ".pkl")).unlink()
+    ran, result = _run(chain, "offset=2")
+    assert ran == ["shift", "add"] and result.skipped == ("double",)
+    assert json.loads((chain.parent / "data" / "total.json").read_text()) == 15.5
