@@ -68,15 +68,28 @@ def test_a_versioned_tracked_output_is_known_by_its_version(tmp_path: Path) -> N
         "kept/doubled.pkl"]
 
 
+EXTRACT = ("  - {name: extract, func: mini_nodes.extract, inputs: source, outputs: instances, "
+           "tags: [training]}\n")
+
+
 def test_a_cached_training_run_builds_its_model_whether_nodes_run_or_are_skipped(
         mini: Callable[..., Path]) -> None:
     """The model job waits for the model's artifacts: the first run saves them as its
-    nodes run; the second skips `clean`, whose outputs the job is told are there."""
-    path = mini()
+    nodes run (`instances`, the model's input, is written by `extract`: the job finds it
+    there, read by the run); the second skips `extract` and `clean`, whose outputs the job
+    is told are there."""
+    from mini_project import MINI_NODES, MINI_YAML
+
+    path = mini(MINI_YAML.replace("datasets:\n", "datasets:\n  source: {type: "
+                                  "pandas.CSVDataset, filepath: data/01_raw/source.csv}\n")
+                .replace("nodes:\n", "nodes:\n" + EXTRACT),
+                MINI_NODES + "\n\ndef extract(source):\n    return source\n")
+    raw = path.parent / "data" / "01_raw"
+    (raw / "instances.csv").rename(raw / "source.csv")
     options = RunOptions(cache=True, progress=False)
     first = run_pipeline(load_project(path), "training", options)
     assert first.status == "FINISHED" and first.skipped == ()
     assert first.model_uri is not None and first.notes == ()
     second = run_pipeline(load_project(path), "training", options)
-    assert second.status == "FINISHED" and second.skipped == ("clean",)
+    assert second.status == "FINISHED" and second.skipped == ("extract", "clean")
     assert second.model_uri not in (None, first.model_uri) and second.notes == ()
