@@ -497,3 +497,62 @@ def test_a_declared_memory_dataset_is_handed_on_through_the_catalog(chain: Path)
     ran, result = _run(chain, "offset=2")
     assert ran == ["add"] and result.skipped == ("double", "shift")
     assert json.loads((chain.parent / "data" / "total.json").read_text()) == 15.5
+
+
+def test_a_nodes_key_holds_its_input_as_its_producer_saved_it(chain: Path) -> None:
+    """Another run rewrote doubled.pkl after double saved it here, before this run
+    recorded: shift is recorded with the bytes double saved (those double's record
+    names), so once they are back, both are skipped."""
+    _run(chain)
+    cache = _cache(chain, "scale=3")
+    assert cache.decide() == ALL
+    double, shift, _ = cache.pipeline.nodes
+    doubled = chain.parent / "data" / "doubled.pkl"
+    doubled.write_bytes(pickle.dumps([3, 6, 9]))
+    cache.after_dataset_saved("doubled", [3, 6, 9], double)
+    cache.after_dataset_saved("shifted", [3.5, 6.5, 9.5], shift)
+    doubled.write_bytes(pickle.dumps([2, 4, 6, 8]))  # another run's bytes, another size
+    cache.record(None)
+    doubled.write_bytes(pickle.dumps([3, 6, 9]))
+    assert _cache(chain, "scale=3").decide() == ["add"]  # shifted handed on
+
+
+def test_records_without_kept_memory_values_are_used(chain: Path) -> None:
+    """Records that name no kept value (no `memory`, as an older index has them) still
+    skip their nodes, each under the key of its record; what needs a value that was not
+    kept reruns its producer."""
+    _run(chain)
+    index = chain.parent / INDEX_FILE
+    data = json.loads(index.read_text())
+    for record in data["records"].values():
+        del record["memory"]
+    index.write_text(json.dumps(data))
+    cache = _cache(chain)
+    assert cache.decide() == []
+    assert {s.key for s in cache.skipped.values()} == set(data["records"])
+    assert _run(chain, "offset=2")[0] == ["shift", "add"]
+
+
+def test_a_node_that_runs_first_does_not_stop_a_later_one_handing_on(chain: Path) -> None:
+    """`check` has no outputs (it always runs) and comes first in the pipeline's order:
+    shift, skipped after it, still hands `shifted` on to add."""
+    chain.write_text(CHAIN.replace("tracking:", "  - {name: check, func: cache_skip_nodes.note, "
+                                               "inputs: raw, outputs: null}\ntracking:"))
+    assert _run(chain)[0] == ["note", *ALL]
+    ran, result = _run(chain, "offset=2")
+    assert sorted(ran) == ["add", "note"] and result.skipped == ("double", "shift")
+    assert json.loads((chain.parent / "data" / "total.json").read_text()) == 15.5
+
+
+def test_a_producer_rerun_for_a_lost_value_gets_its_own_input_handed_on(chain: Path) -> None:
+    """doubled and shifted both in memory, shifted's kept value lost: add reruns (offset),
+    so shift must rerun to remake shifted; then double, checked before shift ran, must
+    hand doubled on to it (the decision goes over the nodes again until nothing changes)."""
+    chain.write_text(CHAIN.replace(
+        "  doubled: {type: pickle.PickleDataset, filepath: data/doubled.pkl}\n", ""))
+    _run(chain)
+    ref = _records(chain)["shift"]["memory"]["shifted"]
+    (chain.parent / ".kmlc" / "objects" / (ref.split(":")[1] + ".pkl")).unlink()
+    ran, result = _run(chain, "offset=2")
+    assert ran == ["shift", "add"] and result.skipped == ("double",)
+    assert json.loads((chain.parent / "data" / "total.json").read_text()) == 15.5
