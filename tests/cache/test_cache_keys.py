@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from cached_runs import index_records as _records
+from cached_runs import run_cache as _cache
+from cached_runs import run_cached
 
-from kmlc import RunOptions, load_project, run_pipeline
 from kmlc.cache import INDEX_FILE, RunCache
-from kmlc.compiler.project import compile_project
 
 NODES = '''\
 from pathlib import Path
@@ -131,23 +132,9 @@ def project(tmp_path: Path) -> Path:
 
 def _run(path: Path, *params: str) -> list[str]:
     """One cached run in process: the nodes that ran."""
-    ran = path.parent / "ran.txt"
-    ran.unlink(missing_ok=True)
-    result = run_pipeline(load_project(path, params=params),
-                          options=RunOptions(cache=True, progress=False))
+    ran, result = run_cached(path, *params)
     assert result.status == "FINISHED"
-    return ran.read_text().split() if ran.exists() else []
-
-
-def _records(path: Path) -> dict[str, Any]:
-    return {r["node"]: r for r in
-            json.loads((path.parent / INDEX_FILE).read_text())["records"].values()}
-
-
-def _cache(path: Path, *params: str) -> RunCache:
-    spec = load_project(path, params=params)
-    return RunCache(spec, compile_project(spec).pipeline("__default__"),
-                    pipeline_name="__default__")
+    return ran
 
 
 def test_an_input_listed_after_a_parameter_is_in_the_key(project: Path) -> None:

@@ -18,9 +18,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cached_runs import index_records as _records
+from cached_runs import run_cache as _cache
+from cached_runs import run_cached as _run
 
-from kmlc import RunOptions, load_project, run_pipeline
-from kmlc.cache import INDEX_FILE, RunCache, cache_state
+from kmlc import load_project
+from kmlc.cache import INDEX_FILE, cache_state
 from kmlc.compiler.project import compile_project
 from kmlc.errors import RunError
 
@@ -79,26 +82,6 @@ def chain(tmp_path: Path) -> Path:
     (root / "mlproject.yml").write_text(CHAIN)
     sys.modules.pop("cache_skip_nodes", None)
     return root / "mlproject.yml"
-
-
-def _run(path: Path, *params: str, force: tuple[str, ...] = ()) -> tuple[list[str], Any]:
-    """One cached run in process: (the nodes that ran, the result)."""
-    ran = path.parent / "ran.txt"
-    ran.unlink(missing_ok=True)
-    result = run_pipeline(load_project(path, params=params),
-                          options=RunOptions(cache=True, force_nodes=force, progress=False))
-    return (ran.read_text().split() if ran.exists() else []), result
-
-
-def _records(path: Path) -> dict[str, Any]:
-    return {r["node"]: r for r in
-            json.loads((path.parent / INDEX_FILE).read_text())["records"].values()}
-
-
-def _cache(path: Path, *params: str, force: tuple[str, ...] = ()) -> RunCache:
-    spec = load_project(path, params=params)
-    return RunCache(spec, compile_project(spec).pipeline("__default__"), force=force,
-                    pipeline_name="__default__")
 
 
 def test_an_unchanged_rerun_skips_every_node_and_hands_nothing_on(chain: Path) -> None:
