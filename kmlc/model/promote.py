@@ -19,7 +19,7 @@ from kmlc.config.target import tracking_target
 from kmlc.errors import ExportError
 from kmlc.model.build import quiet_mlflow
 from kmlc.model.registry import register_model
-from kmlc.model.state import check_run_model, run_logged_model
+from kmlc.model.state import check_run_model
 from kmlc.tracking.client import open_client
 from kmlc.tracking.retry import with_retry
 
@@ -266,8 +266,8 @@ def promote_run(spec: ProjectSpec, run_id: str) -> Promotion:
                          run.data.params)
         if why is not None:  # a version that could never be promoted: none is registered
             return Promotion(False, model.promote.alias, name, "", why)
-        check_run_model(client, run_id, model.artifact_path)  # FINISHED, and READY if any
-        if run_logged_model(client, run_id, model.artifact_path) is None:
+        # FINISHED, and READY if any; the run's model searched for once
+        if check_run_model(client, run_id, model.artifact_path) is None:
             raise ExportError(f"run '{run_id}' has no model '{model.artifact_path}' to register",
                               hint="promote a training run that logged the model")
         try:

@@ -50,10 +50,13 @@ def _check(what: str, model: Any | None, run: Any) -> None:
                       "may have left it half-built)", code=CODE, hint=_HINT)
 
 
-def check_run_model(client: Any, run_id: str, name: str) -> None:
-    """Refuse run ``run_id``'s model ``name`` unless the run FINISHED and it is READY."""
+def check_run_model(client: Any, run_id: str, name: str) -> Any | None:
+    """Refuse run ``run_id``'s model ``name`` unless the run FINISHED and it is READY;
+    the model checked (None where the run logged none)."""
     run = with_retry(client.get_run, run_id)
-    _check(f"runs:/{run_id}/{name}", run_logged_model(client, run_id, name), run)
+    model = run_logged_model(client, run_id, name)
+    _check(f"runs:/{run_id}/{name}", model, run)
+    return model
 
 
 def check_model_uri(client: Any, uri: str) -> None:
