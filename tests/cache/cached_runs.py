@@ -1,15 +1,28 @@
-"""What the cache tests share: a cached run in process, the index's records by node, and
-a ``RunCache`` of a project's default pipeline."""
+"""What the cache tests share: a small project written under a folder, a cached run in
+process, the index's records by node, and a ``RunCache`` of a project's default pipeline."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from kmlc import RunOptions, load_project, run_pipeline
 from kmlc.cache import INDEX_FILE, RunCache
 from kmlc.compiler.project import compile_project
+
+
+def write_project(root: Path, module: str, nodes: str, text: str) -> Path:
+    """A project under ``root``: ``data/raw.csv`` (one column ``x``: 1, 2, 3), the node
+    module ``module``.py holding ``nodes``, and its mlproject.yml (``text``), whose path
+    is returned. The module is forgotten by this process, so the run imports this copy."""
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "raw.csv").write_text("x\n1\n2\n3\n")
+    (root / f"{module}.py").write_text(nodes)
+    (root / "mlproject.yml").write_text(text)
+    sys.modules.pop(module, None)
+    return root / "mlproject.yml"
 
 
 def run_cached(path: Path, *params: str, force: tuple[str, ...] = ()) -> tuple[list[str], Any]:

@@ -10,7 +10,6 @@ key: it always runs and is never recorded.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import pandas as pd
 import pytest
 from cached_runs import index_records as _records
 from cached_runs import run_cache as _cache
-from cached_runs import run_cached
+from cached_runs import run_cached, write_project
 
 from kmlc.cache import INDEX_FILE, RunCache
 
@@ -121,13 +120,7 @@ nodes:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "p"
-    (root / "data").mkdir(parents=True)
-    (root / "data" / "raw.csv").write_text("x\n1\n2\n3\n")
-    (root / "keys_nodes.py").write_text(NODES)
-    (root / "mlproject.yml").write_text(CHAIN)
-    sys.modules.pop("keys_nodes", None)
-    return root / "mlproject.yml"
+    return write_project(tmp_path / "p", "keys_nodes", NODES, CHAIN)
 
 
 def _run(path: Path, *params: str) -> list[str]:

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import pickle
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import pytest
 from cached_runs import index_records as _records
 from cached_runs import run_cache as _cache
 from cached_runs import run_cached as _run
+from cached_runs import write_project
 
 from kmlc import load_project
 from kmlc.cache import INDEX_FILE, cache_state
@@ -75,13 +75,7 @@ ALL = ["double", "shift", "add"]
 
 @pytest.fixture
 def chain(tmp_path: Path) -> Path:
-    root = tmp_path / "p"
-    (root / "data").mkdir(parents=True)
-    (root / "data" / "raw.csv").write_text("x\n1\n2\n3\n")
-    (root / "cache_skip_nodes.py").write_text(NODES)
-    (root / "mlproject.yml").write_text(CHAIN)
-    sys.modules.pop("cache_skip_nodes", None)
-    return root / "mlproject.yml"
+    return write_project(tmp_path / "p", "cache_skip_nodes", NODES, CHAIN)
 
 
 def test_an_unchanged_rerun_skips_every_node_and_hands_nothing_on(chain: Path) -> None:

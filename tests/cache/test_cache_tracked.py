@@ -7,13 +7,12 @@ runs without tracking are in tests/cache/test_cache_skip.py.
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from cached_runs import index_records, write_project
+
 from kmlc import RunOptions, load_project, run_pipeline
-from kmlc.cache import INDEX_FILE
 
 NODES = '''\
 def double(raw):
@@ -47,18 +46,12 @@ def test_a_versioned_tracked_output_is_known_by_its_version(tmp_path: Path) -> N
     skipped node's file again."""
     from mlflow.tracking import MlflowClient
 
-    root = tmp_path / "p"
-    (root / "data").mkdir(parents=True)
-    (root / "data" / "raw.csv").write_text("x\n1\n2\n3\n")
-    (root / "tracked_nodes.py").write_text(NODES)
-    path = root / "mlproject.yml"
-    path.write_text(TRACKED)
-    sys.modules.pop("tracked_nodes", None)
+    path = write_project(tmp_path / "p", "tracked_nodes", NODES, TRACKED)
+    root = path.parent
     options = RunOptions(cache=True, progress=False)
     first = run_pipeline(load_project(path), options=options)
     assert first.status == "FINISHED" and first.skipped == ()
-    records = {r["node"]: r for r in
-               json.loads((root / INDEX_FILE).read_text())["records"].values()}
+    records = index_records(path)
     (version,) = [p.name for p in (root / "data" / "doubled.pkl").iterdir()]
     assert records["double"]["outputs"] == {"doubled": f"version:{version}"}
     second = run_pipeline(load_project(path), options=options)
