@@ -197,17 +197,18 @@ def test_fail_fast_stops_the_sweep(tmp_path: Path) -> None:
         "FINISHED", "FAILED"]
 
 
-def _sweep_until_fitting(root: Path, parallel: int) -> subprocess.Popen[str]:
-    """``kmlc sweep`` of the sweep project under ``root`` (``parallel`` trials at once),
-    returned once trial 2 (alpha 1.0, which sleeps 120 s in short steps) is fitting."""
+def _sweep_until_fitting(root: Path, parallel: int, *args: str) -> subprocess.Popen[str]:
+    """``kmlc sweep ARGS`` of the sweep project under ``root`` (``parallel`` trials at
+    once), returned once a trial is fitting with the ``sleep_alpha`` the arguments set
+    (that alpha's fit sleeps 120 s in short steps)."""
     path = write_sweep_project(root, SWEEP_YAML.replace(
         "  direction: maximize\n", f"  direction: maximize\n  parallel: {parallel}\n"))
     marker = root / "fitting.txt"
     env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true",
            "KMLC_TEST_MARKER": str(marker)}
-    proc = subprocess.Popen([kmlc_exe(), "sweep", "-f", str(path), "--params",
-                             "sleep_alpha=1.0"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen([kmlc_exe(), "sweep", "-f", str(path), *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
     deadline = time.time() + 240
     while not marker.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.2)
@@ -219,7 +220,7 @@ def _sweep_until_fitting(root: Path, parallel: int) -> subprocess.Popen[str]:
 @pytest.mark.parametrize("parallel", [1, 2])
 def test_sigint_leaves_the_parent_and_the_running_trial_killed(tmp_path: Path,
                                                                parallel: int) -> None:
-    proc = _sweep_until_fitting(tmp_path, parallel)
+    proc = _sweep_until_fitting(tmp_path, parallel, "--params", "sleep_alpha=1.0")
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -259,7 +260,7 @@ def test_a_trial_never_outlives_its_sweep_killed_by_sigkill(tmp_path: Path) -> N
     """The sweep's process SIGKILLed (the out-of-memory killer, ``kill -9``) while a forked
     trial fits: the trial's process stops too (before: it ran on, orphaned, for as long as
     its node took); its run is KILLED, the sweep's run too."""
-    proc = _sweep_until_fitting(tmp_path, parallel=2)
+    proc = _sweep_until_fitting(tmp_path, 2, "--params", "sleep_alpha=1.0")
     # the trials' processes: the sweep's children but its tracking worker
     trials = [pid for pid in _children_of(proc.pid)
               if b"kmlc.tracking.worker" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
