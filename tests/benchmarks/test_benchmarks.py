@@ -57,6 +57,8 @@ def test_a_benchmark_runs_quick(argv: list[str], tmp_path: Path) -> None:
     assert SPREAD.search(done.stdout), done.stdout[-3000:]
     if argv[0] == "bench_sweep.py":
         assert "| kmlc sweep " in done.stdout and "2 x kmlc run --params" in done.stdout
+        assert re.search(r"plain tasks on the same cluster: \d+\.\d\dx", done.stdout), \
+            done.stdout[-3000:]
     if argv[0] == "bench_run.py":
         assert re.search(r"\| sequential \| cold worker +\|", done.stdout), done.stdout
 
