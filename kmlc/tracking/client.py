@@ -102,33 +102,41 @@ def sqlite_path(uri: str) -> Path | None:
 
 def open_client(uri: str | TrackingTarget | None = None,
                 registry_uri: str | None = None) -> Any:
-    """An ``MlflowClient`` of store ``uri`` (None: MLflow's own resolution) whose store
-    is ready; given a ``TrackingTarget``, of its tracking and registry URIs.
+    """An ``MlflowClient`` of store ``uri`` (None: MLflow's own resolution) whose stores
+    are ready; given a ``TrackingTarget``, of its tracking and registry URIs.
 
     A new sqlite store creates its tables on first use; several processes starting at
     once would race to create them, so the first use in each process is serialized on
-    the database's folder.
+    the database's folder. A registry in a sqlite file of its own is made ready the
+    same way as the tracking store (MLflow would otherwise run its migrations there
+    on the first registration, racing any other process doing the same).
     """
     if isinstance(uri, TrackingTarget):
         target = uri
         uri, registry_uri = target.uri, target.registry_uri
-    path = sqlite_path(uri) if uri else None
+    for store in dict.fromkeys(filter(None, (uri, registry_uri))):
+        _make_ready(store)
+    return _mlflow_client(uri, registry_uri)
+
+
+def _make_ready(uri: str) -> None:
+    """Create (whole) or wait for the local sqlite store ``uri``, once per process; any
+    other kind of store is left to MLflow."""
+    path = sqlite_path(uri)
     if path is None or (uri in _ready and path.exists()):  # a removed store is made again
-        return _mlflow_client(uri, registry_uri)
+        return
     with _folder_lock(path.parent):
         if not path.exists():
             create_sqlite_store(path)
         else:
             _wait_for_creator(path)
-        client = _mlflow_client(uri, registry_uri)
         try:
-            with_retry(client.search_experiments, max_results=1)
+            with_retry(_mlflow_client(uri).search_experiments, max_results=1)
         except TrackingError:
             raise
         except Exception as exc:
             raise _store_error(path, exc) from exc
-    _ready.add(str(uri))
-    return client
+    _ready.add(uri)
 
 
 def create_sqlite_store(path: Path) -> None:
