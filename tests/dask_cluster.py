@@ -18,7 +18,7 @@ __all__ = ["DaskCluster"]
 class DaskCluster:
     """``dask scheduler`` and ``dask worker`` processes in a folder without the project."""
 
-    def __init__(self, folder: Path, env: Mapping[str, str] | None = None):
+    def __init__(self, folder: Path, env: Mapping[str, str] | None = None, workers: int = 2):
         self.folder = folder
         self.scheduler_file = folder / "scheduler.json"
         clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -31,8 +31,9 @@ class DaskCluster:
             assert time.monotonic() < deadline, "the scheduler did not start"
             time.sleep(0.2)
         self.address = json.loads(self.scheduler_file.read_text())["address"]
-        self.workers = [self.add_worker(), self.add_worker()]
-        self.client().wait_for_workers(2, timeout=120)
+        self.workers = [self.add_worker() for _ in range(workers)]
+        if workers:
+            self.client().wait_for_workers(workers, timeout=120)
 
     def _start(self, *args: str) -> subprocess.Popen[bytes]:
         # this interpreter's dask: the cluster runs the kmlc under test (a `dask` found

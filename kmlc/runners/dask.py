@@ -142,6 +142,10 @@ class _DaskRunner:
                                 "run on a local cluster", code="KMLC621") from exc
         self._client.subscribe_topic("all", self._on_event)
         self._ship_code()
+        if self.address and not self._client.nthreads():
+            # Dask waits for a worker without a word: say why nothing moves
+            self._warn(f"the Dask scheduler at {self.address} has no worker: the tasks wait "
+                       f"until one connects (start one with `dask worker {self.address}`)")
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -194,8 +198,11 @@ class _DaskRunner:
         nodes = sorted({self._keys[k] for k in map(str, keys) if k in self._keys})
         if not nodes:
             return
-        note = (f"Dask worker {msg.get('worker', '?')} was lost while it held node(s) "
-                f"{', '.join(nodes)}; Dask runs them again on another worker")
+        self._warn(f"Dask worker {msg.get('worker', '?')} was lost while it held node(s) "
+                   f"{', '.join(nodes)}; Dask runs them again on another worker")
+
+    def _warn(self, note: str) -> None:
+        """A note of the run, printed as a warning as it happens."""
         self.notes.append(note)
         print(f"warning: {note}", file=self._echo or sys.stderr, flush=True)
 

@@ -193,6 +193,47 @@ def test_interrupt_cancels_the_tasks_and_marks_the_run_killed(cluster: DaskClust
     assert not (path.parent / "data/summary.json").exists()
 
 
+def test_a_scheduler_without_workers_is_said_and_the_run_waits_for_one(tmp_path: Path
+                                                                       ) -> None:
+    """Dask waits for a worker without a word: kmlc says so as it connects, and the run
+    goes on once a worker joins."""
+    (tmp_path / "dask").mkdir()
+    empty = DaskCluster(tmp_path / "dask", workers=0)
+    path = _wide(tmp_path / "wide")
+    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true"}
+    stderr = tmp_path / "stderr.txt"
+    with stderr.open("w") as err_file:
+        proc = subprocess.Popen([kmlc_exe(), "run", "-f", str(path), "--address",
+                                 empty.address], env=env, stderr=err_file,
+                                stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while "warning: " not in stderr.read_text() and proc.poll() is None:
+            assert time.monotonic() < deadline, stderr.read_text()
+            time.sleep(0.2)
+        warning = next(line for line in stderr.read_text().splitlines()
+                       if line.startswith("warning: "))
+        assert warning == (f"warning: the Dask scheduler at {empty.address} has no worker: "
+                           "the tasks wait until one connects (start one with `dask worker "
+                           f"{empty.address}`)")
+        time.sleep(1)
+        assert proc.poll() is None  # waiting, as Dask does
+        assert not (path.parent / "data/summary.json").exists()
+        empty.add_worker()
+        proc.communicate(timeout=120)
+        assert proc.returncode == 0, stderr.read_text()
+        assert _only_run(path, "wide").info.status == "FINISHED"
+        summary = json.loads((path.parent / "data/summary.json").read_text())
+        assert summary["seeds"] == list(range(1, WIDE + 1))
+        # and among the run's notes, in its summary
+        assert f"note: {warning.removeprefix('warning: ')}" in stderr.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        empty.stop()
+
+
 def test_a_worker_killed_mid_run_is_retried_and_reported(cluster: DaskCluster,
                                                          tmp_path: Path) -> None:
     path = _wide(tmp_path / "wide")
