@@ -114,17 +114,24 @@ def open_client(uri: str | TrackingTarget | None = None,
     if isinstance(uri, TrackingTarget):
         target = uri
         uri, registry_uri = target.uri, target.registry_uri
-    for store in dict.fromkeys(filter(None, (uri, registry_uri))):
-        _make_ready(store)
+    _make_ready(uri, "tracking store")
+    if registry_uri != uri:
+        _make_ready(registry_uri, "model registry")
     return _mlflow_client(uri, registry_uri)
 
 
-def _make_ready(uri: str) -> None:
+def _make_ready(uri: str | None, role: str) -> None:
     """Create (whole) or wait for the local sqlite store ``uri``, once per process; any
     other kind of store is left to MLflow."""
-    path = sqlite_path(uri)
-    if path is None or (uri in _ready and path.exists()):  # a removed store is made again
-        return
+    path = sqlite_path(uri) if uri else None
+    if uri is None or path is None or (uri in _ready and path.exists()):
+        return  # (a removed store is made again)
+    if not path.parent.is_dir():
+        raise TrackingError(f"the {role} {redact_uri(uri)} cannot be opened: its folder "
+                            f"{path.parent} does not exist",
+                            hint="create the folder, or correct the path: "
+                                 + ("tracking.registry_uri" if role == "model registry"
+                                    else "tracking.uri, --tracking-uri"))
     with _folder_lock(path.parent):
         if not path.exists():
             create_sqlite_store(path)

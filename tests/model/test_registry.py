@@ -83,3 +83,20 @@ def test_export_registers_in_the_projects_store_whatever_mlflows_global_uri(
     assert _registered(root / "mlflow.db") == [("from-local", 1), ("from-run", 1)]
     assert _registered(elsewhere / "global.db") == []
     assert not (elsewhere / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+def test_a_registry_whose_folder_is_missing_is_named_before_any_node_runs(
+        tmp_path: Path) -> None:
+    text = MINI_YAML.replace("tracking:\n",
+                             "tracking:\n  registry_uri: sqlite:///nowhere/registry.db\n")
+    path = write_mini(tmp_path / "proj", text)
+    done = CliRunner().invoke(main, ["run", "training", "-f", str(path)])
+    assert done.exit_code == 1, done.output
+    folder = path.parent / "nowhere"
+    assert (f"error: the model registry sqlite:///{folder / 'registry.db'} cannot be opened: "
+            f"its folder {folder} does not exist (create the folder, or correct the path: "
+            "tracking.registry_uri) [KMLC601]") in done.output
+    assert "Traceback" not in done.output
+    assert not folder.exists()
+    assert not (path.parent / "data" / "06_models").exists()  # no node ran
