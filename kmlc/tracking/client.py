@@ -142,7 +142,7 @@ def _make_ready(uri: str | None, role: str) -> None:
         except TrackingError:
             raise
         except Exception as exc:
-            raise _store_error(path, exc) from exc
+            raise _store_error(path, exc, role) from exc
     _ready.add(uri)
 
 
@@ -177,8 +177,12 @@ def _cause(exc: BaseException) -> str:
     return (lines[0] if lines else type(exc).__name__).removeprefix("(sqlite3.OperationalError) ")
 
 
-def _has_runs(path: Path) -> bool | None:
-    """Whether the sqlite store at ``path`` records any run (None: it cannot be read)."""
+_RECORDS = ("runs", "registered_models", "logged_models")  # what a store must never lose
+
+
+def _holds_records(path: Path) -> bool | None:
+    """Whether the sqlite store at ``path`` records any run, registered model or logged
+    model (None: it cannot be read)."""
     import sqlite3
 
     try:
@@ -186,37 +190,39 @@ def _has_runs(path: Path) -> bool | None:
                                                 timeout=1)) as db:
             tables = {row[0] for row in db.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if "runs" not in tables:
-                return False
-            return bool(db.execute("SELECT count(*) FROM runs").fetchone()[0])
+            return any(db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()  # our names
+                       for table in _RECORDS if table in tables)
     except sqlite3.Error:
         return None
 
 
-def _store_error(path: Path, exc: BaseException) -> TrackingError:
+def _store_error(path: Path, exc: BaseException, role: str) -> TrackingError:
     """The error of a sqlite store MLflow cannot open, named with what to do."""
-    known = store_problem(path, exc)
+    known = store_problem(path, exc, role)
     if known is not None:
         return known
-    return TrackingError(f"the tracking store {path} cannot be opened: {_cause(exc)}",
+    return TrackingError(f"the {role} {path} cannot be opened: {_cause(exc)}",
                          hint="if it was made by a newer MLflow, or an upgrade was cut off, "
                               "back it up and run `mlflow db upgrade` on it")
 
 
-def store_problem(path: Path, exc: BaseException) -> TrackingError | None:
+def store_problem(path: Path, exc: BaseException,
+                  role: str = "tracking store") -> TrackingError | None:
     """A full disk or a half-built store behind ``exc``, named with what to do (None:
-    neither)."""
+    neither). ``role``: what the file is to the project (its tracking store, or its
+    model registry)."""
     cause = _cause(exc)
     text = cause.lower()
     if "disk is full" in text or "no space left" in text:
-        return TrackingError(f"the tracking store {path} cannot be written: {cause}",
+        return TrackingError(f"the {role} {path} cannot be written: {cause}",
                              hint="free space on its disk and run again; what the store "
                                   "held is kept")
     if any(marker in text for marker in ("already exists", "no such table", "no such column",
-                                         "duplicate column")) and not _has_runs(path):
+                                         "duplicate column")) and _holds_records(path) is False:
         return TrackingError(
-            f"the tracking store {path} is half-built: its creation was cut off (a full "
-            f"disk, a killed process) and MLflow cannot finish it ({cause}); it holds no run",
+            f"the {role} {path} is half-built: its creation was cut off (a full disk, a "
+            f"killed process) and MLflow cannot finish it ({cause}); it holds no run and "
+            "no model",
             hint=f"delete {path} and run again: kmlc creates a store whole or not at all")
     return None
 

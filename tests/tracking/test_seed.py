@@ -140,3 +140,26 @@ def test_a_registry_in_a_file_of_its_own_is_made_ready_like_the_store(
                                                 f"sqlite:///{again}/registry.db"
                                                 ).search_registered_models())
     assert names == [f"model-{i}" for i in range(4)]
+
+
+def test_a_registry_that_holds_a_model_is_never_called_half_built(tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    """A registry file MLflow cannot read (here: a column its schema lacks) that holds a
+    registered model but no run: named as the registry, with `mlflow db upgrade`, never
+    "half-built, delete it"."""
+    from kmlc.errors import TrackingError
+    from kmlc.tracking import client as tracking_client
+
+    monkeypatch.setenv("KMLC_CACHE_DIR", str(tmp_path / "cache"))
+    tracking, registry = f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "registry.db"
+    open_client(tracking, f"sqlite:///{registry}").create_registered_model("kept")
+    with sqlite3.connect(registry) as con:
+        con.execute("ALTER TABLE experiments DROP COLUMN last_update_time")
+    monkeypatch.setattr(tracking_client, "_ready", set())  # as a new process would
+    with pytest.raises(TrackingError) as raised:
+        open_client(tracking, f"sqlite:///{registry}")
+    assert raised.value.message == (f"the model registry {registry} cannot be opened: "
+                                    "no such column: experiments.last_update_time")
+    assert raised.value.hint is not None and "mlflow db upgrade" in raised.value.hint
+    assert "delete" not in raised.value.hint
+    assert _rows(registry, "select name from registered_models") == [("kept",)]
