@@ -142,8 +142,10 @@ class _DaskRunner:
                                 "run on a local cluster", code="KMLC621") from exc
         self._client.subscribe_topic("all", self._on_event)
         self._ship_code()
-        if self.address and not self._client.nthreads():
-            # Dask waits for a worker without a word: say why nothing moves
+        idle = False
+        with suppress(Exception):  # a scheduler gone meanwhile fails the run further on
+            idle = bool(self.address) and not self._client.nthreads()
+        if idle:  # Dask waits for a worker without a word: say why nothing moves
             self._warn(f"the Dask scheduler at {self.address} has no worker: the tasks wait "
                        f"until one connects (start one with `dask worker {self.address}`)")
         return self
