@@ -118,6 +118,7 @@ class _DaskRunner:
         self._client: Any = None
         self._cluster: Any = None
         self._keys: dict[str, str] = {}  # task key -> node name, for lost-worker reports
+        self._workers: set[str] | None = None  # the scheduler's workers, once connected
 
     # -- the cluster's lifetime -------------------------------------------------------
     def __enter__(self) -> Any:
@@ -142,10 +143,11 @@ class _DaskRunner:
                                 "run on a local cluster", code="KMLC621") from exc
         self._client.subscribe_topic("all", self._on_event)
         self._ship_code()
-        idle = False
         with suppress(Exception):  # a scheduler gone meanwhile fails the run further on
-            idle = bool(self.address) and not self._client.nthreads()
-        if idle:  # Dask waits for a worker without a word: say why nothing moves
+            # the workers as of now; the events keep the set up to date from here on
+            self._workers = set(self._client.nthreads())
+        if self.address and self._workers == set():
+            # Dask waits for a worker without a word: say why nothing moves
             self._warn(f"the Dask scheduler at {self.address} has no worker: the tasks wait "
                        f"until one connects (start one with `dask worker {self.address}`)")
         return self
@@ -192,16 +194,22 @@ class _DaskRunner:
 
     def _on_event(self, event: tuple[float, dict[str, Any]]) -> None:
         _, msg = event
-        if not isinstance(msg, dict) or msg.get("action") != "remove-worker":
-            return
-        if msg.get("expected"):
+        action = msg.get("action") if isinstance(msg, dict) else None
+        if action == "add-worker" and self._workers is not None:
+            self._workers.add(str(msg.get("worker")))
+        if action != "remove-worker":
             return
         keys = [*msg.get("processing-tasks", ()), *msg.get("lost-computed-tasks", ())]
         nodes = sorted({self._keys[k] for k in map(str, keys) if k in self._keys})
-        if not nodes:
-            return
-        self._warn(f"Dask worker {msg.get('worker', '?')} was lost while it held node(s) "
-                   f"{', '.join(nodes)}; Dask runs them again on another worker")
+        if nodes and not msg.get("expected"):
+            self._warn(f"Dask worker {msg.get('worker', '?')} was lost while it held node(s) "
+                       f"{', '.join(nodes)}; Dask runs them again on another worker")
+        if self._workers:
+            self._workers.discard(str(msg.get("worker")))
+            if not self._workers:  # Dask waits for one without a word
+                where = f" of the scheduler at {self.address}" if self.address else ""
+                self._warn(f"no Dask worker{where} is left: the tasks wait until one "
+                           "connects")
 
     def _warn(self, note: str) -> None:
         """A note of the run, printed as a warning as it happens."""

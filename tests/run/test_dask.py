@@ -193,6 +193,42 @@ def test_interrupt_cancels_the_tasks_and_marks_the_run_killed(cluster: DaskClust
     assert not (path.parent / "data/summary.json").exists()
 
 
+def _warning(stderr: Path, proc: subprocess.Popen[str], needle: str) -> str:
+    """The first warning line of ``stderr`` that holds ``needle``, once the run wrote it."""
+    deadline = time.monotonic() + 90
+    while True:
+        lines = [line for line in stderr.read_text().splitlines()
+                 if line.startswith("warning: ") and needle in line]
+        if lines:
+            return lines[0]
+        assert proc.poll() is None and time.monotonic() < deadline, stderr.read_text()
+        time.sleep(0.2)
+
+
+def _start_run(path: Path, address: str, stderr: Path, *params: str
+               ) -> subprocess.Popen[str]:
+    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true"}
+    argv = [kmlc_exe(), "run", "-f", str(path), "--address", address]
+    for item in params:
+        argv += ["--params", item]
+    with stderr.open("w") as err_file:
+        return subprocess.Popen(argv, env=env, stderr=err_file, stdout=subprocess.PIPE,
+                                text=True)
+
+
+def _finishes(proc: subprocess.Popen[str], path: Path, stderr: Path) -> None:
+    """The run ends FINISHED, every part joined, each warning also a note of its summary."""
+    proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr.read_text()
+    assert _only_run(path, "wide").info.status == "FINISHED"
+    summary = json.loads((path.parent / "data/summary.json").read_text())
+    assert summary["seeds"] == list(range(1, WIDE + 1))
+    text = stderr.read_text()
+    for line in text.splitlines():
+        if line.startswith("warning: "):
+            assert f"note: {line.removeprefix('warning: ')}" in text
+
+
 def test_a_scheduler_without_workers_is_said_and_the_run_waits_for_one(tmp_path: Path
                                                                        ) -> None:
     """Dask waits for a worker without a word: kmlc says so as it connects, and the run
@@ -200,19 +236,10 @@ def test_a_scheduler_without_workers_is_said_and_the_run_waits_for_one(tmp_path:
     (tmp_path / "dask").mkdir()
     empty = DaskCluster(tmp_path / "dask", workers=0)
     path = _wide(tmp_path / "wide")
-    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true"}
     stderr = tmp_path / "stderr.txt"
-    with stderr.open("w") as err_file:
-        proc = subprocess.Popen([kmlc_exe(), "run", "-f", str(path), "--address",
-                                 empty.address], env=env, stderr=err_file,
-                                stdout=subprocess.PIPE, text=True)
+    proc = _start_run(path, empty.address, stderr)
     try:
-        deadline = time.monotonic() + 90
-        while "warning: " not in stderr.read_text() and proc.poll() is None:
-            assert time.monotonic() < deadline, stderr.read_text()
-            time.sleep(0.2)
-        warning = next(line for line in stderr.read_text().splitlines()
-                       if line.startswith("warning: "))
+        warning = _warning(stderr, proc, "has no worker")
         assert warning == (f"warning: the Dask scheduler at {empty.address} has no worker: "
                            "the tasks wait until one connects (start one with `dask worker "
                            f"{empty.address}`)")
@@ -220,18 +247,41 @@ def test_a_scheduler_without_workers_is_said_and_the_run_waits_for_one(tmp_path:
         assert proc.poll() is None  # waiting, as Dask does
         assert not (path.parent / "data/summary.json").exists()
         empty.add_worker()
-        proc.communicate(timeout=120)
-        assert proc.returncode == 0, stderr.read_text()
-        assert _only_run(path, "wide").info.status == "FINISHED"
-        summary = json.loads((path.parent / "data/summary.json").read_text())
-        assert summary["seeds"] == list(range(1, WIDE + 1))
-        # and among the run's notes, in its summary
-        assert f"note: {warning.removeprefix('warning: ')}" in stderr.read_text()
+        _finishes(proc, path, stderr)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=30)
         empty.stop()
+
+
+def test_the_last_worker_lost_mid_run_is_said_and_the_run_waits_for_another(
+        tmp_path: Path) -> None:
+    (tmp_path / "dask").mkdir()
+    single = DaskCluster(tmp_path / "dask", workers=1)
+    path = _wide(tmp_path / "wide")
+    stderr = tmp_path / "stderr.txt"
+    client = single.client()
+    (pid,) = client.run(os.getpid).values()  # type: ignore[attr-defined]
+    proc = _start_run(path, single.address, stderr, "sleep=6")
+    try:
+        deadline = time.monotonic() + 90
+        while not any(str(k).startswith("part0-") for keys in  # part0 sleeps 6 s
+                      client.processing().values() for k in keys):  # type: ignore[attr-defined]
+            assert time.monotonic() < deadline and proc.poll() is None, stderr.read_text()
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
+        warning = _warning(stderr, proc, "is left")
+        assert warning == (f"warning: no Dask worker of the scheduler at {single.address} is "
+                           "left: the tasks wait until one connects")
+        assert "was lost while it held node(s) part0" in stderr.read_text()
+        single.add_worker()
+        _finishes(proc, path, stderr)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        single.stop()
 
 
 def test_a_worker_killed_mid_run_is_retried_and_reported(cluster: DaskCluster,
