@@ -349,48 +349,55 @@ class _Loop:
     def _dask_trials(self) -> TrialResult | None:
         """Each trial a task on the Dask cluster (``kmlc.sweep.remote``), as many at once
         as the cluster has worker threads (or ``parallel``, if more)."""
+        assert self.dask is not None
+        runner = runner_kind("dask").make(replace(self.spec, runner=self.dask), ())
+        try:
+            with runner:
+                return self._submit_trials(runner.client)
+        finally:
+            self.notes.extend(runner.notes)  # e.g. a cluster with no worker left
+
+    def _submit_trials(self, client: Any) -> TrialResult | None:
+        """The trials as tasks of ``client``'s cluster, ``width`` at a time."""
         import cloudpickle
         from distributed import wait
 
-        assert self.dask is not None and self.job is not None
-        runner = runner_kind("dask").make(replace(self.spec, runner=self.dask), ())
+        assert self.job is not None
         token = uuid.uuid4().hex[:12]
         job_bytes = cloudpickle.dumps(self.job)  # the same for every trial: sent once
         pending: dict[Any, Trial] = {}
         stopped: TrialResult | None = None
-        with runner:
-            client = runner.client
-            width = max(self.sweep.parallel, sum(client.nthreads().values()), 1)
-            shared, job = client.scatter([self.shared, job_bytes], hash=False)
-            try:
-                while True:
-                    while stopped is None and len(pending) < width:
-                        trial = self.search.ask()
-                        if trial is None:
-                            break
-                        payload = cloudpickle.dumps((token, replace(trial, handle=None)))
-                        pending[client.submit(run_remote_trial, job, payload, shared,
-                                              pure=False,
-                                              key=f"kmlc-trial-{trial.number}-{token}")] = trial
-                    if not pending:
-                        return stopped
-                    done = wait(list(pending), return_when="FIRST_COMPLETED").done
-                    for future in done:
-                        result = self._dask_result(future, pending.pop(future))
-                        if self._finished(result) and stopped is None:
-                            stopped = result
-            except KeyboardInterrupt:
-                # every worker interrupts this sweep's running trials (their runs close
-                # as KILLED) and starts none of the others
-                with contextlib.suppress(Exception):
-                    client.run(interrupt_trials, token)
-                for future, trial in pending.items():
-                    with contextlib.suppress(BaseException):
-                        wait([future], timeout=60)
-                    result = (self._dask_result(future, trial) if future.done() else
-                              TrialResult.killed(trial))
-                    self.results.append(result)
-                raise
+        width = max(self.sweep.parallel, sum(client.nthreads().values()), 1)
+        shared, job = client.scatter([self.shared, job_bytes], hash=False)
+        try:
+            while True:
+                while stopped is None and len(pending) < width:
+                    trial = self.search.ask()
+                    if trial is None:
+                        break
+                    payload = cloudpickle.dumps((token, replace(trial, handle=None)))
+                    pending[client.submit(run_remote_trial, job, payload, shared,
+                                          pure=False,
+                                          key=f"kmlc-trial-{trial.number}-{token}")] = trial
+                if not pending:
+                    return stopped
+                done = wait(list(pending), return_when="FIRST_COMPLETED").done
+                for future in done:
+                    result = self._dask_result(future, pending.pop(future))
+                    if self._finished(result) and stopped is None:
+                        stopped = result
+        except KeyboardInterrupt:
+            # every worker interrupts this sweep's running trials (their runs close
+            # as KILLED) and starts none of the others
+            with contextlib.suppress(Exception):
+                client.run(interrupt_trials, token)
+            for future, trial in pending.items():
+                with contextlib.suppress(BaseException):
+                    wait([future], timeout=60)
+                result = (self._dask_result(future, trial) if future.done() else
+                          TrialResult.killed(trial))
+                self.results.append(result)
+            raise
 
     @staticmethod
     def _dask_result(future: Any, trial: Trial) -> TrialResult:

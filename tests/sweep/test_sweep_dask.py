@@ -156,3 +156,34 @@ def test_a_trial_that_kills_its_worker_is_failed_and_its_run_closed(
     assert [c.info.status for c in children] == ["FINISHED", "FAILED", "FINISHED", "FINISHED"]
     assert died.run_id == children[1].info.run_id
     assert client.get_run(result.run_id).info.status == "FINISHED"
+
+
+def test_a_sweep_on_a_scheduler_without_workers_says_so_and_waits_for_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import threading
+
+    (tmp_path / "dask").mkdir()
+    empty = DaskCluster(tmp_path / "dask", workers=0)
+    try:
+        path = write_sweep_project(tmp_path / "proj", SWEEP_YAML)
+        spec = load_project(path, runner="dask", address=empty.address)
+        results: list[Any] = []
+        sweep = threading.Thread(target=lambda: results.append(run_sweep(
+            spec, options=RunOptions(progress=False), echo=lambda line: None)))
+        sweep.start()
+        said, deadline = "", time.monotonic() + 90
+        while "has no worker" not in said:
+            assert time.monotonic() < deadline and sweep.is_alive(), said
+            time.sleep(0.2)
+            said += capsys.readouterr().err
+        assert (f"warning: the Dask scheduler at {empty.address} has no worker: the tasks "
+                "wait until one connects") in said
+        assert not results  # waiting, as Dask does
+        empty.add_worker()
+        sweep.join(180)
+        (result,) = results
+        assert result.status == "FINISHED"
+        assert [note for note in result.notes if "has no worker" in note] == [
+            said.split("warning: ", 1)[1].splitlines()[0]]
+    finally:
+        empty.stop()
