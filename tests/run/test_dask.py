@@ -7,6 +7,7 @@ must land in the one MLflow run the client opened.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -205,15 +206,25 @@ def _warning(stderr: Path, proc: subprocess.Popen[str], needle: str) -> str:
         time.sleep(0.2)
 
 
-def _start_run(path: Path, address: str, stderr: Path, *params: str
-               ) -> subprocess.Popen[str]:
+@contextlib.contextmanager
+def _running(cluster: DaskCluster, path: Path, stderr: Path, *params: str
+             ) -> Iterator[subprocess.Popen[str]]:
+    """A `kmlc run` of ``path`` on ``cluster`` (its stderr in a file); on the way out the
+    run is killed if it still runs, and the cluster stopped."""
     env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true"}
-    argv = [kmlc_exe(), "run", "-f", str(path), "--address", address]
+    argv = [kmlc_exe(), "run", "-f", str(path), "--address", cluster.address]
     for item in params:
         argv += ["--params", item]
     with stderr.open("w") as err_file:
-        return subprocess.Popen(argv, env=env, stderr=err_file, stdout=subprocess.PIPE,
+        proc = subprocess.Popen(argv, env=env, stderr=err_file, stdout=subprocess.PIPE,
                                 text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        cluster.stop()
 
 
 def _finishes(proc: subprocess.Popen[str], path: Path, stderr: Path) -> None:
@@ -237,8 +248,7 @@ def test_a_scheduler_without_workers_is_said_and_the_run_waits_for_one(tmp_path:
     empty = DaskCluster(tmp_path / "dask", workers=0)
     path = _wide(tmp_path / "wide")
     stderr = tmp_path / "stderr.txt"
-    proc = _start_run(path, empty.address, stderr)
-    try:
+    with _running(empty, path, stderr) as proc:
         warning = _warning(stderr, proc, "has no worker")
         assert warning == (f"warning: the Dask scheduler at {empty.address} has no worker: "
                            "the tasks wait until one connects (start one with `dask worker "
@@ -248,11 +258,6 @@ def test_a_scheduler_without_workers_is_said_and_the_run_waits_for_one(tmp_path:
         assert not (path.parent / "data/summary.json").exists()
         empty.add_worker()
         _finishes(proc, path, stderr)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
-        empty.stop()
 
 
 def test_the_last_worker_lost_mid_run_is_said_and_the_run_waits_for_another(
@@ -263,8 +268,7 @@ def test_the_last_worker_lost_mid_run_is_said_and_the_run_waits_for_another(
     stderr = tmp_path / "stderr.txt"
     client = single.client()
     (pid,) = client.run(os.getpid).values()  # type: ignore[attr-defined]
-    proc = _start_run(path, single.address, stderr, "sleep=6")
-    try:
+    with _running(single, path, stderr, "sleep=6") as proc:
         deadline = time.monotonic() + 90
         while not any(str(k).startswith("part0-") for keys in  # part0 sleeps 6 s
                       client.processing().values() for k in keys):  # type: ignore[attr-defined]
@@ -277,11 +281,6 @@ def test_the_last_worker_lost_mid_run_is_said_and_the_run_waits_for_another(
         assert "was lost while it held node(s) part0" in stderr.read_text()
         single.add_worker()
         _finishes(proc, path, stderr)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
-        single.stop()
 
 
 def test_a_worker_killed_mid_run_is_retried_and_reported(cluster: DaskCluster,
