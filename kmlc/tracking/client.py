@@ -68,12 +68,21 @@ def check_reachable(uri: str, timeout: float | None = None) -> None:
         if response.status_code >= 500:
             raise TrackingError(f"tracking server {redact_uri(uri)} answered HTTP "
                                 f"{response.status_code} on /health; nothing was run")
-    elif uri.startswith("sqlite:///"):
-        path = Path(uri[len("sqlite:///"):])
-        if str(path) != ":memory:" and not path.parent.is_dir():
-            raise TrackingError(f"tracking store {redact_uri(uri)}: folder {path.parent} "
-                                "does not exist")
+    else:
+        path = sqlite_path(uri)
+        if path is not None:
+            _check_folder(uri, path, "tracking store")
 
+
+def _check_folder(uri: str, path: Path, role: str) -> None:
+    """Refuse the sqlite store ``uri`` (at ``path``) when its folder does not exist;
+    ``role``: the tracking store or the model registry."""
+    if not path.parent.is_dir():
+        raise TrackingError(f"the {role} {redact_uri(uri)} cannot be opened: its folder "
+                            f"{path.parent} does not exist",
+                            hint="create the folder, or correct the path: "
+                                 + ("tracking.registry_uri" if role == "model registry"
+                                    else "tracking.uri, --tracking-uri"))
 
 
 @contextmanager
@@ -126,12 +135,7 @@ def _make_ready(uri: str | None, role: str) -> None:
     path = sqlite_path(uri) if uri else None
     if uri is None or path is None or (uri in _ready and path.exists()):
         return  # (a removed store is made again)
-    if not path.parent.is_dir():
-        raise TrackingError(f"the {role} {redact_uri(uri)} cannot be opened: its folder "
-                            f"{path.parent} does not exist",
-                            hint="create the folder, or correct the path: "
-                                 + ("tracking.registry_uri" if role == "model registry"
-                                    else "tracking.uri, --tracking-uri"))
+    _check_folder(uri, path, role)
     with _folder_lock(path.parent):
         if not path.exists():
             create_sqlite_store(path)

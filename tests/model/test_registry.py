@@ -86,17 +86,20 @@ def test_export_registers_in_the_projects_store_whatever_mlflows_global_uri(
 
 
 @pytest.mark.slow
-def test_a_registry_whose_folder_is_missing_is_named_before_any_node_runs(
-        tmp_path: Path) -> None:
+@pytest.mark.parametrize(("key", "role", "setting"), [
+    ("registry_uri", "model registry", "tracking.registry_uri"),
+    ("uri", "tracking store", "tracking.uri, --tracking-uri")])
+def test_a_store_whose_folder_is_missing_is_named_before_any_node_runs(
+        tmp_path: Path, key: str, role: str, setting: str) -> None:
     text = MINI_YAML.replace("tracking:\n",
-                             "tracking:\n  registry_uri: sqlite:///nowhere/registry.db\n")
+                             f"tracking:\n  {key}: sqlite:///nowhere/store.db\n")
     path = write_mini(tmp_path / "proj", text)
     done = CliRunner().invoke(main, ["run", "training", "-f", str(path)])
     assert done.exit_code == 1, done.output
     folder = path.parent / "nowhere"
-    assert (f"error: the model registry sqlite:///{folder / 'registry.db'} cannot be opened: "
+    assert (f"error: the {role} sqlite:///{folder / 'store.db'} cannot be opened: "
             f"its folder {folder} does not exist (create the folder, or correct the path: "
-            "tracking.registry_uri) [KMLC601]") in done.output
+            f"{setting}) [KMLC601]") in done.output
     assert "Traceback" not in done.output
     assert not folder.exists()
     assert not (path.parent / "data" / "06_models").exists()  # no node ran
