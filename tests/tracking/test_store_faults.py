@@ -147,11 +147,12 @@ def test_a_disk_that_fills_during_a_run_leaves_no_run_running_for_ever(
         wait_for(lambda: (gate / "reached").exists() or proc.poll() is not None,
                  what="the hook")
         assert proc.poll() is None, proc.communicate()
-        with filler.open("wb") as handle:  # the disk fills while the run runs
+        # the disk fills while the run runs; unbuffered, so that closing the file has
+        # nothing left to write (a buffered file raises ENOSPC again when it closes)
+        with filler.open("wb", buffering=0) as handle:
             try:
                 while True:
                     handle.write(b"\0" * (1 << 16))
-                    handle.flush()
             except OSError:
                 pass
     finally:
