@@ -36,11 +36,49 @@ _runs: dict[str, Any] = {}  # run id -> Run, fetched once per process
 
 def _run(run_id: str) -> Any:
     if run_id not in _runs:
-
-
         _runs[run_id] = with_retry(open_client(os.environ.get("MLFLOW_TRACKING_URI")).get_run,
                                    run_id)
     return _runs[run_id]
+
+
+_attached_class: type | None = None
+
+
+def _attached(run_id: str) -> Any:
+    """kmlc's run as MLflow's ``ActiveRun``, read from the store when first looked at.
+
+    Pushing it costs nothing: a node that never asks MLflow about its run (most of them, and
+    every node before a model dataset's first save) does not make this process open the
+    store, which the tracking worker has open already (about 1 s of CPU: MLflow's database
+    layer and its schema check). ``info``, ``data``, ``inputs`` and ``outputs`` are the run
+    as the store has it when one of them is first read, as ``mlflow.start_run`` gives them.
+    """
+    global _attached_class
+    if _attached_class is None:
+        import mlflow
+
+        class AttachedRun(mlflow.ActiveRun):
+            def __init__(self, run_id: str) -> None:  # no Run.__init__: nothing read yet
+                self.kmlc_run_id = run_id
+
+            @property
+            def info(self) -> Any:
+                return _run(self.kmlc_run_id).info
+
+            @property
+            def data(self) -> Any:
+                return _run(self.kmlc_run_id).data
+
+            @property
+            def inputs(self) -> Any:
+                return _run(self.kmlc_run_id).inputs
+
+            @property
+            def outputs(self) -> Any:
+                return _run(self.kmlc_run_id).outputs
+
+        _attached_class = AttachedRun
+    return _attached_class(run_id)
 
 
 def _stack() -> list[Any] | None:
@@ -59,13 +97,13 @@ def _attach(run_id: str) -> None:
     if stack is None:  # MLflow without the stack this relies on: its public way
         mlflow.start_run(run_id=run_id)
     else:
-        stack.append(mlflow.ActiveRun(_run(run_id)))
+        stack.append(_attached(run_id))
 
 
 def _detach(run_id: str) -> None:
     """Take ``run_id`` off this thread's active-run stack, without ending the run."""
     stack = _stack()
-    if stack and stack[-1].info.run_id == run_id:
+    if stack and (getattr(stack[-1], "kmlc_run_id", None) or stack[-1].info.run_id) == run_id:
         stack.pop()
 
 

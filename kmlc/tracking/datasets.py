@@ -11,6 +11,7 @@ pickled state, so the parallel runner can ship them to worker processes.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import os
@@ -26,7 +27,7 @@ from kedro.io import AbstractDataset, DatasetError
 from kmlc.tracking.active import RUN_ID_ENV
 from kmlc.tracking.batch import log_metric_tuples
 from kmlc.tracking.client import open_client
-from kmlc.tracking.logged_models import log_model_folder, logged_model_location
+from kmlc.tracking.logged_models import log_model_folder, logged_model_location, staged_model
 from kmlc.tracking.retry import with_retry
 from kmlc.tracking.worker import current
 
@@ -300,8 +301,22 @@ class MlflowModelDataset(_MlflowDataset):
         def save(path: str, mlflow_model: Any) -> None:
             module.save_model(**{first: data}, path=path, mlflow_model=mlflow_model, **args)
 
-        log_model_folder(open_client(self._tracking_uri), run_id, self._artifact_path,
-                         save, model_type=self._flavor)
+        remote = _worker_for(self._tracking_uri)
+        if remote is None:
+            log_model_folder(open_client(self._tracking_uri), run_id, self._artifact_path,
+                             save, model_type=self._flavor)
+            return
+        # the tracking worker has the store open: it creates, uploads and finalizes the
+        # LoggedModel, and this process only writes the model's files
+        uri = str(self._tracking_uri)
+        model_id = remote.create_model(uri, run_id, self._artifact_path, self._flavor)
+        try:
+            with staged_model(run_id, model_id, self._artifact_path, save) as staged:
+                remote.upload_model(uri, run_id, model_id, staged)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                remote.fail_model(uri, model_id)
+            raise
 
     def _exists(self) -> bool:
         try:

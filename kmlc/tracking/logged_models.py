@@ -7,15 +7,15 @@ process-wide tracking URI.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from kmlc.tracking.batch import BATCH_METRICS, BATCH_PARAMS
 from kmlc.tracking.retry import with_retry
 
-__all__ = ["attach_run_to_model", "finalize_model", "log_model_folder",
-           "logged_model_location"]
+__all__ = ["attach_run_to_model", "create_logged_model", "fail_logged_model", "finalize_model",
+           "log_model_folder", "logged_model_location", "staged_model", "upload_logged_model"]
 
 
 def log_model_folder(client: Any, run_id: str, name: str,
@@ -27,29 +27,59 @@ def log_model_folder(client: Any, run_id: str, name: str,
     the folder is staged, uploaded with ``client``, then (``finalize``) attached to the
     run and marked READY; on any error it is marked FAILED and the error raised.
     ``finalize=False`` leaves it PENDING for ``finalize_model``. ``client`` names the
-    store: nothing here reads MLflow's process-wide tracking URI.
+    store: nothing here reads MLflow's process-wide tracking URI. The three steps
+    (``create_logged_model``, ``upload_logged_model``, ``fail_logged_model``) are also
+    called one by one where the store is another process's (the tracking worker).
     """
-    import tempfile
+    model_id = create_logged_model(client, run_id, name, model_type)
+    try:
+        with staged_model(run_id, model_id, name, save) as staged:
+            upload_logged_model(client, run_id, model_id, staged, finalize=finalize)
+    except BaseException:
+        fail_logged_model(client, model_id)
+        raise
+    return model_id
 
-    from mlflow.entities import LoggedModelStatus
-    from mlflow.models import Model
 
+def create_logged_model(client: Any, run_id: str, name: str,
+                        model_type: str | None = None) -> str:
+    """A PENDING LoggedModel ``name`` of run ``run_id`` (in the run's experiment); its id."""
     run = with_retry(client.get_run, run_id)
     logged = with_retry(client.create_logged_model, run.info.experiment_id, name=name,
                         source_run_id=run_id, model_type=model_type)
-    try:
-        with tempfile.TemporaryDirectory(prefix="kmlc-stage-") as tmp:
-            staged = str(Path(tmp) / "model")
-            save(staged, Model(run_id=run_id, model_id=logged.model_id,
-                               artifact_path=name))
-            with_retry(client.log_model_artifacts, logged.model_id, staged)
-        if finalize:
-            finalize_model(client, run_id, logged.model_id)
-    except BaseException:
-        with contextlib.suppress(Exception):  # the original error matters more
-            client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
-        raise
     return str(logged.model_id)
+
+
+@contextlib.contextmanager
+def staged_model(run_id: str, model_id: str, name: str,
+                 save: Callable[[str, Any], None]) -> Iterator[str]:
+    """A temporary folder holding the model ``save(path, mlflow_model)`` writes, for the
+    LoggedModel ``model_id``; removed when the block ends."""
+    import tempfile
+
+    from mlflow.models import Model
+
+    with tempfile.TemporaryDirectory(prefix="kmlc-stage-") as tmp:
+        staged = str(Path(tmp) / "model")
+        save(staged, Model(run_id=run_id, model_id=model_id, artifact_path=name))
+        yield staged
+
+
+def upload_logged_model(client: Any, run_id: str, model_id: str, folder: str, *,
+                        finalize: bool = True) -> None:
+    """Upload ``folder`` as LoggedModel ``model_id``'s files; then (``finalize``) attach it
+    to run ``run_id`` and mark it READY."""
+    with_retry(client.log_model_artifacts, model_id, folder)
+    if finalize:
+        finalize_model(client, run_id, model_id)
+
+
+def fail_logged_model(client: Any, model_id: str) -> None:
+    """Mark LoggedModel ``model_id`` FAILED, quietly: the error that failed it matters more."""
+    from mlflow.entities import LoggedModelStatus
+
+    with contextlib.suppress(Exception):
+        client.finalize_logged_model(model_id, LoggedModelStatus.FAILED)
 
 
 def logged_model_location(client: Any, run_id: str, name: str) -> str | None:

@@ -42,6 +42,7 @@ from kmlc.tracking import client as tracking
 from kmlc.tracking.batch import log_metric_tuples, log_param_pairs
 from kmlc.tracking.client import open_client
 from kmlc.tracking.jobs import Job
+from kmlc.tracking.logged_models import create_logged_model, fail_logged_model, upload_logged_model
 from kmlc.tracking.retry import with_retry
 
 __all__ = ["FallbackTracker", "Operations", "Remote", "Tracker", "current", "start", "tracker"]
@@ -49,7 +50,8 @@ __all__ = ["FallbackTracker", "Operations", "Remote", "Tracker", "current", "sta
 DISABLE_ENV = "KMLC_TRACKING_WORKER"
 _ABANDONED = "the kmlc process ended before closing the run"
 _OPERATIONS = frozenset({"warm", "open_run", "log_params", "log_metrics", "log_artifact",
-                         "close_run", "run_job", "wait_job"})
+                         "create_model", "upload_model", "fail_model", "close_run", "run_job",
+                         "wait_job"})
 
 Pair = tuple[str, str]
 Metric = tuple[str, float, int, int]
@@ -77,6 +79,17 @@ class Tracker(Protocol):
 
     def log_artifact(self, uri: str, run_id: str, path: str, artifact_path: str | None,
                      folder: bool) -> None: ...
+
+    def create_model(self, uri: str, run_id: str, name: str, model_type: str | None) -> str:
+        """A PENDING LoggedModel of the run; its id (the model's files are saved by the
+        caller, then ``upload_model`` or ``fail_model``)."""
+        ...
+
+    def upload_model(self, uri: str, run_id: str, model_id: str, folder: str) -> None:
+        """Upload ``folder`` as the model's files, attach it to the run, mark it READY."""
+        ...
+
+    def fail_model(self, uri: str, model_id: str) -> None: ...
 
     def close_run(self, uri: str, run_id: str, status: str,
                   tags: dict[str, str]) -> tuple[str, str | None]: ...
@@ -210,6 +223,15 @@ class Operations:
             with_retry(client.log_artifacts, run_id, path, artifact_path)
         else:
             with_retry(client.log_artifact, run_id, path, artifact_path)
+
+    def create_model(self, uri: str, run_id: str, name: str, model_type: str | None) -> str:
+        return create_logged_model(self.client(uri), run_id, name, model_type)
+
+    def upload_model(self, uri: str, run_id: str, model_id: str, folder: str) -> None:
+        upload_logged_model(self.client(uri), run_id, model_id, folder)
+
+    def fail_model(self, uri: str, model_id: str) -> None:
+        fail_logged_model(self.client(uri), model_id)
 
     def close_run(self, uri: str, run_id: str, status: str,
                   tags: dict[str, str]) -> tuple[str, str | None]:
@@ -388,6 +410,15 @@ class Remote:
     def log_artifact(self, uri: str, run_id: str, path: str, artifact_path: str | None,
                      folder: bool) -> None:
         self.call("log_artifact", uri, run_id, path, artifact_path, folder)
+
+    def create_model(self, uri: str, run_id: str, name: str, model_type: str | None) -> str:
+        return str(self.call("create_model", uri, run_id, name, model_type))
+
+    def upload_model(self, uri: str, run_id: str, model_id: str, folder: str) -> None:
+        self.call("upload_model", uri, run_id, model_id, folder)
+
+    def fail_model(self, uri: str, model_id: str) -> None:
+        self.call("fail_model", uri, model_id)
 
     def close_run(self, uri: str, run_id: str, status: str,
                   tags: dict[str, str]) -> tuple[str, str | None]:

@@ -324,3 +324,73 @@ def test_fluent_store_changes_nothing_where_no_uri_was_set(kmlc_run: Any) -> Non
     with fluent_store("sqlite:///elsewhere.db"):
         assert mlflow.get_tracking_uri() == store
     assert mlflow.get_tracking_uri() == store
+
+
+MODEL_PROJECT = """\
+version: 1
+name: modelled
+parameters:
+  c: 0.7
+datasets:
+  instances: {type: pandas.CSVDataset, filepath: data/instances.csv}
+  sk_model: {type: mlflow.model, flavor: mlflow.sklearn}
+  probe: {type: json.JSONDataset, filepath: data/probe.json}
+nodes:
+  - name: fit
+    func: modelled_nodes.fit
+    inputs: [instances, params:c]
+    outputs: [sk_model, fitted]
+  - name: probe
+    func: modelled_nodes.probe
+    inputs: fitted
+    outputs: probe
+"""
+
+MODEL_NODES = '''\
+import sys
+
+import mlflow
+from sklearn.linear_model import LogisticRegression
+
+
+def fit(instances, c):
+    model = LogisticRegression(C=c).fit(instances[["x1", "x2"]], instances["y"])
+    return model, model
+
+
+def probe(fitted):
+    loaded = "mlflow.store.tracking.sqlalchemy_store" in sys.modules
+    active = mlflow.active_run()  # kmlc's run, read from the store only now
+    return {"store_loaded_before": loaded, "run_id": active.info.run_id,
+            "artifact_uri": active.info.artifact_uri,
+            "store_loaded_after": "mlflow.store.tracking.sqlalchemy_store" in sys.modules}
+'''
+
+
+@pytest.mark.slow
+def test_a_model_dataset_is_logged_by_the_worker_and_the_run_read_only_when_asked(
+        tmp_path: Path) -> None:
+    """The main process writes the model's files; the tracking worker, which has the store
+    open, logs them: the main process loads MLflow's database layer only when node code
+    reads its active run, and then sees the real run."""
+    root = tmp_path / "proj"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "instances.csv").write_text(ROWS)
+    (root / "modelled_nodes.py").write_text(MODEL_NODES)
+    (root / "mlproject.yml").write_text(MODEL_PROJECT)
+    done = subprocess.run([kmlc_exe(), "run", "-f", str(root / "mlproject.yml")],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    probe = json.loads((root / "data" / "probe.json").read_text())
+    assert probe["store_loaded_before"] is False  # the model was logged all the same
+    assert probe["store_loaded_after"] is True
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("modelled")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert probe["run_id"] == run.info.run_id
+    assert probe["artifact_uri"] == run.info.artifact_uri
+    (model,) = client.search_logged_models(experiment_ids=[experiment.experiment_id])
+    assert (model.name, model.source_run_id, str(model.status)) == (
+        "sk_model", run.info.run_id, "READY")
+    assert [o.model_id for o in run.outputs.model_outputs] == [model.model_id]
