@@ -559,6 +559,7 @@ def _check_paths(doc: Document, root: Path, result: CheckResult) -> None:
             f"logging config file '{logging_file}' does not exist", ("logging",),
             code="KMLC322", hint="a path relative to this file, or a dictConfig mapping"))
     _check_outside(doc, resolved_root, result)
+    _check_store_folders(doc, resolved_root, result)
     for name, cfg in (doc.data.get("datasets") or {}).items():
         for key in PATH_KEYS:
             value = cfg.get(key)
@@ -583,6 +584,37 @@ def _check_paths(doc: Document, root: Path, result: CheckResult) -> None:
                               if isinstance(track, dict) else ("datasets", name, "artifact_path"))
             result.errors.append(doc.error("artifact_path must be a relative path without '..'",
                                            where, code="KMLC321"))
+
+
+_STORE_ROLES = {"uri": "tracking store", "registry_uri": "model registry"}
+
+
+def _check_store_folders(doc: Document, root: Path, result: CheckResult) -> None:
+    """A warning for a sqlite store or registry of the file whose folder does not exist:
+    ``kmlc run`` refuses it before any node runs (it creates the database file, never a
+    folder), and here the setting can be named by its line."""
+    tracking = doc.data.get("tracking")
+    if not isinstance(tracking, dict):
+        return
+    for key, role in _STORE_ROLES.items():
+        value = tracking.get(key)
+        if not isinstance(value, str) or not value.startswith("sqlite:///"):
+            continue
+        local = value[len("sqlite:///"):]
+        if not local or local == ":memory:" or "\0" in local:
+            continue
+        try:
+            folder = (root / local).resolve().parent
+            missing = not folder.is_dir()
+        except (OSError, ValueError, RuntimeError):
+            continue  # refused, with the reason, where the store is opened
+        if missing:
+            result.warnings.append(doc.error(
+                f"the {role}'s folder {folder} does not exist: `kmlc run` refuses it "
+                "before any node runs", ("tracking", key), code="KMLC324",
+                severity="warning",
+                hint="create the folder, or correct the path; a relative one is read from "
+                     "this file's folder"))
 
 
 def _path_problem(value: str, root: Path, allow_outside: bool) -> str | None:

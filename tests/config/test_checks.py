@@ -696,6 +696,30 @@ def test_files_read_from_outside_the_project_are_warned_about(
     assert [w for w in inside.warnings if w.code == "KMLC323"] == []
 
 
+@pytest.mark.parametrize(("key", "role"), [("uri", "tracking store"),
+                                           ("registry_uri", "model registry")])
+def test_a_sqlite_store_in_a_missing_folder_is_warned_about_at_its_line(
+        write_project: WriteProject, demo_yaml: str, key: str, role: str) -> None:
+    """`kmlc run` refuses it before any node runs; validate names the line."""
+    path = write_project(edit_text(demo_yaml, (
+        "name: demo\n", f"name: demo\ntracking:\n  {key}: sqlite:///stores/mlflow.db\n")))
+    result = check_project(path)
+    assert result.errors == [] and result.spec is not None
+    [warning] = [w for w in result.warnings if w.code == "KMLC324"]
+    folder = path.parent.resolve() / "stores"
+    assert (warning.severity, warning.path, warning.line, warning.column) == (
+        "warning", f"tracking.{key}", 4, 8 if key == "uri" else 17)
+    assert warning.message == (f"the {role}'s folder {folder} does not exist: `kmlc run` "
+                               "refuses it before any node runs")
+    folder.mkdir()  # made: nothing to say; nor for an absolute path whose folder exists,
+    # an in-memory store or a server
+    assert [w for w in check_project(path).warnings if w.code == "KMLC324"] == []
+    for uri in (f"sqlite:///{folder}/other.db", "sqlite:///:memory:", "http://127.0.0.1:5000"):
+        path.write_text(edit_text(demo_yaml, ("name: demo\n",
+                                              f"name: demo\ntracking:\n  {key}: {uri}\n")))
+        assert [w for w in check_project(path).warnings if w.code == "KMLC324"] == [], uri
+
+
 def test_allow_outside_never_reaches_kedro(write_project: WriteProject, demo_yaml: str) -> None:
     path = write_project(edit_text(demo_yaml, ("filepath: data/instances.csv",
                                            "filepath: /etc/passwd, allow_outside: true")))
