@@ -119,6 +119,8 @@ class _DaskRunner:
         self._cluster: Any = None
         self._keys: dict[str, str] = {}  # task key -> node name, for lost-worker reports
         self._workers: set[str] | None = None  # the scheduler's workers, once connected
+        self._watched: set[str] = set()  # the workers whose events reach ``_on_worker_event``
+        self._stop_watching = threading.Event()
 
     # -- the cluster's lifetime -------------------------------------------------------
     def __enter__(self) -> Any:
@@ -141,11 +143,17 @@ class _DaskRunner:
                            hint="start it with `dask scheduler` (and workers with "
                                 "`dask worker ADDRESS`), or leave out the address to "
                                 "run on a local cluster", code="KMLC621") from exc
-        self._client.subscribe_topic("all", self._on_event)
         self._ship_code()
         with suppress(Exception):  # a scheduler gone meanwhile fails the run further on
-            # the workers as of now; the events keep the set up to date from here on
+            # the workers as of now; their events, and a look every second for new ones,
+            # keep the set up to date from here on
             self._workers = set(self._client.nthreads())
+            for address in self._workers:
+                self._watch(address)
+        self._stop_watching = threading.Event()  # one per connection: set when it closes
+        threading.Thread(target=self._look_for_workers,
+                         args=(self._client, self._stop_watching), daemon=True,
+                         name="kmlc-dask-workers").start()
         if self.address and self._workers == set():
             # Dask waits for a worker without a word: say why nothing moves
             self._warn(f"the Dask scheduler at {self.address} has no worker: the tasks wait "
@@ -165,9 +173,12 @@ class _DaskRunner:
     def close(self) -> None:
         import logging
 
+        self._stop_watching.set()
         if self._client is not None:
-            with suppress(Exception):
-                self._client.unsubscribe_topic("all")
+            for address in self._watched:
+                with suppress(Exception):
+                    self._client.unsubscribe_topic(address)
+            self._watched = set()
             self._client.close()
             self._client = None
         if self._cluster is not None:
@@ -192,20 +203,45 @@ class _DaskRunner:
             self._client.register_plugin(UploadFile(str(path), load=True),
                                          name=f"kmlc-code-{index}-{folder.name}")
 
-    def _on_event(self, event: tuple[float, dict[str, Any]]) -> None:
+    # Workers are followed through their own topics, never the scheduler's "all": Dask
+    # logs events there that it cannot send (``Client.replicate``'s, which a broadcast
+    # ``scatter`` calls, hold its WorkerState objects), and closes the connection of
+    # every client subscribed to it, this run's included, whoever replicated.
+    def _watch(self, address: str) -> None:
+        """Follow the events of worker ``address`` (its removal, above all)."""
+        if address in self._watched or self._client is None:
+            return
+        self._watched.add(address)
+        self._client.subscribe_topic(
+            address, lambda event: self._on_worker_event(address, event))
+
+    def _look_for_workers(self, client: Any, stop: threading.Event) -> None:
+        """Every second until ``stop`` is set: follow the workers that joined since."""
+        while not stop.wait(1.0):
+            try:
+                current = set(client.nthreads())
+            except Exception:
+                continue  # a scheduler gone: the run reports it
+            for address in current - self._watched:
+                if self._workers is not None:
+                    self._workers.add(address)
+                with suppress(Exception):
+                    self._watch(address)
+
+    def _on_worker_event(self, worker: str, event: tuple[float, dict[str, Any]]) -> None:
         _, msg = event
         action = msg.get("action") if isinstance(msg, dict) else None
         if action == "add-worker" and self._workers is not None:
-            self._workers.add(str(msg.get("worker")))
+            self._workers.add(worker)  # one that left came back at its address
         if action != "remove-worker":
             return
         keys = [*msg.get("processing-tasks", ()), *msg.get("lost-computed-tasks", ())]
         nodes = sorted({self._keys[k] for k in map(str, keys) if k in self._keys})
         if nodes and not msg.get("expected"):
-            self._warn(f"Dask worker {msg.get('worker', '?')} was lost while it held node(s) "
+            self._warn(f"Dask worker {worker} was lost while it held node(s) "
                        f"{', '.join(nodes)}; Dask runs them again on another worker")
         if self._workers:
-            self._workers.discard(str(msg.get("worker")))
+            self._workers.discard(worker)
             if not self._workers:  # Dask waits for one without a word
                 where = f" of the scheduler at {self.address}" if self.address else ""
                 self._warn(f"no Dask worker{where} is left: the tasks wait until one "

@@ -368,7 +368,9 @@ class _Loop:
         pending: dict[Any, Trial] = {}
         stopped: TrialResult | None = None
         width = max(self.sweep.parallel, sum(client.nthreads().values()), 1)
-        shared, job = client.scatter([self.shared, job_bytes], hash=False)
+        # on every worker: a trial's data on one worker alone would draw every trial there
+        # (Dask places a task where its inputs are), the others idle until work is stolen
+        shared, job = client.scatter([self.shared, job_bytes], hash=False, broadcast=True)
         try:
             while True:
                 while stopped is None and len(pending) < width:

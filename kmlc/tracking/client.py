@@ -139,15 +139,29 @@ def _make_ready(uri: str | None, role: str) -> None:
     with _folder_lock(path.parent):
         if not path.exists():
             create_sqlite_store(path)
+            complete = True  # whole: renamed into place once built
         else:
             _wait_for_creator(path)
-        try:
-            with_retry(_mlflow_client(uri).search_experiments, max_results=1)
-        except TrackingError:
-            raise
-        except Exception as exc:
-            raise _store_error(path, exc, role) from exc
+            head = _head_revision()
+            complete = head is not None and _revision(path) == head
+        if not complete:  # older, or left half-built by another: MLflow's checks (and any
+            _open_store(uri, path, role)  # migration it runs), one process at a time
+    if complete:
+        # MLflow's first open of a store (its database layer, the schema check: about a
+        # second of CPU) needs no lock on a complete store: processes opening it at once
+        # (a sweep's parallel trials, concurrent runs) are not made to take turns
+        _open_store(uri, path, role)
     _ready.add(uri)
+
+
+def _open_store(uri: str, path: Path, role: str) -> None:
+    """MLflow's first use of the sqlite store ``uri`` in this process; its failure named."""
+    try:
+        with_retry(_mlflow_client(uri).search_experiments, max_results=1)
+    except TrackingError:
+        raise
+    except Exception as exc:
+        raise _store_error(path, exc, role) from exc
 
 
 def create_sqlite_store(path: Path) -> None:

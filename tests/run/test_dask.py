@@ -316,6 +316,38 @@ def test_a_worker_killed_mid_run_is_retried_and_reported(cluster: DaskCluster,
     assert summary["seeds"] == list(range(1, WIDE + 1))
 
 
+def test_another_clients_broadcast_mid_run_leaves_the_run_connected(cluster: DaskCluster,
+                                                                    tmp_path: Path) -> None:
+    """A team's cluster has other users: one that broadcasts data (``Client.replicate``)
+    makes Dask log an event it cannot send to the clients that listen to all events."""
+    from distributed import Client
+
+    path = _wide(tmp_path / "wide")
+    client = cluster.client()
+    done: list[object] = []
+
+    def broadcast_while_part0_runs() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            keys = client.processing().values()  # type: ignore[attr-defined]
+            if any(str(k).startswith("part0-") for group in keys for k in group):
+                with Client(cluster.address, timeout="30s") as other:
+                    done.append(other.scatter([1], broadcast=True))
+                return
+            time.sleep(0.1)
+
+    other = threading.Thread(target=broadcast_while_part0_runs)
+    other.start()
+    try:
+        result = _run(path, params=("sleep=4",), runner="dask", address=cluster.address)
+    finally:
+        other.join()
+    assert done, "part0 was never seen running"
+    assert result.status == "FINISHED", result.notes
+    summary = json.loads((path.parent / "data/summary.json").read_text())
+    assert summary["seeds"] == list(range(1, WIDE + 1))
+
+
 def test_local_cluster(tmp_path: Path) -> None:
     path = _wide(tmp_path / "wide")
     text = path.read_text().replace("hooks:", "runner: {type: dask, workers: 2}\nhooks:")

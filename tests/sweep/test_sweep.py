@@ -343,7 +343,7 @@ def test_parallel_trials_each_log_to_their_own_run(tmp_path: Path) -> None:
     assert client.get_run(result.run_id).data.tags["kmlc.sweep.failed"] == "1"
     # two trials ran at once: a later trial started before an earlier one ended
     spans = sorted((c.info.start_time, c.info.end_time) for c in children)
-    assert any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans))
+    assert any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans)), spans
     best = max(children[:2] + children[3:], key=lambda c: c.data.metrics["r2"])
     assert result.best is not None and result.best.run_id == best.info.run_id
     with open(tmp_path / "data/models/regressor.pkl", "rb") as f:

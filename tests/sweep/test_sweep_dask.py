@@ -91,6 +91,25 @@ def test_trials_run_as_tasks_on_the_cluster(cluster: DaskCluster, tmp_path: Path
     assert sum(line.startswith("trial ") for line in lines) == 4
 
 
+def _transfers_between_workers(cluster: DaskCluster) -> int:
+    """How many times a worker fetched data from another, so far."""
+    client: Any = cluster.client()
+    return sum(client.run(lambda dask_worker: len(dask_worker.transfer_incoming_log)).values())
+
+
+def test_the_shared_values_are_on_every_worker_before_the_trials(
+        cluster: DaskCluster, tmp_path: Path) -> None:
+    """What the shared nodes hand on goes to every worker at once: a worker that had to
+    fetch it from another would make Dask place the trials where it lies, and leave the
+    other workers idle until their work is stolen."""
+    path = write_sweep_project(tmp_path)
+    before = _transfers_between_workers(cluster)
+    result = run_sweep(load_project(path, runner="dask", address=cluster.address),
+                       options=RunOptions(progress=False), echo=lambda line: None)
+    assert [t.status for t in result.trials] == ["FINISHED"] * 3
+    assert _transfers_between_workers(cluster) == before
+
+
 def test_sigint_leaves_the_parent_and_the_running_trial_on_a_worker_killed(
         cluster: DaskCluster, tmp_path: Path) -> None:
     path = write_sweep_project(tmp_path)
