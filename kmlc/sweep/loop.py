@@ -311,16 +311,23 @@ class _Loop:
                 if not running:
                     return stopped
                 for ready in wait(list(running)):
-                    result = self._ended(*running.pop(ready))
+                    # recorded, then forgotten: a Ctrl-C in between loses no trial (the
+                    # handler below records what is still running and not recorded)
+                    result = self._ended(*running[ready])
                     if self._finished(result) and stopped is None:
                         stopped = result
+                    del running[ready]
         except KeyboardInterrupt:
             # the trials' processes are in a process group of their own: this process
             # tells each to stop; a running node raises, its run is closed as KILLED
-            for process, _receive, _trial in running.values():
-                with contextlib.suppress(OSError):
-                    os.kill(process.pid, signal.SIGINT)
+            recorded = {r.trial.number for r in self.results}
+            for process, _receive, trial in running.values():
+                if trial.number not in recorded:
+                    with contextlib.suppress(OSError):
+                        os.kill(process.pid, signal.SIGINT)
             for process, receive, trial in running.values():
+                if trial.number in recorded:
+                    continue
                 if not receive.poll(60):  # a trial that does not stop within a minute
                     process.kill()
                 result = self._ended(process, receive, trial)
@@ -385,15 +392,21 @@ class _Loop:
                     return stopped
                 done = wait(list(pending), return_when="FIRST_COMPLETED").done
                 for future in done:
-                    result = self._dask_result(future, pending.pop(future))
+                    # recorded, then forgotten: a Ctrl-C in between loses no trial (the
+                    # handler below records what is still pending and not recorded)
+                    result = self._dask_result(future, pending[future])
                     if self._finished(result) and stopped is None:
                         stopped = result
+                    del pending[future]
         except KeyboardInterrupt:
             # every worker interrupts this sweep's running trials (their runs close
             # as KILLED) and starts none of the others
             with contextlib.suppress(Exception):
                 client.run(interrupt_trials, token)
+            recorded = {r.trial.number for r in self.results}
             for future, trial in pending.items():
+                if trial.number in recorded:
+                    continue
                 with contextlib.suppress(BaseException):
                     wait([future], timeout=60)
                 result = (self._dask_result(future, trial) if future.done() else
