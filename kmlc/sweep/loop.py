@@ -85,10 +85,17 @@ def board_for(sweep: SweepSpec, total: int | None,
     return Board(sweep, total, lambda line: print(line, file=sys.stderr, flush=True))
 
 
+def _stop_trial(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt("the sweep stopped this trial")
+
+
 def _child_start(sweep: int) -> None:
-    """A trial process: out of the terminal's process group (its sweep tells it when to
-    stop), Ctrl-C ignored outside the nodes, MLflow called from this process, and never
-    outliving the sweep's process ``sweep``."""
+    """A trial process: out of the terminal's process group (the terminal's Ctrl-C is
+    the sweep's; the sweep stops its trials with SIGTERM), MLflow called from this
+    process, and never outliving the sweep's process ``sweep``. SIGTERM raises
+    ``KeyboardInterrupt`` wherever the trial is, inside a node or between two (where a
+    stop ignored would let the trial run its next nodes to the end, its sweep gone)."""
+    signal.signal(signal.SIGTERM, _stop_trial)
     os.setpgrp()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with(sweep)
@@ -98,16 +105,16 @@ def _child_start(sweep: int) -> None:
 
 
 def _die_with(sweep: int) -> None:
-    """Linux: this process gets SIGINT when the sweep's process ends, however it ends
-    (SIGKILL, the out-of-memory killer), as the sweep itself sends on Ctrl-C: a running
-    node raises and the trial's run is closed as KILLED, so no trial runs on, orphaned,
+    """Linux: this process gets SIGTERM when the sweep's process ends, however it ends
+    (SIGKILL, the out-of-memory killer), as the sweep itself sends on Ctrl-C: the trial
+    stops where it is and its run is closed as KILLED, so no trial runs on, orphaned,
     after its sweep. Where the sweep is already gone, the trial never starts."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
 
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     if os.getppid() != sweep:  # it died before the line above: nothing was started
         os._exit(1)
 
@@ -121,6 +128,7 @@ def _forked_trial(loop: _Loop, trial: Trial, answer: Any) -> None:
     except KeyboardInterrupt:  # the run is closed KILLED; its result recorded, if it had one
         result = (loop.results[-1] if len(loop.results) > recorded
                   else TrialResult.killed(trial))
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # done: a late stop changes nothing
     with contextlib.suppress(OSError):  # a sweep that died reads no result
         answer.send(result)
         answer.close()
@@ -319,12 +327,12 @@ class _Loop:
                     del running[ready]
         except KeyboardInterrupt:
             # the trials' processes are in a process group of their own: this process
-            # tells each to stop; a running node raises, its run is closed as KILLED
+            # tells each to stop (SIGTERM); each stops where it is, its run closed KILLED
             recorded = {r.trial.number for r in self.results}
             for process, _receive, trial in running.values():
                 if trial.number not in recorded:
                     with contextlib.suppress(OSError):
-                        os.kill(process.pid, signal.SIGINT)
+                        os.kill(process.pid, signal.SIGTERM)
             for process, receive, trial in running.values():
                 if trial.number in recorded:
                     continue

@@ -8,6 +8,7 @@ import os
 import pickle
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -292,6 +293,41 @@ def test_a_trial_never_outlives_its_sweep_killed_by_sigkill(tmp_path: Path) -> N
     assert "RUNNING" not in status.values(), status
 
 
+CHILD_BETWEEN_NODES = """\
+import os, sys, time
+from pathlib import Path
+from kmlc.sweep.loop import _child_start
+
+child = os.fork()
+if child == 0:
+    _child_start(os.getppid())  # as a forked trial starts
+    Path(sys.argv[1], "ready").write_text("")
+    try:
+        time.sleep(120)  # between two nodes: no pipeline's signal handlers installed
+    except KeyboardInterrupt:
+        Path(sys.argv[1], "stopped").write_text("")
+    os._exit(0)
+time.sleep(120)
+"""
+
+
+@pytest.mark.slow
+def test_a_trial_between_two_nodes_stops_when_its_sweep_dies(tmp_path: Path) -> None:
+    """The sweep's death reaches a trial wherever it is: a signal it ignored outside the
+    nodes let it run its next nodes to the end, orphaned."""
+    sweep = subprocess.Popen([sys.executable, "-c", CHILD_BETWEEN_NODES, str(tmp_path)])
+    deadline = time.time() + 60
+    while not (tmp_path / "ready").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert (tmp_path / "ready").exists(), "the trial never started"
+    sweep.kill()  # as the out-of-memory killer would
+    sweep.wait(timeout=30)
+    deadline = time.time() + 30
+    while not (tmp_path / "stopped").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert (tmp_path / "stopped").exists(), "the trial ran on after its sweep died"
+
+
 def test_plan_shows_what_runs_once_and_per_trial(tmp_path: Path) -> None:
     path = write_sweep_project(tmp_path)
     result = CliRunner().invoke(main, ["plan", "--sweep", "-f", str(path)])
@@ -324,10 +360,13 @@ def test_cli_sweep_prints_the_leaderboard_and_the_command(tmp_path: Path) -> Non
     assert parent.data.tags["kmlc.runner"] == "thread"
 
 
-def test_parallel_trials_each_log_to_their_own_run(tmp_path: Path) -> None:
+def test_parallel_trials_each_log_to_their_own_run(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_sweep_project(tmp_path, SWEEP_YAML.replace(
         "{values: [0.01, 1.0, 100.0]}", "{values: [0.01, 1.0, 10.0, 100.0]}").replace(
         "  direction: maximize\n", "  direction: maximize\n  parallel: 2\n"))
+    # each fit takes 1.5 s: two trials started together overlap even on a busy machine
+    monkeypatch.setenv("KMLC_TEST_FIT_SECONDS", "1.5")
     result = _sweep(path, params=("fail_alpha=10.0",))
     client = _client(tmp_path)
     children = _children(client, result.run_id)
