@@ -15,8 +15,9 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -283,34 +284,48 @@ def test_the_last_worker_lost_mid_run_is_said_and_the_run_waits_for_another(
         _finishes(proc, path, stderr)
 
 
-def test_a_worker_killed_mid_run_is_retried_and_reported(cluster: DaskCluster,
-                                                         tmp_path: Path) -> None:
-    path = _wide(tmp_path / "wide")
+def _run_acting_while_part0_runs(cluster: DaskCluster, path: Path, sleep: int,
+                                 act: Callable[[str], object]) -> tuple[Any, str]:
+    """Run the wide project on ``cluster``, part0 sleeping ``sleep`` s; ``act(worker)``
+    once, from another thread, when part0 is seen running on ``worker``."""
     client = cluster.client()
-    pids = client.run(os.getpid)  # type: ignore[attr-defined]
-    killed: list[str] = []
+    acted: list[str] = []
 
-    def kill_the_slow_one() -> None:
+    def watch() -> None:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not killed:
+        while time.monotonic() < deadline:
             for worker, keys in client.processing().items():  # type: ignore[attr-defined]
                 if any(str(k).startswith("part0-") for k in keys):
-                    time.sleep(0.5)  # part0 sleeps 6 s: it is still running
-                    os.kill(pids[worker], 9)
-                    killed.append(worker)
+                    act(worker)
+                    acted.append(worker)
                     return
             time.sleep(0.1)
 
-    killer = threading.Thread(target=kill_the_slow_one)
-    killer.start()
+    watcher = threading.Thread(target=watch)
+    watcher.start()
     try:
-        result = _run(path, params=("sleep=6",), runner="dask", address=cluster.address)
+        result = _run(path, params=(f"sleep={sleep}",), runner="dask", address=cluster.address)
     finally:
-        killer.join()
+        watcher.join()
+    assert acted, "part0 was never seen running"
+    return result, acted[0]
+
+
+def test_a_worker_killed_mid_run_is_retried_and_reported(cluster: DaskCluster,
+                                                         tmp_path: Path) -> None:
+    path = _wide(tmp_path / "wide")
+    pids = cluster.client().run(os.getpid)  # type: ignore[attr-defined]
+
+    def kill(worker: str) -> None:
+        time.sleep(0.5)  # part0 sleeps 6 s: it is still running
+        os.kill(pids[worker], 9)
+
+    try:
+        result, killed = _run_acting_while_part0_runs(cluster, path, 6, kill)
+    finally:
         cluster.add_worker()  # back to two workers for whatever runs next
-    assert killed, "part0 was never seen running"
     assert result.status == "FINISHED"
-    assert any(f"Dask worker {killed[0]} was lost while it held node(s) part0" in note
+    assert any(f"Dask worker {killed} was lost while it held node(s) part0" in note
                for note in result.notes), result.notes
     summary = json.loads((path.parent / "data/summary.json").read_text())
     assert summary["seeds"] == list(range(1, WIDE + 1))
@@ -323,26 +338,12 @@ def test_another_clients_broadcast_mid_run_leaves_the_run_connected(cluster: Das
     from distributed import Client
 
     path = _wide(tmp_path / "wide")
-    client = cluster.client()
-    done: list[object] = []
 
-    def broadcast_while_part0_runs() -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            keys = client.processing().values()  # type: ignore[attr-defined]
-            if any(str(k).startswith("part0-") for group in keys for k in group):
-                with Client(cluster.address, timeout="30s") as other:
-                    done.append(other.scatter([1], broadcast=True))
-                return
-            time.sleep(0.1)
+    def broadcast(_worker: str) -> None:
+        with Client(cluster.address, timeout="30s") as other:
+            other.scatter([1], broadcast=True)
 
-    other = threading.Thread(target=broadcast_while_part0_runs)
-    other.start()
-    try:
-        result = _run(path, params=("sleep=4",), runner="dask", address=cluster.address)
-    finally:
-        other.join()
-    assert done, "part0 was never seen running"
+    result, _ = _run_acting_while_part0_runs(cluster, path, 4, broadcast)
     assert result.status == "FINISHED", result.notes
     summary = json.loads((path.parent / "data/summary.json").read_text())
     assert summary["seeds"] == list(range(1, WIDE + 1))
