@@ -11,7 +11,6 @@ pickled state, so the parallel runner can ship them to worker processes.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import inspect
 import os
@@ -27,7 +26,7 @@ from kedro.io import AbstractDataset, DatasetError
 from kmlc.tracking.active import RUN_ID_ENV
 from kmlc.tracking.batch import log_metric_tuples
 from kmlc.tracking.client import open_client
-from kmlc.tracking.logged_models import log_model_folder, logged_model_location, staged_model
+from kmlc.tracking.logged_models import log_model_folder, log_model_steps, logged_model_location
 from kmlc.tracking.retry import with_retry
 from kmlc.tracking.worker import current
 
@@ -308,15 +307,12 @@ class MlflowModelDataset(_MlflowDataset):
             return
         # the tracking worker has the store open: it creates, uploads and finalizes the
         # LoggedModel, and this process only writes the model's files
-        uri = str(self._tracking_uri)
-        model_id = remote.create_model(uri, run_id, self._artifact_path, self._flavor)
-        try:
-            with staged_model(run_id, model_id, self._artifact_path, save) as staged:
-                remote.upload_model(uri, run_id, model_id, staged)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                remote.fail_model(uri, model_id)
-            raise
+        uri, name = str(self._tracking_uri), self._artifact_path
+        log_model_steps(run_id, name, save,
+                        create=lambda: remote.create_model(uri, run_id, name, self._flavor),
+                        upload=lambda model_id, folder: remote.upload_model(
+                            uri, run_id, model_id, folder),
+                        fail=lambda model_id: remote.fail_model(uri, model_id))
 
     def _exists(self) -> bool:
         try:

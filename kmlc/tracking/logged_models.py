@@ -15,7 +15,8 @@ from kmlc.tracking.batch import BATCH_METRICS, BATCH_PARAMS
 from kmlc.tracking.retry import with_retry
 
 __all__ = ["attach_run_to_model", "create_logged_model", "fail_logged_model", "finalize_model",
-           "log_model_folder", "logged_model_location", "staged_model", "upload_logged_model"]
+           "log_model_folder", "log_model_steps", "logged_model_location", "staged_model",
+           "upload_logged_model"]
 
 
 def log_model_folder(client: Any, run_id: str, name: str,
@@ -27,16 +28,31 @@ def log_model_folder(client: Any, run_id: str, name: str,
     the folder is staged, uploaded with ``client``, then (``finalize``) attached to the
     run and marked READY; on any error it is marked FAILED and the error raised.
     ``finalize=False`` leaves it PENDING for ``finalize_model``. ``client`` names the
-    store: nothing here reads MLflow's process-wide tracking URI. The three steps
-    (``create_logged_model``, ``upload_logged_model``, ``fail_logged_model``) are also
-    called one by one where the store is another process's (the tracking worker).
+    store: nothing here reads MLflow's process-wide tracking URI.
     """
-    model_id = create_logged_model(client, run_id, name, model_type)
+    return log_model_steps(
+        run_id, name, save,
+        create=lambda: create_logged_model(client, run_id, name, model_type),
+        upload=lambda model_id, folder: upload_logged_model(client, run_id, model_id, folder,
+                                                            finalize=finalize),
+        fail=lambda model_id: fail_logged_model(client, model_id))
+
+
+def log_model_steps(run_id: str, name: str, save: Callable[[str, Any], None], *,
+                    create: Callable[[], str], upload: Callable[[str, str], None],
+                    fail: Callable[[str], None]) -> str:
+    """The sequence of ``log_model_folder`` with its three steps given: ``create()`` the
+    LoggedModel, ``save`` its files into a staged folder, ``upload(model_id, folder)``;
+    on any error ``fail(model_id)`` (its own error ignored: the first matters more) and
+    the error raised. The steps are this process's client calls, or the tracking
+    worker's, which has the store open."""
+    model_id = create()
     try:
         with staged_model(run_id, model_id, name, save) as staged:
-            upload_logged_model(client, run_id, model_id, staged, finalize=finalize)
+            upload(model_id, staged)
     except BaseException:
-        fail_logged_model(client, model_id)
+        with contextlib.suppress(Exception):
+            fail(model_id)
         raise
     return model_id
 
