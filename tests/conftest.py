@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+try:
+    import forkserver
+except ImportError:  # this file copied into another folder by a pytester test: no servers
+    forkserver = None  # type: ignore[assignment]
 
 REPO = Path(__file__).resolve().parent.parent
 IRIS = REPO / "examples" / "iris" / "mlproject.yml"
@@ -175,6 +183,35 @@ def mini(tmp_path: Path) -> Callable[..., Path]:
     return write
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The fork servers of ``tests/forkserver.py``: started by the session's first process
+    (the xdist workers inherit their folder), then this process's ``kmlc`` commands and
+    tracking workers routed through them. ``KMLC_TEST_FORKSERVER=0``: none."""
+    if forkserver is None or os.environ.get(forkserver.ENV) == "0":
+        return
+    if not hasattr(config, "workerinput") and not os.environ.get(forkserver.ENV):
+        folder = Path(tempfile.mkdtemp(prefix="kmlc-fs-"))
+        config.stash[_SERVERS] = forkserver.Servers(folder, folder / "servers.log")
+        os.environ[forkserver.ENV] = str(folder)
+    forkserver.install()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    servers = config.stash.get(_SERVERS, None)
+    if servers is not None:
+        worker = sys.modules.get("kmlc.tracking.worker")
+        remote = getattr(worker, "_remote", None)
+        if remote is not None:  # this process's tracking worker, forked by a server
+            remote.close()
+        servers.close()
+        log = os.environ.get("KMLC_TEST_FORKSERVER_LOG")  # where to keep the servers' log
+        if log:
+            shutil.copyfile(servers.folder / "servers.log", log)
+        shutil.rmtree(servers.folder, ignore_errors=True)
+        os.environ.pop("KMLC_TEST_FORKSERVER", None)
+
+
+_SERVERS = pytest.StashKey["forkserver.Servers"]()
 _BUILTIN_SCOPED = {"tmp_path_factory", "worker_id", "testrun_uid", "monkeysession"}
 
 
