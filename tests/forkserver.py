@@ -82,14 +82,43 @@ def _servers_python_env() -> dict[str, str]:
         return {}
 
 
+def _shadows(entries: Sequence[str]) -> bool:
+    """Whether a ``PYTHONPATH`` entry holds a package the servers loaded from elsewhere
+    (a fork would run the loaded one), or a ``sitecustomize`` (a fork would not run it)."""
+    import importlib.util
+
+    tops = {name.split(".")[0] for names in PRELOAD.values() for name in names}
+    for entry in entries:
+        # code an interpreter runs as it starts, which a fork would not
+        if any(Path(entry or ".", f"{n}customize.py").exists() for n in ("site", "user")):
+            return True
+        for top in tops:
+            here = Path(entry or ".", top)
+            if not (here.is_dir() or here.with_suffix(".py").is_file()):
+                continue
+            spec = importlib.util.find_spec(top)
+            origin = Path(spec.origin).resolve() if spec and spec.origin else None
+            if origin is None or here.resolve() not in (origin.parent, origin.with_suffix("")):
+                return True
+    return False
+
+
 def _python_env_differs(env: dict[str, str] | None) -> bool:
-    """Whether ``env`` (None: this process's) sets the interpreter up otherwise than the
-    servers were (a forked command could not honour it)."""
+    """Whether ``env`` (None: this process's) sets the interpreter up otherwise than a
+    fork of the servers can: the fork honours ``PYTHONPATH`` (unless it shadows a package
+    the servers loaded), ``PYTHONWARNINGS`` (where the servers have none),
+    ``PYTHONDONTWRITEBYTECODE`` and ``PYTHONUNBUFFERED``; any other ``PYTHON*`` variable
+    must be as the servers'."""
     env = dict(os.environ if env is None else env)
     theirs = _servers_python_env()
     keys = {k for k in (*env, *theirs) if k.startswith("PYTHON")}
-    keys.discard("PYTHONDONTWRITEBYTECODE")  # sys.dont_write_bytecode is set in the fork
-    keys.discard("PYTHONUNBUFFERED")  # handled: stdio rebuilt in the fork
+    keys -= {"PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"}
+    if "PYTHONWARNINGS" not in theirs:
+        keys.discard("PYTHONWARNINGS")
+    if "PYTHONPATH" not in theirs and env.get("PYTHONPATH"):
+        keys.discard("PYTHONPATH")
+        if _shadows(env["PYTHONPATH"].split(os.pathsep)):
+            return True
     return any(env.get(k) != theirs.get(k) for k in keys)
 
 
@@ -143,22 +172,21 @@ def routed_kmlc(args: Any, kwargs: dict[str, Any]) -> list[str] | None:
     return _client_argv("kmlc", sock, (), [script, *map(str, args[1:])])
 
 
+def kmlc_argv(argv: Sequence[str], env: dict[str, str] | None = None) -> list[str]:
+    """``argv`` (a ``kmlc`` command) as a routed client's argv when it can be routed, for
+    a ``Popen`` whose caller wants no more of the process than a fresh ``kmlc``'s exit
+    status, output and files (not its children, nor its process group)."""
+    return routed_kmlc(list(argv), {"env": env}) or list(argv)
+
+
 def routed_worker(args: Any, kwargs: dict[str, Any]) -> list[str] | None:
     """The client's argv for the ``Popen`` of a tracking worker."""
     if (not isinstance(args, (list, tuple)) or len(args) != 4
             or list(args[:3]) != [sys.executable, "-m", WORKER_MODULE]):
         return None
-    # its PYTHONPATH is kmlc's folder, then the command's (``Remote``): the fork puts
-    # kmlc's folder on sys.path; the rest must be as the servers'
+    # its PYTHONPATH starts with kmlc's own folder (``Remote``): the fork puts it on
+    # sys.path, where the servers' kmlc is from
     env = dict(kwargs.get("env") or os.environ)
-    here = str(Path(sys.modules[WORKER_MODULE].__file__ or "").resolve().parents[2])
-    entries = env.get("PYTHONPATH", "").split(os.pathsep)
-    if entries[:1] == [here]:
-        rest = os.pathsep.join(entries[1:])
-        if rest:
-            env["PYTHONPATH"] = rest
-        else:
-            env.pop("PYTHONPATH", None)
     if _python_env_differs(env):
         return None
     sock = _socket("worker")
@@ -347,6 +375,12 @@ def _child(kind: str, request: dict[str, Any], fds: list[int], closing: list[Any
         os.environ.update(request["env"])
         sys.dont_write_bytecode = bool(os.environ.get("PYTHONDONTWRITEBYTECODE"))
         sys.path[:] = [request["path0"], *request["pythonpath"], *_SITE_PATH]
+        options = [o for o in os.environ.get("PYTHONWARNINGS", "").split(",") if o]
+        if options:  # as the interpreter reads them at start (the servers had none)
+            import warnings
+
+            sys.warnoptions[:] = options
+            warnings._processoptions(options)  # type: ignore[attr-defined]
         _rebuild_stdio()
     except BaseException:
         import traceback
@@ -425,6 +459,8 @@ def serve(sock_path: str, kind: str) -> None:
     try:
         while not stop or (children and time.monotonic() < (deadline or 0)):
             if stop and deadline is None:  # no new commands; those running may end
+                print(f"forkserver {kind}: stopping ({len(children)} running)",
+                      file=sys.stderr, flush=True)
                 deadline = time.monotonic() + 30
                 selector.unregister(listener)
                 listener.close()
@@ -472,7 +508,13 @@ def serve(sock_path: str, kind: str) -> None:
                     conn.close()
                     children.pop(pid, None)
             reap()
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        raise
     finally:
+        print(f"forkserver {kind}: ended", file=sys.stderr, flush=True)
         for pid in list(children):
             with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)

@@ -20,9 +20,14 @@ def _routed(argv: list[str]) -> list[str]:
     """The client's argv for ``argv``: the servers must be up (CI runs them)."""
     if os.environ.get(forkserver.ENV) == "0":
         pytest.skip("KMLC_TEST_FORKSERVER=0: no command is routed")
-    routed = forkserver.routed_kmlc(argv, {}) if forkserver.wait_ready() else None
+    ready = forkserver.wait_ready()
+    routed = forkserver.routed_kmlc(argv, {}) if ready else None
     if routed is None:
-        missing("the fork servers of tests/forkserver.py are not running")
+        theirs = forkserver._servers_python_env()
+        ours = {k: v for k, v in os.environ.items() if k.startswith("PYTHON")}
+        missing(f"the fork servers of tests/forkserver.py are not running (up: {ready}; "
+                f"folder: {os.environ.get(forkserver.ENV)}; their settings: {theirs}, "
+                f"this process's: {ours})")
     assert routed is not None
     return routed
 

@@ -227,7 +227,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true",
                         help="smoke only: 2 trials, 0.2 s + 0.02 s of work, 1 repeat, "
-                             "no untimed warm-up (Dask: 4 trials of ~0.5 s)")
+                             "no untimed warm-up (Dask: 4 trials of ~0.05 s)")
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=c.MIN_RUNS)
     parser.add_argument("--prep", type=float, default=2.0, help="CPU seconds of prepare")
@@ -240,7 +240,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.trials, args.repeats, args.prep, args.fit = 2, 1, 0.2, 0.02
-        args.dask_trials, args.dask_fit = 4, 0.5
+        args.dask_trials, args.dask_fit = 4, 0.05
     print(c.machine())
     ok = True
     if args.only != "dask":

@@ -18,6 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import forkserver
 import mlflow
 import mlflow.artifacts
 import pytest
@@ -63,8 +64,9 @@ def _kmlc(path: Path, c: str, marker: Path | None = None) -> subprocess.Popen[st
     env.pop("MLFLOW_TRACKING_URI", None)
     if marker is not None:
         env["RACE_MARKER"] = str(marker)
-    return subprocess.Popen([kmlc_exe(), "run", "training", "-f", str(path), "--cache",
-                             "--params", f"model.c={c}"], env=env, cwd=path.parent,
+    return subprocess.Popen(forkserver.kmlc_argv(
+        [kmlc_exe(), "run", "training", "-f", str(path), "--cache", "--params", f"model.c={c}"],
+        env), env=env, cwd=path.parent,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import forkserver
 import mlflow
 import pandas as pd
 import pytest
@@ -363,10 +364,11 @@ def test_sigterm_marks_run_killed(mini, tmp_path: Path) -> None:
 def test_concurrent_runs_on_sqlite_lose_nothing(mini) -> None:
     path = mini()
     env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true"}
-    procs = [subprocess.Popen([kmlc_exe(), "run", "training", "-f", str(path), "--params",
-                               f"model.c={0.1 * (i + 1):.1f}", "--run-name", f"c{i}"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for i in range(8)]
+    # forks of tests/forkserver.py where they can be: the runs start together
+    procs = [subprocess.Popen(forkserver.kmlc_argv(
+        [kmlc_exe(), "run", "training", "-f", str(path), "--params",
+         f"model.c={0.1 * (i + 1):.1f}", "--run-name", f"c{i}"], env),
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(8)]
     outputs = [p.communicate(timeout=280) for p in procs]
     for proc, (_out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err

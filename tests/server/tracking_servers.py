@@ -28,6 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import forkserver
 from mini_project import MINI_YAML as MINI_YAML  # re-exported to the tests
 from mini_project import kmlc_exe
 from mini_project import write_mini as write_mini
@@ -310,7 +311,10 @@ def run_concurrently(jobs: Sequence[tuple[str, list[str]]], timeout: float) -> l
     env = quiet_env()
     started: list[tuple[str, float, subprocess.Popen[str]]] = []
     for label, argv in jobs:
-        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # a fork of tests/forkserver.py where it can be: the load is on the store, and the
+        # runs start at once rather than after 2 x 16 interpreters have loaded MLflow
+        proc = subprocess.Popen(forkserver.kmlc_argv(argv, env), env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 stdin=subprocess.DEVNULL, text=True, start_new_session=True)
         started.append((label, time.perf_counter(), proc))
     deadline = time.perf_counter() + timeout

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import forkserver
 import mlflow
 import pandas as pd
 import pytest
@@ -464,7 +465,8 @@ def test_two_sweeps_at_once_on_one_project_and_one_new_store_lose_nothing(
         "  direction: maximize\n", "  direction: maximize\n  parallel: 2\n")
     path = write_sweep_project(tmp_path / "proj", text)
     env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "true"}
-    procs = [subprocess.Popen([kmlc_exe(), "sweep", "-q", "-f", str(path)], env=env,
+    procs = [subprocess.Popen(forkserver.kmlc_argv([kmlc_exe(), "sweep", "-q", "-f", str(path)],
+                                                   env), env=env,
                               cwd=path.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, stdin=subprocess.DEVNULL) for _ in range(2)]
     done = [(proc.wait(timeout=300), *proc.communicate()) for proc in procs]
