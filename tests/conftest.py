@@ -100,6 +100,19 @@ def _quiet_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """The process environment as the test found it: libraries called in process leave
+    variables behind (Kedro's bootstrap adds the project's ``src`` to ``PYTHONPATH``,
+    Dask's multiprocessing scheduler sets ``PYTHONHASHSEED``), which the next test's
+    subprocesses would inherit."""
+    saved = dict(os.environ)
+    yield
+    if dict(os.environ) != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture(autouse=True)
 def _mlflow_global_uri() -> Iterator[None]:
     """A test that sets MLflow's process-wide tracking URI gets it restored after."""
     from mini_project import mlflow_uri_restored

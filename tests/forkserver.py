@@ -375,12 +375,7 @@ def _child(kind: str, request: dict[str, Any], fds: list[int], closing: list[Any
         os.environ.update(request["env"])
         sys.dont_write_bytecode = bool(os.environ.get("PYTHONDONTWRITEBYTECODE"))
         sys.path[:] = [request["path0"], *request["pythonpath"], *_SITE_PATH]
-        options = [o for o in os.environ.get("PYTHONWARNINGS", "").split(",") if o]
-        if options:  # as the interpreter reads them at start (the servers had none)
-            import warnings
-
-            sys.warnoptions[:] = options
-            warnings._processoptions(options)  # type: ignore[attr-defined]
+        _warning_options([o for o in os.environ.get("PYTHONWARNINGS", "").split(",") if o])
         _rebuild_stdio()
     except BaseException:
         import traceback
@@ -391,10 +386,34 @@ def _child(kind: str, request: dict[str, Any], fds: list[int], closing: list[Any
 
 
 _SITE_PATH: list[str] = []
+_DEFAULT_FILTERS = 0  # the warning filters an interpreter starts with (the servers had no -W)
+
+
+def _warning_options(options: list[str]) -> None:
+    """``PYTHONWARNINGS`` as an interpreter reads it as it starts: each option's filter
+    goes in front of the default filters and behind those the loaded modules added since
+    (a module's own filter wins over ``-W``), later options in front of earlier ones."""
+    import warnings
+
+    sys.warnoptions[:] = options
+    for option in options:
+        try:
+            warnings._setoption(option)  # type: ignore[attr-defined]  # puts it first
+        except warnings._OptionError as exc:  # type: ignore[attr-defined]
+            print(f"Invalid -W option ignored: {exc}", file=sys.stderr)
+            continue
+        new, *rest = warnings.filters
+        rest.insert(max(0, len(rest) - _DEFAULT_FILTERS), new)
+        warnings.filters[:] = rest
+        warnings._filters_mutated()  # type: ignore[attr-defined]
 
 
 def serve(sock_path: str, kind: str) -> None:
     import importlib
+    import warnings
+
+    global _DEFAULT_FILTERS
+    _DEFAULT_FILTERS = len(warnings.filters)
 
     # the interpreter's own paths, not this script's folder nor PYTHONPATH's
     pythonpath = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
