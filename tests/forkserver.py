@@ -414,6 +414,13 @@ def serve(sock_path: str, kind: str) -> None:
 
     global _DEFAULT_FILTERS
     _DEFAULT_FILTERS = len(warnings.filters)
+    parent = os.getppid()
+    with contextlib.suppress(Exception):  # Linux: a test session killed takes us with it
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before the line above
+        return
 
     # the interpreter's own paths, not this script's folder nor PYTHONPATH's
     pythonpath = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
