@@ -329,13 +329,11 @@ class _Loop:
             # the trials' processes are in a process group of their own: this process
             # tells each to stop (SIGTERM); each stops where it is, its run closed KILLED
             recorded = {r.trial.number for r in self.results}
-            for process, _receive, trial in running.values():
-                if trial.number not in recorded:
-                    with contextlib.suppress(OSError):
-                        os.kill(process.pid, signal.SIGTERM)
-            for process, receive, trial in running.values():
-                if trial.number in recorded:
-                    continue
+            stopping = [entry for entry in running.values() if entry[2].number not in recorded]
+            for process, _receive, _trial in stopping:
+                with contextlib.suppress(OSError):
+                    os.kill(process.pid, signal.SIGTERM)
+            for process, receive, trial in stopping:
                 if not receive.poll(60):  # a trial that does not stop within a minute
                     process.kill()
                 result = self._ended(process, receive, trial)
