@@ -35,9 +35,11 @@ from __future__ import annotations
 
 import array
 import contextlib
+import importlib.util
 import json
 import os
 import selectors
+import shutil
 import signal
 import socket
 import struct
@@ -85,8 +87,6 @@ def _servers_python_env() -> dict[str, str]:
 def _shadows(entries: Sequence[str]) -> bool:
     """Whether a ``PYTHONPATH`` entry holds a package the servers loaded from elsewhere
     (a fork would run the loaded one), or a ``sitecustomize`` (a fork would not run it)."""
-    import importlib.util
-
     tops = {name.split(".")[0] for names in PRELOAD.values() for name in names}
     for entry in entries:
         # code an interpreter runs as it starts, which a fork would not
@@ -156,10 +156,7 @@ def routed_kmlc(args: Any, kwargs: dict[str, Any]) -> list[str] | None:
     if first != script:
         if os.sep in first:
             return None
-        env = kwargs.get("env")
-        import shutil
-
-        path = (env or os.environ).get("PATH")
+        path = (kwargs.get("env") or os.environ).get("PATH")
         if shutil.which(first, path=path) != script:
             return None
     if len(args) > 1 and str(args[1]) == "import-kedro":
@@ -184,10 +181,9 @@ def routed_worker(args: Any, kwargs: dict[str, Any]) -> list[str] | None:
     if (not isinstance(args, (list, tuple)) or len(args) != 4
             or list(args[:3]) != [sys.executable, "-m", WORKER_MODULE]):
         return None
-    # its PYTHONPATH starts with kmlc's own folder (``Remote``): the fork puts it on
-    # sys.path, where the servers' kmlc is from
-    env = dict(kwargs.get("env") or os.environ)
-    if _python_env_differs(env):
+    # its PYTHONPATH starts with kmlc's own folder (``Remote``), where the servers' kmlc
+    # is from: not a shadow (``_shadows``), the fork puts it on sys.path
+    if _python_env_differs(kwargs.get("env")):
         return None
     sock = _socket("worker")
     if sock is None:
@@ -239,16 +235,6 @@ class Servers:
                     stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
                     start_new_session=True))
 
-    def wait_ready(self, timeout: float = 120.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all((self.folder / f"{k}.sock").exists() for k in KINDS):
-                return True
-            if any(p.poll() is not None for p in self.procs):
-                return False
-            time.sleep(0.05)
-        return False
-
     def close(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
@@ -261,11 +247,6 @@ class Servers:
 
 
 # ------------------------------------------------------------------ the server side
-
-def _exit_status(status: int) -> int:
-    """A wait status as ``Popen.returncode`` says it (negative: the signal)."""
-    return os.waitstatus_to_exitcode(status)
-
 
 def _rebuild_stdio() -> None:
     """Standard streams over the fork's fds 0-2, as a fresh interpreter makes them."""
@@ -409,7 +390,6 @@ def _warning_options(options: list[str]) -> None:
 
 
 def serve(sock_path: str, kind: str) -> None:
-    import importlib
     import warnings
 
     global _DEFAULT_FILTERS
@@ -477,7 +457,7 @@ def serve(sock_path: str, kind: str) -> None:
             conn = children.pop(pid, None)
             if conn is not None:
                 with contextlib.suppress(OSError):
-                    conn.sendall(f"exit {_exit_status(status)}\n".encode())
+                    conn.sendall(f"exit {os.waitstatus_to_exitcode(status)}\n".encode())
                 selector.unregister(conn)
                 conn.close()
 
